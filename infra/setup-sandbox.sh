@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the embedded sandbox needs. Idempotent: installs
+# only what is missing, so it is cheap to run before every start.
+set -euo pipefail
+PACKAGES=(python3-ipykernel python3-numpy python3-pandas python3-matplotlib bubblewrap socat procps)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "The sandbox needs these Debian packages: ${missing[*]}" >&2
+  echo "Run as root:  sudo bash infra/setup-sandbox.sh" >&2
+  exit 1
+fi
+echo "Installing ${missing[*]} ..." >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,164 @@
+/**
+ * The sandbox wire protocol: the HTTP API of E2B's code-interpreter server, which
+ * Alibaba's sandbox-code-interpreter image speaks too. Written once, here, and
+ * imported by both the MCP side's client and the embedded sandbox's server, so the
+ * two cannot drift apart. Fields marked "extension" are ours; a sandbox that does
+ * not know them ignores them, and a client must cope with their absence.
+ */
+import { z } from 'zod';
+
+/** Header that routes a request to the sandbox instance holding a session (FC's `affinityHeaderFieldName`). */
+export const DEFAULT_SESSION_HEADER = 'x-ci-session-id';
+
+export const LANGUAGES = ['python', 'javascript', 'typescript'] as const;
+export type Language = (typeof LANGUAGES)[number];
+
+const LANGUAGE_ALIASES: Record<string, Language> = {
+  python: 'python',
+  py: 'python',
+  python3: 'python',
+  javascript: 'javascript',
+  js: 'javascript',
+  typescript: 'typescript',
+  ts: 'typescript',
+};
+
+/** Maps a language name as users write it (`JS`, `ts`) to ours; undefined when unsupported. */
+export function normalizeLanguage(name: string): Language | undefined {
+  return LANGUAGE_ALIASES[name.trim().toLowerCase()];
+}
+
+/** A language name on the wire: any case, aliases allowed; an unsupported one fails with the list. */
+export const LanguageName = z.string().transform((name, ctx) => {
+  const language = normalizeLanguage(name);
+  if (!language) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `unsupported language "${name}"; supported: ${LANGUAGES.join(', ')} (aliases: py, js, ts)`,
+    });
+    return z.NEVER;
+  }
+  return language;
+});
+
+/** Free-form labels kept with a context (extension): the MCP side stores its description here. */
+export const ContextMetadata = z.record(z.string(), z.string());
+
+/** POST /contexts body. */
+export const CreateContextRequest = z.object({
+  language: LanguageName.optional(),
+  cwd: z.string().optional(),
+  /** extension */
+  metadata: ContextMetadata.optional(),
+});
+export type CreateContextRequest = z.input<typeof CreateContextRequest>;
+
+/** A context as the sandbox reports it (POST /contexts, GET /contexts). */
+export const Context = z.object({
+  id: z.string(),
+  language: z.string(),
+  cwd: z.string(),
+  /** extension: ISO 8601 */
+  created_at: z.string().optional(),
+  /** extension: ISO 8601, the end of the last execution */
+  last_used: z.string().optional(),
+  /** extension */
+  metadata: ContextMetadata.optional(),
+});
+export type Context = z.infer<typeof Context>;
+
+export const ContextList = z.array(Context);
+
+/** POST /execute body. E2B refuses `context_id` together with `language` (400). */
+export const ExecuteRequest = z.object({
+  code: z.string(),
+  context_id: z.string().optional(),
+  language: LanguageName.optional(),
+  env_vars: z.record(z.string(), z.string()).optional(),
+  /** extension: seconds; the sandbox applies its own default and maximum */
+  timeout: z.number().positive().optional(),
+});
+export type ExecuteRequest = z.input<typeof ExecuteRequest>;
+
+// ---- the /execute NDJSON stream: one event per line, null fields left out ----
+
+export const OutputEvent = z.object({
+  type: z.enum(['stdout', 'stderr']),
+  text: z.string(),
+  timestamp: z.number().optional(),
+});
+
+/** A rich value: the cell's own value (`is_main_result`) or a display such as a plot. */
+export const ResultEvent = z.object({
+  type: z.literal('result'),
+  text: z.string().optional(),
+  html: z.string().optional(),
+  markdown: z.string().optional(),
+  svg: z.string().optional(),
+  /** base64 */
+  png: z.string().optional(),
+  /** base64 */
+  jpeg: z.string().optional(),
+  pdf: z.string().optional(),
+  latex: z.string().optional(),
+  json: z.unknown().optional(),
+  javascript: z.string().optional(),
+  data: z.unknown().optional(),
+  chart: z.unknown().optional(),
+  extra: z.unknown().optional(),
+  is_main_result: z.boolean().optional(),
+});
+export type ResultEvent = z.infer<typeof ResultEvent>;
+
+/** At most one per execution. `traceback` is one string, without ANSI colour codes. */
+export const ErrorEvent = z.object({
+  type: z.literal('error'),
+  name: z.string(),
+  value: z.string(),
+  traceback: z.string(),
+});
+export type ErrorEvent = z.infer<typeof ErrorEvent>;
+
+export const ExecutionCountEvent = z.object({
+  type: z.literal('number_of_executions'),
+  execution_count: z.number().int(),
+});
+
+export const KeepaliveEvent = z.object({ type: z.literal('keepalive') });
+export const EndOfExecutionEvent = z.object({ type: z.literal('end_of_execution') });
+
+export const ExecutionEvent = z.discriminatedUnion('type', [
+  OutputEvent,
+  ResultEvent,
+  ErrorEvent,
+  ExecutionCountEvent,
+  KeepaliveEvent,
+  EndOfExecutionEvent,
+]);
+export type ExecutionEvent = z.infer<typeof ExecutionEvent>;
+
+const KNOWN_EVENT_TYPES = new Set(['stdout', 'stderr', 'result', 'error', 'number_of_executions', 'keepalive', 'end_of_execution']);
+
+/**
+ * Parses one NDJSON line of the /execute stream. Returns undefined for an event type
+ * this side does not know (the protocol may grow); throws on a malformed line.
+ */
+export function parseExecutionEvent(line: string): ExecutionEvent | undefined {
+  const raw: unknown = JSON.parse(line);
+  if (typeof raw === 'object' && raw !== null && !KNOWN_EVENT_TYPES.has(String((raw as { type?: unknown }).type))) {
+    return undefined;
+  }
+  return ExecutionEvent.parse(raw);
+}
+
+/** Serialises one event as an NDJSON line, leaving out undefined and null fields. */
+export function formatExecutionEvent(event: ExecutionEvent): string {
+  return JSON.stringify(event, (_key, value: unknown) => (value === null ? undefined : value)) + '\n';
+}
+
+/** Names of the errors the sandbox itself reports in the stream (besides the code's own). */
+export const SANDBOX_ERROR_NAMES = {
+  timeout: 'TimeoutError',
+  kernelDied: 'KernelDiedError',
+  outputLimit: 'OutputLimitExceeded',
+} as const;
