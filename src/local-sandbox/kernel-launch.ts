@@ -1,0 +1,49 @@
+/**
+ * The seam between the embedded sandbox's server (which speaks the Jupyter
+ * messaging protocol over ZeroMQ) and the launchers that start a kernel of one
+ * language under bubblewrap. A launcher hands back ZeroMQ addresses the server
+ * can connect to from outside the sandbox, whatever the kernel itself listens on
+ * inside it (ipc sockets for ipykernel; TCP bridged to unix sockets for Deno).
+ */
+import type { Language } from '../sandbox/protocol.ts';
+
+/** ZeroMQ addresses as the server connects to them, e.g. `ipc:///run/…/shell`. */
+export interface KernelEndpoints {
+  shell: string;
+  iopub: string;
+  stdin: string;
+  control: string;
+  hb: string;
+}
+
+export interface KernelLaunchOptions {
+  language: Language;
+  /** Host path of the session's workspace: the only writable place besides a private /tmp. Seen inside as the context's cwd. */
+  workspace: string;
+  /** Path the workspace appears at inside the sandbox (e.g. /home/user). */
+  workspaceMount: string;
+  /** Host directory private to this kernel for sockets and the connection file; removed by kill(). */
+  runDir: string;
+  /** Address-space limit for the kernel's processes, in MiB. */
+  memoryMb: number;
+  allowNetwork: boolean;
+  /** The kernel's whole environment (the server's own variables are never passed). */
+  env: Record<string, string>;
+}
+
+export interface KernelExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface LaunchedKernel {
+  endpoints: KernelEndpoints;
+  /** HMAC key for message signatures (hmac-sha256). */
+  key: string;
+  /** Resolves when the kernel's process tree has ended, for whatever reason. */
+  exited: Promise<KernelExit>;
+  /** Ends the kernel's whole process tree and removes runDir; safe to call twice. */
+  kill(): Promise<void>;
+}
+
+export type KernelLauncher = (options: KernelLaunchOptions) => Promise<LaunchedKernel>;
