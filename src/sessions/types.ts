@@ -13,3 +13,39 @@ export interface SandboxSessions {
   /** Called once the last context of a session is gone: FC deletes the session; direct does nothing. */
   close(sessionId: string): Promise<void>;
 }
+
+/**
+ * Builds the sessions view for one request. Per request because on FC the freshest
+ * credentials arrive with each request (`x-fc-access-key-id` …), and because the
+ * function keeps nothing between requests.
+ */
+export type SandboxSessionsFactory = (request: Request) => SandboxSessions | Promise<SandboxSessions>;
+
+/** Credentials for the FC Session API (a role's temporary ones carry a security token). */
+export interface AlibabaCredentials {
+  accessKeyId: string;
+  accessKeySecret: string;
+  securityToken?: string;
+}
+
+/** What `src/sessions/fc.ts` needs; `src/config.ts` builds it from the environment. */
+export interface FcSessionsOptions {
+  /** The sandbox function's name (env SANDBOX_FUNCTION_NAME; FC_ is reserved by FC). */
+  functionName: string;
+  /** env SANDBOX_FUNCTION_QUALIFIER, default LATEST */
+  qualifier: string;
+  /** FC_REGION, given by FC */
+  region: string;
+  /** FC_ACCOUNT_ID, given by FC */
+  accountId: string;
+  /** env SESSION_API_ENDPOINT: overrides `<accountId>.<region>.fc.aliyuncs.com` (tests: `127.0.0.1:<port>`) */
+  endpoint?: string;
+  /** env SESSION_API_PROTOCOL, default https */
+  protocol: 'http' | 'https';
+  /** From the request's x-fc-* headers when present, else ALIBABA_CLOUD_* */
+  credentials: AlibabaCredentials;
+  /** env SANDBOX_SESSION_TTL_SECONDS, default 3600 */
+  sessionTTLInSeconds: number;
+  /** env SANDBOX_SESSION_IDLE_SECONDS, default 1800 */
+  sessionIdleTimeoutInSeconds: number;
+}
