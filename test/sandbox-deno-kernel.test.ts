@@ -285,8 +285,20 @@ describe('Deno kernel under bubblewrap', () => {
     const ok = await client.execute('Deno.writeTextFileSync("/home/user/out.txt", "written inside"); Deno.cwd()', { result: true });
     assert.equal(ok.result, '"/home/user"');
     assert.equal(readFileSync(path.join(workspace, 'out.txt'), 'utf8'), 'written inside');
-    const denied = await client.execute('Deno.writeTextFileSync("/usr/planted.txt", "x")');
-    assert.equal(denied.reply.content.status, 'error');
+    for (const file of ['/usr/planted.txt', '/planted.txt', '/run/kernel/planted.txt', '/run/connection.json']) {
+      const denied = await client.execute(`Deno.writeTextFileSync(${JSON.stringify(file)}, "x")`);
+      assert.equal(denied.reply.content.status, 'error', `${file} must not be writable`);
+    }
+  });
+
+  test("cannot touch the sockets the server connects to, and holds no capabilities", async () => {
+    const run = await client.execute(`
+      console.log(JSON.stringify({
+        sockets: [...Deno.readDirSync('/run/kernel')].map((e) => e.name),
+        caps: Deno.readTextFileSync('/proc/self/status').split('\\n').filter((l) => /^Cap(Prm|Eff|Bnd)/.test(l)).map((l) => l.split('\\t')[1]),
+      }))`);
+    assert.deepEqual(JSON.parse(run.stdout), { sockets: [], caps: ['0000000000000000', '0000000000000000', '0000000000000000'] });
+    assert.ok(existsSync(path.join(runDir, 'shell')), 'the sockets are still there for the server');
   });
 
   test('an interrupt on the control channel stops a busy loop; state survives', async () => {

@@ -48,12 +48,13 @@ type Channel = (typeof CHANNELS)[number];
 
 /** Where runDir, the deno binary and the private DENO_DIR appear inside the sandbox. */
 const RUN_MOUNT = '/run/kernel';
+const CONNECTION_MOUNT = '/run/connection.json';
 const DENO_MOUNT = '/opt/deno/deno';
 const DENO_DIR = '/tmp/.deno';
 /** Ports inside the kernel's own network namespace: nothing else lives there. */
 const PRIVATE_PORTS = [5555, 5556, 5557, 5558, 5559];
 /** V8 reserves writable memory beyond its heap; measured: Deno fails to start below ~600 MiB of RLIMIT_DATA. */
-const DATA_OVERHEAD_MB = 1024;
+const DATA_OVERHEAD_MB = 1280;
 const READY_TIMEOUT_MS = 15_000;
 /** Unix socket paths are limited to 107 bytes on Linux. */
 const MAX_SOCKET_PATH = 107;
@@ -97,7 +98,7 @@ async function start(options: KernelLaunchOptions, runDir: string): Promise<Laun
     { mode: 0o600 },
   );
 
-  const child = spawn('bwrap', bwrapArgs(options, portOf), {
+  const child = spawn('bwrap', bwrapArgs(options, runDir, portOf), {
     env: {},
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     detached: false,
@@ -141,7 +142,7 @@ async function start(options: KernelLaunchOptions, runDir: string): Promise<Laun
   return { endpoints, key, exited, kill };
 }
 
-function bwrapArgs(options: KernelLaunchOptions, portOf: Record<Channel, number>): string[] {
+function bwrapArgs(options: KernelLaunchOptions, runDir: string, portOf: Record<Channel, number>): string[] {
   const env: Record<string, string> = {
     ...options.env,
     HOME: options.workspaceMount,
@@ -151,13 +152,20 @@ function bwrapArgs(options: KernelLaunchOptions, portOf: Record<Channel, number>
     DENO_V8_FLAGS: `--max-old-space-size=${options.memoryMb}`,
   };
   const dataLimit = (options.memoryMb + DATA_OVERHEAD_MB) * 1024 * 1024;
-  const bridges = CHANNELS.map(
-    (channel) =>
-      `/usr/bin/socat UNIX-LISTEN:${RUN_MOUNT}/${channel},fork,mode=600 TCP:127.0.0.1:${portOf[channel]} &`,
-  ).join('\n');
+  // Runs as the sandbox's root with CAP_SYS_ADMIN only until the sockets are listening: it then
+  // unmounts runDir, so the kernel's code can neither remove nor replace the sockets the server
+  // connects to (the listening sockets live on), and everything it starts runs with no
+  // capabilities at all (an empty bounding set leaves root nothing on exec).
+  const noCaps = '/usr/bin/setpriv --bounding-set=-all --inh-caps=-all --';
   const script = [
-    bridges,
-    `exec /usr/bin/prlimit --data=${dataLimit} -- ${DENO_MOUNT} jupyter --kernel --conn ${RUN_MOUNT}/connection.json`,
+    'set -e',
+    ...CHANNELS.map(
+      (channel) =>
+        `${noCaps} /usr/bin/socat UNIX-LISTEN:${RUN_MOUNT}/${channel},fork,mode=600 TCP:127.0.0.1:${portOf[channel]} &`,
+    ),
+    `while ! { ${CHANNELS.map((channel) => `[ -S ${RUN_MOUNT}/${channel} ]`).join(' && ')}; }; do sleep 0.005; done`,
+    `/usr/bin/umount --lazy ${RUN_MOUNT}`,
+    `exec ${noCaps} /usr/bin/prlimit --data=${dataLimit} -- ${DENO_MOUNT} jupyter --kernel --conn ${CONNECTION_MOUNT}`,
   ].join('\n');
 
   return [
@@ -174,11 +182,17 @@ function bwrapArgs(options: KernelLaunchOptions, portOf: Record<Channel, number>
     ...etcBinds(),
     '--proc', '/proc',
     '--dev', '/dev',
+    // /tmp lives in memory: bound it like the kernel's own memory.
+    '--size', String(options.memoryMb * 1024 * 1024),
     '--tmpfs', '/tmp',
     '--ro-bind', resolveDenoBinary(), DENO_MOUNT,
-    // Sockets and the connection file; bound after /tmp so a tmpfs cannot hide it.
-    '--bind', path.resolve(options.runDir), RUN_MOUNT,
+    // Outside /tmp, so no tmpfs hides them; the sockets' directory is unmounted once they listen.
+    '--bind', runDir, RUN_MOUNT,
+    '--ro-bind', path.join(runDir, 'connection.json'), CONNECTION_MOUNT,
     '--bind', path.resolve(options.workspace), options.workspaceMount,
+    // bwrap's root is a writable tmpfs (unbounded, in memory) unless made read-only, after the binds.
+    '--remount-ro', '/',
+    '--cap-add', 'CAP_SYS_ADMIN',
     '--chdir', options.workspaceMount,
     '--clearenv',
     ...Object.entries(env).flatMap(([name, value]) => ['--setenv', name, value]),
