@@ -41,13 +41,13 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import * as zmq from 'zeromq';
+import { RUN_MOUNT, baseKernelEnv, sandboxCommand } from './bubblewrap.ts';
 import type { KernelEndpoints, KernelExit, KernelLauncher, KernelLaunchOptions, LaunchedKernel } from './kernel-launch.ts';
 
 const CHANNELS = ['shell', 'iopub', 'stdin', 'control', 'hb'] as const;
 type Channel = (typeof CHANNELS)[number];
 
-/** Where runDir, the deno binary and the private DENO_DIR appear inside the sandbox. */
-const RUN_MOUNT = '/run/kernel';
+/** Where the connection file, the deno binary and the private DENO_DIR appear inside the sandbox. */
 const CONNECTION_MOUNT = '/run/connection.json';
 const DENO_MOUNT = '/opt/deno/deno';
 const DENO_DIR = '/tmp/.deno';
@@ -98,7 +98,8 @@ async function start(options: KernelLaunchOptions, runDir: string): Promise<Laun
     { mode: 0o600 },
   );
 
-  const child = spawn('bwrap', bwrapArgs(options, runDir, portOf), {
+  const [file, ...args] = denoSandboxCommand(options, runDir, portOf);
+  const child = spawn(file, args, {
     env: {},
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     detached: false,
@@ -142,15 +143,8 @@ async function start(options: KernelLaunchOptions, runDir: string): Promise<Laun
   return { endpoints, key, exited, kill };
 }
 
-function bwrapArgs(options: KernelLaunchOptions, runDir: string, portOf: Record<Channel, number>): string[] {
-  const env: Record<string, string> = {
-    ...options.env,
-    HOME: options.workspaceMount,
-    DENO_DIR,
-    DENO_NO_UPDATE_CHECK: '1',
-    DENO_NO_PROMPT: '1',
-    DENO_V8_FLAGS: `--max-old-space-size=${options.memoryMb}`,
-  };
+/** The bubblewrap command line: the common one (bubblewrap.ts) plus what Deno's bridge needs. */
+function denoSandboxCommand(options: KernelLaunchOptions, runDir: string, portOf: Record<Channel, number>): [string, ...string[]] {
   const dataLimit = (options.memoryMb + DATA_OVERHEAD_MB) * 1024 * 1024;
   // Runs as the sandbox's root with CAP_SYS_ADMIN only until the sockets are listening: it then
   // unmounts runDir, so the kernel's code can neither remove nor replace the sockets the server
@@ -168,43 +162,32 @@ function bwrapArgs(options: KernelLaunchOptions, runDir: string, portOf: Record<
     `exec ${noCaps} /usr/bin/prlimit --data=${dataLimit} -- ${DENO_MOUNT} jupyter --kernel --conn ${CONNECTION_MOUNT}`,
   ].join('\n');
 
-  return [
-    '--die-with-parent',
-    '--new-session',
-    '--unshare-all',
-    ...(options.allowNetwork ? ['--share-net'] : []),
-    // A read-only system: only what programs need to run, none of the host's data.
-    '--ro-bind', '/usr', '/usr',
-    '--symlink', 'usr/bin', '/bin',
-    '--symlink', 'usr/sbin', '/sbin',
-    '--symlink', 'usr/lib', '/lib',
-    '--symlink', 'usr/lib64', '/lib64',
-    ...etcBinds(),
-    '--proc', '/proc',
-    '--dev', '/dev',
-    // /tmp lives in memory: bound it like the kernel's own memory.
-    '--size', String(options.memoryMb * 1024 * 1024),
-    '--tmpfs', '/tmp',
-    '--ro-bind', resolveDenoBinary(), DENO_MOUNT,
-    // Outside /tmp, so no tmpfs hides them; the sockets' directory is unmounted once they listen.
-    '--bind', runDir, RUN_MOUNT,
-    '--ro-bind', path.join(runDir, 'connection.json'), CONNECTION_MOUNT,
-    '--bind', path.resolve(options.workspace), options.workspaceMount,
-    // bwrap's root is a writable tmpfs (unbounded, in memory) unless made read-only, after the binds.
-    '--remount-ro', '/',
-    '--cap-add', 'CAP_SYS_ADMIN',
-    '--chdir', options.workspaceMount,
-    '--clearenv',
-    ...Object.entries(env).flatMap(([name, value]) => ['--setenv', name, value]),
-    '--info-fd', '3',
-    '/bin/sh', '-c', script,
-  ];
-}
-
-/** The few files of /etc that name resolution, TLS and time zones need. */
-function etcBinds(): string[] {
-  return ['/etc/ssl', '/etc/ca-certificates', '/etc/resolv.conf', '/etc/hosts', '/etc/nsswitch.conf', '/etc/localtime', '/etc/passwd', '/etc/group']
-    .flatMap((p) => ['--ro-bind-try', p, p]);
+  return sandboxCommand({
+    workspace: path.resolve(options.workspace),
+    workspaceMount: options.workspaceMount,
+    runDir,
+    // No address-space limit: V8 cannot start under one (see the top of this file); the script sets RLIMIT_DATA.
+    memoryMb: 0,
+    allowNetwork: options.allowNetwork,
+    env: {
+      ...baseKernelEnv(options.workspaceMount),
+      DENO_DIR,
+      DENO_NO_UPDATE_CHECK: '1',
+      DENO_NO_PROMPT: '1',
+      DENO_V8_FLAGS: `--max-old-space-size=${options.memoryMb}`,
+      ...options.env,
+    },
+    tmpSizeMb: options.memoryMb,
+    extraArgs: [
+      '--ro-bind', resolveDenoBinary(), DENO_MOUNT,
+      '--ro-bind', path.join(runDir, 'connection.json'), CONNECTION_MOUNT,
+      // bwrap's root is a writable tmpfs (unbounded, in memory) unless made read-only, after the binds.
+      '--remount-ro', '/',
+      '--cap-add', 'CAP_SYS_ADMIN',
+      '--info-fd', '3',
+    ],
+    command: ['/bin/sh', '-c', script],
+  });
 }
 
 /** bwrap writes `{"child-pid": N}` (the sandbox's pid 1, as the host sees it) to --info-fd. */
