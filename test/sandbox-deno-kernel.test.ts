@@ -204,3 +204,39 @@ describe('Deno kernel under bubblewrap', () => {
     await kernel.kill(); // safe twice
   });
 });
+
+describe('Deno kernel with the network allowed', () => {
+  test('reaches the host, and a kernel that exits on its own resolves exited', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'deno-kernel-net-'));
+    const runDir = `/run/deno-kernel-net-${process.pid}`;
+    const server = createServer((_req, res) => res.end('reached the host'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const kernel = await launchDenoKernel({
+      language: 'javascript',
+      workspace: root,
+      workspaceMount: '/home/user',
+      runDir,
+      memoryMb: 256,
+      allowNetwork: true,
+      env: {},
+    });
+    const connection = await KernelConnection.open(kernel.endpoints, kernel.key);
+    try {
+      assert.match(kernel.endpoints.shell, /^ipc:\/\//);
+      const fetched = await run(connection, `console.log(await (await fetch('http://127.0.0.1:${port}/')).text())`);
+      assert.equal(fetched.stdout, 'reached the host\n');
+
+      connection.execute('Deno.exit(3)');
+      const exit = await kernel.exited;
+      assert.equal(exit.code, 3);
+      assert.deepEqual(processesUnder(root), []);
+    } finally {
+      connection.close();
+      await kernel.kill();
+      server.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+    assert.equal(existsSync(runDir), false);
+  });
+});

@@ -4,35 +4,45 @@
  * What Deno 2.9's kernel does on the wire (measured against `deno jupyter --kernel`; the server
  * relies on these facts):
  * - One kernel for both languages: `kernel_info` says `typescript`; plain JavaScript is valid input,
- *   and TypeScript syntax (types, interfaces) is accepted without type checking.
- * - `console.log` / `console.error` arrive as iopub `stream` messages (`stdout` / `stderr`).
+ *   TypeScript syntax (types, interfaces) is accepted and NOT type-checked. Top-level `const` may be
+ *   redeclared across executes (REPL semantics).
+ * - `console.log` / `console.error` arrive as iopub `stream` (`stdout` / `stderr`). Bytes written
+ *   to `Deno.stdout` directly do not reach iopub at all (they go to the process's own stdout).
  * - A top-level expression's value arrives as `execute_result` with only `text/plain`, rendered by
- *   `Deno.inspect` WITH ANSI colour codes (`\x1b[33m42\x1b[39m`); NO_COLOR does not change that.
- *   Strip them.
- * - A thrown error arrives as iopub `error` with plain `ename`/`evalue` and a `traceback` of plain
- *   lines (`["Error: boom", "    at <anonymous>:1:28"]`), no ANSI codes.
+ *   `Deno.inspect` WITH ANSI colour codes (`\x1b[33m42\x1b[39m`; strings keep their quotes, double
+ *   or single); NO_COLOR does not change that. Strip them. `Deno.jupyter.html`...`` gives
+ *   `text/html` as execute_result; `Deno.jupyter.display(bundle, { raw: true })` gives display_data.
+ * - A thrown Error arrives as iopub `error` with plain `ename`/`evalue` and a `traceback` of plain
+ *   lines (`["TypeError: boom", "    at <anonymous>:1:28"]`), no ANSI codes. `throw "x"` gives
+ *   ename `Error`, evalue `x`, traceback `[""]`.
+ * - A SYNTAX error sends no iopub `error` at all: only an `execute_reply` with status `error`,
+ *   ename `Error`, evalue `Execution failed`, empty traceback (the parser's message is not sent).
  * - `interrupt_request` on the control channel is answered and DOES stop a synchronous
- *   `while (true) {}`: the execute then ends with an `execute_reply` of status `error`,
- *   ename `Error`, evalue `Execution failed`, empty traceback, and NO iopub `error` message.
- *   It does NOT end an execution awaiting a promise that never settles
- *   (`await new Promise(() => {})`): the reply comes, the execution goes on. A timeout must then
- *   restart (kill) the kernel.
- * - Ordering is not Jupyter's usual one: the shell `execute_reply` and the iopub `status: idle`
- *   may both come BEFORE the iopub `execute_result` of the same request. Do not treat `idle` as
- *   "no more output"; wait for the result too (it carries the parent header).
+ *   `while (true) {}`: the execute then ends like a syntax error (reply only, `Execution failed`,
+ *   no iopub `error`), and the context keeps its variables. It does NOT end an execution that
+ *   awaits (`await new Promise(() => {})`, `while (true) { await 0 }`): the reply comes, the
+ *   execution goes on and the kernel stays busy. A timeout must then restart (kill) the kernel.
+ * - Ordering is not Jupyter's usual one: the iopub `execute_result` may come AFTER the shell
+ *   `execute_reply` and even after iopub `status: idle` (1 in 300 trivial executes here). Reply +
+ *   idle does not mean "all output is in" for a result.
  * - The kernel refuses an `ipc` connection file (TCP only) and has no permission flags:
  *   `deno jupyter` always runs with --allow-all (Deno's docs; `--allow-*`/`--deny-*` are
  *   rejected as unknown arguments). Bubblewrap is therefore the only barrier.
  *
  * Isolation: the kernel runs in its own network namespace (unless allowNetwork), listening on
  * 127.0.0.1 there; socat processes inside the same sandbox bridge each port to a unix socket in
- * runDir, which the server reaches from outside as `ipc://<runDir>/<channel>`.
+ * runDir, which the server reaches from outside as `ipc://<runDir>/<channel>`. Once they listen,
+ * runDir is unmounted inside (the code cannot replace them), every process runs with no
+ * capabilities, the root is read-only, and only the workspace and /tmp are writable.
  *
  * Memory: RLIMIT_AS is useless for V8 (it reserves tens of GiB of address space; Deno needs an
  * address-space limit of 64 GiB just to start). The limit is V8's heap cap
- * (`--max-old-space-size=memoryMb`, the kernel dies with a fatal OOM beyond) plus RLIMIT_DATA at
- * memoryMb + DATA_OVERHEAD_MB, which bounds ArrayBuffers and other native allocations (they
- * fail with a RangeError); Deno needs about 600 MiB of RLIMIT_DATA just to start.
+ * (`--max-old-space-size=memoryMb`) plus RLIMIT_DATA at memoryMb + DATA_OVERHEAD_MB (the idle
+ * kernel's writable mappings, VmData, are ~1.22 GiB whatever the heap cap: thread stacks, V8's
+ * own areas), which bounds ArrayBuffers and other native allocations too. Past either limit the
+ * kernel dies (V8 fatal OOM, exit 133) and `exited` resolves. The private /tmp (memory) is capped
+ * at memoryMb as well. cgroups would bound resident memory exactly but are not available to an
+ * unprivileged or FC deployment, so they are not used.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
