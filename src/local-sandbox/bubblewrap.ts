@@ -29,6 +29,9 @@ const ETC_ENTRIES = [
 /** Only useful (and only bound) when the network is allowed. */
 const ETC_NETWORK_ENTRIES = ['hosts', 'resolv.conf'];
 
+/** The unprivileged user code runs as, inside. */
+export const SANDBOX_UID = 1000;
+
 /** Where the kernel's run directory (sockets, connection file) appears inside. Not under /tmp: the private /tmp is a fresh tmpfs that would hide it. */
 export const RUN_MOUNT = '/run/kernel';
 
@@ -64,6 +67,10 @@ export function sandboxCommand(options: SandboxCommandOptions): [string, ...stri
   }
   argv.push('bwrap', '--unshare-all');
   if (options.allowNetwork) argv.push('--share-net');
+  // Without these, a root caller's sandbox runs as uid 0 with every capability of its user
+  // namespace (mknod, mount, ptrace, DAC override on the binds). The server's uid maps to
+  // SANDBOX_UID inside, so the workspace stays writable and files on the host stay the server's.
+  argv.push('--unshare-user', '--uid', String(SANDBOX_UID), '--gid', String(SANDBOX_UID), '--cap-drop', 'ALL');
   argv.push('--die-with-parent', '--new-session', '--clearenv');
   for (const dir of SYSTEM_DIRS) argv.push('--ro-bind-try', dir, dir);
   const etc = options.allowNetwork ? [...ETC_ENTRIES, ...ETC_NETWORK_ENTRIES] : ETC_ENTRIES;
@@ -91,6 +98,8 @@ export function baseKernelEnv(workspaceMount: string): Record<string, string> {
   return {
     PATH: '/usr/local/bin:/usr/bin:/bin',
     HOME: workspaceMount,
+    USER: 'user',
+    LOGNAME: 'user',
     LANG: 'C.UTF-8',
     LC_ALL: 'C.UTF-8',
     TMPDIR: '/tmp',
