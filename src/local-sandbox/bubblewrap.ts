@@ -49,6 +49,10 @@ export interface SandboxCommandOptions {
   env: Record<string, string>;
   /** The program and its arguments, as seen inside. */
   command: string[];
+  /** Size cap of the private /tmp (a tmpfs, so it is memory), in MiB; unset = tmpfs default. */
+  tmpSizeMb?: number;
+  /** bwrap arguments a launcher adds after the common mounts (more binds, capabilities, --info-fd). */
+  extraArgs?: string[];
 }
 
 /**
@@ -74,9 +78,12 @@ export function sandboxCommand(options: SandboxCommandOptions): [string, ...stri
     const path = `/etc/${entry}`;
     if (existsSync(path)) argv.push('--ro-bind', path, path);
   }
-  argv.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
+  argv.push('--proc', '/proc', '--dev', '/dev');
+  if (options.tmpSizeMb) argv.push('--size', String(options.tmpSizeMb * 1024 * 1024));
+  argv.push('--tmpfs', '/tmp');
   argv.push('--bind', options.workspace, options.workspaceMount);
   argv.push('--bind', options.runDir, RUN_MOUNT);
+  argv.push(...(options.extraArgs ?? []));
   argv.push('--chdir', options.workspaceMount);
   for (const [name, value] of Object.entries(options.env)) argv.push('--setenv', name, value);
   argv.push('--', ...options.command);
