@@ -11,7 +11,7 @@ import path from 'node:path';
 import { launchDenoKernel } from '../src/local-sandbox/deno-kernel.ts';
 import { KernelConnection, type KernelMessage } from '../src/local-sandbox/kernel-connection.ts';
 import type { LaunchedKernel } from '../src/local-sandbox/kernel-launch.ts';
-import { processesUnder } from './sandbox-support.ts';
+import { processesIn, sandboxNamespaces } from './sandbox-support.ts';
 
 interface Run {
   reply: Record<string, unknown>;
@@ -194,12 +194,14 @@ describe('Deno kernel under bubblewrap', () => {
     assert.ok(commands.some((c) => c.endsWith('deno')), `deno runs: ${commands}`);
     assert.ok(existsSync(path.join(runDir, 'shell')));
 
+    const namespaces = sandboxNamespaces();
+    assert.ok(namespaces.size > 0);
     connection.close();
     await kernel.kill();
     await kernel.exited;
     const left = pids.filter((pid) => existsSync(`/proc/${pid}`));
     assert.deepEqual(left, [], 'no process of the kernel is left');
-    assert.deepEqual(processesUnder(workspace), [], 'nothing runs in the workspace');
+    assert.deepEqual(processesIn(namespaces), [], 'nothing is left in its pid namespace');
     assert.equal(existsSync(runDir), false);
     await kernel.kill(); // safe twice
   });
@@ -227,10 +229,12 @@ describe('Deno kernel with the network allowed', () => {
       const fetched = await run(connection, `console.log(await (await fetch('http://127.0.0.1:${port}/')).text())`);
       assert.equal(fetched.stdout, 'reached the host\n');
 
+      const namespaces = sandboxNamespaces();
+      assert.ok(namespaces.size > 0);
       connection.execute('Deno.exit(3)');
       const exit = await kernel.exited;
       assert.equal(exit.code, 3);
-      assert.deepEqual(processesUnder(root), []);
+      assert.deepEqual(processesIn(namespaces).map((pid) => `${pid} ${readFileSync(`/proc/${pid}/stat`, 'utf8')}`), []);
     } finally {
       connection.close();
       await kernel.kill();

@@ -188,12 +188,16 @@ function denoSandboxCommand(options: KernelLaunchOptions, runDir: string, portOf
       ...options.env,
     },
     tmpSizeMb: options.memoryMb,
+    // CAP_SYS_ADMIN for the umount below is only granted to uid 0; setpriv then drops every capability.
+    uid: 0,
     extraArgs: [
       '--ro-bind', resolveDenoBinary(), DENO_MOUNT,
       '--ro-bind', path.join(runDir, 'connection.json'), CONNECTION_MOUNT,
       // bwrap's root is a writable tmpfs (unbounded, in memory) unless made read-only, after the binds.
       '--remount-ro', '/',
       '--cap-add', 'CAP_SYS_ADMIN',
+      // setpriv needs CAP_SETPCAP to empty the bounding set (the common command drops ALL first).
+      '--cap-add', 'CAP_SETPCAP',
       '--info-fd', '3',
     ],
     command: ['/bin/sh', '-c', script],
