@@ -5,24 +5,20 @@
 import { createApp, mcpServerDepsFor } from './app.ts';
 import { createAppDeps } from './app-deps.ts';
 import { onShutdown } from './cli.ts';
-import { loadConfig, type Config } from './config.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { listenHttp, serveStdio } from './serve.ts';
 
-interface EmbeddedSandbox {
-  url: string;
-  port: number;
-  close(): Promise<void>;
-}
-
-/** The embedded sandbox (issue 2), imported only when it is needed. */
-async function startEmbeddedSandbox(env: Record<string, string | undefined>, defaults: { port?: number }): Promise<EmbeddedSandbox> {
-  const modulePath = './local-sandbox/index.ts';
-  const optionsPath = './local-sandbox/options.ts';
-  const { startSandbox } = (await import(modulePath)) as { startSandbox(options: unknown): Promise<EmbeddedSandbox> };
-  const { parseSandboxEnv } = (await import(optionsPath)) as { parseSandboxEnv(env: Record<string, string | undefined>): unknown };
+/** The embedded sandbox (issue 2), loaded only when this process needs one. */
+async function startEmbeddedSandbox(env: Record<string, string | undefined>, defaults: { port?: number }) {
+  const { startSandbox, parseSandboxEnv, SandboxOptionsError } = await import('./local-sandbox/index.ts');
   const sandboxEnv = defaults.port !== undefined && env.SANDBOX_PORT === undefined ? { ...env, SANDBOX_PORT: String(defaults.port) } : env;
-  return startSandbox(parseSandboxEnv(sandboxEnv));
+  try {
+    return await startSandbox(parseSandboxEnv(sandboxEnv));
+  } catch (error) {
+    if (error instanceof SandboxOptionsError) throw new ConfigError(error.message);
+    throw error;
+  }
 }
 
 function warnAboutSecret(config: Config, logger: Logger) {
