@@ -186,6 +186,8 @@ export class CodeContext {
   }
 
   async #execute(params: ExecuteParams): Promise<void> {
+    // The client left while this waited its turn: do not run code nobody will see.
+    if (params.signal?.aborted) return;
     const kernel = this.#kernel;
     const connection = kernel.connection;
     const snippets = SNIPPETS[this.language];
