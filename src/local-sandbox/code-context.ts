@@ -18,7 +18,7 @@ import { SNIPPETS } from './language-snippets.ts';
 import { describeExit, type RunningKernel } from './running-kernel.ts';
 
 /** How long an interrupted kernel gets to become idle before it is restarted. */
-const INTERRUPT_GRACE_MS = 3_000;
+const INTERRUPT_GRACE_MS = 5_000;
 
 export interface ExecuteParams {
   code: string;
