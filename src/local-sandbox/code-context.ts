@@ -302,6 +302,10 @@ export class CodeContext {
   async #reportDeath(kernel: RunningKernel, emit: (event: ExecutionEvent) => void): Promise<void> {
     const exit = await kernel.exited;
     const restarted = await (this.#revival ?? (this.#revival = this.#revive()));
+    if (this.#closed) {
+      emit({ type: 'error', name: 'ContextError', value: 'The context was deleted while this code ran.', traceback: '' });
+      return;
+    }
     emit({
       type: 'error',
       name: SANDBOX_ERROR_NAMES.kernelDied,
