@@ -13,7 +13,7 @@ import * as zmq from 'zeromq';
 import { launchDenoKernel } from '../src/local-sandbox/deno-kernel.ts';
 import { KernelConnection } from '../src/local-sandbox/kernel-connection.ts';
 import type { LaunchedKernel } from '../src/local-sandbox/kernel-launch.ts';
-import { processesUnder } from './sandbox-support.ts';
+import { processesIn, sandboxNamespaces } from './sandbox-support.ts';
 
 interface Run {
   reply: Record<string, unknown>;
@@ -114,6 +114,17 @@ async function run(connection: KernelConnection, tap: IopubTap, code: string, on
     .join('');
   const error = messages.find((m) => m.msgType === 'error')?.content as Run['error'];
   return { reply, stdout, error };
+}
+
+/** The pids that exist and are not zombies (a zombie has ended; its parent has yet to reap it). */
+function stillRunning(pids: number[]): number[] {
+  return pids.filter((pid) => {
+    try {
+      return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  });
 }
 
 function commandOf(pid: number): string {
@@ -270,14 +281,16 @@ describe('Deno kernel under bubblewrap', () => {
     assert.ok(commands.includes('/usr/bin/socat'), `socat runs: ${commands}`);
     assert.ok(commands.some((c) => c.endsWith('deno')), `deno runs: ${commands}`);
     assert.ok(existsSync(path.join(runDir, 'shell')));
+    const namespaces = sandboxNamespaces();
+    assert.equal(namespaces.size, 1);
 
     connection.close();
     tap.close();
     await kernel.kill();
     await kernel.exited;
-    const left = pids.filter((pid) => existsSync(`/proc/${pid}`));
+    const left = stillRunning(pids);
     assert.deepEqual(left, [], 'no process of the kernel is left');
-    assert.deepEqual(processesUnder(workspace), [], 'nothing runs in the workspace');
+    assert.deepEqual(stillRunning(processesIn(namespaces)), [], "nothing is left in the sandbox's pid namespace");
     assert.equal(existsSync(runDir), false);
     await kernel.kill(); // safe twice
   });
@@ -307,10 +320,12 @@ describe('Deno kernel with the network allowed', () => {
       const fetched = await run(connection, tap, `console.log(await (await fetch('http://127.0.0.1:${port}/')).text())`);
       assert.equal(fetched.stdout, 'reached the host\n');
 
+      const namespaces = sandboxNamespaces();
+      assert.equal(namespaces.size, 1);
       connection.execute('Deno.exit(3)');
       const exit = await kernel.exited;
       assert.equal(exit.code, 3);
-      assert.deepEqual(processesUnder(root), []);
+      assert.deepEqual(stillRunning(processesIn(namespaces)), []);
     } finally {
       connection.close();
       tap.close();
