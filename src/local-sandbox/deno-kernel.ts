@@ -188,7 +188,7 @@ async function waitUntilReady(
   while (true) {
     if (ended) throw fail(`sandbox exited (code ${ended.code}, signal ${ended.signal})`);
     if (Date.now() > deadline) throw fail('no heartbeat');
-    const hb = new zmq.Request({ linger: 0, receiveTimeout: 250, sendTimeout: 250 });
+    const hb = new zmq.Request({ linger: 0, receiveTimeout: 100, sendTimeout: 100 });
     try {
       hb.connect(hbEndpoint);
       await hb.send('ping');
