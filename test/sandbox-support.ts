@@ -114,13 +114,20 @@ export function sandboxNamespaces(): Set<string> {
   return namespaces;
 }
 
-/** Host pids of the processes living in any of these pid namespaces. */
+/** Host pids of the processes living in any of these pid namespaces (zombies, already dead, left out). */
 export function processesIn(namespaces: Set<string>): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const namespace = pidNamespace(entry);
-    if (namespace && namespaces.has(namespace)) pids.push(Number(entry));
+    if (!namespace || !namespaces.has(namespace)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+    } catch {
+      continue;
+    }
+    pids.push(Number(entry));
   }
   return pids;
 }

@@ -51,6 +51,12 @@ export interface SandboxCommandOptions {
   command: string[];
   /** Size cap of the private /tmp (a tmpfs, so it is memory), in MiB; unset = tmpfs default. */
   tmpSizeMb?: number;
+  /**
+   * The uid (and gid) inside; default SANDBOX_UID. A launcher that needs a capability for
+   * its own set-up (--cap-add) must use 0, as bwrap hands capabilities to uid 0 only, and
+   * drop them before running code.
+   */
+  uid?: number;
   /** bwrap arguments a launcher adds after the common mounts (more binds, capabilities, --info-fd). */
   extraArgs?: string[];
 }
@@ -70,7 +76,8 @@ export function sandboxCommand(options: SandboxCommandOptions): [string, ...stri
   // Without these, a root caller's sandbox runs as uid 0 with every capability of its user
   // namespace (mknod, mount, ptrace, DAC override on the binds). The server's uid maps to
   // SANDBOX_UID inside, so the workspace stays writable and files on the host stay the server's.
-  argv.push('--unshare-user', '--uid', String(SANDBOX_UID), '--gid', String(SANDBOX_UID), '--cap-drop', 'ALL');
+  const uid = String(options.uid ?? SANDBOX_UID);
+  argv.push('--unshare-user', '--uid', uid, '--gid', uid, '--cap-drop', 'ALL');
   argv.push('--die-with-parent', '--new-session', '--clearenv');
   for (const dir of SYSTEM_DIRS) argv.push('--ro-bind-try', dir, dir);
   const etc = options.allowNetwork ? [...ETC_ENTRIES, ...ETC_NETWORK_ENTRIES] : ETC_ENTRIES;

@@ -31,11 +31,11 @@
  *
  * Isolation: the kernel runs in its own network namespace (unless allowNetwork), listening on
  * 127.0.0.1 there; socat processes inside the same sandbox bridge each port to a unix socket in
- * runDir, which the server reaches from outside as `ipc://<runDir>/<channel>`. The rest is the
- * common sandbox of bubblewrap.ts (uid 1000, no capabilities), plus a read-only root and a /tmp
- * capped at memoryMb. runDir stays visible and writable inside, as for ipykernel: the code could
- * replace the sockets, but it already owns the kernel at their other end (and can read the key),
- * so the server must treat whatever comes from a kernel as untrusted either way.
+ * runDir, which the server reaches from outside as `ipc://<runDir>/<channel>`. Once they listen,
+ * runDir is unmounted inside (the code cannot replace them); that takes CAP_SYS_ADMIN, which bwrap
+ * grants to uid 0 only, so this sandbox runs as uid 0 of its user namespace (still the server's
+ * uid outside, like SANDBOX_UID) and every process it starts has an empty capability set. On top
+ * of the common sandbox: a read-only root and a /tmp capped at memoryMb.
  *
  * Memory: RLIMIT_AS is useless for V8 (it reserves tens of GiB of address space; Deno needs an
  * address-space limit of 64 GiB just to start). The limit is V8's heap cap
@@ -58,7 +58,8 @@ import type { KernelEndpoints, KernelExit, KernelLauncher, KernelLaunchOptions, 
 const CHANNELS = ['shell', 'iopub', 'stdin', 'control', 'hb'] as const;
 type Channel = (typeof CHANNELS)[number];
 
-/** Where the deno binary and the private DENO_DIR appear inside the sandbox. */
+/** Where the connection file, the deno binary and the private DENO_DIR appear inside the sandbox. */
+const CONNECTION_MOUNT = '/run/connection.json';
 const DENO_MOUNT = '/opt/deno/deno';
 const DENO_DIR = '/tmp/.deno';
 /** Ports inside the kernel's own network namespace: nothing else lives there. */
@@ -131,11 +132,20 @@ async function start(options: KernelLaunchOptions, runDir: string): Promise<Laun
 /** The common sandbox (bubblewrap.ts) plus what Deno's bridge needs. */
 function denoSandboxOptions(options: KernelLaunchOptions, runDir: string, portOf: Record<Channel, number>): SandboxCommandOptions {
   const dataLimit = (options.memoryMb + DATA_OVERHEAD_MB) * 1024 * 1024;
+  // Runs as the sandbox's root with CAP_SYS_ADMIN only until the sockets are listening: it then
+  // unmounts runDir, so the kernel's code can neither remove nor replace the sockets the server
+  // connects to (the listening sockets live on), and everything it starts runs with no
+  // capabilities at all (an empty bounding set leaves root nothing on exec).
+  const noCaps = '/usr/bin/setpriv --bounding-set=-all --inh-caps=-all --';
   const script = [
+    'set -e',
     ...CHANNELS.map(
-      (channel) => `/usr/bin/socat UNIX-LISTEN:${RUN_MOUNT}/${channel},fork,mode=600 TCP:127.0.0.1:${portOf[channel]} &`,
+      (channel) =>
+        `${noCaps} /usr/bin/socat UNIX-LISTEN:${RUN_MOUNT}/${channel},fork,mode=600 TCP:127.0.0.1:${portOf[channel]} &`,
     ),
-    `exec /usr/bin/prlimit --data=${dataLimit} -- ${DENO_MOUNT} jupyter --kernel --conn ${RUN_MOUNT}/connection.json`,
+    `while ! { ${CHANNELS.map((channel) => `[ -S ${RUN_MOUNT}/${channel} ]`).join(' && ')}; }; do sleep 0.005; done`,
+    `/usr/bin/umount --lazy ${RUN_MOUNT}`,
+    `exec ${noCaps} /usr/bin/prlimit --data=${dataLimit} -- ${DENO_MOUNT} jupyter --kernel --conn ${CONNECTION_MOUNT}`,
   ].join('\n');
 
   return {
@@ -154,10 +164,17 @@ function denoSandboxOptions(options: KernelLaunchOptions, runDir: string, portOf
       ...options.env,
     },
     tmpSizeMb: options.memoryMb,
+    // CAP_SYS_ADMIN for the umount below is only granted to uid 0; setpriv then drops every capability.
+    uid: 0,
     extraArgs: [
       '--ro-bind', resolveDenoBinary(), DENO_MOUNT,
+      // The kernel reads its connection file here: runDir itself is unmounted before it starts.
+      '--ro-bind', path.join(runDir, 'connection.json'), CONNECTION_MOUNT,
       // bwrap's root is a writable tmpfs (unbounded, in memory) unless made read-only, after the binds.
       '--remount-ro', '/',
+      '--cap-add', 'CAP_SYS_ADMIN',
+      // setpriv needs CAP_SETPCAP to empty the bounding set (the common command drops ALL first).
+      '--cap-add', 'CAP_SETPCAP',
     ],
     command: ['/bin/sh', '-c', script],
   };
