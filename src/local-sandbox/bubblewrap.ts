@@ -91,6 +91,8 @@ export function sandboxCommand(options: SandboxCommandOptions): [string, ...stri
   argv.push('--bind', options.workspace, options.workspaceMount);
   argv.push('--bind', options.runDir, RUN_MOUNT);
   argv.push(...(options.extraArgs ?? []));
+  // bwrap's root is a tmpfs: writable (and unbounded memory) unless made read-only after every mount on it.
+  argv.push('--remount-ro', '/');
   argv.push('--chdir', options.workspaceMount);
   for (const [name, value] of Object.entries(options.env)) argv.push('--setenv', name, value);
   argv.push('--', ...options.command);

@@ -35,7 +35,7 @@
  * runDir is unmounted inside (the code cannot replace them); that takes CAP_SYS_ADMIN, which bwrap
  * grants to uid 0 only, so this sandbox runs as uid 0 of its user namespace (still the server's
  * uid outside, like SANDBOX_UID) and every process it starts has an empty capability set. On top
- * of the common sandbox: a read-only root and a /tmp capped at memoryMb.
+ * of the common sandbox: the deno binary and the connection file, read-only.
  *
  * Memory: RLIMIT_AS is useless for V8 (it reserves tens of GiB of address space; Deno needs an
  * address-space limit of 64 GiB just to start). The limit is V8's heap cap
@@ -170,8 +170,6 @@ function denoSandboxOptions(options: KernelLaunchOptions, runDir: string, portOf
       '--ro-bind', resolveDenoBinary(), DENO_MOUNT,
       // The kernel reads its connection file here: runDir itself is unmounted before it starts.
       '--ro-bind', path.join(runDir, 'connection.json'), CONNECTION_MOUNT,
-      // bwrap's root is a writable tmpfs (unbounded, in memory) unless made read-only, after the binds.
-      '--remount-ro', '/',
       '--cap-add', 'CAP_SYS_ADMIN',
       // setpriv needs CAP_SETPCAP to empty the bounding set (the common command drops ALL first).
       '--cap-add', 'CAP_SETPCAP',
