@@ -59,7 +59,7 @@ const API_VERSION = '2023-03-30';
 const ALGORITHM = 'ACS3-HMAC-SHA256';
 const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
 
-class ApiError extends Error {
+export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -83,14 +83,25 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value.join(',') : value;
 }
 
+/** Which checks apply: the OpenAPI signs host, content-type and a body hash; an HTTP trigger signs x-acs-date with an empty payload. */
+export type SignatureKind = 'openapi' | 'trigger';
+
 /**
  * The V3 signature check: canonical request = method, canonical URI, canonical
  * query string, canonical headers, signed headers, hashed payload (each on its own
  * line); string to sign = algorithm + hex(sha256(canonical request)); signature =
- * hex(HMAC-SHA256(secret, string to sign)). Signed headers must cover host, every
- * x-acs-* header and content-type when present.
+ * hex(HMAC-SHA256(secret, string to sign)). For the OpenAPI the signed headers must
+ * cover host, every x-acs-* header and content-type; for an HTTP trigger (FC's
+ * documented scheme) x-acs-date and x-acs-security-token, and the payload line is empty.
+ * Throws ApiError (FC's code and status) when the request does not verify.
  */
-function verifySignature(req: IncomingMessage, rawPath: string, rawQuery: string, body: Buffer, credentials: StandInCredentials, seenNonces: Set<string>): string {
+export function verifyAcs3Signature(
+  req: IncomingMessage,
+  parts: { rawPath: string; rawQuery: string; body: Buffer },
+  credentials: StandInCredentials,
+  kind: SignatureKind,
+  seenNonces?: Set<string>,
+): string {
   const authorization = header(req, 'authorization');
   const match = authorization?.match(/^(\S+) Credential=([^,]+),SignedHeaders=([^,]+),Signature=([0-9a-f]+)$/);
   if (!match) throw new ApiError(401, 'InvalidAuthorization', 'the Authorization header is missing or malformed');
@@ -99,24 +110,30 @@ function verifySignature(req: IncomingMessage, rawPath: string, rawQuery: string
   if (accessKeyId !== credentials.accessKeyId) throw new ApiError(403, 'InvalidAccessKeyId.NotFound', `access key ${accessKeyId} does not exist`);
 
   const signedHeaders = signedHeaderList.split(';');
-  const mustSign = Object.keys(req.headers).filter((h) => h === 'host' || h === 'content-type' || h.startsWith('x-acs-'));
+  const mustSign =
+    kind === 'openapi'
+      ? Object.keys(req.headers).filter((h) => h === 'host' || h === 'content-type' || h.startsWith('x-acs-'))
+      : ['x-acs-date', ...(credentials.securityToken ? ['x-acs-security-token'] : [])];
   const missing = mustSign.filter((h) => !signedHeaders.includes(h));
   if (missing.length > 0) throw new ApiError(400, 'IncompleteSignature', `headers not signed: ${missing.join(', ')}`);
   if ([...signedHeaders].sort().join(';') !== signedHeaderList) throw new ApiError(400, 'IncompleteSignature', 'SignedHeaders must be sorted');
 
-  const payloadHash = sha256Hex(body);
-  if (header(req, 'x-acs-content-sha256') !== payloadHash) throw new ApiError(400, 'ContentSHA256Mismatch', 'x-acs-content-sha256 does not match the body');
+  let payloadLine = '';
+  if (kind === 'openapi') {
+    payloadLine = sha256Hex(parts.body);
+    if (header(req, 'x-acs-content-sha256') !== payloadLine) throw new ApiError(400, 'ContentSHA256Mismatch', 'x-acs-content-sha256 does not match the body');
+  }
 
   const date = Date.parse(header(req, 'x-acs-date') ?? '');
   if (!Number.isFinite(date) || Math.abs(Date.now() - date) > MAX_CLOCK_SKEW_MS) throw new ApiError(400, 'InvalidTimeStamp.Expired', 'x-acs-date is missing or skewed');
   const nonce = header(req, 'x-acs-signature-nonce');
-  if (!nonce || seenNonces.has(nonce)) throw new ApiError(400, 'SignatureNonceUsed', 'x-acs-signature-nonce is missing or was used before');
+  if (kind === 'openapi' && (!nonce || seenNonces?.has(nonce))) throw new ApiError(400, 'SignatureNonceUsed', 'x-acs-signature-nonce is missing or was used before');
 
   if (credentials.securityToken && header(req, 'x-acs-security-token') !== credentials.securityToken) {
     throw new ApiError(403, 'InvalidSecurityToken.Mismatch', 'x-acs-security-token is missing or wrong');
   }
 
-  const canonicalQuery = rawQuery
+  const canonicalQuery = parts.rawQuery
     .split('&')
     .filter(Boolean)
     .map((pair) => {
@@ -127,14 +144,14 @@ function verifySignature(req: IncomingMessage, rawPath: string, rawQuery: string
     .map(([name, value]) => `${name}=${value}`)
     .join('&');
   const canonicalHeaders = signedHeaders.map((h) => `${h}:${(header(req, h) ?? '').trim()}\n`).join('');
-  const canonicalRequest = [req.method, rawPath || '/', canonicalQuery, canonicalHeaders, signedHeaderList, payloadHash].join('\n');
+  const canonicalRequest = [req.method, parts.rawPath || '/', canonicalQuery, canonicalHeaders, signedHeaderList, payloadLine].join('\n');
   const stringToSign = `${ALGORITHM}\n${sha256Hex(canonicalRequest)}`;
   const expected = createHmac('sha256', credentials.accessKeySecret).update(stringToSign).digest();
   const given = Buffer.from(signature, 'hex');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
     throw new ApiError(403, 'SignatureDoesNotMatch', 'the request signature does not match the signature the server computed');
   }
-  seenNonces.add(nonce);
+  if (nonce) seenNonces?.add(nonce);
   return accessKeyId;
 }
 
@@ -222,7 +239,7 @@ export async function startFcOpenApiStandIn(options: StandInOptions): Promise<Fc
     try {
       const body = await readBody(req);
       if (header(req, 'x-acs-version') !== API_VERSION) throw new ApiError(400, 'InvalidVersion', `x-acs-version must be ${API_VERSION}`);
-      const accessKeyId = verifySignature(req, rawPath, rawQuery, body, options.credentials, seenNonces);
+      const accessKeyId = verifyAcs3Signature(req, { rawPath, rawQuery, body }, options.credentials, 'openapi', seenNonces);
       let parsed: unknown;
       if (body.length > 0) {
         if (!header(req, 'content-type')?.startsWith('application/json')) throw new ApiError(415, 'UnsupportedMediaType', 'the body must be JSON');
