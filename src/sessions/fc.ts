@@ -166,25 +166,32 @@ export function fcSessionsFactory(settings: FcSessionsSettings): SandboxSessions
   };
 }
 
-const loadSdk = () => import('@alicloud/fc20230330');
-type SdkModule = Awaited<ReturnType<typeof loadSdk>>;
+const importSdk = () => import('@alicloud/fc20230330');
+type SdkModule = Awaited<ReturnType<typeof importSdk>>;
 type FcClientClass = SdkModule['default']['default'];
 type FcClient = InstanceType<FcClientClass>;
 
 /**
- * The SDK is CommonJS with `exports.default = Client`. Node's ESM loader (and esbuild's
- * Node-mode interop) hand back the whole `exports` as `default`; tsx unwraps it once.
+ * A CommonJS module's `module.exports`, however it was imported: Node's ESM loader
+ * gives named exports plus `default` = module.exports; esbuild's split chunks give
+ * only `default`; tsx unwraps `default` to `exports.default` and keeps named exports.
  */
-function clientClass(sdk: SdkModule): FcClientClass {
-  const value: unknown = sdk.default;
-  return (typeof value === 'function' ? value : (value as { default: unknown }).default) as FcClientClass;
+function commonJsExports<T>(namespace: unknown): T {
+  const inner = (namespace as { default?: unknown }).default;
+  return (typeof inner === 'object' && inner !== null ? inner : namespace) as T;
+}
+
+async function loadSdk(): Promise<SdkModule> {
+  return commonJsExports<SdkModule>(await importSdk());
 }
 
 async function loadClient(options: FcSessionsOptions, endpoint: string): Promise<FcClient> {
-  const [sdk, { $OpenApiUtil }] = await Promise.all([loadSdk(), import('@alicloud/openapi-core')]);
-  const Client = clientClass(sdk);
+  const [sdk, core] = await Promise.all([loadSdk(), import('@alicloud/openapi-core')]);
+  const { $OpenApiUtil } = commonJsExports<typeof core>(core);
+  const Client = sdk.default as unknown as FcClientClass | { default: FcClientClass };
+  const ClientClass = typeof Client === 'function' ? Client : Client.default;
   const { accessKeyId, accessKeySecret, securityToken } = options.credentials;
-  return new Client(
+  return new ClientClass(
     new $OpenApiUtil.Config({
       accessKeyId,
       accessKeySecret,
