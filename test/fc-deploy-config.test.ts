@@ -130,6 +130,17 @@ describe('s.yaml rendered offline by `s preview`', () => {
     await assert.rejects(renderServerlessYaml(ROOT, { HOME: home, CONTEXT_SECRET: 'x' }), /env\('MCP_AUTH_TOKEN'\) not found/);
   });
 
+  test('the RAM policy grants the Session API and invoking one function, nothing else', async () => {
+    const policy = JSON.parse(await readFile(join(ROOT, 'infra/ram-policy.json'), 'utf8')) as {
+      Statement: { Effect: string; Action: string[]; Resource: string | string[] }[];
+    };
+    const actions = policy.Statement.flatMap((s) => s.Action).sort();
+    assert.deepEqual(actions, ['fc:CreateSession', 'fc:DeleteSession', 'fc:InvokeFunction', 'fc:ListSessions']);
+    assert.ok(policy.Statement.every((s) => s.Effect === 'Allow'));
+    const invoke = policy.Statement.find((s) => s.Action.includes('fc:InvokeFunction'))!;
+    assert.deepEqual(invoke.Resource, ['acs:fc:<region>:<account-id>:functions/<sandbox-function-name>']);
+  });
+
   test('.fcignore uploads dist/ only', async () => {
     const lines = (await readFile(join(ROOT, '.fcignore'), 'utf8')).split('\n').filter((l) => l && !l.startsWith('#'));
     assert.deepEqual(lines, ['/*', '!/dist']);
