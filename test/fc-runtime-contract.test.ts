@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -196,6 +197,23 @@ describe('the bundle under the FC custom-runtime contract (stand-ins for the FC 
     );
     const seen = requestIds.filter((id) => logged.has(id));
     assert.ok(seen.length > 0, `no log line carries an x-fc-request-id we sent; log:\n${stdout}${stderr}`);
+  });
+
+  test('FC session mode without a setting it needs stops at start with one clear line', async () => {
+    const env = {
+      ...(mcp.environmentVariables as Record<string, string>),
+      SANDBOX_URL: gateway.url,
+      FC_CUSTOM_LISTEN_PORT: String(await freePort()),
+      FC_REGION: mcp.region,
+      PATH: '/usr/bin:/bin',
+    };
+    const failing = spawn(process.execPath, mcp.customRuntimeConfig.args as string[], { cwd: codeDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    failing.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    failing.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const [code] = (await once(failing, 'exit')) as [number | null];
+    assert.equal(code, 2);
+    assert.equal(output.trim(), 'configuration error: FC_ACCOUNT_ID: required when SANDBOX_SESSION_MODE=fc');
   });
 
   test('the bundle needs no node_modules: the code folder holds dist/ only', async () => {
