@@ -11,13 +11,14 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { call, ROOT, startTestSandbox, stopChild, structured, textOf, type RunningSandbox } from './mcp-harness.ts';
 import { startFcOpenApiStandIn, type FcOpenApiStandIn } from './fc-openapi-stand-in.ts';
@@ -214,6 +215,36 @@ describe('the bundle under the FC custom-runtime contract (stand-ins for the FC 
     const [code] = (await once(failing, 'exit')) as [number | null];
     assert.equal(code, 2);
     assert.equal(output.trim(), 'configuration error: FC_ACCOUNT_ID: required when SANDBOX_SESSION_MODE=fc');
+  });
+
+  test('the FC bundle holds no part of the embedded sandbox (zeromq, deno, src/local-sandbox)', async () => {
+    const files = (await readdir(join(codeDir, 'dist'), { recursive: true })).map(String);
+    const fcFiles = files.filter((f) => f.endsWith('.js') && f !== 'stdio.js');
+    assert.ok(fcFiles.includes('fc.js') && fcFiles.length > 1, 'fc.js and its chunks');
+    for (const file of fcFiles.map((f) => `${f}.map`)) {
+      const map = JSON.parse(await readFile(join(codeDir, 'dist', file), 'utf8')) as { sources: string[] };
+      const offending = map.sources.filter((source) => /zeromq|node_modules\/deno\/|@deno\/|local-sandbox/.test(source));
+      assert.deepEqual(offending, [], file);
+    }
+  });
+
+  test('dist/stdio.js, the package bin, serves MCP over stdio to the official client', async () => {
+    const client = new Client({ name: 'fc-contract-stdio', version: '1.0.0' });
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [join(ROOT, 'dist/stdio.js')],
+        env: { PATH: '/usr/bin:/bin', SANDBOX_URL: sandbox.url, CONTEXT_SECRET: 'stdio-contract-secret-0123456789' },
+        stderr: 'ignore',
+      }),
+    );
+    try {
+      const run = await call(client, 'run_code', { code: '6 * 7' });
+      assert.notEqual(run.isError, true, textOf(run));
+      assert.match(textOf(run), /42/);
+    } finally {
+      await client.close();
+    }
   });
 
   test('the bundle needs no node_modules: the code folder holds dist/ only', async () => {
