@@ -7,7 +7,8 @@
  */
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+// Only a legacy client's GET /sse needs the transport (and raw-body, iconv-lite): loaded then, not at start.
+import type { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import type { Handler } from 'hono';
 import { createMcpServer, type McpServerDeps } from './server.ts';
 
@@ -29,6 +30,7 @@ export function createLegacySse(depsFor: (request: Request) => Promise<McpServer
   return {
     async connect(c) {
       const deps = await depsFor(c.req.raw);
+      const { SSEServerTransport } = await import('@modelcontextprotocol/sdk/server/sse.js');
       const transport = new SSEServerTransport(LEGACY_MESSAGES_PATH, c.env.outgoing);
       connections.set(transport.sessionId, transport);
       transport.onclose = () => connections.delete(transport.sessionId);
