@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { call, connect, rawPost, rpcBody, runToExit, SECRET, spawnHandler, startMcp, stopChild, structured, textOf, type McpProcess } from './mcp-harness.ts';
 
 async function freePort(): Promise<number> {
@@ -187,5 +189,30 @@ test('npm start: embeds a sandbox when SANDBOX_URL is unset and prints the URL a
     await client.close();
   } finally {
     await local.stop();
+  }
+});
+
+test('MCP_TRANSPORT=sse serves the legacy SSE transport (GET /sse, POST /messages) as well as /mcp', async () => {
+  const legacy = await startMcp({ MCP_TRANSPORT: 'sse', SANDBOX_URL: deadSandboxUrl, MCP_AUTH_TOKEN: 'tok' });
+  try {
+    assert.match(legacy.stdout(), /legacy SSE: http:\/\/127\.0\.0\.1:\d+\/sse/);
+    const unauthorized = await fetch(`${legacy.origin}/sse`);
+    assert.equal(unauthorized.status, 401);
+    const headers = { authorization: 'Bearer tok' };
+    const client = new Client({ name: 'legacy-sse-test', version: '1.0.0' });
+    await client.connect(
+      new SSEClientTransport(new URL(`${legacy.origin}/sse`), {
+        requestInit: { headers },
+        eventSourceInit: { fetch: (url, init) => fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) },
+      }),
+    );
+    assert.equal((await client.listTools()).tools.length, 5);
+    const health = (await client.callTool({ name: 'health_check', arguments: {} })) as CallToolResult;
+    assert.equal(structured<{ status: string }>(health).status, 'connection_error');
+    await client.close();
+    const stale = await fetch(`${legacy.origin}/messages?sessionId=nope`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(stale.status, 404);
+  } finally {
+    await legacy.stop();
   }
 });

@@ -8,17 +8,21 @@
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
-import type { Handler } from 'hono';
+import type { Context } from 'hono';
 import { createMcpServer, type McpServerDeps } from './server.ts';
 
 export const LEGACY_SSE_PATH = '/sse';
 export const LEGACY_MESSAGES_PATH = '/messages';
 
+// Any app's context on @hono/node-server will do; only its env bindings and request are used.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type LegacyContext = Context<{ Bindings: HttpBindings; Variables: any }>;
+
 export interface LegacySse {
   /** GET /sse: opens a connection with its own MCP server. */
-  connect: Handler<{ Bindings: HttpBindings }>;
+  connect(c: LegacyContext): Promise<Response>;
   /** POST /messages?sessionId=…: a message for an open connection. */
-  message: Handler<{ Bindings: HttpBindings }>;
+  message(c: LegacyContext): Promise<Response>;
   /** Open connections (for tests and shutdown). */
   size(): number;
   closeAll(): Promise<void>;
