@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { call, connect, rawPost, rpcBody, runToExit, SECRET, spawnHandler, startMcp, stopChild, structured, textOf, type McpProcess } from './mcp-harness.ts';
+import { call, connect, eventually, rawPost, rpcBody, runToExit, SECRET, spawnHandler, startMcp, stopChild, structured, textOf, type McpProcess } from './mcp-harness.ts';
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -171,7 +171,7 @@ test('FC entry point: listens on 0.0.0.0 at FC_CUSTOM_LISTEN_PORT and needs CONT
     const client = await connect(`http://127.0.0.1:${port}/mcp`, { authorization: 'Bearer tok', 'x-fc-request-id': 'fc-req-123' });
     assert.equal((await call(client, 'health_check')).isError, undefined);
     await client.close();
-    assert.match(err, /"request_id":"fc-req-123".*"tool":"health_check"/, 'log lines carry the FC request id');
+    assert.ok(await eventually(() => /"request_id":"fc-req-123".*"tool":"health_check"/.test(err)), `log lines carry the FC request id:\n${err}`);
   } finally {
     await stopChild(child);
   }
