@@ -7,17 +7,15 @@
  * (c) process start → first answered initialize, esbuild bundle vs a bare node:http server
  * (d) RSS of the MCP process over 10,000 requests
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { build } from 'esbuild';
 import { createContextIdCodec } from '../src/contexts/context-id.ts';
 import { createSandboxClient } from '../src/sandbox/client.ts';
 
@@ -118,18 +116,10 @@ const row = (...cells: string[]) => rows.push(cells);
 
 // ---------- set-up: the bundle FC runs, a real sandbox, our MCP server from the bundle ----------
 
-const outdir = await mkdtemp(join(tmpdir(), 'mcp-bench-bundle-'));
-const bundle = join(outdir, 'fc.mjs');
-await build({
-  entryPoints: [join(ROOT, 'handlers/fc.ts')],
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  outfile: bundle,
-  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-  logLevel: 'error',
-});
+// The project's own build (scripts/build.mjs → dist/fc.js, what s.yaml deploys).
+const built = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+if (built.status !== 0) throw new Error('npm run build failed');
+const bundle = join(ROOT, 'dist/fc.js');
 
 const sandbox = await start(['--import', 'tsx', 'handlers/sandbox.ts'], { SANDBOX_PORT: '0', SANDBOX_POOL_SIZE: '0' }, /listening on (http:\/\/\S+)/);
 const sandboxUrl = sandbox.match[1]!;
@@ -254,7 +244,7 @@ try {
 }
 
 // ---------- (c) start-up, bundled ----------
-try {
+{
   const init = JSON.stringify({
     jsonrpc: '2.0',
     id: 1,
@@ -295,14 +285,12 @@ try {
   const ratio = percentile(bundled, 50) / percentile(baseline, 50);
   row(
     '(c) start → first initialize answered, p50',
-    `${fmt(percentile(bundled, 50), 0)} ms (bundled handlers/fc.ts)`,
+    `${fmt(percentile(bundled, 50), 0)} ms (dist/fc.js)`,
     `bare node:http: ${fmt(percentile(baseline, 50), 0)} ms`,
     `×${fmt(ratio)}`,
     '≤ ×1.6',
     ratio <= 1.6 ? 'yes' : 'NO',
   );
-} finally {
-  await rm(outdir, { recursive: true, force: true });
 }
 
 // ---------- the table ----------
