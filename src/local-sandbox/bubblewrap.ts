@@ -1,0 +1,142 @@
+/**
+ * The one place that decides what a kernel can see: the bubblewrap (and prlimit)
+ * command line shared by every language's launcher.
+ *
+ * Inside: the system directories read-only, a curated part of /etc (no shadow
+ * files, no machine secrets), a private /tmp, the session's workspace read-write
+ * at `workspaceMount`, the kernel's run directory read-write at `runMount`, and
+ * nothing else of the host. All namespaces are unshared (the network too, unless
+ * allowed); the environment is cleared and replaced by `env`; the process tree
+ * dies with the server.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { KernelExit } from './kernel-launch.ts';
+
+/** Read-only system trees; missing ones are skipped (`--ro-bind-try`). */
+const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+
+/**
+ * The parts of /etc programs need (dynamic linker, users for getpwuid, certificates,
+ * fonts, matplotlib, Python's site config). Not the whole of /etc: it holds
+ * shadow files and machine secrets the code has no business reading.
+ */
+const ETC_ENTRIES = [
+  'alternatives', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'passwd', 'group', 'nsswitch.conf',
+  'localtime', 'timezone', 'mime.types', 'ssl', 'ca-certificates', 'fonts', 'matplotlibrc',
+  'python3', 'python3.11', 'python3.12', 'python3.13', 'host.conf', 'gai.conf', 'protocols', 'services',
+];
+/** Only useful (and only bound) when the network is allowed. */
+const ETC_NETWORK_ENTRIES = ['hosts', 'resolv.conf'];
+
+/** The unprivileged user code runs as, inside. */
+export const SANDBOX_UID = 1000;
+
+/** Where the kernel's run directory (sockets, connection file) appears inside. Not under /tmp: the private /tmp is a fresh tmpfs that would hide it. */
+export const RUN_MOUNT = '/run/kernel';
+
+export interface SandboxCommandOptions {
+  /** Host path of the session's workspace, the only persistent writable place. */
+  workspace: string;
+  /** Where the workspace appears inside (also the working directory). */
+  workspaceMount: string;
+  /** Host path of the kernel's private run directory; appears at RUN_MOUNT. */
+  runDir: string;
+  /** Address-space limit for every process of the kernel, in MiB (0 = none). */
+  memoryMb: number;
+  allowNetwork: boolean;
+  /** The complete environment inside; nothing of the server's is inherited. */
+  env: Record<string, string>;
+  /** The program and its arguments, as seen inside. */
+  command: string[];
+}
+
+/**
+ * Builds `[file, ...args]` for spawn(): prlimit (so the limit covers bwrap and all it
+ * starts) then bwrap then the command. Spawn it with an empty env as well.
+ */
+export function sandboxCommand(options: SandboxCommandOptions): [string, ...string[]] {
+  const argv: string[] = [];
+  if (options.memoryMb > 0) {
+    const bytes = options.memoryMb * 1024 * 1024;
+    argv.push('prlimit', `--as=${bytes}`, '--');
+  }
+  argv.push('bwrap', '--unshare-all');
+  if (options.allowNetwork) argv.push('--share-net');
+  // Without these, a root caller's sandbox runs as uid 0 with every capability of its user
+  // namespace (mknod, mount, ptrace, DAC override on the binds). The server's uid maps to
+  // SANDBOX_UID inside, so the workspace stays writable and files on the host stay the server's.
+  argv.push('--unshare-user', '--uid', String(SANDBOX_UID), '--gid', String(SANDBOX_UID), '--cap-drop', 'ALL');
+  argv.push('--die-with-parent', '--new-session', '--clearenv');
+  for (const dir of SYSTEM_DIRS) argv.push('--ro-bind-try', dir, dir);
+  const etc = options.allowNetwork ? [...ETC_ENTRIES, ...ETC_NETWORK_ENTRIES] : ETC_ENTRIES;
+  for (const entry of etc) {
+    const path = `/etc/${entry}`;
+    if (existsSync(path)) argv.push('--ro-bind', path, path);
+  }
+  argv.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
+  argv.push('--bind', options.workspace, options.workspaceMount);
+  argv.push('--bind', options.runDir, RUN_MOUNT);
+  argv.push('--chdir', options.workspaceMount);
+  for (const [name, value] of Object.entries(options.env)) argv.push('--setenv', name, value);
+  argv.push('--', ...options.command);
+  return argv as [string, ...string[]];
+}
+
+/**
+ * The baseline environment of every kernel: enough for programs to behave, nothing
+ * of the server's. Launchers add their own (e.g. where IPython keeps its files).
+ */
+export function baseKernelEnv(workspaceMount: string): Record<string, string> {
+  return {
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    HOME: workspaceMount,
+    USER: 'user',
+    LOGNAME: 'user',
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    TMPDIR: '/tmp',
+    TERM: 'dumb',
+  };
+}
+
+export interface SandboxedProcess {
+  pid: number;
+  /** Resolves when the outer bwrap has exited; with --unshare-pid the whole tree is gone then. */
+  exited: Promise<KernelExit>;
+  /** The last few KiB the process wrote to stdout/stderr, for launch errors. */
+  outputTail(): string;
+  /** SIGKILLs the tree (bwrap's pid namespace takes every descendant with it) and waits for it. */
+  kill(): Promise<void>;
+}
+
+const TAIL_BYTES = 4096;
+
+/**
+ * Spawns `sandboxCommand(options)` with an empty environment. Killing the outer bwrap
+ * ends the sandbox's pid namespace and so every process in it: no process group
+ * juggling needed, and nothing survives even if the code forks or calls setsid.
+ */
+export function spawnSandboxed(options: SandboxCommandOptions): SandboxedProcess {
+  const [file, ...args] = sandboxCommand(options);
+  const child = spawn(file, args, { env: {}, stdio: ['ignore', 'pipe', 'pipe'] });
+  let tail = '';
+  const keep = (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-TAIL_BYTES);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise<KernelExit>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', () => resolve({ code: null, signal: null }));
+  });
+  return {
+    pid: child.pid ?? -1,
+    exited,
+    outputTail: () => tail.trim(),
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}

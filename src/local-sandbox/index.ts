@@ -1,0 +1,72 @@
+/**
+ * The embedded sandbox service: E2B's code-interpreter HTTP API over Jupyter
+ * kernels isolated with bubblewrap. `startSandbox` is what `npm start` and
+ * `npm run sandbox` call; `createSandboxApp` is the bare Hono app.
+ */
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { ContextRegistry, type KernelLaunchers } from './context-registry.ts';
+import { defaultWorkspaceParent, parseSandboxOptions, type SandboxOptions, type SandboxOptionsInput } from './options.ts';
+import { launchPythonKernel } from './python-kernel.ts';
+import { createSandboxApp } from './sandbox-app.ts';
+
+export { createSandboxApp } from './sandbox-app.ts';
+export { ContextRegistry, DEFAULT_SESSION, WORKSPACE_MOUNT } from './context-registry.ts';
+export { SandboxOptions, SandboxOptionsError, parseSandboxEnv, parseSandboxOptions } from './options.ts';
+
+export interface RunningSandbox {
+  /** e.g. http://127.0.0.1:5001 */
+  url: string;
+  port: number;
+  /** Where the session workspaces live on the host. */
+  workspaceRoot: string;
+  /** Stops serving, kills every kernel (and the pool's) and removes a default workspace root. */
+  close(): Promise<void>;
+}
+
+export interface SandboxDeps {
+  /** Kernel launchers by language; the default has every language this build supports. */
+  launchers?: KernelLaunchers;
+}
+
+export const DEFAULT_LAUNCHERS: KernelLaunchers = { python: launchPythonKernel };
+
+export async function startSandbox(
+  input: SandboxOptions | SandboxOptionsInput = {},
+  deps: SandboxDeps = {},
+): Promise<RunningSandbox> {
+  const options = parseSandboxOptions(input);
+  const ownRoot = options.workspaceRoot === undefined;
+  const workspaceRoot = options.workspaceRoot ?? (await mkdtemp(defaultWorkspaceParent()));
+  await mkdir(workspaceRoot, { recursive: true, mode: 0o700 });
+
+  const registry = new ContextRegistry({ options, workspaceRoot, launchers: deps.launchers ?? DEFAULT_LAUNCHERS });
+  const app = createSandboxApp({ registry, options });
+
+  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, () => resolve(s));
+    s.once('error', reject);
+  }).catch(async (error: Error) => {
+    await registry.close();
+    if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
+    throw new Error(`the sandbox cannot listen on ${options.host}:${options.port}: ${error.message}`);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    port,
+    workspaceRoot,
+    close: () =>
+      (closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        await registry.close();
+        if ('closeAllConnections' in server) server.closeAllConnections();
+        await stopped;
+        if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
+      })()),
+  };
+}

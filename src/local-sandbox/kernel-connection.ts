@@ -1,0 +1,240 @@
+/**
+ * A client of the Jupyter messaging protocol (v5.3) over ZeroMQ: signed messages on
+ * the shell, control and iopub channels of one kernel. It knows nothing about HTTP
+ * or contexts; it sends requests and routes what comes back to whoever asked.
+ */
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import * as zmq from 'zeromq';
+import type { KernelEndpoints } from './kernel-launch.ts';
+
+const DELIMITER = '<IDS|MSG>';
+const PROTOCOL_VERSION = '5.3';
+
+export interface MessageHeader {
+  msg_id: string;
+  msg_type: string;
+  session: string;
+  username: string;
+  date: string;
+  version: string;
+}
+
+export interface KernelMessage {
+  header: MessageHeader;
+  parent_header: Partial<MessageHeader>;
+  metadata: Record<string, unknown>;
+  content: Record<string, unknown>;
+}
+
+export interface ExecuteOptions {
+  /** Not stored in history and no execute_input/results broadcast (used for set-up snippets). */
+  silent?: boolean;
+  /** Called for every iopub message that belongs to this request, in order. */
+  onIopub?: (message: KernelMessage) => void;
+}
+
+export interface ExecuteHandle {
+  msgId: string;
+  /** Resolves with execute_reply's content once the reply and the final iopub `idle` have both arrived. */
+  done: Promise<Record<string, unknown>>;
+}
+
+interface PendingRequest {
+  onIopub?: (message: KernelMessage) => void;
+  reply?: Record<string, unknown>;
+  idle: boolean;
+  resolve: (content: Record<string, unknown>) => void;
+  reject: (error: Error) => void;
+}
+
+export class KernelConnection {
+  readonly #key: Buffer;
+  readonly #session = randomUUID();
+  readonly #shell = new zmq.Dealer({ linger: 0 });
+  readonly #control = new zmq.Dealer({ linger: 0 });
+  readonly #iopub = new zmq.Subscriber({ linger: 0 });
+  readonly #pending = new Map<string, PendingRequest>();
+  #closed = false;
+
+  private constructor(endpoints: KernelEndpoints, key: string) {
+    this.#key = Buffer.from(key, 'utf8');
+    this.#shell.connect(endpoints.shell);
+    this.#control.connect(endpoints.control);
+    this.#iopub.connect(endpoints.iopub);
+    this.#iopub.subscribe();
+    void this.#receiveLoop(this.#shell, 'shell');
+    void this.#receiveLoop(this.#control, 'control');
+    void this.#receiveLoop(this.#iopub, 'iopub');
+  }
+
+  /**
+   * Connects and waits until the kernel answers on shell *and* its iopub messages
+   * reach us (a SUB socket misses what is published before its subscription lands).
+   */
+  static async open(endpoints: KernelEndpoints, key: string, timeoutMs = 30_000): Promise<KernelConnection> {
+    const connection = new KernelConnection(endpoints, key);
+    const deadline = Date.now() + timeoutMs;
+    try {
+      while (Date.now() < deadline) {
+        let sawIopub = false;
+        const { msgId, done } = connection.request('shell', 'kernel_info_request', {}, () => (sawIopub = true));
+        const reply = await withTimeout(done, Math.min(1_000, Math.max(deadline - Date.now(), 1)), 'kernel_info_reply');
+        connection.forget(msgId);
+        if (sawIopub && reply) return connection;
+        // The reply raced ahead of the subscription: ask again, now that it has had time to land.
+      }
+      throw new Error('the kernel did not answer kernel_info_request in time');
+    } catch (error) {
+      connection.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Sends execute_request on shell. stop_on_error is off: with it, ipykernel aborts
+   * requests arriving just after an error, and we never queue requests in the kernel anyway.
+   */
+  execute(code: string, options: ExecuteOptions = {}): ExecuteHandle {
+    const silent = options.silent ?? false;
+    return this.request(
+      'shell',
+      'execute_request',
+      { code, silent, store_history: !silent, user_expressions: {}, allow_stdin: false, stop_on_error: false },
+      options.onIopub,
+    );
+  }
+
+  /** interrupt_request on the control channel (ipykernel SIGINTs itself; works while shell is busy). */
+  async interrupt(timeoutMs = 2_000): Promise<void> {
+    const { msgId, done } = this.request('control', 'interrupt_request', {}, undefined, false);
+    await withTimeout(done, timeoutMs, 'interrupt_reply');
+    this.forget(msgId);
+  }
+
+  /**
+   * Sends a request; `done` settles when its reply has arrived and, when
+   * `waitIdle`, the iopub `idle` status for it too (then all its output is in).
+   */
+  request(
+    channel: 'shell' | 'control',
+    msgType: string,
+    content: Record<string, unknown>,
+    onIopub?: (message: KernelMessage) => void,
+    waitIdle = true,
+  ): ExecuteHandle {
+    const header: MessageHeader = {
+      msg_id: randomUUID(),
+      msg_type: msgType,
+      session: this.#session,
+      username: 'sandbox',
+      date: new Date().toISOString(),
+      version: PROTOCOL_VERSION,
+    };
+    let resolve!: (content: Record<string, unknown>) => void;
+    let reject!: (error: Error) => void;
+    const done = new Promise<Record<string, unknown>>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    done.catch(() => {}); // callers that race it elsewhere must not leave an unhandled rejection
+    if (this.#closed) {
+      reject(new Error('the kernel connection is closed'));
+      return { msgId: header.msg_id, done };
+    }
+    this.#pending.set(header.msg_id, { onIopub, idle: !waitIdle, resolve, reject });
+    const parts = [JSON.stringify(header), '{}', '{}', JSON.stringify(content)];
+    const socket = channel === 'shell' ? this.#shell : this.#control;
+    socket.send([DELIMITER, this.#sign(parts), ...parts]).catch((error: Error) => this.#fail(header.msg_id, error));
+    return { msgId: header.msg_id, done };
+  }
+
+  /** Stops waiting for a request's messages (its later output is dropped). */
+  forget(msgId: string): void {
+    this.#pending.delete(msgId);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const [msgId] of this.#pending) this.#fail(msgId, new Error('the kernel connection was closed'));
+    this.#shell.close();
+    this.#control.close();
+    this.#iopub.close();
+  }
+
+  #sign(parts: string[]): string {
+    const hmac = createHmac('sha256', this.#key);
+    for (const part of parts) hmac.update(part);
+    return hmac.digest('hex');
+  }
+
+  #fail(msgId: string, error: Error): void {
+    const pending = this.#pending.get(msgId);
+    if (!pending) return;
+    this.#pending.delete(msgId);
+    pending.reject(error);
+  }
+
+  async #receiveLoop(socket: zmq.Dealer | zmq.Subscriber, channel: string): Promise<void> {
+    try {
+      for await (const frames of socket) {
+        const message = this.#decode(frames);
+        if (message) this.#dispatch(message, channel);
+      }
+    } catch {
+      // The socket was closed: nothing more will arrive.
+    }
+  }
+
+  #decode(frames: Buffer[]): KernelMessage | undefined {
+    const at = frames.findIndex((frame) => frame.length === DELIMITER.length && frame.toString() === DELIMITER);
+    if (at < 0 || frames.length < at + 6) return undefined;
+    const signature = frames[at + 1]!;
+    const parts = frames.slice(at + 2, at + 6).map((frame) => frame.toString('utf8'));
+    const expected = Buffer.from(this.#sign(parts), 'utf8');
+    // A message with a bad signature did not come from our kernel: drop it.
+    if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) return undefined;
+    try {
+      return {
+        header: JSON.parse(parts[0]!),
+        parent_header: JSON.parse(parts[1]!),
+        metadata: JSON.parse(parts[2]!),
+        content: JSON.parse(parts[3]!),
+      };
+    } catch {
+      return undefined;
+    }
+  }
+
+  #dispatch(message: KernelMessage, channel: string): void {
+    const parentId = message.parent_header.msg_id;
+    if (!parentId) return;
+    const pending = this.#pending.get(parentId);
+    if (!pending) return;
+    if (channel === 'iopub') {
+      pending.onIopub?.(message);
+      if (message.header.msg_type === 'status' && message.content.execution_state === 'idle') pending.idle = true;
+    } else if (message.header.msg_type.endsWith('_reply')) {
+      pending.reply = message.content;
+    }
+    if (pending.reply && pending.idle) {
+      this.#pending.delete(parentId);
+      pending.resolve(pending.reply);
+    }
+  }
+}
+
+/** Resolves with the promise's value, or undefined when `ms` pass first. */
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } catch (error) {
+    throw new Error(`${what} failed: ${(error as Error).message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Pre-started kernels, so that creating a context does not wait for Python to boot.
+ *
+ * A kernel is bound to its session's workspace when it starts (bubblewrap mounts
+ * are fixed then), so spares belong to a session: after a session takes one, a
+ * replacement is started for it. At most `size` spares exist in total; making room
+ * for a newly active session stops the spare that has waited longest.
+ */
+import type { Language } from '../sandbox/protocol.ts';
+import type { RunningKernel } from './running-kernel.ts';
+
+interface Spare {
+  key: string;
+  kernel: Promise<RunningKernel>;
+}
+
+export class KernelPool {
+  readonly #size: number;
+  readonly #start: (session: string, language: Language) => Promise<RunningKernel>;
+  /** Oldest first. */
+  #spares: Spare[] = [];
+  #closed = false;
+  /** Spares being stopped, awaited by close(). */
+  readonly #stopping = new Set<Promise<void>>();
+
+  constructor(size: number, start: (session: string, language: Language) => Promise<RunningKernel>) {
+    this.#size = size;
+    this.#start = start;
+  }
+
+  /** A ready kernel for the session: a spare when there is a live one, else a fresh start. Refills behind itself. */
+  async take(session: string, language: Language): Promise<RunningKernel> {
+    const key = `${language}\0${session}`;
+    const index = this.#spares.findIndex((spare) => spare.key === key);
+    let kernel: RunningKernel | undefined;
+    if (index >= 0) {
+      const [spare] = this.#spares.splice(index, 1);
+      kernel = await spare!.kernel.then(
+        (k) => (k.alive ? k : undefined),
+        () => undefined,
+      );
+    }
+    this.fill(session, language);
+    return kernel ?? this.#start(session, language);
+  }
+
+  /** Starts one spare for the session if it has none, evicting the oldest spare when full. */
+  fill(session: string, language: Language): void {
+    if (this.#closed || this.#size === 0) return;
+    const key = `${language}\0${session}`;
+    if (this.#spares.some((spare) => spare.key === key)) return;
+    while (this.#spares.length >= this.#size) this.#discard(this.#spares.shift()!);
+    const kernel = this.#start(session, language);
+    kernel.catch(() => {}); // a failed spare is dropped when taken
+    this.#spares.push({ key, kernel });
+  }
+
+  /** Stops the spares of one session (its contexts are all gone). */
+  drop(session: string): void {
+    const [mine, others] = partition(this.#spares, (spare) => spare.key.endsWith(`\0${session}`));
+    this.#spares = others;
+    for (const spare of mine) this.#discard(spare);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const spares = this.#spares;
+    this.#spares = [];
+    for (const spare of spares) this.#discard(spare);
+    await Promise.all(this.#stopping);
+  }
+
+  #discard(spare: Spare): void {
+    const stopping = spare.kernel.then((k) => k.stop(), () => {});
+    this.#stopping.add(stopping);
+    void stopping.then(() => this.#stopping.delete(stopping));
+  }
+}
+
+function partition<T>(items: T[], test: (item: T) => boolean): [T[], T[]] {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const item of items) (test(item) ? yes : no).push(item);
+  return [yes, no];
+}

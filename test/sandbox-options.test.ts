@@ -1,0 +1,70 @@
+/** SANDBOX_* variables: defaults, parsing, and one-line errors naming the variable. */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { SandboxOptionsError, parseSandboxEnv } from '../src/local-sandbox/options.ts';
+
+describe('parseSandboxEnv', () => {
+  test('gives the documented defaults for an empty environment', () => {
+    const options = parseSandboxEnv({});
+    assert.equal(options.host, '127.0.0.1');
+    assert.equal(options.port, 5001);
+    assert.equal(options.sessionHeader, 'x-ci-session-id');
+    assert.equal(options.allowNetwork, false);
+    assert.equal(options.maxContexts, 100);
+    assert.equal(options.workspaceRoot, undefined);
+  });
+
+  test('reads every variable', () => {
+    const options = parseSandboxEnv({
+      SANDBOX_HOST: '0.0.0.0',
+      SANDBOX_PORT: '0',
+      SANDBOX_SESSION_HEADER: 'X-My-Session',
+      SANDBOX_ALLOW_NETWORK: 'true',
+      SANDBOX_KERNEL_MEMORY_MB: '1024',
+      SANDBOX_MAX_CONTEXTS: '5',
+      SANDBOX_EXECUTE_TIMEOUT_SECONDS: '10',
+      SANDBOX_MAX_EXECUTE_TIMEOUT_SECONDS: '20',
+      SANDBOX_OUTPUT_LIMIT_BYTES: '1000',
+      SANDBOX_IDLE_TIMEOUT_SECONDS: '0',
+      SANDBOX_POOL_SIZE: '0',
+      SANDBOX_WORKSPACE_ROOT: '/srv/ws',
+      SANDBOX_KEEPALIVE_SECONDS: '2',
+    });
+    assert.deepEqual(
+      { ...options },
+      {
+        host: '0.0.0.0',
+        port: 0,
+        sessionHeader: 'x-my-session',
+        allowNetwork: true,
+        kernelMemoryMb: 1024,
+        maxContexts: 5,
+        executeTimeoutSeconds: 10,
+        maxExecuteTimeoutSeconds: 20,
+        outputLimitBytes: 1000,
+        idleTimeoutSeconds: 0,
+        poolSize: 0,
+        workspaceRoot: '/srv/ws',
+        keepaliveSeconds: 2,
+      },
+    );
+  });
+
+  test('a bad value is a one-line error naming the variable', () => {
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ SANDBOX_PORT: 'abc' }, /^SANDBOX_PORT: expected a number, got "abc"$/],
+      [{ SANDBOX_PORT: '70000' }, /^SANDBOX_PORT: /],
+      [{ SANDBOX_ALLOW_NETWORK: 'maybe' }, /^SANDBOX_ALLOW_NETWORK: expected true or false/],
+      [{ SANDBOX_MAX_CONTEXTS: '0' }, /^SANDBOX_MAX_CONTEXTS: /],
+      [{ SANDBOX_SESSION_HEADER: 'bad header' }, /^SANDBOX_SESSION_HEADER: must be an HTTP header name/],
+      [{ SANDBOX_EXECUTE_TIMEOUT_SECONDS: '100', SANDBOX_MAX_EXECUTE_TIMEOUT_SECONDS: '10' }, /^SANDBOX_EXECUTE_TIMEOUT_SECONDS: /],
+    ];
+    for (const [env, message] of cases) {
+      assert.throws(
+        () => parseSandboxEnv(env),
+        (error: unknown) => error instanceof SandboxOptionsError && message.test(error.message) && !error.message.includes('\n'),
+        JSON.stringify(env),
+      );
+    }
+  });
+});
