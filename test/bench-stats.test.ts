@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { sample, sampleInTurns } from '../bench/lib/sample.ts';
 import { percentile, summarize } from '../bench/lib/stats.ts';
 import { formatComparisonTable, speedup } from '../bench/lib/table.ts';
 
@@ -46,5 +47,23 @@ describe('bench comparison table', () => {
     assert.match(lines[1]!, /^\| -+ \| -+ \|/);
     assert.match(lines[2]!, /\| execute +\| 2\.0 \/ 3\.6 \(n=3\) +\| 20\.0 \/ 36\.0 \(n=3\) +\| 10\.0× +\| ≥ 5× +\| met +\|/);
     assert.match(lines[3]!, /\| create +\| 2\.0 \/ 3\.6 \(n=3\) +\| n\/a +\| — +\| p50 ≤ 1 ms +\| \*\*missed\*\* +\|/);
+  });
+});
+
+describe('bench sampling in turns', () => {
+  it('times every path the requested number of times, taking turns round by round', async () => {
+    const order: string[] = [];
+    const results = await sampleInTurns(
+      { a: async () => order.push('a'), b: async () => order.push('b') },
+      { warmup: 1, count: 4, rounds: 2 },
+    );
+    assert.equal(results.a.length, 4);
+    assert.equal(results.b.length, 4);
+    assert.deepEqual(order, ['a', 'b', 'a', 'a', 'b', 'b', 'a', 'a', 'b', 'b']);
+    for (const ms of [...results.a, ...results.b]) assert.ok(ms >= 0);
+  });
+
+  it('fails a call that hangs instead of waiting for ever', async () => {
+    await assert.rejects(sample(() => new Promise(() => {}), { warmup: 0, count: 1, timeoutMs: 20 }), /did not finish within 20 ms/);
   });
 });

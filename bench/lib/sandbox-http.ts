@@ -51,3 +51,10 @@ export async function executeOverHttp(baseUrl: string, contextId: string, code: 
   if (!ended) throw new Error('the /execute stream ended without end_of_execution');
   return value;
 }
+
+/** GET /health: one HTTP round trip with no kernel behind it. */
+export async function healthCheck(baseUrl: string): Promise<void> {
+  const response = await fetch(new URL('/health', baseUrl));
+  await response.arrayBuffer();
+  if (!response.ok) throw new Error(`GET /health answered ${response.status}`);
+}

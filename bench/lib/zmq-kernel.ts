@@ -46,12 +46,10 @@ export async function connectKernel(addresses: KernelAddresses): Promise<DirectK
     for (const part of parts) hmac.update(part);
     return hmac.digest('hex');
   };
-  const send = async (msgType: string, content: object): Promise<string> => {
-    const msgId = randomUUID();
+  const send = async (msgId: string, msgType: string, content: object): Promise<void> => {
     const header = { msg_id: msgId, msg_type: msgType, session, username: 'bench', date: new Date().toISOString(), version: '5.3' };
     const parts = [header, {}, {}, content].map((part) => Buffer.from(JSON.stringify(part)));
     await shell.send([DELIMITER, sign(parts), ...parts]);
-    return msgId;
   };
   const parse = (frames: Buffer[]): Message => {
     const at = frames.findIndex((frame) => frame.toString() === DELIMITER);
@@ -83,17 +81,21 @@ export async function connectKernel(addresses: KernelAddresses): Promise<DirectK
     new Promise<Message>((resolve, reject) => {
       let reply: Message | undefined;
       let idle = false;
-      void send(msgType, content).then((msgId) => {
-        waiters.set(msgId, (message, channel) => {
-          if (channel === 'shell') reply = message;
-          else if (message.header.msg_type === 'status' && message.content.execution_state === 'idle') idle = true;
-          else onIopub?.(message);
-          if (reply && idle) {
-            waiters.delete(msgId);
-            resolve(reply);
-          }
-        });
-      }, reject);
+      const msgId = randomUUID();
+      // Listen before sending: under load the reply may come before send() settles.
+      waiters.set(msgId, (message, channel) => {
+        if (channel === 'shell') reply = message;
+        else if (message.header.msg_type === 'status' && message.content.execution_state === 'idle') idle = true;
+        else onIopub?.(message);
+        if (reply && idle) {
+          waiters.delete(msgId);
+          resolve(reply);
+        }
+      });
+      send(msgId, msgType, content).catch((error: unknown) => {
+        waiters.delete(msgId);
+        reject(error);
+      });
     });
 
   // Until iopub's subscription has reached the kernel, idle statuses are lost
