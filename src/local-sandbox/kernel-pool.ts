@@ -9,6 +9,12 @@
 import type { Language } from '../sandbox/protocol.ts';
 import type { RunningKernel } from './running-kernel.ts';
 
+/** JavaScript and TypeScript run in the same (Deno) kernel: a spare serves either. */
+function poolKey(session: string, language: Language): string {
+  const family = language === 'python' ? 'python' : 'deno';
+  return `${family}\0${session}`;
+}
+
 interface Spare {
   key: string;
   kernel: Promise<RunningKernel>;
@@ -30,7 +36,7 @@ export class KernelPool {
 
   /** A ready kernel for the session: a spare when there is a live one, else a fresh start. Refills behind itself. */
   async take(session: string, language: Language): Promise<RunningKernel> {
-    const key = `${language}\0${session}`;
+    const key = poolKey(session, language);
     const index = this.#spares.findIndex((spare) => spare.key === key);
     let kernel: RunningKernel | undefined;
     if (index >= 0) {
@@ -47,7 +53,7 @@ export class KernelPool {
   /** Starts one spare for the session if it has none, evicting the oldest spare when full. */
   fill(session: string, language: Language): void {
     if (this.#closed || this.#size === 0) return;
-    const key = `${language}\0${session}`;
+    const key = poolKey(session, language);
     if (this.#spares.some((spare) => spare.key === key)) return;
     while (this.#spares.length >= this.#size) this.#discard(this.#spares.shift()!);
     const kernel = this.#start(session, language);

@@ -1,0 +1,246 @@
+/**
+ * Deno's Jupyter kernel (JavaScript/TypeScript) under bubblewrap, started by launchDenoKernel and
+ * spoken to over its bridged ipc sockets by the sandbox's own Jupyter client.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { launchDenoKernel } from '../src/local-sandbox/deno-kernel.ts';
+import { KernelConnection, type KernelMessage } from '../src/local-sandbox/kernel-connection.ts';
+import type { LaunchedKernel } from '../src/local-sandbox/kernel-launch.ts';
+import { processesIn, sandboxNamespaces } from './sandbox-support.ts';
+
+interface Run {
+  reply: Record<string, unknown>;
+  stdout: string;
+  error?: { ename: string; evalue: string; traceback: string[] };
+}
+
+/**
+ * Runs code and gathers its stdout and error. Values are printed, not taken from
+ * execute_result: Deno may publish that after `idle`, when the request is already done.
+ */
+async function run(connection: KernelConnection, code: string, onBusy?: () => void): Promise<Run> {
+  const messages: KernelMessage[] = [];
+  const { done } = connection.execute(code, {
+    onIopub: (message) => {
+      messages.push(message);
+      if (message.header.msg_type === 'execute_input') onBusy?.();
+    },
+  });
+  const reply = await done;
+  const stdout = messages
+    .filter((m) => m.header.msg_type === 'stream' && m.content.name === 'stdout')
+    .map((m) => String(m.content.text))
+    .join('');
+  const error = messages.find((m) => m.header.msg_type === 'error')?.content as Run['error'];
+  return { reply, stdout, error };
+}
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
+  } catch {
+    return '';
+  }
+}
+
+/** Every process descended from `root` (only its children with `depth` 1), read from /proc. */
+function descendants(root: number, depth = Infinity): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found: number[] = [];
+  let frontier = [root];
+  for (let level = 0; frontier.length && level < depth; level++) {
+    const next = [...parentOf].filter(([, ppid]) => frontier.includes(ppid)).map(([pid]) => pid);
+    found.push(...next);
+    frontier = next;
+  }
+  return found;
+}
+
+describe('Deno kernel under bubblewrap', () => {
+  const secretName = `DENO_KERNEL_TEST_SECRET_${process.pid}`;
+  const root = mkdtempSync(path.join(tmpdir(), 'deno-kernel-test-'));
+  const workspace = path.join(root, 'workspace');
+  const outside = path.join(root, 'outside.txt');
+  // Not under the host's /tmp: that path must stay reachable from outside (and short for unix sockets).
+  const runDir = `/run/deno-kernel-test-${process.pid}`;
+  let kernel: LaunchedKernel;
+  let connection: KernelConnection;
+  let hostServer: Server;
+  let hostPort: number;
+
+  before(async () => {
+    process.env[secretName] = 'server-secret';
+    writeFileSync(outside, 'planted outside the workspace');
+    mkdirSync(workspace);
+    hostServer = createServer((_req, res) => res.end('reached the host'));
+    await new Promise<void>((resolve) => hostServer.listen(0, '127.0.0.1', resolve));
+    hostPort = (hostServer.address() as { port: number }).port;
+    kernel = await launchDenoKernel({
+      language: 'typescript',
+      workspace,
+      workspaceMount: '/home/user',
+      runDir,
+      memoryMb: 512,
+      allowNetwork: false,
+      env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' },
+    });
+    connection = await KernelConnection.open(kernel.endpoints, kernel.key);
+  });
+
+  after(async () => {
+    connection?.close();
+    await kernel?.kill();
+    hostServer?.close();
+    delete process.env[secretName];
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  test('runs code and prints', async () => {
+    const result = await run(connection, 'console.log("hello from deno", 6 * 7)');
+    assert.equal(result.reply.status, 'ok');
+    assert.equal(result.stdout, 'hello from deno 42\n');
+  });
+
+  test('keeps state between executes, and takes TypeScript', async () => {
+    await run(connection, 'let counter: number = 41; interface Box { n: number }');
+    const result = await run(connection, 'const box: Box = { n: counter + 1 }; console.log(box.n)');
+    assert.equal(result.stdout, '42\n');
+  });
+
+  test('reports a thrown error with its name, value and traceback', async () => {
+    const result = await run(connection, 'throw new TypeError("bad thing")');
+    assert.equal(result.reply.status, 'error');
+    assert.equal(result.error?.ename, 'TypeError');
+    assert.equal(result.error?.evalue, 'bad thing');
+    assert.match(result.error?.traceback.join('\n') ?? '', /TypeError: bad thing/);
+  });
+
+  test('has no network: neither the host nor a closed port are reachable', async () => {
+    const result = await run(connection, `
+      const outcomes: string[] = [];
+      for (const url of ['http://127.0.0.1:${hostPort}/', 'http://127.0.0.1:1/']) {
+        try { outcomes.push(await (await fetch(url)).text()); } catch (e) { outcomes.push('failed: ' + e.name); }
+      }
+      console.log(JSON.stringify(outcomes))`);
+    const outcomes = JSON.parse(result.stdout) as string[];
+    assert.equal(outcomes.length, 2);
+    for (const outcome of outcomes) assert.match(outcome, /^failed/);
+  });
+
+  test('cannot read files outside the workspace, nor the project', async () => {
+    for (const file of [outside, path.resolve('package.json')]) {
+      assert.ok(existsSync(file));
+      const result = await run(connection, `Deno.readTextFileSync(${JSON.stringify(file)})`);
+      assert.equal(result.reply.status, 'error', `${file} must be unreadable`);
+      assert.equal(result.error?.ename, 'NotFound');
+    }
+  });
+
+  test("does not see the server's environment", async () => {
+    assert.equal(process.env[secretName], 'server-secret');
+    const result = await run(connection, `console.log(String(Deno.env.get(${JSON.stringify(secretName)})))`);
+    assert.equal(result.stdout, 'undefined\n');
+  });
+
+  test('writes to the workspace, and nowhere else outside /tmp', async () => {
+    const ok = await run(connection, 'Deno.writeTextFileSync("/home/user/out.txt", "written inside"); console.log(Deno.cwd())');
+    assert.equal(ok.stdout, '/home/user\n');
+    assert.equal(readFileSync(path.join(workspace, 'out.txt'), 'utf8'), 'written inside');
+    for (const file of ['/usr/planted.txt', '/planted.txt', '/run/kernel/planted.txt', '/run/connection.json']) {
+      const denied = await run(connection, `Deno.writeTextFileSync(${JSON.stringify(file)}, "x")`);
+      assert.equal(denied.reply.status, 'error', `${file} must not be writable`);
+    }
+  });
+
+  test("cannot touch the sockets the server connects to, and holds no capabilities", async () => {
+    const result = await run(connection, `
+      console.log(JSON.stringify({
+        sockets: [...Deno.readDirSync('/run/kernel')].map((e) => e.name),
+        caps: Deno.readTextFileSync('/proc/self/status').split('\\n').filter((l) => /^Cap(Prm|Eff|Bnd)/.test(l)).map((l) => l.split('\\t')[1]),
+      }))`);
+    assert.deepEqual(JSON.parse(result.stdout), { sockets: [], caps: ['0000000000000000', '0000000000000000', '0000000000000000'] });
+    assert.ok(existsSync(path.join(runDir, 'shell')), 'the sockets are still there for the server');
+  });
+
+  test('an interrupt on the control channel stops a busy loop; state survives', async () => {
+    const result = await run(connection, 'while (true) {}', () => setTimeout(() => void connection.interrupt(), 100));
+    assert.equal(result.reply.status, 'error');
+    const after = await run(connection, 'console.log(counter)');
+    assert.equal(after.stdout, '41\n');
+  });
+
+  test('kill() ends the whole process tree and removes runDir', async () => {
+    // The kernel's tree: bwrap, started by this process, and all below it (not tsx's esbuild).
+    const sandboxes = descendants(process.pid, 1).filter((pid) => commandOf(pid) === 'bwrap');
+    const [sandbox] = sandboxes;
+    assert.ok(sandbox !== undefined && sandboxes.length === 1, `one sandbox: ${sandboxes}`);
+    const pids = [sandbox, ...descendants(sandbox)];
+    const commands = pids.map(commandOf);
+    assert.ok(commands.includes('/usr/bin/socat'), `socat runs: ${commands}`);
+    assert.ok(commands.some((c) => c.endsWith('deno')), `deno runs: ${commands}`);
+    assert.ok(existsSync(path.join(runDir, 'shell')));
+
+    const namespaces = sandboxNamespaces();
+    assert.ok(namespaces.size > 0);
+    connection.close();
+    await kernel.kill();
+    await kernel.exited;
+    const left = pids.filter((pid) => existsSync(`/proc/${pid}`));
+    assert.deepEqual(left, [], 'no process of the kernel is left');
+    assert.deepEqual(processesIn(namespaces), [], 'nothing is left in its pid namespace');
+    assert.equal(existsSync(runDir), false);
+    await kernel.kill(); // safe twice
+  });
+});
+
+describe('Deno kernel with the network allowed', () => {
+  test('reaches the host, and a kernel that exits on its own resolves exited', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'deno-kernel-net-'));
+    const runDir = `/run/deno-kernel-net-${process.pid}`;
+    const server = createServer((_req, res) => res.end('reached the host'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const kernel = await launchDenoKernel({
+      language: 'javascript',
+      workspace: root,
+      workspaceMount: '/home/user',
+      runDir,
+      memoryMb: 256,
+      allowNetwork: true,
+      env: {},
+    });
+    const connection = await KernelConnection.open(kernel.endpoints, kernel.key);
+    try {
+      assert.match(kernel.endpoints.shell, /^ipc:\/\//);
+      const fetched = await run(connection, `console.log(await (await fetch('http://127.0.0.1:${port}/')).text())`);
+      assert.equal(fetched.stdout, 'reached the host\n');
+
+      const namespaces = sandboxNamespaces();
+      assert.ok(namespaces.size > 0);
+      connection.execute('Deno.exit(3)');
+      const exit = await kernel.exited;
+      assert.equal(exit.code, 3);
+      assert.deepEqual(processesIn(namespaces).map((pid) => `${pid} ${readFileSync(`/proc/${pid}/stat`, 'utf8')}`), []);
+    } finally {
+      connection.close();
+      await kernel.kill();
+      server.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+    assert.equal(existsSync(runDir), false);
+  });
+});
