@@ -7,11 +7,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ServerConnection } from '@jupyterlab/services';
 import WebSocket from 'ws';
-import { delay, freePort, killAll, pidsWithArgument } from './processes.ts';
+import { delay, freePort, killAll, pidsWithArgument, scratchDir } from './processes.ts';
 
 export const JUPYTER_PYTHON = '/usr/bin/python3';
 
@@ -45,7 +44,7 @@ export async function startJupyterServer(): Promise<JupyterServer> {
   await checkJupyterServerInstalled();
   // Everything the server and its kernels write (config, runtime, connection files)
   // stays in one directory of this run, which also marks their processes for cleanup.
-  const dir = await mkdtemp(join(tmpdir(), 'bench-jupyter-'));
+  const dir = await mkdtemp(join(scratchDir(), 'bench-jupyter-'));
   const token = randomBytes(24).toString('hex');
   const port = await freePort();
   const env = {

@@ -1,5 +1,7 @@
 /** Helpers to start helper processes for a bench and to be sure none outlives it. */
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 
 /** A loopback TCP port free right now (for servers that cannot be told to pick one themselves). */
@@ -46,4 +48,13 @@ export function killAll(pids: readonly number[]): void {
 
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Where bench kernels keep their files (IPython's history database among them):
+ * tmpfs when there is one, as the sandbox's kernels have a tmpfs /tmp. On a disk,
+ * every execute's history commit waits for an fsync, which is not what we compare.
+ */
+export function scratchDir(): string {
+  return existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
 }

@@ -7,10 +7,9 @@
 import { spawn } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Dealer, Subscriber } from 'zeromq';
-import { delay, killAll, pidsWithArgument } from './processes.ts';
+import { delay, killAll, pidsWithArgument, scratchDir } from './processes.ts';
 
 const DELIMITER = '<IDS|MSG>';
 
@@ -132,7 +131,7 @@ export interface PlainKernel extends KernelAddresses {
  * outside any sandbox: the kernel as fast as it goes on this machine.
  */
 export async function startPlainKernel(): Promise<PlainKernel> {
-  const dir = await mkdtemp(join(tmpdir(), 'bench-kernel-'));
+  const dir = await mkdtemp(join(scratchDir(), 'bench-kernel-'));
   const key = randomBytes(16).toString('hex');
   const connection = {
     transport: 'ipc',
