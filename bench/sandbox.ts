@@ -90,12 +90,15 @@ export async function runSandboxBench(options: SandboxBenchOptions): Promise<Ben
     cleanups.push(() => shutdownKernel(jupyter.settings, kernel));
     await delay(options.refillMs); // let the pool replace the spare just taken before timing anything
     log(`trivial execute: ${options.executes} of \`${CODE}\` per path, in turns ...`);
+    // CPU time of this process per call (the sandbox's server runs in it, beside the
+    // clients): unlike wall time, it does not grow when other processes want the cores.
+    const cpu = { ours: new CpuMeter(), floor: new CpuMeter(), baseline: new CpuMeter() };
     const executes = await sampleInTurns(
       {
-        ours: () => executeOverHttp(sandbox.url, context.id, CODE).then(check('ours')),
-        floor: () => direct.execute(CODE).then(check('floor')),
+        ours: cpu.ours.wrap(() => executeOverHttp(sandbox.url, context.id, CODE).then(check('ours'))),
+        floor: cpu.floor.wrap(() => direct.execute(CODE).then(check('floor'))),
         http: () => healthCheck(sandbox.url),
-        baseline: () => executeOverWebsocket(kernel, CODE).then(check('Jupyter Server')),
+        baseline: cpu.baseline.wrap(() => executeOverWebsocket(kernel, CODE).then(check('Jupyter Server'))),
       },
       { warmup: options.warmup, count: options.executes, rounds: 10, signal },
     );
@@ -163,6 +166,7 @@ export async function runSandboxBench(options: SandboxBenchOptions): Promise<Ben
       oursExecute: summarize(executes.ours),
       floorExecute: summarize(executes.floor),
       httpRoundTrip: summarize(executes.http),
+      cpuPerExecute: { ours: cpu.ours.perCall, floor: cpu.floor.perCall, baseline: cpu.baseline.perCall },
       poolFirst: summarize(poolFirst),
       restFirst: summarize(restFirst),
       restConnected: summarize(restConnected),
@@ -191,6 +195,8 @@ interface Measurements {
   floorExecute: Summary;
   /** GET /health on the sandbox: the HTTP layer alone, client and server. */
   httpRoundTrip: Summary;
+  /** CPU ms of this Node process per execute, by path. */
+  cpuPerExecute: { ours: number; floor: number; baseline: number };
   /** The first execute in a fresh context (ours) or kernel (Jupyter Server). */
   poolFirst: Summary;
   restFirst: Summary;
@@ -205,6 +211,29 @@ interface Measurements {
   /** 1-minute load average when the bench started and when it ended. */
   load: [number, number];
   refillMs: number;
+}
+
+/** Sums this process's CPU time (user + system) over the calls it wraps. */
+class CpuMeter {
+  #ms = 0;
+  #calls = 0;
+
+  wrap<T>(fn: () => Promise<T>): () => Promise<T> {
+    return async () => {
+      const before = process.cpuUsage();
+      try {
+        return await fn();
+      } finally {
+        const used = process.cpuUsage(before);
+        this.#ms += (used.user + used.system) / 1000;
+        this.#calls++;
+      }
+    };
+  }
+
+  get perCall(): number {
+    return this.#calls === 0 ? 0 : this.#ms / this.#calls;
+  }
 }
 
 function report(options: SandboxBenchOptions, m: Measurements): BenchReport {
@@ -243,6 +272,9 @@ function report(options: SandboxBenchOptions, m: Measurements): BenchReport {
       `p50 ${formatMs(m.floorExecute.p50)} ms, p90 ${formatMs(m.floorExecute.p90)} ms. ` +
       `Our HTTP path adds ${formatMs(overhead)} ms at p50, of which an HTTP round trip alone (GET /health, same client) is ` +
       `${formatMs(m.httpRoundTrip.p50)} ms; Jupyter Server adds ${formatMs(m.baselineExecute.p50 - m.floorExecute.p50)} ms.`,
+    `CPU time of the bench's own Node process per execute (clients, and for ours the sandbox's server too; kernels and ` +
+      `Jupyter Server not counted): ours ${m.cpuPerExecute.ours.toFixed(2)} ms, floor ${m.cpuPerExecute.floor.toFixed(2)} ms, ` +
+      `Jupyter Server path ${m.cpuPerExecute.baseline.toFixed(2)} ms.`,
     `The first execute in a fresh kernel is slower than the rest: ours p50 ${formatMs(m.poolFirst.p50)} ms ` +
       `(p90 ${formatMs(m.poolFirst.p90)}), Jupyter Server p50 ${formatMs(m.restFirst.p50)} ms (p90 ${formatMs(m.restFirst.p90)}).`,
     `Samples: ${options.executes} executes per path after ${options.warmup} warm-up, the paths taking turns in 10 rounds; ${options.poolCreations} pool creations ` +
