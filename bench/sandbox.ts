@@ -321,7 +321,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   try {
     printReport(await benchSandbox(env, abort.signal));
   } catch (error) {
-    process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    const why = abort.signal.aborted ? String((error as Error).message) : error instanceof Error ? (error.stack ?? error.message) : String(error);
+    process.stderr.write(`bench ${abort.signal.aborted ? 'stopped' : 'failed'}: ${why}\n`);
     process.exitCode = 1;
   } finally {
     process.off('SIGINT', stop).off('SIGTERM', stop);
