@@ -63,9 +63,11 @@ describe('sandbox isolation', () => {
   });
 
   test('the system is read-only; the workspace and /tmp are writable', async () => {
-    const system = await execute(url, { code: 'open("/usr/evil", "w")' }, A);
-    assert.equal(system.error?.name, 'OSError');
-    assert.match(system.error!.value, /Read-only file system/);
+    for (const path of ['/usr/evil', '/evil', '/home/evil', '/etc/evil']) {
+      const system = await execute(url, { code: `open(${JSON.stringify(path)}, "w")` }, A);
+      assert.equal(system.error?.name, 'OSError', path);
+      assert.match(system.error!.value, /Read-only file system/, path);
+    }
     const writes = await execute(
       url,
       { code: 'open("/home/user/ok.txt", "w").write("1")\nopen("/tmp/ok.txt", "w").write("2")\nprint("written")' },

@@ -95,6 +95,24 @@ describe('sandbox lifecycle', () => {
     });
   });
 
+  test('code whose client left while it waited its turn is not run', async () => {
+    await withContext(async (id) => {
+      const first = execute(url, { code: 'import time\ntime.sleep(1.5)\n"first"', context_id: id });
+      const abort = new AbortController();
+      const queued = await fetch(`${url}/execute`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ code: 'ran_queued = True', context_id: id }),
+        signal: abort.signal,
+      });
+      assert.equal(queued.status, 200);
+      abort.abort();
+      assert.equal((await first).results[0]?.text, 'first');
+      const check = await execute(url, { code: '"ran_queued" in globals()', context_id: id });
+      assert.equal(check.results[0]?.text, 'False');
+    });
+  });
+
   test('an output flood is cut at the limit with a marker, stopped, and the context still works', async () => {
     await withContext(async (id) => {
       const run = await execute(url, { code: 'n = 0\nwhile True:\n    n += 1\n    print("x" * 1000)', context_id: id });

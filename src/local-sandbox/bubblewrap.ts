@@ -10,7 +10,7 @@
  * dies with the server.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { KernelExit } from './kernel-launch.ts';
 
 /** Read-only system trees; missing ones are skipped (`--ro-bind-try`). */
@@ -91,6 +91,8 @@ export function sandboxCommand(options: SandboxCommandOptions): [string, ...stri
   argv.push('--bind', options.workspace, options.workspaceMount);
   argv.push('--bind', options.runDir, RUN_MOUNT);
   argv.push(...(options.extraArgs ?? []));
+  // bwrap's root is a tmpfs: writable (and unbounded memory) unless made read-only after every mount on it.
+  argv.push('--remount-ro', '/');
   argv.push('--chdir', options.workspaceMount);
   for (const [name, value] of Object.entries(options.env)) argv.push('--setenv', name, value);
   argv.push('--', ...options.command);
@@ -153,9 +155,17 @@ export function spawnSandboxed(options: SandboxCommandOptions): SandboxedProcess
     if (match) initPid = Number(match[1]);
   });
   infoStream.on('error', () => {});
-  const exited = new Promise<KernelExit>((resolve) => {
+  const bwrapExited = new Promise<KernelExit>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
     child.once('error', () => resolve({ code: null, signal: null }));
+  });
+  // When the command ends on its own, bwrap's init reports its status and the outer bwrap exits
+  // at once, while the init may still be taking the rest of the namespace down (measured: socat
+  // processes of a Deno kernel still alive right after). The init is gone, or a zombie, only once
+  // every other process of its namespace has been reaped.
+  const exited = bwrapExited.then(async (exit) => {
+    if (initPid !== undefined) await untilGone(initPid);
+    return exit;
   });
   const running = () => child.exitCode === null && child.signalCode === null;
   return {
@@ -178,4 +188,18 @@ export function spawnSandboxed(options: SandboxCommandOptions): SandboxedProcess
       clearTimeout(fallback);
     },
   };
+}
+
+/** Polls /proc until the process is gone or a zombie (bounded: 5 s). */
+async function untilGone(pid: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    let state: string;
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return;
+    }
+    if (/\) Z /.test(state)) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }

@@ -18,7 +18,7 @@ import { SNIPPETS } from './language-snippets.ts';
 import { describeExit, type RunningKernel } from './running-kernel.ts';
 
 /** How long an interrupted kernel gets to become idle before it is restarted. */
-const INTERRUPT_GRACE_MS = 3_000;
+const INTERRUPT_GRACE_MS = 5_000;
 
 export interface ExecuteParams {
   code: string;
@@ -186,6 +186,8 @@ export class CodeContext {
   }
 
   async #execute(params: ExecuteParams): Promise<void> {
+    // The client left while this waited its turn: do not run code nobody will see.
+    if (params.signal?.aborted) return;
     const kernel = this.#kernel;
     const connection = kernel.connection;
     const snippets = SNIPPETS[this.language];

@@ -32,8 +32,10 @@
  * Isolation: the kernel runs in its own network namespace (unless allowNetwork), listening on
  * 127.0.0.1 there; socat processes inside the same sandbox bridge each port to a unix socket in
  * runDir, which the server reaches from outside as `ipc://<runDir>/<channel>`. Once they listen,
- * runDir is unmounted inside (the code cannot replace them), every process runs with no
- * capabilities, the root is read-only, and only the workspace and /tmp are writable.
+ * runDir is unmounted inside (the code cannot replace them); that takes CAP_SYS_ADMIN, which bwrap
+ * grants to uid 0 only, so this sandbox runs as uid 0 of its user namespace (still the server's
+ * uid outside, like SANDBOX_UID) and every process it starts has an empty capability set. On top
+ * of the common sandbox: the deno binary and the connection file, read-only.
  *
  * Memory: RLIMIT_AS is useless for V8 (it reserves tens of GiB of address space; Deno needs an
  * address-space limit of 64 GiB just to start). The limit is V8's heap cap
@@ -44,14 +46,13 @@
  * at memoryMb as well. cgroups would bound resident memory exactly but are not available to an
  * unprivileged or FC deployment, so they are not used.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import * as zmq from 'zeromq';
-import { RUN_MOUNT, baseKernelEnv, sandboxCommand } from './bubblewrap.ts';
+import { RUN_MOUNT, baseKernelEnv, spawnSandboxed, type SandboxCommandOptions } from './bubblewrap.ts';
 import type { KernelEndpoints, KernelExit, KernelLauncher, KernelLaunchOptions, LaunchedKernel } from './kernel-launch.ts';
 
 const CHANNELS = ['shell', 'iopub', 'stdin', 'control', 'hb'] as const;
@@ -108,53 +109,28 @@ async function start(options: KernelLaunchOptions, runDir: string): Promise<Laun
     { mode: 0o600 },
   );
 
-  const [file, ...args] = denoSandboxCommand(options, runDir, portOf);
-  const child = spawn(file, args, {
-    env: {},
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-    detached: false,
-  });
-  const stderrTail = keepTail(child);
-  const sandboxPid = readChildPid(child);
-  const bwrapExit = new Promise<KernelExit>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-    child.once('error', () => resolve({ code: null, signal: null }));
-  });
-  // bwrap outside may end before the sandbox's pid 1 is reaped (when bwrap itself is killed, its
-  // pid 1 follows by --die-with-parent): the tree has ended only when that pid 1 is gone too.
-  const exited = bwrapExit.then(async (exit) => {
-    const pid = await Promise.race([sandboxPid, Promise.resolve(undefined)]);
-    if (pid !== undefined) await waitUntilGone(pid);
-    return exit;
-  });
-
+  const sandbox = spawnSandboxed(denoSandboxOptions(options, runDir, portOf));
   let killing: Promise<void> | undefined;
-  const kill = () => {
-    killing ??= (async () => {
-      // Killing the sandbox's pid 1 makes Linux kill everything in its pid namespace and reap it
-      // before bwrap outside sees it exit; so `exited` means the whole tree is gone.
-      const pid = await Promise.race([sandboxPid, bwrapExit.then(() => undefined)]);
-      tryKill(pid ?? child.pid);
-      await exited;
+  const kill = () =>
+    (killing ??= (async () => {
+      await sandbox.kill();
       await rm(runDir, { recursive: true, force: true });
-    })();
-    return killing;
-  };
+    })());
 
   const endpoints = Object.fromEntries(
     CHANNELS.map((channel) => [channel, `ipc://${path.join(runDir, channel)}`]),
   ) as unknown as KernelEndpoints;
   try {
-    await waitUntilReady(runDir, endpoints.hb, exited, stderrTail);
+    await waitUntilReady(runDir, endpoints.hb, sandbox.exited, sandbox.outputTail);
   } catch (error) {
     await kill();
     throw error;
   }
-  return { endpoints, key, exited, kill };
+  return { endpoints, key, exited: sandbox.exited, kill };
 }
 
-/** The bubblewrap command line: the common one (bubblewrap.ts) plus what Deno's bridge needs. */
-function denoSandboxCommand(options: KernelLaunchOptions, runDir: string, portOf: Record<Channel, number>): [string, ...string[]] {
+/** The common sandbox (bubblewrap.ts) plus what Deno's bridge needs. */
+function denoSandboxOptions(options: KernelLaunchOptions, runDir: string, portOf: Record<Channel, number>): SandboxCommandOptions {
   const dataLimit = (options.memoryMb + DATA_OVERHEAD_MB) * 1024 * 1024;
   // Runs as the sandbox's root with CAP_SYS_ADMIN only until the sockets are listening: it then
   // unmounts runDir, so the kernel's code can neither remove nor replace the sockets the server
@@ -172,7 +148,7 @@ function denoSandboxCommand(options: KernelLaunchOptions, runDir: string, portOf
     `exec ${noCaps} /usr/bin/prlimit --data=${dataLimit} -- ${DENO_MOUNT} jupyter --kernel --conn ${CONNECTION_MOUNT}`,
   ].join('\n');
 
-  return sandboxCommand({
+  return {
     workspace: path.resolve(options.workspace),
     workspaceMount: options.workspaceMount,
     runDir,
@@ -192,61 +168,14 @@ function denoSandboxCommand(options: KernelLaunchOptions, runDir: string, portOf
     uid: 0,
     extraArgs: [
       '--ro-bind', resolveDenoBinary(), DENO_MOUNT,
+      // The kernel reads its connection file here: runDir itself is unmounted before it starts.
       '--ro-bind', path.join(runDir, 'connection.json'), CONNECTION_MOUNT,
-      // bwrap's root is a writable tmpfs (unbounded, in memory) unless made read-only, after the binds.
-      '--remount-ro', '/',
       '--cap-add', 'CAP_SYS_ADMIN',
       // setpriv needs CAP_SETPCAP to empty the bounding set (the common command drops ALL first).
       '--cap-add', 'CAP_SETPCAP',
-      '--info-fd', '3',
     ],
     command: ['/bin/sh', '-c', script],
-  });
-}
-
-/** bwrap writes `{"child-pid": N}` (the sandbox's pid 1, as the host sees it) to --info-fd. */
-function readChildPid(child: ChildProcess): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const info = child.stdio[3];
-    if (!info) return resolve(undefined);
-    let text = '';
-    info.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const match = /"child-pid"\s*:\s*(\d+)/.exec(text);
-      if (match) resolve(Number(match[1]));
-    });
-    info.on('close', () => resolve(undefined));
-    info.on('error', () => resolve(undefined));
-  });
-}
-
-async function waitUntilGone(pid: number): Promise<void> {
-  // A zombie still has /proc/<pid>; its state line says Z. Reaped pids disappear.
-  for (let i = 0; i < 500; i++) {
-    const state = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-    if (state === undefined || /\) Z /.test(state)) return;
-    await sleep(10);
-  }
-}
-
-function tryKill(pid: number | undefined): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-}
-
-/** The last few KiB of the sandbox's output, for an error message when it fails to start. */
-function keepTail(child: ChildProcess): () => string {
-  let tail = '';
-  const keep = (chunk: Buffer) => {
-    tail = (tail + chunk.toString()).slice(-4096);
   };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  return () => tail;
 }
 
 /** Ready = the five sockets exist and the kernel echoes a heartbeat through the bridge. */
@@ -274,7 +203,7 @@ async function waitUntilReady(
   while (true) {
     if (ended) throw fail(`sandbox exited (code ${ended.code}, signal ${ended.signal})`);
     if (Date.now() > deadline) throw fail('no heartbeat');
-    const hb = new zmq.Request({ linger: 0, receiveTimeout: 250, sendTimeout: 250 });
+    const hb = new zmq.Request({ linger: 0, receiveTimeout: 100, sendTimeout: 100 });
     try {
       hb.connect(hbEndpoint);
       await hb.send('ping');

@@ -1,0 +1,38 @@
+// Function Compute custom runtime: listen on 0.0.0.0 and FC's port (FC_CUSTOM_LISTEN_PORT in the cloud, FC_SERVER_PORT in local emulation, else 9000).
+// In FC session mode (SANDBOX_SESSION_MODE=fc, as s.yaml deploys it) every context is a session of the sandbox
+// function, and every sandbox call is signed for its trigger's function-level auth, with the credentials FC hands
+// this function's role: the request's x-fc-access-key-* headers when present, else ALIBABA_CLOUD_*.
+import { createApp } from '../src/app.ts';
+import { createAppDeps, type AppDepsOverrides } from '../src/app-deps.ts';
+import { onShutdown, runMain } from '../src/cli.ts';
+import { loadConfig, type Config } from '../src/config.ts';
+import { createLogger } from '../src/logger.ts';
+import { listenHttp } from '../src/serve.ts';
+import { credentialsFromHeaders, fcSessionsFactory } from '../src/sessions/fc.ts';
+import { signForFcTrigger } from '../src/sessions/fc-trigger-signature.ts';
+
+function fcSessionMode(config: Config): AppDepsOverrides {
+  const fc = config.fc;
+  if (!fc) return {};
+  return {
+    sessions: fcSessionsFactory(fc),
+    authorize: (incoming) => {
+      const credentials = credentialsFromHeaders(incoming.headers) ?? fc.credentials;
+      // Without credentials the trigger refuses the call (401), and the Session API call before it fails with the reason.
+      return credentials ? signForFcTrigger(credentials) : undefined;
+    },
+  };
+}
+
+runMain(async () => {
+  const env = process.env;
+  const port = env.FC_CUSTOM_LISTEN_PORT ?? env.FC_SERVER_PORT ?? '9000';
+  const config = loadConfig(env, process.argv.slice(2), {
+    overrides: { MCP_HOST: '0.0.0.0', MCP_PORT: port, ...(env.MCP_TRANSPORT ? {} : { MCP_TRANSPORT: 'http' }) },
+  });
+  const logger = createLogger({ level: config.logLevel });
+  const app = createApp(createAppDeps(config, logger, fcSessionMode(config)));
+  const listener = await listenHttp(app, config.host, config.port);
+  logger.info('listening', { url: `${listener.origin}${config.path}`, sandbox_url: config.sandboxUrl, session_mode: config.sessionMode });
+  onShutdown(() => listener.close());
+});

@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+/**
+ * `npm run build`: bundles the entry points with esbuild into dist/ (ESM, sourcemaps,
+ * Node 20.11).
+ *
+ * - dist/fc.js: the Function Compute handler, self-contained (no node_modules beside
+ *   it). Code splitting keeps what only some requests need, the FC SDK, in chunks
+ *   loaded on first use. The embedded sandbox (zeromq, deno) must not be in it: the
+ *   build fails if it is.
+ * - dist/stdio.js: the package's bin. It runs from an installed package, so its npm
+ *   dependencies stay external (zeromq is native and cannot be bundled anyway).
+ *
+ * Prints the size of every file and of what FC loads at start.
+ */
+import { build } from 'esbuild';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { readFileSync } from 'node:fs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const outdir = join(root, 'dist');
+
+// Bundled CommonJS dependencies call require() for Node's built-ins; an ESM bundle has none.
+const requireShim = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+
+const common = {
+  absWorkingDir: root,
+  bundle: true,
+  platform: 'node',
+  target: 'node20.11',
+  format: 'esm',
+  sourcemap: true,
+  legalComments: 'linked',
+  logLevel: 'warning',
+  metafile: true,
+};
+
+/** Inputs that may never reach the FC bundle: the embedded sandbox and its native/binary dependencies. */
+const FORBIDDEN_IN_FC = [/(^|\/)src\/local-sandbox\//, /node_modules\/zeromq\//, /node_modules\/deno\//, /node_modules\/@deno\//];
+
+async function main() {
+  await rm(outdir, { recursive: true, force: true });
+  await mkdir(outdir, { recursive: true });
+
+  const fc = await build({
+    ...common,
+    entryPoints: { fc: 'handlers/fc.ts' },
+    outdir,
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+    minify: true,
+    banner: { js: requireShim },
+    define: { 'process.env.NODE_ENV': '"production"' },
+  });
+  const forbidden = Object.keys(fc.metafile.inputs).filter((input) => FORBIDDEN_IN_FC.some((re) => re.test(input)));
+  if (forbidden.length > 0) {
+    throw new Error(`the FC bundle must not contain the embedded sandbox, but it pulls in:\n  ${forbidden.slice(0, 10).join('\n  ')}`);
+  }
+
+  await build({
+    ...common,
+    entryPoints: { stdio: 'handlers/stdio.ts' },
+    outdir,
+    packages: 'external',
+  });
+
+  // dist/ is what FC runs from (/code/dist): .js files there are ES modules whatever surrounds them.
+  await writeFile(join(outdir, 'package.json'), `${JSON.stringify({ type: 'module', private: true }, null, 2)}\n`);
+
+  await report(fc.metafile);
+}
+
+async function listFiles(dir) {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name));
+}
+
+function kib(bytes) {
+  return `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+async function report(fcMetafile) {
+  const rows = [];
+  for (const file of (await listFiles(outdir)).sort()) {
+    const size = (await stat(file)).size;
+    const gz = file.endsWith('.js') ? gzipSync(readFileSync(file)).length : undefined;
+    rows.push({ file: relative(root, file), size, gz });
+  }
+  // What node reads at start: the entry and the chunks it imports statically.
+  const outputs = fcMetafile.outputs;
+  const atStart = new Set();
+  const visit = (path) => {
+    if (atStart.has(path)) return;
+    atStart.add(path);
+    for (const imp of outputs[path]?.imports ?? []) if (imp.kind === 'import-statement') visit(imp.path);
+  };
+  visit('dist/fc.js');
+  const jsOf = (filter) => rows.filter((r) => r.file.endsWith('.js') && filter(r.file));
+  const sum = (list, key) => list.reduce((n, r) => n + (r[key] ?? 0), 0);
+  const fcAll = jsOf((f) => f === 'dist/fc.js' || f.startsWith('dist/chunks/'));
+  const fcStart = jsOf((f) => atStart.has(f));
+
+  const width = Math.max(...rows.map((r) => r.file.length), 28);
+  console.log(`${'file'.padEnd(width)}  ${'size'.padStart(11)}  ${'gzip'.padStart(11)}`);
+  for (const r of rows) console.log(`${r.file.padEnd(width)}  ${kib(r.size).padStart(11)}  ${(r.gz ? kib(r.gz) : '').padStart(11)}`);
+  console.log(`${'FC bundle, loaded at start'.padEnd(width)}  ${kib(sum(fcStart, 'size')).padStart(11)}  ${kib(sum(fcStart, 'gz')).padStart(11)}`);
+  console.log(`${'FC bundle, all chunks'.padEnd(width)}  ${kib(sum(fcAll, 'size')).padStart(11)}  ${kib(sum(fcAll, 'gz')).padStart(11)}`);
+}
+
+main().catch((error) => {
+  console.error(`build failed: ${error.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,47 @@
+/**
+ * Builds createApp's dependencies from a validated Config: the one place where the
+ * parts are chosen and wired. Handlers call it; tests and benchmarks may build
+ * their own deps instead.
+ */
+import type { AppDeps } from './app.ts';
+import { ConfigError, type Config } from './config.ts';
+import { createContextIdCodec } from './contexts/context-id.ts';
+import type { Logger } from './logger.ts';
+import { createCodeInterpreterCatalog } from './mcp/tools.ts';
+import { createSandboxClient, type SandboxClientOptions } from './sandbox/client.ts';
+import { directSessionsFactory } from './sessions/direct.ts';
+import type { SandboxSessionsFactory } from './sessions/types.ts';
+
+export interface AppDepsOverrides {
+  /** FC session mode's factory (handlers/fc.ts passes createFcSessions here). */
+  sessions?: SandboxSessionsFactory;
+  /** Adds a credential to each sandbox request, from the incoming request (FC). */
+  authorize?: (incoming: Request) => SandboxClientOptions['authorize'];
+  /** Overrides config.sandboxUrl (npm start: the embedded sandbox's actual URL). */
+  sandboxUrl?: string;
+}
+
+export function createAppDeps(config: Config, logger: Logger, overrides: AppDepsOverrides = {}): AppDeps {
+  let sessions = overrides.sessions;
+  if (!sessions) {
+    if (config.sessionMode !== 'direct') {
+      throw new ConfigError('SANDBOX_SESSION_MODE=fc: this entry point has no FC session support; deploy with handlers/fc.ts');
+    }
+    sessions = directSessionsFactory(config.sessionId);
+  }
+  const clientOptions: SandboxClientOptions = {
+    baseUrl: overrides.sandboxUrl ?? config.sandboxUrl,
+    sessionHeader: config.sessionHeader,
+  };
+  // Without per-request credentials one client serves every request (it holds no state).
+  const shared = overrides.authorize ? undefined : createSandboxClient(clientOptions);
+  const authorize = overrides.authorize;
+  return {
+    config,
+    sessions,
+    sandbox: shared ? () => shared : (request) => createSandboxClient({ ...clientOptions, authorize: authorize!(request) }),
+    contexts: createContextIdCodec(config.contextSecret),
+    catalog: createCodeInterpreterCatalog(),
+    logger,
+  };
+}

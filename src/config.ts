@@ -1,0 +1,243 @@
+/**
+ * The MCP server's configuration: environment variables, with CLI flags of the same
+ * meaning (`--port 3001` = `MCP_PORT=3001`), read once and validated once here. The
+ * rest of the code receives a `Config`; nothing below this file reads process.env.
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { DEFAULT_SESSION_HEADER } from './sandbox/protocol.ts';
+import type { FcSessionsOptions } from './sessions/types.ts';
+
+/** A configuration problem: handlers print `message` as one line and exit with code 2. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** CLI flag → environment variable of the same meaning. */
+export const CLI_FLAGS = {
+  transport: 'MCP_TRANSPORT',
+  host: 'MCP_HOST',
+  port: 'MCP_PORT',
+  path: 'MCP_PATH',
+  'sandbox-url': 'SANDBOX_URL',
+  'log-level': 'LOG_LEVEL',
+  'session-header': 'SANDBOX_SESSION_HEADER',
+  'session-id': 'SANDBOX_SESSION_ID',
+  'session-mode': 'SANDBOX_SESSION_MODE',
+  'context-secret': 'CONTEXT_SECRET',
+  'auth-token': 'MCP_AUTH_TOKEN',
+  'allow-unauthenticated': 'MCP_ALLOW_UNAUTHENTICATED',
+  'max-body-bytes': 'MCP_MAX_BODY_BYTES',
+  'run-timeout': 'RUN_TIMEOUT_SECONDS',
+} as const;
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+/** True for addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK_HOSTS.has(host.toLowerCase()) || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+/** Env names are the schema's keys, so a zod issue names the variable the user must fix. */
+const EnvSchema = z.object({
+  MCP_TRANSPORT: z.enum(['http', 'stdio', 'sse']).default('http'),
+  MCP_HOST: z.string().min(1).default('127.0.0.1'),
+  MCP_PORT: port.default(3000),
+  MCP_PATH: z.string().regex(/^\/[\w\-./]*$/, 'must start with "/"').default('/mcp'),
+  SANDBOX_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  SANDBOX_SESSION_HEADER: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9-]{4,39}$/, 'must be 5–40 letters, digits or "-", starting with a letter')
+    .refine((h) => !h.toLowerCase().startsWith('x-fc-'), 'must not start with "x-fc-" (reserved by Function Compute)')
+    .default(DEFAULT_SESSION_HEADER),
+  SANDBOX_SESSION_MODE: z.enum(['direct', 'fc']).default('direct'),
+  SANDBOX_SESSION_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 letters, digits, "_" or "-"').default('default'),
+  CONTEXT_SECRET: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  MCP_AUTH_TOKEN: optionalString,
+  MCP_ALLOW_UNAUTHENTICATED: bool.default(false),
+  MCP_MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  RUN_TIMEOUT_SECONDS: positiveInt.default(300),
+  // FC session mode (src/sessions/types.ts FcSessionsOptions)
+  SANDBOX_FUNCTION_NAME: optionalString,
+  SANDBOX_FUNCTION_QUALIFIER: z.string().min(1).default('LATEST'),
+  SESSION_API_ENDPOINT: optionalString,
+  SESSION_API_PROTOCOL: z.enum(['http', 'https']).default('https'),
+  SANDBOX_SESSION_TTL_SECONDS: z.coerce.number().int().min(1).max(21600).default(3600),
+  SANDBOX_SESSION_IDLE_SECONDS: z.coerce.number().int().min(0).max(21600).default(1800),
+  FC_REGION: optionalString,
+  FC_ACCOUNT_ID: optionalString,
+  ALIBABA_CLOUD_ACCESS_KEY_ID: optionalString,
+  ALIBABA_CLOUD_ACCESS_KEY_SECRET: optionalString,
+  ALIBABA_CLOUD_SECURITY_TOKEN: optionalString,
+});
+
+export const DEFAULT_SANDBOX_URL = 'http://localhost:5001';
+
+/** FC session mode's settings; credentials per request come from x-fc-* headers, these are the fallback. */
+export type FcSessionsConfig = Omit<FcSessionsOptions, 'credentials'> & {
+  credentials?: FcSessionsOptions['credentials'];
+};
+
+export interface Config {
+  transport: 'http' | 'stdio' | 'sse';
+  host: string;
+  port: number;
+  /** The MCP endpoint's path, e.g. /mcp */
+  path: string;
+  /** SANDBOX_URL as given; undefined means "not set" (npm start then embeds a sandbox). */
+  sandboxUrlSetting?: string;
+  /** SANDBOX_URL or its default */
+  sandboxUrl: string;
+  logLevel: LogLevel;
+  sessionHeader: string;
+  sessionMode: 'direct' | 'fc';
+  /** Direct mode's one sandbox session. */
+  sessionId: string;
+  /** HMAC key of context ids. */
+  contextSecret: string;
+  /** True when CONTEXT_SECRET was unset and a random per-process one was made (loopback only). */
+  contextSecretEphemeral: boolean;
+  /** Accepted bearer tokens; empty = no auth. */
+  authTokens: string[];
+  allowUnauthenticated: boolean;
+  maxBodyBytes: number;
+  /** run_code's timeout when the caller gives none. */
+  runTimeoutSeconds: number;
+  /** Present when sessionMode is fc. */
+  fc?: FcSessionsConfig;
+}
+
+export interface LoadConfigOptions {
+  /** Overrides applied after env and flags (handlers: e.g. FC's listen address). */
+  overrides?: Partial<Record<keyof z.input<typeof EnvSchema>, string>>;
+}
+
+/** Turns CLI flags into env entries; unknown flags are a ConfigError. */
+function flagsToEnv(argv: readonly string[]): Record<string, string> {
+  const options = Object.fromEntries(Object.keys(CLI_FLAGS).map((flag) => [flag, { type: 'string' as const }]));
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  const env: Record<string, string> = {};
+  for (const [flag, value] of Object.entries(values)) {
+    if (typeof value === 'string') env[CLI_FLAGS[flag as keyof typeof CLI_FLAGS]] = value;
+  }
+  return env;
+}
+
+/**
+ * Reads and validates the configuration. Flags win over env. Throws ConfigError
+ * with one line naming the variable and what is wrong.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  argv: readonly string[] = [],
+  options: LoadConfigOptions = {},
+): Config {
+  const merged = { ...env, ...flagsToEnv(argv), ...options.overrides };
+  const parsed = EnvSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0] ?? 'configuration');
+    const given = merged[name as keyof typeof merged];
+    throw new ConfigError(`${name}: ${issue.message}${given !== undefined ? ` (got "${given}")` : ''}`);
+  }
+  const e = parsed.data;
+  const authTokens = (e.MCP_AUTH_TOKEN ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  for (const token of authTokens) {
+    if (!/^[A-Za-z0-9._~+/-]+=*$/.test(token)) {
+      throw new ConfigError('MCP_AUTH_TOKEN: a token may only hold letters, digits and . _ ~ + / - (then = padding)');
+    }
+  }
+  const loopback = isLoopbackHost(e.MCP_HOST);
+  if (e.MCP_TRANSPORT !== 'stdio' && !loopback && authTokens.length === 0 && !e.MCP_ALLOW_UNAUTHENTICATED) {
+    throw new ConfigError(
+      `MCP_AUTH_TOKEN: required when binding to ${e.MCP_HOST} (not loopback); set a token, or MCP_ALLOW_UNAUTHENTICATED=true to serve without one`,
+    );
+  }
+
+  let fc: FcSessionsConfig | undefined;
+  if (e.SANDBOX_SESSION_MODE === 'fc') {
+    const missing = (['SANDBOX_FUNCTION_NAME', 'FC_REGION', 'FC_ACCOUNT_ID'] as const).filter((k) => !e[k]);
+    if (missing.length > 0) {
+      throw new ConfigError(`${missing.join(', ')}: required when SANDBOX_SESSION_MODE=fc`);
+    }
+    if (!e.SANDBOX_URL) throw new ConfigError('SANDBOX_URL: required when SANDBOX_SESSION_MODE=fc (the sandbox function\'s HTTP trigger URL)');
+    const keyId = e.ALIBABA_CLOUD_ACCESS_KEY_ID;
+    const keySecret = e.ALIBABA_CLOUD_ACCESS_KEY_SECRET;
+    if (Boolean(keyId) !== Boolean(keySecret)) {
+      throw new ConfigError('ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET: give both or neither');
+    }
+    fc = {
+      functionName: e.SANDBOX_FUNCTION_NAME!,
+      qualifier: e.SANDBOX_FUNCTION_QUALIFIER,
+      region: e.FC_REGION!,
+      accountId: e.FC_ACCOUNT_ID!,
+      endpoint: e.SESSION_API_ENDPOINT,
+      protocol: e.SESSION_API_PROTOCOL,
+      sessionTTLInSeconds: e.SANDBOX_SESSION_TTL_SECONDS,
+      sessionIdleTimeoutInSeconds: e.SANDBOX_SESSION_IDLE_SECONDS,
+      credentials:
+        keyId && keySecret
+          ? { accessKeyId: keyId, accessKeySecret: keySecret, securityToken: e.ALIBABA_CLOUD_SECURITY_TOKEN }
+          : undefined,
+    };
+  }
+
+  // Context ids must verify on every instance, so they need a shared secret. A random
+  // one is only acceptable where one process on this machine is the whole service.
+  let contextSecret = e.CONTEXT_SECRET;
+  let contextSecretEphemeral = false;
+  if (!contextSecret) {
+    const localOnly = e.MCP_TRANSPORT === 'stdio' || (loopback && e.SANDBOX_SESSION_MODE === 'direct');
+    if (!localOnly) {
+      throw new ConfigError(
+        'CONTEXT_SECRET: required (at least 16 characters, the same on every instance) unless serving on loopback in direct mode',
+      );
+    }
+    contextSecret = randomBytes(32).toString('base64url');
+    contextSecretEphemeral = true;
+  }
+
+  return {
+    transport: e.MCP_TRANSPORT,
+    host: e.MCP_HOST,
+    port: e.MCP_PORT,
+    path: e.MCP_PATH,
+    sandboxUrlSetting: e.SANDBOX_URL,
+    sandboxUrl: e.SANDBOX_URL ?? DEFAULT_SANDBOX_URL,
+    logLevel: e.LOG_LEVEL,
+    sessionHeader: e.SANDBOX_SESSION_HEADER.toLowerCase(),
+    sessionMode: e.SANDBOX_SESSION_MODE,
+    sessionId: e.SANDBOX_SESSION_ID,
+    contextSecret,
+    contextSecretEphemeral,
+    authTokens,
+    allowUnauthenticated: e.MCP_ALLOW_UNAUTHENTICATED,
+    maxBodyBytes: e.MCP_MAX_BODY_BYTES,
+    runTimeoutSeconds: e.RUN_TIMEOUT_SECONDS,
+    fc,
+  };
+}

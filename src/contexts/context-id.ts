@@ -1,0 +1,67 @@
+/**
+ * Context ids as the agent sees them: opaque, self-routing, integrity-protected.
+ *
+ * An id carries the sandbox session and the sandbox's own context id, so any
+ * instance of the function can route it without remembering anything, and an HMAC
+ * over both (CONTEXT_SECRET), so an invented or edited id is refused before any
+ * sandbox call. It is deterministic: the same pair always gives the same id, which is
+ * how `list_contexts` on any instance shows exactly the ids agents already hold.
+ *
+ * Format: `ctx_<payload>.<tag>`, payload = base64url(JSON [session, context]),
+ * tag = first 16 bytes of HMAC-SHA256(secret, "ctx1." + payload), base64url.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+export interface ContextAddress {
+  /** The sandbox session (routing key) that holds the context. */
+  session: string;
+  /** The sandbox's own context id. */
+  context: string;
+}
+
+export interface ContextIdCodec {
+  encode(address: ContextAddress): string;
+  /** The address, or undefined when the id is malformed, tampered with or signed by another secret. */
+  decode(id: string): ContextAddress | undefined;
+}
+
+const PREFIX = 'ctx_';
+const TAG_BYTES = 16;
+const MAX_ID_LENGTH = 1024;
+
+export function createContextIdCodec(secret: string): ContextIdCodec {
+  if (secret.length < 16) throw new Error('context secret must be at least 16 characters');
+  const tag = (payload: string) =>
+    createHmac('sha256', secret).update(`ctx1.${payload}`).digest().subarray(0, TAG_BYTES);
+
+  return {
+    encode({ session, context }) {
+      const payload = Buffer.from(JSON.stringify([session, context])).toString('base64url');
+      return `${PREFIX}${payload}.${tag(payload).toString('base64url')}`;
+    },
+    decode(id) {
+      if (typeof id !== 'string' || id.length > MAX_ID_LENGTH || !id.startsWith(PREFIX)) return undefined;
+      const dot = id.lastIndexOf('.');
+      if (dot < PREFIX.length) return undefined;
+      const payload = id.slice(PREFIX.length, dot);
+      const given = Buffer.from(id.slice(dot + 1), 'base64url');
+      if (given.length !== TAG_BYTES || !timingSafeEqual(given, tag(payload))) return undefined;
+      try {
+        const value: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+        if (
+          Array.isArray(value) &&
+          value.length === 2 &&
+          typeof value[0] === 'string' &&
+          typeof value[1] === 'string' &&
+          value[0] &&
+          value[1]
+        ) {
+          return { session: value[0], context: value[1] };
+        }
+      } catch {
+        // a valid tag over a malformed payload cannot come from encode(); refuse it like any other
+      }
+      return undefined;
+    },
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * `npm start` and the stdio entry point: the MCP server with an embedded sandbox
+ * (unless SANDBOX_URL points at one), on the configured transport.
+ */
+import { createApp, mcpServerDepsFor } from './app.ts';
+import { createAppDeps } from './app-deps.ts';
+import { onShutdown } from './cli.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { listenHttp, serveStdio } from './serve.ts';
+
+/** The embedded sandbox (issue 2), loaded only when this process needs one. */
+async function startEmbeddedSandbox(env: Record<string, string | undefined>, defaults: { port?: number }) {
+  const { startSandbox, parseSandboxEnv, SandboxOptionsError } = await import('./local-sandbox/index.ts');
+  const sandboxEnv = defaults.port !== undefined && env.SANDBOX_PORT === undefined ? { ...env, SANDBOX_PORT: String(defaults.port) } : env;
+  try {
+    return await startSandbox(parseSandboxEnv(sandboxEnv));
+  } catch (error) {
+    if (error instanceof SandboxOptionsError) throw new ConfigError(error.message);
+    throw error;
+  }
+}
+
+function warnAboutSecret(config: Config, logger: Logger) {
+  if (config.contextSecretEphemeral) {
+    logger.warn('CONTEXT_SECRET is not set: using a random secret for this process; context ids will not survive a restart. Set CONTEXT_SECRET to keep them.');
+  }
+}
+
+export async function runLocal(
+  env: Record<string, string | undefined>,
+  argv: readonly string[],
+  forced: { transport?: 'stdio' } = {},
+): Promise<void> {
+  const config = loadConfig(env, argv, forced.transport ? { overrides: { MCP_TRANSPORT: forced.transport } } : {});
+  const logger = createLogger({ level: config.logLevel });
+  warnAboutSecret(config, logger);
+
+  // stdio: a desktop client owns this process; an ephemeral port avoids clashing with `npm start`.
+  const sandbox = config.sandboxUrlSetting
+    ? undefined
+    : await startEmbeddedSandbox(env, config.transport === 'stdio' ? { port: 0 } : {});
+  const sandboxUrl = sandbox?.url ?? config.sandboxUrl;
+  if (sandbox) logger.info('embedded sandbox started', { sandbox_url: sandboxUrl });
+
+  const deps = createAppDeps(config, logger, { sandboxUrl });
+
+  if (config.transport === 'stdio') {
+    // stdio has no HTTP request; the factories get a stand-in one (direct mode ignores it).
+    const { closed } = await serveStdio(await mcpServerDepsFor(deps, new Request('http://stdio.invalid/')));
+    logger.info('serving MCP on stdio', { sandbox_url: sandboxUrl });
+    const stop = async () => {
+      await sandbox?.close();
+    };
+    onShutdown(stop);
+    await closed;
+    await stop();
+    process.exit(0);
+  }
+
+  const listener = await listenHttp(createApp(deps), config.host, config.port);
+  const url = `${listener.origin}${config.path}`;
+  process.stdout.write(
+    [
+      `MCP server listening on ${url}`,
+      `sandbox: ${sandboxUrl}`,
+      config.transport === 'sse' ? `legacy SSE: ${listener.origin}/sse` : '',
+      'try:',
+      `  curl -s ${url} -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream'` +
+        (config.authTokens.length > 0 ? ` -H 'Authorization: Bearer $MCP_AUTH_TOKEN'` : '') +
+        ` -d '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'`,
+      '',
+    ]
+      .filter((line, i, all) => line !== '' || i === all.length - 1)
+      .join('\n'),
+  );
+  onShutdown(async () => {
+    await listener.close();
+    await sandbox?.close();
+  });
+}

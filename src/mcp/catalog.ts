@@ -1,0 +1,44 @@
+/**
+ * The tool catalog: tools by name and their tools/list entries, JSON Schema included,
+ * computed once. Per-request servers share it read-only, which is what makes
+ * tools/list cheap (the SDK's McpServer converts every schema on every tools/list).
+ */
+import type { Tool as ToolDefinition } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import type { Tool } from './tool.ts';
+
+export interface ToolCatalog {
+  get(name: string): Tool | undefined;
+  /** The tools/list result, ready to send. */
+  readonly listing: { tools: ToolDefinition[] };
+}
+
+function jsonSchema(schema: z.ZodObject, io: 'input' | 'output'): ToolDefinition['inputSchema'] {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { target: 'draft-7', io }) as Record<string, unknown>;
+  return rest as ToolDefinition['inputSchema'];
+}
+
+export function createToolCatalog(tools: readonly Tool[]): ToolCatalog {
+  const byName = new Map(tools.map((tool) => [tool.name, tool]));
+  const listing = {
+    tools: tools.map(
+      (tool): ToolDefinition => ({
+        name: tool.name,
+        title: tool.title,
+        description: tool.description,
+        inputSchema: jsonSchema(tool.inputSchema, 'input'),
+        outputSchema: jsonSchema(tool.outputSchema, 'output'),
+        annotations: tool.annotations,
+      }),
+    ),
+  };
+  deepFreeze(listing);
+  return { get: (name) => byName.get(name), listing };
+}
+
+function deepFreeze(value: unknown): void {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+}

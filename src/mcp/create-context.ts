@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { LanguageParam, sandboxFailure } from './shared.ts';
+import { defineTool, toolResult } from './tool.ts';
+
+export const createContext = defineTool({
+  name: 'create_context',
+  title: 'Create a code context',
+  description:
+    'Starts a new stateful code context (a Jupyter kernel) for Python, JavaScript or TypeScript and returns its context_id. ' +
+    'Variables, imports, functions and files persist between run_code calls that pass this context_id, until stop_context. ' +
+    'Create one context per independent task, and stop it when done. Python has numpy, pandas and matplotlib.',
+  inputSchema: z.object({
+    language: LanguageParam.default('python').describe(
+      'The language of the context: "python" (default), "javascript" or "typescript" (JS/TS run in Deno).',
+    ),
+    description: z
+      .string()
+      .max(500)
+      .optional()
+      .describe('A short note on what the context is for; list_contexts shows it.'),
+  }),
+  outputSchema: z.object({
+    context_id: z.string().describe('Pass this to run_code and stop_context.'),
+    language: z.string(),
+    description: z.string(),
+    created_at: z.string(),
+  }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  async handler({ language, description }, deps) {
+    try {
+      const session = await deps.sessions.open();
+      const context = await deps.sandbox.createContext(session, {
+        language,
+        metadata: description ? { description } : undefined,
+      });
+      const structured = {
+        context_id: deps.contexts.encode({ session, context: context.id }),
+        language: context.language,
+        description: description ?? '',
+        created_at: context.created_at ?? new Date().toISOString(),
+      };
+      return toolResult(structured, `created ${structured.language} context ${structured.context_id}`);
+    } catch (error) {
+      return sandboxFailure(error);
+    }
+  },
+});

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { defineTool, toolResult } from './tool.ts';
+
+export const healthCheck = defineTool({
+  name: 'health_check',
+  title: 'Check the sandbox',
+  description:
+    'Checks whether the code sandbox behind this server answers. Returns status ("healthy", "unhealthy", "timeout" or "connection_error"), the sandbox URL, the HTTP response code, the latency in milliseconds and a timestamp. Use it when other tools report the sandbox unreachable; it does not run code or change anything.',
+  inputSchema: z.object({}),
+  outputSchema: z.object({
+    status: z.enum(['healthy', 'unhealthy', 'timeout', 'connection_error']),
+    sandbox_url: z.string(),
+    response_code: z.number().int().nullable(),
+    latency_ms: z.number(),
+    timestamp: z.string(),
+    error: z.string().nullable(),
+  }),
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  async handler(_args, deps) {
+    const report = await deps.sandbox.health();
+    const structured = {
+      status: report.status,
+      sandbox_url: report.url,
+      response_code: report.responseCode ?? null,
+      latency_ms: report.latencyMs,
+      timestamp: new Date().toISOString(),
+      error: report.error ?? null,
+    };
+    const text =
+      `sandbox ${report.status} at ${report.url}` +
+      (report.responseCode !== undefined ? ` (HTTP ${report.responseCode})` : '') +
+      ` in ${report.latencyMs} ms` +
+      (report.error ? `: ${report.error}` : '');
+    return toolResult(structured, text);
+  },
+});

@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import { ContextIdParam, releaseSessionIfEmpty, resolveContext, sandboxFailure, unknownContext } from './shared.ts';
+import { defineTool, toolResult } from './tool.ts';
+
+export const stopContext = defineTool({
+  name: 'stop_context',
+  title: 'Stop a code context',
+  description:
+    'Stops a code context and frees its kernel. Its variables are lost; files it wrote to the working directory may remain for other contexts of the same session. ' +
+    'Stopping a context that is already gone reports an error and changes nothing.',
+  inputSchema: z.object({ context_id: ContextIdParam }),
+  outputSchema: z.object({ success: z.boolean(), context_id: z.string(), message: z.string() }),
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  async handler({ context_id }, deps) {
+    const address = resolveContext(deps, context_id);
+    if (!address) return unknownContext(context_id);
+    try {
+      await deps.sandbox.deleteContext(address.session, address.context);
+    } catch (error) {
+      return sandboxFailure(error, context_id);
+    }
+    await releaseSessionIfEmpty(deps, address.session);
+    const message = `context ${context_id} stopped`;
+    return toolResult({ success: true, context_id, message }, message);
+  },
+});

@@ -1,0 +1,71 @@
+/**
+ * Reads the /execute NDJSON stream incrementally and folds it into one Execution:
+ * every event is handed to the caller as it arrives (for progress), and the final
+ * result still holds all of it.
+ */
+import { parseExecutionEvent, type ErrorEvent, type ExecutionEvent, type ResultEvent } from './protocol.ts';
+
+export interface Execution {
+  stdout: string;
+  stderr: string;
+  results: ResultEvent[];
+  error?: ErrorEvent;
+  executionCount?: number;
+  /** False when the stream ended without end_of_execution (the sandbox went away mid-run). */
+  complete: boolean;
+}
+
+export type ExecutionEventListener = (event: ExecutionEvent) => void;
+
+/** Splits a byte stream into lines without waiting for its end. */
+export async function* readLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let buffered = '';
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buffered += decoder.decode(chunk, { stream: true });
+    let newline: number;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      if (line.trim()) yield line;
+    }
+  }
+  buffered += decoder.decode();
+  if (buffered.trim()) yield buffered;
+}
+
+export async function collectExecution(body: ReadableStream<Uint8Array>, onEvent?: ExecutionEventListener): Promise<Execution> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const execution: Execution = { stdout: '', stderr: '', results: [], complete: false };
+  for await (const line of readLines(body)) {
+    const event = parseExecutionEvent(line);
+    if (!event) continue;
+    switch (event.type) {
+      case 'stdout':
+        stdout.push(event.text);
+        break;
+      case 'stderr':
+        stderr.push(event.text);
+        break;
+      case 'result':
+        execution.results.push(event);
+        break;
+      case 'error':
+        execution.error = event;
+        break;
+      case 'number_of_executions':
+        execution.executionCount = event.execution_count;
+        break;
+      case 'end_of_execution':
+        execution.complete = true;
+        break;
+      case 'keepalive':
+        break;
+    }
+    onEvent?.(event);
+  }
+  execution.stdout = stdout.join('');
+  execution.stderr = stderr.join('');
+  return execution;
+}

@@ -1,0 +1,243 @@
+/**
+ * FC session mode: every context lives in a session of the sandbox function, and
+ * sessions are created, listed and deleted through the FC Session API
+ * (`@alicloud/fc20230330`). The SDK is imported lazily: only this mode pays for it,
+ * and the FC bundle keeps it in a chunk of its own.
+ */
+import type { AlibabaCredentials, FcSessionsOptions, SandboxSessions, SandboxSessionsFactory } from './types.ts';
+
+/** The Session API's largest page; fewer round trips when many sessions are live. */
+const LIST_PAGE_SIZE = 100;
+/** A safety net against a server that keeps handing out tokens: 100 pages × 100 sessions. */
+const MAX_LIST_PAGES = 100;
+const CONNECT_TIMEOUT_MS = 5_000;
+const READ_TIMEOUT_MS = 15_000;
+
+export type SessionApiOperation = 'CreateSession' | 'ListSessions' | 'DeleteSession';
+
+/**
+ * A Session API call that failed, with one line saying which call, on which
+ * function, what FC answered (status, code, message, request id) and what to check.
+ */
+export class FcSessionApiError extends Error {
+  override name = 'FcSessionApiError';
+  constructor(
+    message: string,
+    readonly operation: SessionApiOperation,
+    /** HTTP status FC answered; undefined when no answer came (network, timeout). */
+    readonly status?: number,
+    /** FC's error code, e.g. `FunctionNotFound`. */
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The Session API as seen from one request.
+ *
+ * @example
+ * const sessions = createFcSessions({ functionName: 'ci-sandbox', qualifier: 'LATEST', region: 'cn-hangzhou',
+ *   accountId: '123', protocol: 'https', credentials, sessionTTLInSeconds: 3600, sessionIdleTimeoutInSeconds: 1800 });
+ * const sessionId = await sessions.open();
+ */
+export function createFcSessions(options: FcSessionsOptions): SandboxSessions {
+  const endpoint = options.endpoint ?? `${options.accountId}.${options.region}.fc.aliyuncs.com`;
+  let client: Promise<FcClient> | undefined;
+  const sdk = () => (client ??= loadClient(options, endpoint));
+
+  async function call<T>(operation: SessionApiOperation, run: (c: FcClient, m: SdkModule) => Promise<T>): Promise<T> {
+    const c = await sdk();
+    try {
+      return await run(c, await loadSdk());
+    } catch (error) {
+      throw describeFailure(error, operation, options.functionName, endpoint);
+    }
+  }
+
+  return {
+    mode: 'fc',
+
+    async open() {
+      const response = await call('CreateSession', (c, m) =>
+        c.createSession(
+          options.functionName,
+          new m.CreateSessionRequest({
+            qualifier: options.qualifier,
+            body: new m.CreateSessionInput({
+              sessionTTLInSeconds: options.sessionTTLInSeconds,
+              sessionIdleTimeoutInSeconds: options.sessionIdleTimeoutInSeconds,
+            }),
+          }),
+        ),
+      );
+      const sessionId = response.body?.sessionId;
+      if (!sessionId) {
+        throw new FcSessionApiError(
+          `FC Session API CreateSession on function "${options.functionName}" answered without a sessionId`,
+          'CreateSession',
+          response.statusCode,
+        );
+      }
+      return sessionId;
+    },
+
+    async list() {
+      const ids: string[] = [];
+      const seenTokens = new Set<string>();
+      let nextToken: string | undefined;
+      for (let page = 0; page < MAX_LIST_PAGES; page++) {
+        const response = await call('ListSessions', (c, m) =>
+          c.listSessions(
+            options.functionName,
+            new m.ListSessionsRequest({
+              qualifier: options.qualifier,
+              sessionStatus: 'Active',
+              limit: LIST_PAGE_SIZE,
+              nextToken,
+            }),
+          ),
+        );
+        for (const session of response.body?.sessions ?? []) {
+          // The filter is asked for above; checked again because an expired session has no kernel to ask.
+          if (session.sessionId && (session.sessionStatus ?? 'Active') === 'Active') ids.push(session.sessionId);
+        }
+        nextToken = response.body?.nextToken || undefined;
+        if (!nextToken) return ids;
+        if (seenTokens.has(nextToken)) {
+          throw new FcSessionApiError(
+            `FC Session API ListSessions on function "${options.functionName}" repeated nextToken "${nextToken}"; stopped paging`,
+            'ListSessions',
+          );
+        }
+        seenTokens.add(nextToken);
+      }
+      throw new FcSessionApiError(
+        `FC Session API ListSessions on function "${options.functionName}" returned more than ${MAX_LIST_PAGES} pages; stopped paging`,
+        'ListSessions',
+      );
+    },
+
+    async close(sessionId) {
+      try {
+        await call('DeleteSession', (c, m) =>
+          c.deleteSession(options.functionName, sessionId, new m.DeleteSessionRequest({ qualifier: options.qualifier })),
+        );
+      } catch (error) {
+        // Already gone (expired by its TTL, or deleted by a concurrent stop): the goal is reached.
+        if (error instanceof FcSessionApiError && error.status === 404 && error.code !== 'FunctionNotFound') return;
+        throw error;
+      }
+    },
+  };
+}
+
+/** Settings of FC session mode without credentials: those come with each request, or from the environment. */
+export type FcSessionsSettings = Omit<FcSessionsOptions, 'credentials'> & { credentials?: AlibabaCredentials };
+
+/**
+ * The credentials FC hands a function with a role, in the request headers
+ * (`x-fc-access-key-id`, `x-fc-access-key-secret`, `x-fc-security-token`); undefined when absent.
+ * They are fresher than the instance's environment, which keeps the ones from its start.
+ */
+export function credentialsFromHeaders(headers: Headers): AlibabaCredentials | undefined {
+  const accessKeyId = headers.get('x-fc-access-key-id');
+  const accessKeySecret = headers.get('x-fc-access-key-secret');
+  if (!accessKeyId || !accessKeySecret) return undefined;
+  const securityToken = headers.get('x-fc-security-token') || undefined;
+  return { accessKeyId, accessKeySecret, ...(securityToken ? { securityToken } : {}) };
+}
+
+/**
+ * The per-request factory `createApp` takes in FC session mode: the request's FC
+ * credentials when present, else the configured ones (ALIBABA_CLOUD_* at start-up).
+ */
+export function fcSessionsFactory(settings: FcSessionsSettings): SandboxSessionsFactory {
+  return (request) => {
+    const credentials = credentialsFromHeaders(request.headers) ?? settings.credentials;
+    if (!credentials) {
+      throw new FcSessionApiError(
+        'FC session mode has no credentials: give the MCP function a role (FC then sends x-fc-access-key-* headers) ' +
+          'or set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET',
+        'CreateSession',
+      );
+    }
+    return createFcSessions({ ...settings, credentials });
+  };
+}
+
+const importSdk = () => import('@alicloud/fc20230330');
+type SdkModule = Awaited<ReturnType<typeof importSdk>>;
+type FcClientClass = SdkModule['default']['default'];
+type FcClient = InstanceType<FcClientClass>;
+
+/**
+ * A CommonJS module's `module.exports`, however it was imported: Node's ESM loader
+ * gives named exports plus `default` = module.exports; esbuild's split chunks give
+ * only `default`; tsx unwraps `default` to `exports.default` and keeps named exports.
+ */
+function commonJsExports<T>(namespace: unknown): T {
+  const inner = (namespace as { default?: unknown }).default;
+  return (typeof inner === 'object' && inner !== null ? inner : namespace) as T;
+}
+
+async function loadSdk(): Promise<SdkModule> {
+  return commonJsExports<SdkModule>(await importSdk());
+}
+
+async function loadClient(options: FcSessionsOptions, endpoint: string): Promise<FcClient> {
+  const [sdk, core] = await Promise.all([loadSdk(), import('@alicloud/openapi-core')]);
+  const { $OpenApiUtil } = commonJsExports<typeof core>(core);
+  const Client = sdk.default as unknown as FcClientClass | { default: FcClientClass };
+  const ClientClass = typeof Client === 'function' ? Client : Client.default;
+  const { accessKeyId, accessKeySecret, securityToken } = options.credentials;
+  return new ClientClass(
+    new $OpenApiUtil.Config({
+      accessKeyId,
+      accessKeySecret,
+      ...(securityToken ? { securityToken } : {}),
+      endpoint,
+      protocol: options.protocol,
+      regionId: options.region,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      readTimeout: READ_TIMEOUT_MS,
+    }),
+  );
+}
+
+/** What the SDK throws: a ResponseError with FC's answer, or a plain network error. */
+interface SdkError {
+  message?: string;
+  code?: string;
+  statusCode?: number;
+  data?: { statusCode?: number; Code?: string; code?: string; Message?: string; message?: string; RequestId?: string; requestId?: string };
+}
+
+const HINTS: Record<number, string> = {
+  401: 'check the credentials',
+  403: "check the MCP function's role and its policy (infra/ram-policy.json)",
+  404: 'check SANDBOX_FUNCTION_NAME and SANDBOX_FUNCTION_QUALIFIER',
+};
+
+function describeFailure(error: unknown, operation: SessionApiOperation, functionName: string, endpoint: string): FcSessionApiError {
+  if (error instanceof FcSessionApiError) return error;
+  const e = (error ?? {}) as SdkError;
+  const status = e.data?.statusCode ?? e.statusCode;
+  const where = `FC Session API ${operation} on function "${functionName}"`;
+  if (status === undefined) {
+    // The SDK appends "<METHOD> <url> failed." to the socket's message; the endpoint is named already.
+    const reason = (String(e.message ?? error).split('\n')[0] ?? '').replace(/\s*(GET|POST|PUT|DELETE|PATCH) https?:\/\/\S+ failed\.?$/, '');
+    return new FcSessionApiError(`${where} failed: cannot reach ${endpoint}: ${reason}`, operation, undefined, e.code);
+  }
+  const code = e.data?.Code ?? e.data?.code ?? e.code;
+  const message = e.data?.Message ?? e.data?.message;
+  const requestId = e.data?.RequestId ?? e.data?.requestId;
+  const hint = HINTS[status];
+  return new FcSessionApiError(
+    `${where} failed: HTTP ${status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}` +
+      `${requestId ? ` (request id ${requestId})` : ''}${hint ? `; ${hint}` : ''}`,
+    operation,
+    status,
+    code,
+  );
+}

@@ -1,0 +1,149 @@
+/**
+ * s.yaml as `s preview -o json` renders it offline (the Serverless Devs CLI, no cloud):
+ * every fc3 resource's props validate against fc3's JSON Schema (../shared/fc3-schema.json),
+ * and the two functions are wired as the deployment needs them.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Ajv } from 'ajv';
+import { renderServerlessYaml, type RenderedYaml } from './fc-render-yaml.ts';
+
+const ROOT = join(import.meta.dirname, '..');
+const SCHEMA_PATH = join(ROOT, '../shared/fc3-schema.json');
+const DEPLOY_ENV = { CONTEXT_SECRET: 'a-context-secret-of-32-characters', MCP_AUTH_TOKEN: 'token-for-tests' };
+
+describe('s.yaml rendered offline by `s preview`', () => {
+  let home: string;
+  let rendered: RenderedYaml;
+  let validate: ReturnType<Ajv['compile']>;
+
+  before(async () => {
+    home = await mkdtemp(join(tmpdir(), 's-home-'));
+    rendered = await renderServerlessYaml(ROOT, { HOME: home, ...DEPLOY_ENV });
+    const schema = JSON.parse(await readFile(SCHEMA_PATH, 'utf8'));
+    validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+  });
+  after(() => rm(home, { recursive: true, force: true }));
+
+  test('every fc3 resource validates against fc3-schema.json', () => {
+    const fc3 = Object.entries(rendered.resources).filter(([, r]) => r.component === 'fc3');
+    assert.deepEqual(fc3.map(([name]) => name).sort(), ['mcp', 'sandbox']);
+    for (const [name, resource] of fc3) {
+      const ok = validate(resource.props);
+      assert.ok(ok, `${name}: ${JSON.stringify(validate.errors, null, 2)}`);
+    }
+  });
+
+  test('the schema check is not vacuous: a wrong memory size, a missing image, a bad concurrency and an unknown trigger type are refused', () => {
+    const mcp = rendered.resources.mcp!.props;
+    const sandbox = rendered.resources.sandbox!.props;
+    assert.equal(validate({ ...mcp, memorySize: 100 }), false);
+    assert.equal(validate({ ...sandbox, customContainerConfig: undefined }), false);
+    assert.equal(validate({ ...mcp, instanceConcurrency: 500 }), false);
+    const triggers = [{ triggerName: 'http', triggerType: 'webhook', triggerConfig: { authType: 'anonymous', methods: ['GET'] } }];
+    assert.equal(validate({ ...mcp, triggers }), false);
+  });
+
+  test('sandbox: the code-interpreter image on port 5000, session affinity on our header, a signed-only trigger', () => {
+    const p = rendered.resources.sandbox!.props;
+    assert.equal(p.runtime, 'custom-container');
+    assert.equal(p.customContainerConfig.port, 5000);
+    assert.match(p.customContainerConfig.image, /sandbox-code-interpreter/);
+    assert.equal(p.customContainerConfig.healthCheckConfig.httpGetUrl, '/health');
+    assert.equal(p.sessionAffinity, 'HEADER_FIELD');
+    const affinity = p.sessionAffinityConfig;
+    assert.match(affinity.affinityHeaderFieldName, /^[A-Za-z][A-Za-z0-9-]{4,39}$/);
+    assert.doesNotMatch(affinity.affinityHeaderFieldName, /^x-fc-/i);
+    assert.equal(typeof affinity.sessionTTLInSeconds, 'number');
+    assert.equal(typeof affinity.sessionIdleTimeoutInSeconds, 'number');
+    assert.equal(p.triggers.length, 1);
+    assert.equal(p.triggers[0].triggerConfig.authType, 'function', 'not an anonymous public trigger');
+    assert.ok(p.timeout >= 3600 + 15, 'a run of the longest allowed timeout finishes inside the sandbox function');
+  });
+
+  test('mcp: Node 20 layer, the bundle as command, health check, concurrency, timeout, trigger', () => {
+    const p = rendered.resources.mcp!.props;
+    assert.match(p.runtime, /^custom\.debian(10|11|12)$/);
+    assert.deepEqual(p.layers, [`acs:fc:${p.region}:official:layers/Nodejs20/versions/3`]);
+    assert.deepEqual(p.customRuntimeConfig.command, ['/opt/nodejs20/bin/node']);
+    assert.deepEqual(p.customRuntimeConfig.args, ['dist/fc.js']);
+    assert.equal(p.customRuntimeConfig.port, 9000);
+    const health = p.customRuntimeConfig.healthCheckConfig;
+    assert.equal(health.httpGetUrl, '/health');
+    assert.ok(health.timeoutSeconds >= 1 && health.timeoutSeconds <= 3);
+    assert.ok(p.instanceConcurrency >= 10, 'one instance serves many agents at once');
+    assert.ok(p.timeout >= 3600 + 15, 'a run of the longest allowed timeout (3600 s) plus the client grace fits');
+    assert.ok(p.memorySize % 64 === 0 && p.memorySize >= 128);
+    const ratio = p.cpu / (p.memorySize / 1024);
+    assert.ok(ratio >= 0.25 && ratio <= 1, `cpu : memory(GB) must be between 1:4 and 1:1 (got ${p.cpu} : ${p.memorySize / 1024})`);
+    assert.match(p.role, /^acs:ram::.+:role\/.+/);
+    const trigger = p.triggers[0];
+    assert.equal(trigger.triggerType, 'http');
+    assert.deepEqual([...trigger.triggerConfig.methods].sort(), ['DELETE', 'GET', 'OPTIONS', 'POST']);
+    assert.deepEqual(rendered.resources.mcp!.actions?.['pre-deploy'], [{ run: 'npm ci && npm run build', path: './' }]);
+  });
+
+  test('mcp environment: sandbox URL and session settings from the sandbox resource, secrets from the deploy environment', () => {
+    const env = rendered.resources.mcp!.props.environmentVariables as Record<string, string>;
+    const sandbox = rendered.resources.sandbox!.props;
+    for (const name of Object.keys(env)) assert.doesNotMatch(name, /^FC_/, `${name}: FC reserves the FC_ prefix`);
+    assert.equal(env.SANDBOX_URL, '${resources.sandbox.output.url.system_url}', 'resolved by s deploy once the sandbox exists');
+    assert.equal(env.SANDBOX_SESSION_MODE, 'fc');
+    assert.equal(env.SANDBOX_FUNCTION_NAME, sandbox.functionName);
+    assert.equal(env.SANDBOX_SESSION_HEADER, sandbox.sessionAffinityConfig.affinityHeaderFieldName);
+    assert.equal(env.SANDBOX_SESSION_TTL_SECONDS, String(sandbox.sessionAffinityConfig.sessionTTLInSeconds));
+    assert.equal(env.SANDBOX_SESSION_IDLE_SECONDS, String(sandbox.sessionAffinityConfig.sessionIdleTimeoutInSeconds));
+    assert.equal(env.CONTEXT_SECRET, DEPLOY_ENV.CONTEXT_SECRET);
+    assert.equal(env.MCP_AUTH_TOKEN, DEPLOY_ENV.MCP_AUTH_TOKEN);
+  });
+
+  test('deploy-time values come from the environment', async () => {
+    const custom = await renderServerlessYaml(ROOT, {
+      HOME: home,
+      ...DEPLOY_ENV,
+      REGION: 'cn-shanghai',
+      SANDBOX_FUNCTION_NAME: 'my-sandbox',
+      SANDBOX_IMAGE: 'registry.cn-shanghai.aliyuncs.com/me/ci:1',
+      SANDBOX_SESSION_HEADER: 'x-my-session',
+      SANDBOX_SESSION_TTL_SECONDS: '7200',
+      MCP_MEMORY_MB: '512',
+      MCP_CPU: '0.5',
+    });
+    const sandbox = custom.resources.sandbox!.props;
+    const mcp = custom.resources.mcp!.props;
+    assert.equal(sandbox.region, 'cn-shanghai');
+    assert.equal(sandbox.customContainerConfig.image, 'registry.cn-shanghai.aliyuncs.com/me/ci:1');
+    assert.equal(sandbox.sessionAffinityConfig.sessionTTLInSeconds, 7200);
+    assert.deepEqual(mcp.layers, ['acs:fc:cn-shanghai:official:layers/Nodejs20/versions/3']);
+    assert.equal(mcp.memorySize, 512);
+    assert.equal(mcp.environmentVariables.SANDBOX_FUNCTION_NAME, 'my-sandbox');
+    assert.equal(mcp.environmentVariables.SANDBOX_SESSION_HEADER, 'x-my-session');
+    assert.equal(mcp.environmentVariables.SANDBOX_SESSION_TTL_SECONDS, '7200');
+    assert.equal(validate(mcp), true, JSON.stringify(validate.errors));
+  });
+
+  test('a deploy without CONTEXT_SECRET or MCP_AUTH_TOKEN stops, naming the variable', async () => {
+    await assert.rejects(renderServerlessYaml(ROOT, { HOME: home, MCP_AUTH_TOKEN: 'x' }), /env\('CONTEXT_SECRET'\) not found/);
+    await assert.rejects(renderServerlessYaml(ROOT, { HOME: home, CONTEXT_SECRET: 'x' }), /env\('MCP_AUTH_TOKEN'\) not found/);
+  });
+
+  test('the RAM policy grants the Session API and invoking one function, nothing else', async () => {
+    const policy = JSON.parse(await readFile(join(ROOT, 'infra/ram-policy.json'), 'utf8')) as {
+      Statement: { Effect: string; Action: string[]; Resource: string | string[] }[];
+    };
+    const actions = policy.Statement.flatMap((s) => s.Action).sort();
+    assert.deepEqual(actions, ['fc:CreateSession', 'fc:DeleteSession', 'fc:InvokeFunction', 'fc:ListSessions']);
+    assert.ok(policy.Statement.every((s) => s.Effect === 'Allow'));
+    const invoke = policy.Statement.find((s) => s.Action.includes('fc:InvokeFunction'))!;
+    assert.deepEqual(invoke.Resource, ['acs:fc:<region>:<account-id>:functions/<sandbox-function-name>']);
+  });
+
+  test('.fcignore uploads dist/ only', async () => {
+    const lines = (await readFile(join(ROOT, '.fcignore'), 'utf8')).split('\n').filter((l) => l && !l.startsWith('#'));
+    assert.deepEqual(lines, ['/*', '!/dist']);
+  });
+});
+

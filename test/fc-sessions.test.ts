@@ -1,0 +1,150 @@
+/**
+ * FC session mode against a stand-in for the FC OpenAPI: the real
+ * `@alicloud/fc20230330` SDK signs and sends every request; the stand-in verifies
+ * the ACS3-HMAC-SHA256 signature with the secret it handed out and keeps sessions.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createFcSessions, credentialsFromHeaders, FcSessionApiError, fcSessionsFactory } from '../src/sessions/fc.ts';
+import type { AlibabaCredentials, FcSessionsOptions } from '../src/sessions/types.ts';
+import { startFcOpenApiStandIn, type FcOpenApiStandIn } from './fc-openapi-stand-in.ts';
+
+const SANDBOX_FUNCTION = 'ci-sandbox';
+const ROLE_CREDENTIALS: AlibabaCredentials = {
+  accessKeyId: 'STS.stand-in-key-id',
+  accessKeySecret: 'stand-in-secret-handed-out',
+  securityToken: 'stand-in-security-token',
+};
+
+describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed requests)', () => {
+  let api: FcOpenApiStandIn;
+  let options: FcSessionsOptions;
+
+  before(async () => {
+    api = await startFcOpenApiStandIn({ credentials: ROLE_CREDENTIALS, functions: [SANDBOX_FUNCTION], maxPageSize: 2 });
+    options = {
+      functionName: SANDBOX_FUNCTION,
+      qualifier: 'LATEST',
+      region: 'cn-hangzhou',
+      accountId: '1234567890',
+      endpoint: api.endpoint,
+      protocol: 'http',
+      credentials: ROLE_CREDENTIALS,
+      sessionTTLInSeconds: 3600,
+      sessionIdleTimeoutInSeconds: 900,
+    };
+  });
+  after(() => api.close());
+
+  test('open creates a session with the configured TTL and idle timeout', async () => {
+    const sessions = createFcSessions(options);
+    assert.equal(sessions.mode, 'fc');
+    const sessionId = await sessions.open();
+    const request = api.accepted.at(-1)!;
+    assert.equal(request.action, 'CreateSession');
+    assert.equal(request.method, 'POST');
+    assert.equal(request.path, `/2023-03-30/functions/${SANDBOX_FUNCTION}/sessions`);
+    assert.equal(request.query.qualifier, 'LATEST');
+    assert.deepEqual(request.body, { sessionTTLInSeconds: 3600, sessionIdleTimeoutInSeconds: 900 });
+    assert.equal(request.accessKeyId, ROLE_CREDENTIALS.accessKeyId);
+    const kept = api.sessions.get(sessionId);
+    assert.ok(kept, 'the stand-in keeps the session the SDK created');
+    assert.equal(kept.sessionTTLInSeconds, 3600);
+    assert.equal(kept.sessionIdleTimeoutInSeconds, 900);
+    await sessions.close(sessionId);
+  });
+
+  test('list follows nextToken across pages and answers active sessions only', async () => {
+    const sessions = createFcSessions(options);
+    const opened = [];
+    for (let i = 0; i < 5; i++) opened.push(await sessions.open());
+    const expired = opened[2]!;
+    api.sessions.get(expired)!.sessionStatus = 'Expired';
+    const before = api.accepted.length;
+
+    const listed = await sessions.list();
+
+    assert.deepEqual([...listed].sort(), opened.filter((id) => id !== expired).sort());
+    const calls = api.accepted.slice(before);
+    assert.equal(calls.length, 2, 'four active sessions in pages of two: two ListSessions calls');
+    assert.ok(calls.every((c) => c.action === 'ListSessions' && c.method === 'GET' && c.query.sessionStatus === 'Active'));
+    assert.equal(calls[0]!.query.nextToken, undefined);
+    assert.ok(calls[1]!.query.nextToken, 'the second page is asked for with the token of the first');
+    for (const id of opened) await sessions.close(id);
+  });
+
+  test('close deletes the session, and closing it again is not an error', async () => {
+    const sessions = createFcSessions(options);
+    const sessionId = await sessions.open();
+    await sessions.close(sessionId);
+    const request = api.accepted.at(-1)!;
+    assert.equal(request.action, 'DeleteSession');
+    assert.equal(request.method, 'DELETE');
+    assert.equal(request.path, `/2023-03-30/functions/${SANDBOX_FUNCTION}/sessions/${sessionId}`);
+    assert.equal(api.sessions.has(sessionId), false);
+    await sessions.close(sessionId);
+    assert.equal(api.refused.at(-1)?.code, 'SessionNotFound', 'the second delete reached FC and was answered 404');
+  });
+
+  test('a wrong secret is refused by the signature check and surfaces as a clear error', async () => {
+    const sessions = createFcSessions({ ...options, credentials: { ...ROLE_CREDENTIALS, accessKeySecret: 'not-the-secret' } });
+    const count = api.sessions.size;
+    await assert.rejects(sessions.open(), (error: unknown) => {
+      assert.ok(error instanceof FcSessionApiError);
+      assert.equal(error.status, 403);
+      assert.equal(error.code, 'SignatureDoesNotMatch');
+      assert.match(error.message, /^FC Session API CreateSession on function "ci-sandbox" failed: HTTP 403 SignatureDoesNotMatch/);
+      assert.match(error.message, /role and its policy/);
+      return true;
+    });
+    assert.equal(api.sessions.size, count, 'no session was created');
+    assert.equal(api.refused.at(-1)?.code, 'SignatureDoesNotMatch');
+  });
+
+  test('a missing security token is refused', async () => {
+    const { securityToken: _, ...withoutToken } = ROLE_CREDENTIALS;
+    const sessions = createFcSessions({ ...options, credentials: withoutToken });
+    await assert.rejects(sessions.list(), /HTTP 403 InvalidSecurityToken\.Mismatch/);
+  });
+
+  test('an unknown sandbox function is a clear 404, also on close', async () => {
+    const sessions = createFcSessions({ ...options, functionName: 'no-such-function' });
+    await assert.rejects(sessions.open(), /CreateSession on function "no-such-function" failed: HTTP 404 FunctionNotFound.*SANDBOX_FUNCTION_NAME/);
+    await assert.rejects(sessions.close('abc'), /DeleteSession on function "no-such-function" failed: HTTP 404 FunctionNotFound/);
+  });
+
+  test('an unreachable endpoint names the endpoint', async () => {
+    const sessions = createFcSessions({ ...options, endpoint: '127.0.0.1:1' });
+    await assert.rejects(sessions.list(), /ListSessions on function "ci-sandbox" failed: cannot reach 127\.0\.0\.1:1/);
+  });
+
+  test('the per-request factory prefers the credentials FC sends in x-fc-* headers', async () => {
+    const { credentials: _, ...settings } = options;
+    const factory = fcSessionsFactory({ ...settings, credentials: { accessKeyId: 'env-key', accessKeySecret: 'stale' } });
+    const request = new Request('http://fc.invalid/mcp', {
+      headers: {
+        'x-fc-access-key-id': ROLE_CREDENTIALS.accessKeyId,
+        'x-fc-access-key-secret': ROLE_CREDENTIALS.accessKeySecret,
+        'x-fc-security-token': ROLE_CREDENTIALS.securityToken!,
+      },
+    });
+    const sessions = await factory(request);
+    const sessionId = await sessions.open();
+    assert.ok(api.sessions.has(sessionId));
+    await sessions.close(sessionId);
+
+    const fallback = await factory(new Request('http://fc.invalid/mcp'));
+    await assert.rejects(fallback.open(), /InvalidAccessKeyId/, 'without headers the configured (here: wrong) credentials are used');
+
+    const none = fcSessionsFactory(settings);
+    assert.throws(() => none(new Request('http://fc.invalid/mcp')), /no credentials: give the MCP function a role/);
+  });
+
+  test('credentialsFromHeaders needs both key id and secret', () => {
+    assert.equal(credentialsFromHeaders(new Headers({ 'x-fc-access-key-id': 'a' })), undefined);
+    assert.deepEqual(credentialsFromHeaders(new Headers({ 'x-fc-access-key-id': 'a', 'x-fc-access-key-secret': 'b' })), {
+      accessKeyId: 'a',
+      accessKeySecret: 'b',
+    });
+  });
+});

@@ -1,0 +1,155 @@
+/**
+ * Shared by the MCP end-to-end tests: real processes (the MCP server under tsx,
+ * the embedded sandbox), the official MCP client, and clean-up of everything started.
+ * Not a test file itself (no .test.ts).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { startSandbox } from '../src/local-sandbox/index.ts';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const SECRET = 'test-context-secret-0123456789';
+
+export interface RunningSandbox {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** One real embedded sandbox on a free loopback port, no pre-started kernels. */
+export async function startTestSandbox(options: Record<string, unknown> = {}): Promise<RunningSandbox> {
+  return startSandbox({ host: '127.0.0.1', port: 0, poolSize: 0, ...options });
+}
+
+export interface McpProcess {
+  /** http://127.0.0.1:port/mcp */
+  url: string;
+  origin: string;
+  stdout(): string;
+  stderr(): string;
+  /** JSON log lines from stderr. */
+  logs(): Record<string, unknown>[];
+  stop(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** Env for a child: the machine's basics, none of our variables from the test's own environment. */
+function childEnv(env: Record<string, string>): Record<string, string> {
+  const base: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !/^(MCP_|SANDBOX_|CONTEXT_SECRET|LOG_LEVEL|FC_)/.test(k)) base[k] = v;
+  }
+  return { ...base, ...env };
+}
+
+export function spawnHandler(handler: string, env: Record<string, string>, args: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', `handlers/${handler}`, ...args], {
+    cwd: ROOT,
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
+/** Starts handlers/local.ts on a free loopback port and waits for its "listening" line. */
+export async function startMcp(env: Record<string, string>, handler = 'local.ts'): Promise<McpProcess> {
+  const child = spawnHandler(handler, { MCP_PORT: '0', CONTEXT_SECRET: SECRET, LOG_LEVEL: 'info', ...env });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const match = /MCP server listening on (\S+)/.exec(out);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`MCP server exited with ${code} before listening:\n${err}`)));
+  });
+  return {
+    url,
+    origin: new URL(url).origin,
+    stdout: () => out,
+    stderr: () => err,
+    logs: () =>
+      err
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    stop: () => stopChild(child),
+  };
+}
+
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Runs a handler to its end (for start-up failures): exit code and output. */
+export async function runToExit(handler: string, env: Record<string, string>, args: string[] = []) {
+  const child = spawnHandler(handler, env, args);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout: out, stderr: err };
+}
+
+export async function connect(url: string, headers: Record<string, string> = {}): Promise<Client> {
+  const client = new Client({ name: 'mcp-e2e-test', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+  return client;
+}
+
+/** tools/call with the output-schema check the client does after tools/list. */
+export async function call(client: Client, name: string, args: Record<string, unknown> = {}): Promise<CallToolResult> {
+  return (await client.callTool({ name, arguments: args })) as CallToolResult;
+}
+
+export function textOf(result: CallToolResult): string {
+  return result.content
+    .filter((c): c is { type: 'text'; text: string } => c.type === 'text')
+    .map((c) => c.text)
+    .join('\n');
+}
+
+export function structured<T = Record<string, unknown>>(result: CallToolResult): T {
+  if (!result.structuredContent) throw new Error(`no structuredContent: ${textOf(result)}`);
+  return result.structuredContent as T;
+}
+
+/** A raw POST to the MCP endpoint, for what the official client will not send. */
+export async function rawPost(url: string, body: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+    body,
+  });
+}
+
+/** Reads the single JSON-RPC message out of an SSE or JSON response. */
+export async function rpcBody(response: Response): Promise<Record<string, unknown>> {
+  const text = await response.text();
+  if ((response.headers.get('content-type') ?? '').includes('text/event-stream')) {
+    const data = text
+      .split('\n')
+      .filter((l) => l.startsWith('data: '))
+      .map((l) => l.slice(6))
+      .filter(Boolean);
+    return JSON.parse(data[data.length - 1]!) as Record<string, unknown>;
+  }
+  return JSON.parse(text) as Record<string, unknown>;
+}

@@ -1,0 +1,246 @@
+// The five tools through the official MCP client over Streamable HTTP, against a real
+// MCP server process and a real embedded sandbox (one of each for the whole file).
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { LoggingMessageNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import {
+  call,
+  connect,
+  rawPost,
+  rpcBody,
+  startMcp,
+  startTestSandbox,
+  structured,
+  textOf,
+  type McpProcess,
+  type RunningSandbox,
+} from './mcp-harness.ts';
+
+let sandbox: RunningSandbox;
+let mcp: McpProcess;
+let client: Client;
+
+before(async () => {
+  sandbox = await startTestSandbox();
+  mcp = await startMcp({ SANDBOX_URL: sandbox.url });
+  client = await connect(mcp.url);
+  await client.listTools(); // the client then checks every structuredContent against the output schemas
+});
+
+after(async () => {
+  await client?.close();
+  await mcp?.stop();
+  await sandbox?.close();
+});
+
+type RunOutput = {
+  stdout: string;
+  stderr: string;
+  results: { is_main_result: boolean; formats: string[]; text?: string }[];
+  error: { name: string; value: string; traceback: string } | null;
+  execution_count: number | null;
+};
+
+async function newContext(description?: string): Promise<string> {
+  const result = await call(client, 'create_context', { language: 'python', ...(description ? { description } : {}) });
+  assert.equal(result.isError, undefined, textOf(result));
+  return structured<{ context_id: string }>(result).context_id;
+}
+
+test('tools/list: the five tools with input and output schemas and annotations', async () => {
+  const { tools } = await client.listTools();
+  assert.deepEqual(tools.map((t) => t.name).sort(), ['create_context', 'health_check', 'list_contexts', 'run_code', 'stop_context']);
+  for (const tool of tools) {
+    assert.equal(tool.inputSchema.type, 'object', tool.name);
+    assert.equal(tool.outputSchema?.type, 'object', tool.name);
+    assert.ok(tool.description && tool.description.length > 60, `${tool.name} has a real description`);
+    assert.equal(typeof tool.annotations?.readOnlyHint, 'boolean', tool.name);
+  }
+  const run = tools.find((t) => t.name === 'run_code')!;
+  assert.deepEqual(Object.keys(run.inputSchema.properties ?? {}).sort(), ['code', 'context_id', 'language', 'timeout_seconds']);
+  assert.deepEqual(run.inputSchema.required, ['code']);
+  assert.match(run.description!, /fresh context that is removed/);
+  assert.equal(tools.find((t) => t.name === 'list_contexts')!.annotations?.readOnlyHint, true);
+  assert.equal(tools.find((t) => t.name === 'stop_context')!.annotations?.destructiveHint, true);
+});
+
+test('health_check reports the sandbox healthy', async () => {
+  const health = structured<{ status: string; sandbox_url: string; response_code: number }>(await call(client, 'health_check'));
+  assert.equal(health.status, 'healthy');
+  assert.equal(health.sandbox_url, sandbox.url);
+  assert.equal(health.response_code, 200);
+});
+
+test('state persists across run_code calls in one context', async () => {
+  const id = await newContext();
+  const first = await call(client, 'run_code', { context_id: id, code: 'x = 20\ndef double(v):\n    return v * 2' });
+  assert.equal(first.isError, false, textOf(first));
+  const second = await call(client, 'run_code', { context_id: id, code: 'print("hello")\ndouble(x) + 2' });
+  const out = structured<RunOutput>(second);
+  assert.equal(second.isError, false);
+  assert.equal(out.stdout, 'hello\n');
+  assert.equal(out.results.find((r) => r.is_main_result)?.text, '42');
+  assert.equal(out.error, null);
+  assert.ok(out.execution_count !== null && out.execution_count >= 2);
+  assert.match(textOf(second), /hello/);
+  assert.match(textOf(second), /42/);
+  await call(client, 'stop_context', { context_id: id });
+});
+
+test('a matplotlib chart arrives as image content', async () => {
+  const result = await call(client, 'run_code', {
+    code: 'import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [3, 1, 2])\nplt.show()',
+    language: 'python',
+  });
+  assert.equal(result.isError, false, textOf(result));
+  const image = result.content.find((c) => c.type === 'image');
+  assert.ok(image && image.type === 'image', 'an image block');
+  assert.equal(image.mimeType, 'image/png');
+  assert.equal(Buffer.from(image.data, 'base64').subarray(1, 4).toString(), 'PNG');
+  assert.ok(structured<RunOutput>(result).results.some((r) => r.formats.includes('png')));
+});
+
+test('a raised error is a tool error with its name, message and traceback', async () => {
+  const result = await call(client, 'run_code', { code: 'def f():\n    raise ValueError("bad value 7")\nf()' });
+  assert.equal(result.isError, true);
+  const { error } = structured<RunOutput>(result);
+  assert.equal(error?.name, 'ValueError');
+  assert.equal(error?.value, 'bad value 7');
+  assert.match(error?.traceback ?? '', /f\(\)/);
+  assert.match(textOf(result), /ValueError: bad value 7/);
+});
+
+test('run_code with only a language runs in a fresh context that is removed afterwards', async () => {
+  const before = structured<{ contexts: unknown[] }>(await call(client, 'list_contexts')).contexts.length;
+  const first = await call(client, 'run_code', { code: 'secret = 1\nsecret', language: 'py' });
+  assert.equal(structured<RunOutput>(first).results[0]?.text, '1');
+  const second = await call(client, 'run_code', { code: 'secret' });
+  assert.equal(second.isError, true, 'nothing persists between one-off runs');
+  assert.equal(structured<RunOutput>(second).error?.name, 'NameError');
+  const afterRuns = structured<{ contexts: unknown[] }>(await call(client, 'list_contexts')).contexts.length;
+  assert.equal(afterRuns, before, 'no context left behind');
+});
+
+test('list_contexts shows each context with its description, and stop_context removes it', async () => {
+  const id = await newContext('sales analysis');
+  const { contexts } = structured<{ contexts: { context_id: string; description: string; language: string; created_at: string; status: string }[] }>(
+    await call(client, 'list_contexts'),
+  );
+  const mine = contexts.find((c) => c.context_id === id);
+  assert.ok(mine, 'the new context is listed under the id create_context gave');
+  assert.equal(mine.description, 'sales analysis');
+  assert.equal(mine.language, 'python');
+  assert.equal(mine.status, 'active');
+  assert.ok(!Number.isNaN(Date.parse(mine.created_at)));
+
+  const stopped = await call(client, 'stop_context', { context_id: id });
+  assert.deepEqual(structured(stopped), { success: true, context_id: id, message: `context ${id} stopped` });
+  const again = await call(client, 'run_code', { context_id: id, code: '1' });
+  assert.equal(again.isError, true);
+  assert.match(textOf(again), /unknown or expired context/);
+  const listed = structured<{ contexts: { context_id: string }[] }>(await call(client, 'list_contexts')).contexts;
+  assert.ok(!listed.some((c) => c.context_id === id));
+});
+
+test('invented and tampered context ids are refused as unknown contexts', async () => {
+  const id = await newContext();
+  const tampered = id.slice(0, 6) + (id[6] === 'A' ? 'B' : 'A') + id.slice(7);
+  for (const bad of ['ctx_made_up.AAAA', tampered, 'not-an-id']) {
+    for (const tool of ['run_code', 'stop_context'] as const) {
+      const result = await call(client, tool, { context_id: bad, code: '1' });
+      assert.equal(result.isError, true);
+      assert.match(textOf(result), /^unknown context "/, `${tool} ${bad}`);
+    }
+  }
+  // The real context is untouched.
+  assert.equal((await call(client, 'run_code', { context_id: id, code: '1' })).isError, false);
+  await call(client, 'stop_context', { context_id: id });
+});
+
+test('bad arguments get a precise error and change nothing', async () => {
+  const noCode = await call(client, 'run_code', { language: 'python' });
+  assert.equal(noCode.isError, true);
+  assert.match(textOf(noCode), /invalid arguments for run_code: code: /);
+  const badLanguage = await call(client, 'create_context', { language: 'cobol' });
+  assert.equal(badLanguage.isError, true);
+  assert.match(textOf(badLanguage), /language: .*python.*javascript.*typescript/);
+});
+
+test('progress and log notifications arrive while a 3-second run streams', async () => {
+  const logs: string[] = [];
+  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+    logs.push(String(n.params.data));
+  });
+  const progress: { progress: number; message?: string }[] = [];
+  let resultArrived = false;
+  const result = (await client.callTool(
+    { name: 'run_code', arguments: { code: 'import time\nfor i in range(3):\n    print(f"step {i}", flush=True)\n    time.sleep(1)' } },
+    undefined,
+    {
+      onprogress: (p) => {
+        assert.equal(resultArrived, false, 'progress comes before the result');
+        progress.push(p);
+      },
+      resetTimeoutOnProgress: true,
+    },
+  )) as CallToolResult;
+  resultArrived = true;
+  assert.equal(result.isError, false, textOf(result));
+  assert.equal(structured<RunOutput>(result).stdout, 'step 0\nstep 1\nstep 2\n', 'the final result still holds all output');
+  assert.ok(progress.length >= 2, `several progress notifications (got ${progress.length})`);
+  assert.match(progress[0]!.message ?? '', /step 0/);
+  assert.ok(progress.every((p, i) => i === 0 || p.progress > progress[i - 1]!.progress), 'progress increases');
+  assert.ok(logs.join('').includes('step 0') && logs.join('').includes('step 2'), 'log messages carry the output');
+});
+
+test('a client that disconnects mid-run aborts the sandbox call', async () => {
+  const id = await newContext();
+  const leaving = await connect(mcp.url);
+  let started!: () => void;
+  const runStarted = new Promise<void>((resolve) => (started = resolve));
+  const pending = leaving
+    .callTool(
+      { name: 'run_code', arguments: { context_id: id, code: 'import time\nprint("started", flush=True)\ntime.sleep(30)\nfinished = True' } },
+      undefined,
+      { onprogress: () => started() },
+    )
+    .catch(() => 'disconnected');
+  await runStarted;
+  await leaving.close();
+  assert.equal(await pending, 'disconnected');
+  // Had the run gone on, this would wait for it and then see `finished`.
+  const check = await call(client, 'run_code', { context_id: id, code: 'print(globals().get("finished"))' });
+  assert.equal(structured<RunOutput>(check).stdout, 'None\n');
+  await call(client, 'stop_context', { context_id: id });
+});
+
+test('protocol versions 2025-03-26 to 2025-11-25 negotiate', async () => {
+  for (const version of ['2025-03-26', '2025-06-18', '2025-11-25']) {
+    const response = await rawPost(
+      mcp.url,
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: version, capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+      }),
+    );
+    assert.equal(response.status, 200);
+    const body = (await rpcBody(response)) as { result: { protocolVersion: string } };
+    assert.equal(body.result.protocolVersion, version);
+  }
+});
+
+test('info logs name the tool, duration and outcome, and never the code or its output', async () => {
+  await call(client, 'run_code', { code: 'print("very-private-output-" + "x")  # very-private-code' });
+  const lines = mcp.logs().filter((l) => l.tool === 'run_code');
+  assert.ok(lines.length > 0);
+  for (const line of lines) {
+    assert.equal(typeof line.duration_ms, 'number');
+    assert.ok(['ok', 'tool_error', 'invalid_arguments'].includes(String(line.outcome)));
+    assert.equal(typeof line.time, 'string');
+    assert.equal(line.level, 'info');
+  }
+  assert.ok(!mcp.stderr().includes('very-private'), 'no code or output in the logs');
+});
