@@ -30,10 +30,8 @@ import { connectKernel, startPlainKernel } from './lib/zmq-kernel.ts';
 export type RunningSandbox = Pick<Awaited<ReturnType<typeof startSandbox>>, 'url' | 'close'>;
 
 export interface SandboxBenchOptions {
-  /** Starts the embedded sandbox on a free loopback port. */
-  start: () => Promise<RunningSandbox>;
-  /** Whether the sandbox keeps a pre-started kernel for a session (its pool size is not 0). */
-  pooled: boolean;
+  /** Starts the embedded sandbox on a free loopback port; the bench asks for one without a pool too. */
+  start: (overrides?: { poolSize?: number }) => Promise<RunningSandbox>;
   /** Timed trivial executes per path. */
   executes: number;
   /** Untimed executes first, per path. */
@@ -103,27 +101,25 @@ export async function runSandboxBench(options: SandboxBenchOptions): Promise<Ben
       { warmup: options.warmup, count: options.executes, rounds: 10, signal },
     );
 
-    // --- creation with the pool exhausted: each one starts a kernel ---
-    // The pool keeps one spare per active session: back to back, every creation after
-    // the first waits for the kernel started to replace the spare just taken.
-    const fromPool = options.pooled ? 1 : 0;
-    log(`ours: ${fromPool} + ${options.coldCreations} creations back to back (cold past the pool) ...`);
-    const burst: { id: string; ms: number }[] = [];
+    // --- creation without a spare: a second sandbox with no pool, so each one boots a kernel ---
+    log(`ours: ${options.coldCreations} creations with no pool (each boots a kernel) ...`);
+    const coldCreate: number[] = [];
+    const unpooled = await options.start({ poolSize: 0 });
     try {
-      for (let i = 0; i < fromPool + options.coldCreations; i++) {
+      for (let i = 0; i < options.coldCreations; i++) {
         signal?.throwIfAborted();
-        const created = await time(() => createContext(sandbox.url));
-        burst.push({ id: created.value.id, ms: created.ms });
+        const created = await time(() => createContext(unpooled.url));
+        coldCreate.push(created.ms);
+        await deleteContext(unpooled.url, created.value.id);
       }
     } finally {
-      for (const { id } of burst) await deleteContext(sandbox.url, id);
+      await unpooled.close();
     }
-    const coldCreate = burst.slice(fromPool).map(({ ms }) => ms);
-    log(`  ms: ${burst.map(({ ms }) => ms.toFixed(0)).join(' ')}`);
+    log(`  ms: ${coldCreate.map((ms) => ms.toFixed(0)).join(' ')}`);
 
     // --- context creation from a full pool; the first execute in it, too ---
     log(`ours: ${options.poolCreations} context creations from the pool ...`);
-    // A spare boots in about the time a cold creation takes; wait well past that.
+    // A spare boots in about the time a creation without one takes; wait well past that.
     // (Capped so a heavily loaded machine cannot stretch the run without end.)
     const refillMs = Math.min(Math.max(options.refillMs, Math.round(1.5 * Math.max(0, ...coldCreate))), 4 * options.refillMs);
     await delay(refillMs);
@@ -173,7 +169,7 @@ export async function runSandboxBench(options: SandboxBenchOptions): Promise<Ben
       baselineExecute: summarize(executes.baseline),
       poolCreate: summarize(poolCreate),
       poolReady: summarize(poolReady),
-      coldCreate: coldCreate.length ? summarize(coldCreate) : undefined,
+      coldCreate: summarize(coldCreate),
       restStart: summarize(restStart),
       restReady: summarize(restReady),
       load: [loadBefore, loadavg()[0]!],
@@ -205,7 +201,7 @@ interface Measurements {
   baselineExecute: Summary;
   poolCreate: Summary;
   poolReady: Summary;
-  coldCreate: Summary | undefined;
+  coldCreate: Summary;
   restStart: Summary;
   restReady: Summary;
   /** 1-minute load average when the bench started and when it ended. */
@@ -260,7 +256,7 @@ function report(options: SandboxBenchOptions, m: Measurements): BenchReport {
       target: '—',
     },
     {
-      metric: 'context creation, pool exhausted (vs kernel start until ready)',
+      metric: 'context creation, no spare: kernel boot (vs kernel start until ready)',
       ours: m.coldCreate,
       baseline: m.restConnected,
       target: '—',
@@ -278,7 +274,7 @@ function report(options: SandboxBenchOptions, m: Measurements): BenchReport {
     `The first execute in a fresh kernel is slower than the rest: ours p50 ${formatMs(m.poolFirst.p50)} ms ` +
       `(p90 ${formatMs(m.poolFirst.p90)}), Jupyter Server p50 ${formatMs(m.restFirst.p50)} ms (p90 ${formatMs(m.restFirst.p90)}).`,
     `Samples: ${options.executes} executes per path after ${options.warmup} warm-up, the paths taking turns in 10 rounds; ${options.poolCreations} pool creations ` +
-      `(${formatMs(m.refillMs)} ms apart for the pool to refill); ${options.coldCreations} cold creations and Jupyter kernel starts. ` +
+      `(${formatMs(m.refillMs)} ms apart for the pool to refill); ${options.coldCreations} creations in a second sandbox without a pool, and as many Jupyter kernel starts. ` +
       `Jupyter's kernel start over REST answers before the kernel can run code; "until ready" adds the wait for ` +
       `its kernel_info reply over the websocket, "until its first result" the first execute too.`,
   ];
@@ -301,8 +297,7 @@ export function printReport(report: BenchReport, write: (text: string) => void =
 export async function benchSandbox(env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<BenchReport> {
   const config = parseSandboxEnv(env);
   return runSandboxBench({
-    start: () => startSandbox({ ...config, host: '127.0.0.1', port: 0 }),
-    pooled: config.poolSize > 0,
+    start: (overrides) => startSandbox({ ...config, host: '127.0.0.1', port: 0, ...overrides }),
     executes: 200,
     warmup: 30,
     poolCreations: 15,
