@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -151,6 +153,28 @@ describe('sandbox isolation', () => {
       const response = await request(url, 'POST', '/contexts', {}, { 'x-ci-session-id': value });
       assert.equal(response.status, 400, value);
       assert.match(response.text, /invalid x-ci-session-id header/);
+    }
+  });
+});
+
+describe('sandbox isolation with SANDBOX_ALLOW_NETWORK', () => {
+  test('allowNetwork gives kernels the host network, and nothing else changes', async () => {
+    const hostServer = createServer((_request, response) => response.end('reached the host'));
+    await new Promise<void>((resolve) => hostServer.listen(0, '127.0.0.1', resolve));
+    const port = (hostServer.address() as AddressInfo).port;
+    const open = await startSandbox({ port: 0, poolSize: 0, allowNetwork: true });
+    try {
+      const run = await execute(open.url, {
+        code:
+          'import urllib.request, os\n' +
+          `print(urllib.request.urlopen("http://127.0.0.1:${port}/", timeout=5).read().decode())\n` +
+          `print(os.environ.get(${JSON.stringify(SECRET_NAME)}), os.path.exists(${JSON.stringify(plantedFile)}))`,
+      });
+      assert.equal(run.error, undefined, run.error?.traceback);
+      assert.equal(run.stdout, 'reached the host\nNone False\n');
+    } finally {
+      await open.close();
+      hostServer.close();
     }
   });
 });
