@@ -53,6 +53,29 @@ describe('the sandbox protocol', () => {
     assert.equal(run.error, undefined);
   });
 
+  test('output reaches the client as it happens: a print, a pause, a print arrive in separate reads, one event per line', async () => {
+    const response = await fetch(new URL('/execute', url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code: 'import time\nprint("first", flush=True)\ntime.sleep(1)\nprint("second")' }),
+    });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^application\/x-ndjson/);
+    const decoder = new TextDecoder();
+    const reads: string[] = [];
+    for await (const chunk of response.body!) reads.push(decoder.decode(chunk as Uint8Array, { stream: true }));
+    const readOf = (text: string) => reads.findIndex((read) => read.includes(text));
+    assert.ok(readOf('first') >= 0 && readOf('second') > readOf('first'), `reads: ${JSON.stringify(reads)}`);
+    const lines = reads.join('').split('\n');
+    assert.equal(lines.pop(), '');
+    const events = lines.map((line) => JSON.parse(line) as { type: string; text?: string });
+    assert.deepEqual(
+      events.filter((event) => event.type === 'stdout').map((event) => event.text),
+      ['first\n', 'second\n'],
+    );
+    assert.deepEqual(events.at(-1), { type: 'end_of_execution' });
+  });
+
   test('state persists across executions in one context and not into another', async () => {
     const first = await createContext(url);
     const second = await createContext(url);

@@ -3,9 +3,11 @@
  * src/sandbox/protocol.ts) over a ContextRegistry. Requests are validated with the
  * protocol's zod schemas; refusals are plain-text bodies with a precise status.
  */
+import type { ServerResponse } from 'node:http';
+import type { HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context as HonoContext } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { stream } from 'hono/streaming';
 import type { z } from 'zod';
 import {
   CreateContextRequest,
@@ -15,11 +17,17 @@ import {
 } from '../sandbox/protocol.ts';
 import type { CodeContext } from './code-context.ts';
 import { ContextRequestError, DEFAULT_SESSION, type ContextRegistry } from './context-registry.ts';
+import { NdjsonResponse } from './ndjson-response.ts';
 import type { SandboxOptions } from './options.ts';
 
 /** A session header value becomes a directory name: keep it to a safe alphabet. */
 const SESSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
+const NDJSON_HEADERS = {
+  'Content-Type': 'application/x-ndjson; charset=utf-8',
+  'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
+};
 
 export interface SandboxAppDeps {
   registry: ContextRegistry;
@@ -83,61 +91,79 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
 
   app.post('/execute', async (c) => {
     const session = sessionOf(c);
-    const body = await parseBody(c, ExecuteRequest);
-    if (body.context_id !== undefined && body.language !== undefined) {
+    const request = await parseBody(c, ExecuteRequest);
+    if (request.context_id !== undefined && request.language !== undefined) {
       throw new BadRequest('give either context_id or language, not both');
     }
-    const timeoutSeconds = Math.min(body.timeout ?? options.executeTimeoutSeconds, options.maxExecuteTimeoutSeconds);
+    const timeoutSeconds = Math.min(request.timeout ?? options.executeTimeoutSeconds, options.maxExecuteTimeoutSeconds);
     const context: CodeContext =
-      body.context_id !== undefined
-        ? registry.get(session, body.context_id)
-        : await registry.defaultContext(session, body.language ?? 'python');
+      request.context_id !== undefined
+        ? registry.get(session, request.context_id)
+        : await registry.defaultContext(session, request.language ?? 'python');
 
-    c.header('Content-Type', 'application/x-ndjson; charset=utf-8');
-    c.header('Cache-Control', 'no-store');
-    c.header('X-Content-Type-Options', 'nosniff');
-    return stream(c, async (out) => {
-      const gone = new AbortController();
-      out.onAbort(() => gone.abort());
-      c.req.raw.signal?.addEventListener('abort', () => gone.abort(), { once: true });
-
-      // Events go out in order through one chain of writes; keepalives fill the silences.
-      let writing: Promise<unknown> = Promise.resolve();
-      let lastWrite = Date.now();
-      const send = (event: ExecutionEvent) => {
-        lastWrite = Date.now();
-        const line = formatExecutionEvent(event);
-        writing = writing.then(() => (gone.signal.aborted ? undefined : out.write(line))).catch(() => gone.abort());
-      };
-      const keepaliveMs = options.keepaliveSeconds * 1000;
-      const keepalive = setInterval(() => {
-        if (Date.now() - lastWrite >= keepaliveMs) send({ type: 'keepalive' });
-      }, Math.max(keepaliveMs / 4, 50));
-
-      try {
-        await context.execute({
-          code: body.code,
-          timeoutMs: timeoutSeconds * 1000,
-          outputLimitBytes: options.outputLimitBytes,
-          envVars: body.env_vars,
-          signal: gone.signal,
-          emit: send,
-        });
-      } catch (error) {
-        // The context was deleted or lost while this request waited for it.
-        send({ type: 'error', name: 'ContextError', value: (error as Error).message, traceback: '' });
-      } finally {
-        clearInterval(keepalive);
-        send({ type: 'end_of_execution' });
-        await writing;
-      }
+    const gone = new AbortController();
+    const body = new NdjsonResponse(outgoingOf(c), NDJSON_HEADERS, () => gone.abort());
+    void runExecution(context, body, gone.signal, {
+      code: request.code,
+      timeoutMs: timeoutSeconds * 1000,
+      outputLimitBytes: options.outputLimitBytes,
+      envVars: request.env_vars,
+      keepaliveMs: options.keepaliveSeconds * 1000,
     });
+    return RESPONSE_ALREADY_SENT;
   });
 
   return app;
 }
 
 class BadRequest extends Error {}
+
+/**
+ * The Node response under the request: /execute streams into it directly (see
+ * ndjson-response.ts), so the app must be served by @hono/node-server, as startSandbox does.
+ */
+function outgoingOf(c: HonoContext): ServerResponse {
+  const outgoing = (c.env as Partial<HttpBindings> | undefined)?.outgoing;
+  if (!outgoing) throw new Error('the sandbox app must be served by @hono/node-server (no Node response to stream to)');
+  return outgoing;
+}
+
+interface RunParams {
+  code: string;
+  timeoutMs: number;
+  outputLimitBytes: number;
+  envVars?: Record<string, string>;
+  keepaliveMs: number;
+}
+
+/** Runs the code, streaming its events into `body` (keepalives fill the silences), and ends the body. */
+async function runExecution(context: CodeContext, body: NdjsonResponse, signal: AbortSignal, params: RunParams): Promise<void> {
+  let lastWrite = Date.now();
+  const send = (event: ExecutionEvent) => {
+    lastWrite = Date.now();
+    body.push(formatExecutionEvent(event));
+  };
+  const keepalive = setInterval(() => {
+    if (Date.now() - lastWrite >= params.keepaliveMs) send({ type: 'keepalive' });
+  }, Math.max(params.keepaliveMs / 4, 50));
+  try {
+    await context.execute({
+      code: params.code,
+      timeoutMs: params.timeoutMs,
+      outputLimitBytes: params.outputLimitBytes,
+      envVars: params.envVars,
+      signal,
+      emit: send,
+    });
+  } catch (error) {
+    // The context was deleted or lost while this request waited for it.
+    send({ type: 'error', name: 'ContextError', value: (error as Error).message, traceback: '' });
+  } finally {
+    clearInterval(keepalive);
+    send({ type: 'end_of_execution' });
+    body.close();
+  }
+}
 
 /** Parses a JSON body (an empty one counts as `{}`) with a protocol schema; 400 with the first issue otherwise. */
 async function parseBody<S extends z.ZodType>(c: HonoContext, schema: S): Promise<z.output<S>> {
