@@ -4,7 +4,8 @@
  * kernel process outlives DELETE or close().
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseExecutionEvent } from '../src/sandbox/protocol.ts';
 import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
@@ -219,6 +220,21 @@ describe('sandbox shutdown, pool and idle removal', () => {
       const age = Number(run.results[0]?.text);
       const sinceAsked = (Date.now() - asked) / 1000;
       assert.ok(age > sinceAsked, `kernel age ${age} s, request ${sinceAsked} s ago`);
+    } finally {
+      await own.close();
+    }
+  });
+
+  test('a spare taken by a new context is replaced (after a short delay)', async () => {
+    const own = await startSandbox({ port: 0, poolSize: 1 });
+    // Each kernel of this sandbox has a run directory of its own (removed when it stops).
+    const runRoot = join(own.workspaceRoot, 'run');
+    const mine = () => (existsSync(runRoot) ? readdirSync(runRoot, { withFileTypes: true }).filter((e) => e.isDirectory()).length : 0);
+    try {
+      assert.ok(await eventually(() => mine() === 1), 'the first spare comes up');
+      const id = await createContext(own.url);
+      assert.ok(await eventually(() => mine() === 2), 'the context keeps its kernel and a new spare comes up');
+      assert.equal((await execute(own.url, { code: '1+1', context_id: id })).results[0]?.text, '2');
     } finally {
       await own.close();
     }

@@ -15,6 +15,13 @@ function poolKey(session: string, language: Language): string {
   return `${family}\0${session}`;
 }
 
+/**
+ * How long a taken spare's replacement waits before it boots. Booting Python takes a
+ * core for most of a second; started at once it would compete with the first code
+ * the new context runs. A creation that finds no spare refills at once instead.
+ */
+const REFILL_DELAY_MS = 1_000;
+
 interface Spare {
   key: string;
   kernel: Promise<RunningKernel>;
@@ -28,6 +35,8 @@ export class KernelPool {
   #closed = false;
   /** Spares being stopped, awaited by close(). */
   readonly #stopping = new Set<Promise<void>>();
+  /** Delayed refills by pool key. */
+  readonly #refills = new Map<string, NodeJS.Timeout>();
 
   constructor(size: number, start: (session: string, language: Language) => Promise<RunningKernel>) {
     this.#size = size;
@@ -46,7 +55,8 @@ export class KernelPool {
         () => undefined,
       );
     }
-    this.fill(session, language);
+    if (kernel) this.#fillLater(key, session, language);
+    else this.fill(session, language);
     return kernel ?? this.#start(session, language);
   }
 
@@ -57,6 +67,8 @@ export class KernelPool {
   fill(session: string, language: Language): void {
     if (this.#closed || this.#size === 0) return;
     const key = poolKey(session, language);
+    clearTimeout(this.#refills.get(key));
+    this.#refills.delete(key);
     while (this.#spares.filter((spare) => spare.key === key).length < this.#size) {
       if (this.#spares.length >= this.#size) {
         const oldest = this.#spares.findIndex((spare) => spare.key !== key);
@@ -71,10 +83,22 @@ export class KernelPool {
 
   async close(): Promise<void> {
     this.#closed = true;
+    for (const timer of this.#refills.values()) clearTimeout(timer);
+    this.#refills.clear();
     const spares = this.#spares;
     this.#spares = [];
     for (const spare of spares) this.#discard(spare);
     await Promise.all(this.#stopping);
+  }
+
+  #fillLater(key: string, session: string, language: Language): void {
+    if (this.#closed || this.#size === 0 || this.#refills.has(key)) return;
+    const timer = setTimeout(() => {
+      this.#refills.delete(key);
+      this.fill(session, language);
+    }, REFILL_DELAY_MS);
+    timer.unref();
+    this.#refills.set(key, timer);
   }
 
   #discard(spare: Spare): void {
