@@ -1,9 +1,9 @@
 /**
  * What the sandbox tests share: a client that talks to the embedded sandbox the
  * way the MCP side does (fetch + NDJSON lines parsed by the protocol's own parser),
- * and a way to find processes still running under a workspace root.
+ * and a way to find the processes of the sandboxes it started.
  */
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { parseExecutionEvent, type ExecutionEvent } from '../src/sandbox/protocol.ts';
 
 export interface Execution {
@@ -78,21 +78,56 @@ export async function createContext(
   return created.json.id as string;
 }
 
+/** The pid namespace of a process, e.g. `pid:[4026532301]`; undefined if it is gone. */
+function pidNamespace(pid: number | string): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/pid`);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Host pids of processes whose working directory lies under `root`. Kernels run
- * with their session's workspace as cwd, so this finds them (and any orphan they
- * left) without relying on who their parent is.
+ * The pid namespaces of the sandboxes this test process started: every kernel runs
+ * in its own, and everything it spawns (even a daemonised grandchild) stays in it.
  */
-export function processesUnder(root: string): number[] {
-  const pids: number[] = [];
+export function sandboxNamespaces(): Set<string> {
+  const parents = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const cwd = readlinkSync(`/proc/${entry}/cwd`);
-      if (cwd === root || cwd.startsWith(`${root}/`)) pids.push(Number(entry));
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
     } catch {
-      // gone meanwhile, or not ours to read
+      // gone meanwhile
     }
+  }
+  const own = pidNamespace(process.pid);
+  const namespaces = new Set<string>();
+  for (const pid of parents.keys()) {
+    let ancestor = parents.get(pid);
+    while (ancestor !== undefined && ancestor > 1 && ancestor !== process.pid) ancestor = parents.get(ancestor);
+    if (ancestor !== process.pid) continue;
+    const namespace = pidNamespace(pid);
+    if (namespace && namespace !== own) namespaces.add(namespace);
+  }
+  return namespaces;
+}
+
+/** Host pids of the processes living in any of these pid namespaces (zombies, already dead, left out). */
+export function processesIn(namespaces: Set<string>): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const namespace = pidNamespace(entry);
+    if (!namespace || !namespaces.has(namespace)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+    } catch {
+      continue;
+    }
+    pids.push(Number(entry));
   }
   return pids;
 }

@@ -10,7 +10,7 @@
  * dies with the server.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { KernelExit } from './kernel-launch.ts';
 
 /** Read-only system trees; missing ones are skipped (`--ro-bind-try`). */
@@ -29,6 +29,9 @@ const ETC_ENTRIES = [
 /** Only useful (and only bound) when the network is allowed. */
 const ETC_NETWORK_ENTRIES = ['hosts', 'resolv.conf'];
 
+/** The unprivileged user code runs as, inside. */
+export const SANDBOX_UID = 1000;
+
 /** Where the kernel's run directory (sockets, connection file) appears inside. Not under /tmp: the private /tmp is a fresh tmpfs that would hide it. */
 export const RUN_MOUNT = '/run/kernel';
 
@@ -46,6 +49,16 @@ export interface SandboxCommandOptions {
   env: Record<string, string>;
   /** The program and its arguments, as seen inside. */
   command: string[];
+  /** Size cap of the private /tmp (a tmpfs, so it is memory), in MiB; unset = tmpfs default. */
+  tmpSizeMb?: number;
+  /**
+   * The uid (and gid) inside; default SANDBOX_UID. A launcher that needs a capability for
+   * its own set-up (--cap-add) must use 0, as bwrap hands capabilities to uid 0 only, and
+   * drop them before running code.
+   */
+  uid?: number;
+  /** bwrap arguments a launcher adds after the common mounts (more binds, capabilities, --info-fd). */
+  extraArgs?: string[];
 }
 
 /**
@@ -60,6 +73,11 @@ export function sandboxCommand(options: SandboxCommandOptions): [string, ...stri
   }
   argv.push('bwrap', '--unshare-all');
   if (options.allowNetwork) argv.push('--share-net');
+  // Without these, a root caller's sandbox runs as uid 0 with every capability of its user
+  // namespace (mknod, mount, ptrace, DAC override on the binds). The server's uid maps to
+  // SANDBOX_UID inside, so the workspace stays writable and files on the host stay the server's.
+  const uid = String(options.uid ?? SANDBOX_UID);
+  argv.push('--unshare-user', '--uid', uid, '--gid', uid, '--cap-drop', 'ALL');
   argv.push('--die-with-parent', '--new-session', '--clearenv');
   for (const dir of SYSTEM_DIRS) argv.push('--ro-bind-try', dir, dir);
   const etc = options.allowNetwork ? [...ETC_ENTRIES, ...ETC_NETWORK_ENTRIES] : ETC_ENTRIES;
@@ -67,9 +85,14 @@ export function sandboxCommand(options: SandboxCommandOptions): [string, ...stri
     const path = `/etc/${entry}`;
     if (existsSync(path)) argv.push('--ro-bind', path, path);
   }
-  argv.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
+  argv.push('--proc', '/proc', '--dev', '/dev');
+  if (options.tmpSizeMb) argv.push('--size', String(options.tmpSizeMb * 1024 * 1024));
+  argv.push('--tmpfs', '/tmp');
   argv.push('--bind', options.workspace, options.workspaceMount);
   argv.push('--bind', options.runDir, RUN_MOUNT);
+  argv.push(...(options.extraArgs ?? []));
+  // bwrap's root is a tmpfs: writable (and unbounded memory) unless made read-only after every mount on it.
+  argv.push('--remount-ro', '/');
   argv.push('--chdir', options.workspaceMount);
   for (const [name, value] of Object.entries(options.env)) argv.push('--setenv', name, value);
   argv.push('--', ...options.command);
@@ -84,6 +107,8 @@ export function baseKernelEnv(workspaceMount: string): Record<string, string> {
   return {
     PATH: '/usr/local/bin:/usr/bin:/bin',
     HOME: workspaceMount,
+    USER: 'user',
+    LOGNAME: 'user',
     LANG: 'C.UTF-8',
     LC_ALL: 'C.UTF-8',
     TMPDIR: '/tmp',
@@ -104,30 +129,77 @@ export interface SandboxedProcess {
 const TAIL_BYTES = 4096;
 
 /**
- * Spawns `sandboxCommand(options)` with an empty environment. Killing the outer bwrap
- * ends the sandbox's pid namespace and so every process in it: no process group
- * juggling needed, and nothing survives even if the code forks or calls setsid.
+ * Spawns `sandboxCommand(options)` with an empty environment. bwrap reports the host
+ * pid of the sandbox's init (the first process of its pid namespace) on fd 3; killing
+ * that init makes the kernel kill every process in the namespace (forked, daemonised,
+ * whatever) and reap them before the init is gone, after which the outer bwrap exits.
+ * So once `exited` resolves, nothing of the sandbox is left.
  */
 export function spawnSandboxed(options: SandboxCommandOptions): SandboxedProcess {
   const [file, ...args] = sandboxCommand(options);
-  const child = spawn(file, args, { env: {}, stdio: ['ignore', 'pipe', 'pipe'] });
+  const bwrapAt = args.indexOf('bwrap');
+  const withInfo = [...args.slice(0, bwrapAt + 1), '--info-fd', '3', ...args.slice(bwrapAt + 1)];
+  const child = spawn(file, withInfo, { env: {}, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
   let tail = '';
   const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString('utf8')).slice(-TAIL_BYTES);
   };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = new Promise<KernelExit>((resolve) => {
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  let info = '';
+  let initPid: number | undefined;
+  const infoStream = child.stdio[3] as NodeJS.ReadableStream;
+  infoStream.on('data', (chunk: Buffer) => {
+    info += chunk.toString('utf8');
+    const match = /"child-pid"\s*:\s*(\d+)/.exec(info);
+    if (match) initPid = Number(match[1]);
+  });
+  infoStream.on('error', () => {});
+  const bwrapExited = new Promise<KernelExit>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
     child.once('error', () => resolve({ code: null, signal: null }));
   });
+  // When the command ends on its own, bwrap's init reports its status and the outer bwrap exits
+  // at once, while the init may still be taking the rest of the namespace down (measured: socat
+  // processes of a Deno kernel still alive right after). The init is gone, or a zombie, only once
+  // every other process of its namespace has been reaped.
+  const exited = bwrapExited.then(async (exit) => {
+    if (initPid !== undefined) await untilGone(initPid);
+    return exit;
+  });
+  const running = () => child.exitCode === null && child.signalCode === null;
   return {
     pid: child.pid ?? -1,
     exited,
     outputTail: () => tail.trim(),
     async kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (!running()) return void (await exited);
+      if (initPid !== undefined) {
+        try {
+          process.kill(initPid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      // Without the init's pid (still starting) the outer bwrap goes first; --die-with-parent
+      // then takes the init down. A fallback too, should the init not end.
+      const fallback = setTimeout(() => running() && child.kill('SIGKILL'), initPid === undefined ? 0 : 2_000);
       await exited;
+      clearTimeout(fallback);
     },
   };
+}
+
+/** Polls /proc until the process is gone or a zombie (bounded: 5 s). */
+async function untilGone(pid: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    let state: string;
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return;
+    }
+    if (/\) Z /.test(state)) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }

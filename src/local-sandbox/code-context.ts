@@ -18,7 +18,7 @@ import { SNIPPETS } from './language-snippets.ts';
 import { describeExit, type RunningKernel } from './running-kernel.ts';
 
 /** How long an interrupted kernel gets to become idle before it is restarted. */
-const INTERRUPT_GRACE_MS = 3_000;
+const INTERRUPT_GRACE_MS = 5_000;
 
 export interface ExecuteParams {
   code: string;
@@ -186,6 +186,8 @@ export class CodeContext {
   }
 
   async #execute(params: ExecuteParams): Promise<void> {
+    // The client left while this waited its turn: do not run code nobody will see.
+    if (params.signal?.aborted) return;
     const kernel = this.#kernel;
     const connection = kernel.connection;
     const snippets = SNIPPETS[this.language];
@@ -236,7 +238,7 @@ export class CodeContext {
       emit(event);
     };
 
-    const handle = connection.execute(params.code, { onIopub });
+    const handle = connection.execute(params.code, { onIopub, linger: snippets.lateOutput });
     const timer = setTimeout(() => stop('timeout'), params.timeoutMs);
     const onAbort = () => stop('abort');
     if (params.signal?.aborted) onAbort();
@@ -244,18 +246,23 @@ export class CodeContext {
 
     try {
       const outcome = await Promise.race([
-        handle.done.then(() => 'done' as const, () => 'lost' as const),
-        kernel.exited.then(() => 'died' as const),
-        stopped,
+        handle.done.then((reply) => ({ kind: 'done' as const, reply }), () => ({ kind: 'lost' as const })),
+        kernel.exited.then(() => ({ kind: 'died' as const })),
+        stopped.then((reason) => ({ kind: reason })),
       ]);
-      if (outcome === 'died' || outcome === 'lost') {
+      if (outcome.kind === 'died' || outcome.kind === 'lost') {
         await this.#reportDeath(kernel, emit);
         return;
       }
-      if (outcome !== 'done') {
-        const settled = await this.#interrupt(connection, handle.done, kernel);
-        if (outcome !== 'abort') params.emit(this.#stopError(outcome, params, settled));
-        if (!settled) {
+      if (outcome.kind === 'done') {
+        if (snippets.lateOutput) await connection.flush().catch(() => {});
+        // Deno reports a syntax error only in the reply, with no iopub `error`.
+        if (outcome.reply.status === 'error') emit(errorFromContent(outcome.reply));
+      } else {
+        const stoppedCleanly =
+          (await this.#interrupt(connection, handle.done, kernel)) && (await this.#responsive(connection));
+        if (outcome.kind !== 'abort') params.emit(this.#stopError(outcome.kind, params, stoppedCleanly));
+        if (!stoppedCleanly) {
           await this.#replaceKernel();
           return;
         }
@@ -265,6 +272,22 @@ export class CodeContext {
       clearTimeout(timer);
       params.signal?.removeEventListener('abort', onAbort);
       connection.forget(handle.msgId);
+    }
+  }
+
+  /**
+   * After an interrupt: does the kernel take new code? Deno answers an interrupt yet goes
+   * on with an execution that awaits, so a reply alone does not prove it stopped.
+   */
+  async #responsive(connection: KernelConnection): Promise<boolean> {
+    const { msgId, done } = connection.execute('', { silent: true });
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), INTERRUPT_GRACE_MS)));
+    try {
+      return await Promise.race([done.then(() => true, () => false), grace]);
+    } finally {
+      clearTimeout(timer);
+      connection.forget(msgId);
     }
   }
 
@@ -302,6 +325,10 @@ export class CodeContext {
   async #reportDeath(kernel: RunningKernel, emit: (event: ExecutionEvent) => void): Promise<void> {
     const exit = await kernel.exited;
     const restarted = await (this.#revival ?? (this.#revival = this.#revive()));
+    if (this.#closed) {
+      emit({ type: 'error', name: 'ContextError', value: 'The context was deleted while this code ran.', traceback: '' });
+      return;
+    }
     emit({
       type: 'error',
       name: SANDBOX_ERROR_NAMES.kernelDied,

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { ContextRegistry, type KernelLaunchers } from './context-registry.ts';
 import { defaultWorkspaceParent, parseSandboxOptions, type SandboxOptions, type SandboxOptionsInput } from './options.ts';
+import { launchDenoKernel } from './deno-kernel.ts';
 import { launchPythonKernel } from './python-kernel.ts';
 import { createSandboxApp } from './sandbox-app.ts';
 
@@ -30,7 +31,12 @@ export interface SandboxDeps {
   launchers?: KernelLaunchers;
 }
 
-export const DEFAULT_LAUNCHERS: KernelLaunchers = { python: launchPythonKernel };
+/** Deno's one kernel serves both JavaScript and TypeScript. */
+export const DEFAULT_LAUNCHERS: KernelLaunchers = {
+  python: launchPythonKernel,
+  javascript: launchDenoKernel,
+  typescript: launchDenoKernel,
+};
 
 export async function startSandbox(
   input: SandboxOptions | SandboxOptionsInput = {},

@@ -31,6 +31,11 @@ export interface ExecuteOptions {
   silent?: boolean;
   /** Called for every iopub message that belongs to this request, in order. */
   onIopub?: (message: KernelMessage) => void;
+  /**
+   * Keep routing this request's iopub messages to onIopub after `done`, until forget():
+   * Deno's kernel may publish a result after its reply and `idle`.
+   */
+  linger?: boolean;
 }
 
 export interface ExecuteHandle {
@@ -41,6 +46,8 @@ export interface ExecuteHandle {
 
 interface PendingRequest {
   onIopub?: (message: KernelMessage) => void;
+  linger: boolean;
+  settled: boolean;
   reply?: Record<string, unknown>;
   idle: boolean;
   resolve: (content: Record<string, unknown>) => void;
@@ -101,6 +108,8 @@ export class KernelConnection {
       'execute_request',
       { code, silent, store_history: !silent, user_expressions: {}, allow_stdin: false, stop_on_error: false },
       options.onIopub,
+      true,
+      options.linger,
     );
   }
 
@@ -121,6 +130,7 @@ export class KernelConnection {
     content: Record<string, unknown>,
     onIopub?: (message: KernelMessage) => void,
     waitIdle = true,
+    linger = false,
   ): ExecuteHandle {
     const header: MessageHeader = {
       msg_id: randomUUID(),
@@ -141,7 +151,7 @@ export class KernelConnection {
       reject(new Error('the kernel connection is closed'));
       return { msgId: header.msg_id, done };
     }
-    this.#pending.set(header.msg_id, { onIopub, idle: !waitIdle, resolve, reject });
+    this.#pending.set(header.msg_id, { onIopub, linger, settled: false, idle: !waitIdle, resolve, reject });
     const parts = [JSON.stringify(header), '{}', '{}', JSON.stringify(content)];
     const socket = channel === 'shell' ? this.#shell : this.#control;
     socket.send([DELIMITER, this.#sign(parts), ...parts]).catch((error: Error) => this.#fail(header.msg_id, error));
@@ -151,6 +161,13 @@ export class KernelConnection {
   /** Stops waiting for a request's messages (its later output is dropped). */
   forget(msgId: string): void {
     this.#pending.delete(msgId);
+  }
+
+  /** Waits until the kernel has handled everything sent before (a kernel_info round trip). */
+  async flush(timeoutMs = 2_000): Promise<void> {
+    const { msgId, done } = this.request('shell', 'kernel_info_request', {});
+    await withTimeout(done, timeoutMs, 'kernel_info_reply');
+    this.forget(msgId);
   }
 
   close(): void {
@@ -217,8 +234,9 @@ export class KernelConnection {
     } else if (message.header.msg_type.endsWith('_reply')) {
       pending.reply = message.content;
     }
-    if (pending.reply && pending.idle) {
-      this.#pending.delete(parentId);
+    if (pending.reply && pending.idle && !pending.settled) {
+      pending.settled = true;
+      if (!pending.linger) this.#pending.delete(parentId);
       pending.resolve(pending.reply);
     }
   }

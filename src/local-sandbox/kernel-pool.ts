@@ -2,12 +2,18 @@
  * Pre-started kernels, so that creating a context does not wait for Python to boot.
  *
  * A kernel is bound to its session's workspace when it starts (bubblewrap mounts
- * are fixed then), so spares belong to a session: after a session takes one, a
- * replacement is started for it. At most `size` spares exist in total; making room
- * for a newly active session stops the spare that has waited longest.
+ * are fixed then), so spares belong to a session: after a session takes one, its
+ * spares are topped up again. At most `size` spares exist in total; making room for
+ * the session now active stops the spares of others, oldest first.
  */
 import type { Language } from '../sandbox/protocol.ts';
 import type { RunningKernel } from './running-kernel.ts';
+
+/** JavaScript and TypeScript run in the same (Deno) kernel: a spare serves either. */
+function poolKey(session: string, language: Language): string {
+  const family = language === 'python' ? 'python' : 'deno';
+  return `${family}\0${session}`;
+}
 
 interface Spare {
   key: string;
@@ -30,7 +36,7 @@ export class KernelPool {
 
   /** A ready kernel for the session: a spare when there is a live one, else a fresh start. Refills behind itself. */
   async take(session: string, language: Language): Promise<RunningKernel> {
-    const key = `${language}\0${session}`;
+    const key = poolKey(session, language);
     const index = this.#spares.findIndex((spare) => spare.key === key);
     let kernel: RunningKernel | undefined;
     if (index >= 0) {
@@ -44,22 +50,23 @@ export class KernelPool {
     return kernel ?? this.#start(session, language);
   }
 
-  /** Starts one spare for the session if it has none, evicting the oldest spare when full. */
+  /**
+   * Tops the session's spares up to the pool size (so a burst of creations finds them
+   * ready), stopping the oldest spares of other sessions to make room.
+   */
   fill(session: string, language: Language): void {
     if (this.#closed || this.#size === 0) return;
-    const key = `${language}\0${session}`;
-    if (this.#spares.some((spare) => spare.key === key)) return;
-    while (this.#spares.length >= this.#size) this.#discard(this.#spares.shift()!);
-    const kernel = this.#start(session, language);
-    kernel.catch(() => {}); // a failed spare is dropped when taken
-    this.#spares.push({ key, kernel });
-  }
-
-  /** Stops the spares of one session (its contexts are all gone). */
-  drop(session: string): void {
-    const [mine, others] = partition(this.#spares, (spare) => spare.key.endsWith(`\0${session}`));
-    this.#spares = others;
-    for (const spare of mine) this.#discard(spare);
+    const key = poolKey(session, language);
+    while (this.#spares.filter((spare) => spare.key === key).length < this.#size) {
+      if (this.#spares.length >= this.#size) {
+        const oldest = this.#spares.findIndex((spare) => spare.key !== key);
+        if (oldest < 0) break;
+        this.#discard(this.#spares.splice(oldest, 1)[0]!);
+      }
+      const kernel = this.#start(session, language);
+      kernel.catch(() => {}); // a failed spare is dropped when taken
+      this.#spares.push({ key, kernel });
+    }
   }
 
   async close(): Promise<void> {
@@ -75,11 +82,4 @@ export class KernelPool {
     this.#stopping.add(stopping);
     void stopping.then(() => this.#stopping.delete(stopping));
   }
-}
-
-function partition<T>(items: T[], test: (item: T) => boolean): [T[], T[]] {
-  const yes: T[] = [];
-  const no: T[] = [];
-  for (const item of items) (test(item) ? yes : no).push(item);
-  return [yes, no];
 }

@@ -1,7 +1,8 @@
 /**
  * The little pieces of code the server runs inside a kernel on the user's behalf
  * (silently, outside the history): setting and restoring per-execution environment
- * variables, and changing the working directory. One entry per kernel language.
+ * variables, and changing the working directory; and what the server must know of
+ * each kernel's habits. One entry per language.
  */
 import type { Language } from '../sandbox/protocol.ts';
 
@@ -12,6 +13,8 @@ export interface LanguageSnippets {
   restoreEnv(): string;
   /** Creates the directory if needed and makes it the working directory. */
   chdir(path: string): string;
+  /** The kernel may publish output after its reply and `idle` (Deno): wait for a round trip before ending. */
+  lateOutput: boolean;
 }
 
 const python: LanguageSnippets = {
@@ -28,6 +31,7 @@ const python: LanguageSnippets = {
     `del _sandbox_saved_env, _sandbox_os\n` +
     `_sandbox_k = _sandbox_v = None\n` +
     `del _sandbox_k, _sandbox_v`,
+  lateOutput: false,
   chdir: (path) => `import os as _sandbox_os\n_sandbox_os.makedirs(${JSON.stringify(path)}, exist_ok=True)\n_sandbox_os.chdir(${JSON.stringify(path)})\ndel _sandbox_os`,
 };
 
@@ -38,6 +42,7 @@ const deno: LanguageSnippets = {
   restoreEnv: () =>
     `for (const [k, v] of Object.entries(globalThis.__sandboxSavedEnv ?? {})) { if (v === undefined) Deno.env.delete(k); else Deno.env.set(k, v); }\n` +
     `delete globalThis.__sandboxSavedEnv;`,
+  lateOutput: true,
   chdir: (path) => `Deno.mkdirSync(${JSON.stringify(path)}, { recursive: true }); Deno.chdir(${JSON.stringify(path)});`,
 };
 

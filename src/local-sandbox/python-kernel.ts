@@ -47,6 +47,8 @@ export const launchPythonKernel: KernelLauncher = async (options) => {
     runDir: options.runDir,
     memoryMb: options.memoryMb,
     allowNetwork: options.allowNetwork,
+    // The private /tmp is memory: bound it like the kernel itself.
+    tmpSizeMb: options.memoryMb > 0 ? options.memoryMb : undefined,
     env,
     command: [PYTHON, '-Xfrozen_modules=off', '-m', 'ipykernel_launcher', '-f', `${RUN_MOUNT}/connection.json`],
   });

@@ -1,0 +1,246 @@
+/**
+ * Starts Deno's built-in Jupyter kernel (JavaScript and TypeScript) under bubblewrap.
+ *
+ * What Deno 2.9's kernel does on the wire (measured against `deno jupyter --kernel`; the server
+ * relies on these facts):
+ * - One kernel for both languages: `kernel_info` says `typescript`; plain JavaScript is valid input,
+ *   TypeScript syntax (types, interfaces) is accepted and NOT type-checked. Top-level `const` may be
+ *   redeclared across executes (REPL semantics).
+ * - `console.log` / `console.error` arrive as iopub `stream` (`stdout` / `stderr`). Bytes written
+ *   to `Deno.stdout` directly do not reach iopub at all (they go to the process's own stdout).
+ * - A top-level expression's value arrives as `execute_result` with only `text/plain`, rendered by
+ *   `Deno.inspect` WITH ANSI colour codes (`\x1b[33m42\x1b[39m`; strings keep their quotes, double
+ *   or single); NO_COLOR does not change that. Strip them. `Deno.jupyter.html`...`` gives
+ *   `text/html` as execute_result; `Deno.jupyter.display(bundle, { raw: true })` gives display_data.
+ * - A thrown Error arrives as iopub `error` with plain `ename`/`evalue` and a `traceback` of plain
+ *   lines (`["TypeError: boom", "    at <anonymous>:1:28"]`), no ANSI codes. `throw "x"` gives
+ *   ename `Error`, evalue `x`, traceback `[""]`.
+ * - A SYNTAX error sends no iopub `error` at all: only an `execute_reply` with status `error`,
+ *   ename `Error`, evalue `Execution failed`, empty traceback (the parser's message is not sent).
+ * - `interrupt_request` on the control channel is answered and DOES stop a synchronous
+ *   `while (true) {}`: the execute then ends like a syntax error (reply only, `Execution failed`,
+ *   no iopub `error`), and the context keeps its variables. It does NOT end an execution that
+ *   awaits (`await new Promise(() => {})`, `while (true) { await 0 }`): the reply comes, the
+ *   execution goes on and the kernel stays busy. A timeout must then restart (kill) the kernel.
+ * - Ordering is not Jupyter's usual one: the iopub `execute_result` may come AFTER the shell
+ *   `execute_reply` and even after iopub `status: idle` (1 in 300 trivial executes here). Reply +
+ *   idle does not mean "all output is in" for a result.
+ * - The kernel refuses an `ipc` connection file (TCP only) and has no permission flags:
+ *   `deno jupyter` always runs with --allow-all (Deno's docs; `--allow-*`/`--deny-*` are
+ *   rejected as unknown arguments). Bubblewrap is therefore the only barrier.
+ *
+ * Isolation: the kernel runs in its own network namespace (unless allowNetwork), listening on
+ * 127.0.0.1 there; socat processes inside the same sandbox bridge each port to a unix socket in
+ * runDir, which the server reaches from outside as `ipc://<runDir>/<channel>`. Once they listen,
+ * runDir is unmounted inside (the code cannot replace them); that takes CAP_SYS_ADMIN, which bwrap
+ * grants to uid 0 only, so this sandbox runs as uid 0 of its user namespace (still the server's
+ * uid outside, like SANDBOX_UID) and every process it starts has an empty capability set. On top
+ * of the common sandbox: the deno binary and the connection file, read-only.
+ *
+ * Memory: RLIMIT_AS is useless for V8 (it reserves tens of GiB of address space; Deno needs an
+ * address-space limit of 64 GiB just to start). The limit is V8's heap cap
+ * (`--max-old-space-size=memoryMb`) plus RLIMIT_DATA at memoryMb + DATA_OVERHEAD_MB (the idle
+ * kernel's writable mappings, VmData, are ~1.22 GiB whatever the heap cap: thread stacks, V8's
+ * own areas), which bounds ArrayBuffers and other native allocations too. Past either limit the
+ * kernel dies (V8 fatal OOM, exit 133) and `exited` resolves. The private /tmp (memory) is capped
+ * at memoryMb as well. cgroups would bound resident memory exactly but are not available to an
+ * unprivileged or FC deployment, so they are not used.
+ */
+import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import * as zmq from 'zeromq';
+import { RUN_MOUNT, baseKernelEnv, spawnSandboxed, type SandboxCommandOptions } from './bubblewrap.ts';
+import type { KernelEndpoints, KernelExit, KernelLauncher, KernelLaunchOptions, LaunchedKernel } from './kernel-launch.ts';
+
+const CHANNELS = ['shell', 'iopub', 'stdin', 'control', 'hb'] as const;
+type Channel = (typeof CHANNELS)[number];
+
+/** Where the connection file, the deno binary and the private DENO_DIR appear inside the sandbox. */
+const CONNECTION_MOUNT = '/run/connection.json';
+const DENO_MOUNT = '/opt/deno/deno';
+const DENO_DIR = '/tmp/.deno';
+/** Ports inside the kernel's own network namespace: nothing else lives there. */
+const PRIVATE_PORTS = [5555, 5556, 5557, 5558, 5559];
+/** V8 reserves writable memory beyond its heap; measured: Deno fails to start below ~600 MiB of RLIMIT_DATA. */
+const DATA_OVERHEAD_MB = 1280;
+const READY_TIMEOUT_MS = 15_000;
+/** Unix socket paths are limited to 107 bytes on Linux. */
+const MAX_SOCKET_PATH = 107;
+
+/** The Deno binary from the `deno` npm package (its platform package, so no Node shim is involved). */
+export function resolveDenoBinary(): string {
+  const require = createRequire(import.meta.url);
+  const platformPackage = `@deno/${process.platform}-${process.arch}${process.platform === 'linux' ? '-glibc' : ''}`;
+  return path.join(path.dirname(require.resolve(`${platformPackage}/package.json`)), 'deno');
+}
+
+export const launchDenoKernel: KernelLauncher = async (options) => {
+  const runDir = path.resolve(options.runDir);
+  if (Buffer.byteLength(path.join(runDir, 'control')) > MAX_SOCKET_PATH) {
+    throw new Error(`runDir is too long for unix socket paths (${MAX_SOCKET_PATH} bytes at most): ${runDir}`);
+  }
+  await mkdir(runDir, { recursive: true, mode: 0o700 });
+  try {
+    return await start(options, runDir);
+  } catch (error) {
+    await rm(runDir, { recursive: true, force: true });
+    throw error;
+  }
+};
+
+async function start(options: KernelLaunchOptions, runDir: string): Promise<LaunchedKernel> {
+  const key = randomBytes(32).toString('hex');
+  // In the host's network namespace the ports must be free there; in a private one any will do.
+  const ports = options.allowNetwork ? await freePorts(CHANNELS.length) : PRIVATE_PORTS;
+  const portOf = Object.fromEntries(CHANNELS.map((channel, i) => [channel, ports[i]])) as Record<Channel, number>;
+  await writeFile(
+    path.join(runDir, 'connection.json'),
+    JSON.stringify({
+      transport: 'tcp',
+      ip: '127.0.0.1',
+      key,
+      signature_scheme: 'hmac-sha256',
+      kernel_name: 'deno',
+      ...Object.fromEntries(CHANNELS.map((channel) => [`${channel}_port`, portOf[channel]])),
+    }),
+    { mode: 0o600 },
+  );
+
+  const sandbox = spawnSandboxed(denoSandboxOptions(options, runDir, portOf));
+  let killing: Promise<void> | undefined;
+  const kill = () =>
+    (killing ??= (async () => {
+      await sandbox.kill();
+      await rm(runDir, { recursive: true, force: true });
+    })());
+
+  const endpoints = Object.fromEntries(
+    CHANNELS.map((channel) => [channel, `ipc://${path.join(runDir, channel)}`]),
+  ) as unknown as KernelEndpoints;
+  try {
+    await waitUntilReady(runDir, endpoints.hb, sandbox.exited, sandbox.outputTail);
+  } catch (error) {
+    await kill();
+    throw error;
+  }
+  return { endpoints, key, exited: sandbox.exited, kill };
+}
+
+/** The common sandbox (bubblewrap.ts) plus what Deno's bridge needs. */
+function denoSandboxOptions(options: KernelLaunchOptions, runDir: string, portOf: Record<Channel, number>): SandboxCommandOptions {
+  const dataLimit = (options.memoryMb + DATA_OVERHEAD_MB) * 1024 * 1024;
+  // Runs as the sandbox's root with CAP_SYS_ADMIN only until the sockets are listening: it then
+  // unmounts runDir, so the kernel's code can neither remove nor replace the sockets the server
+  // connects to (the listening sockets live on), and everything it starts runs with no
+  // capabilities at all (an empty bounding set leaves root nothing on exec).
+  const noCaps = '/usr/bin/setpriv --bounding-set=-all --inh-caps=-all --';
+  const script = [
+    'set -e',
+    ...CHANNELS.map(
+      (channel) =>
+        `${noCaps} /usr/bin/socat UNIX-LISTEN:${RUN_MOUNT}/${channel},fork,mode=600 TCP:127.0.0.1:${portOf[channel]} &`,
+    ),
+    `while ! { ${CHANNELS.map((channel) => `[ -S ${RUN_MOUNT}/${channel} ]`).join(' && ')}; }; do sleep 0.005; done`,
+    `/usr/bin/umount --lazy ${RUN_MOUNT}`,
+    `exec ${noCaps} /usr/bin/prlimit --data=${dataLimit} -- ${DENO_MOUNT} jupyter --kernel --conn ${CONNECTION_MOUNT}`,
+  ].join('\n');
+
+  return {
+    workspace: path.resolve(options.workspace),
+    workspaceMount: options.workspaceMount,
+    runDir,
+    // No address-space limit: V8 cannot start under one (see the top of this file); the script sets RLIMIT_DATA.
+    memoryMb: 0,
+    allowNetwork: options.allowNetwork,
+    env: {
+      ...baseKernelEnv(options.workspaceMount),
+      DENO_DIR,
+      DENO_NO_UPDATE_CHECK: '1',
+      DENO_NO_PROMPT: '1',
+      DENO_V8_FLAGS: `--max-old-space-size=${options.memoryMb}`,
+      ...options.env,
+    },
+    tmpSizeMb: options.memoryMb,
+    // CAP_SYS_ADMIN for the umount below is only granted to uid 0; setpriv then drops every capability.
+    uid: 0,
+    extraArgs: [
+      '--ro-bind', resolveDenoBinary(), DENO_MOUNT,
+      // The kernel reads its connection file here: runDir itself is unmounted before it starts.
+      '--ro-bind', path.join(runDir, 'connection.json'), CONNECTION_MOUNT,
+      '--cap-add', 'CAP_SYS_ADMIN',
+      // setpriv needs CAP_SETPCAP to empty the bounding set (the common command drops ALL first).
+      '--cap-add', 'CAP_SETPCAP',
+    ],
+    command: ['/bin/sh', '-c', script],
+  };
+}
+
+/** Ready = the five sockets exist and the kernel echoes a heartbeat through the bridge. */
+async function waitUntilReady(
+  runDir: string,
+  hbEndpoint: string,
+  exited: Promise<KernelExit>,
+  output: () => string,
+): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let ended: KernelExit | undefined;
+  void exited.then((exit) => {
+    ended = exit;
+  });
+  const fail = (why: string) =>
+    new Error(`Deno kernel did not start: ${why}${output() ? `\n${output().trim()}` : ''}`);
+
+  while (!(await allExist(CHANNELS.map((channel) => path.join(runDir, channel))))) {
+    if (ended) throw fail(`sandbox exited (code ${ended.code}, signal ${ended.signal})`);
+    if (Date.now() > deadline) throw fail('its sockets did not appear');
+    await sleep(10);
+  }
+  // Each try gets its own socket: a REQ socket whose bridged connection dropped (the kernel not
+  // yet listening behind socat) would otherwise wait forever for its lost reply.
+  while (true) {
+    if (ended) throw fail(`sandbox exited (code ${ended.code}, signal ${ended.signal})`);
+    if (Date.now() > deadline) throw fail('no heartbeat');
+    const hb = new zmq.Request({ linger: 0, receiveTimeout: 100, sendTimeout: 100 });
+    try {
+      hb.connect(hbEndpoint);
+      await hb.send('ping');
+      const [echo] = await hb.receive();
+      if (echo?.toString() === 'ping') return;
+    } catch {
+      // not up yet
+    } finally {
+      hb.close();
+    }
+  }
+}
+
+async function allExist(paths: string[]): Promise<boolean> {
+  const found = await Promise.all(paths.map((p) => stat(p).then(() => true, () => false)));
+  return found.every(Boolean);
+}
+
+/** Free TCP ports on the host's loopback, for a kernel that shares the host's network. */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () =>
+      new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+        const server = createServer();
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve(server));
+      }),
+    ),
+  );
+  const ports = servers.map((server) => {
+    const address = server.address();
+    return typeof address === 'object' && address ? address.port : 0;
+  });
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
