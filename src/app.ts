@@ -17,7 +17,7 @@ import type { ContextIdCodec } from './contexts/context-id.ts';
 import type { Logger } from './logger.ts';
 import type { ToolCatalog } from './mcp/catalog.ts';
 import { createInvokeRoute, INVOKE_PATH } from './mcp/invoke.ts';
-import { createLegacySse, LEGACY_MESSAGES_PATH, LEGACY_SSE_PATH } from './mcp/legacy-sse.ts';
+import type { LegacySse } from './mcp/legacy-sse.ts';
 import { createMcpServer, type McpServerDeps } from './mcp/server.ts';
 import type { SandboxClientFactory } from './sandbox/client.ts';
 import type { SandboxSessionsFactory } from './sessions/types.ts';
@@ -103,7 +103,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   app.get('/health', (c) => c.json({ status: 'ok' }));
 
-  const mcpPaths = config.transport === 'sse' ? [path, LEGACY_SSE_PATH, LEGACY_MESSAGES_PATH] : [path];
+  const mcpPaths = config.transport === 'sse' ? [path, '/sse', '/messages'] : [path];
   app.use(
     path,
     cors({
@@ -150,9 +150,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.delete(path, notAllowed);
 
   if (config.transport === 'sse') {
-    const legacy = createLegacySse((request) => serverDeps(request, crypto.randomUUID()));
-    app.get(LEGACY_SSE_PATH, legacy.connect);
-    app.post(LEGACY_MESSAGES_PATH, legacy.message);
+    // Loaded on first use: the legacy transport pulls in body parsers nothing else needs (start-up time).
+    let legacy: Promise<LegacySse> | undefined;
+    const load = () =>
+      (legacy ??= import('./mcp/legacy-sse.ts').then(({ createLegacySse }) =>
+        createLegacySse((request) => serverDeps(request, crypto.randomUUID())),
+      ));
+    app.get('/sse', async (c) => (await load()).connect(c));
+    app.post('/messages', async (c) => (await load()).message(c));
   }
 
   app.notFound((c) => c.json({ error: `not found: ${c.req.method} ${c.req.path}; the MCP endpoint is POST ${path}` }, 404));

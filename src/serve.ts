@@ -3,7 +3,6 @@
  * handlers; nothing here reads the environment.
  */
 import { serve, type ServerType } from '@hono/node-server';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { AddressInfo } from 'node:net';
 import type { Hono } from 'hono';
 import { createMcpServer, type McpServerDeps } from './mcp/server.ts';
@@ -39,6 +38,7 @@ export function listenHttp(app: Hono<any>, host: string, port: number): Promise<
 
 /** Serves one MCP server over stdin/stdout until stdin closes. */
 export async function serveStdio(deps: McpServerDeps): Promise<{ closed: Promise<void> }> {
+  const { StdioServerTransport } = await import('@modelcontextprotocol/sdk/server/stdio.js');
   const server = createMcpServer(deps);
   const transport = new StdioServerTransport();
   const closed = new Promise<void>((resolve) => {

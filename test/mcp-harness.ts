@@ -153,3 +153,9 @@ export async function rpcBody(response: Response): Promise<Record<string, unknow
   }
   return JSON.parse(text) as Record<string, unknown>;
 }
+
+/** Waits for a condition that follows an event we cannot observe directly (a log line on another pipe). */
+export async function eventually(condition: () => boolean, attempts = 100): Promise<boolean> {
+  for (let i = 0; i < attempts && !condition(); i++) await new Promise((r) => setTimeout(r, 50));
+  return condition();
+}

@@ -5,8 +5,10 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { call, connect, rawPost, rpcBody, runToExit, SECRET, spawnHandler, startMcp, stopChild, structured, textOf, type McpProcess } from './mcp-harness.ts';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { call, connect, eventually, rawPost, rpcBody, runToExit, SECRET, spawnHandler, startMcp, stopChild, structured, textOf, type McpProcess } from './mcp-harness.ts';
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -169,7 +171,7 @@ test('FC entry point: listens on 0.0.0.0 at FC_CUSTOM_LISTEN_PORT and needs CONT
     const client = await connect(`http://127.0.0.1:${port}/mcp`, { authorization: 'Bearer tok', 'x-fc-request-id': 'fc-req-123' });
     assert.equal((await call(client, 'health_check')).isError, undefined);
     await client.close();
-    assert.match(err, /"request_id":"fc-req-123".*"tool":"health_check"/, 'log lines carry the FC request id');
+    assert.ok(await eventually(() => /"request_id":"fc-req-123".*"tool":"health_check"/.test(err)), `log lines carry the FC request id:\n${err}`);
   } finally {
     await stopChild(child);
   }
@@ -187,5 +189,30 @@ test('npm start: embeds a sandbox when SANDBOX_URL is unset and prints the URL a
     await client.close();
   } finally {
     await local.stop();
+  }
+});
+
+test('MCP_TRANSPORT=sse serves the legacy SSE transport (GET /sse, POST /messages) as well as /mcp', async () => {
+  const legacy = await startMcp({ MCP_TRANSPORT: 'sse', SANDBOX_URL: deadSandboxUrl, MCP_AUTH_TOKEN: 'tok' });
+  try {
+    assert.match(legacy.stdout(), /legacy SSE: http:\/\/127\.0\.0\.1:\d+\/sse/);
+    const unauthorized = await fetch(`${legacy.origin}/sse`);
+    assert.equal(unauthorized.status, 401);
+    const headers = { authorization: 'Bearer tok' };
+    const client = new Client({ name: 'legacy-sse-test', version: '1.0.0' });
+    await client.connect(
+      new SSEClientTransport(new URL(`${legacy.origin}/sse`), {
+        requestInit: { headers },
+        eventSourceInit: { fetch: (url, init) => fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) },
+      }),
+    );
+    assert.equal((await client.listTools()).tools.length, 5);
+    const health = (await client.callTool({ name: 'health_check', arguments: {} })) as CallToolResult;
+    assert.equal(structured<{ status: string }>(health).status, 'connection_error');
+    await client.close();
+    const stale = await fetch(`${legacy.origin}/messages?sessionId=nope`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(stale.status, 404);
+  } finally {
+    await legacy.stop();
   }
 });

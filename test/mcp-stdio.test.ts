@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { call, ROOT, structured, textOf } from './mcp-harness.ts';
+import { call, eventually, ROOT, structured, textOf } from './mcp-harness.ts';
 
 let client: Client;
 let stderr = '';
@@ -40,6 +40,7 @@ test('over stdio: create a context, keep state across runs, list and stop it', a
 
 test('over stdio: logs go to stderr as JSON lines, never to the protocol stream', async () => {
   assert.equal(structured<{ status: string }>(await call(client, 'health_check')).status, 'healthy');
-  const lines = stderr.split('\n').filter((l) => l.startsWith('{'));
-  assert.ok(lines.some((l) => JSON.parse(l).tool === 'health_check'));
+  // stderr and stdout are separate pipes: the log line may land just after the answer.
+  const logged = () => stderr.split('\n').some((l) => l.startsWith('{') && JSON.parse(l).tool === 'health_check');
+  assert.ok(await eventually(logged), `a JSON log line for the call on stderr:\n${stderr}`);
 });

@@ -7,6 +7,7 @@ import { LoggingMessageNotificationSchema, type CallToolResult } from '@modelcon
 import {
   call,
   connect,
+  eventually,
   rawPost,
   rpcBody,
   startMcp,
@@ -86,6 +87,20 @@ test('state persists across run_code calls in one context', async () => {
   assert.match(textOf(second), /hello/);
   assert.match(textOf(second), /42/);
   await call(client, 'stop_context', { context_id: id });
+});
+
+test('TypeScript and JavaScript contexts keep state too', async () => {
+  const ts = structured<{ context_id: string; language: string }>(await call(client, 'create_context', { language: 'ts', description: 'typed' }));
+  assert.equal(ts.language, 'typescript');
+  await call(client, 'run_code', { context_id: ts.context_id, code: 'const base: number = 21;' });
+  const run = await call(client, 'run_code', { context_id: ts.context_id, code: 'console.log("from deno"); base * 2' });
+  assert.equal(run.isError, false, textOf(run));
+  assert.equal(structured<RunOutput>(run).stdout, 'from deno\n');
+  assert.equal(structured<RunOutput>(run).results.find((r) => r.is_main_result)?.text, '42');
+  const js = await call(client, 'run_code', { language: 'javascript', code: 'throw new TypeError("nope")' });
+  assert.equal(js.isError, true);
+  assert.equal(structured<RunOutput>(js).error?.name, 'TypeError');
+  await call(client, 'stop_context', { context_id: ts.context_id });
 });
 
 test('a matplotlib chart arrives as image content', async () => {
@@ -233,7 +248,9 @@ test('protocol versions 2025-03-26 to 2025-11-25 negotiate', async () => {
 });
 
 test('info logs name the tool, duration and outcome, and never the code or its output', async () => {
+  const before = mcp.logs().length;
   await call(client, 'run_code', { code: 'print("very-private-output-" + "x")  # very-private-code' });
+  assert.ok(await eventually(() => mcp.logs().length > before), 'the call is logged');
   const lines = mcp.logs().filter((l) => l.tool === 'run_code');
   assert.ok(lines.length > 0);
   for (const line of lines) {

@@ -20,7 +20,9 @@ function jsonSchema(schema: z.ZodObject, io: 'input' | 'output'): ToolDefinition
 
 export function createToolCatalog(tools: readonly Tool[]): ToolCatalog {
   const byName = new Map(tools.map((tool) => [tool.name, tool]));
-  const listing = {
+  // Built on the first tools/list rather than at start-up: a cold start answers initialize sooner.
+  let listing: ToolCatalog['listing'] | undefined;
+  const build = () => ({
     tools: tools.map(
       (tool): ToolDefinition => ({
         name: tool.name,
@@ -31,9 +33,17 @@ export function createToolCatalog(tools: readonly Tool[]): ToolCatalog {
         annotations: tool.annotations,
       }),
     ),
+  });
+  return {
+    get: (name) => byName.get(name),
+    get listing() {
+      if (!listing) {
+        listing = build();
+        deepFreeze(listing);
+      }
+      return listing;
+    },
   };
-  deepFreeze(listing);
-  return { get: (name) => byName.get(name), listing };
 }
 
 function deepFreeze(value: unknown): void {

@@ -7,19 +7,22 @@
  */
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-// Only a legacy client's GET /sse needs the transport (and raw-body, iconv-lite): loaded then, not at start.
-import type { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
-import type { Handler } from 'hono';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import type { Context } from 'hono';
 import { createMcpServer, type McpServerDeps } from './server.ts';
 
 export const LEGACY_SSE_PATH = '/sse';
 export const LEGACY_MESSAGES_PATH = '/messages';
 
+// Any app's context on @hono/node-server will do; only its env bindings and request are used.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type LegacyContext = Context<{ Bindings: HttpBindings; Variables: any }>;
+
 export interface LegacySse {
   /** GET /sse: opens a connection with its own MCP server. */
-  connect: Handler<{ Bindings: HttpBindings }>;
+  connect(c: LegacyContext): Promise<Response>;
   /** POST /messages?sessionId=…: a message for an open connection. */
-  message: Handler<{ Bindings: HttpBindings }>;
+  message(c: LegacyContext): Promise<Response>;
   /** Open connections (for tests and shutdown). */
   size(): number;
   closeAll(): Promise<void>;
@@ -30,7 +33,6 @@ export function createLegacySse(depsFor: (request: Request) => Promise<McpServer
   return {
     async connect(c) {
       const deps = await depsFor(c.req.raw);
-      const { SSEServerTransport } = await import('@modelcontextprotocol/sdk/server/sse.js');
       const transport = new SSEServerTransport(LEGACY_MESSAGES_PATH, c.env.outgoing);
       connections.set(transport.sessionId, transport);
       transport.onclose = () => connections.delete(transport.sessionId);
