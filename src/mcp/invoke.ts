@@ -178,10 +178,9 @@ export function createInvokeRoute(deps: InvokeRouteDeps): Hono<Env> {
       }
     }
 
-    const toolCallId = 'invoke';
     const messages: JSONRPCMessage[] =
       event.shape === 'tool'
-        ? [{ jsonrpc: '2.0', id: toolCallId, method: 'tools/call', params: { name: event.call.tool, arguments: event.call.arguments ?? {} } }]
+        ? [{ jsonrpc: '2.0', id: 'invoke', method: 'tools/call', params: { name: event.call.tool, arguments: event.call.arguments ?? {} } }]
         : event.messages;
 
     const incoming = c.req.raw;
@@ -193,6 +192,9 @@ export function createInvokeRoute(deps: InvokeRouteDeps): Hono<Env> {
     const headers = new Headers(incoming.headers);
     headers.set('accept', 'application/json, text/event-stream');
     headers.set('content-type', 'application/json');
+    // The body goes in parsed (auth_token removed); the original's length no longer describes it.
+    headers.delete('content-length');
+    headers.delete('transfer-encoding');
     const response = await transport.handleRequest(new Request(incoming.url, { method: 'POST', headers }), { parsedBody: event.shape === 'batch' ? messages : messages[0] });
 
     if (event.shape === 'jsonrpc' || response.status !== 200) return done(event.shape, response);
