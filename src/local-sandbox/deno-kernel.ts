@@ -70,11 +70,23 @@ const READY_TIMEOUT_MS = 15_000;
 /** Unix socket paths are limited to 107 bytes on Linux. */
 const MAX_SOCKET_PATH = 107;
 
-/** The Deno binary from the `deno` npm package (its platform package, so no Node shim is involved). */
+/**
+ * The Deno binary from the `deno` npm package's platform package (so no Node shim is
+ * involved). `npm run setup` installs it into .tools/deno (see scripts/ensure-system.mjs
+ * for why it is not a dependency); a project that lists `deno` itself works too.
+ */
 export function resolveDenoBinary(): string {
-  const require = createRequire(import.meta.url);
   const platformPackage = `@deno/${process.platform}-${process.arch}${process.platform === 'linux' ? '-glibc' : ''}`;
-  return path.join(path.dirname(require.resolve(`${platformPackage}/package.json`)), 'deno');
+  const places = [new URL('../../.tools/deno/package.json', import.meta.url), new URL(import.meta.url)];
+  for (const place of places) {
+    try {
+      const manifest = createRequire(place).resolve(`${platformPackage}/package.json`);
+      return path.join(path.dirname(manifest), 'deno');
+    } catch {
+      // not installed there; try the next place
+    }
+  }
+  throw new Error(`Deno (${platformPackage}) is not installed: run \`npm run setup\` to install it into .tools/deno`);
 }
 
 export const launchDenoKernel: KernelLauncher = async (options) => {

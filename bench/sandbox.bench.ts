@@ -1,0 +1,4 @@
+/** `npm run bench` runs every bench/*.bench.ts; this one is the embedded sandbox against Jupyter Server. */
+import { main } from './sandbox.ts';
+
+await main();
