@@ -16,6 +16,7 @@ import { isLoopbackHost, type Config } from './config.ts';
 import type { ContextIdCodec } from './contexts/context-id.ts';
 import type { Logger } from './logger.ts';
 import type { ToolCatalog } from './mcp/catalog.ts';
+import { createInvokeRoute, INVOKE_PATH } from './mcp/invoke.ts';
 import type { LegacySse } from './mcp/legacy-sse.ts';
 import { createMcpServer, type McpServerDeps } from './mcp/server.ts';
 import type { SandboxClientFactory } from './sandbox/client.ts';
@@ -139,6 +140,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
     request.signal.addEventListener('abort', () => void transport.close(), { once: true });
     return transport.handleRequest(request);
   });
+
+  // FC events (s invoke, s local invoke, InvokeFunction): the same tools and auth, plain JSON.
+  app.route(INVOKE_PATH, createInvokeRoute({ authTokens: config.authTokens, maxBodyBytes: config.maxBodyBytes, logger, serverDeps }));
 
   const notAllowed = (c: Context) =>
     jsonRpcError(c, 405, -32000, 'Method not allowed: this server is stateless; send JSON-RPC requests with POST', { Allow: 'POST, OPTIONS' });

@@ -1,0 +1,218 @@
+/**
+ * `POST /invoke`: Function Compute events. `s invoke`, `s local invoke` and the
+ * InvokeFunction API deliver an event to a custom runtime as `POST /invoke` with the
+ * event's bytes as the body (any content type) and FC's x-fc-* headers. This route
+ * serves it with the same per-request MCP server and tools as the MCP path, through
+ * the SDK's own transport in JSON-response mode, so no tool has a second
+ * implementation and JSON-RPC handling (batches, notifications, errors) is the SDK's.
+ *
+ * Accepted events:
+ *   - a JSON-RPC request, notification or batch → the JSON-RPC response(s) as plain JSON;
+ *   - `{"tool": "<name>", "arguments": {...}}` → that tool's result object.
+ *
+ * Credential: events sent by `s invoke` cannot carry HTTP headers, and an HTTP trigger
+ * passes `/invoke` through from the internet too, so the route trusts neither path:
+ * with MCP_AUTH_TOKEN set, a request needs `Authorization: Bearer <token>` (checked
+ * by the same bearer middleware as the MCP path) or, in the event, `"auth_token":
+ * "<token>"` on the event object (on every request of a batch). A wrong token
+ * anywhere is refused, even beside a right one.
+ */
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import {
+  isJSONRPCErrorResponse,
+  isJSONRPCResultResponse,
+  JSONRPCNotificationSchema,
+  JSONRPCRequestSchema,
+  type CallToolResult,
+  type JSONRPCMessage,
+} from '@modelcontextprotocol/sdk/types.js';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { bearerAuth } from 'hono/bearer-auth';
+import { bodyLimit } from 'hono/body-limit';
+import { timingSafeEqual } from 'hono/utils/buffer';
+import type { RequestIdVariables } from 'hono/request-id';
+import { z } from 'zod';
+import type { Logger } from '../logger.ts';
+import { createMcpServer, type McpServerDeps } from './server.ts';
+
+export const INVOKE_PATH = '/invoke';
+
+export interface InvokeRouteDeps {
+  authTokens: readonly string[];
+  maxBodyBytes: number;
+  logger: Logger;
+  /** The MCP server's dependencies for one request (the same as the MCP path's). */
+  serverDeps(request: Request, requestId: string): Promise<McpServerDeps>;
+}
+
+type Env = { Variables: RequestIdVariables };
+
+const EXAMPLES =
+  'POST /invoke accepts either a JSON-RPC request or batch, e.g. ' +
+  '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run_code","arguments":{"code":"print(6*7)","language":"python"}}}, ' +
+  'or a tool call, e.g. {"tool":"run_code","arguments":{"code":"print(6*7)","language":"python"}}' +
+  ' (add "auth_token":"<token>" to the event when the server has MCP_AUTH_TOKEN and the request has no Authorization header)';
+
+const ToolCallEvent = z.strictObject({
+  tool: z.string().min(1, 'must name a tool'),
+  arguments: z.record(z.string(), z.unknown()).optional(),
+});
+
+type Parsed =
+  | { shape: 'jsonrpc' | 'batch'; messages: JSONRPCMessage[]; tokens: (string | undefined)[] }
+  | { shape: 'tool'; call: z.output<typeof ToolCallEvent>; tokens: (string | undefined)[] };
+
+class InvalidEvent extends Error {
+  constructor(
+    readonly code: -32700 | -32600,
+    reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+function issuesOf(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : 'event'}: ${i.message}`).join('; ');
+}
+
+/** Takes `auth_token` off an event object; a non-string one is a bad event, not a missing credential. */
+function withoutToken(value: Record<string, unknown>, where: string): { rest: Record<string, unknown>; token: string | undefined } {
+  const { auth_token: token, ...rest } = value;
+  if (token !== undefined && typeof token !== 'string') throw new InvalidEvent(-32600, `${where}auth_token must be a string`);
+  return { rest, token };
+}
+
+function jsonRpcMessage(value: unknown, where: string): { message: JSONRPCMessage; token: string | undefined } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidEvent(-32600, `${where}is ${describe(value)}, not a JSON-RPC request object`);
+  }
+  const { rest, token } = withoutToken(value as Record<string, unknown>, where);
+  const schema = 'id' in rest ? JSONRPCRequestSchema : JSONRPCNotificationSchema;
+  const parsed = schema.safeParse(rest);
+  if (!parsed.success) throw new InvalidEvent(-32600, `${where}is not a valid JSON-RPC request (${issuesOf(parsed.error as z.ZodError)})`);
+  return { message: parsed.data, token };
+}
+
+export function parseEvent(text: string): Parsed {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new InvalidEvent(-32700, `the event is not JSON (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (Array.isArray(value)) {
+    if (value.length === 0) throw new InvalidEvent(-32600, 'the event is an empty batch');
+    const items = value.map((item, i) => jsonRpcMessage(item, `batch item ${i} `));
+    return { shape: 'batch', messages: items.map((i) => i.message), tokens: items.map((i) => i.token) };
+  }
+  if (typeof value === 'object' && value !== null) {
+    if ('jsonrpc' in value) {
+      const { message, token } = jsonRpcMessage(value, 'the event ');
+      return { shape: 'jsonrpc', messages: [message], tokens: [token] };
+    }
+    if ('tool' in value) {
+      const { rest, token } = withoutToken(value as Record<string, unknown>, '');
+      const parsed = ToolCallEvent.safeParse(rest);
+      if (!parsed.success) throw new InvalidEvent(-32600, `the tool call is invalid (${issuesOf(parsed.error)})`);
+      return { shape: 'tool', call: parsed.data, tokens: [token] };
+    }
+    throw new InvalidEvent(-32600, 'the event has neither "jsonrpc" nor "tool"');
+  }
+  throw new InvalidEvent(-32600, `the event is ${describe(value)}`);
+}
+
+function rpcError(c: Context, status: 400 | 401 | 405 | 413 | 500, code: number, message: string, headers?: Record<string, string>) {
+  return c.json({ jsonrpc: '2.0', error: { code, message }, id: null }, status, headers);
+}
+
+export function createInvokeRoute(deps: InvokeRouteDeps): Hono<Env> {
+  const { authTokens, maxBodyBytes, logger } = deps;
+  const route = new Hono<Env>();
+  const requireAuth = authTokens.length > 0;
+  const headerAuth: MiddlewareHandler<Env> | undefined = requireAuth ? bearerAuth({ token: [...authTokens], realm: 'mcp' }) : undefined;
+
+  route.use(
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: (c) => rpcError(c, 413, -32000, `Payload Too Large: the event must not exceed ${maxBodyBytes} bytes`),
+    }),
+  );
+  // A header credential is checked before the body is read, exactly as on the MCP path.
+  route.use((c, next) => (headerAuth && c.req.header('authorization') !== undefined ? headerAuth(c, next) : next()));
+
+  route.post('/', async (c) => {
+    const started = performance.now();
+    const requestId = c.get('requestId');
+    const done = (shape: string, response: Response) => {
+      logger.info('invoke', { request_id: requestId, shape, status: response.status, duration_ms: Math.round((performance.now() - started) * 10) / 10 });
+      return response;
+    };
+
+    let event: Parsed;
+    try {
+      event = parseEvent(await c.req.text());
+    } catch (error) {
+      if (!(error instanceof InvalidEvent)) throw error;
+      return done('invalid', rpcError(c, 400, error.code, `Invalid event: ${error.message}. ${EXAMPLES}`));
+    }
+
+    if (requireAuth) {
+      const hasHeader = c.req.header('authorization') !== undefined;
+      const given = event.tokens.filter((t): t is string => t !== undefined);
+      const valid = await Promise.all(given.map(async (t) => (await Promise.all(authTokens.map((a) => timingSafeEqual(a, t)))).some(Boolean)));
+      const missing = !hasHeader && given.length < event.tokens.length;
+      if (missing || valid.includes(false)) {
+        const reason = valid.includes(false) ? 'the event\'s auth_token is not valid' : 'no credential';
+        return done(
+          event.shape,
+          rpcError(c, 401, -32001, `Unauthorized: ${reason}; send "Authorization: Bearer <token>" or put "auth_token":"<token>" in the event${event.shape === 'batch' ? ' (on every request of a batch)' : ''}`, {
+            'WWW-Authenticate': 'Bearer realm="mcp"',
+          }),
+        );
+      }
+    }
+
+    const messages: JSONRPCMessage[] =
+      event.shape === 'tool'
+        ? [{ jsonrpc: '2.0', id: 'invoke', method: 'tools/call', params: { name: event.call.tool, arguments: event.call.arguments ?? {} } }]
+        : event.messages;
+
+    const incoming = c.req.raw;
+    const server = createMcpServer(await deps.serverDeps(incoming, requestId));
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    await server.connect(transport);
+    incoming.signal.addEventListener('abort', () => void transport.close(), { once: true });
+    // The transport speaks Streamable HTTP; an event has neither its Accept nor its Content-Type.
+    const headers = new Headers(incoming.headers);
+    headers.set('accept', 'application/json, text/event-stream');
+    headers.set('content-type', 'application/json');
+    // The body goes in parsed (auth_token removed); the original's length no longer describes it.
+    headers.delete('content-length');
+    headers.delete('transfer-encoding');
+    const response = await transport.handleRequest(new Request(incoming.url, { method: 'POST', headers }), { parsedBody: event.shape === 'batch' ? messages : messages[0] });
+
+    if (event.shape === 'jsonrpc' || response.status !== 200) return done(event.shape, response);
+    if (event.shape === 'batch') {
+      // The SDK answers a batch holding one request with a bare object; JSON-RPC wants an array.
+      const body = (await response.json()) as unknown;
+      return done(event.shape, c.json(Array.isArray(body) ? body : [body]));
+    }
+    const body = (await response.json()) as unknown;
+    if (isJSONRPCResultResponse(body)) return done(event.shape, c.json(body.result as CallToolResult));
+    if (isJSONRPCErrorResponse(body)) {
+      // Bad parameters (an unknown tool) are the caller's to fix; anything else is ours.
+      const status = [-32600, -32601, -32602].includes(body.error.code) ? 400 : 500;
+      return done(event.shape, rpcError(c, status, body.error.code, body.error.message));
+    }
+    return done(event.shape, rpcError(c, 500, -32603, 'Internal error: the MCP server gave no response to the tool call'));
+  });
+
+  route.all('/', (c) => rpcError(c, 405, -32000, `Method not allowed: send events with POST. ${EXAMPLES}`, { Allow: 'POST' }));
+  return route;
+}
