@@ -12,7 +12,6 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -24,21 +23,12 @@ import { call, ROOT, startTestSandbox, stopChild, structured, textOf, type Runni
 import { startFcOpenApiStandIn, type FcOpenApiStandIn } from './fc-openapi-stand-in.ts';
 import { renderServerlessYaml, type RenderedResource } from './fc-render-yaml.ts';
 import { startFcTriggerStandIn, type FcTriggerStandIn } from './fc-trigger-stand-in.ts';
+import { freePort } from './mcp-harness.ts';
 
 const ROLE = { accessKeyId: 'STS.role-key', accessKeySecret: 'role-secret', securityToken: 'role-token' };
 const AUTH_TOKEN = 'contract-test-token';
 const ACCOUNT_ID = '1234567890123456';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** True when /proc/net/tcp lists a socket listening on 0.0.0.0:port (state 0A = LISTEN). */
 async function listensOnAllInterfaces(port: number): Promise<boolean> {

@@ -10,7 +10,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -19,6 +18,7 @@ import { ROOT, startTestSandbox, stopChild, type RunningSandbox } from './mcp-ha
 import { startFcOpenApiStandIn, type FcOpenApiStandIn } from './fc-openapi-stand-in.ts';
 import { renderServerlessYaml } from './fc-render-yaml.ts';
 import { startFcTriggerStandIn, type FcTriggerStandIn } from './fc-trigger-stand-in.ts';
+import { freePort } from './mcp-harness.ts';
 
 const ROLE = { accessKeyId: 'STS.invoke-key', accessKeySecret: 'invoke-role-secret', securityToken: 'invoke-role-token' };
 const TOKEN = 'invoke-test-token';
@@ -26,16 +26,6 @@ const ACCOUNT_ID = '1234567890123456';
 
 type Json = Record<string, any>;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const eventFile = (name: string) => readFile(join(ROOT, 'infra/events', name));
 
