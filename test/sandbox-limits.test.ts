@@ -142,9 +142,9 @@ except OSError as error:
 
     await execute(url, { code: 'import os\nos.remove("fill.bin")', context_id: id }, A);
     const restarted = await request(url, 'POST', `/contexts/${id}/restart`, undefined, A);
-    assert.equal(restarted.status, 204, restarted.text);
+    assert.equal(restarted.status, 200, restarted.text);
     const read = await execute(url, { code: 'open("keep.txt").read()', context_id: id }, A);
-    assert.equal(read.results[0]?.text, "'kept'", read.error?.traceback);
+    assert.match(read.results[0]?.text ?? '', /kept/, read.error?.traceback);
   });
 
   test('a JavaScript kernel runs within the same limits', async () => {

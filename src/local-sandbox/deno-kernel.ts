@@ -166,6 +166,7 @@ function denoSandboxOptions(options: KernelLaunchOptions, runDir: string, portOf
     runDir,
     // No address-space limit: V8 cannot start under one (see the top of this file); the script sets RLIMIT_DATA.
     memoryMb: 0,
+    cgroupDirs: options.cgroupDirs,
     allowNetwork: options.allowNetwork,
     env: {
       ...baseKernelEnv(options.workspaceMount),

@@ -5,10 +5,12 @@
  */
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { ContextRegistry, type KernelLaunchers } from './context-registry.ts';
 import { defaultWorkspaceParent, parseSandboxOptions, type SandboxOptions, type SandboxOptionsInput } from './options.ts';
 import { launchDenoKernel } from './deno-kernel.ts';
+import { ContextLimits } from './limits/context-limits.ts';
 import { launchPythonKernel } from './python-kernel.ts';
 import { createSandboxApp } from './sandbox-app.ts';
 
@@ -29,6 +31,8 @@ export interface RunningSandbox {
 export interface SandboxDeps {
   /** Kernel launchers by language; the default has every language this build supports. */
   launchers?: KernelLaunchers;
+  /** Where the start line naming each limit's mechanism goes; default stderr. */
+  log?: (line: string) => void;
 }
 
 /** Deno's one kernel serves both JavaScript and TypeScript. */
@@ -47,7 +51,9 @@ export async function startSandbox(
   const workspaceRoot = options.workspaceRoot ?? (await mkdtemp(defaultWorkspaceParent()));
   await mkdir(workspaceRoot, { recursive: true, mode: 0o700 });
 
-  const registry = new ContextRegistry({ options, workspaceRoot, launchers: deps.launchers ?? DEFAULT_LAUNCHERS });
+  const limits = await ContextLimits.open(options, join(workspaceRoot, 'disks'));
+  (deps.log ?? ((line) => process.stderr.write(`${line}\n`)))(limits.describe());
+  const registry = new ContextRegistry({ options, workspaceRoot, launchers: deps.launchers ?? DEFAULT_LAUNCHERS, limits });
   const app = createSandboxApp({ registry, options });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
@@ -55,6 +61,7 @@ export async function startSandbox(
     s.once('error', reject);
   }).catch(async (error: Error) => {
     await registry.close();
+    await limits.close();
     if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
     throw new Error(`the sandbox cannot listen on ${options.host}:${options.port}: ${error.message}`);
   });
@@ -70,6 +77,7 @@ export async function startSandbox(
       (closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         await registry.close();
+        await limits.close();
         if ('closeAllConnections' in server) server.closeAllConnections();
         await stopped;
         if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });

@@ -46,6 +46,7 @@ export const launchPythonKernel: KernelLauncher = async (options) => {
     workspaceMount: options.workspaceMount,
     runDir: options.runDir,
     memoryMb: options.memoryMb,
+    cgroupDirs: options.cgroupDirs,
     allowNetwork: options.allowNetwork,
     // The private /tmp is memory: bound it like the kernel itself.
     tmpSizeMb: options.memoryMb > 0 ? options.memoryMb : undefined,

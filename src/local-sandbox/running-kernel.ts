@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Language } from '../sandbox/protocol.ts';
 import { KernelConnection } from './kernel-connection.ts';
 import type { KernelExit, KernelLauncher, LaunchedKernel } from './kernel-launch.ts';
+import type { KernelCgroup } from './limits/context-limits.ts';
 
 export interface KernelSpec {
   language: Language;
@@ -16,6 +17,8 @@ export interface KernelSpec {
   runRoot: string;
   memoryMb: number;
   allowNetwork: boolean;
+  /** Makes the kernel's own cgroup (its context's limits); removed once the kernel has ended. */
+  cgroup?: () => Promise<KernelCgroup>;
 }
 
 export class RunningKernel {
@@ -33,15 +36,25 @@ export class RunningKernel {
   }
 
   static async start(launcher: KernelLauncher, spec: KernelSpec): Promise<RunningKernel> {
-    const launched = await launcher({
-      language: spec.language,
-      workspace: spec.workspace,
-      workspaceMount: spec.workspaceMount,
-      runDir: join(spec.runRoot, randomUUID()),
-      memoryMb: spec.memoryMb,
-      allowNetwork: spec.allowNetwork,
-      env: {},
-    });
+    const cgroup = await spec.cgroup?.();
+    let launched: LaunchedKernel;
+    try {
+      launched = await launcher({
+        language: spec.language,
+        workspace: spec.workspace,
+        workspaceMount: spec.workspaceMount,
+        runDir: join(spec.runRoot, randomUUID()),
+        memoryMb: spec.memoryMb,
+        cgroupDirs: cgroup?.dirs,
+        allowNetwork: spec.allowNetwork,
+        env: {},
+      });
+    } catch (error) {
+      await cgroup?.remove().catch(() => {});
+      throw error;
+    }
+    // A group left behind (still busy after its retries) is removed with the sandbox's own at close.
+    if (cgroup) void launched.exited.then(() => cgroup.remove()).catch(() => {});
     try {
       const connection = await Promise.race([
         KernelConnection.open(launched.endpoints, launched.key),
