@@ -10,6 +10,7 @@ import {
   ownCgroupPaths,
   ownDirIn,
   removeCgroupDir,
+  removeStaleGroups,
   type Cgroups,
   type KernelCgroup,
   type KernelCgroupLimits,
@@ -24,6 +25,7 @@ async function parentIn(controller: string, own: Map<string, string>, name: stri
   const ownDir = mount && ownDirIn(mount, ownPath);
   if (!ownDir) return undefined;
   const parent = join(ownDir, name);
+  await removeStaleGroups(ownDir);
   try {
     await mkdir(parent, { recursive: true });
     await access(join(parent, 'cgroup.procs'));

@@ -13,6 +13,7 @@ import {
   ownCgroupPaths,
   ownDirIn,
   removeCgroupDir,
+  removeStaleGroups,
   type Cgroups,
   type KernelCgroup,
   type KernelCgroupLimits,
@@ -40,6 +41,7 @@ export async function openCgroupV2(groupName: string): Promise<Cgroups | undefin
   }
   if (passed.length === 0) return undefined;
   const parent = join(ownDir, groupName);
+  await removeStaleGroups(ownDir);
   try {
     await mkdir(parent, { recursive: true });
     await writeFile(join(parent, 'cgroup.subtree_control'), passed.map((c) => `+${c}`).join(' '));

@@ -3,7 +3,8 @@
  * holding the context's memory (everything it runs, tmpfs pages included, as memcg
  * charges shmem to the writer) and its process count.
  */
-import { readFile, rmdir } from 'node:fs/promises';
+import { readFile, readdir, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
 
 export interface KernelCgroupLimits {
   /** Bytes for the whole tree; 0 = no memory limit. */
@@ -88,4 +89,29 @@ export function ownDirIn(mount: CgroupMount, ownPath: string): string | undefine
 /** mountinfo escapes space, tab, newline and backslash as octal. */
 function unescape(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/**
+ * Removes the empty groups a sandbox that died without closing left under `ownDir`
+ * (`fc-sandbox-<pid>` of a pid that is gone), so they do not pile up across crashes.
+ */
+export async function removeStaleGroups(ownDir: string): Promise<void> {
+  const entries = await readdir(ownDir, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    const pid = /^fc-sandbox-(\d+)$/.exec(entry.name)?.[1];
+    if (!entry.isDirectory() || !pid || isAlive(Number(pid))) continue;
+    const dir = join(ownDir, entry.name);
+    const kernels = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const kernel of kernels) if (kernel.isDirectory()) await rmdir(join(dir, kernel.name)).catch(() => {});
+    await rmdir(dir).catch(() => {});
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
