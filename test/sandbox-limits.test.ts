@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
+import { ContextLimits, startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
 import { createContext, execute, request } from './sandbox-support.ts';
 
 const MEMORY_MB = 256;
@@ -154,6 +154,31 @@ except OSError as error:
   });
 });
 
+describe('sandbox limits without cgroups', () => {
+  test('a watchdog stops a context whose processes and /tmp hold more than its memory', async () => {
+    const settings = { memoryMb: MEMORY_MB, pidsMax: 0, diskMb: 0 };
+    const limits = await ContextLimits.open(settings, '/nonexistent', { cgroups: false, loopDisk: false });
+    assert.equal(limits.describe(), 'sandbox limits: memory=rss-watchdog pids=off disk=off');
+    const own = await startSandbox({ port: 0, poolSize: 0, ...settings }, { limits, log: () => {} });
+    try {
+      const code = `
+import subprocess, sys, time
+hold = "import time\\nb = b'x' * (100 * 1024 * 1024)\\ntime.sleep(120)"
+children = [subprocess.Popen([sys.executable, "-c", hold]) for _ in range(5)]
+for _ in range(600):
+    time.sleep(0.1)
+print("survived")
+`;
+      const run = await execute(own.url, { code }, A);
+      assert.equal(run.error?.name, 'KernelDiedError', `${run.stdout}${run.error?.traceback ?? ''}`);
+      const after = await execute(own.url, { code: '1+1' }, A);
+      assert.equal(after.results[0]?.text, '2');
+    } finally {
+      await own.close();
+    }
+  });
+});
+
 describe('sandbox limits at start and stop', () => {
   test('closing the sandbox leaves no workspace mount behind', async () => {
     const own = await startSandbox({ port: 0, poolSize: 0, diskMb: 16 });
@@ -189,7 +214,7 @@ describe('sandbox limits at start and stop', () => {
     assert.equal(lines.length, 1, output);
     const match = /^sandbox limits: memory=(\S+) pids=(\S+) disk=(\S+)$/.exec(lines[0]!);
     assert.ok(match, lines[0]);
-    assert.match(match[1]!, /^(cgroup-v1|cgroup-v2|rlimit-per-process|off)$/);
+    assert.match(match[1]!, /^(cgroup-v1|cgroup-v2|rss-watchdog|off)$/);
     assert.match(match[2]!, /^(cgroup-v1|cgroup-v2|none|off)$/);
     assert.match(match[3]!, /^(loop-ext4|none|off)$/);
     if (process.getuid?.() === 0) {

@@ -212,6 +212,7 @@ export class ContextRegistry {
       memoryMb: this.#limits.perProcessMemoryMb,
       allowNetwork: this.#options.allowNetwork,
       cgroup: () => this.#limits.kernelCgroup(),
+      watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
     });
   }
 }

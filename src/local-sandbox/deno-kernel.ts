@@ -138,7 +138,7 @@ async function start(options: KernelLaunchOptions, runDir: string): Promise<Laun
     await kill();
     throw error;
   }
-  return { endpoints, key, exited: sandbox.exited, kill };
+  return { endpoints, key, pid: sandbox.pid, exited: sandbox.exited, kill };
 }
 
 /** The common sandbox (bubblewrap.ts) plus what Deno's bridge needs. */

@@ -16,6 +16,7 @@ import { createSandboxApp } from './sandbox-app.ts';
 
 export { createSandboxApp } from './sandbox-app.ts';
 export { ContextRegistry, DEFAULT_SESSION, WORKSPACE_MOUNT } from './context-registry.ts';
+export { ContextLimits } from './limits/context-limits.ts';
 export { SandboxOptions, SandboxOptionsError, parseSandboxEnv, parseSandboxOptions } from './options.ts';
 
 export interface RunningSandbox {
@@ -33,6 +34,8 @@ export interface SandboxDeps {
   launchers?: KernelLaunchers;
   /** Where the start line naming each limit's mechanism goes; default stderr. */
   log?: (line: string) => void;
+  /** The limits' mechanisms; by default the best this host offers (ContextLimits.open). Closed with the sandbox. */
+  limits?: ContextLimits;
 }
 
 /** Deno's one kernel serves both JavaScript and TypeScript. */
@@ -51,7 +54,7 @@ export async function startSandbox(
   const workspaceRoot = options.workspaceRoot ?? (await mkdtemp(defaultWorkspaceParent()));
   await mkdir(workspaceRoot, { recursive: true, mode: 0o700 });
 
-  const limits = await ContextLimits.open(options, join(workspaceRoot, 'disks'));
+  const limits = deps.limits ?? (await ContextLimits.open(options, join(workspaceRoot, 'disks')));
   (deps.log ?? ((line) => process.stderr.write(`${line}\n`)))(limits.describe());
   const registry = new ContextRegistry({ options, workspaceRoot, launchers: deps.launchers ?? DEFAULT_LAUNCHERS, limits });
   const app = createSandboxApp({ registry, options });

@@ -42,6 +42,8 @@ export interface LaunchedKernel {
   endpoints: KernelEndpoints;
   /** HMAC key for message signatures (hmac-sha256). */
   key: string;
+  /** Host pid of the sandbox's outermost process: every process of the kernel descends from it. */
+  pid: number;
   /** Resolves when the kernel's process tree has ended, for whatever reason. */
   exited: Promise<KernelExit>;
   /** Ends the kernel's whole process tree and removes runDir; safe to call twice. */

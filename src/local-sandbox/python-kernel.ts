@@ -72,7 +72,7 @@ export const launchPythonKernel: KernelLauncher = async (options) => {
     await kill();
     throw error;
   }
-  const launched: LaunchedKernel = { endpoints, key, exited: process.exited, kill };
+  const launched: LaunchedKernel = { endpoints, key, pid: process.pid, exited: process.exited, kill };
   return launched;
 };
 

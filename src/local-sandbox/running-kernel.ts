@@ -19,6 +19,8 @@ export interface KernelSpec {
   allowNetwork: boolean;
   /** Makes the kernel's own cgroup (its context's limits); removed once the kernel has ended. */
   cgroup?: () => Promise<KernelCgroup>;
+  /** Watches the kernel's tree from outside (memory where no cgroup holds it); returns the unwatch function. */
+  watch?: (rootPid: number, stop: () => void) => () => void;
 }
 
 export class RunningKernel {
@@ -55,6 +57,9 @@ export class RunningKernel {
     }
     // A group left behind (still busy after its retries) is removed with the sandbox's own at close.
     if (cgroup) void launched.exited.then(() => cgroup.remove()).catch(() => {});
+    // Stopped over its limit, the kernel dies like any other: the context reports it and restarts.
+    const unwatch = spec.watch?.(launched.pid, () => void launched.kill());
+    if (unwatch) void launched.exited.then(unwatch);
     try {
       const connection = await Promise.race([
         KernelConnection.open(launched.endpoints, launched.key),

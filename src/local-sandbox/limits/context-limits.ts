@@ -7,7 +7,8 @@
  * when controllers are delegated to us, else v1) holds memory for everything the
  * context runs, tmpfs included, and its process count; a loop-mounted ext4 image
  * per workspace holds its disk. Elsewhere what is left is named in the start line:
- * the launchers' per-process address-space caps for memory, nothing for the rest.
+ * a watchdog summing the resident memory of each kernel's tree (and its tmpfs) for
+ * memory, nothing for the process count and the disk.
  */
 import { mkdir } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
@@ -15,6 +16,7 @@ import { openCgroupV1 } from './cgroup-v1.ts';
 import { openCgroupV2 } from './cgroup-v2.ts';
 import type { Cgroups, KernelCgroup } from './kernel-cgroup.ts';
 import { LoopDiskQuota } from './loop-disk.ts';
+import { RssWatchdog } from './rss-watchdog.ts';
 
 export type { KernelCgroup } from './kernel-cgroup.ts';
 
@@ -27,6 +29,12 @@ export interface ContextLimitSettings {
   diskMb: number;
 }
 
+/** Mechanisms to leave out even where they would work (tests of the fallbacks). */
+export interface LimitPreferences {
+  cgroups?: boolean;
+  loopDisk?: boolean;
+}
+
 export interface LimitMechanisms {
   memory: string;
   pids: string;
@@ -36,7 +44,7 @@ export interface LimitMechanisms {
 const NO_CGROUP: KernelCgroup = { dirs: [], remove: async () => {} };
 
 /**
- * Above the context's limit, for the launchers' per-process caps when a cgroup holds memory.
+ * Above the context's limit, for the launchers' per-process caps (a cgroup or the watchdog holds the limit itself).
  * Those caps count address space, not memory: an idle ipykernel reserves more than 256 MiB of
  * it (thread stacks, malloc arenas) and cannot start under a cap of 256. With the headroom
  * they stay a second line that turns one huge allocation into MemoryError instead of an OOM kill.
@@ -48,26 +56,28 @@ export class ContextLimits {
   readonly #settings: ContextLimitSettings;
   readonly #cgroups: Cgroups | undefined;
   readonly #disk: LoopDiskQuota | undefined;
+  readonly #watchdog: RssWatchdog | undefined;
 
   private constructor(settings: ContextLimitSettings, cgroups: Cgroups | undefined, disk: LoopDiskQuota | undefined) {
     this.#settings = settings;
     this.#cgroups = cgroups;
     this.#disk = disk;
     const off = (value: number) => value === 0;
+    if (!off(settings.memoryMb) && !cgroups?.holdsMemory) this.#watchdog = new RssWatchdog(settings.memoryMb * 1024 * 1024);
     this.mechanisms = {
-      memory: off(settings.memoryMb) ? 'off' : cgroups?.holdsMemory ? cgroups.kind : 'rlimit-per-process',
+      memory: off(settings.memoryMb) ? 'off' : cgroups?.holdsMemory ? cgroups.kind : 'rss-watchdog',
       pids: off(settings.pidsMax) ? 'off' : cgroups?.holdsPids ? cgroups.kind : 'none',
       disk: off(settings.diskMb) ? 'off' : (disk?.kind ?? 'none'),
     };
   }
 
   /** Finds what this host offers; `imagesDir` keeps the workspace disk images (outside every workspace). */
-  static async open(settings: ContextLimitSettings, imagesDir: string): Promise<ContextLimits> {
-    const wantsCgroups = settings.memoryMb > 0 || settings.pidsMax > 0;
+  static async open(settings: ContextLimitSettings, imagesDir: string, prefer: LimitPreferences = {}): Promise<ContextLimits> {
+    const wantsCgroups = (settings.memoryMb > 0 || settings.pidsMax > 0) && prefer.cgroups !== false;
     const groupName = `fc-sandbox-${process.pid}`;
     const [cgroups, disk] = await Promise.all([
       wantsCgroups ? (async () => (await openCgroupV2(groupName)) ?? (await openCgroupV1(groupName)))() : undefined,
-      settings.diskMb > 0 ? LoopDiskQuota.open(imagesDir, settings.diskMb) : undefined,
+      settings.diskMb > 0 && prefer.loopDisk !== false ? LoopDiskQuota.open(imagesDir, settings.diskMb) : undefined,
     ]);
     return new ContextLimits(settings, cgroups, disk);
   }
@@ -81,8 +91,15 @@ export class ContextLimits {
   /** The per-process memory cap (MiB) the launchers apply: the context's limit itself where nothing holds the whole tree. */
   get perProcessMemoryMb(): number {
     const { memoryMb } = this.#settings;
-    if (memoryMb === 0 || !this.#cgroups?.holdsMemory) return memoryMb;
-    return memoryMb + PER_PROCESS_HEADROOM_MB;
+    return memoryMb === 0 ? 0 : memoryMb + PER_PROCESS_HEADROOM_MB;
+  }
+
+  /**
+   * Where the watchdog holds memory: watches the kernel's tree (its outermost host pid)
+   * and calls `stop` once it holds more than the limit. Returns the unwatch function.
+   */
+  watchKernel(rootPid: number, stop: () => void): () => void {
+    return this.#watchdog?.watch(rootPid, stop) ?? (() => {});
   }
 
   /** A fresh group for one kernel's process tree (none where cgroups are not ours). */
