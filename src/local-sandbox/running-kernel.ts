@@ -55,7 +55,7 @@ export class RunningKernel {
       await cgroup?.remove().catch(() => {});
       throw error;
     }
-    // A group left behind (still busy after its retries) is removed with the sandbox's own at close.
+    // A group still busy after its retries stays; the next start sweeps the groups of dead sandboxes.
     if (cgroup) void launched.exited.then(() => cgroup.remove()).catch(() => {});
     // Stopped over its limit, the kernel dies like any other: the context reports it and restarts.
     const unwatch = spec.watch?.(launched.pid, () => void launched.kill());
