@@ -13,6 +13,8 @@ import { KernelPool } from './kernel-pool.ts';
 import type { KernelLauncher } from './kernel-launch.ts';
 import type { SandboxOptions } from './options.ts';
 import { RunningKernel } from './running-kernel.ts';
+import type { SeccompFilters } from './seccomp-filter.ts';
+import type { SessionUids } from './session-uids.ts';
 
 /** Where the session's workspace appears inside every kernel; E2B's default cwd. */
 export const WORKSPACE_MOUNT = '/home/user';
@@ -26,6 +28,14 @@ export interface ContextRegistryDeps {
   /** Holds `sessions/<name>` (workspaces) and `run/` (kernel sockets, never inside a workspace). */
   workspaceRoot: string;
   launchers: KernelLaunchers;
+  /** How kernels are jailed beyond bubblewrap's mounts: session uids (a root server) and seccomp. */
+  jail?: JailSettings;
+}
+
+export interface JailSettings {
+  /** Set when the server is root: every session's kernels run under a uid of their own. */
+  uids?: SessionUids;
+  seccomp?: SeccompFilters;
 }
 
 export interface CreateContextParams {
@@ -49,6 +59,7 @@ export class ContextRegistry {
   readonly #options: SandboxOptions;
   readonly #workspaceRoot: string;
   readonly #launchers: KernelLaunchers;
+  readonly #jail: JailSettings;
   readonly #pool: KernelPool;
   /** session → context id → context */
   readonly #sessions = new Map<string, Map<string, CodeContext>>();
@@ -63,6 +74,7 @@ export class ContextRegistry {
     this.#options = deps.options;
     this.#workspaceRoot = deps.workspaceRoot;
     this.#launchers = deps.launchers;
+    this.#jail = deps.jail ?? {};
     this.#pool = new KernelPool(deps.options.poolSize, (session, language) => this.#startKernel(session, language));
     if (this.#launchers.python) this.#pool.fill(DEFAULT_SESSION, 'python');
     const idleMs = deps.options.idleTimeoutSeconds * 1000;
@@ -196,15 +208,29 @@ export class ContextRegistry {
     if (!launcher) throw new Error(`no launcher for ${language}`);
     const workspace = join(this.#workspaceRoot, 'sessions', session);
     const runRoot = join(this.#workspaceRoot, 'run');
+    const uids = this.#jail.uids;
+    // Jails under session uids must pass through the parents (not list them); each workspace is 0700, its uid's.
+    const parentMode = uids ? 0o711 : 0o700;
+    await mkdir(join(this.#workspaceRoot, 'sessions'), { recursive: true, mode: parentMode });
     await mkdir(workspace, { recursive: true, mode: 0o700 });
-    await mkdir(runRoot, { recursive: true, mode: 0o700 });
-    return RunningKernel.start(launcher, {
-      language,
-      workspace,
-      workspaceMount: WORKSPACE_MOUNT,
-      runRoot,
-      memoryMb: this.#options.kernelMemoryMb,
-      allowNetwork: this.#options.allowNetwork,
-    });
+    await mkdir(runRoot, { recursive: true, mode: parentMode });
+    const lease = await uids?.acquire(session, workspace);
+    try {
+      const kernel = await RunningKernel.start(launcher, {
+        language,
+        workspace,
+        workspaceMount: WORKSPACE_MOUNT,
+        runRoot,
+        memoryMb: this.#options.kernelMemoryMb,
+        allowNetwork: this.#options.allowNetwork,
+        hostUid: lease?.uid,
+        seccomp: this.#jail.seccomp,
+      });
+      void kernel.exited.then(() => lease?.release());
+      return kernel;
+    } catch (error) {
+      lease?.release();
+      throw error;
+    }
   }
 }

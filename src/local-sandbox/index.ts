@@ -3,7 +3,7 @@
  * kernels isolated with bubblewrap. `startSandbox` is what `npm start` and
  * `npm run sandbox` call; `createSandboxApp` is the bare Hono app.
  */
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, mkdir, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { ContextRegistry, type KernelLaunchers } from './context-registry.ts';
@@ -11,6 +11,8 @@ import { defaultWorkspaceParent, parseSandboxOptions, type SandboxOptions, type 
 import { launchDenoKernel } from './deno-kernel.ts';
 import { launchPythonKernel } from './python-kernel.ts';
 import { createSandboxApp } from './sandbox-app.ts';
+import { buildSeccompFilters, type SeccompFilters } from './seccomp-filter.ts';
+import { SessionUids } from './session-uids.ts';
 
 export { createSandboxApp } from './sandbox-app.ts';
 export { ContextRegistry, DEFAULT_SESSION, WORKSPACE_MOUNT } from './context-registry.ts';
@@ -46,8 +48,24 @@ export async function startSandbox(
   const ownRoot = options.workspaceRoot === undefined;
   const workspaceRoot = options.workspaceRoot ?? (await mkdtemp(defaultWorkspaceParent()));
   await mkdir(workspaceRoot, { recursive: true, mode: 0o700 });
+  // A root server never runs kernels as root: each session's jail gets an unprivileged uid,
+  // which must be able to pass through the workspace root (not list it).
+  const uids = process.getuid?.() === 0 ? new SessionUids() : undefined;
+  if (uids) await chmod(workspaceRoot, 0o711);
+  let seccomp: SeccompFilters;
+  try {
+    seccomp = await buildSeccompFilters(workspaceRoot);
+  } catch (error) {
+    if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
+    throw error;
+  }
 
-  const registry = new ContextRegistry({ options, workspaceRoot, launchers: deps.launchers ?? DEFAULT_LAUNCHERS });
+  const registry = new ContextRegistry({
+    options,
+    workspaceRoot,
+    launchers: deps.launchers ?? DEFAULT_LAUNCHERS,
+    jail: { uids, seccomp },
+  });
   const app = createSandboxApp({ registry, options });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Language } from '../sandbox/protocol.ts';
 import { KernelConnection } from './kernel-connection.ts';
 import type { KernelExit, KernelLauncher, LaunchedKernel } from './kernel-launch.ts';
+import type { SeccompFilters } from './seccomp-filter.ts';
 
 export interface KernelSpec {
   language: Language;
@@ -16,6 +17,8 @@ export interface KernelSpec {
   runRoot: string;
   memoryMb: number;
   allowNetwork: boolean;
+  hostUid?: number;
+  seccomp?: SeccompFilters;
 }
 
 export class RunningKernel {
@@ -30,6 +33,9 @@ export class RunningKernel {
       this.#exit = exit;
       connection.close();
     });
+    // A lost connection is a dead kernel: the server never reconnects by path (the path may
+    // lead somewhere else by then). Killing it makes `exited` resolve, and the context restarts.
+    void connection.lost.then(() => launched.kill());
   }
 
   static async start(launcher: KernelLauncher, spec: KernelSpec): Promise<RunningKernel> {
@@ -41,6 +47,8 @@ export class RunningKernel {
       memoryMb: spec.memoryMb,
       allowNetwork: spec.allowNetwork,
       env: {},
+      hostUid: spec.hostUid,
+      seccomp: spec.seccomp,
     });
     try {
       const connection = await Promise.race([
