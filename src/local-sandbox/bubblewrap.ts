@@ -7,7 +7,11 @@
  * at `workspaceMount`, the kernel's run directory read-write at `runMount`, and
  * nothing else of the host. All namespaces are unshared (the network too, unless
  * allowed); the environment is cleared and replaced by `env`; the process tree
- * dies with the server.
+ * dies with the server. Hardened as container runtimes are by default: /proc's
+ * host-wide knobs read-only and its secrets masked, /dev read-only but for a
+ * capped /dev/shm, no inherited fds, no nested user namespaces, a seccomp filter,
+ * and (a root server) an unprivileged host uid per session. docs/security.md
+ * lists what that promises.
  */
 import { spawn, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';

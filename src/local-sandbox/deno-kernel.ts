@@ -33,8 +33,8 @@
  * 127.0.0.1 there; socat processes inside the same sandbox bridge each port to a unix socket in
  * runDir, which the server reaches from outside as `ipc://<runDir>/<channel>`. Once they listen,
  * runDir is unmounted inside (the code cannot replace them); that takes CAP_SYS_ADMIN, which bwrap
- * grants to uid 0 only, so this sandbox runs as uid 0 of its user namespace (still the server's
- * uid outside, like SANDBOX_UID) and every process it starts has an empty capability set. On top
+ * grants to uid 0 only, so this sandbox runs as uid 0 of its user namespace (still the jail's
+ * host uid outside, like SANDBOX_UID) and every process it starts has an empty capability set. On top
  * of the common sandbox: the deno binary and the connection file, read-only.
  *
  * Memory: RLIMIT_AS is useless for V8 (it reserves tens of GiB of address space; Deno needs an
