@@ -103,16 +103,16 @@ const INFO_FD = 3;
 const SECCOMP_FD = 4;
 
 /**
- * Closes every fd above 2 except the two above, then execs the rest of the command line.
- * Node only sets close-on-exec on fds it opened itself; whatever the server inherited
- * (a supervisor's pipe, a test runner's channel) would otherwise reach every kernel, and
- * neither bwrap nor util-linux has a close-fds option.
+ * Closes every fd above 2 but `keep`, then execs the rest of the command line. Node marks
+ * only the fds it opened, and those up to 15 it inherited, close-on-exec; whatever else the
+ * server inherited (a supervisor's pipe) would reach every kernel, and neither bwrap nor
+ * util-linux has a close-fds option.
  */
-const CLOSE_INHERITED_FDS = [
-  '/bin/bash', '-c',
-  `for fd in /proc/self/fd/*; do fd=\${fd##*/}; case $fd in 0|1|2|${INFO_FD}|${SECCOMP_FD}) ;; *) eval "exec $fd>&-" ;; esac; done; exec "$@"`,
-  'close-inherited-fds',
-];
+function closeInheritedFds(keep: number[]): string[] {
+  const kept = [0, 1, 2, ...keep].join('|');
+  const script = `for fd in /proc/self/fd/*; do fd=\${fd##*/}; case $fd in ${kept}) ;; *) eval "exec $fd>&-" ;; esac; done; exec "$@"`;
+  return ['/bin/bash', '-c', script, 'close-inherited-fds'];
+}
 
 /**
  * Builds `[file, ...args]` for spawn(), one stage execing the next: close inherited fds,
@@ -122,7 +122,7 @@ const CLOSE_INHERITED_FDS = [
  * seccompFilter, fd 4 open on that file (spawnSandboxed does all that).
  */
 export function sandboxCommand(options: SandboxCommandOptions): [string, ...string[]] {
-  const argv: string[] = [...CLOSE_INHERITED_FDS];
+  const argv = closeInheritedFds(options.seccompFilter ? [INFO_FD, SECCOMP_FD] : [INFO_FD]);
   if (options.hostUid !== undefined) {
     const id = String(options.hostUid);
     argv.push('/usr/bin/setpriv', '--reuid', id, '--regid', id, '--clear-groups', '--');
