@@ -204,6 +204,18 @@ describe('the jail: host uid', { skip: !isRoot && 'the server is not root: kerne
     assert.equal((await request(url, 'DELETE', `/contexts/${other}`, undefined, B)).status, 200);
   });
 
+  test("a root server refuses a workspace root its session uids cannot reach, saying why", async () => {
+    const closed = await mkdtemp(join(tmpdir(), 'closed-'));
+    try {
+      await assert.rejects(
+        startSandbox({ port: 0, poolSize: 0, workspaceRoot: join(closed, 'root') }),
+        new RegExp(`${closed} must be searchable by others`),
+      );
+    } finally {
+      await rm(closed, { recursive: true, force: true });
+    }
+  });
+
   test('a session uid is shared by its leases and given back after the last one', async () => {
     const uids = new SessionUids(900_000, 2);
     const dir = await mkdtemp(join(tmpdir(), 'uids-'));

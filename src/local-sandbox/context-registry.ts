@@ -5,7 +5,7 @@
  * session that created it.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LANGUAGES, type Language } from '../sandbox/protocol.ts';
 import { CodeContext } from './code-context.ts';
@@ -211,9 +211,11 @@ export class ContextRegistry {
     const uids = this.#jail.uids;
     // Jails under session uids must pass through the parents (not list them); each workspace is 0700, its uid's.
     const parentMode = uids ? 0o711 : 0o700;
-    await mkdir(join(this.#workspaceRoot, 'sessions'), { recursive: true, mode: parentMode });
+    for (const parent of [join(this.#workspaceRoot, 'sessions'), runRoot]) {
+      await mkdir(parent, { recursive: true, mode: parentMode });
+      if (uids) await chmod(parent, parentMode); // a workspace root kept from an earlier, non-root run
+    }
     await mkdir(workspace, { recursive: true, mode: 0o700 });
-    await mkdir(runRoot, { recursive: true, mode: parentMode });
     const lease = await uids?.acquire(session, workspace);
     try {
       const kernel = await RunningKernel.start(launcher, {

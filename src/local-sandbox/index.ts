@@ -12,7 +12,7 @@ import { launchDenoKernel } from './deno-kernel.ts';
 import { launchPythonKernel } from './python-kernel.ts';
 import { createSandboxApp } from './sandbox-app.ts';
 import { buildSeccompFilters, type SeccompFilters } from './seccomp-filter.ts';
-import { SessionUids } from './session-uids.ts';
+import { SessionUids, assertSearchableByOthers } from './session-uids.ts';
 
 export { createSandboxApp } from './sandbox-app.ts';
 export { ContextRegistry, DEFAULT_SESSION, WORKSPACE_MOUNT } from './context-registry.ts';
@@ -51,9 +51,12 @@ export async function startSandbox(
   // A root server never runs kernels as root: each session's jail gets an unprivileged uid,
   // which must be able to pass through the workspace root (not list it).
   const uids = process.getuid?.() === 0 ? new SessionUids() : undefined;
-  if (uids) await chmod(workspaceRoot, 0o711);
   let seccomp: SeccompFilters;
   try {
+    if (uids) {
+      await chmod(workspaceRoot, 0o711);
+      await assertSearchableByOthers(workspaceRoot);
+    }
     seccomp = await buildSeccompFilters(workspaceRoot);
   } catch (error) {
     if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });

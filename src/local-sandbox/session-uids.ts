@@ -6,7 +6,8 @@
  * writes belong to its session's uid, and per-uid limits separate sessions.
  */
 import { execFile } from 'node:child_process';
-import { chmod } from 'node:fs/promises';
+import { chmod, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
 /** Above the usual subordinate-id ranges of /etc/subuid (100000-165535) and systemd's dynamic users. */
@@ -67,6 +68,19 @@ export class SessionUids {
       throw error;
     }
     return { uid: held.uid, release };
+  }
+}
+
+/**
+ * Throws unless an unprivileged uid can pass through every directory above `dir` (o+x):
+ * a root server's jails, started under session uids, bind their workspaces from below it.
+ */
+export async function assertSearchableByOthers(dir: string): Promise<void> {
+  for (let at = resolve(dir); ; at = dirname(at)) {
+    if (((await stat(at)).mode & 0o001) === 0) {
+      throw new Error(`${at} must be searchable by others (chmod o+x): a root server's kernels run under unprivileged uids and bind their workspaces from ${dir}`);
+    }
+    if (at === dirname(at)) return;
   }
 }
 
