@@ -184,6 +184,7 @@ describe('the jail: nested namespaces and system calls', () => {
 });
 
 describe('the jail: host uid', { skip: !isRoot && 'the server is not root: kernels run as its uid' }, () => {
+  // Checked from the host: inside, uid_map shows the intermediate user namespace of --disable-userns (outer "0").
   test("a root server's kernels run under an unprivileged uid of their session, one per session", async () => {
     const other = await createContext(url, {}, B);
     await py('open("owned-a.txt", "w").write("a")');
