@@ -81,6 +81,8 @@ export interface SandboxCommandOptions {
   disableUserns?: boolean;
   /** Size cap of /dev/shm (a tmpfs), in MiB; default SHM_MAX_MB, never above a memoryMb limit. */
   shmSizeMb?: number;
+  /** cgroup directories the first process joins before anything else runs (the context's limits). */
+  cgroupDirs?: string[];
 }
 
 /**
@@ -123,6 +125,11 @@ function closeInheritedFds(keep: number[]): string[] {
  */
 export function sandboxCommand(options: SandboxCommandOptions): [string, ...string[]] {
   const argv = closeInheritedFds(options.seccompFilter ? [INFO_FD, SECCOMP_FD] : [INFO_FD]);
+  // Joined by the shell itself (still the server, root), so every process of the tree is born inside the limits.
+  if (options.cgroupDirs?.length) {
+    const join = 'while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; done; shift; exec "$@"';
+    argv.push('/bin/sh', '-c', join, 'sh', ...options.cgroupDirs, '--');
+  }
   if (options.hostUid !== undefined) {
     const id = String(options.hostUid);
     argv.push('/usr/bin/setpriv', '--reuid', id, '--regid', id, '--clear-groups', '--');

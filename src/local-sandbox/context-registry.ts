@@ -11,6 +11,7 @@ import { LANGUAGES, type Language } from '../sandbox/protocol.ts';
 import { CodeContext } from './code-context.ts';
 import { KernelPool } from './kernel-pool.ts';
 import type { KernelLauncher } from './kernel-launch.ts';
+import type { ContextLimits } from './limits/context-limits.ts';
 import type { SandboxOptions } from './options.ts';
 import { RunningKernel } from './running-kernel.ts';
 import type { SeccompFilters } from './seccomp-filter.ts';
@@ -28,6 +29,8 @@ export interface ContextRegistryDeps {
   /** Holds `sessions/<name>` (workspaces) and `run/` (kernel sockets, never inside a workspace). */
   workspaceRoot: string;
   launchers: KernelLaunchers;
+  /** Memory, process and disk limits per context (cgroups, workspace quotas). */
+  limits: ContextLimits;
   /** How kernels are jailed beyond bubblewrap's mounts: session uids (a root server) and seccomp. */
   jail?: JailSettings;
 }
@@ -60,6 +63,7 @@ export class ContextRegistry {
   readonly #workspaceRoot: string;
   readonly #launchers: KernelLaunchers;
   readonly #jail: JailSettings;
+  readonly #limits: ContextLimits;
   readonly #pool: KernelPool;
   /** session → context id → context */
   readonly #sessions = new Map<string, Map<string, CodeContext>>();
@@ -75,6 +79,7 @@ export class ContextRegistry {
     this.#workspaceRoot = deps.workspaceRoot;
     this.#launchers = deps.launchers;
     this.#jail = deps.jail ?? {};
+    this.#limits = deps.limits;
     this.#pool = new KernelPool(deps.options.poolSize, (session, language) => this.#startKernel(session, language));
     if (this.#launchers.python) this.#pool.fill(DEFAULT_SESSION, 'python');
     const idleMs = deps.options.idleTimeoutSeconds * 1000;
@@ -215,7 +220,8 @@ export class ContextRegistry {
       await mkdir(parent, { recursive: true, mode: parentMode });
       if (uids) await chmod(parent, parentMode); // a workspace root kept from an earlier, non-root run
     }
-    await mkdir(workspace, { recursive: true, mode: 0o700 });
+    // Done once per session (a disk quota is a mount): a pooled kernel has it behind it already.
+    await this.#limits.prepareWorkspace(workspace);
     const lease = await uids?.acquire(session, workspace);
     try {
       const kernel = await RunningKernel.start(launcher, {
@@ -223,8 +229,10 @@ export class ContextRegistry {
         workspace,
         workspaceMount: WORKSPACE_MOUNT,
         runRoot,
-        memoryMb: this.#options.kernelMemoryMb,
+        memoryMb: this.#limits.perProcessMemoryMb,
         allowNetwork: this.#options.allowNetwork,
+        cgroup: () => this.#limits.kernelCgroup(),
+        watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
         hostUid: lease?.uid,
         seccomp: this.#jail.seccomp,
       });

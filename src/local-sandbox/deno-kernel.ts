@@ -142,7 +142,7 @@ async function start(options: KernelLaunchOptions, runDir: string): Promise<Laun
     await kill();
     throw error;
   }
-  return { endpoints, key, exited: sandbox.exited, kill };
+  return { endpoints, key, pid: sandbox.pid, exited: sandbox.exited, kill };
 }
 
 /** The common sandbox (bubblewrap.ts) plus what Deno's bridge needs. */
@@ -181,6 +181,7 @@ function denoSandboxOptions(
     runDir,
     // No address-space limit: V8 cannot start under one (see the top of this file); the script sets RLIMIT_DATA.
     memoryMb: 0,
+    cgroupDirs: options.cgroupDirs,
     allowNetwork: options.allowNetwork,
     env: {
       ...baseKernelEnv(options.workspaceMount),

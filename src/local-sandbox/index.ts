@@ -5,10 +5,12 @@
  */
 import { chmod, mkdtemp, mkdir, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { ContextRegistry, type KernelLaunchers } from './context-registry.ts';
 import { defaultWorkspaceParent, parseSandboxOptions, type SandboxOptions, type SandboxOptionsInput } from './options.ts';
 import { launchDenoKernel } from './deno-kernel.ts';
+import { ContextLimits } from './limits/context-limits.ts';
 import { launchPythonKernel } from './python-kernel.ts';
 import { createSandboxApp } from './sandbox-app.ts';
 import { buildSeccompFilters, type SeccompFilters } from './seccomp-filter.ts';
@@ -16,6 +18,7 @@ import { SessionUids, assertSearchableByOthers } from './session-uids.ts';
 
 export { createSandboxApp } from './sandbox-app.ts';
 export { ContextRegistry, DEFAULT_SESSION, WORKSPACE_MOUNT } from './context-registry.ts';
+export { ContextLimits } from './limits/context-limits.ts';
 export { SandboxOptions, SandboxOptionsError, parseSandboxEnv, parseSandboxOptions } from './options.ts';
 
 export interface RunningSandbox {
@@ -31,6 +34,10 @@ export interface RunningSandbox {
 export interface SandboxDeps {
   /** Kernel launchers by language; the default has every language this build supports. */
   launchers?: KernelLaunchers;
+  /** Where the start line naming each limit's mechanism goes; default stderr. */
+  log?: (line: string) => void;
+  /** The limits' mechanisms; by default the best this host offers (ContextLimits.open). Closed with the sandbox. */
+  limits?: ContextLimits;
 }
 
 /** Deno's one kernel serves both JavaScript and TypeScript. */
@@ -63,10 +70,13 @@ export async function startSandbox(
     throw error;
   }
 
+  const limits = deps.limits ?? (await ContextLimits.open(options, join(workspaceRoot, 'disks')));
+  (deps.log ?? ((line) => process.stderr.write(`${line}\n`)))(limits.describe());
   const registry = new ContextRegistry({
     options,
     workspaceRoot,
     launchers: deps.launchers ?? DEFAULT_LAUNCHERS,
+    limits,
     jail: { uids, seccomp },
   });
   const app = createSandboxApp({ registry, options });
@@ -76,6 +86,7 @@ export async function startSandbox(
     s.once('error', reject);
   }).catch(async (error: Error) => {
     await registry.close();
+    await limits.close();
     if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
     throw new Error(`the sandbox cannot listen on ${options.host}:${options.port}: ${error.message}`);
   });
@@ -91,6 +102,7 @@ export async function startSandbox(
       (closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         await registry.close();
+        await limits.close();
         if ('closeAllConnections' in server) server.closeAllConnections();
         await stopped;
         if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
