@@ -379,7 +379,7 @@ describe('the jail: what reaches the kernel from the host', () => {
 
   test(
     'mountinfo does not name the workspace root',
-    { todo: 'the workspace and run directories are bound from the host filesystem, whose paths mountinfo shows; holds once they are filesystems of their own' },
+    { todo: 'the run directory (and the deno link) are binds of the host filesystem, whose paths mountinfo shows; holds once they are a filesystem of their own' },
     async () => {
       for (const context of [python, deno]) {
         const code =
