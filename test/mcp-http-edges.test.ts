@@ -4,9 +4,7 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, test } from 'node:test';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { Client, ProtocolError, SSEClientTransport, type CallToolResult } from '@modelcontextprotocol/client';
 import { call, connect, eventually, freePort, rawPost, rpcBody, runToExit, SECRET, spawnHandler, startMcp, stopChild, structured, textOf, type McpProcess } from './mcp-harness.ts';
 
 
@@ -98,11 +96,12 @@ test('on a loopback bind, a non-local Host or Origin is refused (DNS rebinding)'
 test('CORS lets a browser client in and exposes the MCP headers', async () => {
   const preflight = await fetch(mcp.url, {
     method: 'OPTIONS',
-    headers: { origin: 'http://localhost:6274', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, mcp-protocol-version' },
+    headers: { origin: 'http://localhost:6274', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, mcp-protocol-version, mcp-method, mcp-name' },
   });
   assert.equal(preflight.status, 204);
   assert.equal(preflight.headers.get('access-control-allow-origin'), '*');
   assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /mcp-protocol-version/i);
+  assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /mcp-method.*mcp-name/i, 'the 2026-07-28 request headers are allowed');
   const response = await rawPost(mcp.url, LIST, { ...AUTH, origin: 'http://localhost:6274' });
   assert.match(response.headers.get('access-control-expose-headers') ?? '', /mcp-session-id/);
   assert.match(response.headers.get('access-control-expose-headers') ?? '', /mcp-protocol-version/);
@@ -129,7 +128,7 @@ test('sandbox down: tools give a clear error naming the URL; health_check says s
 
 test('an unknown tool is a JSON-RPC error, not a crash', async () => {
   const client = await connect(mcp.url, AUTH);
-  await assert.rejects(client.callTool({ name: 'rm_rf', arguments: {} }), (error: unknown) => error instanceof McpError && /unknown tool "rm_rf"/.test(error.message));
+  await assert.rejects(client.callTool({ name: 'rm_rf', arguments: {} }), (error: unknown) => error instanceof ProtocolError && /unknown tool "rm_rf"/.test(error.message));
   await client.close();
 });
 
