@@ -53,6 +53,8 @@ async function main() {
     minify: true,
     banner: { js: requireShim },
     define: { 'process.env.NODE_ENV': '"production"' },
+    // Ajv stays out of what loads at start (see the file for why that is safe).
+    alias: { '@modelcontextprotocol/server/_shims': './scripts/build/sdk-shims-without-ajv.mjs' },
   });
   const forbidden = Object.keys(fc.metafile.inputs).filter((input) => FORBIDDEN_IN_FC.some((re) => re.test(input)));
   if (forbidden.length > 0) {
