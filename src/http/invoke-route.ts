@@ -26,13 +26,12 @@ import {
   type JSONRPCMessage,
 } from '@modelcontextprotocol/server';
 import { Hono, type MiddlewareHandler } from 'hono';
-import { timingSafeEqual } from 'hono/utils/buffer';
 import type { RequestIdVariables } from 'hono/request-id';
 import { z } from 'zod';
 import type { Logger } from '../logger.ts';
 import { createMcpServer, type McpServerDeps } from '../mcp/server.ts';
 import { describeIssues } from '../zod-issues.ts';
-import { bearer, REALM } from './bearer-auth.ts';
+import { bearer, REALM, tokenMatcher } from './bearer-auth.ts';
 import { errors, rpcError } from './errors.ts';
 import { startRequestLog } from './request-log.ts';
 
@@ -133,6 +132,7 @@ export function createInvokeRoute(deps: InvokeRouteDeps): Hono<Env> {
   const route = new Hono<Env>();
   const requireAuth = authTokens.length > 0;
   const headerAuth: MiddlewareHandler | undefined = requireAuth ? bearer(authTokens) : undefined;
+  const matches = tokenMatcher(authTokens);
 
   // A header credential is checked before the body is read, exactly as on the MCP path.
   route.use((c, next) => (headerAuth && c.req.header('authorization') !== undefined ? headerAuth(c, next) : next()));
@@ -158,7 +158,7 @@ export function createInvokeRoute(deps: InvokeRouteDeps): Hono<Env> {
     if (requireAuth) {
       const hasHeader = c.req.header('authorization') !== undefined;
       const given = event.tokens.filter((t): t is string => t !== undefined);
-      const valid = await Promise.all(given.map(async (t) => (await Promise.all(authTokens.map((a) => timingSafeEqual(a, t)))).some(Boolean)));
+      const valid = given.map(matches);
       const missing = !hasHeader && given.length < event.tokens.length;
       if (missing || valid.includes(false)) {
         const reason = valid.includes(false) ? "the event's auth_token is not valid" : 'no credential';

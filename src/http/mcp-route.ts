@@ -9,6 +9,7 @@
  * @example app.route('/mcp', createMcpRoute({ maxBodyBytes, logger, serverDeps }))
  */
 import { createMcpHandler, type McpServerFactory } from '@modelcontextprotocol/server';
+import type { HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { RequestIdVariables } from 'hono/request-id';
 import type { Logger } from '../logger.ts';
@@ -23,7 +24,7 @@ export interface McpRouteDeps {
   serverDeps(request: Request, logger: Logger): McpServerDeps;
 }
 
-type Env = { Variables: RequestIdVariables };
+type Env = { Variables: RequestIdVariables; Bindings: Partial<HttpBindings> };
 
 interface RequestScope {
   log: RequestLog;
@@ -76,7 +77,7 @@ export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
     Object.assign(log, describeMessage(body));
     const request = c.req.raw;
     scopes.set(request, { log, logger: deps.logger.child({ request_id: requestId }) });
-    return log.finish(await handler.fetch(request, { parsedBody: body }));
+    return log.finish(await handler.fetch(request, { parsedBody: body }), c.env?.outgoing);
   });
   const stateless = () => errors.methodNotAllowed('this server is stateless; send JSON-RPC requests with POST', 'POST, OPTIONS');
   route.get('/', stateless);

@@ -3,6 +3,7 @@
  * when present), era, JSON-RPC method, tool name, outcome, HTTP status, duration.
  * A streamed answer is logged when its stream ends, so the duration covers the run.
  */
+import type { ServerResponse } from 'node:http';
 import type { Logger } from '../logger.ts';
 import type { ToolOutcome } from '../mcp/server.ts';
 
@@ -12,15 +13,19 @@ export interface RequestLog {
   tool?: string;
   outcome?: ToolOutcome | 'ok' | 'rejected' | 'cancelled' | 'error';
   error?: string;
-  /** Logs the line once the response (or its stream) is done; returns the response to send. */
-  finish(response: Response): Response;
+  /**
+   * Logs the line once the response (or its stream) is done; returns the response to
+   * send. `outgoing` is Node's response when there is one: its close tells when a
+   * stream ended without wrapping the stream.
+   */
+  finish(response: Response, outgoing?: Pick<ServerResponse, 'once' | 'writableFinished'>): Response;
 }
 
 export function startRequestLog(logger: Logger, requestId: string, route: string): RequestLog {
   const started = performance.now();
   let done = false;
   const log: RequestLog = {
-    finish(response) {
+    finish(response, outgoing) {
       const write = (streamOutcome?: 'cancelled') => {
         if (done) return;
         done = true;
@@ -40,6 +45,10 @@ export function startRequestLog(logger: Logger, requestId: string, route: string
       };
       if (!response.body || !(response.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
         write();
+        return response;
+      }
+      if (outgoing) {
+        outgoing.once('close', () => write(outgoing.writableFinished ? undefined : 'cancelled'));
         return response;
       }
       const body = response.body.pipeThrough(
