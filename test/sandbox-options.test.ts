@@ -11,6 +11,9 @@ describe('parseSandboxEnv', () => {
     assert.equal(options.sessionHeader, 'x-ci-session-id');
     assert.equal(options.allowNetwork, false);
     assert.equal(options.maxContexts, 100);
+    assert.equal(options.memoryMb, 2048);
+    assert.equal(options.pidsMax, 256);
+    assert.equal(options.diskMb, 1024);
     assert.equal(options.workspaceRoot, undefined);
   });
 
@@ -20,7 +23,9 @@ describe('parseSandboxEnv', () => {
       SANDBOX_PORT: '0',
       SANDBOX_SESSION_HEADER: 'X-My-Session',
       SANDBOX_ALLOW_NETWORK: 'true',
-      SANDBOX_KERNEL_MEMORY_MB: '1024',
+      SANDBOX_MEMORY_MB: '1024',
+      SANDBOX_PIDS_MAX: '64',
+      SANDBOX_DISK_MB: '0',
       SANDBOX_MAX_CONTEXTS: '5',
       SANDBOX_EXECUTE_TIMEOUT_SECONDS: '10',
       SANDBOX_MAX_EXECUTE_TIMEOUT_SECONDS: '20',
@@ -37,7 +42,9 @@ describe('parseSandboxEnv', () => {
         port: 0,
         sessionHeader: 'x-my-session',
         allowNetwork: true,
-        kernelMemoryMb: 1024,
+        memoryMb: 1024,
+        pidsMax: 64,
+        diskMb: 0,
         maxContexts: 5,
         executeTimeoutSeconds: 10,
         maxExecuteTimeoutSeconds: 20,
@@ -50,12 +57,19 @@ describe('parseSandboxEnv', () => {
     );
   });
 
+  test('SANDBOX_KERNEL_MEMORY_MB still sets the memory limit; SANDBOX_MEMORY_MB wins over it', () => {
+    assert.equal(parseSandboxEnv({ SANDBOX_KERNEL_MEMORY_MB: '512' }).memoryMb, 512);
+    assert.equal(parseSandboxEnv({ SANDBOX_KERNEL_MEMORY_MB: '512', SANDBOX_MEMORY_MB: '768' }).memoryMb, 768);
+  });
+
   test('a bad value is a one-line error naming the variable', () => {
     const cases: Array<[Record<string, string>, RegExp]> = [
       [{ SANDBOX_PORT: 'abc' }, /^SANDBOX_PORT: expected a number, got "abc"$/],
       [{ SANDBOX_PORT: '70000' }, /^SANDBOX_PORT: /],
       [{ SANDBOX_ALLOW_NETWORK: 'maybe' }, /^SANDBOX_ALLOW_NETWORK: expected true or false/],
       [{ SANDBOX_MAX_CONTEXTS: '0' }, /^SANDBOX_MAX_CONTEXTS: /],
+      [{ SANDBOX_PIDS_MAX: '-1' }, /^SANDBOX_PIDS_MAX: /],
+      [{ SANDBOX_MEMORY_MB: '1.5' }, /^SANDBOX_MEMORY_MB: /],
       [{ SANDBOX_SESSION_HEADER: 'bad header' }, /^SANDBOX_SESSION_HEADER: must be an HTTP header name/],
       [{ SANDBOX_EXECUTE_TIMEOUT_SECONDS: '100', SANDBOX_MAX_EXECUTE_TIMEOUT_SECONDS: '10' }, /^SANDBOX_EXECUTE_TIMEOUT_SECONDS: /],
     ];

@@ -59,6 +59,8 @@ export interface SandboxCommandOptions {
   uid?: number;
   /** bwrap arguments a launcher adds after the common mounts (more binds, capabilities, --info-fd). */
   extraArgs?: string[];
+  /** cgroup directories the first process joins before anything else runs (the context's limits). */
+  cgroupDirs?: string[];
 }
 
 /**
@@ -67,6 +69,11 @@ export interface SandboxCommandOptions {
  */
 export function sandboxCommand(options: SandboxCommandOptions): [string, ...string[]] {
   const argv: string[] = [];
+  // Joined by the spawned shell itself, so every process of the tree is born inside the limits.
+  if (options.cgroupDirs?.length) {
+    const join = 'while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; done; shift; exec "$@"';
+    argv.push('/bin/sh', '-c', join, 'sh', ...options.cgroupDirs, '--');
+  }
   if (options.memoryMb > 0) {
     const bytes = options.memoryMb * 1024 * 1024;
     argv.push('prlimit', `--as=${bytes}`, '--');

@@ -11,6 +11,7 @@ import { LANGUAGES, type Language } from '../sandbox/protocol.ts';
 import { CodeContext } from './code-context.ts';
 import { KernelPool } from './kernel-pool.ts';
 import type { KernelLauncher } from './kernel-launch.ts';
+import type { ContextLimits } from './limits/context-limits.ts';
 import type { SandboxOptions } from './options.ts';
 import { RunningKernel } from './running-kernel.ts';
 
@@ -26,6 +27,8 @@ export interface ContextRegistryDeps {
   /** Holds `sessions/<name>` (workspaces) and `run/` (kernel sockets, never inside a workspace). */
   workspaceRoot: string;
   launchers: KernelLaunchers;
+  /** Memory, process and disk limits per context (cgroups, workspace quotas). */
+  limits: ContextLimits;
 }
 
 export interface CreateContextParams {
@@ -49,6 +52,7 @@ export class ContextRegistry {
   readonly #options: SandboxOptions;
   readonly #workspaceRoot: string;
   readonly #launchers: KernelLaunchers;
+  readonly #limits: ContextLimits;
   readonly #pool: KernelPool;
   /** session → context id → context */
   readonly #sessions = new Map<string, Map<string, CodeContext>>();
@@ -63,6 +67,7 @@ export class ContextRegistry {
     this.#options = deps.options;
     this.#workspaceRoot = deps.workspaceRoot;
     this.#launchers = deps.launchers;
+    this.#limits = deps.limits;
     this.#pool = new KernelPool(deps.options.poolSize, (session, language) => this.#startKernel(session, language));
     if (this.#launchers.python) this.#pool.fill(DEFAULT_SESSION, 'python');
     const idleMs = deps.options.idleTimeoutSeconds * 1000;
@@ -196,15 +201,18 @@ export class ContextRegistry {
     if (!launcher) throw new Error(`no launcher for ${language}`);
     const workspace = join(this.#workspaceRoot, 'sessions', session);
     const runRoot = join(this.#workspaceRoot, 'run');
-    await mkdir(workspace, { recursive: true, mode: 0o700 });
+    // Done once per session (a disk quota is a mount): a pooled kernel has it behind it already.
+    await this.#limits.prepareWorkspace(workspace);
     await mkdir(runRoot, { recursive: true, mode: 0o700 });
     return RunningKernel.start(launcher, {
       language,
       workspace,
       workspaceMount: WORKSPACE_MOUNT,
       runRoot,
-      memoryMb: this.#options.kernelMemoryMb,
+      memoryMb: this.#limits.perProcessMemoryMb,
       allowNetwork: this.#options.allowNetwork,
+      cgroup: () => this.#limits.kernelCgroup(),
+      watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
     });
   }
 }

@@ -138,7 +138,7 @@ async function start(options: KernelLaunchOptions, runDir: string): Promise<Laun
     await kill();
     throw error;
   }
-  return { endpoints, key, exited: sandbox.exited, kill };
+  return { endpoints, key, pid: sandbox.pid, exited: sandbox.exited, kill };
 }
 
 /** The common sandbox (bubblewrap.ts) plus what Deno's bridge needs. */
@@ -166,6 +166,7 @@ function denoSandboxOptions(options: KernelLaunchOptions, runDir: string, portOf
     runDir,
     // No address-space limit: V8 cannot start under one (see the top of this file); the script sets RLIMIT_DATA.
     memoryMb: 0,
+    cgroupDirs: options.cgroupDirs,
     allowNetwork: options.allowNetwork,
     env: {
       ...baseKernelEnv(options.workspaceMount),

@@ -5,15 +5,18 @@
  */
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { ContextRegistry, type KernelLaunchers } from './context-registry.ts';
 import { defaultWorkspaceParent, parseSandboxOptions, type SandboxOptions, type SandboxOptionsInput } from './options.ts';
 import { launchDenoKernel } from './deno-kernel.ts';
+import { ContextLimits } from './limits/context-limits.ts';
 import { launchPythonKernel } from './python-kernel.ts';
 import { createSandboxApp } from './sandbox-app.ts';
 
 export { createSandboxApp } from './sandbox-app.ts';
 export { ContextRegistry, DEFAULT_SESSION, WORKSPACE_MOUNT } from './context-registry.ts';
+export { ContextLimits } from './limits/context-limits.ts';
 export { SandboxOptions, SandboxOptionsError, parseSandboxEnv, parseSandboxOptions } from './options.ts';
 
 export interface RunningSandbox {
@@ -29,6 +32,10 @@ export interface RunningSandbox {
 export interface SandboxDeps {
   /** Kernel launchers by language; the default has every language this build supports. */
   launchers?: KernelLaunchers;
+  /** Where the start line naming each limit's mechanism goes; default stderr. */
+  log?: (line: string) => void;
+  /** The limits' mechanisms; by default the best this host offers (ContextLimits.open). Closed with the sandbox. */
+  limits?: ContextLimits;
 }
 
 /** Deno's one kernel serves both JavaScript and TypeScript. */
@@ -47,7 +54,9 @@ export async function startSandbox(
   const workspaceRoot = options.workspaceRoot ?? (await mkdtemp(defaultWorkspaceParent()));
   await mkdir(workspaceRoot, { recursive: true, mode: 0o700 });
 
-  const registry = new ContextRegistry({ options, workspaceRoot, launchers: deps.launchers ?? DEFAULT_LAUNCHERS });
+  const limits = deps.limits ?? (await ContextLimits.open(options, join(workspaceRoot, 'disks')));
+  (deps.log ?? ((line) => process.stderr.write(`${line}\n`)))(limits.describe());
+  const registry = new ContextRegistry({ options, workspaceRoot, launchers: deps.launchers ?? DEFAULT_LAUNCHERS, limits });
   const app = createSandboxApp({ registry, options });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
@@ -55,6 +64,7 @@ export async function startSandbox(
     s.once('error', reject);
   }).catch(async (error: Error) => {
     await registry.close();
+    await limits.close();
     if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
     throw new Error(`the sandbox cannot listen on ${options.host}:${options.port}: ${error.message}`);
   });
@@ -70,6 +80,7 @@ export async function startSandbox(
       (closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         await registry.close();
+        await limits.close();
         if ('closeAllConnections' in server) server.closeAllConnections();
         await stopped;
         if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });

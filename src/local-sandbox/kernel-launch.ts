@@ -24,8 +24,10 @@ export interface KernelLaunchOptions {
   workspaceMount: string;
   /** Host directory private to this kernel for sockets and the connection file; removed by kill(). */
   runDir: string;
-  /** Address-space limit for the kernel's processes, in MiB. */
+  /** The context's memory limit in MiB; launchers apply it per process too (a second line behind the cgroup). */
   memoryMb: number;
+  /** cgroups the kernel's whole process tree must run in (the context's limits); passed to spawnSandboxed. */
+  cgroupDirs?: string[];
   allowNetwork: boolean;
   /** The kernel's whole environment (the server's own variables are never passed). */
   env: Record<string, string>;
@@ -40,6 +42,8 @@ export interface LaunchedKernel {
   endpoints: KernelEndpoints;
   /** HMAC key for message signatures (hmac-sha256). */
   key: string;
+  /** Host pid of the sandbox's outermost process: every process of the kernel descends from it. */
+  pid: number;
   /** Resolves when the kernel's process tree has ended, for whatever reason. */
   exited: Promise<KernelExit>;
   /** Ends the kernel's whole process tree and removes runDir; safe to call twice. */

@@ -23,8 +23,12 @@ export const SandboxOptions = z
       .transform((name) => name.toLowerCase())
       .default(DEFAULT_SESSION_HEADER),
     allowNetwork: z.boolean().default(false),
-    /** Address-space limit per kernel (all its processes), MiB; 0 = none. */
-    kernelMemoryMb: nonNegativeInt.default(2048),
+    /** Memory of everything one context runs (its processes and its tmpfs files), MiB; 0 = none. See docs/limits.md. */
+    memoryMb: nonNegativeInt.default(2048),
+    /** Processes (and threads) one context may run at once; 0 = none. */
+    pidsMax: nonNegativeInt.default(256),
+    /** Size of a session's workspace (its contexts share it), MiB; 0 = none. */
+    diskMb: nonNegativeInt.default(1024),
     maxContexts: positiveInt.default(100),
     /** Seconds an execution may run when the request names no timeout. */
     executeTimeoutSeconds: z.number().positive().default(300),
@@ -54,7 +58,11 @@ const ENV_MAP: Array<[string, keyof SandboxOptionsInput, 'string' | 'number' | '
   ['SANDBOX_PORT', 'port', 'number'],
   ['SANDBOX_SESSION_HEADER', 'sessionHeader', 'string'],
   ['SANDBOX_ALLOW_NETWORK', 'allowNetwork', 'boolean'],
-  ['SANDBOX_KERNEL_MEMORY_MB', 'kernelMemoryMb', 'number'],
+  // The old name of SANDBOX_MEMORY_MB, still read; the new name wins when both are set.
+  ['SANDBOX_KERNEL_MEMORY_MB', 'memoryMb', 'number'],
+  ['SANDBOX_MEMORY_MB', 'memoryMb', 'number'],
+  ['SANDBOX_PIDS_MAX', 'pidsMax', 'number'],
+  ['SANDBOX_DISK_MB', 'diskMb', 'number'],
   ['SANDBOX_MAX_CONTEXTS', 'maxContexts', 'number'],
   ['SANDBOX_EXECUTE_TIMEOUT_SECONDS', 'executeTimeoutSeconds', 'number'],
   ['SANDBOX_MAX_EXECUTE_TIMEOUT_SECONDS', 'maxExecuteTimeoutSeconds', 'number'],

@@ -46,6 +46,7 @@ export const launchPythonKernel: KernelLauncher = async (options) => {
     workspaceMount: options.workspaceMount,
     runDir: options.runDir,
     memoryMb: options.memoryMb,
+    cgroupDirs: options.cgroupDirs,
     allowNetwork: options.allowNetwork,
     // The private /tmp is memory: bound it like the kernel itself.
     tmpSizeMb: options.memoryMb > 0 ? options.memoryMb : undefined,
@@ -71,7 +72,7 @@ export const launchPythonKernel: KernelLauncher = async (options) => {
     await kill();
     throw error;
   }
-  const launched: LaunchedKernel = { endpoints, key, exited: process.exited, kill };
+  const launched: LaunchedKernel = { endpoints, key, pid: process.pid, exited: process.exited, kill };
   return launched;
 };
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Language } from '../sandbox/protocol.ts';
 import { KernelConnection } from './kernel-connection.ts';
 import type { KernelExit, KernelLauncher, LaunchedKernel } from './kernel-launch.ts';
+import type { KernelCgroup } from './limits/context-limits.ts';
 
 export interface KernelSpec {
   language: Language;
@@ -16,6 +17,10 @@ export interface KernelSpec {
   runRoot: string;
   memoryMb: number;
   allowNetwork: boolean;
+  /** Makes the kernel's own cgroup (its context's limits); removed once the kernel has ended. */
+  cgroup?: () => Promise<KernelCgroup>;
+  /** Watches the kernel's tree from outside (memory where no cgroup holds it); returns the unwatch function. */
+  watch?: (rootPid: number, stop: () => void) => () => void;
 }
 
 export class RunningKernel {
@@ -33,15 +38,28 @@ export class RunningKernel {
   }
 
   static async start(launcher: KernelLauncher, spec: KernelSpec): Promise<RunningKernel> {
-    const launched = await launcher({
-      language: spec.language,
-      workspace: spec.workspace,
-      workspaceMount: spec.workspaceMount,
-      runDir: join(spec.runRoot, randomUUID()),
-      memoryMb: spec.memoryMb,
-      allowNetwork: spec.allowNetwork,
-      env: {},
-    });
+    const cgroup = await spec.cgroup?.();
+    let launched: LaunchedKernel;
+    try {
+      launched = await launcher({
+        language: spec.language,
+        workspace: spec.workspace,
+        workspaceMount: spec.workspaceMount,
+        runDir: join(spec.runRoot, randomUUID()),
+        memoryMb: spec.memoryMb,
+        cgroupDirs: cgroup?.dirs,
+        allowNetwork: spec.allowNetwork,
+        env: {},
+      });
+    } catch (error) {
+      await cgroup?.remove().catch(() => {});
+      throw error;
+    }
+    // A group still busy after its retries stays; the next start sweeps the groups of dead sandboxes.
+    if (cgroup) void launched.exited.then(() => cgroup.remove()).catch(() => {});
+    // Stopped over its limit, the kernel dies like any other: the context reports it and restarts.
+    const unwatch = spec.watch?.(launched.pid, () => void launched.kill());
+    if (unwatch) void launched.exited.then(unwatch);
     try {
       const connection = await Promise.race([
         KernelConnection.open(launched.endpoints, launched.key),

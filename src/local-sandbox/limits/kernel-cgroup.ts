@@ -1,0 +1,117 @@
+/**
+ * What every cgroup flavour hands the sandbox: one group per kernel process tree,
+ * holding the context's memory (everything it runs, tmpfs pages included, as memcg
+ * charges shmem to the writer) and its process count.
+ */
+import { readFile, readdir, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface KernelCgroupLimits {
+  /** Bytes for the whole tree; 0 = no memory limit. */
+  memoryBytes: number;
+  /** Processes and threads of the whole tree; 0 = no limit. */
+  pidsMax: number;
+}
+
+export interface KernelCgroup {
+  /** The directories the kernel's first process joins (written to their `cgroup.procs`). */
+  dirs: string[];
+  /** Removes the group once its processes are gone; safe to call twice. */
+  remove(): Promise<void>;
+}
+
+export interface Cgroups {
+  /** How the log line names it: `cgroup-v1` or `cgroup-v2`. */
+  readonly kind: string;
+  readonly holdsMemory: boolean;
+  readonly holdsPids: boolean;
+  create(name: string, limits: KernelCgroupLimits): Promise<KernelCgroup>;
+  /** Removes the sandbox's own parent groups (after every kernel is gone). */
+  close(): Promise<void>;
+}
+
+/** A cgroup directory whose last process has just exited can refuse rmdir (EBUSY) for a moment. */
+export async function removeCgroupDir(dir: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await rmdir(dir);
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY' || attempt >= 100) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
+/** `/proc/self/cgroup` as controller → path (`''` is the v2 unified hierarchy). */
+export async function ownCgroupPaths(procSelfCgroup = '/proc/self/cgroup'): Promise<Map<string, string>> {
+  const paths = new Map<string, string>();
+  for (const line of (await readFile(procSelfCgroup, 'utf8')).split('\n')) {
+    const match = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (!match) continue;
+    for (const controller of match[1]!.split(',')) paths.set(controller, match[2]!);
+  }
+  return paths;
+}
+
+export interface CgroupMount {
+  /** Where the hierarchy is mounted. */
+  mountPoint: string;
+  /** The cgroup path the mount shows at its top (`/` unless inside a container). */
+  root: string;
+  fsType: 'cgroup' | 'cgroup2';
+  superOptions: string[];
+}
+
+/** The cgroup file systems of /proc/self/mountinfo. */
+export async function cgroupMounts(mountinfo = '/proc/self/mountinfo'): Promise<CgroupMount[]> {
+  const mounts: CgroupMount[] = [];
+  for (const line of (await readFile(mountinfo, 'utf8')).split('\n')) {
+    const [before, after] = line.split(' - ');
+    if (!before || !after) continue;
+    const fields = before.split(' ');
+    const [fsType, , superOptions] = after.split(' ');
+    if (fsType !== 'cgroup' && fsType !== 'cgroup2') continue;
+    mounts.push({ mountPoint: unescape(fields[4]!), root: unescape(fields[3]!), fsType, superOptions: (superOptions ?? '').split(',') });
+  }
+  return mounts;
+}
+
+/** The host directory of our own cgroup in a mounted hierarchy, or undefined if the mount does not show it. */
+export function ownDirIn(mount: CgroupMount, ownPath: string): string | undefined {
+  const root = mount.root === '/' ? '' : mount.root;
+  if (root && ownPath !== root && !ownPath.startsWith(`${root}/`)) return undefined;
+  return mount.mountPoint + ownPath.slice(root.length);
+}
+
+/** mountinfo escapes space, tab, newline and backslash as octal. */
+function unescape(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/**
+ * Removes the empty groups a sandbox that died without closing left under `ownDir`
+ * (`fc-sandbox-<pid>` of a pid that is gone), so they do not pile up across crashes.
+ */
+export async function removeStaleGroups(ownDir: string): Promise<void> {
+  const entries = await readdir(ownDir, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    const pid = /^fc-sandbox-(\d+)$/.exec(entry.name)?.[1];
+    if (!entry.isDirectory() || !pid || isAlive(Number(pid))) continue;
+    const dir = join(ownDir, entry.name);
+    const kernels = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const kernel of kernels) if (kernel.isDirectory()) await rmdir(join(dir, kernel.name)).catch(() => {});
+    await rmdir(dir).catch(() => {});
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
