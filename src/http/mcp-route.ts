@@ -29,6 +29,8 @@ type Env = { Variables: RequestIdVariables; Bindings: Partial<HttpBindings> };
 interface RequestScope {
   log: RequestLog;
   logger: Logger;
+  /** This request's server, once the factory made it. */
+  server?: { close(): Promise<void> };
 }
 
 /** What the log line names: the JSON-RPC method and, for tools/call, the tool. */
@@ -50,7 +52,7 @@ export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
     const scope = ctx.requestInfo ? scopes.get(ctx.requestInfo) : undefined;
     if (scope) scope.log.era = ctx.era;
     const logger = scope?.logger ?? deps.logger;
-    return createMcpServer({
+    const server = createMcpServer({
       ...deps.serverDeps(ctx.requestInfo ?? new Request('http://mcp.invalid/'), logger),
       onToolCall: ({ outcome, error }) => {
         if (!scope) return;
@@ -58,6 +60,8 @@ export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
         scope.log.error = error;
       },
     });
+    if (scope) scope.server = server;
+    return server;
   };
   const handler = createMcpHandler(factory, {
     maxRequestBodySize: deps.maxBodyBytes,
@@ -76,8 +80,16 @@ export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
     }
     Object.assign(log, describeMessage(body));
     const request = c.req.raw;
-    scopes.set(request, { log, logger: deps.logger.child({ request_id: requestId }) });
-    return log.finish(await handler.fetch(request, { parsedBody: body }), c.env?.outgoing);
+    const scope: RequestScope = { log, logger: deps.logger.child({ request_id: requestId }) };
+    scopes.set(request, scope);
+    const outgoing = c.env?.outgoing;
+    // A client that hangs up mid-stream must stop its tool call (and so the sandbox call):
+    // closing the request's server aborts its handlers. The SDK's own wiring of the
+    // request's signal did not always reach a streaming 2026-07-28 exchange.
+    outgoing?.once('close', () => {
+      if (!outgoing.writableFinished) void scope.server?.close().catch(() => {});
+    });
+    return log.finish(await handler.fetch(request, { parsedBody: body }), outgoing);
   });
   const stateless = () => errors.methodNotAllowed('this server is stateless; send JSON-RPC requests with POST', 'POST, OPTIONS');
   route.get('/', stateless);
