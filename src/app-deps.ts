@@ -19,6 +19,8 @@ export interface AppDepsOverrides {
   authorize?: (incoming: Request) => SandboxClientOptions['authorize'];
   /** Overrides config.sandboxUrl (npm start: the embedded sandbox's actual URL). */
   sandboxUrl?: string;
+  /** Overrides config.sandboxApiToken (npm start: the token it gave its embedded sandbox). */
+  sandboxApiToken?: string;
 }
 
 export function createAppDeps(config: Config, logger: Logger, overrides: AppDepsOverrides = {}): AppDeps {
@@ -32,6 +34,7 @@ export function createAppDeps(config: Config, logger: Logger, overrides: AppDeps
   const clientOptions: SandboxClientOptions = {
     baseUrl: overrides.sandboxUrl ?? config.sandboxUrl,
     sessionHeader: config.sessionHeader,
+    accessToken: overrides.sandboxApiToken ?? config.sandboxApiToken,
   };
   // Without per-request credentials one client serves every request (it holds no state).
   const shared = overrides.authorize ? undefined : createSandboxClient(clientOptions);

@@ -35,12 +35,9 @@ export const CLI_FLAGS = {
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+import { isLoopbackHost } from './net/local-request.ts';
 
-/** True for addresses only this machine can reach. */
-export function isLoopbackHost(host: string): boolean {
-  return LOOPBACK_HOSTS.has(host.toLowerCase()) || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
+export { isLoopbackHost };
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
@@ -60,6 +57,8 @@ const EnvSchema = z.object({
   MCP_PORT: port.default(3000),
   MCP_PATH: z.string().regex(/^\/[\w\-./]*$/, 'must start with "/"').default('/mcp'),
   SANDBOX_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  /** The sandbox API's token (sent as X-Access-Token); npm start makes one for its embedded sandbox. */
+  SANDBOX_API_TOKEN: optionalString,
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   SANDBOX_SESSION_HEADER: z
     .string()
@@ -104,6 +103,8 @@ export interface Config {
   sandboxUrlSetting?: string;
   /** SANDBOX_URL or its default */
   sandboxUrl: string;
+  /** SANDBOX_API_TOKEN: sent to the sandbox on every call when set. */
+  sandboxApiToken?: string;
   logLevel: LogLevel;
   sessionHeader: string;
   sessionMode: 'direct' | 'fc';
@@ -228,6 +229,7 @@ export function loadConfig(
     path: e.MCP_PATH,
     sandboxUrlSetting: e.SANDBOX_URL,
     sandboxUrl: e.SANDBOX_URL ?? DEFAULT_SANDBOX_URL,
+    sandboxApiToken: e.SANDBOX_API_TOKEN,
     logLevel: e.LOG_LEVEL,
     sessionHeader: e.SANDBOX_SESSION_HEADER.toLowerCase(),
     sessionMode: e.SANDBOX_SESSION_MODE,

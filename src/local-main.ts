@@ -2,6 +2,7 @@
  * `npm start` and the stdio entry point: the MCP server with an embedded sandbox
  * (unless SANDBOX_URL points at one), on the configured transport.
  */
+import { randomBytes } from 'node:crypto';
 import { createApp, mcpServerDepsFor } from './app.ts';
 import { createAppDeps } from './app-deps.ts';
 import { onShutdown } from './cli.ts';
@@ -10,9 +11,10 @@ import { createLogger, type Logger } from './logger.ts';
 import { listenHttp, serveStdio } from './serve.ts';
 
 /** The embedded sandbox (issue 2), loaded only when this process needs one. */
-async function startEmbeddedSandbox(env: Record<string, string | undefined>, defaults: { port?: number }) {
+async function startEmbeddedSandbox(env: Record<string, string | undefined>, defaults: { port?: number; apiToken: string }) {
   const { startSandbox, parseSandboxEnv, SandboxOptionsError } = await import('./local-sandbox/index.ts');
-  const sandboxEnv = defaults.port !== undefined && env.SANDBOX_PORT === undefined ? { ...env, SANDBOX_PORT: String(defaults.port) } : env;
+  const sandboxEnv: Record<string, string | undefined> = { ...env, SANDBOX_API_TOKEN: defaults.apiToken };
+  if (defaults.port !== undefined && env.SANDBOX_PORT === undefined) sandboxEnv.SANDBOX_PORT = String(defaults.port);
   try {
     return await startSandbox(parseSandboxEnv(sandboxEnv));
   } catch (error) {
@@ -37,13 +39,15 @@ export async function runLocal(
   warnAboutSecret(config, logger);
 
   // stdio: a desktop client owns this process; an ephemeral port avoids clashing with `npm start`.
+  // The embedded sandbox answers only whoever holds this token: this process's MCP side.
+  const sandboxApiToken = config.sandboxUrlSetting ? config.sandboxApiToken : (config.sandboxApiToken ?? randomBytes(32).toString('base64url'));
   const sandbox = config.sandboxUrlSetting
     ? undefined
-    : await startEmbeddedSandbox(env, config.transport === 'stdio' ? { port: 0 } : {});
+    : await startEmbeddedSandbox(env, { apiToken: sandboxApiToken!, ...(config.transport === 'stdio' ? { port: 0 } : {}) });
   const sandboxUrl = sandbox?.url ?? config.sandboxUrl;
   if (sandbox) logger.info('embedded sandbox started', { sandbox_url: sandboxUrl });
 
-  const deps = createAppDeps(config, logger, { sandboxUrl });
+  const deps = createAppDeps(config, logger, { sandboxUrl, sandboxApiToken });
 
   if (config.transport === 'stdio') {
     // stdio has no HTTP request; the factories get a stand-in one (direct mode ignores it).

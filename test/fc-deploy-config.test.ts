@@ -1,6 +1,6 @@
 /**
  * s.yaml as `s preview -o json` renders it offline (the Serverless Devs CLI, no cloud):
- * every fc3 resource's props validate against fc3's JSON Schema (../shared/fc3-schema.json),
+ * every fc3 resource's props validate against fc3's JSON Schema (infra/fc3-schema/schema.json, vendored from devsapp/fc3 src/schema.json, MIT),
  * and the two functions are wired as the deployment needs them.
  */
 import assert from 'node:assert/strict';
@@ -12,7 +12,7 @@ import { Ajv } from 'ajv';
 import { renderServerlessYaml, type RenderedYaml } from './fc-render-yaml.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-const SCHEMA_PATH = join(ROOT, '../shared/fc3-schema.json');
+const SCHEMA_PATH = join(ROOT, 'infra/fc3-schema/schema.json');
 const DEPLOY_ENV = { CONTEXT_SECRET: 'a-context-secret-of-32-characters', MCP_AUTH_TOKEN: 'token-for-tests' };
 
 describe('s.yaml rendered offline by `s preview`', () => {

@@ -277,7 +277,7 @@ describe('Deno kernel under bubblewrap', () => {
 
   test('kill() ends the whole process tree and removes runDir', async () => {
     // The kernel's tree: bwrap, started by this process, and all below it (not tsx's esbuild).
-    const sandboxes = descendants(process.pid, 1).filter((pid) => commandOf(pid) === 'bwrap');
+    const sandboxes = descendants(process.pid, 1).filter((pid) => path.basename(commandOf(pid)) === 'bwrap');
     const [sandbox] = sandboxes;
     assert.ok(sandbox !== undefined && sandboxes.length === 1, `one sandbox: ${sandboxes}`);
     const pids = [sandbox, ...descendants(sandbox)];

@@ -21,6 +21,7 @@ describe('parseSandboxEnv', () => {
     const options = parseSandboxEnv({
       SANDBOX_HOST: '0.0.0.0',
       SANDBOX_PORT: '0',
+      SANDBOX_API_TOKEN: 'a-token-of-some-length',
       SANDBOX_SESSION_HEADER: 'X-My-Session',
       SANDBOX_ALLOW_NETWORK: 'true',
       SANDBOX_MEMORY_MB: '1024',
@@ -40,6 +41,7 @@ describe('parseSandboxEnv', () => {
       {
         host: '0.0.0.0',
         port: 0,
+        apiToken: 'a-token-of-some-length',
         sessionHeader: 'x-my-session',
         allowNetwork: true,
         memoryMb: 1024,
@@ -71,6 +73,8 @@ describe('parseSandboxEnv', () => {
       [{ SANDBOX_PIDS_MAX: '-1' }, /^SANDBOX_PIDS_MAX: /],
       [{ SANDBOX_MEMORY_MB: '1.5' }, /^SANDBOX_MEMORY_MB: /],
       [{ SANDBOX_SESSION_HEADER: 'bad header' }, /^SANDBOX_SESSION_HEADER: must be an HTTP header name/],
+      [{ SANDBOX_HOST: '0.0.0.0' }, /^SANDBOX_API_TOKEN: a sandbox bound beyond loopback needs an API token/],
+      [{ SANDBOX_API_TOKEN: 'short' }, /^SANDBOX_API_TOKEN: must be at least 16 characters/],
       [{ SANDBOX_EXECUTE_TIMEOUT_SECONDS: '100', SANDBOX_MAX_EXECUTE_TIMEOUT_SECONDS: '10' }, /^SANDBOX_EXECUTE_TIMEOUT_SECONDS: /],
     ];
     for (const [env, message] of cases) {

@@ -184,7 +184,7 @@ describe('the sandbox protocol', () => {
     assert.equal(noCode.status, 400);
     assert.match(noCode.stdout, /code/);
 
-    const notJson = await fetch(`${url}/execute`, { method: 'POST', body: '{' });
+    const notJson = await fetch(`${url}/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' });
     assert.equal(notJson.status, 400);
     assert.match(await notJson.text(), /not valid JSON/);
 

@@ -7,10 +7,16 @@
  * at `workspaceMount`, the kernel's run directory read-write at `runMount`, and
  * nothing else of the host. All namespaces are unshared (the network too, unless
  * allowed); the environment is cleared and replaced by `env`; the process tree
- * dies with the server.
+ * dies with the server. Hardened as container runtimes are by default: /proc's
+ * host-wide knobs read-only and its secrets masked, /dev read-only but for a
+ * capped /dev/shm, no inherited fds, no nested user namespaces, a seccomp filter,
+ * and (a root server) an unprivileged host uid per session. docs/security.md
+ * lists what that promises.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, type StdioOptions } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { chmod, chown, lstat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { KernelExit } from './kernel-launch.ts';
 
 /** Read-only system trees; missing ones are skipped (`--ro-bind-try`). */
@@ -57,34 +63,91 @@ export interface SandboxCommandOptions {
    * drop them before running code.
    */
   uid?: number;
-  /** bwrap arguments a launcher adds after the common mounts (more binds, capabilities, --info-fd). */
+  /** bwrap arguments a launcher adds after the common mounts (more binds, capabilities). */
   extraArgs?: string[];
+  /**
+   * The unprivileged host uid (and gid) the whole jail runs under, bwrap included; unset =
+   * the server's own. A root server always sets one (see session-uids.ts).
+   */
+  hostUid?: number;
+  /** A BPF program file (seccomp-filter.ts) bwrap loads right before it runs the command. */
+  seccompFilter?: string;
+  /**
+   * bwrap's --disable-userns (default true). It nests the jail in a second user namespace,
+   * whose capabilities do not reach the jail's mount namespace: a launcher that must
+   * unmount during set-up turns it off and relies on the seccomp filter alone, which
+   * denies unshare, setns and clone with CLONE_NEWUSER just the same.
+   */
+  disableUserns?: boolean;
+  /** Size cap of /dev/shm (a tmpfs), in MiB; default SHM_MAX_MB, never above a memoryMb limit. */
+  shmSizeMb?: number;
   /** cgroup directories the first process joins before anything else runs (the context's limits). */
   cgroupDirs?: string[];
 }
 
 /**
- * Builds `[file, ...args]` for spawn(): prlimit (so the limit covers bwrap and all it
- * starts) then bwrap then the command. Spawn it with an empty env as well.
+ * /dev/shm's cap: Docker's default shm-size. POSIX shared memory and multiprocessing's
+ * semaphores live there; tmpfs pages are memory outside RLIMIT_AS, so the cap is kept
+ * small rather than set to the whole memory limit (cgroup memory, where there is one,
+ * counts them too).
+ */
+export const SHM_MAX_MB = 64;
+
+/** /proc entries container runtimes make read-only: host-wide knobs (sysctls, sysrq, irq affinity). */
+const PROC_READ_ONLY = ['sys', 'sysrq-trigger', 'irq', 'bus', 'fs'];
+/** /proc files that tell about the host kernel's memory, keys and scheduling: /dev/null over them (as runc does). */
+const PROC_MASKED_FILES = ['kcore', 'keys', 'timer_list', 'timer_stats', 'sched_debug', 'latency_stats'];
+/** /proc directories runc hides under an empty read-only tmpfs. */
+const PROC_MASKED_DIRS = ['acpi', 'asound', 'scsi'];
+
+/** The fds a jail's first process keeps besides 0-2: bwrap's info pipe and the seccomp program. */
+const INFO_FD = 3;
+const SECCOMP_FD = 4;
+
+/**
+ * Closes every fd above 2 but `keep`, then execs the rest of the command line. Node marks
+ * only the fds it opened, and those up to 15 it inherited, close-on-exec; whatever else the
+ * server inherited (a supervisor's pipe) would reach every kernel, and neither bwrap nor
+ * util-linux has a close-fds option.
+ */
+function closeInheritedFds(keep: number[]): string[] {
+  const kept = [0, 1, 2, ...keep].join('|');
+  const script = `for fd in /proc/self/fd/*; do fd=\${fd##*/}; case $fd in ${kept}) ;; *) eval "exec $fd>&-" ;; esac; done; exec "$@"`;
+  return ['/bin/bash', '-c', script, 'close-inherited-fds'];
+}
+
+/**
+ * Builds `[file, ...args]` for spawn(), one stage execing the next: close inherited fds,
+ * drop to the jail's host uid, prlimit (so the limit covers bwrap and all it starts),
+ * bwrap, the command. A stage that must run as the server (e.g. joining cgroups) goes
+ * first. Spawn it with an empty env, fd 3 a pipe for bwrap's info and, with a
+ * seccompFilter, fd 4 open on that file (spawnSandboxed does all that).
  */
 export function sandboxCommand(options: SandboxCommandOptions): [string, ...string[]] {
-  const argv: string[] = [];
-  // Joined by the spawned shell itself, so every process of the tree is born inside the limits.
+  const argv = closeInheritedFds(options.seccompFilter ? [INFO_FD, SECCOMP_FD] : [INFO_FD]);
+  // Joined by the shell itself (still the server, root), so every process of the tree is born inside the limits.
   if (options.cgroupDirs?.length) {
     const join = 'while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; done; shift; exec "$@"';
     argv.push('/bin/sh', '-c', join, 'sh', ...options.cgroupDirs, '--');
   }
+  if (options.hostUid !== undefined) {
+    const id = String(options.hostUid);
+    argv.push('/usr/bin/setpriv', '--reuid', id, '--regid', id, '--clear-groups', '--');
+  }
   if (options.memoryMb > 0) {
     const bytes = options.memoryMb * 1024 * 1024;
-    argv.push('prlimit', `--as=${bytes}`, '--');
+    argv.push('/usr/bin/prlimit', `--as=${bytes}`, '--');
   }
-  argv.push('bwrap', '--unshare-all');
+  argv.push('/usr/bin/bwrap', '--info-fd', String(INFO_FD));
+  if (options.seccompFilter) argv.push('--seccomp', String(SECCOMP_FD));
+  argv.push('--unshare-all');
   if (options.allowNetwork) argv.push('--share-net');
   // Without these, a root caller's sandbox runs as uid 0 with every capability of its user
-  // namespace (mknod, mount, ptrace, DAC override on the binds). The server's uid maps to
-  // SANDBOX_UID inside, so the workspace stays writable and files on the host stay the server's.
+  // namespace (mknod, mount, ptrace, DAC override on the binds). The jail's host uid maps to
+  // SANDBOX_UID inside, so the workspace stays writable and files on the host stay that uid's.
+  // --disable-userns: no nested user namespace, the door most recent kernel escalations used.
   const uid = String(options.uid ?? SANDBOX_UID);
-  argv.push('--unshare-user', '--uid', uid, '--gid', uid, '--cap-drop', 'ALL');
+  argv.push('--unshare-user', ...(options.disableUserns === false ? [] : ['--disable-userns']), '--uid', uid, '--gid', uid, '--cap-drop', 'ALL');
   argv.push('--die-with-parent', '--new-session', '--clearenv');
   for (const dir of SYSTEM_DIRS) argv.push('--ro-bind-try', dir, dir);
   const etc = options.allowNetwork ? [...ETC_ENTRIES, ...ETC_NETWORK_ENTRIES] : ETC_ENTRIES;
@@ -92,7 +155,10 @@ export function sandboxCommand(options: SandboxCommandOptions): [string, ...stri
     const path = `/etc/${entry}`;
     if (existsSync(path)) argv.push('--ro-bind', path, path);
   }
-  argv.push('--proc', '/proc', '--dev', '/dev');
+  argv.push('--proc', '/proc', ...procHardening());
+  // bwrap's /dev is a tmpfs of half the host's RAM: only /dev/shm stays writable, capped.
+  const shmMb = options.shmSizeMb ?? (options.memoryMb > 0 ? Math.min(options.memoryMb, SHM_MAX_MB) : SHM_MAX_MB);
+  argv.push('--dev', '/dev', '--size', String(shmMb * 1024 * 1024), '--tmpfs', '/dev/shm', '--remount-ro', '/dev');
   if (options.tmpSizeMb) argv.push('--size', String(options.tmpSizeMb * 1024 * 1024));
   argv.push('--tmpfs', '/tmp');
   argv.push('--bind', options.workspace, options.workspaceMount);
@@ -104,6 +170,26 @@ export function sandboxCommand(options: SandboxCommandOptions): [string, ...stri
   for (const [name, value] of Object.entries(options.env)) argv.push('--setenv', name, value);
   argv.push('--', ...options.command);
   return argv as [string, ...string[]];
+}
+
+/**
+ * What runc does to /proc by default. bwrap 0.8 itself only makes /proc/irq and /proc/bus
+ * read-only (it skips /proc/sys: its writability check runs as the sandbox user), which
+ * left the host's sysctls writable to a root server's kernels. The read-only binds come
+ * from the host's /proc: sysctls resolve their namespace from the reader, not the mount.
+ */
+function procHardening(): string[] {
+  const args: string[] = [];
+  for (const entry of PROC_READ_ONLY) {
+    if (existsSync(`/proc/${entry}`)) args.push('--ro-bind', `/proc/${entry}`, `/proc/${entry}`);
+  }
+  for (const entry of PROC_MASKED_FILES) {
+    if (existsSync(`/proc/${entry}`)) args.push('--ro-bind', '/dev/null', `/proc/${entry}`);
+  }
+  for (const entry of PROC_MASKED_DIRS) {
+    if (existsSync(`/proc/${entry}`)) args.push('--tmpfs', `/proc/${entry}`, '--remount-ro', `/proc/${entry}`);
+  }
+  return args;
 }
 
 /**
@@ -144,9 +230,15 @@ const TAIL_BYTES = 4096;
  */
 export function spawnSandboxed(options: SandboxCommandOptions): SandboxedProcess {
   const [file, ...args] = sandboxCommand(options);
-  const bwrapAt = args.indexOf('bwrap');
-  const withInfo = [...args.slice(0, bwrapAt + 1), '--info-fd', '3', ...args.slice(bwrapAt + 1)];
-  const child = spawn(file, withInfo, { env: {}, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+  // The child gets its own copy of the filter's fd; ours is closed right after the spawn.
+  const seccomp = options.seccompFilter ? openSync(options.seccompFilter, 'r') : undefined;
+  let child: ReturnType<typeof spawn>;
+  try {
+    const stdio: StdioOptions = ['ignore', 'pipe', 'pipe', 'pipe', ...(seccomp === undefined ? [] : [seccomp])];
+    child = spawn(file, args, { env: {}, stdio });
+  } finally {
+    if (seccomp !== undefined) closeSync(seccomp);
+  }
   let tail = '';
   const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString('utf8')).slice(-TAIL_BYTES);
@@ -155,7 +247,7 @@ export function spawnSandboxed(options: SandboxCommandOptions): SandboxedProcess
   child.stderr!.on('data', keep);
   let info = '';
   let initPid: number | undefined;
-  const infoStream = child.stdio[3] as NodeJS.ReadableStream;
+  const infoStream = child.stdio[INFO_FD] as NodeJS.ReadableStream;
   infoStream.on('data', (chunk: Buffer) => {
     info += chunk.toString('utf8');
     const match = /"child-pid"\s*:\s*(\d+)/.exec(info);
@@ -208,5 +300,34 @@ async function untilGone(pid: number): Promise<void> {
     }
     if (/\) Z /.test(state)) return;
     await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * Before the jail starts under `hostUid`: its run directory and `files` in it become that
+ * uid's, so the kernel can bind its sockets (and read its connection file) there.
+ */
+export async function lendRunDir(runDir: string, hostUid: number | undefined, files: string[] = []): Promise<void> {
+  if (hostUid === undefined) return;
+  for (const path of [runDir, ...files.map((file) => join(runDir, file))]) await chown(path, hostUid, hostUid);
+}
+
+/**
+ * Once the kernel's sockets exist: the run directory goes back to the server (mode 0700),
+ * so code under the jail's uid can neither remove nor replace the sockets the server
+ * connects to. Then checks that each is a socket of the jail's uid (not a symlink the code
+ * planted before). Without a hostUid the code is the server's uid and could chmod the
+ * directory back: there the server's refusal to reconnect (kernel-connection.ts) holds.
+ */
+export async function sealRunDir(runDir: string, hostUid: number | undefined, sockets: string[]): Promise<void> {
+  if (hostUid !== undefined) {
+    await chown(runDir, process.getuid?.() ?? 0, process.getgid?.() ?? 0);
+    await chmod(runDir, 0o700);
+  }
+  for (const name of sockets) {
+    const entry = await lstat(join(runDir, name));
+    if (!entry.isSocket() || (hostUid !== undefined && entry.uid !== hostUid)) {
+      throw new Error(`the kernel's ${name} is not its own socket`);
+    }
   }
 }

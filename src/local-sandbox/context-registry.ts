@@ -5,7 +5,7 @@
  * session that created it.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LANGUAGES, type Language } from '../sandbox/protocol.ts';
 import { CodeContext } from './code-context.ts';
@@ -14,6 +14,8 @@ import type { KernelLauncher } from './kernel-launch.ts';
 import type { ContextLimits } from './limits/context-limits.ts';
 import type { SandboxOptions } from './options.ts';
 import { RunningKernel } from './running-kernel.ts';
+import type { SeccompFilters } from './seccomp-filter.ts';
+import type { SessionUids } from './session-uids.ts';
 
 /** Where the session's workspace appears inside every kernel; E2B's default cwd. */
 export const WORKSPACE_MOUNT = '/home/user';
@@ -29,6 +31,14 @@ export interface ContextRegistryDeps {
   launchers: KernelLaunchers;
   /** Memory, process and disk limits per context (cgroups, workspace quotas). */
   limits: ContextLimits;
+  /** How kernels are jailed beyond bubblewrap's mounts: session uids (a root server) and seccomp. */
+  jail?: JailSettings;
+}
+
+export interface JailSettings {
+  /** Set when the server is root: every session's kernels run under a uid of their own. */
+  uids?: SessionUids;
+  seccomp?: SeccompFilters;
 }
 
 export interface CreateContextParams {
@@ -52,6 +62,7 @@ export class ContextRegistry {
   readonly #options: SandboxOptions;
   readonly #workspaceRoot: string;
   readonly #launchers: KernelLaunchers;
+  readonly #jail: JailSettings;
   readonly #limits: ContextLimits;
   readonly #pool: KernelPool;
   /** session → context id → context */
@@ -67,6 +78,7 @@ export class ContextRegistry {
     this.#options = deps.options;
     this.#workspaceRoot = deps.workspaceRoot;
     this.#launchers = deps.launchers;
+    this.#jail = deps.jail ?? {};
     this.#limits = deps.limits;
     this.#pool = new KernelPool(deps.options.poolSize, (session, language) => this.#startKernel(session, language));
     if (this.#launchers.python) this.#pool.fill(DEFAULT_SESSION, 'python');
@@ -201,18 +213,34 @@ export class ContextRegistry {
     if (!launcher) throw new Error(`no launcher for ${language}`);
     const workspace = join(this.#workspaceRoot, 'sessions', session);
     const runRoot = join(this.#workspaceRoot, 'run');
+    const uids = this.#jail.uids;
+    // Jails under session uids must pass through the parents (not list them); each workspace is 0700, its uid's.
+    const parentMode = uids ? 0o711 : 0o700;
+    for (const parent of [join(this.#workspaceRoot, 'sessions'), runRoot]) {
+      await mkdir(parent, { recursive: true, mode: parentMode });
+      if (uids) await chmod(parent, parentMode); // a workspace root kept from an earlier, non-root run
+    }
     // Done once per session (a disk quota is a mount): a pooled kernel has it behind it already.
     await this.#limits.prepareWorkspace(workspace);
-    await mkdir(runRoot, { recursive: true, mode: 0o700 });
-    return RunningKernel.start(launcher, {
-      language,
-      workspace,
-      workspaceMount: WORKSPACE_MOUNT,
-      runRoot,
-      memoryMb: this.#limits.perProcessMemoryMb,
-      allowNetwork: this.#options.allowNetwork,
-      cgroup: () => this.#limits.kernelCgroup(),
-      watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
-    });
+    const lease = await uids?.acquire(session, workspace);
+    try {
+      const kernel = await RunningKernel.start(launcher, {
+        language,
+        workspace,
+        workspaceMount: WORKSPACE_MOUNT,
+        runRoot,
+        memoryMb: this.#limits.perProcessMemoryMb,
+        allowNetwork: this.#options.allowNetwork,
+        cgroup: () => this.#limits.kernelCgroup(),
+        watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
+        hostUid: lease?.uid,
+        seccomp: this.#jail.seccomp,
+      });
+      void kernel.exited.then(() => lease?.release());
+      return kernel;
+    } catch (error) {
+      lease?.release();
+      throw error;
+    }
   }
 }

@@ -33,8 +33,8 @@
  * 127.0.0.1 there; socat processes inside the same sandbox bridge each port to a unix socket in
  * runDir, which the server reaches from outside as `ipc://<runDir>/<channel>`. Once they listen,
  * runDir is unmounted inside (the code cannot replace them); that takes CAP_SYS_ADMIN, which bwrap
- * grants to uid 0 only, so this sandbox runs as uid 0 of its user namespace (still the server's
- * uid outside, like SANDBOX_UID) and every process it starts has an empty capability set. On top
+ * grants to uid 0 only, so this sandbox runs as uid 0 of its user namespace (still the jail's
+ * host uid outside, like SANDBOX_UID) and every process it starts has an empty capability set. On top
  * of the common sandbox: the deno binary and the connection file, read-only.
  *
  * Memory: RLIMIT_AS is useless for V8 (it reserves tens of GiB of address space; Deno needs an
@@ -48,11 +48,11 @@
  */
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import * as zmq from 'zeromq';
-import { RUN_MOUNT, baseKernelEnv, spawnSandboxed, type SandboxCommandOptions } from './bubblewrap.ts';
+import { RUN_MOUNT, baseKernelEnv, lendRunDir, sealRunDir, spawnSandboxed, type SandboxCommandOptions } from './bubblewrap.ts';
 import type { KernelEndpoints, KernelExit, KernelLauncher, KernelLaunchOptions, LaunchedKernel } from './kernel-launch.ts';
 
 const CHANNELS = ['shell', 'iopub', 'stdin', 'control', 'hb'] as const;
@@ -120,8 +120,10 @@ async function start(options: KernelLaunchOptions, runDir: string): Promise<Laun
     }),
     { mode: 0o600 },
   );
+  await lendRunDir(runDir, options.hostUid, ['connection.json']);
 
-  const sandbox = spawnSandboxed(denoSandboxOptions(options, runDir, portOf));
+  const deno = await neutralDenoBinary(path.dirname(runDir));
+  const sandbox = spawnSandboxed(denoSandboxOptions(options, runDir, portOf, deno));
   let killing: Promise<void> | undefined;
   const kill = () =>
     (killing ??= (async () => {
@@ -134,6 +136,8 @@ async function start(options: KernelLaunchOptions, runDir: string): Promise<Laun
   ) as unknown as KernelEndpoints;
   try {
     await waitUntilReady(runDir, endpoints.hb, sandbox.exited, sandbox.outputTail);
+    // The launcher has unmounted runDir inside already; sealing it too keeps one rule for both kernels.
+    await sealRunDir(runDir, options.hostUid, [...CHANNELS]);
   } catch (error) {
     await kill();
     throw error;
@@ -142,7 +146,12 @@ async function start(options: KernelLaunchOptions, runDir: string): Promise<Laun
 }
 
 /** The common sandbox (bubblewrap.ts) plus what Deno's bridge needs. */
-function denoSandboxOptions(options: KernelLaunchOptions, runDir: string, portOf: Record<Channel, number>): SandboxCommandOptions {
+function denoSandboxOptions(
+  options: KernelLaunchOptions,
+  runDir: string,
+  portOf: Record<Channel, number>,
+  denoBinary: string,
+): SandboxCommandOptions {
   const dataLimit = (options.memoryMb + DATA_OVERHEAD_MB) * 1024 * 1024;
   // Runs as the sandbox's root with CAP_SYS_ADMIN only until the sockets are listening: it then
   // unmounts runDir, so the kernel's code can neither remove nor replace the sockets the server
@@ -161,6 +170,12 @@ function denoSandboxOptions(options: KernelLaunchOptions, runDir: string, portOf
   ].join('\n');
 
   return {
+    hostUid: options.hostUid,
+    // umount2 stays allowed for the launcher's one umount; the code has no capability to use it.
+    seccompFilter: options.seccomp?.codeWithUmount,
+    // The umount below needs CAP_SYS_ADMIN over the mount namespace, which a nested user
+    // namespace would not give; the filter denies new user namespaces to the code instead.
+    disableUserns: false,
     workspace: path.resolve(options.workspace),
     workspaceMount: options.workspaceMount,
     runDir,
@@ -180,7 +195,7 @@ function denoSandboxOptions(options: KernelLaunchOptions, runDir: string, portOf
     // CAP_SYS_ADMIN for the umount below is only granted to uid 0; setpriv then drops every capability.
     uid: 0,
     extraArgs: [
-      '--ro-bind', resolveDenoBinary(), DENO_MOUNT,
+      '--ro-bind', denoBinary, DENO_MOUNT,
       // The kernel reads its connection file here: runDir itself is unmounted before it starts.
       '--ro-bind', path.join(runDir, 'connection.json'), CONNECTION_MOUNT,
       '--cap-add', 'CAP_SYS_ADMIN',
@@ -227,6 +242,27 @@ async function waitUntilReady(
     } finally {
       hb.close();
     }
+  }
+}
+
+/**
+ * The deno binary as the jail binds it: a hard link in the run root (`<runRoot>/deno`) when
+ * the project is on the same filesystem, so /proc/self/mountinfo inside (which shows a bind
+ * source's path within its filesystem) names no project path. Elsewhere, the binary itself.
+ */
+async function neutralDenoBinary(runRoot: string): Promise<string> {
+  const source = resolveDenoBinary();
+  const linked = path.join(runRoot, 'deno');
+  try {
+    const [want, have] = await Promise.all([stat(source), stat(linked).catch(() => undefined)]);
+    if (have && have.ino === want.ino && have.dev === want.dev) return linked;
+    if (have) await rm(linked, { force: true });
+    await link(source, linked).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+    return linked;
+  } catch {
+    return source; // another filesystem, or not ours to link (protected_hardlinks)
   }
 }
 

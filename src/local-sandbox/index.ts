@@ -3,7 +3,7 @@
  * kernels isolated with bubblewrap. `startSandbox` is what `npm start` and
  * `npm run sandbox` call; `createSandboxApp` is the bare Hono app.
  */
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, mkdir, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
@@ -13,6 +13,8 @@ import { launchDenoKernel } from './deno-kernel.ts';
 import { ContextLimits } from './limits/context-limits.ts';
 import { launchPythonKernel } from './python-kernel.ts';
 import { createSandboxApp } from './sandbox-app.ts';
+import { buildSeccompFilters, type SeccompFilters } from './seccomp-filter.ts';
+import { SessionUids, assertSearchableByOthers } from './session-uids.ts';
 
 export { createSandboxApp } from './sandbox-app.ts';
 export { ContextRegistry, DEFAULT_SESSION, WORKSPACE_MOUNT } from './context-registry.ts';
@@ -53,10 +55,30 @@ export async function startSandbox(
   const ownRoot = options.workspaceRoot === undefined;
   const workspaceRoot = options.workspaceRoot ?? (await mkdtemp(defaultWorkspaceParent()));
   await mkdir(workspaceRoot, { recursive: true, mode: 0o700 });
+  // A root server never runs kernels as root: each session's jail gets an unprivileged uid,
+  // which must be able to pass through the workspace root (not list it).
+  const uids = process.getuid?.() === 0 ? new SessionUids() : undefined;
+  let seccomp: SeccompFilters;
+  try {
+    if (uids) {
+      await chmod(workspaceRoot, 0o711);
+      await assertSearchableByOthers(workspaceRoot);
+    }
+    seccomp = await buildSeccompFilters(workspaceRoot);
+  } catch (error) {
+    if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
+    throw error;
+  }
 
   const limits = deps.limits ?? (await ContextLimits.open(options, join(workspaceRoot, 'disks')));
   (deps.log ?? ((line) => process.stderr.write(`${line}\n`)))(limits.describe());
-  const registry = new ContextRegistry({ options, workspaceRoot, launchers: deps.launchers ?? DEFAULT_LAUNCHERS, limits });
+  const registry = new ContextRegistry({
+    options,
+    workspaceRoot,
+    launchers: deps.launchers ?? DEFAULT_LAUNCHERS,
+    limits,
+    jail: { uids, seccomp },
+  });
   const app = createSandboxApp({ registry, options });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {

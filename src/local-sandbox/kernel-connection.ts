@@ -57,9 +57,15 @@ interface PendingRequest {
 export class KernelConnection {
   readonly #key: Buffer;
   readonly #session = randomUUID();
-  readonly #shell = new zmq.Dealer({ linger: 0 });
-  readonly #control = new zmq.Dealer({ linger: 0 });
-  readonly #iopub = new zmq.Subscriber({ linger: 0 });
+  // reconnectInterval -1: a dropped connection is never made again by path. The socket
+  // path may by then lead elsewhere (code that could touch it could have put a symlink to
+  // any host socket there); a kernel we lost is dead to us instead (`lost`).
+  readonly #shell = new zmq.Dealer({ linger: 0, reconnectInterval: -1 });
+  readonly #control = new zmq.Dealer({ linger: 0, reconnectInterval: -1 });
+  readonly #iopub = new zmq.Subscriber({ linger: 0, reconnectInterval: -1 });
+  #markLost!: () => void;
+  /** Resolves when a connection to the kernel dropped while open: treat the kernel as dead. */
+  readonly lost = new Promise<void>((resolve) => (this.#markLost = resolve));
   readonly #pending = new Map<string, PendingRequest>();
   #closed = false;
 
@@ -69,6 +75,11 @@ export class KernelConnection {
     this.#control.connect(endpoints.control);
     this.#iopub.connect(endpoints.iopub);
     this.#iopub.subscribe();
+    for (const socket of [this.#shell, this.#control, this.#iopub]) {
+      socket.events.on('disconnect', () => {
+        if (!this.#closed) this.#markLost();
+      });
+    }
     void this.#receiveLoop(this.#shell, 'shell');
     void this.#receiveLoop(this.#control, 'control');
     void this.#receiveLoop(this.#iopub, 'iopub');

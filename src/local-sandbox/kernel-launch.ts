@@ -6,6 +6,7 @@
  * inside it (ipc sockets for ipykernel; TCP bridged to unix sockets for Deno).
  */
 import type { Language } from '../sandbox/protocol.ts';
+import type { SeccompFilters } from './seccomp-filter.ts';
 
 /** ZeroMQ addresses as the server connects to them, e.g. `ipc:///run/…/shell`. */
 export interface KernelEndpoints {
@@ -31,6 +32,10 @@ export interface KernelLaunchOptions {
   allowNetwork: boolean;
   /** The kernel's whole environment (the server's own variables are never passed). */
   env: Record<string, string>;
+  /** The unprivileged host uid the jail runs under (a root server's session uid); unset = the server's. */
+  hostUid?: number;
+  /** The seccomp programs (seccomp-filter.ts); unset = no filter. */
+  seccomp?: SeccompFilters;
 }
 
 export interface KernelExit {

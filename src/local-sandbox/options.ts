@@ -6,6 +6,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { isLoopbackHost } from '../net/local-request.ts';
 import { DEFAULT_SESSION_HEADER } from '../sandbox/protocol.ts';
 
 const positiveInt = z.number().int().positive();
@@ -14,6 +15,14 @@ const nonNegativeInt = z.number().int().nonnegative();
 export const SandboxOptions = z
   .object({
     host: z.string().min(1).default('127.0.0.1'),
+    /**
+     * Callers must send it as `X-Access-Token` (E2B's header for a sandbox's own API).
+     * `npm start` sets a random one that only its MCP side knows; required beyond loopback.
+     */
+    apiToken: z
+      .string()
+      .regex(/^[A-Za-z0-9._~+/-]{16,}=*$/, 'must be at least 16 characters of letters, digits and ._~+/-')
+      .optional(),
     /** 0 = any free port. */
     port: z.number().int().min(0).max(65535).default(5001),
     /** Lower-cased header name that namespaces contexts; FC forbids the `x-fc-` prefix for affinity headers. */
@@ -45,6 +54,10 @@ export const SandboxOptions = z
     /** A `keepalive` line is sent after this many seconds without any other line. */
     keepaliveSeconds: z.number().positive().default(5),
   })
+  .refine((o) => o.apiToken !== undefined || isLoopbackHost(o.host), {
+    message: 'a sandbox bound beyond loopback needs an API token (SANDBOX_API_TOKEN): without one, anyone who reaches it runs code',
+    path: ['apiToken'],
+  })
   .refine((o) => o.executeTimeoutSeconds <= o.maxExecuteTimeoutSeconds, {
     message: 'the default execute timeout must not exceed the maximum',
     path: ['executeTimeoutSeconds'],
@@ -56,6 +69,7 @@ export type SandboxOptionsInput = z.input<typeof SandboxOptions>;
 const ENV_MAP: Array<[string, keyof SandboxOptionsInput, 'string' | 'number' | 'boolean']> = [
   ['SANDBOX_HOST', 'host', 'string'],
   ['SANDBOX_PORT', 'port', 'number'],
+  ['SANDBOX_API_TOKEN', 'apiToken', 'string'],
   ['SANDBOX_SESSION_HEADER', 'sessionHeader', 'string'],
   ['SANDBOX_ALLOW_NETWORK', 'allowNetwork', 'boolean'],
   // The old name of SANDBOX_MEMORY_MB, still read; the new name wins when both are set.

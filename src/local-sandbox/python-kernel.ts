@@ -4,15 +4,16 @@
  * no TCP port at all, so the kernel needs no network namespace plumbing.
  */
 import { randomBytes } from 'node:crypto';
-import { access, mkdir, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RUN_MOUNT, baseKernelEnv, spawnSandboxed } from './bubblewrap.ts';
+import { RUN_MOUNT, baseKernelEnv, lendRunDir, sealRunDir, spawnSandboxed } from './bubblewrap.ts';
 import type { KernelEndpoints, KernelLauncher, LaunchedKernel } from './kernel-launch.ts';
 
 const PYTHON = '/usr/bin/python3';
 const CHANNELS = ['shell', 'iopub', 'stdin', 'control', 'hb'] as const;
 const SOCKET_PREFIX = 'k';
 const START_TIMEOUT_MS = 30_000;
+const CONNECTION_COPY = '/tmp/.connection.json';
 
 export const launchPythonKernel: KernelLauncher = async (options) => {
   await mkdir(options.runDir, { recursive: true, mode: 0o700 });
@@ -28,6 +29,7 @@ export const launchPythonKernel: KernelLauncher = async (options) => {
     kernel_name: 'python3',
   };
   await writeFile(join(options.runDir, 'connection.json'), JSON.stringify(connection), { mode: 0o600 });
+  await lendRunDir(options.runDir, options.hostUid, ['connection.json']);
 
   const env = {
     ...baseKernelEnv(options.workspaceMount),
@@ -42,6 +44,8 @@ export const launchPythonKernel: KernelLauncher = async (options) => {
     ...options.env,
   };
   const process = spawnSandboxed({
+    hostUid: options.hostUid,
+    seccompFilter: options.seccomp?.code,
     workspace: options.workspace,
     workspaceMount: options.workspaceMount,
     runDir: options.runDir,
@@ -51,7 +55,13 @@ export const launchPythonKernel: KernelLauncher = async (options) => {
     // The private /tmp is memory: bound it like the kernel itself.
     tmpSizeMb: options.memoryMb > 0 ? options.memoryMb : undefined,
     env,
-    command: [PYTHON, '-Xfrozen_modules=off', '-m', 'ipykernel_launcher', '-f', `${RUN_MOUNT}/connection.json`],
+    // ipykernel rewrites its connection file (remove, create) once its sockets are bound: it
+    // gets a copy in its private /tmp, so the run directory can be sealed as soon as the sockets
+    // exist. -P: nothing planted in the workspace (the cwd) is imported at start.
+    command: [
+      '/bin/sh', '-c',
+      `cp ${RUN_MOUNT}/connection.json ${CONNECTION_COPY} && exec ${PYTHON} -P -Xfrozen_modules=off -m ipykernel_launcher -f ${CONNECTION_COPY}`,
+    ],
   });
 
   let killed: Promise<void> | undefined;
@@ -68,6 +78,7 @@ export const launchPythonKernel: KernelLauncher = async (options) => {
 
   try {
     await waitForSockets(CHANNELS.map((channel) => socketPath(ports[`${channel}_port`])), process.exited, process.outputTail);
+    await sealRunDir(options.runDir, options.hostUid, CHANNELS.map((channel) => `${SOCKET_PREFIX}-${ports[`${channel}_port`]}`));
   } catch (error) {
     await kill();
     throw error;
@@ -83,7 +94,7 @@ async function waitForSockets(paths: string[], exited: Promise<unknown>, outputT
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
     if (gone) throw new Error(`the Python kernel exited while starting: ${outputTail() || 'no output'}`);
-    const present = await Promise.all(paths.map((path) => access(path).then(() => true, () => false)));
+    const present = await Promise.all(paths.map((path) => lstat(path).then(() => true, () => false)));
     if (present.every(Boolean)) return;
     if (Date.now() > deadline) throw new Error(`the Python kernel did not start within ${START_TIMEOUT_MS / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, 10));

@@ -8,6 +8,7 @@ import type { Language } from '../sandbox/protocol.ts';
 import { KernelConnection } from './kernel-connection.ts';
 import type { KernelExit, KernelLauncher, LaunchedKernel } from './kernel-launch.ts';
 import type { KernelCgroup } from './limits/context-limits.ts';
+import type { SeccompFilters } from './seccomp-filter.ts';
 
 export interface KernelSpec {
   language: Language;
@@ -21,6 +22,9 @@ export interface KernelSpec {
   cgroup?: () => Promise<KernelCgroup>;
   /** Watches the kernel's tree from outside (memory where no cgroup holds it); returns the unwatch function. */
   watch?: (rootPid: number, stop: () => void) => () => void;
+  /** The jail's unprivileged host uid (a root server's session uid). */
+  hostUid?: number;
+  seccomp?: SeccompFilters;
 }
 
 export class RunningKernel {
@@ -35,6 +39,9 @@ export class RunningKernel {
       this.#exit = exit;
       connection.close();
     });
+    // A lost connection is a dead kernel: the server never reconnects by path (the path may
+    // lead somewhere else by then). Killing it makes `exited` resolve, and the context restarts.
+    void connection.lost.then(() => launched.kill());
   }
 
   static async start(launcher: KernelLauncher, spec: KernelSpec): Promise<RunningKernel> {
@@ -50,6 +57,8 @@ export class RunningKernel {
         cgroupDirs: cgroup?.dirs,
         allowNetwork: spec.allowNetwork,
         env: {},
+        hostUid: spec.hostUid,
+        seccomp: spec.seccomp,
       });
     } catch (error) {
       await cgroup?.remove().catch(() => {});

@@ -7,7 +7,10 @@ import type { ServerResponse } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context as HonoContext } from 'hono';
+import { bearerAuth } from 'hono/bearer-auth';
+import { HTTPException } from 'hono/http-exception';
 import { bodyLimit } from 'hono/body-limit';
+import { foreignHeader, isLoopbackHost } from '../net/local-request.ts';
 import type { z } from 'zod';
 import {
   CreateContextRequest,
@@ -50,21 +53,54 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
   };
 
   app.onError((error, c) => {
+    if (error instanceof HTTPException) return error.getResponse();
     if (error instanceof ContextRequestError) return c.text(error.message, error.status);
     if (error instanceof BadRequest) return c.text(error.message, 400);
     console.error('sandbox: unexpected error', error);
     return c.text(`internal error: ${error.message}`, 500);
   });
 
+  // A browser page can post here without a preflight (text/plain, no-cors) or reach a
+  // loopback bind under its own name (DNS rebinding): refuse both before anything runs.
+  app.use('*', async function webPageGuard(c, next) {
+    const foreign = foreignHeader(
+      { host: c.req.header('host') ?? new URL(c.req.url).host, origin: c.req.header('origin') },
+      { checkHost: isLoopbackHost(options.host) },
+    );
+    if (foreign) {
+      return c.text(`${foreign.header} "${foreign.value}" is not local: the sandbox API answers no web page`, 403);
+    }
+    const hasBody = Number(c.req.header('content-length') ?? 0) > 0 || c.req.header('transfer-encoding') !== undefined;
+    if (hasBody && !isJsonContentType(c.req.header('content-type'))) {
+      return c.text(`request bodies must be application/json, got ${c.req.header('content-type') ?? 'no content-type'}`, 415);
+    }
+    await next();
+  });
+
   app.use(
     '*',
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
-      onError: (c) => c.text(`request body too large (limit ${MAX_BODY_BYTES} bytes)`, 413),
+      // The body is left unread: closing the connection keeps its bytes from being read as the client's next request.
+      onError: (c) => c.text(`request body too large (limit ${MAX_BODY_BYTES} bytes)`, 413, { Connection: 'close' }),
     }),
   );
 
   app.get('/health', (c) => c.json('OK'));
+
+  if (options.apiToken !== undefined) {
+    app.use(
+      '*',
+      bearerAuth({
+        token: options.apiToken,
+        headerName: 'X-Access-Token',
+        prefix: '',
+        noAuthenticationHeader: { message: 'this sandbox requires its API token in the X-Access-Token header' },
+        invalidAuthenticationHeader: { message: 'the X-Access-Token header is malformed' },
+        invalidToken: { message: 'the X-Access-Token header holds the wrong token' },
+      }),
+    );
+  }
 
   app.post('/contexts', async (c) => {
     const session = sessionOf(c);
@@ -117,6 +153,10 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
 }
 
 class BadRequest extends Error {}
+
+function isJsonContentType(value: string | undefined): boolean {
+  return value !== undefined && /^application\/json\s*(;|$)/i.test(value.trim());
+}
 
 /**
  * The Node response under the request: /execute streams into it directly (see

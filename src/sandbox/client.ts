@@ -22,6 +22,8 @@ export interface SandboxClientOptions {
   baseUrl: string;
   /** Header that routes a request to the session's instance. */
   sessionHeader: string;
+  /** The sandbox API's own token, sent as X-Access-Token (the embedded sandbox's; E2B's header name). */
+  accessToken?: string;
   /** Adds a credential to each request (FC: the sandbox function is not public). */
   authorize?: (request: Request) => void | Promise<void>;
   /** Per-call timeout for everything but /execute, ms (default 15000). */
@@ -67,6 +69,7 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
     timeout: requestTimeout,
     retry: { limit: options.retries ?? 2, methods: ['get', 'delete'], backoffLimit: 2000 },
     fetch: options.fetch,
+    headers: options.accessToken ? { 'X-Access-Token': options.accessToken } : undefined,
     hooks: options.authorize
       ? {
           beforeRequest: [
