@@ -2,7 +2,7 @@
 // DNS-rebinding and CORS, a sandbox that is down, start-up refusals, the FC and
 // `npm start` entry points. Real MCP server processes; the official client where it applies.
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { after, before, test } from 'node:test';
 import { Client, ProtocolError, SSEClientTransport, type CallToolResult } from '@modelcontextprotocol/client';
 import { call, connect, eventually, freePort, rawPost, rpcBody, runToExit, SECRET, spawnHandler, startMcp, stopChild, structured, textOf, type McpProcess } from './mcp-harness.ts';
@@ -74,6 +74,32 @@ test('an oversized body gives 413, with or without Content-Length', async () => 
   assert.equal(chunked.status, 413);
   await chunked.body?.cancel();
   assert.equal((await fetch(`${mcp.origin}/health`)).status, 200, 'the process stays up');
+});
+
+test('after a 413 on /mcp, the next requests on the same kept-alive connection work', async () => {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const post = (body: string) =>
+    new Promise<{ status: number; connection: string | undefined; text: string }>((resolve, reject) => {
+      const req = httpRequest(mcp.url, { method: 'POST', agent, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...AUTH } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  try {
+    const big = await post(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { pad: 'x'.repeat(200_000) } }));
+    assert.equal(big.status, 413);
+    assert.equal(big.connection, 'close', 'the unread body is not left on the connection');
+    for (let i = 0; i < 2; i++) {
+      const next = await post(LIST);
+      assert.equal(next.status, 200, next.text);
+    }
+  } finally {
+    agent.destroy();
+  }
 });
 
 function getWithHeaders(url: string, headers: Record<string, string>): Promise<number> {

@@ -33,8 +33,10 @@ export const errors = {
     rpcError(401, RpcCode.unauthorized, `Unauthorized: ${reason}`, { 'WWW-Authenticate': challenge }),
   badAuthorization: (challenge: string) =>
     rpcError(400, RpcCode.invalidRequest, 'Bad Request: the Authorization header must be "Bearer <token>"', { 'WWW-Authenticate': challenge }),
+  // The body is left unread: closing the connection keeps its bytes from being read as
+  // the kept-alive client's next request (the client opens a fresh connection).
   tooLarge: (maxBytes: number, what = 'the request body') =>
-    rpcError(413, RpcCode.refused, `Payload Too Large: ${what} must not exceed ${maxBytes} bytes`),
+    rpcError(413, RpcCode.refused, `Payload Too Large: ${what} must not exceed ${maxBytes} bytes`, { Connection: 'close' }),
   notLocal: (header: 'Host' | 'Origin', value: string) =>
     rpcError(403, RpcCode.refused, `Forbidden: ${header} "${value}" is not local; this server only accepts local requests`),
   methodNotAllowed: (message: string, allow: string) => rpcError(405, RpcCode.refused, `Method not allowed: ${message}`, { Allow: allow }),
