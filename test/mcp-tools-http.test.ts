@@ -233,7 +233,8 @@ for (const era of ERAS) {
     const pending = leaving
       .callTool(
         { name: 'run_code', arguments: { context_id: id, code: 'import time\nprint("started", flush=True)\ntime.sleep(30)\nfinished = True' } },
-        { onprogress: () => started() },
+        // Mid-run means the code is running: a keep-alive's progress can come before the kernel starts the cell.
+        { onprogress: (p) => /started/.test(p.message ?? '') && started() },
       )
       .catch(() => 'disconnected');
     await runStarted;
