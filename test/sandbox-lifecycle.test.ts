@@ -258,6 +258,7 @@ describe('sandbox shutdown, pool and idle removal', () => {
     await execute(own.url, { code: 'import subprocess\nsubprocess.Popen(["sleep", "1000"])', context_id: id });
     const busy = fetch(`${own.url}/execute`, {
       method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ code: 'import time\ntime.sleep(1000)', context_id: id }),
     }).then((response) => response.text()).catch(() => '');
     await createContext(own.url, {}, { 'x-ci-session-id': 'other' });

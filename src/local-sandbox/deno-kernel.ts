@@ -122,7 +122,8 @@ async function start(options: KernelLaunchOptions, runDir: string): Promise<Laun
   );
   await lendRunDir(runDir, options.hostUid, ['connection.json']);
 
-  const deno = await neutralDenoBinary(path.dirname(runDir));
+  // Beside the run root, not in it: a root server's run root is a tmpfs, where a hard link cannot go.
+  const deno = await neutralDenoBinary(path.join(path.dirname(path.dirname(runDir)), 'bin'));
   const sandbox = spawnSandboxed(denoSandboxOptions(options, runDir, portOf, deno));
   let killing: Promise<void> | undefined;
   const kill = () =>
@@ -246,14 +247,15 @@ async function waitUntilReady(
 }
 
 /**
- * The deno binary as the jail binds it: a hard link in the run root (`<runRoot>/deno`) when
+ * The deno binary as the jail binds it: a hard link in `binDir` (`<workspaceRoot>/bin/deno`) when
  * the project is on the same filesystem, so /proc/self/mountinfo inside (which shows a bind
  * source's path within its filesystem) names no project path. Elsewhere, the binary itself.
  */
-async function neutralDenoBinary(runRoot: string): Promise<string> {
+async function neutralDenoBinary(binDir: string): Promise<string> {
   const source = resolveDenoBinary();
-  const linked = path.join(runRoot, 'deno');
+  const linked = path.join(binDir, 'deno');
   try {
+    await mkdir(binDir, { recursive: true, mode: 0o711 });
     const [want, have] = await Promise.all([stat(source), stat(linked).catch(() => undefined)]);
     if (have && have.ino === want.ino && have.dev === want.dev) return linked;
     if (have) await rm(linked, { force: true });

@@ -15,6 +15,7 @@ import { launchPythonKernel } from './python-kernel.ts';
 import { createSandboxApp } from './sandbox-app.ts';
 import { buildSeccompFilters, type SeccompFilters } from './seccomp-filter.ts';
 import { SessionUids, assertSearchableByOthers } from './session-uids.ts';
+import { mountRunRoot } from './run-root.ts';
 
 export { createSandboxApp } from './sandbox-app.ts';
 export { ContextRegistry, DEFAULT_SESSION, WORKSPACE_MOUNT } from './context-registry.ts';
@@ -69,6 +70,10 @@ export async function startSandbox(
     if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
     throw error;
   }
+  const runRoot = await mountRunRoot(join(workspaceRoot, 'run'), { asRoot: uids !== undefined }).catch(async (error) => {
+    if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
+    throw error;
+  });
 
   const limits = deps.limits ?? (await ContextLimits.open(options, join(workspaceRoot, 'disks')));
   (deps.log ?? ((line) => process.stderr.write(`${line}\n`)))(limits.describe());
@@ -87,6 +92,7 @@ export async function startSandbox(
   }).catch(async (error: Error) => {
     await registry.close();
     await limits.close();
+    await runRoot.close();
     if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
     throw new Error(`the sandbox cannot listen on ${options.host}:${options.port}: ${error.message}`);
   });
@@ -103,6 +109,7 @@ export async function startSandbox(
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         await registry.close();
         await limits.close();
+        await runRoot.close();
         if ('closeAllConnections' in server) server.closeAllConnections();
         await stopped;
         if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
