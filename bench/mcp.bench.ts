@@ -3,9 +3,12 @@
  * this one run, printed as a table of ratios. Not a test: nothing here fails on speed.
  *
  * (a) trivial run_code through MCP vs the same execute straight through the sandbox client
- * (b) tools/list requests/s vs the MCP SDK's own stateless Express example, same tools
- * (c) process start → first answered initialize, esbuild bundle vs a bare node:http server
- * (d) RSS of the MCP process over 10,000 requests
+ * (b) tools/list requests/s vs the SDK v2 reference (createMcpHandler on Hono, same tools),
+ *     in both eras (2026-07-28 with _meta and headers; 2025 bare requests)
+ * (c) process start → first answered request (initialize; server/discover), esbuild
+ *     bundle vs a bare node:http server
+ * (d) RSS of the MCP process over 10,000 requests, with the V8 flags s.yaml starts it
+ *     with, and what those flags cost in tools/list throughput
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -13,8 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { createContextIdCodec } from '../src/contexts/context-id.ts';
 import { createSandboxClient } from '../src/sandbox/client.ts';
 import { freePort } from './lib/processes.ts';
@@ -69,6 +71,27 @@ async function rssMb(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 }
 
+/** The V8 flags s.yaml's start command gives node before dist/fc.js (customRuntimeConfig.args). */
+async function deployedNodeFlags(): Promise<string[]> {
+  const yaml = await readFile(join(ROOT, 's.yaml'), 'utf8');
+  const args = /customRuntimeConfig:[\s\S]*?args:\n((?:\s+- .*\n)+)/.exec(yaml)?.[1] ?? '';
+  return args
+    .split('\n')
+    .map((l) => l.trim().replace(/^- /, ''))
+    .filter((a) => a.startsWith('--'));
+}
+
+const MODERN = '2026-07-28';
+const META = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} };
+/** tools/list as each era sends it: 2025 a bare request; 2026-07-28 with _meta and the routing headers. */
+const LIST = {
+  legacy: { body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), headers: {} },
+  modern: {
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: META } }),
+    headers: { 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/list' },
+  },
+} as const;
+
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 const MCP_HEADERS = {
   'content-type': 'application/json',
@@ -89,13 +112,13 @@ function post(port: number, body: string, headers: Record<string, string> = MCP_
 }
 
 /** Requests/s of `body` at `concurrency` for `ms`; every answer must be 200. */
-async function throughput(port: number, body: string, ms: number, concurrency = 16): Promise<number> {
+async function throughput(port: number, body: string, ms: number, concurrency = 16, headers: Record<string, string> = {}): Promise<number> {
   let done = 0;
   const until = performance.now() + ms;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < until) {
-        const status = await post(port, body);
+        const status = await post(port, body, { ...MCP_HEADERS, ...headers });
         if (status !== 200) throw new Error(`HTTP ${status}`);
         done++;
       }
@@ -129,13 +152,15 @@ try {
   const sandboxClient = createSandboxClient({ baseUrl: sandboxUrl, sessionHeader: 'x-ci-session-id' });
   const context = await sandboxClient.createContext('default', { language: 'python' });
   const contextId = createContextIdCodec(SECRET).encode({ session: 'default', context: context.id });
-  const client = new Client({ name: 'bench', version: '1' });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${mcpPort}/mcp`), { requestInit: { headers: { authorization: `Bearer ${TOKEN}` } } }),
-  );
-  await client.listTools();
+  const clients = { modern: new Client({ name: 'bench', version: '1' }, { versionNegotiation: { mode: { pin: MODERN } } }), legacy: new Client({ name: 'bench', version: '1' }) };
+  for (const client of Object.values(clients)) {
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${mcpPort}/mcp`), { requestInit: { headers: { authorization: `Bearer ${TOKEN}` } } }),
+    );
+    await client.listTools();
+  }
   const direct: number[] = [];
-  const viaMcp: number[] = [];
+  const viaMcp = { modern: [] as number[], legacy: [] as number[] };
   const viaRaw: number[] = [];
   const rawRunBody = JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'run_code', arguments: { code: '1', context_id: contextId } } });
   const ROUNDS = 400;
@@ -143,32 +168,38 @@ try {
     let t = performance.now();
     await sandboxClient.execute('default', { code: '1', context_id: context.id, timeout: 300 });
     const d = performance.now() - t;
-    t = performance.now();
-    const result = await client.callTool({ name: 'run_code', arguments: { code: '1', context_id: contextId } });
-    const m = performance.now() - t;
-    if (result.isError) throw new Error(`run_code failed: ${JSON.stringify(result.content)}`);
+    const m: Record<string, number> = {};
+    for (const [era, client] of Object.entries(clients)) {
+      t = performance.now();
+      const result = await client.callTool({ name: 'run_code', arguments: { code: '1', context_id: contextId } });
+      m[era] = performance.now() - t;
+      if (result.isError) throw new Error(`run_code failed: ${JSON.stringify(result.content)}`);
+    }
     t = performance.now();
     await post(mcpPort, rawRunBody);
     const r = performance.now() - t;
     if (i >= 40) {
       direct.push(d);
-      viaMcp.push(m);
+      viaMcp.modern.push(m.modern!);
+      viaMcp.legacy.push(m.legacy!);
       viaRaw.push(r);
     }
   }
-  await client.close();
-  const overhead = percentile(viaMcp, 50) - percentile(direct, 50);
-  row(
-    '(a) trivial run_code, p50 (p90), official client',
-    `${fmt(percentile(viaMcp, 50))} ms (${fmt(percentile(viaMcp, 90))})`,
-    `sandbox client direct: ${fmt(percentile(direct, 50))} ms (${fmt(percentile(direct, 90))})`,
-    `+${fmt(overhead)} ms (×${fmt(percentile(viaMcp, 50) / percentile(direct, 50))})`,
-    '≤ +2 ms',
-    overhead <= 2 ? 'yes' : 'NO',
-  );
+  for (const client of Object.values(clients)) await client.close();
+  for (const era of ['modern', 'legacy'] as const) {
+    const overhead = percentile(viaMcp[era], 50) - percentile(direct, 50);
+    row(
+      `(a) trivial run_code, p50 (p90), official v2 client, ${era === 'modern' ? '2026-07-28' : '2025-11-25'}`,
+      `${fmt(percentile(viaMcp[era], 50))} ms (${fmt(percentile(viaMcp[era], 90))})`,
+      `sandbox client direct: ${fmt(percentile(direct, 50))} ms (${fmt(percentile(direct, 90))})`,
+      `+${fmt(overhead)} ms (×${fmt(percentile(viaMcp[era], 50) / percentile(direct, 50))})`,
+      '≤ +2 ms',
+      overhead <= 2 ? 'yes' : 'NO',
+    );
+  }
 
   row(
-    "(a') the same over a plain HTTP POST (no client SDK), p50",
+    "(a') the same over a plain HTTP POST (no client SDK, 2025), p50",
     `${fmt(percentile(viaRaw, 50))} ms`,
     `sandbox client direct: ${fmt(percentile(direct, 50))} ms`,
     `+${fmt(percentile(viaRaw, 50) - percentile(direct, 50))} ms`,
@@ -176,32 +207,36 @@ try {
     '',
   );
 
-  // ---------- (b) tools/list throughput ----------
-  const express = await start(['--import', 'tsx', 'bench/servers/sdk-express-stateless.ts'], {}, /listening (\d+)/);
-  const expressPort = Number(express.match[1]);
-  const listBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
-  const ours: number[] = [];
-  const theirs: number[] = [];
-  await throughput(mcpPort, listBody, 1000);
-  await throughput(expressPort, listBody, 1000);
-  for (let i = 0; i < 3; i++) {
-    ours.push(await throughput(mcpPort, listBody, 3000));
-    theirs.push(await throughput(expressPort, listBody, 3000));
+  // ---------- (b) tools/list throughput, both eras, against the SDK v2 reference ----------
+  const reference = await start(['--import', 'tsx', 'bench/servers/sdk-v2-hono.ts'], {}, /listening (\d+)/);
+  const referencePort = Number(reference.match[1]);
+  for (const era of ['modern', 'legacy'] as const) {
+    const { body, headers } = LIST[era];
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    await throughput(mcpPort, body, 1000, 16, headers);
+    await throughput(referencePort, body, 1000, 16, headers);
+    for (let i = 0; i < 3; i++) {
+      ours.push(await throughput(mcpPort, body, 3000, 16, headers));
+      theirs.push(await throughput(referencePort, body, 3000, 16, headers));
+    }
+    const oursRps = percentile(ours, 50);
+    const theirsRps = percentile(theirs, 50);
+    row(
+      `(b) tools/list, requests/s (16 concurrent), ${era === 'modern' ? '2026-07-28' : '2025 (no initialize)'}`,
+      fmt(oursRps, 0),
+      `SDK v2 createMcpHandler on Hono: ${fmt(theirsRps, 0)}`,
+      `×${fmt(oursRps / theirsRps)}`,
+      '≥ ×2',
+      oursRps / theirsRps >= 2 ? 'yes' : 'NO',
+    );
   }
-  await stop(express.child);
-  const oursRps = percentile(ours, 50);
-  const theirsRps = percentile(theirs, 50);
-  row(
-    '(b) tools/list, requests/s (16 concurrent)',
-    fmt(oursRps, 0),
-    `SDK stateless Express example: ${fmt(theirsRps, 0)}`,
-    `×${fmt(oursRps / theirsRps)}`,
-    '≥ ×2',
-    oursRps / theirsRps >= 2 ? 'yes' : 'NO',
-  );
+  await stop(reference.child);
 
-  // ---------- (d) RSS over 10,000 requests, a fresh process each, default V8 flags and tighter ones ----------
-  for (const flags of [[], ['--max-old-space-size=48', '--max-semi-space-size=2']]) {
+  // ---------- (d) RSS over 10,000 requests, a fresh process each: s.yaml's V8 flags and node's defaults ----------
+  const deployed = await deployedNodeFlags();
+  for (const flags of [deployed, []]) {
+    const label = flags.length ? `s.yaml's flags: ${flags.join(' ')}` : 'default flags';
     const port = await freePort();
     const server = await start(
       [...flags, bundle],
@@ -209,12 +244,19 @@ try {
       /"msg":"listening"/,
       'stderr',
     );
-    const listBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
     const runBody = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'run_code', arguments: { code: '1', context_id: contextId } } });
     const rss: [number, number][] = [[0, await rssMb(server.child.pid!)]];
     let sent = 0;
     while (sent < 10_000) {
-      await Promise.all(Array.from({ length: 8 }, (_, k) => post(port, (sent + k) % 20 === 0 ? runBody : listBody)));
+      // Both eras, 5% run_code: what a busy instance sees.
+      await Promise.all(
+        Array.from({ length: 8 }, (_, k) => {
+          const n = sent + k;
+          if (n % 20 === 0) return post(port, runBody);
+          const { body, headers } = LIST[n % 2 === 0 ? 'modern' : 'legacy'];
+          return post(port, body, { ...MCP_HEADERS, ...headers });
+        }),
+      );
       sent += 8;
       if (sent % 2000 === 0) rss.push([sent, await rssMb(server.child.pid!)]);
     }
@@ -222,14 +264,40 @@ try {
     const at2k = rss.find(([n]) => n === 2000)![1];
     const at10k = rss[rss.length - 1]![1];
     row(
-      `(d) RSS after 10,000 requests (5% run_code), bundle${flags.length ? `, node ${flags.join(' ')}` : ', default flags'}`,
+      `(d) RSS after 10,000 requests (both eras, 5% run_code), bundle, ${label}`,
       `${fmt(at10k, 1)} MB`,
       `at start ${fmt(rss[0]![1], 1)} MB; ${rss.slice(1).map(([n, mb]) => `${n / 1000}k: ${fmt(mb, 0)}`).join(', ')}`,
       `+${fmt(at10k - at2k, 1)} MB from 2k to 10k`,
-      '≤ 100 MB, flat',
-      at10k <= 100 && at10k - at2k < 10 ? 'yes' : 'NO',
+      flags.length ? '≤ 100 MB, flat' : '(for comparison)',
+      flags.length ? (at10k <= 100 && at10k - at2k < 10 ? 'yes' : 'NO') : '',
     );
   }
+  // What the flags cost: tools/list throughput of two fresh processes, one with them and
+  // one without, measured in turns (median of 3) so load from elsewhere falls on both.
+  const pair = await Promise.all(
+    [deployed, []].map(async (flags) => {
+      const port = await freePort();
+      const server = await start(
+        [...flags, bundle],
+        { FC_CUSTOM_LISTEN_PORT: String(port), SANDBOX_URL: sandboxUrl, CONTEXT_SECRET: SECRET, MCP_AUTH_TOKEN: TOKEN, LOG_LEVEL: 'info' },
+        /"msg":"listening"/,
+        'stderr',
+      );
+      return { port, child: server.child, rps: [] as number[] };
+    }),
+  );
+  for (const p of pair) await throughput(p.port, LIST.modern.body, 1000, 16, LIST.modern.headers);
+  for (let i = 0; i < 3; i++) for (const p of pair) p.rps.push(await throughput(p.port, LIST.modern.body, 3000, 16, LIST.modern.headers));
+  for (const p of pair) await stop(p.child);
+  const [withFlags, withoutFlags] = pair.map((p) => percentile(p.rps, 50)) as [number, number];
+  row(
+    "(d') what s.yaml's V8 flags cost: tools/list requests/s (2026-07-28), fresh processes in turns",
+    fmt(withFlags, 0),
+    `default flags: ${fmt(withoutFlags, 0)}`,
+    `×${fmt(withFlags / withoutFlags)}`,
+    '(informative)',
+    '',
+  );
   await sandboxClient.deleteContext('default', context.id);
 } finally {
   await stop(mcp.child);
@@ -238,16 +306,25 @@ try {
 
 // ---------- (c) start-up, bundled ----------
 {
-  const init = JSON.stringify({
-    jsonrpc: '2.0',
-    id: 1,
-    method: 'initialize',
-    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
-  });
-  async function startToFirstAnswer(script: string): Promise<number> {
+  const firsts = {
+    initialize: {
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
+      }),
+      headers: {},
+    },
+    'server/discover': {
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: META } }),
+      headers: { 'mcp-protocol-version': MODERN, 'mcp-method': 'server/discover' },
+    },
+  };
+  async function startToFirstAnswer(script: string, flags: string[], first: { body: string; headers: Record<string, string> }): Promise<number> {
     const port = await freePort();
     const started = performance.now();
-    const child = spawn(process.execPath, [script], {
+    const child = spawn(process.execPath, [...flags, script], {
       env: { ...process.env, PORT: String(port), FC_CUSTOM_LISTEN_PORT: String(port), CONTEXT_SECRET: SECRET, MCP_AUTH_TOKEN: TOKEN, SANDBOX_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'warn' },
       stdio: 'ignore',
     });
@@ -255,7 +332,7 @@ try {
     try {
       for (;;) {
         try {
-          const status = await post(port, init);
+          const status = await post(port, first.body, { ...MCP_HEADERS, ...first.headers });
           if (status === 200) return performance.now() - started;
           throw new Error(`HTTP ${status}`);
         } catch (error) {
@@ -269,21 +346,24 @@ try {
     }
   }
   const bare = join(ROOT, 'bench/servers/bare-http.mjs');
-  const bundled: number[] = [];
-  const baseline: number[] = [];
-  for (let i = 0; i < 12; i++) {
-    bundled.push(await startToFirstAnswer(bundle));
-    baseline.push(await startToFirstAnswer(bare));
+  const flags = await deployedNodeFlags();
+  for (const [name, first] of Object.entries(firsts)) {
+    const bundled: number[] = [];
+    const baseline: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      bundled.push(await startToFirstAnswer(bundle, flags, first));
+      baseline.push(await startToFirstAnswer(bare, [], first));
+    }
+    const ratio = percentile(bundled, 50) / percentile(baseline, 50);
+    row(
+      `(c) start → first ${name} answered, p50`,
+      `${fmt(percentile(bundled, 50), 0)} ms (dist/fc.js${flags.length ? `, ${flags.join(' ')}` : ''})`,
+      `bare node:http: ${fmt(percentile(baseline, 50), 0)} ms`,
+      `×${fmt(ratio)}`,
+      '≤ ×1.6',
+      ratio <= 1.6 ? 'yes' : 'NO',
+    );
   }
-  const ratio = percentile(bundled, 50) / percentile(baseline, 50);
-  row(
-    '(c) start → first initialize answered, p50',
-    `${fmt(percentile(bundled, 50), 0)} ms (dist/fc.js)`,
-    `bare node:http: ${fmt(percentile(baseline, 50), 0)} ms`,
-    `×${fmt(ratio)}`,
-    '≤ ×1.6',
-    ratio <= 1.6 ? 'yes' : 'NO',
-  );
 }
 
 // ---------- the table ----------
@@ -296,5 +376,5 @@ for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 const os = await import('node:os');
 console.log(
   `\nnode ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} at the end; ` +
-    'run_code: 400 interleaved rounds; tools/list: median of 3 interleaved 3 s runs; start-up: 12 interleaved starts.',
+    'run_code: 400 interleaved rounds; tools/list: median of 3 interleaved 3 s runs per era; start-up: 12 interleaved starts per first request.',
 );

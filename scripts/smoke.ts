@@ -6,11 +6,11 @@
  * MCP_AUTH_TOKEN, which keeps it out of the process list and CI logs.
  *
  * <url> is the MCP endpoint, or the trigger's base URL (then /mcp is appended).
+ * The client tries MCP 2026-07-28 first (server/discover) and falls back to the 2025
+ * initialize handshake; the connect line says which era it got.
  */
 import { randomInt } from 'node:crypto';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { Client, StreamableHTTPClientTransport, type CallToolResult } from '@modelcontextprotocol/client';
 
 // A sandbox may start cold on FC (image pull, kernel start): generous per-call limits.
 const CALL_TIMEOUT_MS = 180_000;
@@ -40,11 +40,17 @@ function textOf(result: CallToolResult): string {
 
 function oneLine(error: unknown): string {
   let message = error instanceof Error ? error.message : String(error);
-  // fetch hides the reason (ECONNREFUSED, ENOTFOUND, a certificate) in its cause.
-  const cause = error instanceof Error ? (error.cause as { code?: string; message?: string } | undefined) : undefined;
+  // fetch hides the reason (ECONNREFUSED, ENOTFOUND, a certificate) in its cause, the client one level deeper.
+  let cause = error instanceof Error ? (error.cause as { code?: string; message?: string; cause?: unknown } | undefined) : undefined;
+  for (let depth = 0; cause && depth < 4; depth++) {
+    if (typeof cause.code === 'string') break;
+    const inner = cause.cause as typeof cause | undefined;
+    if (!inner) break;
+    cause = inner;
+  }
   if (cause) message += ` (${cause.code ?? cause.message ?? String(cause)})`;
-  const status = (error as { code?: unknown }).code;
-  if (status === 401) message += ' (HTTP 401: the token is missing or wrong; pass it as the second argument or in MCP_AUTH_TOKEN)';
+  const { code, data } = error as { code?: unknown; data?: { status?: unknown } };
+  if (code === 401 || data?.status === 401 || /\b401\b/.test(message)) message += ' (HTTP 401: the token is missing or wrong; pass it as the second argument or in MCP_AUTH_TOKEN)';
   return message.replace(/\s+/g, ' ').trim().slice(0, 300);
 }
 
@@ -57,7 +63,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const token = tokenArg ?? env.MCP_AUTH_TOKEN;
   let step = 'connect';
   const started = performance.now();
-  const client = new Client({ name: 'fc-code-interpreter-smoke', version: '1.0.0' });
+  const client = new Client({ name: 'fc-code-interpreter-smoke', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
   let contextId: string | undefined;
 
   const timed = async <T>(name: string, run: () => Promise<T>, describe: (value: T) => string): Promise<T> => {
@@ -68,7 +74,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     return value;
   };
   const callTool = async (name: string, args: Record<string, unknown>): Promise<CallToolResult> => {
-    const result = (await client.callTool({ name, arguments: args }, undefined, { timeout: CALL_TIMEOUT_MS })) as CallToolResult;
+    const result = (await client.callTool({ name, arguments: args }, { timeout: CALL_TIMEOUT_MS })) as CallToolResult;
     if (result.isError) throw new SmokeFailure(`tool error: ${textOf(result)}`);
     return result;
   };
@@ -79,7 +85,11 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     await timed(
       'connect',
       () => client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }), { timeout: CALL_TIMEOUT_MS }),
-      () => `${url.href} (${client.getServerVersion()?.name ?? 'unknown server'} ${client.getServerVersion()?.version ?? ''})`.replace(' )', ')'),
+      () => {
+        const version = client.getNegotiatedProtocolVersion() ?? 'unknown';
+        const era = version >= '2026-07-28' ? 'MCP 2026-07-28 era, server/discover' : `MCP ${version}, 2025 era, initialize`;
+        return `${url.href} (${client.getServerVersion()?.name ?? 'unknown server'} ${client.getServerVersion()?.version ?? ''}; ${era})`.replace(' ;', ';');
+      },
     );
 
     await timed(

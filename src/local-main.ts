@@ -51,7 +51,7 @@ export async function runLocal(
 
   if (config.transport === 'stdio') {
     // stdio has no HTTP request; the factories get a stand-in one (direct mode ignores it).
-    const { closed } = await serveStdio(await mcpServerDepsFor(deps, new Request('http://stdio.invalid/')));
+    const { closed } = await serveStdio(() => mcpServerDepsFor(deps, new Request('http://stdio.invalid/')));
     logger.info('serving MCP on stdio', { sandbox_url: sandboxUrl });
     const stop = async () => {
       await sandbox?.close();

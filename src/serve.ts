@@ -36,14 +36,17 @@ export function listenHttp(app: Hono<any>, host: string, port: number): Promise<
   });
 }
 
-/** Serves one MCP server over stdin/stdout until stdin closes. */
-export async function serveStdio(deps: McpServerDeps): Promise<{ closed: Promise<void> }> {
-  const { StdioServerTransport } = await import('@modelcontextprotocol/sdk/server/stdio.js');
-  const server = createMcpServer(deps);
-  const transport = new StdioServerTransport();
+/**
+ * Serves MCP over stdin/stdout until stdin closes, through the SDK's `serveStdio`:
+ * the connection's opening picks the era (server/discover: 2026-07-28; initialize:
+ * 2025) and one server from the factory serves the connection.
+ */
+export async function serveStdio(deps: () => McpServerDeps): Promise<{ closed: Promise<void> }> {
+  const { serveStdio: serve } = await import('@modelcontextprotocol/server/stdio');
   const closed = new Promise<void>((resolve) => {
-    server.onclose = () => resolve();
+    process.stdin.once('end', () => resolve());
+    process.stdin.once('close', () => resolve());
   });
-  await server.connect(transport);
+  serve(() => createMcpServer(deps()));
   return { closed };
 }

@@ -69,7 +69,8 @@ describe('s.yaml rendered offline by `s preview`', () => {
     assert.match(p.runtime, /^custom\.debian(10|11|12)$/);
     assert.deepEqual(p.layers, [`acs:fc:${p.region}:official:layers/Nodejs20/versions/3`]);
     assert.deepEqual(p.customRuntimeConfig.command, ['/opt/nodejs20/bin/node']);
-    assert.deepEqual(p.customRuntimeConfig.args, ['dist/fc.js']);
+    // V8 flags first (bench/mcp.bench.ts (d) measures RSS with exactly these), then the bundle.
+    assert.deepEqual(p.customRuntimeConfig.args, ['--max-semi-space-size=2', '--max-old-space-size=96', 'dist/fc.js']);
     assert.equal(p.customRuntimeConfig.port, 9000);
     const health = p.customRuntimeConfig.healthCheckConfig;
     assert.equal(health.httpGetUrl, '/health');

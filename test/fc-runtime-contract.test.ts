@@ -16,9 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { call, ROOT, startTestSandbox, stopChild, structured, textOf, type RunningSandbox } from './mcp-harness.ts';
 import { startFcOpenApiStandIn, type FcOpenApiStandIn } from './fc-openapi-stand-in.ts';
 import { renderServerlessYaml, type RenderedResource } from './fc-render-yaml.ts';
@@ -115,8 +114,10 @@ describe('the bundle under the FC custom-runtime contract (stand-ins for the FC 
     await rm(home, { recursive: true, force: true });
   });
 
-  test('s.yaml runs dist/fc.js on port 9000, and the bundle listens on 0.0.0.0 at FC_CUSTOM_LISTEN_PORT', async () => {
-    assert.deepEqual(mcp.customRuntimeConfig.args, ['dist/fc.js']);
+  test('s.yaml runs dist/fc.js (after its V8 flags) on port 9000, and the bundle listens on 0.0.0.0 at FC_CUSTOM_LISTEN_PORT', async () => {
+    const args = mcp.customRuntimeConfig.args as string[];
+    assert.equal(args.at(-1), 'dist/fc.js');
+    assert.ok(args.slice(0, -1).every((a) => a.startsWith('--')), `only node flags before the bundle: ${args.join(' ')}`);
     assert.equal(mcp.customRuntimeConfig.port, 9000);
     assert.ok(await listensOnAllInterfaces(port), `nothing listens on 0.0.0.0:${port}`);
   });

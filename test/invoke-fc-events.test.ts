@@ -160,8 +160,9 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
     assert.ok(result.content.some((c: Json) => c.type === 'text' && /42/.test(c.text)));
 
     const lines = logLines().filter((l) => l.request_id === res.requestId);
-    assert.ok(lines.some((l) => l.msg === 'invoke' && l.shape === 'tool' && l.status === 200), JSON.stringify(lines));
-    assert.ok(lines.some((l) => l.msg === 'tool call' && l.tool === 'run_code' && l.outcome === 'ok'), JSON.stringify(lines));
+    // One line per request: the route, the method, the tool, its outcome and the status.
+    assert.equal(lines.length, 1, JSON.stringify(lines));
+    assert.ok(lines.some((l) => l.msg === 'mcp request' && l.route === 'invoke' && l.method === 'tools/call' && l.tool === 'run_code' && l.outcome === 'ok' && l.status === 200), JSON.stringify(lines));
     assert.ok(!output.includes(TOKEN), 'the token is never logged');
   });
 
@@ -173,7 +174,7 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
     assert.equal(body.jsonrpc, '2.0');
     assert.equal(body.id, 1);
     assert.equal(body.result.structuredContent.stdout, 'hello from CPython\n');
-    assert.ok(logLines().some((l) => l.request_id === res.requestId && l.msg === 'tool call' && l.tool === 'run_code'));
+    assert.ok(logLines().some((l) => l.request_id === res.requestId && l.msg === 'mcp request' && l.tool === 'run_code'));
   });
 
   test('the JSON-RPC event file with auth_token works the same', async () => {
@@ -289,6 +290,7 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
         lines.map((l) => l.split(/\s+/).slice(0, 2).join(' ')),
         ['ok connect', 'ok health_check', 'ok create_context', 'ok run_code', 'ok stop_context', 'PASS smoke'],
       );
+      assert.match(lines[0]!, /MCP 2026-07-28 era, server\/discover/, 'the smoke test says it spoke 2026-07-28');
       const [, a, b, product] = /(\d+) \* (\d+) = (\d+)/.exec(stdout) ?? [];
       assert.equal(Number(product), Number(a) * Number(b));
       assert.equal(api.sessions.size, 0, 'the smoke test left no session behind');

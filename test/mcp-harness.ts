@@ -7,9 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:http';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { Client, StreamableHTTPClientTransport, type CallToolResult } from '@modelcontextprotocol/client';
 import { startSandbox } from '../src/local-sandbox/index.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -109,9 +107,21 @@ export async function runToExit(handler: string, env: Record<string, string>, ar
   return { code, stdout: out, stderr: err };
 }
 
-export async function connect(url: string, headers: Record<string, string> = {}): Promise<Client> {
-  const client = new Client({ name: 'mcp-e2e-test', version: '1.0.0' });
+/** The two protocol eras a client may speak: 2026-07-28 (`modern`) or 2025-11-25 with initialize (`legacy`). */
+export type Era = 'modern' | 'legacy';
+export const ERAS: readonly Era[] = ['modern', 'legacy'];
+export const MODERN_VERSION = '2026-07-28';
+
+/** The official v2 client; `modern` pins 2026-07-28 (server/discover), `legacy` is its plain 2025 initialize. */
+export function newClient(era: Era = 'modern'): Client {
+  return new Client({ name: 'mcp-e2e-test', version: '1.0.0' }, { versionNegotiation: { mode: era === 'modern' ? { pin: MODERN_VERSION } : 'legacy' } });
+}
+
+export async function connect(url: string, headers: Record<string, string> = {}, era: Era = 'modern'): Promise<Client> {
+  const client = newClient(era);
   await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+  const negotiated = client.getNegotiatedProtocolVersion();
+  if ((era === 'modern') !== (negotiated === MODERN_VERSION)) throw new Error(`asked for the ${era} era, negotiated ${negotiated}`);
   return client;
 }
 

@@ -2,11 +2,9 @@
 // DNS-rebinding and CORS, a sandbox that is down, start-up refusals, the FC and
 // `npm start` entry points. Real MCP server processes; the official client where it applies.
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { after, before, test } from 'node:test';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { Client, ProtocolError, SSEClientTransport, type CallToolResult } from '@modelcontextprotocol/client';
 import { call, connect, eventually, freePort, rawPost, rpcBody, runToExit, SECRET, spawnHandler, startMcp, stopChild, structured, textOf, type McpProcess } from './mcp-harness.ts';
 
 
@@ -78,6 +76,32 @@ test('an oversized body gives 413, with or without Content-Length', async () => 
   assert.equal((await fetch(`${mcp.origin}/health`)).status, 200, 'the process stays up');
 });
 
+test('after a 413 on /mcp, the next requests on the same kept-alive connection work', async () => {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const post = (body: string) =>
+    new Promise<{ status: number; connection: string | undefined; text: string }>((resolve, reject) => {
+      const req = httpRequest(mcp.url, { method: 'POST', agent, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...AUTH } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  try {
+    const big = await post(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { pad: 'x'.repeat(200_000) } }));
+    assert.equal(big.status, 413);
+    assert.equal(big.connection, 'close', 'the unread body is not left on the connection');
+    for (let i = 0; i < 2; i++) {
+      const next = await post(LIST);
+      assert.equal(next.status, 200, next.text);
+    }
+  } finally {
+    agent.destroy();
+  }
+});
+
 function getWithHeaders(url: string, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...AUTH, ...headers } }, (res) => {
@@ -98,11 +122,12 @@ test('on a loopback bind, a non-local Host or Origin is refused (DNS rebinding)'
 test('CORS lets a browser client in and exposes the MCP headers', async () => {
   const preflight = await fetch(mcp.url, {
     method: 'OPTIONS',
-    headers: { origin: 'http://localhost:6274', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, mcp-protocol-version' },
+    headers: { origin: 'http://localhost:6274', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, mcp-protocol-version, mcp-method, mcp-name' },
   });
   assert.equal(preflight.status, 204);
   assert.equal(preflight.headers.get('access-control-allow-origin'), '*');
   assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /mcp-protocol-version/i);
+  assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /mcp-method.*mcp-name/i, 'the 2026-07-28 request headers are allowed');
   const response = await rawPost(mcp.url, LIST, { ...AUTH, origin: 'http://localhost:6274' });
   assert.match(response.headers.get('access-control-expose-headers') ?? '', /mcp-session-id/);
   assert.match(response.headers.get('access-control-expose-headers') ?? '', /mcp-protocol-version/);
@@ -129,7 +154,7 @@ test('sandbox down: tools give a clear error naming the URL; health_check says s
 
 test('an unknown tool is a JSON-RPC error, not a crash', async () => {
   const client = await connect(mcp.url, AUTH);
-  await assert.rejects(client.callTool({ name: 'rm_rf', arguments: {} }), (error: unknown) => error instanceof McpError && /unknown tool "rm_rf"/.test(error.message));
+  await assert.rejects(client.callTool({ name: 'rm_rf', arguments: {} }), (error: unknown) => error instanceof ProtocolError && /unknown tool "rm_rf"/.test(error.message));
   await client.close();
 });
 

@@ -3,7 +3,7 @@
  * computed once. Per-request servers share it read-only, which is what makes
  * tools/list cheap (the SDK's McpServer converts every schema on every tools/list).
  */
-import type { Tool as ToolDefinition } from '@modelcontextprotocol/sdk/types.js';
+import type { Tool as ToolDefinition } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import type { Tool } from './tool.ts';
 
@@ -11,6 +11,8 @@ export interface ToolCatalog {
   get(name: string): Tool | undefined;
   /** The tools/list result, ready to send. */
   readonly listing: { tools: ToolDefinition[] };
+  /** A tool's advertised output schema (JSON Schema), as tools/list shows it. */
+  outputSchemaOf(name: string): Readonly<Record<string, unknown>> | undefined;
 }
 
 function jsonSchema(schema: z.ZodObject, io: 'input' | 'output'): ToolDefinition['inputSchema'] {
@@ -34,15 +36,19 @@ export function createToolCatalog(tools: readonly Tool[]): ToolCatalog {
       }),
     ),
   });
+  const built = () => {
+    if (!listing) {
+      listing = build();
+      deepFreeze(listing);
+    }
+    return listing;
+  };
   return {
     get: (name) => byName.get(name),
     get listing() {
-      if (!listing) {
-        listing = build();
-        deepFreeze(listing);
-      }
-      return listing;
+      return built();
     },
+    outputSchemaOf: (name) => built().tools.find((tool) => tool.name === name)?.outputSchema,
   };
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { LanguageParam, sandboxFailure } from './shared.ts';
+import { LanguageParam } from './shared.ts';
+import { failureOf } from './tool-failure.ts';
 import { defineTool, toolResult } from './tool.ts';
 
 export const createContext = defineTool({
@@ -28,7 +29,7 @@ export const createContext = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   async handler({ language, description }, deps) {
     try {
-      const session = await deps.sessions.open();
+      const session = await (await deps.sessions()).open();
       const context = await deps.sandbox.createContext(session, {
         language,
         metadata: description ? { description } : undefined,
@@ -41,7 +42,7 @@ export const createContext = defineTool({
       };
       return toolResult(structured, `created ${structured.language} context ${structured.context_id}`);
     } catch (error) {
-      return sandboxFailure(error);
+      return failureOf(error);
     }
   },
 });

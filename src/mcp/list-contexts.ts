@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { SandboxError } from '../sandbox/client.ts';
 import type { Context } from '../sandbox/protocol.ts';
-import { sandboxFailure } from './shared.ts';
+import { failureOf } from './tool-failure.ts';
 import { defineTool, toolResult } from './tool.ts';
 
 const ContextEntry = z.object({
@@ -24,7 +24,7 @@ export const listContexts = defineTool({
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler(_args, deps) {
     try {
-      const sessions = await deps.sessions.list();
+      const sessions = await (await deps.sessions()).list();
       const perSession = await Promise.all(
         sessions.map(async (session) => {
           try {
@@ -55,7 +55,7 @@ export const listContexts = defineTool({
               .join('\n');
       return toolResult({ contexts }, text);
     } catch (error) {
-      return sandboxFailure(error);
+      return failureOf(error);
     }
   },
 });

@@ -1,16 +1,10 @@
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import type { Execution } from '../sandbox/client.ts';
 import type { ResultEvent } from '../sandbox/protocol.ts';
 import { createRunProgress } from './run-progress.ts';
-import {
-  ContextIdParam,
-  LanguageParam,
-  releaseSessionIfEmpty,
-  resolveContext,
-  sandboxFailure,
-  unknownContext,
-} from './shared.ts';
+import { ContextIdParam, LanguageParam, releaseSessionIfEmpty, resolveContext } from './shared.ts';
+import { failureOf, unknownContext } from './tool-failure.ts';
 import { defineTool, type ToolDeps } from './tool.ts';
 
 const MAX_TIMEOUT_SECONDS = 3600;
@@ -83,7 +77,7 @@ export const runCode = defineTool({
         return renderExecution(execution, deps, started);
       } catch (error) {
         await progress.finish();
-        return sandboxFailure(error, context_id);
+        return failureOf(error, context_id);
       }
     }
 
@@ -91,7 +85,7 @@ export const runCode = defineTool({
     let session: string | undefined;
     let contextId: string | undefined;
     try {
-      session = await deps.sessions.open();
+      session = await (await deps.sessions()).open();
       const context = await deps.sandbox.createContext(session, {
         language: language ?? 'python',
         metadata: { description: 'one-off run_code' },
@@ -106,7 +100,7 @@ export const runCode = defineTool({
       return renderExecution(execution, deps, started);
     } catch (error) {
       await progress.finish();
-      return sandboxFailure(error);
+      return failureOf(error);
     } finally {
       if (session !== undefined) {
         if (contextId !== undefined) {

@@ -1,5 +1,6 @@
 /**
  * Keeps a client informed while run_code streams: output goes out as log messages
+ * (when the client asked for them)
  * and, when the client sent a progress token, as progress notifications (which also
  * reset the client's request timeout). Output is batched briefly so a chatty loop
  * does not become thousands of notifications; the final result holds everything anyway.
@@ -28,12 +29,8 @@ export function createRunProgress(call: ToolCall): RunProgress {
     // Chained so notifications leave in order; a closed stream just drops them.
     sending = sending.then(async () => {
       try {
-        if (chunk) {
-          await call.notify({
-            method: 'notifications/message',
-            params: { level: 'info', logger: 'run_code', data: chunk },
-          });
-        }
+        // Dropped by the SDK unless the client asked for logs at info or below.
+        if (chunk) await call.log('info', chunk, 'run_code');
         if (call.progressToken !== undefined) {
           const tail = chunk.length > MAX_MESSAGE_CHARS ? chunk.slice(-MAX_MESSAGE_CHARS) : chunk;
           await call.notify({

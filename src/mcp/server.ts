@@ -1,27 +1,28 @@
 /**
- * `createMcpServer(deps)`: the MCP server for one request (or one stdio connection).
+ * `createMcpServer(deps)`: the MCP server for one request (or one stdio connection),
+ * the one factory behind both protocol eras: 2026-07-28 (server/discover, _meta on
+ * every request) and the 2025 revisions (initialize, or a bare request).
  *
  * Built on the SDK's low-level Server rather than McpServer because McpServer
  * converts every zod schema to JSON Schema on every tools/list; here the catalog
  * holds the converted listing once per process and each request only wires
  * handlers. Arguments are still validated with the tools' zod schemas.
  */
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import {
-  CallToolRequestSchema,
-  ErrorCode,
-  ListToolsRequestSchema,
-  McpError,
-  type CallToolResult,
-} from '@modelcontextprotocol/sdk/types.js';
-import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
+import { ProtocolError, ProtocolErrorCode, Server, type CallToolResult, type jsonSchemaValidator } from '@modelcontextprotocol/server';
+import { describeIssues } from '../zod-issues.ts';
 import type { ToolCatalog } from './catalog.ts';
-import { toolError, type ToolDeps } from './tool.ts';
+import type { ToolDeps } from './tool.ts';
+import { toolFailure } from './tool-failure.ts';
+
+/** What a tool call ended as, for the request's one log line. */
+export type ToolOutcome = 'ok' | 'tool_error' | 'invalid_arguments' | 'exception';
 
 export interface McpServerDeps extends ToolDeps {
   catalog: ToolCatalog;
-  /** Shown to clients in initialize's serverInfo. */
+  /** Shown to clients in initialize's serverInfo and server/discover. */
   serverInfo?: { name: string; version: string };
+  /** Told how each tool call ended (the HTTP edge puts it on the request's log line). */
+  onToolCall?(fields: { tool: string; outcome: ToolOutcome; error?: string }): void;
 }
 
 export const SERVER_INFO = { name: 'fc-code-interpreter', version: '0.1.0' };
@@ -31,8 +32,17 @@ const INSTRUCTIONS =
   '(state persists between calls), list_contexts to find contexts again, and stop_context when done. run_code without context_id runs once in a throw-away context.';
 
 /**
- * The SDK's Server would build an Ajv instance per request for elicitation, which
- * this server never uses; this stand-in keeps per-request construction cheap.
+ * The tool list is fixed for a deployment and the same for every caller: clients
+ * and shared caches may keep it a while (2026-07-28 caching hints).
+ */
+const CACHE_HINTS = {
+  'tools/list': { ttlMs: 3_600_000, cacheScope: 'public' },
+  'server/discover': { ttlMs: 3_600_000, cacheScope: 'public' },
+} as const;
+
+/**
+ * The SDK's Server would build an Ajv validator for elicitation, which this server
+ * never uses; this stand-in keeps per-request construction cheap.
  */
 const noElicitationValidator: jsonSchemaValidator = {
   getValidator() {
@@ -45,39 +55,40 @@ export function createMcpServer(deps: McpServerDeps): Server {
     capabilities: { tools: {}, logging: {} },
     instructions: INSTRUCTIONS,
     jsonSchemaValidator: noElicitationValidator,
+    cacheHints: CACHE_HINTS,
   });
+  const report =
+    deps.onToolCall ??
+    ((fields: { tool: string; outcome: ToolOutcome; error?: string }) => deps.logger[fields.outcome === 'exception' ? 'error' : 'info']('tool call', fields));
 
-  server.setRequestHandler(ListToolsRequestSchema, () => deps.catalog.listing);
+  // A fresh wrapper per answer: the SDK tags results with cache hints, the listing itself stays frozen.
+  server.setRequestHandler('tools/list', () => ({ tools: deps.catalog.listing.tools }));
 
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
+  server.setRequestHandler('tools/call', async (request, ctx): Promise<CallToolResult> => {
     const name = request.params.name;
     const tool = deps.catalog.get(name);
-    if (!tool) throw new McpError(ErrorCode.InvalidParams, `unknown tool "${name}"; call tools/list for the available tools`);
-    const started = performance.now();
-    const log = (outcome: string, extraFields: Record<string, unknown> = {}) =>
-      deps.logger.info('tool call', { tool: name, outcome, duration_ms: Math.round((performance.now() - started) * 10) / 10, ...extraFields });
+    if (!tool) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `unknown tool "${name}"; call tools/list for the available tools`);
 
     const parsed = tool.inputSchema.safeParse(request.params.arguments ?? {});
     if (!parsed.success) {
-      log('invalid_arguments');
-      const issues = parsed.error.issues
-        .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'arguments'}: ${issue.message}`)
-        .join('; ');
-      return toolError(`invalid arguments for ${name}: ${issues}`);
+      report({ tool: name, outcome: 'invalid_arguments' });
+      return toolFailure('invalid_arguments', `invalid arguments for ${name}: ${describeIssues(parsed.error, 'arguments')}`);
     }
+    let result: CallToolResult;
     try {
-      const result = await tool.handler(parsed.data, deps, {
-        signal: extra.signal,
-        progressToken: request.params._meta?.progressToken,
-        notify: (notification) => extra.sendNotification(notification),
+      result = await tool.handler(parsed.data, deps, {
+        signal: ctx.mcpReq.signal,
+        progressToken: ctx.mcpReq._meta?.progressToken,
+        notify: (notification) => ctx.mcpReq.notify(notification),
+        log: (level, data, logger) => ctx.mcpReq.log(level, data, logger),
       });
-      log(result.isError ? 'tool_error' : 'ok');
-      return result;
     } catch (error) {
-      // A bug, not a user error: log it fully here, give the client a short message.
-      log('exception', { error: error instanceof Error ? error.stack : String(error) });
-      return toolError(`internal error in ${name}: ${error instanceof Error ? error.message : String(error)}`);
+      // A bug, not a user error: the full stack goes to our log, a short message to the client.
+      report({ tool: name, outcome: 'exception', error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+      return toolFailure('internal', `internal error in ${name}: ${error instanceof Error ? error.message : String(error)}`);
     }
+    report({ tool: name, outcome: result.isError ? 'tool_error' : 'ok' });
+    return server.projectCallToolResult(result, deps.catalog.outputSchemaOf(name));
   });
 
   return server;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ContextIdParam, releaseSessionIfEmpty, resolveContext, sandboxFailure, unknownContext } from './shared.ts';
+import { ContextIdParam, releaseSessionIfEmpty, resolveContext } from './shared.ts';
+import { failureOf, unknownContext } from './tool-failure.ts';
 import { defineTool, toolResult } from './tool.ts';
 
 export const stopContext = defineTool({
@@ -17,7 +18,7 @@ export const stopContext = defineTool({
     try {
       await deps.sandbox.deleteContext(address.session, address.context);
     } catch (error) {
-      return sandboxFailure(error, context_id);
+      return failureOf(error, context_id);
     }
     await releaseSessionIfEmpty(deps, address.session);
     const message = `context ${context_id} stopped`;

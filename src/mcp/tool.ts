@@ -3,7 +3,7 @@
  * The schemas are converted to JSON Schema once per process (src/mcp/catalog.ts),
  * not per request, because a stateless server builds its MCP server per request.
  */
-import type { CallToolResult, ServerNotification, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, LoggingLevel, ServerNotification, ToolAnnotations } from '@modelcontextprotocol/server';
 import type { z } from 'zod';
 import type { ContextIdCodec } from '../contexts/context-id.ts';
 import type { Logger } from '../logger.ts';
@@ -13,7 +13,11 @@ import type { SandboxSessions } from '../sessions/types.ts';
 /** What tool handlers work with, for one request. */
 export interface ToolDeps {
   sandbox: SandboxClient;
-  sessions: SandboxSessions;
+  /**
+   * Where sessions come from, resolved on first use: a missing FC credential must
+   * fail the tool that needs a session, never initialize, server/discover or tools/list.
+   */
+  sessions(): Promise<SandboxSessions>;
   contexts: ContextIdCodec;
   logger: Logger;
   /** run_code's timeout when the caller gives none, seconds. */
@@ -24,7 +28,13 @@ export interface ToolDeps {
 export interface ToolCall {
   signal: AbortSignal;
   progressToken?: string | number;
+  /** A progress notification (sent only when the client gave a progress token). */
   notify(notification: ServerNotification): Promise<void>;
+  /**
+   * A log message for the client; the SDK drops it unless the client asked for logs
+   * (2026-07-28: a log level in the request's _meta; 2025: logging/setLevel or the default).
+   */
+  log(level: LoggingLevel, data: unknown, logger?: string): Promise<void>;
 }
 
 export interface Tool<In extends z.ZodObject = z.ZodObject, Out extends z.ZodObject = z.ZodObject> {
@@ -40,11 +50,6 @@ export interface Tool<In extends z.ZodObject = z.ZodObject, Out extends z.ZodObj
 /** Keeps each tool's handler typed by its own schemas while the catalog holds them all. */
 export function defineTool<In extends z.ZodObject, Out extends z.ZodObject>(tool: Tool<In, Out>): Tool {
   return tool as unknown as Tool;
-}
-
-/** A failure in the user's domain (unknown context, sandbox down): a tool error, not a protocol error. */
-export function toolError(message: string): CallToolResult {
-  return { content: [{ type: 'text', text: message }], isError: true };
 }
 
 /** A successful result: structured content plus a readable text block. */

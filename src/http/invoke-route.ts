@@ -17,32 +17,31 @@
  * "<token>"` on the event object (on every request of a batch). A wrong token
  * anywhere is refused, even beside a right one.
  */
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import {
   isJSONRPCErrorResponse,
   isJSONRPCResultResponse,
-  JSONRPCNotificationSchema,
-  JSONRPCRequestSchema,
+  parseJSONRPCMessage,
+  WebStandardStreamableHTTPServerTransport,
   type CallToolResult,
   type JSONRPCMessage,
-} from '@modelcontextprotocol/sdk/types.js';
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import { bearerAuth } from 'hono/bearer-auth';
-import { bodyLimit } from 'hono/body-limit';
-import { timingSafeEqual } from 'hono/utils/buffer';
+} from '@modelcontextprotocol/server';
+import { Hono, type MiddlewareHandler } from 'hono';
 import type { RequestIdVariables } from 'hono/request-id';
 import { z } from 'zod';
 import type { Logger } from '../logger.ts';
-import { createMcpServer, type McpServerDeps } from './server.ts';
+import { createMcpServer, type McpServerDeps } from '../mcp/server.ts';
+import { describeIssues } from '../zod-issues.ts';
+import { bearer, REALM, tokenMatcher } from './bearer-auth.ts';
+import { errors, rpcError } from './errors.ts';
+import { startRequestLog } from './request-log.ts';
 
 export const INVOKE_PATH = '/invoke';
 
 export interface InvokeRouteDeps {
   authTokens: readonly string[];
-  maxBodyBytes: number;
   logger: Logger;
   /** The MCP server's dependencies for one request (the same as the MCP path's). */
-  serverDeps(request: Request, requestId: string): Promise<McpServerDeps>;
+  serverDeps(request: Request, logger: Logger): McpServerDeps;
 }
 
 type Env = { Variables: RequestIdVariables };
@@ -77,9 +76,6 @@ function describe(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
-function issuesOf(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : 'event'}: ${i.message}`).join('; ');
-}
 
 /** Takes `auth_token` off an event object; a non-string one is a bad event, not a missing credential. */
 function withoutToken(value: Record<string, unknown>, where: string): { rest: Record<string, unknown>; token: string | undefined } {
@@ -93,10 +89,13 @@ function jsonRpcMessage(value: unknown, where: string): { message: JSONRPCMessag
     throw new InvalidEvent(-32600, `${where}is ${describe(value)}, not a JSON-RPC request object`);
   }
   const { rest, token } = withoutToken(value as Record<string, unknown>, where);
-  const schema = 'id' in rest ? JSONRPCRequestSchema : JSONRPCNotificationSchema;
-  const parsed = schema.safeParse(rest);
-  if (!parsed.success) throw new InvalidEvent(-32600, `${where}is not a valid JSON-RPC request (${issuesOf(parsed.error as z.ZodError)})`);
-  return { message: parsed.data, token };
+  if (!('method' in rest)) throw new InvalidEvent(-32600, `${where}is not a JSON-RPC request (it has no "method")`);
+  try {
+    return { message: parseJSONRPCMessage(rest), token };
+  } catch (error) {
+    const detail = error instanceof z.ZodError || (error as { issues?: unknown }).issues ? describeIssues(error as z.ZodError, 'event') : String(error);
+    throw new InvalidEvent(-32600, `${where}is not a valid JSON-RPC request (${detail})`);
+  }
 }
 
 export function parseEvent(text: string): Parsed {
@@ -119,7 +118,7 @@ export function parseEvent(text: string): Parsed {
     if ('tool' in value) {
       const { rest, token } = withoutToken(value as Record<string, unknown>, '');
       const parsed = ToolCallEvent.safeParse(rest);
-      if (!parsed.success) throw new InvalidEvent(-32600, `the tool call is invalid (${issuesOf(parsed.error)})`);
+      if (!parsed.success) throw new InvalidEvent(-32600, `the tool call is invalid (${describeIssues(parsed.error, 'event')})`);
       return { shape: 'tool', call: parsed.data, tokens: [token] };
     }
     throw new InvalidEvent(-32600, 'the event has neither "jsonrpc" nor "tool"');
@@ -127,53 +126,47 @@ export function parseEvent(text: string): Parsed {
   throw new InvalidEvent(-32600, `the event is ${describe(value)}`);
 }
 
-function rpcError(c: Context, status: 400 | 401 | 405 | 413 | 500, code: number, message: string, headers?: Record<string, string>) {
-  return c.json({ jsonrpc: '2.0', error: { code, message }, id: null }, status, headers);
-}
 
 export function createInvokeRoute(deps: InvokeRouteDeps): Hono<Env> {
-  const { authTokens, maxBodyBytes, logger } = deps;
+  const { authTokens, logger } = deps;
   const route = new Hono<Env>();
   const requireAuth = authTokens.length > 0;
-  const headerAuth: MiddlewareHandler<Env> | undefined = requireAuth ? bearerAuth({ token: [...authTokens], realm: 'mcp' }) : undefined;
+  const headerAuth: MiddlewareHandler | undefined = requireAuth ? bearer(authTokens) : undefined;
+  const matches = tokenMatcher(authTokens);
 
-  route.use(
-    bodyLimit({
-      maxSize: maxBodyBytes,
-      onError: (c) => rpcError(c, 413, -32000, `Payload Too Large: the event must not exceed ${maxBodyBytes} bytes`),
-    }),
-  );
   // A header credential is checked before the body is read, exactly as on the MCP path.
   route.use((c, next) => (headerAuth && c.req.header('authorization') !== undefined ? headerAuth(c, next) : next()));
 
   route.post('/', async (c) => {
-    const started = performance.now();
     const requestId = c.get('requestId');
-    const done = (shape: string, response: Response) => {
-      logger.info('invoke', { request_id: requestId, shape, status: response.status, duration_ms: Math.round((performance.now() - started) * 10) / 10 });
-      return response;
-    };
+    const log = startRequestLog(logger, requestId, 'invoke');
 
     let event: Parsed;
     try {
       event = parseEvent(await c.req.text());
     } catch (error) {
       if (!(error instanceof InvalidEvent)) throw error;
-      return done('invalid', rpcError(c, 400, error.code, `Invalid event: ${error.message}. ${EXAMPLES}`));
+      return log.finish(rpcError(400, error.code, `Invalid event: ${error.message}. ${EXAMPLES}`));
+    }
+    log.method = event.shape === 'tool' ? 'tools/call' : event.shape === 'batch' ? 'batch' : (event.messages[0] as { method?: string }).method;
+    if (event.shape === 'tool') log.tool = event.call.tool;
+    else if (event.shape === 'jsonrpc') {
+      const params = (event.messages[0] as { params?: { name?: unknown } }).params;
+      if (log.method === 'tools/call' && typeof params?.name === 'string') log.tool = params.name;
     }
 
     if (requireAuth) {
       const hasHeader = c.req.header('authorization') !== undefined;
       const given = event.tokens.filter((t): t is string => t !== undefined);
-      const valid = await Promise.all(given.map(async (t) => (await Promise.all(authTokens.map((a) => timingSafeEqual(a, t)))).some(Boolean)));
+      const valid = given.map(matches);
       const missing = !hasHeader && given.length < event.tokens.length;
       if (missing || valid.includes(false)) {
-        const reason = valid.includes(false) ? 'the event\'s auth_token is not valid' : 'no credential';
-        return done(
-          event.shape,
-          rpcError(c, 401, -32001, `Unauthorized: ${reason}; send "Authorization: Bearer <token>" or put "auth_token":"<token>" in the event${event.shape === 'batch' ? ' (on every request of a batch)' : ''}`, {
-            'WWW-Authenticate': 'Bearer realm="mcp"',
-          }),
+        const reason = valid.includes(false) ? "the event's auth_token is not valid" : 'no credential';
+        return log.finish(
+          errors.unauthorized(
+            `${reason}; send "Authorization: Bearer <token>" or put "auth_token":"<token>" in the event${event.shape === 'batch' ? ' (on every request of a batch)' : ''}`,
+            `Bearer realm="${REALM}"`,
+          ),
         );
       }
     }
@@ -184,7 +177,15 @@ export function createInvokeRoute(deps: InvokeRouteDeps): Hono<Env> {
         : event.messages;
 
     const incoming = c.req.raw;
-    const server = createMcpServer(await deps.serverDeps(incoming, requestId));
+    log.era = 'legacy';
+    const server = createMcpServer({
+      ...deps.serverDeps(incoming, logger.child({ request_id: requestId })),
+      onToolCall: ({ outcome, error }) => {
+        log.outcome = outcome;
+        log.error = error;
+      },
+    });
+    // An event is one plain JSON answer: the SDK's stateless 2025 transport in JSON mode.
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     await server.connect(transport);
     incoming.signal.addEventListener('abort', () => void transport.close(), { once: true });
@@ -195,24 +196,25 @@ export function createInvokeRoute(deps: InvokeRouteDeps): Hono<Env> {
     // The body goes in parsed (auth_token removed); the original's length no longer describes it.
     headers.delete('content-length');
     headers.delete('transfer-encoding');
-    const response = await transport.handleRequest(new Request(incoming.url, { method: 'POST', headers }), { parsedBody: event.shape === 'batch' ? messages : messages[0] });
+    const response = await transport.handleRequest(new Request(incoming.url, { method: 'POST', headers }), {
+      parsedBody: event.shape === 'batch' ? messages : messages[0],
+    });
 
-    if (event.shape === 'jsonrpc' || response.status !== 200) return done(event.shape, response);
+    if (event.shape === 'jsonrpc' || response.status !== 200) return log.finish(response);
+    const body = (await response.json()) as unknown;
     if (event.shape === 'batch') {
       // The SDK answers a batch holding one request with a bare object; JSON-RPC wants an array.
-      const body = (await response.json()) as unknown;
-      return done(event.shape, c.json(Array.isArray(body) ? body : [body]));
+      return log.finish(Response.json(Array.isArray(body) ? body : [body]));
     }
-    const body = (await response.json()) as unknown;
-    if (isJSONRPCResultResponse(body)) return done(event.shape, c.json(body.result as CallToolResult));
+    if (isJSONRPCResultResponse(body)) return log.finish(Response.json(body.result as CallToolResult));
     if (isJSONRPCErrorResponse(body)) {
       // Bad parameters (an unknown tool) are the caller's to fix; anything else is ours.
       const status = [-32600, -32601, -32602].includes(body.error.code) ? 400 : 500;
-      return done(event.shape, rpcError(c, status, body.error.code, body.error.message));
+      return log.finish(rpcError(status, body.error.code, body.error.message));
     }
-    return done(event.shape, rpcError(c, 500, -32603, 'Internal error: the MCP server gave no response to the tool call'));
+    return log.finish(rpcError(500, -32603, 'Internal error: the MCP server gave no response to the tool call'));
   });
 
-  route.all('/', (c) => rpcError(c, 405, -32000, `Method not allowed: send events with POST. ${EXAMPLES}`, { Allow: 'POST' }));
+  route.all('/', () => errors.methodNotAllowed(`send events with POST. ${EXAMPLES}`, 'POST'));
   return route;
 }

@@ -1,0 +1,76 @@
+/**
+ * The one info line each MCP request leaves: request id (FC's x-fc-request-id
+ * when present), era, JSON-RPC method, tool name, outcome, HTTP status, duration.
+ * A streamed answer is logged when its stream ends, so the duration covers the run.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Logger } from '../logger.ts';
+import type { ToolOutcome } from '../mcp/server.ts';
+
+export interface RequestLog {
+  era?: 'modern' | 'legacy';
+  method?: string;
+  tool?: string;
+  outcome?: ToolOutcome | 'ok' | 'rejected' | 'cancelled' | 'error';
+  error?: string;
+  /**
+   * Logs the line once the response (or its stream) is done; returns the response to
+   * send. `outgoing` is Node's response when there is one: its close tells when a
+   * stream ended without wrapping the stream.
+   */
+  finish(response: Response, outgoing?: Pick<ServerResponse, 'once' | 'writableFinished'>): Response;
+}
+
+export function startRequestLog(logger: Logger, requestId: string, route: string): RequestLog {
+  const started = performance.now();
+  let done = false;
+  const log: RequestLog = {
+    finish(response, outgoing) {
+      const write = (streamOutcome?: 'cancelled') => {
+        if (done) return;
+        done = true;
+        const outcome = streamOutcome ?? log.outcome ?? (response.status < 400 ? 'ok' : 'rejected');
+        const fields = {
+          request_id: requestId,
+          route,
+          era: log.era,
+          method: log.method,
+          tool: log.tool,
+          outcome,
+          status: response.status,
+          duration_ms: Math.round((performance.now() - started) * 10) / 10,
+        };
+        if (outcome === 'exception') logger.error('mcp request', { ...fields, error: log.error });
+        else logger.info('mcp request', fields);
+      };
+      if (!response.body || !(response.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+        write();
+        return response;
+      }
+      if (outgoing) {
+        outgoing.once('close', () => write(outgoing.writableFinished ? undefined : 'cancelled'));
+        return response;
+      }
+      const body = response.body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          flush: () => write(),
+        }),
+      );
+      // A client that hangs up cancels the stream: flush never runs, so log the cancellation.
+      const reader = body.getReader();
+      const stream = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const { done: end, value } = await reader.read();
+          if (end) controller.close();
+          else controller.enqueue(value);
+        },
+        cancel(reason) {
+          write('cancelled');
+          return reader.cancel(reason);
+        },
+      });
+      return new Response(stream, { status: response.status, statusText: response.statusText, headers: response.headers });
+    },
+  };
+  return log;
+}

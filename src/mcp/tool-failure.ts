@@ -1,0 +1,62 @@
+/**
+ * The one failure model of the tools: whatever goes wrong in the user's domain
+ * (a sandbox error, an FC Session API error, a missing credential, an unknown
+ * context, bad arguments) becomes a tool result with `isError`, a text an agent
+ * can act on and `structuredContent.error` a program can branch on. Protocol
+ * errors (an unknown tool) are thrown by the server instead; anything not listed
+ * here is a bug and is rethrown.
+ */
+import type { CallToolResult } from '@modelcontextprotocol/server';
+import { SandboxError } from '../sandbox/errors.ts';
+import { FcSessionApiError } from '../sessions/fc.ts';
+
+export type ToolFailureKind =
+  | 'invalid_arguments'
+  | 'unknown_context'
+  | 'sandbox_not_found'
+  | 'sandbox_unreachable'
+  | 'sandbox_timeout'
+  | 'sandbox_http'
+  | 'sandbox_protocol'
+  | 'cancelled'
+  | 'session_api'
+  | 'internal';
+
+export interface ToolFailure {
+  error: { kind: ToolFailureKind; message: string; status?: number; code?: string; operation?: string };
+}
+
+export function toolFailure(kind: ToolFailureKind, message: string, details: Omit<ToolFailure['error'], 'kind' | 'message'> = {}): CallToolResult {
+  const structured: ToolFailure = { error: { kind, message, ...details } };
+  return { content: [{ type: 'text', text: message }], structuredContent: structured as unknown as Record<string, unknown>, isError: true };
+}
+
+export function unknownContext(contextId: string): CallToolResult {
+  return toolFailure(
+    'unknown_context',
+    `unknown context "${contextId}": it was not issued by this server or was altered. Call list_contexts to see live contexts, or create_context for a new one.`,
+  );
+}
+
+/** Maps an error a tool caught; rethrows what is not a domain failure (a bug). */
+export function failureOf(error: unknown, contextId?: string): CallToolResult {
+  if (error instanceof SandboxError) {
+    if (error.kind === 'not_found' && contextId) {
+      return toolFailure(
+        'unknown_context',
+        `unknown or expired context "${contextId}": it was stopped or its sandbox session ended. Call create_context for a new one.`,
+        { status: error.status },
+      );
+    }
+    const kind: ToolFailureKind = error.kind === 'aborted' ? 'cancelled' : `sandbox_${error.kind}`;
+    return toolFailure(kind, error.message, error.status !== undefined ? { status: error.status } : {});
+  }
+  if (error instanceof FcSessionApiError) {
+    return toolFailure('session_api', `sandbox sessions (FC Session API ${error.operation}): ${error.message}`, {
+      operation: error.operation,
+      ...(error.status !== undefined ? { status: error.status } : {}),
+      ...(error.code !== undefined ? { code: error.code } : {}),
+    });
+  }
+  throw error;
+}
