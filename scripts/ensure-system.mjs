@@ -34,6 +34,15 @@ const denoPackage = new URL('../.tools/deno/node_modules/deno/package.json', imp
 const installed = existsSync(denoPackage) ? JSON.parse(readFileSync(denoPackage, 'utf8')).version : undefined;
 if (installed !== sandboxTools.deno) {
   console.error(`Installing Deno ${sandboxTools.deno} into .tools/deno (JavaScript/TypeScript kernels) ...`);
-  const status = run(npm, ['install', '--prefix', '.tools/deno', '--no-audit', '--no-fund', '--no-save', '--loglevel=error', `deno@${sandboxTools.deno}`]);
+  const status = run(npm, [
+    'install',
+    '--prefix',
+    '.tools/deno',
+    '--no-audit',
+    '--no-fund',
+    '--no-save',
+    '--loglevel=error',
+    `deno@${sandboxTools.deno}`,
+  ]);
   if (status !== 0) process.exit(status);
 }
