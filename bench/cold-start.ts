@@ -35,7 +35,6 @@ const INITIALIZE = JSON.stringify({
   params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
 });
 
-
 function fcEnv(port: number): Record<string, string> {
   return {
     PATH: '/usr/local/bin:/usr/bin:/bin',
@@ -79,7 +78,11 @@ async function sendGet(url: string): Promise<boolean> {
 }
 
 /** Spawns, then asks until the first answer; ms from spawn to that answer. */
-async function coldStart(args: string[], cwd: string, ask: (port: number) => Promise<boolean>): Promise<{ ms: number; child: ChildProcess; port: number }> {
+async function coldStart(
+  args: string[],
+  cwd: string,
+  ask: (port: number) => Promise<boolean>,
+): Promise<{ ms: number; child: ChildProcess; port: number }> {
   const port = await freePort();
   const started = performance.now();
   const child = spawn(process.execPath, args, { cwd, env: fcEnv(port), stdio: ['ignore', 'ignore', 'pipe'] });
@@ -163,7 +166,12 @@ async function main() {
           await sendInitialize(url);
           const r = await fetch(url, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${TOKEN}`, 'mcp-protocol-version': '2025-06-18' },
+            headers: {
+              'content-type': 'application/json',
+              accept: 'application/json, text/event-stream',
+              authorization: `Bearer ${TOKEN}`,
+              'mcp-protocol-version': '2025-06-18',
+            },
             body: list,
           });
           await r.text();
@@ -175,13 +183,17 @@ async function main() {
 
     const row = (name: string, v: number[]) =>
       `| ${name} | ${percentile(v, 50).toFixed(1)} | ${percentile(v, 90).toFixed(1)} | ${Math.min(...v).toFixed(1)} | ${(percentile(v, 50) / percentile(baseline, 50)).toFixed(2)}× |`;
-    console.log(`Cold start, spawn → first answered request, ${RUNS} runs each, alternating (node ${process.version}, ${process.platform})\n`);
+    console.log(
+      `Cold start, spawn → first answered request, ${RUNS} runs each, alternating (node ${process.version}, ${process.platform})\n`,
+    );
     console.log('| process | p50 ms | p90 ms | min ms | p50 vs baseline |');
     console.log('|---|---|---|---|---|');
     console.log(row('baseline: bare node:http server, GET /', baseline));
     console.log(row('dist/fc.js, POST /mcp initialize', bundle));
     console.log(`\n| bundle | size |\n|---|---|`);
-    console.log(`| dist/fc.js and its static chunks (loaded at start) | ${size.startKiB.toFixed(0)} KiB (${size.startGzKiB.toFixed(0)} KiB gzip) |`);
+    console.log(
+      `| dist/fc.js and its static chunks (loaded at start) | ${size.startKiB.toFixed(0)} KiB (${size.startGzKiB.toFixed(0)} KiB gzip) |`,
+    );
     console.log(`| dist/fc.js + lazy chunks (FC SDK) | ${size.allKiB.toFixed(0)} KiB |`);
     console.log(`\n| bundle memory | RSS MiB |\n|---|---|`);
     console.log(`| after start + initialize | ${afterStart.toFixed(0)} |`);

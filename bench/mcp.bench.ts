@@ -25,7 +25,9 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECRET = 'bench-context-secret-0123456789';
 const TOKEN = 'bench-token';
 const children = new Set<ChildProcess>();
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
 
 // ---------- helpers ----------
 
@@ -45,8 +47,14 @@ function start(
       const match = ready.exec(stream === 'stdout' ? out : err);
       if (match) resolve({ child, match });
     };
-    child.stdout!.on('data', (d: Buffer) => ((out += d.toString()), check()));
-    child.stderr!.on('data', (d: Buffer) => ((err += d.toString()), check()));
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      check();
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      check();
+    });
     child.once('exit', (code) => reject(new Error(`${command.join(' ')} exited ${code}: ${err}`)));
   });
 }
@@ -57,7 +65,6 @@ async function stop(child: ChildProcess) {
   child.kill('SIGTERM');
   await exited;
 }
-
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -137,7 +144,11 @@ const built = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, st
 if (built.status !== 0) throw new Error('npm run build failed');
 const bundle = join(ROOT, 'dist/fc.js');
 
-const sandbox = await start(['--import', 'tsx', 'handlers/sandbox.ts'], { SANDBOX_PORT: '0', SANDBOX_POOL_SIZE: '0' }, /listening on (http:\/\/\S+)/);
+const sandbox = await start(
+  ['--import', 'tsx', 'handlers/sandbox.ts'],
+  { SANDBOX_PORT: '0', SANDBOX_POOL_SIZE: '0' },
+  /listening on (http:\/\/\S+)/,
+);
 const sandboxUrl = sandbox.match[1]!;
 const mcpPort = await freePort();
 const mcp = await start(
@@ -152,17 +163,27 @@ try {
   const sandboxClient = createSandboxClient({ baseUrl: sandboxUrl, sessionHeader: 'x-ci-session-id' });
   const context = await sandboxClient.createContext('default', { language: 'python' });
   const contextId = createContextIdCodec(SECRET).encode({ session: 'default', context: context.id });
-  const clients = { modern: new Client({ name: 'bench', version: '1' }, { versionNegotiation: { mode: { pin: MODERN } } }), legacy: new Client({ name: 'bench', version: '1' }) };
+  const clients = {
+    modern: new Client({ name: 'bench', version: '1' }, { versionNegotiation: { mode: { pin: MODERN } } }),
+    legacy: new Client({ name: 'bench', version: '1' }),
+  };
   for (const client of Object.values(clients)) {
     await client.connect(
-      new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${mcpPort}/mcp`), { requestInit: { headers: { authorization: `Bearer ${TOKEN}` } } }),
+      new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${mcpPort}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${TOKEN}` } },
+      }),
     );
     await client.listTools();
   }
   const direct: number[] = [];
   const viaMcp = { modern: [] as number[], legacy: [] as number[] };
   const viaRaw: number[] = [];
-  const rawRunBody = JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'run_code', arguments: { code: '1', context_id: contextId } } });
+  const rawRunBody = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 3,
+    method: 'tools/call',
+    params: { name: 'run_code', arguments: { code: '1', context_id: contextId } },
+  });
   const ROUNDS = 400;
   for (let i = 0; i < ROUNDS + 40; i++) {
     let t = performance.now();
@@ -244,7 +265,12 @@ try {
       /"msg":"listening"/,
       'stderr',
     );
-    const runBody = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'run_code', arguments: { code: '1', context_id: contextId } } });
+    const runBody = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'tools/call',
+      params: { name: 'run_code', arguments: { code: '1', context_id: contextId } },
+    });
     const rss: [number, number][] = [[0, await rssMb(server.child.pid!)]];
     let sent = 0;
     while (sent < 10_000) {
@@ -266,7 +292,10 @@ try {
     row(
       `(d) RSS after 10,000 requests (both eras, 5% run_code), bundle, ${label}`,
       `${fmt(at10k, 1)} MB`,
-      `at start ${fmt(rss[0]![1], 1)} MB; ${rss.slice(1).map(([n, mb]) => `${n / 1000}k: ${fmt(mb, 0)}`).join(', ')}`,
+      `at start ${fmt(rss[0]![1], 1)} MB; ${rss
+        .slice(1)
+        .map(([n, mb]) => `${n / 1000}k: ${fmt(mb, 0)}`)
+        .join(', ')}`,
       `+${fmt(at10k - at2k, 1)} MB from 2k to 10k`,
       flags.length ? '≤ 100 MB, flat' : '(for comparison)',
       flags.length ? (at10k <= 100 && at10k - at2k < 10 ? 'yes' : 'NO') : '',
@@ -321,11 +350,23 @@ try {
       headers: { 'mcp-protocol-version': MODERN, 'mcp-method': 'server/discover' },
     },
   };
-  async function startToFirstAnswer(script: string, flags: string[], first: { body: string; headers: Record<string, string> }): Promise<number> {
+  async function startToFirstAnswer(
+    script: string,
+    flags: string[],
+    first: { body: string; headers: Record<string, string> },
+  ): Promise<number> {
     const port = await freePort();
     const started = performance.now();
     const child = spawn(process.execPath, [...flags, script], {
-      env: { ...process.env, PORT: String(port), FC_CUSTOM_LISTEN_PORT: String(port), CONTEXT_SECRET: SECRET, MCP_AUTH_TOKEN: TOKEN, SANDBOX_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        PORT: String(port),
+        FC_CUSTOM_LISTEN_PORT: String(port),
+        CONTEXT_SECRET: SECRET,
+        MCP_AUTH_TOKEN: TOKEN,
+        SANDBOX_URL: 'http://127.0.0.1:9',
+        LOG_LEVEL: 'warn',
+      },
       stdio: 'ignore',
     });
     children.add(child);
@@ -375,6 +416,9 @@ console.log(`|${header.map(() => '---').join('|')}|`);
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 const os = await import('node:os');
 console.log(
-  `\nnode ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} at the end; ` +
+  `\nnode ${process.version}, ${os.cpus().length} CPUs, load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} at the end; ` +
     'run_code: 400 interleaved rounds; tools/list: median of 3 interleaved 3 s runs per era; start-up: 12 interleaved starts per first request.',
 );

@@ -12,12 +12,7 @@ import { cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { startSandbox } from '../src/local-sandbox/index.ts';
 import { parseSandboxEnv } from '../src/local-sandbox/options.ts';
-import {
-  connectKernelOverWebsocket,
-  executeOverWebsocket,
-  shutdownKernel,
-  startKernelOverRest,
-} from './lib/jupyter-baseline.ts';
+import { connectKernelOverWebsocket, executeOverWebsocket, shutdownKernel, startKernelOverRest } from './lib/jupyter-baseline.ts';
 import { startJupyterServer } from './lib/jupyter-server.ts';
 import { delay } from './lib/processes.ts';
 import { sampleInTurns, time } from './lib/sample.ts';
@@ -138,7 +133,9 @@ export async function runSandboxBench(options: SandboxBenchOptions): Promise<Ben
       await delay(refillMs);
     }
     await deleteContext(sandbox.url, context.id);
-    log(`  create ms: ${poolCreate.map((ms) => ms.toFixed(0)).join(' ')}; until first result: ${poolReady.map((ms) => ms.toFixed(0)).join(' ')}`);
+    log(
+      `  create ms: ${poolCreate.map((ms) => ms.toFixed(0)).join(' ')}; until first result: ${poolReady.map((ms) => ms.toFixed(0)).join(' ')}`,
+    );
 
     log(`Jupyter Server: ${options.coldCreations} kernel starts ...`);
     const restStart: number[] = [];
@@ -316,7 +313,11 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   try {
     printReport(await benchSandbox(env, abort.signal));
   } catch (error) {
-    const why = abort.signal.aborted ? String((error as Error).message) : error instanceof Error ? (error.stack ?? error.message) : String(error);
+    const why = abort.signal.aborted
+      ? String((error as Error).message)
+      : error instanceof Error
+        ? (error.stack ?? error.message)
+        : String(error);
     process.stderr.write(`bench ${abort.signal.aborted ? 'stopped' : 'failed'}: ${why}\n`);
     process.exitCode = 1;
   } finally {

@@ -2,9 +2,9 @@
  * `npm run sandbox`: the embedded sandbox alone (E2B's code-interpreter API),
  * configured from SANDBOX_* environment variables.
  */
-import { SandboxOptionsError, parseSandboxEnv, startSandbox } from '../src/local-sandbox/index.ts';
+import { type SandboxOptions, SandboxOptionsError, parseSandboxEnv, startSandbox } from '../src/local-sandbox/index.ts';
 
-let options;
+let options: SandboxOptions;
 try {
   options = parseSandboxEnv(process.env);
 } catch (error) {
@@ -14,7 +14,9 @@ try {
 }
 
 const sandbox = await startSandbox(options);
-console.log(`sandbox: listening on ${sandbox.url} (session header ${options.sessionHeader}, network ${options.allowNetwork ? 'allowed' : 'cut off'})`);
+console.log(
+  `sandbox: listening on ${sandbox.url} (session header ${options.sessionHeader}, network ${options.allowNetwork ? 'allowed' : 'cut off'})`,
+);
 
 let stopping = false;
 const stop = async (signal: string) => {

@@ -2,7 +2,8 @@
 # Installs the Debian packages the embedded sandbox needs. Idempotent: installs
 # only what is missing, so it is cheap to run before every start.
 set -euo pipefail
-PACKAGES=(python3-ipykernel python3-numpy python3-pandas python3-matplotlib bubblewrap socat procps python3-seccomp)
+# Extra packages may be named as arguments (npm run bench adds Jupyter Server, its baseline).
+PACKAGES=(python3-ipykernel python3-numpy python3-pandas python3-matplotlib bubblewrap socat procps python3-seccomp "$@")
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

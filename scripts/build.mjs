@@ -46,7 +46,9 @@ const zodEnglishOnly = {
   name: 'zod-english-only',
   setup(b) {
     b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      /node_modules\/zod\/v4\//.test(args.importer) ? { path: join(dirname(args.importer), '../locales/index.js'), namespace: 'zod-locales' } : undefined,
+      /node_modules\/zod\/v4\//.test(args.importer)
+        ? { path: join(dirname(args.importer), '../locales/index.js'), namespace: 'zod-locales' }
+        : undefined,
     );
     b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
       contents: 'export { default as en } from "./en.js";\n',
@@ -127,7 +129,9 @@ async function report(fcMetafile) {
   const width = Math.max(...rows.map((r) => r.file.length), 28);
   console.log(`${'file'.padEnd(width)}  ${'size'.padStart(11)}  ${'gzip'.padStart(11)}`);
   for (const r of rows) console.log(`${r.file.padEnd(width)}  ${kib(r.size).padStart(11)}  ${(r.gz ? kib(r.gz) : '').padStart(11)}`);
-  console.log(`${'FC bundle, loaded at start'.padEnd(width)}  ${kib(sum(fcStart, 'size')).padStart(11)}  ${kib(sum(fcStart, 'gz')).padStart(11)}`);
+  console.log(
+    `${'FC bundle, loaded at start'.padEnd(width)}  ${kib(sum(fcStart, 'size')).padStart(11)}  ${kib(sum(fcStart, 'gz')).padStart(11)}`,
+  );
   console.log(`${'FC bundle, all chunks'.padEnd(width)}  ${kib(sum(fcAll, 'size')).padStart(11)}  ${kib(sum(fcAll, 'gz')).padStart(11)}`);
 }
 

@@ -26,7 +26,9 @@ if (!existsSync(installedLock) || statSync(installedLock).mtimeMs < statSync(loc
   if (status !== 0) process.exit(status);
 }
 
-const apt = run('bash', ['infra/setup-sandbox.sh']);
+// `--bench`: also the Debian packages of the benchmarks' baseline (Jupyter Server), so `npm run bench` works on a fresh machine.
+const benchPackages = process.argv.includes('--bench') ? ['python3-jupyter-server'] : [];
+const apt = run('bash', ['infra/setup-sandbox.sh', ...benchPackages]);
 if (apt !== 0) process.exit(apt);
 
 const { sandboxTools } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -34,6 +36,15 @@ const denoPackage = new URL('../.tools/deno/node_modules/deno/package.json', imp
 const installed = existsSync(denoPackage) ? JSON.parse(readFileSync(denoPackage, 'utf8')).version : undefined;
 if (installed !== sandboxTools.deno) {
   console.error(`Installing Deno ${sandboxTools.deno} into .tools/deno (JavaScript/TypeScript kernels) ...`);
-  const status = run(npm, ['install', '--prefix', '.tools/deno', '--no-audit', '--no-fund', '--no-save', '--loglevel=error', `deno@${sandboxTools.deno}`]);
+  const status = run(npm, [
+    'install',
+    '--prefix',
+    '.tools/deno',
+    '--no-audit',
+    '--no-fund',
+    '--no-save',
+    '--loglevel=error',
+    `deno@${sandboxTools.deno}`,
+  ]);
   if (status !== 0) process.exit(status);
 }

@@ -50,7 +50,8 @@ function oneLine(error: unknown): string {
   }
   if (cause) message += ` (${cause.code ?? cause.message ?? String(cause)})`;
   const { code, data } = error as { code?: unknown; data?: { status?: unknown } };
-  if (code === 401 || data?.status === 401 || /\b401\b/.test(message)) message += ' (HTTP 401: the token is missing or wrong; pass it as the second argument or in MCP_AUTH_TOKEN)';
+  if (code === 401 || data?.status === 401 || /\b401\b/.test(message))
+    message += ' (HTTP 401: the token is missing or wrong; pass it as the second argument or in MCP_AUTH_TOKEN)';
   return message.replace(/\s+/g, ' ').trim().slice(0, 300);
 }
 
@@ -88,7 +89,10 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       () => {
         const version = client.getNegotiatedProtocolVersion() ?? 'unknown';
         const era = version >= '2026-07-28' ? 'MCP 2026-07-28 era, server/discover' : `MCP ${version}, 2025 era, initialize`;
-        return `${url.href} (${client.getServerVersion()?.name ?? 'unknown server'} ${client.getServerVersion()?.version ?? ''}; ${era})`.replace(' ;', ';');
+        return `${url.href} (${client.getServerVersion()?.name ?? 'unknown server'} ${client.getServerVersion()?.version ?? ''}; ${era})`.replace(
+          ' ;',
+          ';',
+        );
       },
     );
 
@@ -105,7 +109,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     contextId = await timed(
       'create_context',
       async () => {
-        const created = (await callTool('create_context', { language: 'python', description: 'smoke test' })).structuredContent as { context_id?: string } | undefined;
+        const created = (await callTool('create_context', { language: 'python', description: 'smoke test' })).structuredContent as
+          | { context_id?: string }
+          | undefined;
         if (!created?.context_id) throw new SmokeFailure('no context_id in the result');
         return created.context_id;
       },
@@ -117,7 +123,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     await timed(
       'run_code',
       async () => {
-        const ran = (await callTool('run_code', { context_id: contextId, code: `print(${a} * ${b})` })).structuredContent as { stdout?: string } | undefined;
+        const ran = (await callTool('run_code', { context_id: contextId, code: `print(${a} * ${b})` })).structuredContent as
+          | { stdout?: string }
+          | undefined;
         const printed = (ran?.stdout ?? '').trim();
         if (printed !== String(a * b)) throw new SmokeFailure(`printed "${printed.slice(0, 80)}", expected ${a * b}`);
         return printed;
@@ -127,7 +135,11 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
 
     const id = contextId;
     contextId = undefined;
-    await timed('stop_context', () => callTool('stop_context', { context_id: id }), () => 'stopped');
+    await timed(
+      'stop_context',
+      () => callTool('stop_context', { context_id: id }),
+      () => 'stopped',
+    );
 
     console.log(`PASS smoke test in ${Math.round(performance.now() - started)} ms`);
     return 0;

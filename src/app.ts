@@ -74,7 +74,16 @@ export function createApp(deps: AppDeps): Hono<Env> {
     cors({
       origin: '*',
       allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-      allowHeaders: ['Content-Type', 'Authorization', 'Accept', 'Last-Event-ID', 'mcp-session-id', 'mcp-protocol-version', 'mcp-method', 'mcp-name'],
+      allowHeaders: [
+        'Content-Type',
+        'Authorization',
+        'Accept',
+        'Last-Event-ID',
+        'mcp-session-id',
+        'mcp-protocol-version',
+        'mcp-method',
+        'mcp-name',
+      ],
       exposeHeaders: ['mcp-session-id', 'mcp-protocol-version', 'WWW-Authenticate'],
       maxAge: 86400,
     }),

@@ -39,9 +39,7 @@ import { isLoopbackHost } from './net/local-request.ts';
 
 export { isLoopbackHost };
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no', '']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -55,7 +53,10 @@ const EnvSchema = z.object({
   MCP_TRANSPORT: z.enum(['http', 'stdio', 'sse']).default('http'),
   MCP_HOST: z.string().min(1).default('127.0.0.1'),
   MCP_PORT: port.default(3000),
-  MCP_PATH: z.string().regex(/^\/[\w\-./]*$/, 'must start with "/"').default('/mcp'),
+  MCP_PATH: z
+    .string()
+    .regex(/^\/[\w\-./]*$/, 'must start with "/"')
+    .default('/mcp'),
   SANDBOX_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   /** The sandbox API's token (sent as X-Access-Token); npm start makes one for its embedded sandbox. */
   SANDBOX_API_TOKEN: optionalString,
@@ -66,7 +67,10 @@ const EnvSchema = z.object({
     .refine((h) => !h.toLowerCase().startsWith('x-fc-'), 'must not start with "x-fc-" (reserved by Function Compute)')
     .default(DEFAULT_SESSION_HEADER),
   SANDBOX_SESSION_MODE: z.enum(['direct', 'fc']).default('direct'),
-  SANDBOX_SESSION_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 letters, digits, "_" or "-"').default('default'),
+  SANDBOX_SESSION_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 letters, digits, "_" or "-"')
+    .default('default'),
   CONTEXT_SECRET: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   MCP_AUTH_TOKEN: optionalString,
   MCP_ALLOW_UNAUTHENTICATED: bool.default(false),
@@ -149,11 +153,7 @@ function flagsToEnv(argv: readonly string[]): Record<string, string> {
  * Reads and validates the configuration. Flags win over env. Throws ConfigError
  * with one line naming the variable and what is wrong.
  */
-export function loadConfig(
-  env: Record<string, string | undefined>,
-  argv: readonly string[] = [],
-  options: LoadConfigOptions = {},
-): Config {
+export function loadConfig(env: Record<string, string | undefined>, argv: readonly string[] = [], options: LoadConfigOptions = {}): Config {
   const merged = { ...env, ...flagsToEnv(argv), ...options.overrides };
   const parsed = EnvSchema.safeParse(merged);
   if (!parsed.success) {
@@ -185,7 +185,8 @@ export function loadConfig(
     if (missing.length > 0) {
       throw new ConfigError(`${missing.join(', ')}: required when SANDBOX_SESSION_MODE=fc`);
     }
-    if (!e.SANDBOX_URL) throw new ConfigError('SANDBOX_URL: required when SANDBOX_SESSION_MODE=fc (the sandbox function\'s HTTP trigger URL)');
+    if (!e.SANDBOX_URL)
+      throw new ConfigError("SANDBOX_URL: required when SANDBOX_SESSION_MODE=fc (the sandbox function's HTTP trigger URL)");
     const keyId = e.ALIBABA_CLOUD_ACCESS_KEY_ID;
     const keySecret = e.ALIBABA_CLOUD_ACCESS_KEY_SECRET;
     if (Boolean(keyId) !== Boolean(keySecret)) {
@@ -201,9 +202,7 @@ export function loadConfig(
       sessionTTLInSeconds: e.SANDBOX_SESSION_TTL_SECONDS,
       sessionIdleTimeoutInSeconds: e.SANDBOX_SESSION_IDLE_SECONDS,
       credentials:
-        keyId && keySecret
-          ? { accessKeyId: keyId, accessKeySecret: keySecret, securityToken: e.ALIBABA_CLOUD_SECURITY_TOKEN }
-          : undefined,
+        keyId && keySecret ? { accessKeyId: keyId, accessKeySecret: keySecret, securityToken: e.ALIBABA_CLOUD_SECURITY_TOKEN } : undefined,
     };
   }
 

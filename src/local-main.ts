@@ -25,7 +25,9 @@ async function startEmbeddedSandbox(env: Record<string, string | undefined>, def
 
 function warnAboutSecret(config: Config, logger: Logger) {
   if (config.contextSecretEphemeral) {
-    logger.warn('CONTEXT_SECRET is not set: using a random secret for this process; context ids will not survive a restart. Set CONTEXT_SECRET to keep them.');
+    logger.warn(
+      'CONTEXT_SECRET is not set: using a random secret for this process; context ids will not survive a restart. Set CONTEXT_SECRET to keep them.',
+    );
   }
 }
 
@@ -40,7 +42,9 @@ export async function runLocal(
 
   // stdio: a desktop client owns this process; an ephemeral port avoids clashing with `npm start`.
   // The embedded sandbox answers only whoever holds this token: this process's MCP side.
-  const sandboxApiToken = config.sandboxUrlSetting ? config.sandboxApiToken : (config.sandboxApiToken ?? randomBytes(32).toString('base64url'));
+  const sandboxApiToken = config.sandboxUrlSetting
+    ? config.sandboxApiToken
+    : (config.sandboxApiToken ?? randomBytes(32).toString('base64url'));
   const sandbox = config.sandboxUrlSetting
     ? undefined
     : await startEmbeddedSandbox(env, { apiToken: sandboxApiToken!, ...(config.transport === 'stdio' ? { port: 0 } : {}) });

@@ -15,6 +15,7 @@ export interface HttpListener {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: serves any app, whatever its bindings and variables
 export function listenHttp(app: Hono<any>, host: string, port: number): Promise<HttpListener> {
   return new Promise((resolve, reject) => {
     let server: ServerType;

@@ -33,7 +33,13 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
     },
     async createContext(session, request) {
       guard();
-      const context: Context = { id: `k${next++}`, language: request.language ?? 'python', cwd: '/home/user', created_at: new Date().toISOString(), metadata: request.metadata };
+      const context: Context = {
+        id: `k${next++}`,
+        language: request.language ?? 'python',
+        cwd: '/home/user',
+        created_at: new Date().toISOString(),
+        metadata: request.metadata,
+      };
       contexts.set(session, [...(contexts.get(session) ?? []), context]);
       return context;
     },
@@ -45,7 +51,10 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
       guard();
       const list = contexts.get(session) ?? [];
       if (!list.some((c) => c.id === id)) throw new SandboxError('not_found', 'unknown or expired context', 404);
-      contexts.set(session, list.filter((c) => c.id !== id));
+      contexts.set(
+        session,
+        list.filter((c) => c.id !== id),
+      );
     },
     async execute(session, request): Promise<Execution> {
       guard();
@@ -68,19 +77,34 @@ function makeApp(overrides: Partial<AppDeps> & { authTokens?: string[]; maxBodyB
   const logger = createLogger({ level: 'info', write: (line) => lines.push(JSON.parse(line) as Record<string, unknown>) });
   const sandbox = fakeSandbox();
   const app = createApp({
-    config: { path: '/mcp', host: '127.0.0.1', authTokens: overrides.authTokens ?? [], maxBodyBytes: overrides.maxBodyBytes ?? 1_000_000, runTimeoutSeconds: 30, transport: 'http' },
+    config: {
+      path: '/mcp',
+      host: '127.0.0.1',
+      authTokens: overrides.authTokens ?? [],
+      maxBodyBytes: overrides.maxBodyBytes ?? 1_000_000,
+      runTimeoutSeconds: 30,
+      transport: 'http',
+    },
     sessions: overrides.sessions ?? directSessions(),
     sandbox: overrides.sandbox ?? (() => sandbox),
     contexts: createContextIdCodec('fast-tier-secret-0123456789'),
     catalog: createCodeInterpreterCatalog(),
     logger,
   });
-  const fetchApp = (input: string | URL | Request, init?: RequestInit) => Promise.resolve(app.request(input instanceof Request ? input : new Request(input, init)));
+  const fetchApp = (input: string | URL | Request, init?: RequestInit) =>
+    Promise.resolve(app.request(input instanceof Request ? input : new Request(input, init)));
   return { app, lines, sandbox, fetchApp };
 }
 
-async function clientFor(fetchApp: (input: string | URL | Request, init?: RequestInit) => Promise<Response>, era: Era, headers: Record<string, string> = {}) {
-  const client = new Client({ name: 'fast-tier', version: '1' }, { versionNegotiation: { mode: era === 'modern' ? { pin: MODERN_VERSION } : 'legacy' } });
+async function clientFor(
+  fetchApp: (input: string | URL | Request, init?: RequestInit) => Promise<Response>,
+  era: Era,
+  headers: Record<string, string> = {},
+) {
+  const client = new Client(
+    { name: 'fast-tier', version: '1' },
+    { versionNegotiation: { mode: era === 'modern' ? { pin: MODERN_VERSION } : 'legacy' } },
+  );
   await client.connect(new StreamableHTTPClientTransport(new URL(`${ORIGIN}/mcp`), { fetch: fetchApp, requestInit: { headers } }));
   return client;
 }
@@ -123,7 +147,10 @@ for (const era of ERAS) {
 
     test('a missing FC credential fails the tools that need a session, not the handshake or tools/list', async () => {
       const sessions: SandboxSessionsFactory = () => {
-        throw new FcSessionApiError('FC session mode has no credentials: give the MCP function a role or set ALIBABA_CLOUD_ACCESS_KEY_ID', 'CreateSession');
+        throw new FcSessionApiError(
+          'FC session mode has no credentials: give the MCP function a role or set ALIBABA_CLOUD_ACCESS_KEY_ID',
+          'CreateSession',
+        );
       };
       const { fetchApp } = makeApp({ sessions });
       const client = await clientFor(fetchApp, era);
@@ -144,7 +171,9 @@ for (const era of ERAS) {
       const result = (await client.callTool({ name: 'create_context', arguments: {} })) as CallToolResult;
       assert.equal(result.isError, true);
       assert.match((result.content[0] as { text: string }).text, /timed out \(HTTP 504\)/);
-      assert.deepEqual(result.structuredContent, { error: { kind: 'sandbox_timeout', message: 'create context: the sandbox timed out (HTTP 504)', status: 504 } });
+      assert.deepEqual(result.structuredContent, {
+        error: { kind: 'sandbox_timeout', message: 'create context: the sandbox timed out (HTTP 504)', status: 504 },
+      });
       const bad = (await client.callTool({ name: 'run_code', arguments: { language: 'cobol', code: '1' } })) as CallToolResult;
       assert.equal((bad.structuredContent as { error: { kind: string } }).error.kind, 'invalid_arguments');
       assert.match((bad.content[0] as { text: string }).text, /^invalid arguments for run_code: language: /);
@@ -162,14 +191,18 @@ describe('fast tier, the HTTP edge', () => {
     assert.equal(body.result.tools.length, 5);
     assert.equal(body.result.cacheScope, 'public');
     assert.ok(body.result.ttlMs > 0);
-    const mismatch = await app.request(post({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: { _meta: modernMeta } }, { ...headers, 'mcp-method': 'tools/call' }));
+    const mismatch = await app.request(
+      post({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: { _meta: modernMeta } }, { ...headers, 'mcp-method': 'tools/call' }),
+    );
     assert.equal(mismatch.status, 400);
     assert.equal(((await mismatch.json()) as { error: { code: number } }).error.code, -32020);
   });
 
   test('a 2025 request without initialize is served, as before', async () => {
     const { app } = makeApp();
-    const response = await app.request(post({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'health_check', arguments: {} } }));
+    const response = await app.request(
+      post({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'health_check', arguments: {} } }),
+    );
     assert.equal(response.status, 200);
     assert.match(await response.text(), /"status":"healthy"/);
   });
@@ -177,7 +210,13 @@ describe('fast tier, the HTTP edge', () => {
   test('401 is the same JSON-RPC body with WWW-Authenticate on /mcp and /invoke', async () => {
     const { app } = makeApp({ authTokens: ['secret-token'] });
     for (const path of ['/mcp', '/invoke']) {
-      const response = await app.request(new Request(`${ORIGIN}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer wrong' }, body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' }));
+      const response = await app.request(
+        new Request(`${ORIGIN}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: 'Bearer wrong' },
+          body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
+        }),
+      );
       assert.equal(response.status, 401, path);
       assert.match(response.headers.get('www-authenticate') ?? '', /^Bearer realm="mcp", error="invalid_token"/, path);
       const body = (await response.json()) as { jsonrpc: string; id: null; error: { code: number; message: string } };
@@ -204,7 +243,7 @@ describe('fast tier, the HTTP edge', () => {
     }
   });
 
-  test('GET /health and GET /health_check (the original server\'s path) answer a JSON status', async () => {
+  test("GET /health and GET /health_check (the original server's path) answer a JSON status", async () => {
     const { app } = makeApp();
     for (const path of ['/health', '/health_check']) {
       const response = await app.request(`${ORIGIN}${path}`);
@@ -215,7 +254,12 @@ describe('fast tier, the HTTP edge', () => {
 
   test('one info line per MCP request: request id (x-fc-request-id), method, tool, outcome, duration', async () => {
     const { app, lines } = makeApp();
-    const response = await app.request(post({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'run_code', arguments: { code: 'print(1)' } } }, { 'x-fc-request-id': 'fc-42' }));
+    const response = await app.request(
+      post(
+        { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'run_code', arguments: { code: 'print(1)' } } },
+        { 'x-fc-request-id': 'fc-42' },
+      ),
+    );
     assert.deepEqual(lines, [], 'a streamed answer is logged when its stream ends');
     await response.text();
     assert.equal(lines.length, 1, JSON.stringify(lines));

@@ -64,6 +64,9 @@ describe('bench sampling in turns', () => {
   });
 
   it('fails a call that hangs instead of waiting for ever', async () => {
-    await assert.rejects(sample(() => new Promise(() => {}), { warmup: 0, count: 1, timeoutMs: 20 }), /did not finish within 20 ms/);
+    await assert.rejects(
+      sample(() => new Promise(() => {}), { warmup: 0, count: 1, timeoutMs: 20 }),
+      /did not finish within 20 ms/,
+    );
   });
 });

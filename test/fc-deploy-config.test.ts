@@ -91,6 +91,7 @@ describe('s.yaml rendered offline by `s preview`', () => {
     const env = rendered.resources.mcp!.props.environmentVariables as Record<string, string>;
     const sandbox = rendered.resources.sandbox!.props;
     for (const name of Object.keys(env)) assert.doesNotMatch(name, /^FC_/, `${name}: FC reserves the FC_ prefix`);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: s.yaml's own placeholder, left for s deploy
     assert.equal(env.SANDBOX_URL, '${resources.sandbox.output.url.system_url}', 'resolved by s deploy once the sandbox exists');
     assert.equal(env.SANDBOX_SESSION_MODE, 'fc');
     assert.equal(env.SANDBOX_FUNCTION_NAME, sandbox.functionName);
@@ -147,4 +148,3 @@ describe('s.yaml rendered offline by `s preview`', () => {
     assert.deepEqual(lines, ['/*', '!/dist']);
   });
 });
-

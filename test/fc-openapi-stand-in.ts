@@ -107,7 +107,8 @@ export function verifyAcs3Signature(
   if (!match) throw new ApiError(401, 'InvalidAuthorization', 'the Authorization header is missing or malformed');
   const [, algorithm, accessKeyId, signedHeaderList, signature] = match as unknown as [string, string, string, string, string];
   if (algorithm !== ALGORITHM) throw new ApiError(401, 'InvalidAuthorization', `unsupported signature algorithm ${algorithm}`);
-  if (accessKeyId !== credentials.accessKeyId) throw new ApiError(403, 'InvalidAccessKeyId.NotFound', `access key ${accessKeyId} does not exist`);
+  if (accessKeyId !== credentials.accessKeyId)
+    throw new ApiError(403, 'InvalidAccessKeyId.NotFound', `access key ${accessKeyId} does not exist`);
 
   const signedHeaders = signedHeaderList.split(';');
   const mustSign =
@@ -116,18 +117,22 @@ export function verifyAcs3Signature(
       : ['x-acs-date', ...(credentials.securityToken ? ['x-acs-security-token'] : [])];
   const missing = mustSign.filter((h) => !signedHeaders.includes(h));
   if (missing.length > 0) throw new ApiError(400, 'IncompleteSignature', `headers not signed: ${missing.join(', ')}`);
-  if ([...signedHeaders].sort().join(';') !== signedHeaderList) throw new ApiError(400, 'IncompleteSignature', 'SignedHeaders must be sorted');
+  if ([...signedHeaders].sort().join(';') !== signedHeaderList)
+    throw new ApiError(400, 'IncompleteSignature', 'SignedHeaders must be sorted');
 
   let payloadLine = '';
   if (kind === 'openapi') {
     payloadLine = sha256Hex(parts.body);
-    if (header(req, 'x-acs-content-sha256') !== payloadLine) throw new ApiError(400, 'ContentSHA256Mismatch', 'x-acs-content-sha256 does not match the body');
+    if (header(req, 'x-acs-content-sha256') !== payloadLine)
+      throw new ApiError(400, 'ContentSHA256Mismatch', 'x-acs-content-sha256 does not match the body');
   }
 
   const date = Date.parse(header(req, 'x-acs-date') ?? '');
-  if (!Number.isFinite(date) || Math.abs(Date.now() - date) > MAX_CLOCK_SKEW_MS) throw new ApiError(400, 'InvalidTimeStamp.Expired', 'x-acs-date is missing or skewed');
+  if (!Number.isFinite(date) || Math.abs(Date.now() - date) > MAX_CLOCK_SKEW_MS)
+    throw new ApiError(400, 'InvalidTimeStamp.Expired', 'x-acs-date is missing or skewed');
   const nonce = header(req, 'x-acs-signature-nonce');
-  if (kind === 'openapi' && (!nonce || seenNonces?.has(nonce))) throw new ApiError(400, 'SignatureNonceUsed', 'x-acs-signature-nonce is missing or was used before');
+  if (kind === 'openapi' && (!nonce || seenNonces?.has(nonce)))
+    throw new ApiError(400, 'SignatureNonceUsed', 'x-acs-signature-nonce is missing or was used before');
 
   if (credentials.securityToken && header(req, 'x-acs-security-token') !== credentials.securityToken) {
     throw new ApiError(403, 'InvalidSecurityToken.Mismatch', 'x-acs-security-token is missing or wrong');
@@ -181,7 +186,13 @@ export async function startFcOpenApiStandIn(options: StandInOptions): Promise<Fc
   const seenNonces = new Set<string>();
   const maxPageSize = options.maxPageSize ?? 100;
 
-  function route(method: string, path: string, query: Record<string, string>, body: unknown, action: string): { status: number; body?: unknown } {
+  function route(
+    method: string,
+    path: string,
+    query: Record<string, string>,
+    body: unknown,
+    action: string,
+  ): { status: number; body?: unknown } {
     const m = path.match(/^\/2023-03-30\/functions\/([^/]+)\/sessions(?:\/([^/]+))?$/);
     if (!m) throw new ApiError(404, 'PathNotSupported', `no API at ${method} ${path}`);
     const functionName = decodeURIComponent(m[1]!);
@@ -197,8 +208,10 @@ export async function startFcOpenApiStandIn(options: StandInOptions): Promise<Fc
       const input = (body ?? {}) as Record<string, unknown>;
       const ttl = input.sessionTTLInSeconds;
       const idle = input.sessionIdleTimeoutInSeconds;
-      if (typeof ttl !== 'number' || ttl < 1 || ttl > 21600) throw new ApiError(400, 'InvalidArgument', 'sessionTTLInSeconds must be 1..21600');
-      if (typeof idle !== 'number' || idle < 0 || idle > 21600) throw new ApiError(400, 'InvalidArgument', 'sessionIdleTimeoutInSeconds must be 0..21600');
+      if (typeof ttl !== 'number' || ttl < 1 || ttl > 21600)
+        throw new ApiError(400, 'InvalidArgument', 'sessionTTLInSeconds must be 1..21600');
+      if (typeof idle !== 'number' || idle < 0 || idle > 21600)
+        throw new ApiError(400, 'InvalidArgument', 'sessionIdleTimeoutInSeconds must be 0..21600');
       const now = new Date().toISOString();
       const session: StandInSession = {
         sessionId: randomUUID().replace(/-/g, ''),
@@ -227,7 +240,8 @@ export async function startFcOpenApiStandIn(options: StandInOptions): Promise<Fc
     if (method === 'DELETE' && sessionId !== undefined) {
       expectAction('DeleteSession');
       const session = sessions.get(sessionId);
-      if (!session || session.functionName !== functionName) throw new ApiError(404, 'SessionNotFound', `session '${sessionId}' does not exist`);
+      if (!session || session.functionName !== functionName)
+        throw new ApiError(404, 'SessionNotFound', `session '${sessionId}' does not exist`);
       sessions.delete(sessionId);
       return { status: 204 };
     }
@@ -242,7 +256,8 @@ export async function startFcOpenApiStandIn(options: StandInOptions): Promise<Fc
       const accessKeyId = verifyAcs3Signature(req, { rawPath, rawQuery, body }, options.credentials, 'openapi', seenNonces);
       let parsed: unknown;
       if (body.length > 0) {
-        if (!header(req, 'content-type')?.startsWith('application/json')) throw new ApiError(415, 'UnsupportedMediaType', 'the body must be JSON');
+        if (!header(req, 'content-type')?.startsWith('application/json'))
+          throw new ApiError(415, 'UnsupportedMediaType', 'the body must be JSON');
         try {
           parsed = JSON.parse(body.toString('utf8'));
         } catch {

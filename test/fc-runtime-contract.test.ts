@@ -28,7 +28,6 @@ const ROLE = { accessKeyId: 'STS.role-key', accessKeySecret: 'role-secret', secu
 const AUTH_TOKEN = 'contract-test-token';
 const ACCOUNT_ID = '1234567890123456';
 
-
 /** True when /proc/net/tcp lists a socket listening on 0.0.0.0:port (state 0A = LISTEN). */
 async function listensOnAllInterfaces(port: number): Promise<boolean> {
   const table = await readFile('/proc/net/tcp', 'utf8');
@@ -55,7 +54,11 @@ describe('the bundle under the FC custom-runtime contract (stand-ins for the FC 
 
   before(async () => {
     home = await mkdtemp(join(tmpdir(), 'fc-contract-home-'));
-    const rendered = await renderServerlessYaml(ROOT, { HOME: home, CONTEXT_SECRET: 'contract-test-context-secret-32ch', MCP_AUTH_TOKEN: AUTH_TOKEN });
+    const rendered = await renderServerlessYaml(ROOT, {
+      HOME: home,
+      CONTEXT_SECRET: 'contract-test-context-secret-32ch',
+      MCP_AUTH_TOKEN: AUTH_TOKEN,
+    });
     mcp = rendered.resources.mcp!.props;
     sandboxProps = rendered.resources.sandbox!.props;
 
@@ -87,7 +90,7 @@ describe('the bundle under the FC custom-runtime contract (stand-ins for the FC 
       SESSION_API_PROTOCOL: 'http',
     };
     const [command, ...commandArgs] = mcp.customRuntimeConfig.command as string[];
-    assert.equal(command, '/opt/nodejs20/bin/node', 'the layer node; here the test runner\'s node stands in for it');
+    assert.equal(command, '/opt/nodejs20/bin/node', "the layer node; here the test runner's node stands in for it");
     child = spawn(process.execPath, [...commandArgs, ...(mcp.customRuntimeConfig.args as string[])], {
       cwd: codeDir,
       env,
@@ -117,12 +120,15 @@ describe('the bundle under the FC custom-runtime contract (stand-ins for the FC 
   test('s.yaml runs dist/fc.js (after its V8 flags) on port 9000, and the bundle listens on 0.0.0.0 at FC_CUSTOM_LISTEN_PORT', async () => {
     const args = mcp.customRuntimeConfig.args as string[];
     assert.equal(args.at(-1), 'dist/fc.js');
-    assert.ok(args.slice(0, -1).every((a) => a.startsWith('--')), `only node flags before the bundle: ${args.join(' ')}`);
+    assert.ok(
+      args.slice(0, -1).every((a) => a.startsWith('--')),
+      `only node flags before the bundle: ${args.join(' ')}`,
+    );
     assert.equal(mcp.customRuntimeConfig.port, 9000);
     assert.ok(await listensOnAllInterfaces(port), `nothing listens on 0.0.0.0:${port}`);
   });
 
-  test('the health check path answers 200 within the health check\'s timeout', async () => {
+  test("the health check path answers 200 within the health check's timeout", async () => {
     const health = mcp.customRuntimeConfig.healthCheckConfig;
     const response = await fetch(`http://127.0.0.1:${port}${health.httpGetUrl}`, {
       signal: AbortSignal.timeout(health.timeoutSeconds * 1000),
@@ -199,7 +205,11 @@ describe('the bundle under the FC custom-runtime contract (stand-ins for the FC 
       FC_REGION: mcp.region,
       PATH: '/usr/bin:/bin',
     };
-    const failing = spawn(process.execPath, mcp.customRuntimeConfig.args as string[], { cwd: codeDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const failing = spawn(process.execPath, mcp.customRuntimeConfig.args as string[], {
+      cwd: codeDir,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     failing.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     failing.stderr!.on('data', (d: Buffer) => (output += d.toString()));
@@ -244,4 +254,3 @@ describe('the bundle under the FC custom-runtime contract (stand-ins for the FC 
     await assert.rejects(readFile(join(codeDir, 'node_modules/.package-lock.json')));
   });
 });
-

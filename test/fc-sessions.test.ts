@@ -109,7 +109,10 @@ describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed re
 
   test('an unknown sandbox function is a clear 404, also on close', async () => {
     const sessions = createFcSessions({ ...options, functionName: 'no-such-function' });
-    await assert.rejects(sessions.open(), /CreateSession on function "no-such-function" failed: HTTP 404 FunctionNotFound.*SANDBOX_FUNCTION_NAME/);
+    await assert.rejects(
+      sessions.open(),
+      /CreateSession on function "no-such-function" failed: HTTP 404 FunctionNotFound.*SANDBOX_FUNCTION_NAME/,
+    );
     await assert.rejects(sessions.close('abc'), /DeleteSession on function "no-such-function" failed: HTTP 404 FunctionNotFound/);
   });
 

@@ -32,7 +32,7 @@ test('the signature equals the one Alibaba SDK computes for the documented HTTP-
   assert.equal(ours, sdk);
 });
 
-describe('requests to a stand-in for FC\'s signature-checking trigger gateway', () => {
+describe("requests to a stand-in for FC's signature-checking trigger gateway", () => {
   let upstream: Server;
   let gateway: FcTriggerStandIn;
   const seen: { method?: string; url?: string; session?: string; body: string }[] = [];
@@ -87,7 +87,10 @@ describe('requests to a stand-in for FC\'s signature-checking trigger gateway', 
     assert.equal(answer.status, 403);
     assert.match(answer.body, /SignatureDoesNotMatch/);
     assert.equal(seen.length, before, 'nothing refused reached the function');
-    assert.deepEqual(gateway.refused.map((r) => r.code), ['InvalidAuthorization', 'SignatureDoesNotMatch', 'SignatureDoesNotMatch']);
+    assert.deepEqual(
+      gateway.refused.map((r) => r.code),
+      ['InvalidAuthorization', 'SignatureDoesNotMatch', 'SignatureDoesNotMatch'],
+    );
   });
 
   test('without STS the token header is sent empty, as FC documents', () => {
@@ -95,6 +98,9 @@ describe('requests to a stand-in for FC\'s signature-checking trigger gateway', 
     signForFcTrigger({ accessKeyId: 'k', accessKeySecret: 's' }, () => new Date('2026-01-02T03:04:05.678Z'))(request);
     assert.equal(request.headers.get('x-acs-security-token'), '');
     assert.equal(request.headers.get('x-acs-date'), '2026-01-02T03:04:05Z');
-    assert.match(request.headers.get('authorization')!, /^ACS3-HMAC-SHA256 Credential=k,SignedHeaders=x-acs-date;x-acs-security-token,Signature=[0-9a-f]{64}$/);
+    assert.match(
+      request.headers.get('authorization')!,
+      /^ACS3-HMAC-SHA256 Credential=k,SignedHeaders=x-acs-date;x-acs-security-token,Signature=[0-9a-f]{64}$/,
+    );
   });
 });

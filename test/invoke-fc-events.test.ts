@@ -26,7 +26,6 @@ const ACCOUNT_ID = '1234567890123456';
 
 type Json = Record<string, any>;
 
-
 const eventFile = (name: string) => readFile(join(ROOT, 'infra/events', name));
 
 /** What `jq --arg t "$MCP_AUTH_TOKEN" '.auth_token = $t'` does to an event file (the README's recipe). */
@@ -82,7 +81,11 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
 
   before(async () => {
     home = await mkdtemp(join(tmpdir(), 'invoke-home-'));
-    const rendered = await renderServerlessYaml(ROOT, { HOME: home, CONTEXT_SECRET: 'invoke-test-context-secret-32ch', MCP_AUTH_TOKEN: TOKEN });
+    const rendered = await renderServerlessYaml(ROOT, {
+      HOME: home,
+      CONTEXT_SECRET: 'invoke-test-context-secret-32ch',
+      MCP_AUTH_TOKEN: TOKEN,
+    });
     const mcp = rendered.resources.mcp!.props;
     const sandboxProps = rendered.resources.sandbox!.props;
 
@@ -113,7 +116,11 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
     };
     // command[0] is the layer's node (/opt/nodejs20/bin/node); the test runner's node stands in for it.
     const [, ...commandArgs] = mcp.customRuntimeConfig.command as string[];
-    child = spawn(process.execPath, [...commandArgs, ...(mcp.customRuntimeConfig.args as string[])], { cwd: codeDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, [...commandArgs, ...(mcp.customRuntimeConfig.args as string[])], {
+      cwd: codeDir,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
     await new Promise<void>((resolve, reject) => {
@@ -150,7 +157,7 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
     assert.equal((await invoke(await withToken('run-code.json', 'not-the-token'), { authorization: `Bearer ${TOKEN}` })).status, 401);
   });
 
-  test('the convenience event with auth_token returns run_code\'s result object, logged under its x-fc-request-id', async () => {
+  test("the convenience event with auth_token returns run_code's result object, logged under its x-fc-request-id", async () => {
     const res = await invoke(await withToken('run-code.json'));
     assert.equal(res.status, 200, res.text);
     const result = res.json();
@@ -162,7 +169,18 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
     const lines = logLines().filter((l) => l.request_id === res.requestId);
     // One line per request: the route, the method, the tool, its outcome and the status.
     assert.equal(lines.length, 1, JSON.stringify(lines));
-    assert.ok(lines.some((l) => l.msg === 'mcp request' && l.route === 'invoke' && l.method === 'tools/call' && l.tool === 'run_code' && l.outcome === 'ok' && l.status === 200), JSON.stringify(lines));
+    assert.ok(
+      lines.some(
+        (l) =>
+          l.msg === 'mcp request' &&
+          l.route === 'invoke' &&
+          l.method === 'tools/call' &&
+          l.tool === 'run_code' &&
+          l.outcome === 'ok' &&
+          l.status === 200,
+      ),
+      JSON.stringify(lines),
+    );
     assert.ok(!output.includes(TOKEN), 'the token is never logged');
   });
 
@@ -201,7 +219,13 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
   test('a batch: every request answered in one array, the notification not; a batch missing a credential on one request is refused', async () => {
     const batch = [
       { jsonrpc: '2.0', id: 'list', method: 'tools/list', auth_token: TOKEN },
-      { jsonrpc: '2.0', id: 'run', method: 'tools/call', params: { name: 'run_code', arguments: { language: 'python', code: 'print(2 ** 10)' } }, auth_token: TOKEN },
+      {
+        jsonrpc: '2.0',
+        id: 'run',
+        method: 'tools/call',
+        params: { name: 'run_code', arguments: { language: 'python', code: 'print(2 ** 10)' } },
+        auth_token: TOKEN,
+      },
       { jsonrpc: '2.0', method: 'notifications/initialized', auth_token: TOKEN },
     ];
     const res = await invoke(JSON.stringify(batch));
@@ -210,10 +234,13 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
     assert.ok(Array.isArray(answers));
     assert.deepEqual(answers.map((a) => a.id).sort(), ['list', 'run']);
     const byId = Object.fromEntries(answers.map((a) => [a.id, a]));
-    assert.deepEqual(
-      byId.list.result.tools.map((t: Json) => t.name).sort(),
-      ['create_context', 'health_check', 'list_contexts', 'run_code', 'stop_context'],
-    );
+    assert.deepEqual(byId.list.result.tools.map((t: Json) => t.name).sort(), [
+      'create_context',
+      'health_check',
+      'list_contexts',
+      'run_code',
+      'stop_context',
+    ]);
     assert.equal(byId.run.result.structuredContent.stdout, '1024\n');
 
     const single = await invoke(JSON.stringify([batch[0]]));
@@ -251,7 +278,9 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
     assert.equal(unknown.status, 400);
     assert.match(unknown.json().error.message, /unknown tool "no_such_tool"/);
 
-    const raised = await invoke(JSON.stringify({ tool: 'run_code', arguments: { language: 'python', code: 'raise ValueError("boom")' }, auth_token: TOKEN }));
+    const raised = await invoke(
+      JSON.stringify({ tool: 'run_code', arguments: { language: 'python', code: 'raise ValueError("boom")' }, auth_token: TOKEN }),
+    );
     assert.equal(raised.status, 200, 'a tool error is a result');
     assert.equal(raised.json().isError, true);
     assert.equal(raised.json().structuredContent.error.name, 'ValueError');

@@ -26,10 +26,14 @@ test('a cross-site POST /invoke (text/plain, foreign Origin) is refused with 403
 
   // fetch will not send another Host than the URL's: node:http does.
   const rebound = await new Promise<number>((resolve, reject) => {
-    const req = httpRequest(invokeUrl(), { method: 'POST', headers: { host: 'evil.example:3000', 'content-type': 'text/plain' } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
+    const req = httpRequest(
+      invokeUrl(),
+      { method: 'POST', headers: { host: 'evil.example:3000', 'content-type': 'text/plain' } },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
     req.once('error', reject);
     req.end('{"tool":"list_contexts"}');
   });

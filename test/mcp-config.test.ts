@@ -37,7 +37,10 @@ test('bad values give one line naming the variable', () => {
     [{ MCP_AUTH_TOKEN: 'has space' }, /^MCP_AUTH_TOKEN: /],
   ];
   for (const [env, pattern] of cases) {
-    assert.throws(() => loadConfig(env), (error: unknown) => error instanceof ConfigError && pattern.test(error.message) && !error.message.includes('\n'));
+    assert.throws(
+      () => loadConfig(env),
+      (error: unknown) => error instanceof ConfigError && pattern.test(error.message) && !error.message.includes('\n'),
+    );
   }
   assert.throws(() => loadConfig({}, ['--no-such-flag', '1']), ConfigError);
 });

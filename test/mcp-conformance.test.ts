@@ -38,7 +38,11 @@ let mcp: McpProcess;
 let workdir: string;
 
 before(async () => {
-  const { stdout } = await promisify(execFile)('npm', ['exec', '--yes', `--package=${NODE_FOR_SUITE}`, '--', 'node', '-p', 'process.execPath'], { cwd: ROOT });
+  const { stdout } = await promisify(execFile)(
+    'npm',
+    ['exec', '--yes', `--package=${NODE_FOR_SUITE}`, '--', 'node', '-p', 'process.execPath'],
+    { cwd: ROOT },
+  );
   node22 = stdout.trim();
   mcp = await startMcp({ SANDBOX_URL: `http://127.0.0.1:${await freePort()}`, LOG_LEVEL: 'warn' });
   workdir = await mkdtemp(join(tmpdir(), 'mcp-conformance-'));
@@ -55,10 +59,14 @@ async function runScenario(suite: (typeof SUITES)[number], scenario: string) {
   await rm(cwd, { recursive: true, force: true });
   await mkdir(cwd, { recursive: true });
   const expected = join(ROOT, `test/conformance/expected-failures-${suite.revision}.yaml`);
-  const child = spawn(node22, [join(ROOT, suite.runner), 'server', '--url', mcp.url, '--scenario', scenario, ...suite.args, '--expected-failures', expected], {
-    cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    node22,
+    [join(ROOT, suite.runner), 'server', '--url', mcp.url, '--scenario', scenario, ...suite.args, '--expected-failures', expected],
+    {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));

@@ -114,7 +114,10 @@ export const MODERN_VERSION = '2026-07-28';
 
 /** The official v2 client; `modern` pins 2026-07-28 (server/discover), `legacy` is its plain 2025 initialize. */
 export function newClient(era: Era = 'modern'): Client {
-  return new Client({ name: 'mcp-e2e-test', version: '1.0.0' }, { versionNegotiation: { mode: era === 'modern' ? { pin: MODERN_VERSION } : 'legacy' } });
+  return new Client(
+    { name: 'mcp-e2e-test', version: '1.0.0' },
+    { versionNegotiation: { mode: era === 'modern' ? { pin: MODERN_VERSION } : 'legacy' } },
+  );
 }
 
 export async function connect(url: string, headers: Record<string, string> = {}, era: Era = 'modern'): Promise<Client> {

@@ -5,8 +5,22 @@ import assert from 'node:assert/strict';
 import { Agent, request as httpRequest } from 'node:http';
 import { after, before, test } from 'node:test';
 import { Client, ProtocolError, SSEClientTransport, type CallToolResult } from '@modelcontextprotocol/client';
-import { call, connect, eventually, freePort, rawPost, rpcBody, runToExit, SECRET, spawnHandler, startMcp, stopChild, structured, textOf, type McpProcess } from './mcp-harness.ts';
-
+import {
+  call,
+  connect,
+  eventually,
+  freePort,
+  rawPost,
+  rpcBody,
+  runToExit,
+  SECRET,
+  spawnHandler,
+  startMcp,
+  stopChild,
+  structured,
+  textOf,
+  type McpProcess,
+} from './mcp-harness.ts';
 
 let deadSandboxUrl: string;
 let mcp: McpProcess;
@@ -60,7 +74,12 @@ test('malformed JSON gives a JSON-RPC parse error', async () => {
 });
 
 test('an oversized body gives 413, with or without Content-Length', async () => {
-  const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'run_code', arguments: { code: 'x'.repeat(10_000) } } });
+  const big = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'tools/call',
+    params: { name: 'run_code', arguments: { code: 'x'.repeat(10_000) } },
+  });
   const sized = await rawPost(mcp.url, big, AUTH);
   assert.equal(sized.status, 413);
   assert.equal(((await sized.json()) as { error: { code: number } }).error.code, -32000);
@@ -80,12 +99,16 @@ test('after a 413 on /mcp, the next requests on the same kept-alive connection w
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const post = (body: string) =>
     new Promise<{ status: number; connection: string | undefined; text: string }>((resolve, reject) => {
-      const req = httpRequest(mcp.url, { method: 'POST', agent, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...AUTH } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, text }));
-      });
+      const req = httpRequest(
+        mcp.url,
+        { method: 'POST', agent, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...AUTH } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, text }));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
@@ -104,10 +127,17 @@ test('after a 413 on /mcp, the next requests on the same kept-alive connection w
 
 function getWithHeaders(url: string, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...AUTH, ...headers } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
+    const req = httpRequest(
+      url,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...AUTH, ...headers },
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
     req.on('error', reject);
     req.end(LIST);
   });
@@ -122,12 +152,20 @@ test('on a loopback bind, a non-local Host or Origin is refused (DNS rebinding)'
 test('CORS lets a browser client in and exposes the MCP headers', async () => {
   const preflight = await fetch(mcp.url, {
     method: 'OPTIONS',
-    headers: { origin: 'http://localhost:6274', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, mcp-protocol-version, mcp-method, mcp-name' },
+    headers: {
+      origin: 'http://localhost:6274',
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'authorization, content-type, mcp-protocol-version, mcp-method, mcp-name',
+    },
   });
   assert.equal(preflight.status, 204);
   assert.equal(preflight.headers.get('access-control-allow-origin'), '*');
   assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /mcp-protocol-version/i);
-  assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /mcp-method.*mcp-name/i, 'the 2026-07-28 request headers are allowed');
+  assert.match(
+    preflight.headers.get('access-control-allow-headers') ?? '',
+    /mcp-method.*mcp-name/i,
+    'the 2026-07-28 request headers are allowed',
+  );
   const response = await rawPost(mcp.url, LIST, { ...AUTH, origin: 'http://localhost:6274' });
   assert.match(response.headers.get('access-control-expose-headers') ?? '', /mcp-session-id/);
   assert.match(response.headers.get('access-control-expose-headers') ?? '', /mcp-protocol-version/);
@@ -154,7 +192,10 @@ test('sandbox down: tools give a clear error naming the URL; health_check says s
 
 test('an unknown tool is a JSON-RPC error, not a crash', async () => {
   const client = await connect(mcp.url, AUTH);
-  await assert.rejects(client.callTool({ name: 'rm_rf', arguments: {} }), (error: unknown) => error instanceof ProtocolError && /unknown tool "rm_rf"/.test(error.message));
+  await assert.rejects(
+    client.callTool({ name: 'rm_rf', arguments: {} }),
+    (error: unknown) => error instanceof ProtocolError && /unknown tool "rm_rf"/.test(error.message),
+  );
   await client.close();
 });
 
@@ -176,7 +217,12 @@ test('FC entry point: listens on 0.0.0.0 at FC_CUSTOM_LISTEN_PORT and needs CONT
   assert.match(noSecret.stderr, /CONTEXT_SECRET: required/);
 
   const port = await freePort();
-  const child = spawnHandler('fc.ts', { FC_CUSTOM_LISTEN_PORT: String(port), MCP_AUTH_TOKEN: 'tok', CONTEXT_SECRET: SECRET, SANDBOX_URL: deadSandboxUrl });
+  const child = spawnHandler('fc.ts', {
+    FC_CUSTOM_LISTEN_PORT: String(port),
+    MCP_AUTH_TOKEN: 'tok',
+    CONTEXT_SECRET: SECRET,
+    SANDBOX_URL: deadSandboxUrl,
+  });
   try {
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
@@ -188,7 +234,10 @@ test('FC entry point: listens on 0.0.0.0 at FC_CUSTOM_LISTEN_PORT and needs CONT
     const client = await connect(`http://127.0.0.1:${port}/mcp`, { authorization: 'Bearer tok', 'x-fc-request-id': 'fc-req-123' });
     assert.equal((await call(client, 'health_check')).isError, undefined);
     await client.close();
-    assert.ok(await eventually(() => /"request_id":"fc-req-123".*"tool":"health_check"/.test(err)), `log lines carry the FC request id:\n${err}`);
+    assert.ok(
+      await eventually(() => /"request_id":"fc-req-123".*"tool":"health_check"/.test(err)),
+      `log lines carry the FC request id:\n${err}`,
+    );
   } finally {
     await stopChild(child);
   }
@@ -220,14 +269,20 @@ test('MCP_TRANSPORT=sse serves the legacy SSE transport (GET /sse, POST /message
     await client.connect(
       new SSEClientTransport(new URL(`${legacy.origin}/sse`), {
         requestInit: { headers },
-        eventSourceInit: { fetch: (url, init) => fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) },
+        eventSourceInit: {
+          fetch: (url, init) => fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }),
+        },
       }),
     );
     assert.equal((await client.listTools()).tools.length, 5);
     const health = (await client.callTool({ name: 'health_check', arguments: {} })) as CallToolResult;
     assert.equal(structured<{ status: string }>(health).status, 'connection_error');
     await client.close();
-    const stale = await fetch(`${legacy.origin}/messages?sessionId=nope`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: '{}' });
+    const stale = await fetch(`${legacy.origin}/messages?sessionId=nope`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: '{}',
+    });
     assert.equal(stale.status, 404);
   } finally {
     await legacy.stop();

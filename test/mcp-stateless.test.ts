@@ -2,7 +2,17 @@
 // contexts interchangeably, and a restarted process still serves old ones.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { call, connect, SECRET, startMcp, startTestSandbox, structured, textOf, type McpProcess, type RunningSandbox } from './mcp-harness.ts';
+import {
+  call,
+  connect,
+  SECRET,
+  startMcp,
+  startTestSandbox,
+  structured,
+  textOf,
+  type McpProcess,
+  type RunningSandbox,
+} from './mcp-harness.ts';
 
 let sandbox: RunningSandbox;
 const processes: McpProcess[] = [];
@@ -37,7 +47,11 @@ test('create on one process; run, list and stop on another', async () => {
 
   const run = await call(b, 'run_code', { context_id: id, code: 'total + 2' });
   assert.equal(run.isError, false, textOf(run));
-  assert.equal(structured<{ results: { text?: string }[] }>(run).results[0]?.text, '42', 'the second process sees the first one\'s variable');
+  assert.equal(
+    structured<{ results: { text?: string }[] }>(run).results[0]?.text,
+    '42',
+    "the second process sees the first one's variable",
+  );
 
   const listA = structured<Listing>(await call(a, 'list_contexts')).contexts.find((c) => c.context_id === id);
   const listB = structured<Listing>(await call(b, 'list_contexts')).contexts.find((c) => c.context_id === id);

@@ -25,8 +25,14 @@ for (const era of ERAS) {
 
     test('create a context, keep state across runs, list and stop it', async () => {
       await client.connect(transport);
-      assert.equal(client.getNegotiatedProtocolVersion() === MODERN_VERSION, era === 'modern', `negotiated ${client.getNegotiatedProtocolVersion()}`);
-      const id = structured<{ context_id: string }>(await call(client, 'create_context', { description: 'from a desktop client' })).context_id;
+      assert.equal(
+        client.getNegotiatedProtocolVersion() === MODERN_VERSION,
+        era === 'modern',
+        `negotiated ${client.getNegotiatedProtocolVersion()}`,
+      );
+      const id = structured<{ context_id: string }>(
+        await call(client, 'create_context', { description: 'from a desktop client' }),
+      ).context_id;
       await call(client, 'run_code', { context_id: id, code: 'import pandas as pd\ndf = pd.DataFrame({"a": [1, 2, 3]})' });
       const run = await call(client, 'run_code', { context_id: id, code: 'print(df["a"].sum())' });
       assert.equal(run.isError, false, textOf(run));

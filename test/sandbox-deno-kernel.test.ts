@@ -221,12 +221,16 @@ describe('Deno kernel under bubblewrap', () => {
   });
 
   test('has no network: neither the host nor a closed port are reachable', async () => {
-    const result = await run(connection, tap, `
+    const result = await run(
+      connection,
+      tap,
+      `
       const outcomes: string[] = [];
       for (const url of ['http://127.0.0.1:${hostPort}/', 'http://127.0.0.1:1/']) {
         try { outcomes.push(await (await fetch(url)).text()); } catch (e) { outcomes.push('failed: ' + e.name); }
       }
-      console.log(JSON.stringify(outcomes))`);
+      console.log(JSON.stringify(outcomes))`,
+    );
     const outcomes = JSON.parse(result.stdout) as string[];
     assert.equal(outcomes.length, 2);
     for (const outcome of outcomes) assert.match(outcome, /^failed/);
@@ -258,12 +262,16 @@ describe('Deno kernel under bubblewrap', () => {
   });
 
   test('cannot touch the sockets the server connects to, and holds no capabilities', async () => {
-    const result = await run(connection, tap, `
+    const result = await run(
+      connection,
+      tap,
+      `
       console.log(JSON.stringify({
         sockets: [...Deno.readDirSync('/run/kernel')].map((e) => e.name),
         caps: Deno.readTextFileSync('/proc/self/status').split('\\n')
           .filter((l) => /^Cap(Prm|Eff|Bnd|Amb)/.test(l)).map((l) => l.split('\\t')[1]),
-      }))`);
+      }))`,
+    );
     assert.deepEqual(JSON.parse(result.stdout), { sockets: [], caps: Array(4).fill('0000000000000000') });
     assert.ok(existsSync(path.join(runDir, 'shell')), 'the sockets are still there for the server');
   });
@@ -283,7 +291,10 @@ describe('Deno kernel under bubblewrap', () => {
     const pids = [sandbox, ...descendants(sandbox)];
     const commands = pids.map(commandOf);
     assert.ok(commands.includes('/usr/bin/socat'), `socat runs: ${commands}`);
-    assert.ok(commands.some((c) => c.endsWith('deno')), `deno runs: ${commands}`);
+    assert.ok(
+      commands.some((c) => c.endsWith('deno')),
+      `deno runs: ${commands}`,
+    );
     assert.ok(existsSync(path.join(runDir, 'shell')));
     const namespaces = sandboxNamespaces();
     assert.equal(namespaces.size, 1);

@@ -53,7 +53,9 @@ describe('sandbox isolation', () => {
   test('code runs as an unprivileged user without capabilities', async () => {
     const run = await execute(
       url,
-      { code: 'import os\nstatus = open("/proc/self/status").read()\nprint(os.getuid(), [l.split()[1] for l in status.splitlines() if l.startswith("CapEff")][0])' },
+      {
+        code: 'import os\nstatus = open("/proc/self/status").read()\nprint(os.getuid(), [l.split()[1] for l in status.splitlines() if l.startswith("CapEff")][0])',
+      },
       A,
     );
     assert.equal(run.stdout, '1000 0000000000000000\n', run.error?.traceback);
@@ -137,7 +139,7 @@ describe('sandbox isolation', () => {
     assert.equal(otherSession.stdout, "False ['user']\n");
   });
 
-  test("a context id of one session is unknown in another", async () => {
+  test('a context id of one session is unknown in another', async () => {
     const a = await createContext(url, {}, A);
     assert.equal((await execute(url, { code: '1', context_id: a }, B)).status, 404);
     assert.equal((await request(url, 'DELETE', `/contexts/${a}`, undefined, B)).status, 404);

@@ -148,11 +148,24 @@ describe('the jail: nested namespaces and system calls', () => {
   // x86_64 numbers; the filter itself is built by libseccomp for whatever the host is.
   // A string argument is passed as a C string (umount2 of a real path: EPERM, not EFAULT, in Deno's jail).
   const SYSCALLS: Record<string, [number, Array<number | string>]> = {
-    keyctl: [250, [0]], add_key: [248, [0]], request_key: [249, [0]], bpf: [321, [0]],
-    perf_event_open: [298, [0]], userfaultfd: [323, [0]], kexec_load: [246, [0]], kexec_file_load: [320, [0]],
-    init_module: [175, [0]], finit_module: [313, [0]], delete_module: [176, [0]], mount: [165, [0]],
-    umount2: [166, ['/tmp']], pivot_root: [155, [0]], ptrace: [101, [0]], unshare: [272, [0x00020000]],
-    setns: [308, [0]], open_by_handle_at: [304, [0]],
+    keyctl: [250, [0]],
+    add_key: [248, [0]],
+    request_key: [249, [0]],
+    bpf: [321, [0]],
+    perf_event_open: [298, [0]],
+    userfaultfd: [323, [0]],
+    kexec_load: [246, [0]],
+    kexec_file_load: [320, [0]],
+    init_module: [175, [0]],
+    finit_module: [313, [0]],
+    delete_module: [176, [0]],
+    mount: [165, [0]],
+    umount2: [166, ['/tmp']],
+    pivot_root: [155, [0]],
+    ptrace: [101, [0]],
+    unshare: [272, [0x00020000]],
+    setns: [308, [0]],
+    open_by_handle_at: [304, [0]],
     // clone with new namespaces (CLONE_NEWUSER|CLONE_NEWNS, no exit signal: never a usable child)
     clone: [56, [0x10020000]],
     clone3: [435, [0]],
@@ -174,7 +187,9 @@ describe('the jail: nested namespaces and system calls', () => {
     assert.deepEqual(JSON.parse(await py(probe)), expected);
   });
 
-  test('the seccomp filter denies the dangerous calls in the Deno kernel too', { skip: arch() !== 'x64' && 'x86_64 syscall numbers' }, async () => {
+  test('the seccomp filter denies the dangerous calls in the Deno kernel too', {
+    skip: arch() !== 'x64' && 'x86_64 syscall numbers',
+  }, async () => {
     const out = await js(
       `const r = new Deno.Command("/usr/bin/python3", { args: ["-c", ${JSON.stringify(probe)}] }).outputSync();\n` +
         'console.log(new TextDecoder().decode(r.stdout).trim() || new TextDecoder().decode(r.stderr))',
@@ -205,7 +220,7 @@ describe('the jail: host uid', { skip: !isRoot && 'the server is not root: kerne
     assert.equal((await request(url, 'DELETE', `/contexts/${other}`, undefined, B)).status, 200);
   });
 
-  test("a root server refuses a workspace root its session uids cannot reach, saying why", async () => {
+  test('a root server refuses a workspace root its session uids cannot reach, saying why', async () => {
     const closed = await mkdtemp(join(tmpdir(), 'closed-'));
     try {
       await assert.rejects(
@@ -308,7 +323,7 @@ describe("the jail: the kernel's sockets", () => {
 });
 
 describe('the jail: what reaches the kernel from the host', () => {
-  test("fds the server inherited do not reach any process of the jail", async () => {
+  test('fds the server inherited do not reach any process of the jail', async () => {
     // A server started with an extra inherited socket (as a supervisor or test runner may leave
     // one). Above 15: Node marks fds up to the first gap after 15 close-on-exec at start, not beyond.
     const FD = 40;
@@ -367,9 +382,7 @@ describe('the jail: what reaches the kernel from the host', () => {
     const denoDir = dirname(realpathSync(resolveDenoBinary()));
     for (const context of [python, deno]) {
       const code =
-        context === python
-          ? 'print(open("/proc/self/mountinfo").read())'
-          : 'console.log(Deno.readTextFileSync("/proc/self/mountinfo"))';
+        context === python ? 'print(open("/proc/self/mountinfo").read())' : 'console.log(Deno.readTextFileSync("/proc/self/mountinfo"))';
       const run = await execute(url, { code, context_id: context }, A);
       assert.equal(run.error, undefined);
       assert.ok(!run.stdout.includes(process.cwd()), run.stdout);
@@ -377,13 +390,17 @@ describe('the jail: what reaches the kernel from the host', () => {
     }
   });
 
-  test('mountinfo does not name the workspace root, but for the line of Deno\'s binary', async (t) => {
+  test("mountinfo does not name the workspace root, but for the line of Deno's binary", async (t) => {
     if (process.getuid?.() !== 0) return t.skip('only a root server can make the run root a filesystem of its own');
     for (const context of [python, deno]) {
       const code =
         context === python ? 'print(open("/proc/self/mountinfo").read())' : 'console.log(Deno.readTextFileSync("/proc/self/mountinfo"))';
       const run = await execute(url, { code, context_id: context }, A);
-      assert.match(run.stdout, / - tmpfs fc-sandbox-run /, 'the run directory (or Deno\'s connection file) is bound from the run root\'s tmpfs');
+      assert.match(
+        run.stdout,
+        / - tmpfs fc-sandbox-run /,
+        "the run directory (or Deno's connection file) is bound from the run root's tmpfs",
+      );
       const naming = run.stdout.split('\n').filter((line) => line.includes(sandbox.workspaceRoot));
       // A bind shows its source's path in its filesystem; Deno's binary is a hard link on the host's disk (docs/security.md).
       const allowed = context === deno ? naming.filter((line) => !/ \/opt\/deno\/deno /.test(line)) : naming;

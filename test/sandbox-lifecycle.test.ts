@@ -34,7 +34,11 @@ function describeProcess(pid: number): string {
 }
 
 /** Contexts each test makes are deleted again, so the limit test sees a known count. */
-async function withContext<T>(body: (id: string) => Promise<T>, create: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<T> {
+async function withContext<T>(
+  body: (id: string) => Promise<T>,
+  create: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Promise<T> {
   const id = await createContext(url, create, headers);
   try {
     return await body(id);
@@ -78,7 +82,10 @@ describe('sandbox lifecycle', () => {
       const response = await fetch(`${url}/execute`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ code: 'import time\nprint("started", flush=True)\nfor i in range(600):\n    time.sleep(0.1)', context_id: id }),
+        body: JSON.stringify({
+          code: 'import time\nprint("started", flush=True)\nfor i in range(600):\n    time.sleep(0.1)',
+          context_id: id,
+        }),
         signal: abort.signal,
       });
       const reader = response.body!.getReader();
@@ -260,7 +267,9 @@ describe('sandbox shutdown, pool and idle removal', () => {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ code: 'import time\ntime.sleep(1000)', context_id: id }),
-    }).then((response) => response.text()).catch(() => '');
+    })
+      .then((response) => response.text())
+      .catch(() => '');
     await createContext(own.url, {}, { 'x-ci-session-id': 'other' });
     const namespaces = new Set([...sandboxNamespaces()].filter((namespace) => !others.has(namespace)));
     assert.ok(namespaces.size >= 3, `${namespaces.size} sandboxes`);

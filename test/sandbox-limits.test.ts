@@ -103,10 +103,7 @@ for pid in pids:
     os.kill(pid, 9)
     os.waitpid(pid, 0)
 `;
-    const [run, other] = await Promise.all([
-      execute(url, { code: storm }, A),
-      execute(url, { code: '1+1' }, B),
-    ]);
+    const [run, other] = await Promise.all([execute(url, { code: storm }, A), execute(url, { code: '1+1' }, B)]);
     assert.equal(other.results[0]?.text, '2');
     assert.equal(run.error, undefined, run.error?.traceback);
     const [forked, failure] = run.stdout.trim().split(' ');

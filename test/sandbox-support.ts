@@ -15,11 +15,7 @@ export interface Execution {
   error?: Extract<ExecutionEvent, { type: 'error' }>;
 }
 
-export async function execute(
-  url: string,
-  body: Record<string, unknown>,
-  headers: Record<string, string> = {},
-): Promise<Execution> {
+export async function execute(url: string, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Execution> {
   const response = await fetch(`${url}/execute`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },

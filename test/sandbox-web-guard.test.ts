@@ -20,7 +20,14 @@ function rawRequest(
   const target = new URL(url);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: target.hostname, port: target.port, method: options.method, path: options.path, headers: options.headers, agent: options.agent },
+      {
+        host: target.hostname,
+        port: target.port,
+        method: options.method,
+        path: options.path,
+        headers: options.headers,
+        agent: options.agent,
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -46,7 +53,7 @@ describe('the sandbox API refuses web pages', () => {
   });
   after(() => sandbox.close());
 
-  test("a cross-site no-cors POST (text/plain, foreign Origin) gets 403 and its code does not run", async () => {
+  test('a cross-site no-cors POST (text/plain, foreign Origin) gets 403 and its code does not run', async () => {
     const { port } = new URL(sandbox.url);
     const page = await rawRequest(sandbox.url, {
       method: 'POST',
@@ -59,7 +66,7 @@ describe('the sandbox API refuses web pages', () => {
     assert.equal(await exists(sandbox.url, 'from-page'), 'False');
   });
 
-  test("Origin: null (a sandboxed iframe, a file: page) is refused too", async () => {
+  test('Origin: null (a sandboxed iframe, a file: page) is refused too', async () => {
     const response = await request(sandbox.url, 'POST', '/execute', { code: marker('from-null') }, { origin: 'null' });
     assert.equal(response.status, 403);
     assert.equal(await exists(sandbox.url, 'from-null'), 'False');
@@ -166,7 +173,9 @@ describe("npm start's embedded sandbox", () => {
     const client = await connect(mcp.url);
     try {
       const created = structured<{ context_id: string }>(await call(client, 'create_context', { language: 'python' }));
-      const result = structured<{ stdout: string }>(await call(client, 'run_code', { context_id: created.context_id, code: 'print(2 + 2)' }));
+      const result = structured<{ stdout: string }>(
+        await call(client, 'run_code', { context_id: created.context_id, code: 'print(2 + 2)' }),
+      );
       assert.equal(result.stdout.trim(), '4');
     } finally {
       await client.close();

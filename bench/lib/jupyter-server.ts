@@ -34,7 +34,7 @@ export async function checkJupyterServerInstalled(): Promise<void> {
     }));
   if (!ok) {
     throw new Error(
-      'The Jupyter Server baseline needs Debian\'s Jupyter Server and ipykernel for /usr/bin/python3. Install them with:\n' +
+      "The Jupyter Server baseline needs Debian's Jupyter Server and ipykernel for /usr/bin/python3. Install them with:\n" +
         '  apt-get install -y --no-install-recommends python3-jupyter-server python3-ipykernel',
     );
   }

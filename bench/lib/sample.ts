@@ -75,13 +75,21 @@ export async function sampleInTurns<K extends string>(
 ): Promise<Record<K, number[]>> {
   const names = Object.keys(paths) as K[];
   const results = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<K, number[]>;
-  for (const name of names) await sample(paths[name], { warmup: options.warmup, count: 0, signal: options.signal, timeoutMs: options.timeoutMs });
+  for (const name of names)
+    await sample(paths[name], { warmup: options.warmup, count: 0, signal: options.signal, timeoutMs: options.timeoutMs });
   const perRound = Math.ceil(options.count / options.rounds);
   for (let round = 0; round < options.rounds; round++) {
     for (const name of names) {
       const left = options.count - results[name].length;
       if (left <= 0) continue;
-      results[name].push(...(await sample(paths[name], { warmup: 0, count: Math.min(perRound, left), signal: options.signal, timeoutMs: options.timeoutMs })));
+      results[name].push(
+        ...(await sample(paths[name], {
+          warmup: 0,
+          count: Math.min(perRound, left),
+          signal: options.signal,
+          timeoutMs: options.timeoutMs,
+        })),
+      );
     }
   }
   return results;

@@ -37,7 +37,7 @@ export async function executeOverHttp(baseUrl: string, contextId: string, code: 
   for await (const chunk of response.body) {
     buffered += decoder.decode(chunk as Uint8Array, { stream: true });
     let newline: number;
-    while ((newline = buffered.indexOf('\n')) >= 0) {
+    for (newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
       const line = buffered.slice(0, newline);
       buffered = buffered.slice(newline + 1);
       if (!line.trim()) continue;

@@ -47,7 +47,9 @@ export function formatComparisonTable(rows: readonly ComparisonRow[], names: { o
 /** Pads cells so the Markdown reads as a table in a terminal too. */
 export function formatMarkdownTable(rows: readonly (readonly string[])[]): string {
   const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 3, cell.length)));
+  for (const row of rows) {
+    for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 3, cell.length);
+  }
   const line = (cells: readonly string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
   const [header, ...body] = rows;
   if (!header) return '';

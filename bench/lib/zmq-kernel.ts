@@ -108,9 +108,13 @@ export async function connectKernel(addresses: KernelAddresses): Promise<DirectK
   return {
     async execute(code) {
       let value: string | undefined;
-      const reply = await request('execute_request', { code, silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true }, (message) => {
-        if (message.header.msg_type === 'execute_result') value = (message.content.data as Record<string, string>)['text/plain'];
-      });
+      const reply = await request(
+        'execute_request',
+        { code, silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true },
+        (message) => {
+          if (message.header.msg_type === 'execute_result') value = (message.content.data as Record<string, string>)['text/plain'];
+        },
+      );
       if (reply.content.status !== 'ok') throw new Error(`execute failed: ${JSON.stringify(reply.content)}`);
       return value;
     },

@@ -16,7 +16,13 @@ const handler = createMcpHandler(() => {
   for (const tool of TOOLS) {
     server.registerTool(
       tool.name,
-      { title: tool.title, description: tool.description, inputSchema: tool.inputSchema, outputSchema: tool.outputSchema, annotations: tool.annotations },
+      {
+        title: tool.title,
+        description: tool.description,
+        inputSchema: tool.inputSchema,
+        outputSchema: tool.outputSchema,
+        annotations: tool.annotations,
+      },
       async () => ({ content: [{ type: 'text', text: 'not used by the benchmark' }] }),
     );
   }

@@ -31,8 +31,7 @@ const MAX_ID_LENGTH = 1024;
 
 export function createContextIdCodec(secret: string): ContextIdCodec {
   if (secret.length < 16) throw new Error('context secret must be at least 16 characters');
-  const tag = (payload: string) =>
-    createHmac('sha256', secret).update(`ctx1.${payload}`).digest().subarray(0, TAG_BYTES);
+  const tag = (payload: string) => createHmac('sha256', secret).update(`ctx1.${payload}`).digest().subarray(0, TAG_BYTES);
 
   return {
     encode({ session, context }) {

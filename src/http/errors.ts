@@ -32,7 +32,9 @@ export const errors = {
   unauthorized: (reason: string, challenge: string) =>
     rpcError(401, RpcCode.unauthorized, `Unauthorized: ${reason}`, { 'WWW-Authenticate': challenge }),
   badAuthorization: (challenge: string) =>
-    rpcError(400, RpcCode.invalidRequest, 'Bad Request: the Authorization header must be "Bearer <token>"', { 'WWW-Authenticate': challenge }),
+    rpcError(400, RpcCode.invalidRequest, 'Bad Request: the Authorization header must be "Bearer <token>"', {
+      'WWW-Authenticate': challenge,
+    }),
   // The body is left unread: closing the connection keeps its bytes from being read as
   // the kept-alive client's next request (the client opens a fresh connection).
   tooLarge: (maxBytes: number, what = 'the request body') =>

@@ -76,7 +76,6 @@ function describe(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
-
 /** Takes `auth_token` off an event object; a non-string one is a bad event, not a missing credential. */
 function withoutToken(value: Record<string, unknown>, where: string): { rest: Record<string, unknown>; token: string | undefined } {
   const { auth_token: token, ...rest } = value;
@@ -93,7 +92,8 @@ function jsonRpcMessage(value: unknown, where: string): { message: JSONRPCMessag
   try {
     return { message: parseJSONRPCMessage(rest), token };
   } catch (error) {
-    const detail = error instanceof z.ZodError || (error as { issues?: unknown }).issues ? describeIssues(error as z.ZodError, 'event') : String(error);
+    const detail =
+      error instanceof z.ZodError || (error as { issues?: unknown }).issues ? describeIssues(error as z.ZodError, 'event') : String(error);
     throw new InvalidEvent(-32600, `${where}is not a valid JSON-RPC request (${detail})`);
   }
 }
@@ -126,7 +126,6 @@ export function parseEvent(text: string): Parsed {
   throw new InvalidEvent(-32600, `the event is ${describe(value)}`);
 }
 
-
 export function createInvokeRoute(deps: InvokeRouteDeps): Hono<Env> {
   const { authTokens, logger } = deps;
   const route = new Hono<Env>();
@@ -148,7 +147,8 @@ export function createInvokeRoute(deps: InvokeRouteDeps): Hono<Env> {
       if (!(error instanceof InvalidEvent)) throw error;
       return log.finish(rpcError(400, error.code, `Invalid event: ${error.message}. ${EXAMPLES}`));
     }
-    log.method = event.shape === 'tool' ? 'tools/call' : event.shape === 'batch' ? 'batch' : (event.messages[0] as { method?: string }).method;
+    log.method =
+      event.shape === 'tool' ? 'tools/call' : event.shape === 'batch' ? 'batch' : (event.messages[0] as { method?: string }).method;
     if (event.shape === 'tool') log.tool = event.call.tool;
     else if (event.shape === 'jsonrpc') {
       const params = (event.messages[0] as { params?: { name?: unknown } }).params;

@@ -28,9 +28,28 @@ const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx
  * shadow files and machine secrets the code has no business reading.
  */
 const ETC_ENTRIES = [
-  'alternatives', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'passwd', 'group', 'nsswitch.conf',
-  'localtime', 'timezone', 'mime.types', 'ssl', 'ca-certificates', 'fonts', 'matplotlibrc',
-  'python3', 'python3.11', 'python3.12', 'python3.13', 'host.conf', 'gai.conf', 'protocols', 'services',
+  'alternatives',
+  'ld.so.cache',
+  'ld.so.conf',
+  'ld.so.conf.d',
+  'passwd',
+  'group',
+  'nsswitch.conf',
+  'localtime',
+  'timezone',
+  'mime.types',
+  'ssl',
+  'ca-certificates',
+  'fonts',
+  'matplotlibrc',
+  'python3',
+  'python3.11',
+  'python3.12',
+  'python3.13',
+  'host.conf',
+  'gai.conf',
+  'protocols',
+  'services',
 ];
 /** Only useful (and only bound) when the network is allowed. */
 const ETC_NETWORK_ENTRIES = ['hosts', 'resolv.conf'];
@@ -147,7 +166,16 @@ export function sandboxCommand(options: SandboxCommandOptions): [string, ...stri
   // SANDBOX_UID inside, so the workspace stays writable and files on the host stay that uid's.
   // --disable-userns: no nested user namespace, the door most recent kernel escalations used.
   const uid = String(options.uid ?? SANDBOX_UID);
-  argv.push('--unshare-user', ...(options.disableUserns === false ? [] : ['--disable-userns']), '--uid', uid, '--gid', uid, '--cap-drop', 'ALL');
+  argv.push(
+    '--unshare-user',
+    ...(options.disableUserns === false ? [] : ['--disable-userns']),
+    '--uid',
+    uid,
+    '--gid',
+    uid,
+    '--cap-drop',
+    'ALL',
+  );
   argv.push('--die-with-parent', '--new-session', '--clearenv');
   for (const dir of SYSTEM_DIRS) argv.push('--ro-bind-try', dir, dir);
   const etc = options.allowNetwork ? [...ETC_ENTRIES, ...ETC_NETWORK_ENTRIES] : ETC_ENTRIES;

@@ -246,7 +246,10 @@ export class CodeContext {
 
     try {
       const outcome = await Promise.race([
-        handle.done.then((reply) => ({ kind: 'done' as const, reply }), () => ({ kind: 'lost' as const })),
+        handle.done.then(
+          (reply) => ({ kind: 'done' as const, reply }),
+          () => ({ kind: 'lost' as const }),
+        ),
         kernel.exited.then(() => ({ kind: 'died' as const })),
         stopped.then((reason) => ({ kind: reason })),
       ]);
@@ -259,8 +262,7 @@ export class CodeContext {
         // Deno reports a syntax error only in the reply, with no iopub `error`.
         if (outcome.reply.status === 'error') emit(errorFromContent(outcome.reply));
       } else {
-        const stoppedCleanly =
-          (await this.#interrupt(connection, handle.done, kernel)) && (await this.#responsive(connection));
+        const stoppedCleanly = (await this.#interrupt(connection, handle.done, kernel)) && (await this.#responsive(connection));
         if (outcome.kind !== 'abort') params.emit(this.#stopError(outcome.kind, params, stoppedCleanly));
         if (!stoppedCleanly) {
           await this.#replaceKernel();
@@ -284,7 +286,13 @@ export class CodeContext {
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), INTERRUPT_GRACE_MS)));
     try {
-      return await Promise.race([done.then(() => true, () => false), grace]);
+      return await Promise.race([
+        done.then(
+          () => true,
+          () => false,
+        ),
+        grace,
+      ]);
     } finally {
       clearTimeout(timer);
       connection.forget(msgId);
@@ -297,7 +305,14 @@ export class CodeContext {
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), INTERRUPT_GRACE_MS)));
     try {
-      return await Promise.race([done.then(() => true, () => false), kernel.exited.then(() => false), grace]);
+      return await Promise.race([
+        done.then(
+          () => true,
+          () => false,
+        ),
+        kernel.exited.then(() => false),
+        grace,
+      ]);
     } finally {
       clearTimeout(timer);
     }
@@ -324,7 +339,8 @@ export class CodeContext {
 
   async #reportDeath(kernel: RunningKernel, emit: (event: ExecutionEvent) => void): Promise<void> {
     const exit = await kernel.exited;
-    const restarted = await (this.#revival ?? (this.#revival = this.#revive()));
+    this.#revival ??= this.#revive();
+    const restarted = await this.#revival;
     if (this.#closed) {
       emit({ type: 'error', name: 'ContextError', value: 'The context was deleted while this code ran.', traceback: '' });
       return;

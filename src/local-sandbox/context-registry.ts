@@ -190,7 +190,10 @@ export class ContextRegistry {
       throw new ContextRequestError(503, 'the sandbox is shutting down');
     }
     let contexts = this.#sessions.get(session);
-    if (!contexts) this.#sessions.set(session, (contexts = new Map()));
+    if (!contexts) {
+      contexts = new Map();
+      this.#sessions.set(session, contexts);
+    }
     contexts.set(context.id, context);
     return context;
   }

@@ -162,8 +162,7 @@ function denoSandboxOptions(
   const script = [
     'set -e',
     ...CHANNELS.map(
-      (channel) =>
-        `${noCaps} /usr/bin/socat UNIX-LISTEN:${RUN_MOUNT}/${channel},fork,mode=600 TCP:127.0.0.1:${portOf[channel]} &`,
+      (channel) => `${noCaps} /usr/bin/socat UNIX-LISTEN:${RUN_MOUNT}/${channel},fork,mode=600 TCP:127.0.0.1:${portOf[channel]} &`,
     ),
     `while ! { ${CHANNELS.map((channel) => `[ -S ${RUN_MOUNT}/${channel} ]`).join(' && ')}; }; do sleep 0.005; done`,
     `/usr/bin/umount --lazy ${RUN_MOUNT}`,
@@ -196,31 +195,31 @@ function denoSandboxOptions(
     // CAP_SYS_ADMIN for the umount below is only granted to uid 0; setpriv then drops every capability.
     uid: 0,
     extraArgs: [
-      '--ro-bind', denoBinary, DENO_MOUNT,
+      '--ro-bind',
+      denoBinary,
+      DENO_MOUNT,
       // The kernel reads its connection file here: runDir itself is unmounted before it starts.
-      '--ro-bind', path.join(runDir, 'connection.json'), CONNECTION_MOUNT,
-      '--cap-add', 'CAP_SYS_ADMIN',
+      '--ro-bind',
+      path.join(runDir, 'connection.json'),
+      CONNECTION_MOUNT,
+      '--cap-add',
+      'CAP_SYS_ADMIN',
       // setpriv needs CAP_SETPCAP to empty the bounding set (the common command drops ALL first).
-      '--cap-add', 'CAP_SETPCAP',
+      '--cap-add',
+      'CAP_SETPCAP',
     ],
     command: ['/bin/sh', '-c', script],
   };
 }
 
 /** Ready = the five sockets exist and the kernel echoes a heartbeat through the bridge. */
-async function waitUntilReady(
-  runDir: string,
-  hbEndpoint: string,
-  exited: Promise<KernelExit>,
-  output: () => string,
-): Promise<void> {
+async function waitUntilReady(runDir: string, hbEndpoint: string, exited: Promise<KernelExit>, output: () => string): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let ended: KernelExit | undefined;
   void exited.then((exit) => {
     ended = exit;
   });
-  const fail = (why: string) =>
-    new Error(`Deno kernel did not start: ${why}${output() ? `\n${output().trim()}` : ''}`);
+  const fail = (why: string) => new Error(`Deno kernel did not start: ${why}${output() ? `\n${output().trim()}` : ''}`);
 
   while (!(await allExist(CHANNELS.map((channel) => path.join(runDir, channel))))) {
     if (ended) throw fail(`sandbox exited (code ${ended.code}, signal ${ended.signal})`);
@@ -269,19 +268,28 @@ async function neutralDenoBinary(binDir: string): Promise<string> {
 }
 
 async function allExist(paths: string[]): Promise<boolean> {
-  const found = await Promise.all(paths.map((p) => stat(p).then(() => true, () => false)));
+  const found = await Promise.all(
+    paths.map((p) =>
+      stat(p).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
   return found.every(Boolean);
 }
 
 /** Free TCP ports on the host's loopback, for a kernel that shares the host's network. */
 async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-        const server = createServer();
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve(server));
-      }),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
     ),
   );
   const ports = servers.map((server) => {

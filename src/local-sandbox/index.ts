@@ -48,10 +48,7 @@ export const DEFAULT_LAUNCHERS: KernelLaunchers = {
   typescript: launchDenoKernel,
 };
 
-export async function startSandbox(
-  input: SandboxOptions | SandboxOptionsInput = {},
-  deps: SandboxDeps = {},
-): Promise<RunningSandbox> {
+export async function startSandbox(input: SandboxOptions | SandboxOptionsInput = {}, deps: SandboxDeps = {}): Promise<RunningSandbox> {
   const options = parseSandboxOptions(input);
   const ownRoot = options.workspaceRoot === undefined;
   const workspaceRoot = options.workspaceRoot ?? (await mkdtemp(defaultWorkspaceParent()));

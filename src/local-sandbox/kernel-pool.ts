@@ -102,7 +102,10 @@ export class KernelPool {
   }
 
   #discard(spare: Spare): void {
-    const stopping = spare.kernel.then((k) => k.stop(), () => {});
+    const stopping = spare.kernel.then(
+      (k) => k.stop(),
+      () => {},
+    );
     this.#stopping.add(stopping);
     void stopping.then(() => this.#stopping.delete(stopping));
   }

@@ -32,7 +32,8 @@ const python: LanguageSnippets = {
     `_sandbox_k = _sandbox_v = None\n` +
     `del _sandbox_k, _sandbox_v`,
   lateOutput: false,
-  chdir: (path) => `import os as _sandbox_os\n_sandbox_os.makedirs(${JSON.stringify(path)}, exist_ok=True)\n_sandbox_os.chdir(${JSON.stringify(path)})\ndel _sandbox_os`,
+  chdir: (path) =>
+    `import os as _sandbox_os\n_sandbox_os.makedirs(${JSON.stringify(path)}, exist_ok=True)\n_sandbox_os.chdir(${JSON.stringify(path)})\ndel _sandbox_os`,
 };
 
 const deno: LanguageSnippets = {

@@ -59,7 +59,8 @@ export const launchPythonKernel: KernelLauncher = async (options) => {
     // gets a copy in its private /tmp, so the run directory can be sealed as soon as the sockets
     // exist. -P: nothing planted in the workspace (the cwd) is imported at start.
     command: [
-      '/bin/sh', '-c',
+      '/bin/sh',
+      '-c',
       `cp ${RUN_MOUNT}/connection.json ${CONNECTION_COPY} && exec ${PYTHON} -P -Xfrozen_modules=off -m ipykernel_launcher -f ${CONNECTION_COPY}`,
     ],
   });
@@ -77,8 +78,16 @@ export const launchPythonKernel: KernelLauncher = async (options) => {
   ) as unknown as KernelEndpoints;
 
   try {
-    await waitForSockets(CHANNELS.map((channel) => socketPath(ports[`${channel}_port`])), process.exited, process.outputTail);
-    await sealRunDir(options.runDir, options.hostUid, CHANNELS.map((channel) => `${SOCKET_PREFIX}-${ports[`${channel}_port`]}`));
+    await waitForSockets(
+      CHANNELS.map((channel) => socketPath(ports[`${channel}_port`])),
+      process.exited,
+      process.outputTail,
+    );
+    await sealRunDir(
+      options.runDir,
+      options.hostUid,
+      CHANNELS.map((channel) => `${SOCKET_PREFIX}-${ports[`${channel}_port`]}`),
+    );
   } catch (error) {
     await kill();
     throw error;
@@ -94,7 +103,14 @@ async function waitForSockets(paths: string[], exited: Promise<unknown>, outputT
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
     if (gone) throw new Error(`the Python kernel exited while starting: ${outputTail() || 'no output'}`);
-    const present = await Promise.all(paths.map((path) => lstat(path).then(() => true, () => false)));
+    const present = await Promise.all(
+      paths.map((path) =>
+        lstat(path).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
     if (present.every(Boolean)) return;
     if (Date.now() > deadline) throw new Error(`the Python kernel did not start within ${START_TIMEOUT_MS / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, 10));

@@ -31,7 +31,14 @@ export async function mountRunRoot(path: string, { asRoot }: { asRoot: boolean }
     // A sandbox that died without closing leaves its tmpfs mounted: use it again.
     mounted = await isMountPoint(path);
     if (!mounted) {
-      mounted = await run('mount', ['-t', 'tmpfs', '-o', `size=${RUN_ROOT_SIZE},mode=0700,nosuid,nodev,noexec`, 'fc-sandbox-run', path]).then(
+      mounted = await run('mount', [
+        '-t',
+        'tmpfs',
+        '-o',
+        `size=${RUN_ROOT_SIZE},mode=0700,nosuid,nodev,noexec`,
+        'fc-sandbox-run',
+        path,
+      ]).then(
         () => true,
         () => false,
       );
@@ -42,7 +49,12 @@ export async function mountRunRoot(path: string, { asRoot }: { asRoot: boolean }
     path,
     mounted,
     close: () =>
-      (closing ??= mounted ? run('umount', ['--lazy', path]).then(() => undefined, () => undefined) : Promise.resolve()),
+      (closing ??= mounted
+        ? run('umount', ['--lazy', path]).then(
+            () => undefined,
+            () => undefined,
+          )
+        : Promise.resolve()),
   };
 }
 

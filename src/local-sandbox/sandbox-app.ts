@@ -12,12 +12,7 @@ import { HTTPException } from 'hono/http-exception';
 import { bodyLimit } from 'hono/body-limit';
 import { foreignHeader, isLoopbackHost } from '../net/local-request.ts';
 import type { z } from 'zod';
-import {
-  CreateContextRequest,
-  ExecuteRequest,
-  formatExecutionEvent,
-  type ExecutionEvent,
-} from '../sandbox/protocol.ts';
+import { CreateContextRequest, ExecuteRequest, formatExecutionEvent, type ExecutionEvent } from '../sandbox/protocol.ts';
 import type { CodeContext } from './code-context.ts';
 import { ContextRequestError, DEFAULT_SESSION, type ContextRegistry } from './context-registry.ts';
 import { NdjsonResponse } from './ndjson-response.ts';
@@ -183,9 +178,12 @@ async function runExecution(context: CodeContext, body: NdjsonResponse, signal: 
     lastWrite = Date.now();
     body.push(formatExecutionEvent(event));
   };
-  const keepalive = setInterval(() => {
-    if (Date.now() - lastWrite >= params.keepaliveMs) send({ type: 'keepalive' });
-  }, Math.max(params.keepaliveMs / 4, 50));
+  const keepalive = setInterval(
+    () => {
+      if (Date.now() - lastWrite >= params.keepaliveMs) send({ type: 'keepalive' });
+    },
+    Math.max(params.keepaliveMs / 4, 50),
+  );
   try {
     await context.execute({
       code: params.code,

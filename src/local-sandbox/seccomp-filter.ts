@@ -28,13 +28,52 @@ const PYTHON = '/usr/bin/python3';
 
 /** EPERM for each; the list follows Docker's default profile where it denies outright. */
 const DENIED = [
-  'acct', 'add_key', 'bpf', 'clock_adjtime', 'clock_settime', 'create_module', 'delete_module',
-  'finit_module', 'fsconfig', 'fsmount', 'fsopen', 'fspick', 'get_kernel_syms', 'init_module',
-  'ioperm', 'iopl', 'kexec_file_load', 'kexec_load', 'keyctl', 'lookup_dcookie', 'mount',
-  'mount_setattr', 'move_mount', 'name_to_handle_at', 'nfsservctl', 'open_by_handle_at',
-  'open_tree', 'perf_event_open', 'pivot_root', 'process_vm_readv', 'process_vm_writev', 'ptrace',
-  'query_module', 'quotactl', 'reboot', 'request_key', 'setns', 'settimeofday', 'swapoff', 'swapon',
-  'syslog', 'umount2', 'unshare', 'uselib', 'userfaultfd', 'vhangup',
+  'acct',
+  'add_key',
+  'bpf',
+  'clock_adjtime',
+  'clock_settime',
+  'create_module',
+  'delete_module',
+  'finit_module',
+  'fsconfig',
+  'fsmount',
+  'fsopen',
+  'fspick',
+  'get_kernel_syms',
+  'init_module',
+  'ioperm',
+  'iopl',
+  'kexec_file_load',
+  'kexec_load',
+  'keyctl',
+  'lookup_dcookie',
+  'mount',
+  'mount_setattr',
+  'move_mount',
+  'name_to_handle_at',
+  'nfsservctl',
+  'open_by_handle_at',
+  'open_tree',
+  'perf_event_open',
+  'pivot_root',
+  'process_vm_readv',
+  'process_vm_writev',
+  'ptrace',
+  'query_module',
+  'quotactl',
+  'reboot',
+  'request_key',
+  'setns',
+  'settimeofday',
+  'swapoff',
+  'swapon',
+  'syslog',
+  'umount2',
+  'unshare',
+  'uselib',
+  'userfaultfd',
+  'vhangup',
 ];
 /** ENOSYS: callers fall back (libc's clone3 → clone; io_uring users → epoll). */
 const UNAVAILABLE = ['clone3', 'io_uring_setup', 'io_uring_enter', 'io_uring_register'];
@@ -68,9 +107,7 @@ export async function buildSeccompFilters(dir: string): Promise<SeccompFilters> 
     await promisify(execFile)(PYTHON, ['-I', '-c', SCRIPT, JSON.stringify(spec)], { env: {} });
   } catch (error) {
     const detail = (error as { stderr?: string }).stderr?.trim().split('\n').at(-1) ?? (error as Error).message;
-    throw new Error(
-      `cannot build the sandbox's seccomp filter with ${PYTHON} and python3-seccomp (run infra/setup-sandbox.sh): ${detail}`,
-    );
+    throw new Error(`cannot build the sandbox's seccomp filter with ${PYTHON} and python3-seccomp (run infra/setup-sandbox.sh): ${detail}`);
   }
   return filters;
 }

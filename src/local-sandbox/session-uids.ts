@@ -78,7 +78,9 @@ export class SessionUids {
 export async function assertSearchableByOthers(dir: string): Promise<void> {
   for (let at = resolve(dir); ; at = dirname(at)) {
     if (((await stat(at)).mode & 0o001) === 0) {
-      throw new Error(`${at} must be searchable by others (chmod o+x): a root server's kernels run under unprivileged uids and bind their workspaces from ${dir}`);
+      throw new Error(
+        `${at} must be searchable by others (chmod o+x): a root server's kernels run under unprivileged uids and bind their workspaces from ${dir}`,
+      );
     }
     if (at === dirname(at)) return;
   }

@@ -14,11 +14,7 @@ export const createContext = defineTool({
     language: LanguageParam.default('python').describe(
       'The language of the context: "python" (default), "javascript" or "typescript" (JS/TS run in Deno).',
     ),
-    description: z
-      .string()
-      .max(500)
-      .optional()
-      .describe('A short note on what the context is for; list_contexts shows it.'),
+    description: z.string().max(500).optional().describe('A short note on what the context is for; list_contexts shows it.'),
   }),
   outputSchema: z.object({
     context_id: z.string().describe('Pass this to run_code and stop_context.'),

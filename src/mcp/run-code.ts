@@ -104,9 +104,9 @@ export const runCode = defineTool({
     } finally {
       if (session !== undefined) {
         if (contextId !== undefined) {
-          await deps.sandbox.deleteContext(session, contextId).catch((error: unknown) =>
-            deps.logger.warn('could not remove one-off context', { error: String(error) }),
-          );
+          await deps.sandbox
+            .deleteContext(session, contextId)
+            .catch((error: unknown) => deps.logger.warn('could not remove one-off context', { error: String(error) }));
         }
         await releaseSessionIfEmpty(deps, session);
       }
@@ -130,9 +130,7 @@ function renderExecution(execution: Execution, deps: ToolDeps, started: number):
     stdout: execution.stdout,
     stderr: execution.stderr,
     results: execution.results.map(resultEntry),
-    error: execution.error
-      ? { name: execution.error.name, value: execution.error.value, traceback: execution.error.traceback }
-      : null,
+    error: execution.error ? { name: execution.error.name, value: execution.error.value, traceback: execution.error.traceback } : null,
     execution_count: execution.executionCount ?? null,
   };
   if (!execution.complete && !structured.error) {

@@ -59,7 +59,8 @@ export function createMcpServer(deps: McpServerDeps): Server {
   });
   const report =
     deps.onToolCall ??
-    ((fields: { tool: string; outcome: ToolOutcome; error?: string }) => deps.logger[fields.outcome === 'exception' ? 'error' : 'info']('tool call', fields));
+    ((fields: { tool: string; outcome: ToolOutcome; error?: string }) =>
+      deps.logger[fields.outcome === 'exception' ? 'error' : 'info']('tool call', fields));
 
   // A fresh wrapper per answer: the SDK tags results with cache hints, the listing itself stays frozen.
   server.setRequestHandler('tools/list', () => ({ tools: deps.catalog.listing.tools }));

@@ -13,11 +13,7 @@ export const LanguageParam = z.preprocess(
   z.enum(LANGUAGES),
 );
 
-export const ContextIdParam = z
-  .string()
-  .min(1)
-  .max(1024)
-  .describe('A context_id returned by create_context or list_contexts.');
+export const ContextIdParam = z.string().min(1).max(1024).describe('A context_id returned by create_context or list_contexts.');
 
 /** Decodes an id the agent gave; undefined means "refuse it before touching the sandbox". */
 export function resolveContext(deps: ToolDeps, contextId: string): ContextAddress | undefined {

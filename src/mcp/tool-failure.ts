@@ -26,7 +26,11 @@ export interface ToolFailure {
   error: { kind: ToolFailureKind; message: string; status?: number; code?: string; operation?: string };
 }
 
-export function toolFailure(kind: ToolFailureKind, message: string, details: Omit<ToolFailure['error'], 'kind' | 'message'> = {}): CallToolResult {
+export function toolFailure(
+  kind: ToolFailureKind,
+  message: string,
+  details: Omit<ToolFailure['error'], 'kind' | 'message'> = {},
+): CallToolResult {
   const structured: ToolFailure = { error: { kind, message, ...details } };
   return { content: [{ type: 'text', text: message }], structuredContent: structured as unknown as Record<string, unknown>, isError: true };
 }

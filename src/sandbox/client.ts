@@ -5,12 +5,7 @@
  * Failures come out as SandboxError with a message meant for the agent.
  */
 import ky, { type KyInstance, type Options as KyOptions } from 'ky';
-import {
-  Context,
-  ContextList,
-  type CreateContextRequest,
-  type ExecuteRequest,
-} from './protocol.ts';
+import { Context, ContextList, type CreateContextRequest, type ExecuteRequest } from './protocol.ts';
 import { SandboxError, toSandboxError } from './errors.ts';
 import { collectExecution, type Execution, type ExecutionEventListener } from './execution.ts';
 

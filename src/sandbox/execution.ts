@@ -24,7 +24,7 @@ export async function* readLines(body: ReadableStream<Uint8Array>): AsyncGenerat
   for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
     buffered += decoder.decode(chunk, { stream: true });
     let newline: number;
-    while ((newline = buffered.indexOf('\n')) >= 0) {
+    for (newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
       const line = buffered.slice(0, newline);
       buffered = buffered.slice(newline + 1);
       if (line.trim()) yield line;

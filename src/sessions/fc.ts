@@ -226,7 +226,10 @@ function describeFailure(error: unknown, operation: SessionApiOperation, functio
   const where = `FC Session API ${operation} on function "${functionName}"`;
   if (status === undefined) {
     // The SDK appends "<METHOD> <url> failed." to the socket's message; the endpoint is named already.
-    const reason = (String(e.message ?? error).split('\n')[0] ?? '').replace(/\s*(GET|POST|PUT|DELETE|PATCH) https?:\/\/\S+ failed\.?$/, '');
+    const reason = (String(e.message ?? error).split('\n')[0] ?? '').replace(
+      /\s*(GET|POST|PUT|DELETE|PATCH) https?:\/\/\S+ failed\.?$/,
+      '',
+    );
     return new FcSessionApiError(`${where} failed: cannot reach ${endpoint}: ${reason}`, operation, undefined, e.code);
   }
   const code = e.data?.Code ?? e.data?.code ?? e.code;

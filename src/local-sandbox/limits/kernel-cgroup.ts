@@ -74,7 +74,12 @@ export async function cgroupMounts(mountinfo = '/proc/self/mountinfo'): Promise<
     const fields = before.split(' ');
     const [fsType, , superOptions] = after.split(' ');
     if (fsType !== 'cgroup' && fsType !== 'cgroup2') continue;
-    mounts.push({ mountPoint: unescape(fields[4]!), root: unescape(fields[3]!), fsType, superOptions: (superOptions ?? '').split(',') });
+    mounts.push({
+      mountPoint: unescapeMountField(fields[4]!),
+      root: unescapeMountField(fields[3]!),
+      fsType,
+      superOptions: (superOptions ?? '').split(','),
+    });
   }
   return mounts;
 }
@@ -87,7 +92,7 @@ export function ownDirIn(mount: CgroupMount, ownPath: string): string | undefine
 }
 
 /** mountinfo escapes space, tab, newline and backslash as octal. */
-function unescape(field: string): string {
+function unescapeMountField(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }
 
