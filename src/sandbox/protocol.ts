@@ -137,18 +137,17 @@ export const ExecutionEvent = z.discriminatedUnion('type', [
 ]);
 export type ExecutionEvent = z.infer<typeof ExecutionEvent>;
 
-const KNOWN_EVENT_TYPES = new Set(['stdout', 'stderr', 'result', 'error', 'number_of_executions', 'keepalive', 'end_of_execution']);
-
 /**
  * Parses one NDJSON line of the /execute stream. Returns undefined for an event type
  * this side does not know (the protocol may grow); throws on a malformed line.
  */
 export function parseExecutionEvent(line: string): ExecutionEvent | undefined {
-  const raw: unknown = JSON.parse(line);
-  if (typeof raw === 'object' && raw !== null && !KNOWN_EVENT_TYPES.has(String((raw as { type?: unknown }).type))) {
-    return undefined;
-  }
-  return ExecutionEvent.parse(raw);
+  const parsed = ExecutionEvent.safeParse(JSON.parse(line));
+  if (parsed.success) return parsed.data;
+  // The union itself knows its types: zod names an unknown one "No matching discriminator".
+  const unknownType = parsed.error.issues.some((issue) => issue.code === 'invalid_union' && issue.path.join('.') === 'type');
+  if (unknownType) return undefined;
+  throw parsed.error;
 }
 
 /** Serialises one event as an NDJSON line, leaving out undefined and null fields. */
