@@ -28,7 +28,7 @@ export function createLogger(options: LoggerOptions, base: LogFields = {}): Logg
   const threshold = RANK[options.level];
   const emit = (level: LogLevel, message: string, fields?: LogFields) => {
     if (RANK[level] < threshold) return;
-    write(JSON.stringify({ level, time: new Date().toISOString(), msg: message, ...base, ...fields }) + '\n');
+    write(`${JSON.stringify({ level, time: new Date().toISOString(), msg: message, ...base, ...fields })}\n`);
   };
   return {
     debug: (m, f) => emit('debug', m, f),

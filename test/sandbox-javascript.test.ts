@@ -112,7 +112,7 @@ describe('JavaScript and TypeScript contexts', () => {
       code:
         `const out = { secret: String(Deno.env.get(${JSON.stringify(SECRET_NAME)})) };\n` +
         `try { await fetch("http://127.0.0.1:${new URL(url).port}/health"); out.net = "reached"; } catch (e) { out.net = e.name; }\n` +
-        `try { Deno.readTextFileSync(${JSON.stringify(process.cwd() + '/package.json')}); out.file = "read"; } catch (e) { out.file = e.name; }\n` +
+        `try { Deno.readTextFileSync(${JSON.stringify(`${process.cwd()}/package.json`)}); out.file = "read"; } catch (e) { out.file = e.name; }\n` +
         'console.log(JSON.stringify(out))',
       context_id: ts,
     });

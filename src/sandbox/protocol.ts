@@ -152,7 +152,7 @@ export function parseExecutionEvent(line: string): ExecutionEvent | undefined {
 
 /** Serialises one event as an NDJSON line, leaving out undefined and null fields. */
 export function formatExecutionEvent(event: ExecutionEvent): string {
-  return JSON.stringify(event, (_key, value: unknown) => (value === null ? undefined : value)) + '\n';
+  return `${JSON.stringify(event, (_key, value: unknown) => (value === null ? undefined : value))}\n`;
 }
 
 /** Names of the errors the sandbox itself reports in the stream (besides the code's own). */
