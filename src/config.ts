@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { DEFAULT_SESSION_HEADER } from './sandbox/protocol.ts';
+import { DEFAULT_SESSION_HEADER, SessionHeaderName, SessionId } from './sandbox/protocol.ts';
 import type { FcSessionsOptions } from './sessions/types.ts';
 
 /** A configuration problem: handlers print `message` as one line and exit with code 2. */
@@ -61,16 +61,9 @@ const EnvSchema = z.object({
   /** The sandbox API's token (sent as X-Access-Token); npm start makes one for its embedded sandbox. */
   SANDBOX_API_TOKEN: optionalString,
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
-  SANDBOX_SESSION_HEADER: z
-    .string()
-    .regex(/^[A-Za-z][A-Za-z0-9-]{4,39}$/, 'must be 5–40 letters, digits or "-", starting with a letter')
-    .refine((h) => !h.toLowerCase().startsWith('x-fc-'), 'must not start with "x-fc-" (reserved by Function Compute)')
-    .default(DEFAULT_SESSION_HEADER),
+  SANDBOX_SESSION_HEADER: SessionHeaderName.default(DEFAULT_SESSION_HEADER),
   SANDBOX_SESSION_MODE: z.enum(['direct', 'fc']).default('direct'),
-  SANDBOX_SESSION_ID: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 letters, digits, "_" or "-"')
-    .default('default'),
+  SANDBOX_SESSION_ID: SessionId.default('default'),
   CONTEXT_SECRET: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   MCP_AUTH_TOKEN: optionalString,
   MCP_ALLOW_UNAUTHENTICATED: bool.default(false),

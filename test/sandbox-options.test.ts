@@ -1,6 +1,7 @@
 /** SANDBOX_* variables: defaults, parsing, and one-line errors naming the variable. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { ConfigError, loadConfig } from '../src/config.ts';
 import { SandboxOptionsError, parseSandboxEnv } from '../src/local-sandbox/options.ts';
 
 describe('parseSandboxEnv', () => {
@@ -72,7 +73,8 @@ describe('parseSandboxEnv', () => {
       [{ SANDBOX_MAX_CONTEXTS: '0' }, /^SANDBOX_MAX_CONTEXTS: /],
       [{ SANDBOX_PIDS_MAX: '-1' }, /^SANDBOX_PIDS_MAX: /],
       [{ SANDBOX_MEMORY_MB: '1.5' }, /^SANDBOX_MEMORY_MB: /],
-      [{ SANDBOX_SESSION_HEADER: 'bad header' }, /^SANDBOX_SESSION_HEADER: must be an HTTP header name/],
+      [{ SANDBOX_SESSION_HEADER: 'bad header' }, /^SANDBOX_SESSION_HEADER: must be 5–40 letters, digits or "-"/],
+      [{ SANDBOX_SESSION_HEADER: 'x-fc-session' }, /^SANDBOX_SESSION_HEADER: must not start with "x-fc-"/],
       [{ SANDBOX_HOST: '0.0.0.0' }, /^SANDBOX_API_TOKEN: a sandbox bound beyond loopback needs an API token/],
       [{ SANDBOX_API_TOKEN: 'short' }, /^SANDBOX_API_TOKEN: must be at least 16 characters/],
       [{ SANDBOX_EXECUTE_TIMEOUT_SECONDS: '100', SANDBOX_MAX_EXECUTE_TIMEOUT_SECONDS: '10' }, /^SANDBOX_EXECUTE_TIMEOUT_SECONDS: /],
@@ -86,3 +88,54 @@ describe('parseSandboxEnv', () => {
     }
   });
 });
+
+test('npm start reads SANDBOX_SESSION_HEADER once for both sides: the MCP side and the sandbox accept and refuse the same names', () => {
+  const names = [
+    'x-ci-session-id',
+    'X-My-Session',
+    'abcd',
+    'abcde',
+    'x-fc-session',
+    'X-FC-Affinity',
+    'bad header',
+    '1-session',
+    `x${'-a'.repeat(20)}`,
+  ];
+  for (const name of names) {
+    const sandbox = accepts(() => parseSandboxEnv({ SANDBOX_SESSION_HEADER: name }), SandboxOptionsError);
+    const mcp = accepts(() => loadConfig({ SANDBOX_SESSION_HEADER: name }, []), ConfigError);
+    assert.equal(sandbox, mcp, `${name}: sandbox ${sandbox}, MCP side ${mcp}`);
+  }
+  assert.equal(
+    parseSandboxEnv({ SANDBOX_SESSION_HEADER: 'X-My-Session' }).sessionHeader,
+    loadConfig({ SANDBOX_SESSION_HEADER: 'X-My-Session' }, []).sessionHeader,
+  );
+});
+
+test('SANDBOX_SESSION_ID takes exactly the values the sandbox accepts as a session header value', () => {
+  for (const [id, ok] of [
+    ['default', true],
+    ['a.b_c-1', true],
+    ['_default', false],
+    ['-x', false],
+    ['x'.repeat(128), true],
+    ['x'.repeat(129), false],
+    ['a b', false],
+  ] as const) {
+    assert.equal(
+      accepts(() => loadConfig({ SANDBOX_SESSION_ID: id }, []), ConfigError),
+      ok,
+      id,
+    );
+  }
+});
+
+function accepts(parse: () => unknown, expected: new (...args: never[]) => Error): boolean {
+  try {
+    parse();
+    return true;
+  } catch (error) {
+    assert.ok(error instanceof expected, String(error));
+    return false;
+  }
+}

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { isLoopbackHost } from '../net/local-request.ts';
-import { DEFAULT_SESSION_HEADER } from '../sandbox/protocol.ts';
+import { DEFAULT_SESSION_HEADER, SessionHeaderName } from '../sandbox/protocol.ts';
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -26,11 +26,7 @@ export const SandboxOptions = z
     /** 0 = any free port. */
     port: z.number().int().min(0).max(65535).default(5001),
     /** Lower-cased header name that namespaces contexts; FC forbids the `x-fc-` prefix for affinity headers. */
-    sessionHeader: z
-      .string()
-      .regex(/^[A-Za-z][A-Za-z0-9-]{0,63}$/, 'must be an HTTP header name (letters, digits, dashes)')
-      .transform((name) => name.toLowerCase())
-      .default(DEFAULT_SESSION_HEADER),
+    sessionHeader: SessionHeaderName.default(DEFAULT_SESSION_HEADER),
     allowNetwork: z.boolean().default(false),
     /** Memory of everything one context runs (its processes and its tmpfs files), MiB; 0 = none. See docs/limits.md. */
     memoryMb: nonNegativeInt.default(2048),

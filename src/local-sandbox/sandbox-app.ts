@@ -12,14 +12,19 @@ import { HTTPException } from 'hono/http-exception';
 import { bodyLimit } from 'hono/body-limit';
 import { foreignHeader, isLoopbackHost } from '../net/local-request.ts';
 import type { z } from 'zod';
-import { CreateContextRequest, ExecuteRequest, formatExecutionEvent, type ExecutionEvent } from '../sandbox/protocol.ts';
+import {
+  CreateContextRequest,
+  ExecuteRequest,
+  formatExecutionEvent,
+  SESSION_ID_PATTERN,
+  SESSION_ID_RULE,
+  type ExecutionEvent,
+} from '../sandbox/protocol.ts';
 import type { CodeContext } from './code-context.ts';
 import { ContextRequestError, DEFAULT_SESSION, type ContextRegistry } from './context-registry.ts';
 import { NdjsonResponse } from './ndjson-response.ts';
 import type { SandboxOptions } from './options.ts';
 
-/** A session header value becomes a directory name: keep it to a safe alphabet. */
-const SESSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 const NDJSON_HEADERS = {
   'Content-Type': 'application/x-ndjson; charset=utf-8',
@@ -38,10 +43,10 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
   const sessionOf = (c: HonoContext): string => {
     const value = c.req.header(options.sessionHeader);
     if (value === undefined || value === '') return DEFAULT_SESSION;
-    if (!SESSION_PATTERN.test(value)) {
+    if (!SESSION_ID_PATTERN.test(value)) {
       throw new ContextRequestError(
         400,
-        `invalid ${options.sessionHeader} header: use 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit`,
+        `invalid ${options.sessionHeader} header: use ${SESSION_ID_RULE}`,
       );
     }
     return value;

@@ -10,6 +10,21 @@ import { z } from 'zod';
 /** Header that routes a request to the sandbox instance holding a session (FC's `affinityHeaderFieldName`). */
 export const DEFAULT_SESSION_HEADER = 'x-ci-session-id';
 
+/**
+ * The session header's name, as both sides read it from SANDBOX_SESSION_HEADER: FC's rules for
+ * an affinity header (5–40 characters, not the `x-fc-` prefix it reserves), lower-cased.
+ */
+export const SessionHeaderName = z
+  .string()
+  .regex(/^[A-Za-z][A-Za-z0-9-]{4,39}$/, 'must be 5–40 letters, digits or "-", starting with a letter')
+  .refine((name) => !name.toLowerCase().startsWith('x-fc-'), 'must not start with "x-fc-" (reserved by Function Compute)')
+  .transform((name) => name.toLowerCase());
+
+/** A session header's value; the embedded sandbox makes it a directory name, so a safe alphabet. */
+export const SESSION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const SESSION_ID_RULE = '1–128 letters, digits, ".", "_" or "-", starting with a letter or digit';
+export const SessionId = z.string().regex(SESSION_ID_PATTERN, `must be ${SESSION_ID_RULE}`);
+
 export const LANGUAGES = ['python', 'javascript', 'typescript'] as const;
 export type Language = (typeof LANGUAGES)[number];
 
