@@ -44,10 +44,7 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
     const value = c.req.header(options.sessionHeader);
     if (value === undefined || value === '') return DEFAULT_SESSION;
     if (!SESSION_ID_PATTERN.test(value)) {
-      throw new ContextRequestError(
-        400,
-        `invalid ${options.sessionHeader} header: use ${SESSION_ID_RULE}`,
-      );
+      throw new ContextRequestError(400, `invalid ${options.sessionHeader} header: use ${SESSION_ID_RULE}`);
     }
     return value;
   };
