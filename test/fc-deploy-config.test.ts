@@ -26,7 +26,8 @@ describe('s.yaml rendered offline by `s preview`', () => {
     const schema = JSON.parse(await readFile(SCHEMA_PATH, 'utf8'));
     validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
   });
-  after(() => rm(home, { recursive: true, force: true }));
+  // `s` may still be finishing its own log files under .s when it has answered: retry ENOTEMPTY a few times.
+  after(() => rm(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
 
   test('every fc3 resource validates against fc3-schema.json', () => {
     const fc3 = Object.entries(rendered.resources).filter(([, r]) => r.component === 'fc3');
