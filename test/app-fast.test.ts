@@ -10,7 +10,7 @@ import { createContextIdCodec } from '../src/contexts/context-id.ts';
 import { createLogger } from '../src/logger.ts';
 import { createCodeInterpreterCatalog, TOOLS } from '../src/mcp/tools.ts';
 import { SandboxError, type Execution, type SandboxClient } from '../src/sandbox/client.ts';
-import type { Context } from '../src/sandbox/protocol.ts';
+import type { Context, ResultEvent } from '../src/sandbox/protocol.ts';
 import { FcSessionApiError } from '../src/sessions/fc.ts';
 import type { SandboxSessions, SandboxSessionsFactory } from '../src/sessions/types.ts';
 import { ERAS, MODERN_VERSION, type Era } from './mcp-harness.ts';
@@ -62,7 +62,22 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
         throw new SandboxError('not_found', 'unknown or expired context', 404);
       }
       const printed = /print\((.*)\)/.exec(request.code)?.[1];
-      return { stdout: printed ? `${printed}\n` : '', stderr: '', results: [], executionCount: 1, complete: true };
+      // `plot`: a display with a chart's E2B-side extras (data, chart, extra), which are no formats.
+      const results: ResultEvent[] =
+        request.code === 'plot'
+          ? [
+              {
+                type: 'result',
+                text: '<Figure>',
+                png: 'iVBORw0KGgo=',
+                data: { x: [1] },
+                chart: { type: 'line' },
+                extra: {},
+                is_main_result: false,
+              },
+            ]
+          : [];
+      return { stdout: printed ? `${printed}\n` : '', stderr: '', results, executionCount: 1, complete: true };
     },
   };
 }
@@ -140,6 +155,8 @@ for (const era of ERAS) {
       const { context_id } = (await call('create_context', { description: 'fast' })) as { context_id: string };
       assert.equal(((await call('run_code', { context_id, code: 'print(42)' })) as { stdout: string }).stdout, '42\n');
       await call('run_code', { code: 'print(7)' });
+      const plot = (await call('run_code', { context_id, code: 'plot' })) as { results: Array<{ formats: string[] }> };
+      assert.deepEqual(plot.results[0]?.formats, ['text', 'png'], 'data, chart and extra are not formats');
       assert.equal(((await call('list_contexts')) as { contexts: unknown[] }).contexts.length, 1, 'the one-off context is gone');
       await call('stop_context', { context_id });
       await client.close();

@@ -342,7 +342,7 @@ export class CodeContext {
     this.#revival ??= this.#revive();
     const restarted = await this.#revival;
     if (this.#closed) {
-      emit({ type: 'error', name: 'ContextError', value: 'The context was deleted while this code ran.', traceback: '' });
+      emit({ type: 'error', name: SANDBOX_ERROR_NAMES.context, value: 'The context was deleted while this code ran.', traceback: '' });
       return;
     }
     emit({

@@ -18,6 +18,7 @@ import {
   formatExecutionEvent,
   SESSION_ID_PATTERN,
   SESSION_ID_RULE,
+  SANDBOX_ERROR_NAMES,
   type ExecutionEvent,
 } from '../sandbox/protocol.ts';
 import type { CodeContext } from './code-context.ts';
@@ -197,7 +198,7 @@ async function runExecution(context: CodeContext, body: NdjsonResponse, signal: 
     });
   } catch (error) {
     // The context was deleted or lost while this request waited for it.
-    send({ type: 'error', name: 'ContextError', value: (error as Error).message, traceback: '' });
+    send({ type: 'error', name: SANDBOX_ERROR_NAMES.context, value: (error as Error).message, traceback: '' });
   } finally {
     clearInterval(keepalive);
     send({ type: 'end_of_execution' });

@@ -1,7 +1,7 @@
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import type { Execution } from '../sandbox/client.ts';
-import type { ResultEvent } from '../sandbox/protocol.ts';
+import { RESULT_FORMATS, type ResultEvent, type ResultFormat } from '../sandbox/protocol.ts';
 import { createRunProgress } from './run-progress.ts';
 import { ContextIdParam, LanguageParam, releaseSessionIfEmpty, resolveContext } from './shared.ts';
 import { failureOf, unknownContext } from './tool-failure.ts';
@@ -10,7 +10,7 @@ import { defineTool, type ToolDeps } from './tool.ts';
 const MAX_TIMEOUT_SECONDS = 3600;
 
 /** Result formats carried in structuredContent; png/jpeg go out as MCP image content instead. */
-const TEXTUAL_FORMATS = ['text', 'html', 'markdown', 'latex', 'svg', 'javascript'] as const;
+const TEXTUAL_FORMATS = ['text', 'html', 'markdown', 'latex', 'svg', 'javascript'] as const satisfies readonly ResultFormat[];
 
 const ResultEntry = z.object({
   is_main_result: z.boolean().describe('true for the value of the last expression; false for displays such as plots'),
@@ -115,7 +115,7 @@ export const runCode = defineTool({
 });
 
 function resultEntry(result: ResultEvent): RunOutput['results'][number] {
-  const formats = Object.keys(result).filter((k) => k !== 'type' && k !== 'is_main_result' && result[k as keyof ResultEvent] != null);
+  const formats = RESULT_FORMATS.filter((format) => result[format] != null);
   const entry: RunOutput['results'][number] = { is_main_result: result.is_main_result ?? false, formats };
   for (const format of TEXTUAL_FORMATS) {
     const value = result[format];

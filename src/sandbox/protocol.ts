@@ -103,6 +103,10 @@ export const OutputEvent = z.object({
   timestamp: z.number().optional(),
 });
 
+/** The MIME-type formats a result may carry (E2B's names); `data`, `chart` and `extra` are E2B's extras, not formats. */
+export const RESULT_FORMATS = ['text', 'html', 'markdown', 'svg', 'png', 'jpeg', 'pdf', 'latex', 'json', 'javascript'] as const;
+export type ResultFormat = (typeof RESULT_FORMATS)[number];
+
 /** A rich value: the cell's own value (`is_main_result`) or a display such as a plot. */
 export const ResultEvent = z.object({
   type: z.literal('result'),
@@ -175,4 +179,6 @@ export const SANDBOX_ERROR_NAMES = {
   timeout: 'TimeoutError',
   kernelDied: 'KernelDiedError',
   outputLimit: 'OutputLimitExceeded',
+  /** The context was deleted or lost while the code waited or ran. */
+  context: 'ContextError',
 } as const;
