@@ -7,7 +7,7 @@ import type { AppDeps } from './app.ts';
 import { ConfigError, type Config } from './config.ts';
 import { createContextIdCodec } from './contexts/context-id.ts';
 import type { Logger } from './logger.ts';
-import { createCodeInterpreterCatalog } from './mcp/tools.ts';
+import { createCodeInterpreterCatalog } from './mcp/code-interpreter-tools.ts';
 import { createSandboxClient, type SandboxClientOptions } from './sandbox/client.ts';
 import { directSessionsFactory } from './sessions/direct.ts';
 import type { SandboxSessionsFactory } from './sessions/types.ts';

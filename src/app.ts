@@ -20,7 +20,7 @@ import type { LegacySseRoutes } from './http/legacy-sse-route.ts';
 import { localOnly } from './http/local-only.ts';
 import { createMcpRoute } from './http/mcp-route.ts';
 import type { Logger } from './logger.ts';
-import type { ToolCatalog } from './mcp/catalog.ts';
+import type { ToolCatalog } from './mcp/tool-catalog.ts';
 import type { McpServerDeps } from './mcp/server.ts';
 import type { SandboxClientFactory } from './sandbox/client.ts';
 import type { SandboxSessions, SandboxSessionsFactory } from './sessions/types.ts';

@@ -8,7 +8,7 @@ import { Client, StreamableHTTPClientTransport, type CallToolResult } from '@mod
 import { createApp, type AppDeps } from '../src/app.ts';
 import { createContextIdCodec } from '../src/contexts/context-id.ts';
 import { createLogger } from '../src/logger.ts';
-import { createCodeInterpreterCatalog, TOOLS } from '../src/mcp/tools.ts';
+import { createCodeInterpreterCatalog, TOOLS } from '../src/mcp/code-interpreter-tools.ts';
 import { SandboxError, type Execution, type SandboxClient } from '../src/sandbox/client.ts';
 import type { Context, ResultEvent } from '../src/sandbox/protocol.ts';
 import { FcSessionApiError } from '../src/sessions/fc.ts';

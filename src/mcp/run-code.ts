@@ -3,9 +3,9 @@ import { z } from 'zod';
 import type { Execution } from '../sandbox/client.ts';
 import { RESULT_FORMATS, type ResultEvent, type ResultFormat } from '../sandbox/protocol.ts';
 import { createRunProgress } from './run-progress.ts';
-import { ContextIdParam, LanguageParam, releaseSessionIfEmpty, resolveContext } from './shared.ts';
+import { ContextIdParam, LanguageParam, releaseSessionIfEmpty, resolveContext } from './context-params.ts';
 import { failureOf, unknownContext } from './tool-failure.ts';
-import { defineTool, type ToolDeps } from './tool.ts';
+import { defineTool, type ToolDeps } from './tool-definition.ts';
 
 const MAX_TIMEOUT_SECONDS = 3600;
 

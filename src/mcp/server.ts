@@ -10,8 +10,8 @@
  */
 import { ProtocolError, ProtocolErrorCode, Server, type CallToolResult, type jsonSchemaValidator } from '@modelcontextprotocol/server';
 import { describeIssues } from '../zod-issues.ts';
-import type { ToolCatalog } from './catalog.ts';
-import type { ToolDeps } from './tool.ts';
+import type { ToolCatalog } from './tool-catalog.ts';
+import type { ToolDeps } from './tool-definition.ts';
 import { toolFailure } from './tool-failure.ts';
 
 /** What a tool call ended as, for the request's one log line. */

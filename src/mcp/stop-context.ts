@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { ContextIdParam, releaseSessionIfEmpty, resolveContext } from './shared.ts';
+import { ContextIdParam, releaseSessionIfEmpty, resolveContext } from './context-params.ts';
 import { failureOf, unknownContext } from './tool-failure.ts';
-import { defineTool, toolResult } from './tool.ts';
+import { defineTool, toolResult } from './tool-definition.ts';
 
 export const stopContext = defineTool({
   name: 'stop_context',

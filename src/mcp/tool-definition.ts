@@ -1,6 +1,6 @@
 /**
  * What a tool is here: its zod schemas next to its handler, in one module per tool.
- * The schemas are converted to JSON Schema once per process (src/mcp/catalog.ts),
+ * The schemas are converted to JSON Schema once per process (src/mcp/tool-catalog.ts),
  * not per request, because a stateless server builds its MCP server per request.
  */
 import type { CallToolResult, LoggingLevel, ServerNotification, ToolAnnotations } from '@modelcontextprotocol/server';

@@ -1,5 +1,5 @@
 /** The five code-interpreter tools, with the seed's names and parameters. */
-import { createToolCatalog, type ToolCatalog } from './catalog.ts';
+import { createToolCatalog, type ToolCatalog } from './tool-catalog.ts';
 import { createContext } from './create-context.ts';
 import { healthCheck } from './health-check.ts';
 import { listContexts } from './list-contexts.ts';
