@@ -17,6 +17,10 @@ import { ERAS, MODERN_VERSION, type Era } from './mcp-harness.ts';
 
 const ORIGIN = 'http://127.0.0.1:3000';
 
+const noFileApi = async (): Promise<never> => {
+  throw new SandboxError('no_file_api', 'this sandbox has no file API', 404);
+};
+
 /** An in-memory sandbox: contexts per session, and run_code answering `print(<n>)` with n. */
 function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { contexts: Map<string, Context[]> } {
   const contexts = new Map<string, Context[]>();
@@ -56,6 +60,16 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
         list.filter((c) => c.id !== id),
       );
     },
+    async listSessions() {
+      guard();
+      return [...contexts.keys()];
+    },
+    readFile: noFileApi,
+    writeFile: noFileApi,
+    uploadFile: noFileApi,
+    downloadFile: noFileApi,
+    listFiles: noFileApi,
+    statFile: noFileApi,
     async execute(session, request): Promise<Execution> {
       guard();
       if (request.context_id && !(contexts.get(session) ?? []).some((c) => c.id === request.context_id)) {
