@@ -109,7 +109,7 @@ function makeApp(overrides: Partial<AppDeps> & { authTokens?: string[]; maxBodyB
     config: {
       path: '/mcp',
       host: '127.0.0.1',
-      authTokens: overrides.authTokens ?? [],
+      authTokens: (overrides.authTokens ?? []).map((token) => ({ tenant: 'test', token })),
       maxBodyBytes: overrides.maxBodyBytes ?? 1_000_000,
       runTimeoutSeconds: 30,
       transport: 'http',
