@@ -449,6 +449,15 @@ describe('configuration of tenants and OAuth', () => {
     ];
     for (const [env, pattern] of cases) assert.throws(() => loadConfig({ ...base, ...env }), pattern, JSON.stringify(env));
     assert.ok(loadConfig({ ...base, MCP_OAUTH_ISSUER: 'http://127.0.0.1:8080', MCP_PUBLIC_URL: 'http://127.0.0.1:3000' }).oauth);
+    // What s.yaml renders when the deploy environment sets none of them: OAuth off.
+    const unset = {
+      MCP_PUBLIC_URL: '',
+      MCP_OAUTH_ISSUER: '',
+      MCP_OAUTH_AUDIENCE: '',
+      MCP_OAUTH_SCOPES: '',
+      MCP_MAX_CONTEXTS_PER_TENANT: '20',
+    };
+    assert.equal(loadConfig({ ...base, ...unset }).oauth, undefined);
     assert.ok(loadConfig({ ...base, MCP_OAUTH_ISSUER: 'http://localhost:8080', MCP_PUBLIC_URL: 'http://127.0.0.1:3000' }).oauth);
   });
 });
