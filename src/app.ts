@@ -29,7 +29,10 @@ import type { SandboxClientFactory } from './sandbox/client.ts';
 import type { SandboxSessions, SandboxSessionsFactory } from './sessions/types.ts';
 
 export interface AppDeps {
-  config: Pick<Config, 'path' | 'host' | 'authTokens' | 'maxBodyBytes' | 'runTimeoutSeconds' | 'transport'> &
+  config: Pick<
+    Config,
+    'path' | 'host' | 'authTokens' | 'maxBodyBytes' | 'runTimeoutSeconds' | 'transport' | 'maxFileBytes' | 'fetchAllowHosts'
+  > &
     Partial<Pick<Config, 'oauth'>>;
   /** Where sandbox sessions come from, per request (FC: credentials arrive with the request). */
   sessions: SandboxSessionsFactory;
@@ -64,6 +67,7 @@ export function mcpServerDepsFor(
     contexts: deps.contexts,
     logger,
     runTimeoutSeconds: deps.config.runTimeoutSeconds,
+    files: { maxBytes: deps.config.maxFileBytes, fetchAllowHosts: deps.config.fetchAllowHosts },
     tenant,
   };
 }

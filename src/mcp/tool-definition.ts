@@ -25,6 +25,14 @@ export interface ToolDeps {
   runTimeoutSeconds: number;
   /** Who is calling, as the HTTP edge authenticated it (the anonymous tenant without auth, and over stdio). */
   tenant: Tenant;
+  files: FileLimits;
+}
+
+export interface FileLimits {
+  /** The most bytes write_file takes and read_file or resources/read return (MCP_MAX_FILE_BYTES). */
+  maxBytes: number;
+  /** Hosts write_file may fetch from although they resolve to private addresses (MCP_FETCH_ALLOW_HOSTS). */
+  fetchAllowHosts: readonly string[];
 }
 
 /** The request-scoped part of a call: cancellation and notifications back to the client. */
