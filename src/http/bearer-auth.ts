@@ -90,7 +90,9 @@ export function createCallerAuth(options: CallerAuthOptions): CallerAuth {
           return { refusal: errors.unavailable('the access token cannot be verified now (the authorization server is unreachable)') };
         }
         const challenge = bearerAuthChallengeResponse(error, settings).headers.get('www-authenticate') ?? missingChallenge;
-        const reason = error instanceof Error ? error.message : String(error);
+        const detail = error instanceof Error ? error.message : String(error);
+        // A mistyped static token is verified as a JWT too: say that it matched neither.
+        const reason = options.tokens.length > 0 ? `the bearer token is no configured token, and ${detail}` : detail;
         if (error instanceof OAuthError && error.code === OAuthErrorCode.InsufficientScope) {
           return { refusal: errors.insufficientScope(`the access token lacks a required scope (${scopes.join(' ')})`, challenge) };
         }
