@@ -19,7 +19,11 @@ import { createJwtAccessTokens, type JwtAccessTokenOptions } from '../src/auth/j
 import { parseStaticTokens, unnamedTenant } from '../src/auth/static-tokens.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
+import { TOOLS } from '../src/mcp/code-interpreter-tools.ts';
+import { createToolCatalog } from '../src/mcp/tool-catalog.ts';
+import { defineTool, toolResult } from '../src/mcp/tool-definition.ts';
 import { listenHttp, type HttpListener } from '../src/serve.ts';
+import { z } from 'zod';
 import { call, eventually, freePort, rawPost, SECRET, startMcp, startTestSandbox, structured, type RunningSandbox } from './mcp-harness.ts';
 
 type Key = { kid: string; privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey']; jwk: JWK };
@@ -88,6 +92,19 @@ interface Served {
   close(): Promise<void>;
 }
 
+/** A probe beside the real tools: answers with the tenant its ToolDeps carry (phase 2 builds on ToolDeps.tenant). */
+const whoami = defineTool({
+  name: 'whoami',
+  title: 'Who am I',
+  description: 'Test probe: the tenant the tool sees.',
+  inputSchema: z.object({}),
+  outputSchema: z.object({ id: z.string(), source: z.string() }),
+  annotations: { readOnlyHint: true },
+  async handler(_args, deps) {
+    return toolResult({ id: deps.tenant.id, source: deps.tenant.source }, deps.tenant.id);
+  },
+});
+
 /** createApp on a free loopback port, configured as a deployment would be (loadConfig), with its own verifier timings. */
 async function serve(env: Record<string, string>, verifier: Partial<JwtAccessTokenOptions> = {}): Promise<Served> {
   const port = await freePort();
@@ -103,6 +120,7 @@ async function serve(env: Record<string, string>, verifier: Partial<JwtAccessTok
   const lines: Record<string, unknown>[] = [];
   const logger = createLogger({ level: 'info', write: (line) => lines.push(JSON.parse(line) as Record<string, unknown>) });
   const deps = createAppDeps(config, logger);
+  deps.catalog = createToolCatalog([...TOOLS, whoami]);
   if (config.oauth) {
     deps.accessTokens = createJwtAccessTokens({ issuer: config.oauth.issuer, audience: config.oauth.audience, ...verifier });
   }
@@ -198,6 +216,29 @@ describe('OAuth 2.1 resource server against an authorization-server stand-in', (
       .map((l) => l.tenant);
     assert.ok(tenants.length >= 4 && tenants.every((t) => t === 'user-123'), JSON.stringify(tenants));
     assert.ok(!JSON.stringify(served.lines).includes(token.split('.')[2]!), 'no token in the logs');
+  });
+
+  test('the tools see the tenant (ToolDeps.tenant): OAuth subject, static token name, on /mcp, /invoke and both eras', async () => {
+    const jwt = await mint(keyA, claims());
+    for (const [token, id, source] of [
+      [jwt, 'user-123', 'oauth'],
+      ['alice-token-0123', 'alice', 'token'],
+    ] as const) {
+      for (const era of ['modern', 'legacy'] as const) {
+        const client = new Client(
+          { name: 'oauth-test', version: '1.0.0' },
+          { versionNegotiation: { mode: era === 'modern' ? { pin: '2026-07-28' } : 'legacy' } },
+        );
+        await client.connect(new StreamableHTTPClientTransport(new URL(served.url), { authProvider: { token: async () => token } }));
+        try {
+          assert.deepEqual(structured(await call(client, 'whoami')), { id, source }, `${source} ${era}`);
+        } finally {
+          await client.close();
+        }
+      }
+      const invoked = await rawPost(`${served.origin}/invoke`, JSON.stringify({ tool: 'whoami', arguments: {}, auth_token: token }));
+      assert.deepEqual(((await invoked.json()) as { structuredContent: unknown }).structuredContent, { id, source });
+    }
   });
 
   test('bad tokens are refused with the right challenge: expired, not yet valid, wrong audience, wrong issuer, unknown kid, bad signature, alg none, HS256, no sub', async () => {
@@ -359,6 +400,11 @@ describe('tenants without OAuth', () => {
         await client.close();
       }
       assert.equal((await rawPost(`${served.origin}/invoke`, LIST)).status, 200);
+      const invoked = await rawPost(`${served.origin}/invoke`, JSON.stringify({ tool: 'whoami', arguments: {} }));
+      assert.deepEqual(((await invoked.json()) as { structuredContent: unknown }).structuredContent, {
+        id: 'anonymous',
+        source: 'anonymous',
+      });
       assert.ok(requestLines(served).every((l) => l.tenant === 'anonymous'));
       assert.ok(requestLines(served).length >= 2);
     } finally {
