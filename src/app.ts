@@ -9,7 +9,7 @@ import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { requestId, type RequestIdVariables } from 'hono/request-id';
-import { createJwtAccessTokens, type JwtAccessTokens } from './auth/jwt-access-tokens.ts';
+import type { JwtAccessTokenOptions, JwtAccessTokens } from './auth/jwt-access-tokens.ts';
 import { ANONYMOUS_TENANT, type Tenant } from './auth/tenant.ts';
 import { isLoopbackHost, type Config } from './config.ts';
 import type { ContextIdCodec } from './contexts/context-id.ts';
@@ -72,6 +72,22 @@ export function mcpServerDepsFor(
   };
 }
 
+/**
+ * The default verifier, with jose loaded on the first access token: start-up pays only
+ * for what every deployment serves (static tokens need none of it).
+ */
+function accessTokensOnFirstUse(options: JwtAccessTokenOptions): JwtAccessTokens {
+  let loading: Promise<JwtAccessTokens> | undefined;
+  let loaded: JwtAccessTokens | undefined;
+  const load = () =>
+    (loading ??= import('./auth/jwt-access-tokens.ts').then(({ createJwtAccessTokens }) => (loaded = createJwtAccessTokens(options))));
+  return {
+    verifyAccessToken: async (token) => (await load()).verifyAccessToken(token),
+    // Only asked about a token verifyAccessToken accepted, so the verifier is loaded.
+    tenantOf: (auth) => loaded!.tenantOf(auth),
+  };
+}
+
 export function createApp(deps: AppDeps): Hono<Env> {
   const { config, logger } = deps;
   const app = new Hono<Env>();
@@ -81,7 +97,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const auth = createCallerAuth({
     tokens: config.authTokens,
     oauth: oauth && {
-      verifier: deps.accessTokens ?? createJwtAccessTokens({ issuer: oauth.issuer, audience: oauth.audience }),
+      verifier: deps.accessTokens ?? accessTokensOnFirstUse({ issuer: oauth.issuer, audience: oauth.audience }),
       requiredScopes: oauth.scopes,
       resourceMetadataUrl: protectedResourceMetadataUrl(oauth.resource),
     },
