@@ -152,6 +152,32 @@ describe('addresses only the function can reach', () => {
     assert.equal(server.connections, 0);
   });
 
+  test('https goes through the same check', async () => {
+    const error = await refusal(fetchPublicUrl(`https://localhost:${server.port}/`, cap), 'forbidden_address');
+    assert.match(error.message, /localhost resolves to .*loopback/);
+    await refusal(fetchPublicUrl(`https://127.0.0.1:${server.port}/`, cap), 'forbidden_address');
+    assert.equal(server.connections, 0);
+  });
+
+  test('DNS rebinding gains nothing: the socket connects to the address that was checked', async () => {
+    // A name that answers public first and loopback after: a fetch that checked one
+    // answer and then let the socket resolve again would land on the loopback server.
+    const answers: string[] = [];
+    const resolve = async () => {
+      const address = answers.length === 0 ? '192.88.98.1' : '127.0.0.1';
+      answers.push(address);
+      return [{ address, family: 4 }];
+    };
+    const outcome = await fetchPublicUrl(`http://rebind.example.com:${server.port}/`, { ...cap, resolve, timeoutMs: 1500 }).then(
+      () => 'fetched',
+      (error: PublicFetchError) => error.kind,
+    );
+    assert.deepEqual(answers, ['192.88.98.1']);
+    assert.equal(server.connections, 0);
+    // The public address is unreachable from here (or silent): either way, not the loopback server.
+    assert.ok(outcome === 'network' || outcome === 'timeout', outcome);
+  });
+
   test('a name is refused if any of its addresses is not public, and no socket opens', async () => {
     const resolved: string[] = [];
     const resolve = async (hostname: string) => {
@@ -212,6 +238,9 @@ describe('an allowed host', () => {
           else res.once('drain', more);
         };
         more();
+      } else if (url.pathname === '/stall') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('the first part, then nothing');
       } else if (url.pathname === '/silent') {
         // Never answers; the client's timeout must.
       } else {
@@ -292,6 +321,31 @@ describe('an allowed host', () => {
     const pending = fetchPublicUrl(`${server.origin}/silent`, { ...allowed, signal: controller.signal });
     controller.abort(reason);
     await assert.rejects(pending, (error) => error === reason);
+  });
+
+  test('aborting the signal while the body streams errors the stream with its reason', async () => {
+    const controller = new AbortController();
+    const fetched = await fetchPublicUrl(`${server.origin}/stall`, { ...allowed, signal: controller.signal });
+    const reader = fetched.body.getReader();
+    assert.equal(Buffer.from((await reader.read()).value!).toString(), 'the first part, then nothing');
+    const reason = new Error('caller gave up');
+    controller.abort(reason);
+    await assert.rejects(reader.read(), (error) => error === reason);
+  });
+
+  test('a server that stops sending mid-body times out', async () => {
+    const fetched = await fetchPublicUrl(`${server.origin}/stall`, { ...allowed, timeoutMs: 300 });
+    await assert.rejects(
+      readAll(fetched.body),
+      (error: unknown) =>
+        error instanceof PublicFetchError && error.kind === 'timeout' && /127\.0\.0\.1 sent no data within 0\.3 s/.test(error.message),
+    );
+  });
+
+  test('a slow reader is not a silent server', async () => {
+    const fetched = await fetchPublicUrl(`${server.origin}/file.bin`, { ...allowed, timeoutMs: 1000 });
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    assert.equal(sha256(await readAll(fetched.body)), sha256(file));
   });
 
   test('a refused connection is a network error naming the host', async () => {

@@ -300,40 +300,46 @@ function tooLarge(target: Target, size: string, maxBytes: number): PublicFetchEr
   );
 }
 
-/** The response body as a web stream that counts bytes, times out on silence and follows the caller's signal. */
+/**
+ * The response body as a web stream that counts bytes, follows the caller's signal
+ * and times out when the server falls silent. The silence clock runs only while the
+ * stream waits on the server: a reader that is slow (backpressure pauses the socket)
+ * is not the server's fault.
+ */
 function bodyStream(response: IncomingMessage, target: Target, maxBytes: number, hop: HopOptions): ReadableStream<Uint8Array> {
   let received = 0;
   let timer: NodeJS.Timeout | undefined;
   let finished = false;
-  let onAbort: (() => void) | undefined;
+  let fail: (error: unknown) => void = () => {};
+  const onAbort = () => fail(hop.signal?.reason);
   const finish = () => {
     finished = true;
     clearTimeout(timer);
-    if (onAbort) hop.signal?.removeEventListener('abort', onAbort);
+    hop.signal?.removeEventListener('abort', onAbort);
+  };
+  const waitForServer = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fail(timeoutError(target, hop.timeoutMs, 'sent no data')), hop.timeoutMs);
   };
   return new ReadableStream<Uint8Array>({
     start(controller) {
-      const fail = (error: unknown) => {
+      fail = (error) => {
         if (finished) return;
         finish();
         response.destroy();
         controller.error(error);
       };
-      const arm = () => {
-        clearTimeout(timer);
-        timer = setTimeout(() => fail(timeoutError(target, hop.timeoutMs, 'sent nothing')), hop.timeoutMs);
-      };
-      onAbort = () => fail(hop.signal?.reason);
       if (hop.signal?.aborted) return fail(hop.signal.reason);
       hop.signal?.addEventListener('abort', onAbort, { once: true });
-      arm();
+      response.pause();
       response.on('data', (chunk: Buffer) => {
         if (finished) return;
         received += chunk.length;
         if (received > maxBytes) return fail(tooLarge(target, `more than ${maxBytes} bytes`, maxBytes));
-        arm();
         controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
-        if ((controller.desiredSize ?? 1) <= 0) response.pause();
+        if ((controller.desiredSize ?? 1) > 0) return waitForServer();
+        clearTimeout(timer);
+        response.pause();
       });
       response.on('end', () => {
         if (finished) return;
@@ -346,6 +352,8 @@ function bodyStream(response: IncomingMessage, target: Target, maxBytes: number,
       });
     },
     pull() {
+      if (finished) return;
+      waitForServer();
       response.resume();
     },
     cancel() {
