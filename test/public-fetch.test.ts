@@ -359,6 +359,7 @@ describe('an allowed host', () => {
 describe('parseAllowHosts', () => {
   test('reads a comma-separated list into canonical host names', () => {
     assert.deepEqual(parseAllowHosts(' Data.Example.com, 10.0.0.5 ,[FD00::5],,fd00::5 '), ['data.example.com', '10.0.0.5', 'fd00::5']);
+    assert.deepEqual(parseAllowHosts('files.example.com.,127.0.0.1'), ['files.example.com', '127.0.0.1']);
     assert.deepEqual(parseAllowHosts(undefined), []);
     assert.deepEqual(parseAllowHosts(''), []);
   });

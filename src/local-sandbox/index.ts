@@ -28,6 +28,8 @@ export interface RunningSandbox {
   port: number;
   /** Where the session workspaces live on the host. */
   workspaceRoot: string;
+  /** The host path of a session's workspace (a random name under workspaceRoot), if the session has one. */
+  workspaceOf(session: string): Promise<string | undefined>;
   /** Stops serving, kills every kernel (and the pool's) and removes a default workspace root. */
   close(): Promise<void>;
 }
@@ -101,6 +103,7 @@ export async function startSandbox(input: SandboxOptions | SandboxOptionsInput =
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     port,
     workspaceRoot,
+    workspaceOf: (session) => registry.workspaceOf(session),
     close: () =>
       (closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -128,6 +128,11 @@ function embeddedIPv4(address: ipaddr.IPv6): ipaddr.IPv4 | undefined {
   return new ipaddr.IPv4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]);
 }
 
+/** How hosts are compared: without IPv6 brackets or a final dot ("example.com." is "example.com"). */
+function hostKey(hostname: string): string {
+  return hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+}
+
 /** A host as the URL parser writes it (lowercase, IPv4 dotted, IPv6 compressed), without brackets. */
 function canonicalHost(host: string): string | undefined {
   const bare = host.trim().replace(/^\[(.*)\]$/, '$1');
@@ -135,7 +140,7 @@ function canonicalHost(host: string): string | undefined {
   try {
     const url = new URL(`http://${isIP(bare) === 6 ? `[${bare}]` : bare}/`);
     if (url.port !== '') return undefined;
-    return url.hostname.replace(/^\[(.*)\]$/, '$1');
+    return hostKey(url.hostname);
   } catch {
     return undefined;
   }
@@ -260,7 +265,7 @@ interface HopOptions {
 /** One GET, up to the response headers; the response's body is left unread. */
 function requestHeaders(target: Target, hop: HopOptions): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const allowed = hop.allowed.has(target.host);
+    const allowed = hop.allowed.has(hostKey(target.host));
     if (!allowed && isIP(target.host)) {
       const why = addressRefusal(target.host);
       if (why) return reject(forbidden(target, target.host, why));
