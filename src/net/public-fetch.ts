@@ -185,7 +185,7 @@ function checkUrl(raw: string, via?: string): Target {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new PublicFetchError(
       'bad_url',
-      `the URL${host ? ` for ${host}` : ''}${where} uses the scheme ${url.protocol}; only http: and https: URLs can be fetched`,
+      `the URL${host ? ` for ${host}` : ''}${where} uses the scheme ${url.protocol}, which cannot be fetched; give an http or https URL`,
     );
   }
   if (url.username !== '' || url.password !== '') {
