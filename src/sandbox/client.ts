@@ -15,7 +15,7 @@ import {
   type FileEntry,
   SESSIONS_ROUTE,
   SessionList,
-  WriteFileRequest,
+  type WriteFileRequest,
   WrittenFile,
   type CreateContextRequest,
   type ExecuteRequest,
@@ -43,8 +43,12 @@ export interface SandboxClientOptions {
   fetch?: typeof fetch;
 }
 
+/** What a health check found; health_check's output schema lists the same values. */
+export const HEALTH_STATUSES = ['healthy', 'unhealthy', 'timeout', 'connection_error'] as const;
+export type HealthStatus = (typeof HEALTH_STATUSES)[number];
+
 export interface HealthReport {
-  status: 'healthy' | 'unhealthy' | 'timeout' | 'connection_error';
+  status: HealthStatus;
   url: string;
   responseCode?: number;
   latencyMs: number;
