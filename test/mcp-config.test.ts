@@ -58,7 +58,7 @@ test('CONTEXT_SECRET is required off loopback and in FC mode', () => {
   assert.equal(given.contextSecretEphemeral, false);
 });
 
-test('FC session mode lists what it lacks, and builds FcSessionsOptions when complete', () => {
+test('FC session mode lists what it lacks, and builds FcSessionsSettings when complete', () => {
   assert.throws(
     () => loadConfig({ SANDBOX_SESSION_MODE: 'fc', ...SECRET, SANDBOX_URL: 'http://sb' }),
     /ConfigError: SANDBOX_FUNCTION_NAME, FC_REGION, FC_ACCOUNT_ID: required when SANDBOX_SESSION_MODE=fc$/,
