@@ -12,8 +12,6 @@ import { isLoopbackHost } from './net/local-request.ts';
 import { DEFAULT_SESSION_HEADER, SessionId } from './sandbox/protocol.ts';
 import type { FcSessionsSettings } from './sessions/types.ts';
 
-export { isLoopbackHost };
-
 /** A configuration problem: handlers print `message` as one line and exit with code 2. */
 export class ConfigError extends Error {
   override name = 'ConfigError';

@@ -55,7 +55,8 @@ export interface HealthReport {
   error?: string;
 }
 
-export interface ExecuteOptions {
+/** One execute call's caller-side options (the embedded sandbox's kernel has its own ExecuteOptions). */
+export interface ExecuteCallOptions {
   signal?: AbortSignal;
   onEvent?: ExecutionEventListener;
 }
@@ -67,7 +68,7 @@ export interface SandboxClient {
   listContexts(session: string): Promise<Context[]>;
   deleteContext(session: string, contextId: string): Promise<void>;
   /** Runs code; resolves when the sandbox ends the stream. `timeout` (s) also bounds the HTTP call. */
-  execute(session: string, request: ExecuteRequest, options?: ExecuteOptions): Promise<Execution>;
+  execute(session: string, request: ExecuteRequest, options?: ExecuteCallOptions): Promise<Execution>;
   /** The sessions holding contexts (GET /sessions, ours); undefined when the sandbox does not list them. */
   listSessions(): Promise<string[] | undefined>;
   readFile(session: string, path: string): Promise<FileContent>;
