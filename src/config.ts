@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { type Env, envBoolean, envNumber, envText, parseEnv, SandboxEnv, sandboxOptionsFromEnv } from './env.ts';
+import { type Env, envBoolean, envNumber, envText, parseEnv, SandboxEnv, sandboxOptionsFromEnv, TOKEN_PATTERN, TOKEN_RULE } from './env.ts';
 import type { SandboxOptionsInput } from './local-sandbox/options.ts';
 import { isLoopbackHost } from './net/local-request.ts';
 import { DEFAULT_SESSION_HEADER, SessionId } from './sandbox/protocol.ts';
@@ -147,8 +147,8 @@ export function loadConfig(env: Env, argv: readonly string[] = [], options: Load
     .map((t) => t.trim())
     .filter(Boolean);
   for (const token of authTokens) {
-    if (!/^[A-Za-z0-9._~+/-]+=*$/.test(token)) {
-      throw new ConfigError('MCP_AUTH_TOKEN: a token may only hold letters, digits and . _ ~ + / - (then = padding)');
+    if (!TOKEN_PATTERN.test(token)) {
+      throw new ConfigError(`MCP_AUTH_TOKEN: a token may only hold ${TOKEN_RULE}`);
     }
   }
   const loopback = isLoopbackHost(e.MCP_HOST);

@@ -44,6 +44,10 @@ export const envNumber = envText.transform((v, ctx) => {
   return value;
 });
 
+/** A token as a variable may hold one (RFC 6750's b64token), so it can be sent in a header as it is. */
+export const TOKEN_PATTERN = /^[A-Za-z0-9._~+/-]+=*$/;
+export const TOKEN_RULE = 'letters, digits and . _ ~ + / - (then = padding)';
+
 /**
  * The embedded sandbox's variables, each read as text here; what values its option
  * takes (ranges, the token's alphabet, how options depend on each other) is

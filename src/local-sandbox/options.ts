@@ -6,7 +6,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { type Env, parseEnv, SandboxEnv, sandboxEnvName, sandboxOptionsFromEnv } from '../env.ts';
+import { type Env, parseEnv, SandboxEnv, sandboxEnvName, sandboxOptionsFromEnv, TOKEN_PATTERN, TOKEN_RULE } from '../env.ts';
 import { isLoopbackHost } from '../net/local-request.ts';
 import { DEFAULT_SESSION_HEADER, SessionHeaderName } from '../sandbox/protocol.ts';
 import { describeIssues } from '../zod-issues.ts';
@@ -23,7 +23,10 @@ export const SandboxOptions = z
      */
     apiToken: z
       .string()
-      .regex(/^[A-Za-z0-9._~+/-]{16,}=*$/, 'must be at least 16 characters of letters, digits and ._~+/-')
+      .refine(
+        (token) => TOKEN_PATTERN.test(token) && token.replace(/=+$/, '').length >= 16,
+        `must be at least 16 characters of ${TOKEN_RULE}`,
+      )
       .optional(),
     /** 0 = any free port. */
     port: z.number().int().min(0).max(65535).default(5001),
