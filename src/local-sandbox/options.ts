@@ -81,7 +81,14 @@ export class SandboxOptionsError extends Error {
  */
 export function parseSandboxOptions(input: SandboxOptionsInput = {}, name = (option: string) => option): SandboxOptions {
   const parsed = SandboxOptions.safeParse(input);
-  if (!parsed.success) throw new SandboxOptionsError(describeIssues(parsed.error, 'options', { name }));
+  if (!parsed.success) {
+    // The token is a secret: an error does not repeat it.
+    const given = (option: string) => {
+      const value = (input as Record<string, unknown>)[option];
+      return option === 'apiToken' || value === undefined ? undefined : String(value);
+    };
+    throw new SandboxOptionsError(describeIssues(parsed.error, 'options', { name, given }));
+  }
   return parsed.data;
 }
 
