@@ -63,7 +63,16 @@ const EnvSchema = SandboxEnv.extend({
   CONTEXT_SECRET: envText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   MCP_AUTH_TOKEN: envText,
   MCP_ALLOW_UNAUTHENTICATED: envBoolean.pipe(z.boolean().default(false)),
-  MCP_MAX_BODY_BYTES: envNumber.pipe(positiveInt.default(1024 * 1024)),
+  // A write_file call carries its file base64-encoded in the body: room for a few MB.
+  MCP_MAX_BODY_BYTES: envNumber.pipe(positiveInt.default(8 * 1024 * 1024)),
+  MCP_MAX_FILE_BYTES: envNumber.pipe(positiveInt.default(20 * 1024 * 1024)),
+  /** Comma-separated hosts write_file's url may reach though they resolve to private addresses. */
+  MCP_FETCH_ALLOW_HOSTS: envText.transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((host) => host.trim())
+      .filter((host) => host !== ''),
+  ),
   RUN_TIMEOUT_SECONDS: envNumber.pipe(positiveInt.default(300)),
   // FC session mode (src/sessions/types.ts FcSessionsSettings)
   SANDBOX_FUNCTION_NAME: envText,
@@ -110,6 +119,10 @@ export interface Config {
   maxBodyBytes: number;
   /** run_code's timeout when the caller gives none. */
   runTimeoutSeconds: number;
+  /** MCP_MAX_FILE_BYTES: the most bytes write_file takes and read_file returns inline. */
+  maxFileBytes: number;
+  /** MCP_FETCH_ALLOW_HOSTS: hosts write_file's url may reach although private. */
+  fetchAllowHosts: string[];
   /** Present when sessionMode is fc. */
   fc?: FcSessionsSettings;
 }
@@ -219,6 +232,8 @@ export function loadConfig(env: Env, argv: readonly string[] = [], options: Load
     allowUnauthenticated: e.MCP_ALLOW_UNAUTHENTICATED,
     maxBodyBytes: e.MCP_MAX_BODY_BYTES,
     runTimeoutSeconds: e.RUN_TIMEOUT_SECONDS,
+    maxFileBytes: e.MCP_MAX_FILE_BYTES,
+    fetchAllowHosts: e.MCP_FETCH_ALLOW_HOSTS,
     fc,
   };
 }

@@ -113,6 +113,8 @@ function makeApp(overrides: Partial<AppDeps> & { authTokens?: string[]; maxBodyB
       maxBodyBytes: overrides.maxBodyBytes ?? 1_000_000,
       runTimeoutSeconds: 30,
       transport: 'http',
+      maxFileBytes: 1_000_000,
+      fetchAllowHosts: [],
     },
     sessions: overrides.sessions ?? directSessions(),
     sandbox: overrides.sandbox ?? (() => sandbox),
@@ -149,11 +151,11 @@ const modernMeta = { 'io.modelcontextprotocol/protocolVersion': MODERN_VERSION, 
 
 for (const era of ERAS) {
   describe(`fast tier, ${era} era`, () => {
-    test('the five tools, each result checked against its output schema', async () => {
+    test('the code tools, each result checked against its output schema (the file tools: test/mcp-files.test.ts)', async () => {
       const { fetchApp } = makeApp();
       const client = await clientFor(fetchApp, era);
       const { tools } = await client.listTools();
-      assert.equal(tools.length, 5);
+      assert.equal(tools.length, 8);
       const outputSchemas = new Map(TOOLS.map((t) => [t.name, t.outputSchema]));
       const check = (name: string, result: CallToolResult) => {
         assert.notEqual(result.isError, true, JSON.stringify(result));
@@ -185,7 +187,7 @@ for (const era of ERAS) {
       };
       const { fetchApp } = makeApp({ sessions });
       const client = await clientFor(fetchApp, era);
-      assert.equal((await client.listTools()).tools.length, 5);
+      assert.equal((await client.listTools()).tools.length, 8);
       const result = (await client.callTool({ name: 'create_context', arguments: {} })) as CallToolResult;
       assert.equal(result.isError, true);
       assert.match((result.content[0] as { text: string }).text, /no credentials.*ALIBABA_CLOUD_ACCESS_KEY_ID/);
@@ -219,7 +221,7 @@ describe('fast tier, the HTTP edge', () => {
     const headers = { 'mcp-protocol-version': MODERN_VERSION, 'mcp-method': 'tools/list' };
     const listed = await app.request(post({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: modernMeta } }, headers));
     const body = (await listed.json()) as { result: { ttlMs: number; cacheScope: string; tools: unknown[] } };
-    assert.equal(body.result.tools.length, 5);
+    assert.equal(body.result.tools.length, 8);
     assert.equal(body.result.cacheScope, 'public');
     assert.ok(body.result.ttlMs > 0);
     const mismatch = await app.request(

@@ -238,8 +238,11 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
       'create_context',
       'health_check',
       'list_contexts',
+      'list_files',
+      'read_file',
       'run_code',
       'stop_context',
+      'write_file',
     ]);
     assert.equal(byId.run.result.structuredContent.stdout, '1024\n');
 
@@ -291,7 +294,7 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
   });
 
   test('an event over the body limit is refused with 413 before anything runs', async () => {
-    const big = JSON.stringify({ tool: 'run_code', arguments: { code: `x = "${'a'.repeat(2 * 1024 * 1024)}"` }, auth_token: TOKEN });
+    const big = JSON.stringify({ tool: 'run_code', arguments: { code: `x = "${'a'.repeat(9 * 1024 * 1024)}"` }, auth_token: TOKEN });
     const res = await invoke(big);
     assert.equal(res.status, 413);
     assert.match(res.json().error.message, /must not exceed \d+ bytes/);

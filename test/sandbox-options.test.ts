@@ -38,7 +38,7 @@ describe('parseSandboxEnv', () => {
       SANDBOX_WORKSPACE_ROOT: '/srv/ws',
       SANDBOX_KEEPALIVE_SECONDS: '2',
       SANDBOX_MAX_UPLOAD_MB: '7',
-      SANDBOX_MAX_READ_MB: '8',
+      SANDBOX_MAX_READ_MB: '9',
     });
     assert.deepEqual(
       { ...options },
@@ -60,7 +60,7 @@ describe('parseSandboxEnv', () => {
         workspaceRoot: '/srv/ws',
         keepaliveSeconds: 2,
         maxUploadMb: 7,
-        maxReadMb: 8,
+        maxReadMb: 9,
       },
     );
   });

@@ -233,6 +233,8 @@ export function baseKernelEnv(workspaceMount: string): Record<string, string> {
     LANG: 'C.UTF-8',
     LC_ALL: 'C.UTF-8',
     TMPDIR: '/tmp',
+    // Caches (fontconfig's, pip's) stay out of the workspace: it holds the user's files only.
+    XDG_CACHE_HOME: '/tmp/.cache',
     TERM: 'dumb',
   };
 }

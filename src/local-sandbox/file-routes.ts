@@ -131,6 +131,12 @@ function receiveUpload(
     }
     let path: string | undefined;
     let writing: Promise<{ path: string; size: number }> | undefined;
+    let file: (NodeJS.ReadableStream & { destroy(error?: Error): void }) | undefined;
+    // A client that goes away mid-upload leaves the file stream waiting for bytes that never
+    // come: end it with an error, so the worker drops the partial file and serves the next request.
+    incoming.once('close', () => {
+      if (!(incoming as { complete?: boolean }).complete) file?.destroy(new FileRefusal(499, 'the upload was cut off'));
+    });
     const fail = (error: unknown) => {
       incoming.unpipe(parser);
       incoming.resume(); // drained, not read: the connection stays usable
@@ -145,6 +151,7 @@ function receiveUpload(
         stream.resume();
         return fail(new HTTPException(400, { message: 'the "path" field must come before the "file" field' }));
       }
+      file = stream;
       let parts: string[];
       try {
         parts = checked(path);

@@ -22,6 +22,14 @@ export interface ToolDeps {
   logger: Logger;
   /** run_code's timeout when the caller gives none, seconds. */
   runTimeoutSeconds: number;
+  files: FileLimits;
+}
+
+export interface FileLimits {
+  /** The most bytes write_file takes and read_file or resources/read return (MCP_MAX_FILE_BYTES). */
+  maxBytes: number;
+  /** Hosts write_file may fetch from although they resolve to private addresses (MCP_FETCH_ALLOW_HOSTS). */
+  fetchAllowHosts: readonly string[];
 }
 
 /** The request-scoped part of a call: cancellation and notifications back to the client. */
