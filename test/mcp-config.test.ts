@@ -85,3 +85,25 @@ test('FC session mode lists what it lacks, and builds FcSessionsSettings when co
     credentials: undefined,
   });
 });
+
+test('an empty or blank variable means its default, as for the SANDBOX_* ones', () => {
+  const config = loadConfig({ MCP_PORT: '', MCP_HOST: ' ', MCP_TRANSPORT: '', MCP_ALLOW_UNAUTHENTICATED: '' });
+  assert.equal(config.port, 3000);
+  assert.equal(config.host, '127.0.0.1');
+  assert.equal(config.transport, 'http');
+  assert.equal(config.allowUnauthenticated, false);
+});
+
+test('every bad variable is named, in one line', () => {
+  assert.throws(
+    () => loadConfig({ MCP_PORT: 'eighty', LOG_LEVEL: 'loud' }),
+    (error: unknown) =>
+      error instanceof ConfigError && /^MCP_PORT: .*; LOG_LEVEL: .*\(got "loud"\)$/.test(error.message) && !error.message.includes('\n'),
+  );
+});
+
+test('--session-header reaches the embedded sandbox as well as the MCP side', () => {
+  const config = loadConfig({}, ['--session-header', 'X-My-Session']);
+  assert.equal(config.sessionHeader, 'x-my-session');
+  assert.equal(config.embeddedSandbox.sessionHeader, 'x-my-session');
+});
