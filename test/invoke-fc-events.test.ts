@@ -107,6 +107,8 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
       FC_FUNCTION_NAME: mcp.functionName,
       FC_REGION: mcp.region,
       FC_ACCOUNT_ID: ACCOUNT_ID,
+      // A small body limit, so the 413 test's body is refused before the client has sent it all.
+      MCP_MAX_BODY_BYTES: String(1024 * 1024),
       ALIBABA_CLOUD_ACCESS_KEY_ID: ROLE.accessKeyId,
       ALIBABA_CLOUD_ACCESS_KEY_SECRET: ROLE.accessKeySecret,
       ALIBABA_CLOUD_SECURITY_TOKEN: ROLE.securityToken,
