@@ -11,7 +11,7 @@ import { HTTPException } from 'hono/http-exception';
 import { requestId, type RequestIdVariables } from 'hono/request-id';
 import type { JwtAccessTokenOptions, JwtAccessTokens } from './auth/jwt-access-tokens.ts';
 import { ANONYMOUS_TENANT, type Tenant } from './auth/tenant.ts';
-import { isLoopbackHost, type Config } from './config.ts';
+import type { Config } from './config.ts';
 import type { ContextIdCodec } from './contexts/context-id.ts';
 import { bearer, createCallerAuth, type TenantVariables } from './http/bearer-auth.ts';
 import { limitBody } from './http/body-limit.ts';
@@ -25,6 +25,7 @@ import { createProtectedResourceRoutes, protectedResourceMetadataUrl } from './h
 import type { Logger } from './logger.ts';
 import type { ToolCatalog } from './mcp/tool-catalog.ts';
 import type { McpServerDeps } from './mcp/server.ts';
+import { isLoopbackHost } from './net/local-request.ts';
 import type { SandboxClientFactory } from './sandbox/client.ts';
 import type { SandboxSessions, SandboxSessionsFactory } from './sessions/types.ts';
 

@@ -4,6 +4,7 @@
  * named by a short hash of the token so that logs never carry the token.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { TOKEN_PATTERN, TOKEN_RULE } from '../env.ts';
 import type { Tenant } from './tenant.ts';
 
 export interface StaticToken {
@@ -12,8 +13,7 @@ export interface StaticToken {
   token: string;
 }
 
-/** RFC 6750's b64token: what a bearer token may hold. No ":", so `name:token` splits unambiguously. */
-const TOKEN = /^[A-Za-z0-9._~+/-]+=*$/;
+// A token (RFC 6750's b64token, TOKEN_PATTERN) holds no ":", so `name:token` splits unambiguously.
 const NAME = /^[A-Za-z0-9._@-]{1,64}$/;
 
 const digest = (token: string) => createHash('sha256').update(token).digest();
@@ -37,8 +37,8 @@ export function parseStaticTokens(value: string | undefined): StaticToken[] {
     if (name !== undefined && !NAME.test(name)) {
       throw new Error(`entry ${i + 1}: a tenant name is 1-64 letters, digits and . _ @ - (write "name:token")`);
     }
-    if (!TOKEN.test(token)) {
-      throw new Error(`entry ${i + 1}: a token may only hold letters, digits and . _ ~ + / - (then = padding)`);
+    if (!TOKEN_PATTERN.test(token)) {
+      throw new Error(`entry ${i + 1}: a token may only hold ${TOKEN_RULE}`);
     }
     if (tokens.some((t) => t.token === token)) throw new Error(`entry ${i + 1}: the same token is listed twice`);
     tokens.push({ tenant: name ?? unnamedTenant(token), token });

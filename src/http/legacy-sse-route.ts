@@ -28,9 +28,6 @@ export interface LegacySseRoutes {
   connect(request: Request, tenant: Tenant): Promise<Response>;
   /** POST /messages?sessionId=…: a message for an open connection of the same tenant. */
   message(request: Request, tenant: Tenant): Promise<Response>;
-  /** Open connections (for tests and shutdown). */
-  size(): number;
-  closeAll(): Promise<void>;
 }
 
 export function createLegacySseRoutes(deps: LegacySseDeps): LegacySseRoutes {
@@ -66,10 +63,6 @@ export function createLegacySseRoutes(deps: LegacySseDeps): LegacySseRoutes {
         return errors.invalidRequest('Invalid Request: the body is not a JSON-RPC message');
       }
       return new Response('Accepted', { status: 202 });
-    },
-    size: () => connections.size,
-    async closeAll() {
-      await Promise.all([...connections.values()].map((c) => c.transport.close()));
     },
   };
 }
