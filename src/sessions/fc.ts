@@ -4,6 +4,7 @@
  * (`@alicloud/fc20230330`). The SDK is imported lazily: only this mode pays for it,
  * and the FC bundle keeps it in a chunk of its own.
  */
+import { randomBytes } from 'node:crypto';
 import type { AlibabaCredentials, FcSessionsOptions, SandboxSessions, SandboxSessionsFactory } from './types.ts';
 
 /** The Session API's largest page; fewer round trips when many sessions are live. */
@@ -58,13 +59,15 @@ export function createFcSessions(options: FcSessionsOptions): SandboxSessions {
   return {
     mode: 'fc',
 
-    async open() {
+    async open(tenantTag) {
       const response = await call('CreateSession', (c, m) =>
         c.createSession(
           options.functionName,
           new m.CreateSessionRequest({
             qualifier: options.qualifier,
             body: new m.CreateSessionInput({
+              // Ours to name: the tenant's tag leads, so ListSessions can be filtered by tenant.
+              sessionId: `${tenantTag}-${randomBytes(12).toString('hex')}`,
               sessionTTLInSeconds: options.sessionTTLInSeconds,
               sessionIdleTimeoutInSeconds: options.sessionIdleTimeoutInSeconds,
             }),
@@ -82,7 +85,9 @@ export function createFcSessions(options: FcSessionsOptions): SandboxSessions {
       return sessionId;
     },
 
-    async list() {
+    ownedBy: (session, tenantTag) => session.startsWith(`${tenantTag}-`),
+
+    async list(tenantTag) {
       const ids: string[] = [];
       const seenTokens = new Set<string>();
       let nextToken: string | undefined;
@@ -100,7 +105,8 @@ export function createFcSessions(options: FcSessionsOptions): SandboxSessions {
         );
         for (const session of response.body?.sessions ?? []) {
           // The filter is asked for above; checked again because an expired session has no kernel to ask.
-          if (session.sessionId && (session.sessionStatus ?? 'Active') === 'Active') ids.push(session.sessionId);
+          const id = session.sessionId;
+          if (id?.startsWith(`${tenantTag}-`) && (session.sessionStatus ?? 'Active') === 'Active') ids.push(id);
         }
         nextToken = response.body?.nextToken || undefined;
         if (!nextToken) return ids;
