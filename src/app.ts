@@ -32,7 +32,15 @@ import type { SandboxSessions, SandboxSessionsFactory } from './sessions/types.t
 export interface AppDeps {
   config: Pick<
     Config,
-    'path' | 'host' | 'authTokens' | 'maxBodyBytes' | 'runTimeoutSeconds' | 'transport' | 'maxFileBytes' | 'fetchAllowHosts'
+    | 'path'
+    | 'host'
+    | 'authTokens'
+    | 'maxBodyBytes'
+    | 'runTimeoutSeconds'
+    | 'transport'
+    | 'maxFileBytes'
+    | 'fetchAllowHosts'
+    | 'maxContextsPerTenant'
   > &
     Partial<Pick<Config, 'oauth'>>;
   /** Where sandbox sessions come from, per request (FC: credentials arrive with the request). */
@@ -68,6 +76,7 @@ export function mcpServerDepsFor(
     contexts: deps.contexts,
     logger,
     runTimeoutSeconds: deps.config.runTimeoutSeconds,
+    maxContextsPerTenant: deps.config.maxContextsPerTenant,
     files: { maxBytes: deps.config.maxFileBytes, fetchAllowHosts: deps.config.fetchAllowHosts },
     tenant,
   };

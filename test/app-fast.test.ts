@@ -97,7 +97,13 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
 }
 
 function directSessions(): SandboxSessionsFactory {
-  const sessions: SandboxSessions = { mode: 'direct', open: async () => 'only', list: async () => ['only'], close: async () => {} };
+  const sessions: SandboxSessions = {
+    mode: 'direct',
+    open: async () => 'only',
+    list: async () => ['only'],
+    ownedBy: () => true,
+    close: async () => {},
+  };
   return () => sessions;
 }
 
@@ -115,6 +121,7 @@ function makeApp(overrides: Partial<AppDeps> & { authTokens?: string[]; maxBodyB
       transport: 'http',
       maxFileBytes: 1_000_000,
       fetchAllowHosts: [],
+      maxContextsPerTenant: 0,
     },
     sessions: overrides.sessions ?? directSessions(),
     sandbox: overrides.sandbox ?? (() => sandbox),

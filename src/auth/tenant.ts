@@ -4,6 +4,8 @@
  * configured) and every layer below receives it; none derives it again.
  */
 
+import { createHash } from 'node:crypto';
+
 export interface Tenant {
   /**
    * The tenant's name, safe to log: a static token's name (or `token-<hash>` for an
@@ -26,4 +28,12 @@ export const ANONYMOUS_TENANT: Tenant = Object.freeze({ id: 'anonymous', source:
 export function tenantKey(tenant: Tenant): string {
   if (tenant.source === 'oauth') return `oauth:${tenant.issuer ?? ''}#${tenant.id}`;
   return `${tenant.source}:${tenant.id}`;
+}
+
+/**
+ * A short, stable tag of the tenant for names the sandbox side keeps (session ids,
+ * context metadata): the MCP side filters on it, and it shows no tenant name.
+ */
+export function tenantTag(tenant: Tenant): string {
+  return createHash('sha256').update(tenantKey(tenant)).digest('hex').slice(0, 12);
 }

@@ -23,6 +23,8 @@ export interface ToolDeps {
   logger: Logger;
   /** run_code's timeout when the caller gives none, seconds. */
   runTimeoutSeconds: number;
+  /** Live contexts one tenant may hold (MCP_MAX_CONTEXTS_PER_TENANT); 0 = no cap. */
+  maxContextsPerTenant: number;
   /** Who is calling, as the HTTP edge authenticated it (the anonymous tenant without auth, and over stdio). */
   tenant: Tenant;
   files: FileLimits;
