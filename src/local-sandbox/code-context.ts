@@ -15,7 +15,8 @@ import { SANDBOX_ERROR_NAMES, type Context, type ExecutionEvent, type Language }
 import { errorFromContent, eventFromIopub, outputSize } from './kernel-events.ts';
 import type { KernelConnection, KernelMessage } from './kernel-connection.ts';
 import { SNIPPETS } from './language-snippets.ts';
-import { describeExit, type RunningKernel } from './running-kernel.ts';
+import { describeExit } from './kernel-launch.ts';
+import type { RunningKernel } from './running-kernel.ts';
 
 /** How long an interrupted kernel gets to become idle before it is restarted. */
 const INTERRUPT_GRACE_MS = 5_000;
