@@ -98,8 +98,6 @@ export const launchDenoKernel: KernelLauncher = async (options) => {
   const deno = await neutralDenoBinary(path.join(path.dirname(path.dirname(runDir)), 'bin'));
   return startJailedKernel({
     name: 'Deno',
-    runDir,
-    hostUid: options.hostUid,
     connection: {
       transport: 'tcp',
       ip: '127.0.0.1',

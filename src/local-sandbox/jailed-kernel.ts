@@ -20,12 +20,9 @@ export type StartCheck = (waitingFor: string) => void;
 export interface JailedKernel {
   /** As errors name it, e.g. `Python`. */
   name: string;
-  /** The host path of the run directory (absolute). */
-  runDir: string;
-  hostUid: number | undefined;
   /** The connection file's fields but the key and signature scheme, which are the same for every kernel. */
   connection: Record<string, unknown>;
-  /** The jail, with the kernel in it; its runDir is this runDir. */
+  /** The jail, with the kernel in it: its runDir (absolute) and hostUid are the kernel's. */
   sandbox: SandboxCommandOptions;
   /** The name in runDir of the socket the server reaches a channel through. */
   socketName(channel: Channel): string;
@@ -36,7 +33,7 @@ export interface JailedKernel {
 }
 
 export async function startJailedKernel(kernel: JailedKernel): Promise<LaunchedKernel> {
-  const { runDir } = kernel;
+  const { runDir, hostUid } = kernel.sandbox;
   await mkdir(runDir, { recursive: true, mode: 0o700 });
   let sandbox: SandboxedProcess | undefined;
   let killing: Promise<void> | undefined;
@@ -52,7 +49,7 @@ export async function startJailedKernel(kernel: JailedKernel): Promise<LaunchedK
     const key = randomBytes(32).toString('hex');
     const connection = { ...kernel.connection, key, signature_scheme: 'hmac-sha256' };
     await writeFile(path.join(runDir, 'connection.json'), JSON.stringify(connection), { mode: 0o600 });
-    await lendRunDir(runDir, kernel.hostUid, ['connection.json']);
+    await lendRunDir(runDir, hostUid, ['connection.json']);
     const jail = spawnSandboxed(kernel.sandbox);
     sandbox = jail;
     const check = startCheck(kernel, jail);
@@ -60,7 +57,7 @@ export async function startJailedKernel(kernel: JailedKernel): Promise<LaunchedK
     await kernel.ready?.(endpoints, check);
     await sealRunDir(
       runDir,
-      kernel.hostUid,
+      hostUid,
       CHANNELS.map((channel) => kernel.socketName(channel)),
     );
     return { endpoints, key, pid: jail.pid, exited: jail.exited, kill };

@@ -31,8 +31,6 @@ export const launchPythonKernel: KernelLauncher = (options) => {
   };
   return startJailedKernel({
     name: 'Python',
-    runDir,
-    hostUid: options.hostUid,
     connection: {
       transport: 'ipc',
       ip: `${RUN_MOUNT}/${SOCKET_PREFIX}`,
