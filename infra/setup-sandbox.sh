@@ -3,7 +3,13 @@
 # only what is missing, so it is cheap to run before every start.
 set -euo pipefail
 # Extra packages may be named as arguments (npm run bench adds Jupyter Server, its baseline).
-PACKAGES=(python3-ipykernel python3-numpy python3-pandas python3-matplotlib bubblewrap socat procps python3-seccomp "$@")
+# The data stack follows what E2B's code-interpreter image ships, where Debian packages it
+# (parquet's pyarrow is not packaged in Debian 12: see the README).
+PACKAGES=(python3-ipykernel python3-numpy python3-pandas python3-matplotlib
+  python3-scipy python3-sklearn python3-seaborn python3-statsmodels python3-plotly
+  python3-openpyxl python3-xlrd python3-sympy python3-networkx python3-tabulate
+  python3-lxml python3-bs4 python3-pil
+  bubblewrap socat procps python3-seccomp "$@")
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

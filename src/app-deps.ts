@@ -7,9 +7,9 @@ import type { AppDeps } from './app.ts';
 import { ConfigError, type Config } from './config.ts';
 import { createContextIdCodec } from './contexts/context-id.ts';
 import type { Logger } from './logger.ts';
-import { createCodeInterpreterCatalog } from './mcp/tools.ts';
+import { createCodeInterpreterCatalog } from './mcp/code-interpreter-tools.ts';
 import { createSandboxClient, type SandboxClientOptions } from './sandbox/client.ts';
-import { directSessionsFactory } from './sessions/direct.ts';
+import { createDirectSessions } from './sessions/direct.ts';
 import type { SandboxSessionsFactory } from './sessions/types.ts';
 
 export interface AppDepsOverrides {
@@ -24,12 +24,8 @@ export interface AppDepsOverrides {
 }
 
 export function createAppDeps(config: Config, logger: Logger, overrides: AppDepsOverrides = {}): AppDeps {
-  let sessions = overrides.sessions;
-  if (!sessions) {
-    if (config.sessionMode !== 'direct') {
-      throw new ConfigError('SANDBOX_SESSION_MODE=fc: this entry point has no FC session support; deploy with handlers/fc.ts');
-    }
-    sessions = directSessionsFactory(config.sessionId);
+  if (!overrides.sessions && config.sessionMode !== 'direct') {
+    throw new ConfigError('SANDBOX_SESSION_MODE=fc: this entry point has no FC session support; deploy with handlers/fc.ts');
   }
   const clientOptions: SandboxClientOptions = {
     baseUrl: overrides.sandboxUrl ?? config.sandboxUrl,
@@ -39,10 +35,11 @@ export function createAppDeps(config: Config, logger: Logger, overrides: AppDeps
   // Without per-request credentials one client serves every request (it holds no state).
   const shared = overrides.authorize ? undefined : createSandboxClient(clientOptions);
   const authorize = overrides.authorize;
+  const sandbox = shared ? () => shared : (request: Request) => createSandboxClient({ ...clientOptions, authorize: authorize!(request) });
   return {
     config,
-    sessions,
-    sandbox: shared ? () => shared : (request) => createSandboxClient({ ...clientOptions, authorize: authorize!(request) }),
+    sessions: overrides.sessions ?? ((request) => createDirectSessions(config.sessionId, sandbox(request))),
+    sandbox,
     contexts: createContextIdCodec(config.contextSecret),
     catalog: createCodeInterpreterCatalog(),
     logger,

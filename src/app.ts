@@ -20,13 +20,16 @@ import type { LegacySseRoutes } from './http/legacy-sse-route.ts';
 import { localOnly } from './http/local-only.ts';
 import { createMcpRoute } from './http/mcp-route.ts';
 import type { Logger } from './logger.ts';
-import type { ToolCatalog } from './mcp/catalog.ts';
+import type { ToolCatalog } from './mcp/tool-catalog.ts';
 import type { McpServerDeps } from './mcp/server.ts';
 import type { SandboxClientFactory } from './sandbox/client.ts';
 import type { SandboxSessions, SandboxSessionsFactory } from './sessions/types.ts';
 
 export interface AppDeps {
-  config: Pick<Config, 'path' | 'host' | 'authTokens' | 'maxBodyBytes' | 'runTimeoutSeconds' | 'transport'>;
+  config: Pick<
+    Config,
+    'path' | 'host' | 'authTokens' | 'maxBodyBytes' | 'runTimeoutSeconds' | 'transport' | 'maxFileBytes' | 'fetchAllowHosts'
+  >;
   /** Where sandbox sessions come from, per request (FC: credentials arrive with the request). */
   sessions: SandboxSessionsFactory;
   /** The sandbox client for one request (FC may authorize with the request's credentials). */
@@ -53,6 +56,7 @@ export function mcpServerDepsFor(deps: AppDeps, request: Request, logger: Logger
     contexts: deps.contexts,
     logger,
     runTimeoutSeconds: deps.config.runTimeoutSeconds,
+    files: { maxBytes: deps.config.maxFileBytes, fetchAllowHosts: deps.config.fetchAllowHosts },
   };
 }
 

@@ -67,7 +67,19 @@ const EnvSchema = z.object({
   CONTEXT_SECRET: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   MCP_AUTH_TOKEN: optionalString,
   MCP_ALLOW_UNAUTHENTICATED: bool.default(false),
-  MCP_MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  // A write_file call carries its file base64-encoded in the body: room for a few MB.
+  MCP_MAX_BODY_BYTES: positiveInt.default(8 * 1024 * 1024),
+  MCP_MAX_FILE_BYTES: positiveInt.default(20 * 1024 * 1024),
+  /** Comma-separated hosts write_file's url may reach though they resolve to private addresses. */
+  MCP_FETCH_ALLOW_HOSTS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((host) => host.trim())
+        .filter((host) => host !== ''),
+    ),
   RUN_TIMEOUT_SECONDS: positiveInt.default(300),
   // FC session mode (src/sessions/types.ts FcSessionsOptions)
   SANDBOX_FUNCTION_NAME: optionalString,
@@ -117,6 +129,10 @@ export interface Config {
   maxBodyBytes: number;
   /** run_code's timeout when the caller gives none. */
   runTimeoutSeconds: number;
+  /** MCP_MAX_FILE_BYTES: the most bytes write_file takes and read_file returns inline. */
+  maxFileBytes: number;
+  /** MCP_FETCH_ALLOW_HOSTS: hosts write_file's url may reach although private. */
+  fetchAllowHosts: string[];
   /** Present when sessionMode is fc. */
   fc?: FcSessionsConfig;
 }
@@ -232,6 +248,8 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
     allowUnauthenticated: e.MCP_ALLOW_UNAUTHENTICATED,
     maxBodyBytes: e.MCP_MAX_BODY_BYTES,
     runTimeoutSeconds: e.RUN_TIMEOUT_SECONDS,
+    maxFileBytes: e.MCP_MAX_FILE_BYTES,
+    fetchAllowHosts: e.MCP_FETCH_ALLOW_HOSTS,
     fc,
   };
 }

@@ -8,7 +8,7 @@ import { Client, StreamableHTTPClientTransport, type CallToolResult } from '@mod
 import { createApp, type AppDeps } from '../src/app.ts';
 import { createContextIdCodec } from '../src/contexts/context-id.ts';
 import { createLogger } from '../src/logger.ts';
-import { createCodeInterpreterCatalog, TOOLS } from '../src/mcp/tools.ts';
+import { createCodeInterpreterCatalog, TOOLS } from '../src/mcp/code-interpreter-tools.ts';
 import { SandboxError, type Execution, type SandboxClient } from '../src/sandbox/client.ts';
 import type { Context, ResultEvent } from '../src/sandbox/protocol.ts';
 import { FcSessionApiError } from '../src/sessions/fc.ts';
@@ -16,6 +16,10 @@ import type { SandboxSessions, SandboxSessionsFactory } from '../src/sessions/ty
 import { ERAS, MODERN_VERSION, type Era } from './mcp-harness.ts';
 
 const ORIGIN = 'http://127.0.0.1:3000';
+
+const noFileApi = async (): Promise<never> => {
+  throw new SandboxError('no_file_api', 'this sandbox has no file API', 404);
+};
 
 /** An in-memory sandbox: contexts per session, and run_code answering `print(<n>)` with n. */
 function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { contexts: Map<string, Context[]> } {
@@ -56,6 +60,16 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
         list.filter((c) => c.id !== id),
       );
     },
+    async listSessions() {
+      guard();
+      return [...contexts.keys()];
+    },
+    readFile: noFileApi,
+    writeFile: noFileApi,
+    uploadFile: noFileApi,
+    downloadFile: noFileApi,
+    listFiles: noFileApi,
+    statFile: noFileApi,
     async execute(session, request): Promise<Execution> {
       guard();
       if (request.context_id && !(contexts.get(session) ?? []).some((c) => c.id === request.context_id)) {
@@ -99,6 +113,8 @@ function makeApp(overrides: Partial<AppDeps> & { authTokens?: string[]; maxBodyB
       maxBodyBytes: overrides.maxBodyBytes ?? 1_000_000,
       runTimeoutSeconds: 30,
       transport: 'http',
+      maxFileBytes: 1_000_000,
+      fetchAllowHosts: [],
     },
     sessions: overrides.sessions ?? directSessions(),
     sandbox: overrides.sandbox ?? (() => sandbox),
@@ -135,11 +151,11 @@ const modernMeta = { 'io.modelcontextprotocol/protocolVersion': MODERN_VERSION, 
 
 for (const era of ERAS) {
   describe(`fast tier, ${era} era`, () => {
-    test('the five tools, each result checked against its output schema', async () => {
+    test('the code tools, each result checked against its output schema (the file tools: test/mcp-files.test.ts)', async () => {
       const { fetchApp } = makeApp();
       const client = await clientFor(fetchApp, era);
       const { tools } = await client.listTools();
-      assert.equal(tools.length, 5);
+      assert.equal(tools.length, 8);
       const outputSchemas = new Map(TOOLS.map((t) => [t.name, t.outputSchema]));
       const check = (name: string, result: CallToolResult) => {
         assert.notEqual(result.isError, true, JSON.stringify(result));
@@ -171,7 +187,7 @@ for (const era of ERAS) {
       };
       const { fetchApp } = makeApp({ sessions });
       const client = await clientFor(fetchApp, era);
-      assert.equal((await client.listTools()).tools.length, 5);
+      assert.equal((await client.listTools()).tools.length, 8);
       const result = (await client.callTool({ name: 'create_context', arguments: {} })) as CallToolResult;
       assert.equal(result.isError, true);
       assert.match((result.content[0] as { text: string }).text, /no credentials.*ALIBABA_CLOUD_ACCESS_KEY_ID/);
@@ -205,7 +221,7 @@ describe('fast tier, the HTTP edge', () => {
     const headers = { 'mcp-protocol-version': MODERN_VERSION, 'mcp-method': 'tools/list' };
     const listed = await app.request(post({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: modernMeta } }, headers));
     const body = (await listed.json()) as { result: { ttlMs: number; cacheScope: string; tools: unknown[] } };
-    assert.equal(body.result.tools.length, 5);
+    assert.equal(body.result.tools.length, 8);
     assert.equal(body.result.cacheScope, 'public');
     assert.ok(body.result.ttlMs > 0);
     const mismatch = await app.request(

@@ -107,6 +107,8 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
       FC_FUNCTION_NAME: mcp.functionName,
       FC_REGION: mcp.region,
       FC_ACCOUNT_ID: ACCOUNT_ID,
+      // A small body limit, so the 413 test's body is refused before the client has sent it all.
+      MCP_MAX_BODY_BYTES: String(1024 * 1024),
       ALIBABA_CLOUD_ACCESS_KEY_ID: ROLE.accessKeyId,
       ALIBABA_CLOUD_ACCESS_KEY_SECRET: ROLE.accessKeySecret,
       ALIBABA_CLOUD_SECURITY_TOKEN: ROLE.securityToken,
@@ -238,8 +240,11 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
       'create_context',
       'health_check',
       'list_contexts',
+      'list_files',
+      'read_file',
       'run_code',
       'stop_context',
+      'write_file',
     ]);
     assert.equal(byId.run.result.structuredContent.stdout, '1024\n');
 
@@ -291,7 +296,7 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
   });
 
   test('an event over the body limit is refused with 413 before anything runs', async () => {
-    const big = JSON.stringify({ tool: 'run_code', arguments: { code: `x = "${'a'.repeat(2 * 1024 * 1024)}"` }, auth_token: TOKEN });
+    const big = JSON.stringify({ tool: 'run_code', arguments: { code: `x = "${'a'.repeat(9 * 1024 * 1024)}"` }, auth_token: TOKEN });
     const res = await invoke(big);
     assert.equal(res.status, 413);
     assert.match(res.json().error.message, /must not exceed \d+ bytes/);

@@ -204,12 +204,13 @@ describe('the jail: host uid', { skip: !isRoot && 'the server is not root: kerne
     const other = await createContext(url, {}, B);
     await py('open("owned-a.txt", "w").write("a")');
     await py('open("owned-b.txt", "w").write("b")', B, other);
-    const uidA = statSync(join(sandbox.workspaceRoot, 'sessions', 'jail-a', 'owned-a.txt')).uid;
-    const uidB = statSync(join(sandbox.workspaceRoot, 'sessions', 'jail-b', 'owned-b.txt')).uid;
+    const workspaceA = (await sandbox.workspaceOf('jail-a'))!;
+    const uidA = statSync(join(workspaceA, 'owned-a.txt')).uid;
+    const uidB = statSync(join((await sandbox.workspaceOf('jail-b'))!, 'owned-b.txt')).uid;
     assert.notEqual(uidA, 0);
     assert.notEqual(uidB, 0);
     assert.notEqual(uidA, uidB);
-    assert.equal(statSync(join(sandbox.workspaceRoot, 'sessions', 'jail-a')).uid, uidA);
+    assert.equal(statSync(workspaceA).uid, uidA);
     const kernels = processesIn(sandboxNamespaces());
     assert.ok(kernels.length >= 3, 'the kernels of both sessions are found');
     for (const pid of kernels) {

@@ -221,12 +221,17 @@ export function baseKernelEnv(workspaceMount: string): Record<string, string> {
     LANG: 'C.UTF-8',
     LC_ALL: 'C.UTF-8',
     TMPDIR: '/tmp',
+    // Caches (fontconfig's, pip's) stay out of the workspace: it holds the user's files only.
+    XDG_CACHE_HOME: '/tmp/.cache',
     TERM: 'dumb',
   };
 }
 
 export interface SandboxedProcess {
   pid: number;
+  /** With `pipes`: the command's stdin and stdout, a channel to the server (else both unused). */
+  stdin?: NodeJS.WritableStream;
+  stdout?: NodeJS.ReadableStream;
   /** Resolves when the outer bwrap has exited; with --unshare-pid the whole tree is gone then. */
   exited: Promise<KernelExit>;
   /** The last few KiB the process wrote to stdout/stderr, for launch errors. */
@@ -244,13 +249,13 @@ const TAIL_BYTES = 4096;
  * whatever) and reap them before the init is gone, after which the outer bwrap exits.
  * So once `exited` resolves, nothing of the sandbox is left.
  */
-export function spawnSandboxed(options: SandboxCommandOptions): SandboxedProcess {
+export function spawnSandboxed(options: SandboxCommandOptions, { pipes = false }: { pipes?: boolean } = {}): SandboxedProcess {
   const [file, ...args] = sandboxCommand(options);
   // The child gets its own copy of the filter's fd; ours is closed right after the spawn.
   const seccomp = options.seccompFilter ? openSync(options.seccompFilter, 'r') : undefined;
   let child: ReturnType<typeof spawn>;
   try {
-    const stdio: StdioOptions = ['ignore', 'pipe', 'pipe', 'pipe', ...(seccomp === undefined ? [] : [seccomp])];
+    const stdio: StdioOptions = [pipes ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe', ...(seccomp === undefined ? [] : [seccomp])];
     child = spawn(file, args, { env: {}, stdio });
   } finally {
     if (seccomp !== undefined) closeSync(seccomp);
@@ -259,7 +264,7 @@ export function spawnSandboxed(options: SandboxCommandOptions): SandboxedProcess
   const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString('utf8')).slice(-TAIL_BYTES);
   };
-  child.stdout!.on('data', keep);
+  if (!pipes) child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   let info = '';
   let initPid: number | undefined;
@@ -285,6 +290,8 @@ export function spawnSandboxed(options: SandboxCommandOptions): SandboxedProcess
   const running = () => child.exitCode === null && child.signalCode === null;
   return {
     pid: child.pid ?? -1,
+    stdin: pipes ? child.stdin! : undefined,
+    stdout: pipes ? child.stdout! : undefined,
     exited,
     outputTail: () => tail.trim(),
     async kill() {

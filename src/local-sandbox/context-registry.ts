@@ -1,21 +1,24 @@
 /**
  * Every context of the sandbox, by session: creation (from the pool), lookup,
  * deletion, the context limit, idle removal, and shutdown. A session is a
- * namespace with its own workspace directory; a context id is only found in the
- * session that created it.
+ * namespace with its own space (workspace, uid, file worker: session-space.ts); a
+ * context id is only found in the session that created it. A session ends, and its
+ * workspace is removed from disk, when its last context is deleted or removed idle.
  */
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LANGUAGES, type Language } from '../sandbox/protocol.ts';
 import { CodeContext } from './code-context.ts';
-import { KernelPool } from './kernel-pool.ts';
+import { FRESH_SPACE, KernelPool } from './kernel-pool.ts';
 import type { KernelLauncher } from './kernel-launch.ts';
 import type { ContextLimits } from './limits/context-limits.ts';
 import type { SandboxOptions } from './options.ts';
 import { RunningKernel } from './running-kernel.ts';
 import type { SeccompFilters } from './seccomp-filter.ts';
 import type { SessionUids } from './session-uids.ts';
+import { SessionSpace, type SpaceSettings } from './session-space.ts';
+import type { FileWorker } from './file-worker.ts';
 
 /** Where the session's workspace appears inside every kernel; E2B's default cwd. */
 export const WORKSPACE_MOUNT = '/home/user';
@@ -58,20 +61,33 @@ export class ContextRequestError extends Error {
   }
 }
 
+interface PooledKernel {
+  space: SessionSpace;
+  kernel: RunningKernel;
+}
+
 export class ContextRegistry {
   readonly #options: SandboxOptions;
   readonly #workspaceRoot: string;
   readonly #launchers: KernelLaunchers;
   readonly #jail: JailSettings;
   readonly #limits: ContextLimits;
-  readonly #pool: KernelPool;
+  readonly #spaceSettings: SpaceSettings;
+  readonly #pool: KernelPool<PooledKernel>;
   /** session → context id → context */
   readonly #sessions = new Map<string, Map<string, CodeContext>>();
+  /** session → its space (set before the space is ready, so concurrent requests share one) */
+  readonly #spaces = new Map<string, Promise<SessionSpace>>();
+  /** The spaces of named sessions, by space id (the pool's key for their spares). */
+  readonly #spaceById = new Map<string, SessionSpace>();
   /** The context E2B runs code in when a request names only a language, per session and language. */
   readonly #defaults = new Map<string, Promise<CodeContext>>();
   /** Contexts being created, counted against the limit and awaited by close(). */
   readonly #creating = new Set<Promise<unknown>>();
+  /** How many creations each session has under way: its space must outlive them. */
+  readonly #creatingIn = new Map<string, number>();
   readonly #sweeper: NodeJS.Timeout | undefined;
+  #parents: Promise<void> | undefined;
   #closed = false;
 
   constructor(deps: ContextRegistryDeps) {
@@ -80,8 +96,21 @@ export class ContextRegistry {
     this.#launchers = deps.launchers;
     this.#jail = deps.jail ?? {};
     this.#limits = deps.limits;
-    this.#pool = new KernelPool(deps.options.poolSize, (session, language) => this.#startKernel(session, language));
-    if (this.#launchers.python) this.#pool.fill(DEFAULT_SESSION, 'python');
+    this.#spaceSettings = {
+      workspaceRoot: deps.workspaceRoot,
+      workspaceMount: WORKSPACE_MOUNT,
+      limits: deps.limits,
+      uids: this.#jail.uids,
+      seccomp: this.#jail.seccomp,
+    };
+    this.#pool = new KernelPool<PooledKernel>(deps.options.poolSize, {
+      start: (space, language) => this.#startPooled(space, language),
+      discard: async ({ space, kernel }, key) => {
+        await kernel.stop();
+        if (key === FRESH_SPACE) await space.destroy();
+      },
+    });
+    if (this.#launchers.python) this.#pool.fill(FRESH_SPACE, 'python');
     const idleMs = deps.options.idleTimeoutSeconds * 1000;
     if (idleMs > 0) {
       this.#sweeper = setInterval(() => void this.removeIdle(idleMs), Math.min(Math.max(idleMs / 4, 250), 30_000));
@@ -99,11 +128,32 @@ export class ContextRegistry {
     return [...(this.#sessions.get(session)?.values() ?? [])];
   }
 
+  /** The sessions that hold live contexts. */
+  sessionNames(): string[] {
+    return [...this.#sessions.keys()];
+  }
+
+  /** The host path of a session's workspace, if the session has one (tests look at it from outside). */
+  async workspaceOf(session: string): Promise<string | undefined> {
+    return (await this.#spaces.get(session)?.catch(() => undefined))?.workspace;
+  }
+
   /** The context, or a 404 error; a context of another session is unknown here. */
   get(session: string, id: string): CodeContext {
     const context = this.#sessions.get(session)?.get(id);
     if (!context || context.closed) throw new ContextRequestError(404, `context "${id}" not found`);
     return context;
+  }
+
+  /** The session's file worker; a session without contexts gets a space (and workspace) of its own. */
+  async files(session: string): Promise<FileWorker> {
+    if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
+    let space = this.#spaces.get(session);
+    if (!space) {
+      space = this.#ensureParents().then(() => SessionSpace.open(this.#spaceSettings));
+      this.#bindSpace(session, space);
+    }
+    return (await space).files();
   }
 
   async create(session: string, params: CreateContextParams): Promise<CodeContext> {
@@ -121,10 +171,20 @@ export class ContextRegistry {
     }
     const creation = this.#create(session, { ...params, cwd });
     this.#creating.add(creation);
+    this.#creatingIn.set(session, (this.#creatingIn.get(session) ?? 0) + 1);
+    let failed = false;
     try {
       return await creation;
+    } catch (error) {
+      failed = true;
+      throw error;
     } finally {
       this.#creating.delete(creation);
+      const left = this.#creatingIn.get(session)! - 1;
+      if (left > 0) this.#creatingIn.set(session, left);
+      else this.#creatingIn.delete(session);
+      // A failed first creation leaves the session's fresh space without contexts: it goes too.
+      if (failed) await this.#endIfEmpty(session);
     }
   }
 
@@ -142,13 +202,18 @@ export class ContextRegistry {
     return created;
   }
 
+  /** Deletes the context; the session's last one takes the session's workspace with it. */
   async delete(session: string, id: string): Promise<void> {
     const context = this.get(session, id);
     this.#forget(context);
     await context.close();
+    await this.#endIfEmpty(session);
   }
 
-  /** Removes contexts that have been idle (not executing) longer than `idleMs`. */
+  /**
+   * Removes contexts that have been idle (not executing) longer than `idleMs`, and
+   * sessions left without contexts whose files have not been touched for as long.
+   */
   async removeIdle(idleMs: number): Promise<void> {
     const now = Date.now();
     const idle = [...this.#sessions.values()]
@@ -156,6 +221,13 @@ export class ContextRegistry {
       .filter((context) => !context.busy && now - context.lastUsed.getTime() > idleMs);
     for (const context of idle) this.#forget(context);
     await Promise.all(idle.map((context) => context.close()));
+    const bare = [...this.#spaces.keys()].filter((session) => !this.#sessions.has(session));
+    await Promise.all(
+      bare.map(async (session) => {
+        const space = await this.#spaces.get(session)?.catch(() => undefined);
+        if (space && now - space.lastUsed > idleMs) await this.#endIfEmpty(session);
+      }),
+    );
   }
 
   async close(): Promise<void> {
@@ -165,10 +237,11 @@ export class ContextRegistry {
     const all = [...this.#sessions.values()].flatMap((contexts) => [...contexts.values()]);
     this.#sessions.clear();
     await Promise.all([...all.map((context) => context.close()), this.#pool.close()]);
+    await Promise.allSettled([...this.#spaces.keys()].map((session) => this.#endIfEmpty(session)));
   }
 
   async #create(session: string, params: Required<Omit<CreateContextParams, 'metadata'>> & CreateContextParams): Promise<CodeContext> {
-    const kernel = await this.#pool.take(session, params.language);
+    const { space, kernel } = await this.#claim(session, params.language);
     const context = new CodeContext({
       id: randomUUID(),
       session,
@@ -176,8 +249,11 @@ export class ContextRegistry {
       cwd: params.cwd,
       metadata: params.metadata,
       kernel,
-      startKernel: () => this.#startKernel(session, params.language),
-      onGone: (gone) => this.#forget(gone),
+      startKernel: () => this.#startKernel(space, params.language),
+      onGone: (gone) => {
+        this.#forget(gone);
+        void this.#endIfEmpty(gone.session);
+      },
     });
     try {
       if (params.cwd !== WORKSPACE_MOUNT) await context.prepare();
@@ -198,10 +274,51 @@ export class ContextRegistry {
     return context;
   }
 
+  /**
+   * A kernel for a new context of the session. A session's first context takes a spare
+   * with a fresh space, which becomes the session's; later ones start in that space.
+   */
+  async #claim(session: string, language: Language): Promise<PooledKernel> {
+    const existing = this.#spaces.get(session);
+    if (existing) {
+      const space = await existing;
+      return this.#pool.take(space.id, language);
+    }
+    const taking = this.#pool.take(FRESH_SPACE, language);
+    this.#bindSpace(
+      session,
+      taking.then(({ space }) => space),
+    );
+    return taking;
+  }
+
+  #bindSpace(session: string, space: Promise<SessionSpace>): void {
+    this.#spaces.set(session, space);
+    space.then(
+      (ready) => this.#spaceById.set(ready.id, ready),
+      () => {
+        if (this.#spaces.get(session) === space) this.#spaces.delete(session);
+      },
+    );
+  }
+
   #forget(context: CodeContext): void {
     const contexts = this.#sessions.get(context.session);
     contexts?.delete(context.id);
     if (contexts?.size === 0) this.#sessions.delete(context.session);
+  }
+
+  /** Ends a session without contexts: its spares stop and its workspace is removed from disk. */
+  async #endIfEmpty(session: string): Promise<void> {
+    if (this.#sessions.has(session) || this.#creatingIn.has(session)) return;
+    const pending = this.#spaces.get(session);
+    if (!pending) return;
+    this.#spaces.delete(session);
+    const space = await pending.catch(() => undefined);
+    if (!space) return;
+    this.#spaceById.delete(space.id);
+    await this.#pool.drop(space.id);
+    await space.destroy();
   }
 
   #requireLauncher(language: Language): void {
@@ -211,39 +328,52 @@ export class ContextRegistry {
     }
   }
 
-  async #startKernel(session: string, language: Language): Promise<RunningKernel> {
-    const launcher = this.#launchers[language];
-    if (!launcher) throw new Error(`no launcher for ${language}`);
-    const workspace = join(this.#workspaceRoot, 'sessions', session);
-    const runRoot = join(this.#workspaceRoot, 'run');
-    const uids = this.#jail.uids;
-    // Jails under session uids must pass through the parents (not list them); each workspace is 0700, its uid's.
-    const parentMode = uids ? 0o711 : 0o700;
-    for (const parent of [join(this.#workspaceRoot, 'sessions'), runRoot]) {
-      await mkdir(parent, { recursive: true, mode: parentMode });
-      if (uids) await chmod(parent, parentMode); // a workspace root kept from an earlier, non-root run
+  /** The pool's start hook: a kernel in a named session's space, or in a fresh space of its own. */
+  async #startPooled(spaceKey: string, language: Language): Promise<PooledKernel> {
+    if (spaceKey !== FRESH_SPACE) {
+      const space = this.#spaceById.get(spaceKey);
+      if (!space) throw new Error('the session has ended');
+      return { space, kernel: await this.#startKernel(space, language) };
     }
-    // Done once per session (a disk quota is a mount): a pooled kernel has it behind it already.
-    await this.#limits.prepareWorkspace(workspace);
-    const lease = await uids?.acquire(session, workspace);
+    await this.#ensureParents();
+    const space = await SessionSpace.open(this.#spaceSettings);
     try {
-      const kernel = await RunningKernel.start(launcher, {
-        language,
-        workspace,
-        workspaceMount: WORKSPACE_MOUNT,
-        runRoot,
-        memoryMb: this.#limits.perProcessMemoryMb,
-        allowNetwork: this.#options.allowNetwork,
-        cgroup: () => this.#limits.kernelCgroup(),
-        watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
-        hostUid: lease?.uid,
-        seccomp: this.#jail.seccomp,
-      });
-      void kernel.exited.then(() => lease?.release());
-      return kernel;
+      return { space, kernel: await this.#startKernel(space, language) };
     } catch (error) {
-      lease?.release();
+      await space.destroy();
       throw error;
     }
+  }
+
+  /** Jails under session uids must pass through the parents (not list them); each workspace is 0700, its uid's. */
+  #ensureParents(): Promise<void> {
+    this.#parents ??= (async () => {
+      const parentMode = this.#jail.uids ? 0o711 : 0o700;
+      for (const parent of [join(this.#workspaceRoot, 'sessions'), join(this.#workspaceRoot, 'run')]) {
+        await mkdir(parent, { recursive: true, mode: parentMode });
+        if (this.#jail.uids) await chmod(parent, parentMode); // a workspace root kept from an earlier, non-root run
+      }
+    })();
+    this.#parents.catch(() => {
+      this.#parents = undefined;
+    });
+    return this.#parents;
+  }
+
+  async #startKernel(space: SessionSpace, language: Language): Promise<RunningKernel> {
+    const launcher = this.#launchers[language];
+    if (!launcher) throw new Error(`no launcher for ${language}`);
+    return RunningKernel.start(launcher, {
+      language,
+      workspace: space.workspace,
+      workspaceMount: WORKSPACE_MOUNT,
+      runRoot: space.runRoot,
+      memoryMb: this.#limits.perProcessMemoryMb,
+      allowNetwork: this.#options.allowNetwork,
+      cgroup: () => this.#limits.kernelCgroup(),
+      watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
+      hostUid: space.hostUid,
+      seccomp: this.#jail.seccomp,
+    });
   }
 }

@@ -27,6 +27,8 @@ export interface RunningSandbox {
   port: number;
   /** Where the session workspaces live on the host. */
   workspaceRoot: string;
+  /** The host path of a session's workspace (a random name under workspaceRoot), if the session has one. */
+  workspaceOf(session: string): Promise<string | undefined>;
   /** Stops serving, kills every kernel (and the pool's) and removes a default workspace root. */
   close(): Promise<void>;
 }
@@ -99,6 +101,7 @@ export async function startSandbox(input: SandboxOptions | SandboxOptionsInput =
     url: options.host === '0.0.0.0' ? `http://127.0.0.1:${listener.port}` : listener.origin,
     port: listener.port,
     workspaceRoot,
+    workspaceOf: (session) => registry.workspaceOf(session),
     close: () =>
       (closing ??= (async () => {
         // Executions still streaming end with their contexts: their clients hear why.

@@ -47,6 +47,10 @@ export const SandboxOptions = z
     poolSize: nonNegativeInt.default(2),
     /** Where session workspaces and kernel run directories live; the default is removed on close(). */
     workspaceRoot: z.string().min(1).optional(),
+    /** The largest file one request may write (upload or POST /files), MiB. */
+    maxUploadMb: positiveInt.default(100),
+    /** The largest file one request may read (GET /files, download), MiB. */
+    maxReadMb: positiveInt.default(100),
     /** A `keepalive` line is sent after this many seconds without any other line. */
     keepaliveSeconds: z.number().positive().default(5),
   })
@@ -81,6 +85,8 @@ const ENV_MAP: Array<[string, keyof SandboxOptionsInput, 'string' | 'number' | '
   ['SANDBOX_POOL_SIZE', 'poolSize', 'number'],
   ['SANDBOX_WORKSPACE_ROOT', 'workspaceRoot', 'string'],
   ['SANDBOX_KEEPALIVE_SECONDS', 'keepaliveSeconds', 'number'],
+  ['SANDBOX_MAX_UPLOAD_MB', 'maxUploadMb', 'number'],
+  ['SANDBOX_MAX_READ_MB', 'maxReadMb', 'number'],
 ];
 
 const OPTION_TO_ENV = new Map(ENV_MAP.map(([env, option]) => [option as string, env]));

@@ -19,8 +19,11 @@ import {
   SESSION_ID_PATTERN,
   SESSION_ID_RULE,
   SANDBOX_ERROR_NAMES,
+  FILE_ROUTES,
+  SESSIONS_ROUTE,
   type ExecutionEvent,
 } from '../sandbox/protocol.ts';
+import { addFileRoutes, filesBodyLimit } from './file-routes.ts';
 import type { CodeContext } from './code-context.ts';
 import { ContextRequestError, DEFAULT_SESSION, type ContextRegistry } from './context-registry.ts';
 import { NdjsonResponse } from './ndjson-response.ts';
@@ -69,20 +72,29 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
       return c.text(`${foreign.header} "${foreign.value}" is not local: the sandbox API answers no web page`, 403);
     }
     const hasBody = Number(c.req.header('content-length') ?? 0) > 0 || c.req.header('transfer-encoding') !== undefined;
-    if (hasBody && !isJsonContentType(c.req.header('content-type'))) {
-      return c.text(`request bodies must be application/json, got ${c.req.header('content-type') ?? 'no content-type'}`, 415);
+    const type = c.req.header('content-type');
+    const upload = c.req.path === FILE_ROUTES.upload;
+    if (hasBody && !(upload ? isMultipart(type) : isJsonContentType(type))) {
+      const expected = upload ? 'multipart/form-data' : 'application/json';
+      return c.text(`request bodies here must be ${expected}, got ${type ?? 'no content-type'}`, 415);
     }
     await next();
   });
 
-  app.use(
-    '*',
+  const maxUploadBytes = options.maxUploadMb * 1024 * 1024;
+  const limitBody = (maxSize: number, what: string) =>
     bodyLimit({
-      maxSize: MAX_BODY_BYTES,
+      maxSize,
       // The body is left unread: closing the connection keeps its bytes from being read as the client's next request.
-      onError: (c) => c.text(`request body too large (limit ${MAX_BODY_BYTES} bytes)`, 413, { Connection: 'close' }),
-    }),
-  );
+      onError: (c) => c.text(`request body too large (limit ${maxSize} bytes${what})`, 413, { Connection: 'close' }),
+    });
+  // Files have limits of their own: an upload is counted as it streams (file-routes.ts), POST /files by its base64.
+  const generalLimit = limitBody(MAX_BODY_BYTES, '');
+  const filesLimit = limitBody(filesBodyLimit(maxUploadBytes), ': a file of at most SANDBOX_MAX_UPLOAD_MB, base64-encoded');
+  app.use('*', async (c, next) => {
+    if (c.req.path === FILE_ROUTES.upload) return next();
+    return (c.req.path === FILE_ROUTES.files ? filesLimit : generalLimit)(c, next);
+  });
 
   app.get('/health', (c) => c.json('OK'));
 
@@ -123,6 +135,16 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
     return c.body(null, 200);
   });
 
+  app.get(SESSIONS_ROUTE, (c) => c.json(registry.sessionNames()));
+
+  addFileRoutes(app, {
+    registry,
+    sessionOf,
+    parseBody,
+    maxUploadBytes,
+    maxReadBytes: options.maxReadMb * 1024 * 1024,
+  });
+
   app.post('/execute', async (c) => {
     const session = sessionOf(c);
     const request = await parseBody(c, ExecuteRequest);
@@ -154,6 +176,10 @@ class BadRequest extends Error {}
 
 function isJsonContentType(value: string | undefined): boolean {
   return value !== undefined && /^application\/json\s*(;|$)/i.test(value.trim());
+}
+
+function isMultipart(value: string | undefined): boolean {
+  return value !== undefined && /^multipart\/form-data\s*;/i.test(value.trim());
 }
 
 /**

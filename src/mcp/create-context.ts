@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { LanguageParam } from './shared.ts';
+import { LanguageParam } from './context-params.ts';
 import { failureOf } from './tool-failure.ts';
-import { defineTool, toolResult } from './tool.ts';
+import { defineTool, toolResult } from './tool-definition.ts';
 
 export const createContext = defineTool({
   name: 'create_context',

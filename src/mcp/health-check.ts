@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineTool, toolResult } from './tool.ts';
+import { defineTool, toolResult } from './tool-definition.ts';
 
 export const healthCheck = defineTool({
   name: 'health_check',

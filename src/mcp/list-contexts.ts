@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { SandboxError } from '../sandbox/client.ts';
 import type { Context } from '../sandbox/protocol.ts';
 import { failureOf } from './tool-failure.ts';
-import { defineTool, toolResult } from './tool.ts';
+import { defineTool, toolResult } from './tool-definition.ts';
 
 const ContextEntry = z.object({
   context_id: z.string(),

@@ -2,10 +2,11 @@ import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import type { Execution } from '../sandbox/client.ts';
 import { RESULT_FORMATS, type ResultEvent, type ResultFormat } from '../sandbox/protocol.ts';
+import { type ChangedFile, changedFiles, snapshotWorkspace } from './changed-files.ts';
 import { createRunProgress } from './run-progress.ts';
-import { ContextIdParam, LanguageParam, releaseSessionIfEmpty, resolveContext } from './shared.ts';
+import { ContextIdParam, LanguageParam, releaseSessionIfEmpty, resolveContext } from './context-params.ts';
 import { failureOf, unknownContext } from './tool-failure.ts';
-import { defineTool, type ToolDeps } from './tool.ts';
+import { defineTool, type ToolDeps } from './tool-definition.ts';
 
 const MAX_TIMEOUT_SECONDS = 3600;
 
@@ -30,6 +31,9 @@ const RunOutput = z.object({
   results: z.array(ResultEntry),
   error: z.object({ name: z.string(), value: z.string(), traceback: z.string() }).nullable(),
   execution_count: z.number().int().nullable(),
+  files_changed: z
+    .array(z.object({ path: z.string(), size: z.number().nullable(), uri: z.string() }))
+    .describe('Files in the workspace the run created or changed (read them with read_file or as resources)'),
 });
 type RunOutput = z.infer<typeof RunOutput>;
 
@@ -68,13 +72,15 @@ export const runCode = defineTool({
       const address = resolveContext(deps, context_id);
       if (!address) return unknownContext(context_id);
       try {
+        const before = await snapshotWorkspace(deps, address.session);
         const execution = await deps.sandbox.execute(
           address.session,
           { code, context_id: address.context, timeout },
           { signal: call.signal, onEvent: progress.onEvent },
         );
         await progress.finish();
-        return renderExecution(execution, deps, started);
+        const files = await changedFiles(deps, address.session, context_id, before);
+        return renderExecution(execution, deps, started, files);
       } catch (error) {
         await progress.finish();
         return failureOf(error, context_id);
@@ -125,13 +131,14 @@ function resultEntry(result: ResultEvent): RunOutput['results'][number] {
   return entry;
 }
 
-function renderExecution(execution: Execution, deps: ToolDeps, started: number): CallToolResult {
+function renderExecution(execution: Execution, deps: ToolDeps, started: number, files: ChangedFile[] = []): CallToolResult {
   const structured: RunOutput = {
     stdout: execution.stdout,
     stderr: execution.stderr,
     results: execution.results.map(resultEntry),
     error: execution.error ? { name: execution.error.name, value: execution.error.value, traceback: execution.error.traceback } : null,
     execution_count: execution.executionCount ?? null,
+    files_changed: files.map(({ path, size, uri }) => ({ path, size, uri })),
   };
   if (!execution.complete && !structured.error) {
     structured.error = {
@@ -157,6 +164,11 @@ function renderExecution(execution: Execution, deps: ToolDeps, started: number):
   if (structured.error) {
     const { name, value, traceback } = structured.error;
     sections.push(`error: ${name}: ${value}${traceback ? `\n${traceback}` : ''}`);
+  }
+  if (files.length > 0) {
+    sections.push(`files written:\n${files.map((file) => `${file.path} (${file.size ?? '?'} bytes)`).join('\n')}`);
+    for (const file of files)
+      content.push({ type: 'resource_link', uri: file.uri, name: file.name, ...(file.size === null ? {} : { size: file.size }) });
   }
   const text = sections.length > 0 ? sections.join('\n\n') : '(no output)';
   deps.logger.debug('run finished', { ms: Math.round(performance.now() - started) });

@@ -6,7 +6,7 @@
  * does not become thousands of notifications; the final result holds everything anyway.
  */
 import type { ExecutionEvent } from '../sandbox/protocol.ts';
-import type { ToolCall } from './tool.ts';
+import type { ToolCall } from './tool-definition.ts';
 
 const FLUSH_MS = 200;
 const MAX_MESSAGE_CHARS = 2000;

@@ -10,8 +10,9 @@
  */
 import { ProtocolError, ProtocolErrorCode, Server, type CallToolResult, type jsonSchemaValidator } from '@modelcontextprotocol/server';
 import { describeIssues } from '../zod-issues.ts';
-import type { ToolCatalog } from './catalog.ts';
-import type { ToolDeps } from './tool.ts';
+import { addFileResources } from './file-resources.ts';
+import type { ToolCatalog } from './tool-catalog.ts';
+import type { ToolDeps } from './tool-definition.ts';
 import { toolFailure } from './tool-failure.ts';
 
 /** What a tool call ended as, for the request's one log line. */
@@ -29,7 +30,8 @@ export const SERVER_INFO = { name: 'fc-code-interpreter', version: '0.1.0' };
 
 const INSTRUCTIONS =
   'A code interpreter. Use create_context for a stateful Python/JavaScript/TypeScript session, run_code with its context_id to run code in it ' +
-  '(state persists between calls), list_contexts to find contexts again, and stop_context when done. run_code without context_id runs once in a throw-away context.';
+  '(state persists between calls), list_contexts to find contexts again, and stop_context when done. run_code without context_id runs once in a throw-away context. ' +
+  "write_file puts data into a context's workspace (text, base64 or a public URL), read_file and list_files take results out; files are also resources.";
 
 /**
  * The tool list is fixed for a deployment and the same for every caller: clients
@@ -52,7 +54,7 @@ const noElicitationValidator: jsonSchemaValidator = {
 
 export function createMcpServer(deps: McpServerDeps): Server {
   const server = new Server(deps.serverInfo ?? SERVER_INFO, {
-    capabilities: { tools: {}, logging: {} },
+    capabilities: { tools: {}, logging: {}, resources: {} },
     instructions: INSTRUCTIONS,
     jsonSchemaValidator: noElicitationValidator,
     cacheHints: CACHE_HINTS,
@@ -92,5 +94,6 @@ export function createMcpServer(deps: McpServerDeps): Server {
     return server.projectCallToolResult(result, deps.catalog.outputSchemaOf(name));
   });
 
+  addFileResources(server, deps);
   return server;
 }

@@ -1,13 +1,13 @@
 import { z } from 'zod';
-import { ContextIdParam, releaseSessionIfEmpty, resolveContext } from './shared.ts';
+import { ContextIdParam, releaseSessionIfEmpty, resolveContext } from './context-params.ts';
 import { failureOf, unknownContext } from './tool-failure.ts';
-import { defineTool, toolResult } from './tool.ts';
+import { defineTool, toolResult } from './tool-definition.ts';
 
 export const stopContext = defineTool({
   name: 'stop_context',
   title: 'Stop a code context',
   description:
-    'Stops a code context and frees its kernel. Its variables are lost; files it wrote to the working directory may remain for other contexts of the same session. ' +
+    'Stops a code context and frees its kernel. Its variables are lost, and its workspace with every file in it is removed (read_file what you need first). ' +
     'Stopping a context that is already gone reports an error and changes nothing.',
   inputSchema: z.object({ context_id: ContextIdParam }),
   outputSchema: z.object({ success: z.boolean(), context_id: z.string(), message: z.string() }),

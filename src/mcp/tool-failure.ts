@@ -18,6 +18,11 @@ export type ToolFailureKind =
   | 'sandbox_timeout'
   | 'sandbox_http'
   | 'sandbox_protocol'
+  | 'sandbox_file_not_found'
+  | 'sandbox_no_file_api'
+  | 'invalid_path'
+  | 'file_too_large'
+  | 'fetch_failed'
   | 'cancelled'
   | 'session_api'
   | 'internal';

@@ -4,8 +4,22 @@
  * POSTs never do (creating a context or running code twice is not harmless).
  * Failures come out as SandboxError with a message meant for the agent.
  */
-import ky, { type KyInstance, type Options as KyOptions } from 'ky';
-import { Context, ContextList, type CreateContextRequest, type ExecuteRequest } from './protocol.ts';
+import ky, { HTTPError, type KyInstance, type Options as KyOptions } from 'ky';
+import {
+  Context,
+  ContextList,
+  DirectoryListing,
+  EntryResponse,
+  FILE_ROUTES,
+  FileContent,
+  type FileEntry,
+  SESSIONS_ROUTE,
+  SessionList,
+  type WriteFileRequest,
+  WrittenFile,
+  type CreateContextRequest,
+  type ExecuteRequest,
+} from './protocol.ts';
 import { SandboxError, toSandboxError } from './errors.ts';
 import { collectExecution, type Execution, type ExecutionEventListener } from './execution.ts';
 
@@ -50,6 +64,16 @@ export interface SandboxClient {
   deleteContext(session: string, contextId: string): Promise<void>;
   /** Runs code; resolves when the sandbox ends the stream. `timeout` (s) also bounds the HTTP call. */
   execute(session: string, request: ExecuteRequest, options?: ExecuteOptions): Promise<Execution>;
+  /** The sessions holding contexts (GET /sessions, ours); undefined when the sandbox does not list them. */
+  listSessions(): Promise<string[] | undefined>;
+  readFile(session: string, path: string): Promise<FileContent>;
+  writeFile(session: string, request: WriteFileRequest): Promise<WrittenFile>;
+  /** Streams `body` into the file (multipart, as the cloud image takes uploads). */
+  uploadFile(session: string, path: string, body: ReadableStream<Uint8Array>, signal?: AbortSignal): Promise<WrittenFile>;
+  /** The file's raw bytes as a stream, and its size when the sandbox says. */
+  downloadFile(session: string, path: string, signal?: AbortSignal): Promise<{ body: ReadableStream<Uint8Array>; size?: number }>;
+  listFiles(session: string, path: string, depth: number): Promise<DirectoryListing>;
+  statFile(session: string, path: string): Promise<FileEntry>;
 }
 
 /** Slack on top of the sandbox's own run timeout before this side gives up on the stream. */
@@ -85,6 +109,16 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
     try {
       return await run();
     } catch (error) {
+      throw await toSandboxError(error, baseUrl, what);
+    }
+  }
+
+  /** A file call: a 404 is the file's (when the answer says so) or a sandbox without the file API. */
+  async function fileCall<T>(what: string, path: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof HTTPError && error.response.status === 404) throw await fileNotFound(error.response, what, path);
       throw await toSandboxError(error, baseUrl, what);
     }
   }
@@ -146,7 +180,117 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
         return collectExecution(response.body, executeOptions.onEvent);
       });
     },
+
+    async listSessions() {
+      try {
+        return SessionList.parse(await http.get(SESSIONS_ROUTE.slice(1)).json());
+      } catch (error) {
+        if (error instanceof HTTPError && error.response.status === 404) return undefined;
+        throw await toSandboxError(error, baseUrl, 'list sessions');
+      }
+    },
+
+    readFile(session, path) {
+      return fileCall('read file', path, async () =>
+        FileContent.parse(await http.get(FILE_ROUTES.files.slice(1), withSession(session, { searchParams: { path } })).json()),
+      );
+    },
+
+    writeFile(session, request) {
+      return fileCall('write file', request.path, async () =>
+        WrittenFile.parse(await http.post(FILE_ROUTES.files.slice(1), withSession(session, { json: request, retry: 0 })).json()),
+      );
+    },
+
+    uploadFile(session, path, body, signal) {
+      const boundary = `----fc-ci-${crypto.randomUUID()}`;
+      return fileCall('upload file', path, async () =>
+        WrittenFile.parse(
+          await http
+            .post(
+              FILE_ROUTES.upload.slice(1),
+              withSession(session, {
+                body: multipartStream(boundary, path, body),
+                headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+                retry: 0,
+                timeout: false,
+                signal,
+              }),
+            )
+            .json(),
+        ),
+      );
+    },
+
+    downloadFile(session, path, signal) {
+      return fileCall('download file', path, async () => {
+        const response = await http.get(
+          FILE_ROUTES.download.slice(1),
+          withSession(session, { searchParams: { path }, timeout: false, signal }),
+        );
+        if (!response.body) throw new SandboxError('protocol', 'download file: the sandbox sent no body');
+        const length = Number(response.headers.get('content-length'));
+        return { body: response.body, size: Number.isFinite(length) && length >= 0 ? length : undefined };
+      });
+    },
+
+    listFiles(session, path, depth) {
+      return fileCall('list files', path, async () =>
+        DirectoryListing.parse(await http.get(FILE_ROUTES.list.slice(1), withSession(session, { searchParams: { path, depth } })).json()),
+      );
+    },
+
+    statFile(session, path) {
+      return fileCall('stat file', path, async () => {
+        const answer = await http.get(FILE_ROUTES.stat.slice(1), withSession(session, { searchParams: { path } })).json();
+        return EntryResponse.parse(answer).entry;
+      });
+    },
   };
+}
+
+/** The sandbox's 404 about a file names it; any other 404 means the route itself is missing. */
+async function fileNotFound(response: Response, what: string, path: string): Promise<SandboxError> {
+  const body = (await response.text().catch(() => '')).trim().slice(0, 500);
+  if (/no such file|not found|does not exist/i.test(body) && body.length > 0 && !/^<|^404 Not Found$/i.test(body)) {
+    return new SandboxError('file_not_found', `no such file or directory: ${path}`, 404);
+  }
+  return new SandboxError(
+    'no_file_api',
+    `${what}: this sandbox has no file API (it answered 404 for its file routes); files need Alibaba's code-interpreter image or the embedded sandbox`,
+    404,
+  );
+}
+
+/** A multipart/form-data body with the `path` field first, then the file, streamed as it arrives. */
+function multipartStream(boundary: string, path: string, file: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  const name = path.split('/').pop() || 'file';
+  const head = encoder.encode(
+    `--${boundary}\r\nContent-Disposition: form-data; name="path"\r\n\r\n${path}\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name.replaceAll('"', '%22')}"\r\n` +
+      'Content-Type: application/octet-stream\r\n\r\n',
+  );
+  const tail = encoder.encode(`\r\n--${boundary}--\r\n`);
+  const reader = file.getReader();
+  let started = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!started) {
+        started = true;
+        controller.enqueue(head);
+        return;
+      }
+      const { done, value } = await reader.read();
+      if (done) {
+        controller.enqueue(tail);
+        controller.close();
+      } else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
 }
 
 export type SandboxClientFactory = (request: Request) => SandboxClient;

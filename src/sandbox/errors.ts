@@ -4,7 +4,7 @@
  */
 import { HTTPError, TimeoutError } from 'ky';
 
-export type SandboxErrorKind = 'not_found' | 'unreachable' | 'timeout' | 'http' | 'protocol' | 'aborted';
+export type SandboxErrorKind = 'not_found' | 'file_not_found' | 'no_file_api' | 'unreachable' | 'timeout' | 'http' | 'protocol' | 'aborted';
 
 export class SandboxError extends Error {
   override name = 'SandboxError';

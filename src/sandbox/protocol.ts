@@ -182,3 +182,84 @@ export const SANDBOX_ERROR_NAMES = {
   /** The context was deleted or lost while the code waited or ran. */
   context: 'ContextError',
 } as const;
+
+// ---- files: Alibaba's code-interpreter image's file API, which the embedded sandbox serves too ----
+// Paths are inside the context's filesystem: relative to the workspace (WORKSPACE_DIR) or absolute under it.
+
+/** Where a session's files live, as code inside sees them (E2B's and Alibaba's default cwd). */
+export const WORKSPACE_DIR = '/home/user';
+
+export const FILE_ROUTES = {
+  /** GET ?path= → FileContent; POST WriteFileRequest → WrittenFile */
+  files: '/files',
+  /** GET ?path=&depth= → DirectoryListing */
+  list: '/filesystem',
+  /** GET ?path= → EntryResponse */
+  stat: '/filesystem/stat',
+  /** GET ?path= → the raw bytes, with Content-Disposition */
+  download: '/filesystem/download',
+  /** POST multipart/form-data: field `path`, then field `file` → WrittenFile */
+  upload: '/filesystem/upload',
+  /** POST MkdirRequest → EntryResponse */
+  mkdir: '/filesystem/mkdir',
+  /** POST MoveRequest → EntryResponse */
+  move: '/filesystem/move',
+  /** POST RemoveRequest → EntryResponse */
+  remove: '/filesystem/remove',
+} as const;
+
+export const FILE_ENCODINGS = ['utf-8', 'base64'] as const;
+export type FileEncoding = (typeof FILE_ENCODINGS)[number];
+
+/** A file or directory. The cloud image's exact field set is unverified: only name, path and type are required. */
+export const FileEntry = z.object({
+  name: z.string(),
+  type: z.string(),
+  path: z.string(),
+  size: z.number().optional(),
+  /** octal, e.g. "0644" */
+  mode: z.string().optional(),
+  /** e.g. "-rw-r--r--" */
+  permissions: z.string().optional(),
+  owner: z.string().optional(),
+  group: z.string().optional(),
+  /** ISO 8601 */
+  modifiedTime: z.string().optional(),
+});
+export type FileEntry = z.infer<typeof FileEntry>;
+
+export const FileContent = FileEntry.extend({ content: z.string(), encoding: z.enum(FILE_ENCODINGS) });
+export type FileContent = z.infer<typeof FileContent>;
+
+const FileMode = z.string().regex(/^0?[0-7]{3}$/, 'must be an octal mode such as "644"');
+
+export const WriteFileRequest = z.object({
+  path: z.string().min(1),
+  content: z.string(),
+  encoding: z.enum(FILE_ENCODINGS).optional(),
+  mode: FileMode.optional(),
+  /** Create missing parent directories (default true). */
+  createDir: z.boolean().optional(),
+});
+export type WriteFileRequest = z.input<typeof WriteFileRequest>;
+
+export const WrittenFile = z.object({ path: z.string(), size: z.number() });
+export type WrittenFile = z.infer<typeof WrittenFile>;
+
+export const DirectoryListing = z.object({
+  path: z.string(),
+  entries: z.array(FileEntry),
+  /** extension: the listing stopped at the sandbox's entry limit */
+  truncated: z.boolean().optional(),
+});
+export type DirectoryListing = z.infer<typeof DirectoryListing>;
+
+export const EntryResponse = z.object({ entry: FileEntry });
+
+export const MkdirRequest = z.object({ path: z.string().min(1), parents: z.boolean().optional(), mode: FileMode.optional() });
+export const MoveRequest = z.object({ source: z.string().min(1), destination: z.string().min(1) });
+export const RemoveRequest = z.object({ path: z.string().min(1) });
+
+/** GET /sessions (extension): the sessions holding live contexts, for a client that gives each context a session of its own. */
+export const SESSIONS_ROUTE = '/sessions';
+export const SessionList = z.array(z.string());

@@ -1,20 +1,29 @@
 /**
- * Direct session mode (local, or one fixed sandbox): every context lives in one
- * configured sandbox session, so there is nothing to create or delete.
+ * Direct session mode (local, or one fixed sandbox): the MCP side talks to one
+ * sandbox and names the sessions itself. Each context gets a session of its own,
+ * `<SANDBOX_SESSION_ID>-<random>`, so its workspace is private to it, as each
+ * context is its own FC session in FC mode. The sandbox lists them (GET /sessions,
+ * the embedded sandbox's extension); a sandbox that cannot gets every context in
+ * the one configured session, as before, sharing its workspace.
  */
-import type { SandboxSessions, SandboxSessionsFactory } from './types.ts';
+import { randomBytes } from 'node:crypto';
+import type { SandboxClient } from '../sandbox/client.ts';
+import type { SandboxSessions } from './types.ts';
 
-export function createDirectSessions(sessionId: string): SandboxSessions {
+export function createDirectSessions(sessionId: string, sandbox: Pick<SandboxClient, 'listSessions'>): SandboxSessions {
+  const prefix = `${sessionId}-`;
   return {
     mode: 'direct',
-    open: async () => sessionId,
-    list: async () => [sessionId],
+    async open() {
+      if ((await sandbox.listSessions()) === undefined) return sessionId;
+      return `${prefix}${randomBytes(9).toString('base64url').replaceAll('_', '.')}`;
+    },
+    async list() {
+      const listed = await sandbox.listSessions();
+      if (listed === undefined) return [sessionId];
+      return listed.filter((session) => session.startsWith(prefix));
+    },
+    // The sandbox ends a session with its last context (its workspace goes with it).
     close: async () => {},
   };
-}
-
-/** The factory form createApp takes; direct mode needs nothing from the request. */
-export function directSessionsFactory(sessionId: string): SandboxSessionsFactory {
-  const sessions = createDirectSessions(sessionId);
-  return () => sessions;
 }

@@ -10,7 +10,7 @@
  * a watchdog summing the resident memory of each kernel's tree (and its tmpfs) for
  * memory, nothing for the process count and the disk.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { openCgroupV1 } from './cgroup-v1.ts';
 import { openCgroupV2 } from './cgroup-v2.ts';
@@ -115,6 +115,12 @@ export class ContextLimits {
   async prepareWorkspace(dir: string): Promise<void> {
     if (this.#disk) await this.#disk.prepare(dir);
     else await mkdir(dir, { recursive: true, mode: 0o700 });
+  }
+
+  /** Removes a workspace made by prepareWorkspace, quota and all; nothing may run in it any more. */
+  async removeWorkspace(dir: string): Promise<void> {
+    await this.#disk?.release(dir);
+    await rm(dir, { recursive: true, force: true });
   }
 
   /** Undoes everything (unmounts workspaces, removes our cgroups); every kernel must be gone. */

@@ -60,6 +60,15 @@ export class LoopDiskQuota {
     return mounting;
   }
 
+  /** Unmounts the workspace and deletes its image (the session has ended). */
+  async release(dir: string): Promise<void> {
+    const mounting = this.#mounted.get(dir);
+    this.#mounted.delete(dir);
+    await mounting?.catch(() => {});
+    await unmount(dir);
+    await rm(this.#imageOf(dir), { force: true });
+  }
+
   /**
    * Unmounts every workspace (their kernels must be gone). Images stay: a configured
    * workspace root keeps its workspaces across server restarts, and the next start

@@ -1,6 +1,6 @@
 /**
  * What a tool is here: its zod schemas next to its handler, in one module per tool.
- * The schemas are converted to JSON Schema once per process (src/mcp/catalog.ts),
+ * The schemas are converted to JSON Schema once per process (src/mcp/tool-catalog.ts),
  * not per request, because a stateless server builds its MCP server per request.
  */
 import type { CallToolResult, LoggingLevel, ServerNotification, ToolAnnotations } from '@modelcontextprotocol/server';
@@ -22,6 +22,14 @@ export interface ToolDeps {
   logger: Logger;
   /** run_code's timeout when the caller gives none, seconds. */
   runTimeoutSeconds: number;
+  files: FileLimits;
+}
+
+export interface FileLimits {
+  /** The most bytes write_file takes and read_file or resources/read return (MCP_MAX_FILE_BYTES). */
+  maxBytes: number;
+  /** Hosts write_file may fetch from although they resolve to private addresses (MCP_FETCH_ALLOW_HOSTS). */
+  fetchAllowHosts: readonly string[];
 }
 
 /** The request-scoped part of a call: cancellation and notifications back to the client. */

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { ContextAddress } from '../contexts/context-id.ts';
 import { LANGUAGES, normalizeLanguage } from '../sandbox/protocol.ts';
-import type { ToolDeps } from './tool.ts';
+import type { ToolDeps } from './tool-definition.ts';
 
 /** python | javascript | typescript; aliases (py, js, ts, any case) are accepted too. */
 export const LanguageParam = z.preprocess(

@@ -5,7 +5,7 @@
  */
 import type { Tool as ToolDefinition } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import type { Tool } from './tool.ts';
+import type { Tool } from './tool-definition.ts';
 
 export interface ToolCatalog {
   get(name: string): Tool | undefined;
