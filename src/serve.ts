@@ -31,8 +31,11 @@ export function listenHttp(app: Hono<any>, host: string, port: number): Promise<
         port: info.port,
         async close(drain) {
           const closed = new Promise<void>((done) => server.close(() => done()));
-          await drain?.();
-          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+          try {
+            await drain?.();
+          } finally {
+            (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+          }
           await closed;
         },
       });
