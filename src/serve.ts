@@ -1,38 +1,46 @@
 /**
- * Putting the app on a transport: an HTTP listener (Node) or stdio. Used by the
- * handlers; nothing here reads the environment.
+ * Putting an app on a transport: an HTTP listener (Node) or stdio. Used by the
+ * handlers, and by the embedded sandbox for its own app: the MCP server is loaded only
+ * when stdio needs it. Nothing here reads the environment.
  */
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Hono } from 'hono';
-import { createMcpServer, type McpServerDeps } from './mcp/server.ts';
+import type { McpServerDeps } from './mcp/server.ts';
 
 export interface HttpListener {
   /** http://host:port */
   origin: string;
   port: number;
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections, runs `drain` while the open ones may still finish (e.g.
+   * a streamed response ending as what it waits on closes), then cuts those left.
+   */
+  close(drain?: () => Promise<void>): Promise<void>;
 }
 
+/** Serves the app on host:port (0 = any free port) with @hono/node-server; rejects if it cannot listen. */
 // biome-ignore lint/suspicious/noExplicitAny: serves any app, whatever its bindings and variables
 export function listenHttp(app: Hono<any>, host: string, port: number): Promise<HttpListener> {
   return new Promise((resolve, reject) => {
-    let server: ServerType;
-    const onError = (error: Error) => reject(error);
-    server = serve({ fetch: app.fetch, hostname: host, port }, (info: AddressInfo) => {
-      server.off('error', onError);
+    const server: ServerType = serve({ fetch: app.fetch, hostname: host, port }, (info: AddressInfo) => {
+      server.off('error', reject);
       const shownHost = host.includes(':') ? `[${host}]` : host;
       resolve({
         origin: `http://${shownHost}:${info.port}`,
         port: info.port,
-        close: () =>
-          new Promise<void>((done) => {
-            server.close(() => done());
+        async close(drain) {
+          const closed = new Promise<void>((done) => server.close(() => done()));
+          try {
+            await drain?.();
+          } finally {
             (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-          }),
+          }
+          await closed;
+        },
       });
     });
-    server.on('error', onError);
+    server.once('error', reject);
   });
 }
 
@@ -43,6 +51,7 @@ export function listenHttp(app: Hono<any>, host: string, port: number): Promise<
  */
 export async function serveStdio(deps: () => McpServerDeps): Promise<{ closed: Promise<void> }> {
   const { serveStdio: serve } = await import('@modelcontextprotocol/server/stdio');
+  const { createMcpServer } = await import('./mcp/server.ts');
   const closed = new Promise<void>((resolve) => {
     process.stdin.once('end', () => resolve());
     process.stdin.once('close', () => resolve());

@@ -17,7 +17,7 @@ import { spawn, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { chmod, chown, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KernelExit } from './kernel-launch.ts';
+import type { KernelExit, KernelLaunchOptions } from './kernel-launch.ts';
 
 /** Read-only system trees; missing ones are skipped (`--ro-bind-try`). */
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
@@ -60,16 +60,11 @@ export const SANDBOX_UID = 1000;
 /** Where the kernel's run directory (sockets, connection file) appears inside. Not under /tmp: the private /tmp is a fresh tmpfs that would hide it. */
 export const RUN_MOUNT = '/run/kernel';
 
-export interface SandboxCommandOptions {
-  /** Host path of the session's workspace, the only persistent writable place. */
-  workspace: string;
-  /** Where the workspace appears inside (also the working directory). */
-  workspaceMount: string;
-  /** Host path of the kernel's private run directory; appears at RUN_MOUNT. */
-  runDir: string;
+/** What the jail needs of a launch (kernel-launch.ts documents those fields), and its own settings. */
+export interface SandboxCommandOptions
+  extends Pick<KernelLaunchOptions, 'workspace' | 'workspaceMount' | 'runDir' | 'allowNetwork' | 'cgroupDirs' | 'hostUid'> {
   /** Address-space limit for every process of the kernel, in MiB (0 = none). */
   memoryMb: number;
-  allowNetwork: boolean;
   /** The complete environment inside; nothing of the server's is inherited. */
   env: Record<string, string>;
   /** The program and its arguments, as seen inside. */
@@ -84,11 +79,6 @@ export interface SandboxCommandOptions {
   uid?: number;
   /** bwrap arguments a launcher adds after the common mounts (more binds, capabilities). */
   extraArgs?: string[];
-  /**
-   * The unprivileged host uid (and gid) the whole jail runs under, bwrap included; unset =
-   * the server's own. A root server always sets one (see session-uids.ts).
-   */
-  hostUid?: number;
   /** A BPF program file (seccomp-filter.ts) bwrap loads right before it runs the command. */
   seccompFilter?: string;
   /**
@@ -100,8 +90,6 @@ export interface SandboxCommandOptions {
   disableUserns?: boolean;
   /** Size cap of /dev/shm (a tmpfs), in MiB; default SHM_MAX_MB, never above a memoryMb limit. */
   shmSizeMb?: number;
-  /** cgroup directories the first process joins before anything else runs (the context's limits). */
-  cgroupDirs?: string[];
 }
 
 /**
@@ -110,7 +98,7 @@ export interface SandboxCommandOptions {
  * small rather than set to the whole memory limit (cgroup memory, where there is one,
  * counts them too).
  */
-export const SHM_MAX_MB = 64;
+const SHM_MAX_MB = 64;
 
 /** /proc entries container runtimes make read-only: host-wide knobs (sysctls, sysrq, irq affinity). */
 const PROC_READ_ONLY = ['sys', 'sysrq-trigger', 'irq', 'bus', 'fs'];
@@ -142,7 +130,7 @@ function closeInheritedFds(keep: number[]): string[] {
  * first. Spawn it with an empty env, fd 3 a pipe for bwrap's info and, with a
  * seccompFilter, fd 4 open on that file (spawnSandboxed does all that).
  */
-export function sandboxCommand(options: SandboxCommandOptions): [string, ...string[]] {
+function sandboxCommand(options: SandboxCommandOptions): [string, ...string[]] {
   const argv = closeInheritedFds(options.seccompFilter ? [INFO_FD, SECCOMP_FD] : [INFO_FD]);
   // Joined by the shell itself (still the server, root), so every process of the tree is born inside the limits.
   if (options.cgroupDirs?.length) {

@@ -12,10 +12,13 @@
  *   gets a fresh kernel at once (same id, same workspace, state lost).
  */
 import { SANDBOX_ERROR_NAMES, type Context, type ExecutionEvent, type Language } from '../sandbox/protocol.ts';
-import { errorFromContent, eventFromIopub, outputSize } from './kernel-events.ts';
-import type { KernelConnection, KernelMessage } from './kernel-connection.ts';
+import { ExecutionOutput, type StopReason } from './execution-output.ts';
+import { errorFromContent } from './kernel-events.ts';
+import type { KernelConnection } from './kernel-connection.ts';
 import { SNIPPETS } from './language-snippets.ts';
-import { describeExit, type RunningKernel } from './running-kernel.ts';
+import { describeExit } from './kernel-launch.ts';
+import type { RunningKernel } from './running-kernel.ts';
+import { within } from './time-limit.ts';
 
 /** How long an interrupted kernel gets to become idle before it is restarted. */
 const INTERRUPT_GRACE_MS = 5_000;
@@ -42,9 +45,6 @@ export interface CodeContextInit {
   /** Called when the context cannot go on (its kernel died and would not restart). */
   onGone(context: CodeContext): void;
 }
-
-/** Why an execution was stopped by the server rather than finishing by itself. */
-type StopReason = 'timeout' | 'output' | 'abort';
 
 export class CodeContext {
   readonly id: string;
@@ -189,92 +189,48 @@ export class CodeContext {
     // The client left while this waited its turn: do not run code nobody will see.
     if (params.signal?.aborted) return;
     const kernel = this.#kernel;
-    const connection = kernel.connection;
     const snippets = SNIPPETS[this.language];
-    const hasEnv = params.envVars && Object.keys(params.envVars).length > 0;
+    const hasEnv = params.envVars !== undefined && Object.keys(params.envVars).length > 0;
     if (hasEnv) await this.#runSilent(snippets.setEnv(params.envVars!));
 
-    let stopReason: StopReason | undefined;
-    let outputBytes = 0;
-    let sentError = false;
-    const emit = (event: ExecutionEvent) => {
-      if (stopReason === 'abort') return;
-      if (event.type === 'error') {
-        // After the server stopped the code, the kernel's own KeyboardInterrupt is noise: ours says why.
-        if (stopReason || sentError) return;
-        sentError = true;
-      }
-      params.emit(event);
-    };
-
-    let stop!: (reason: StopReason) => void;
-    const stopped = new Promise<StopReason>((resolve) => {
-      stop = (reason) => {
-        if (stopReason) return;
-        stopReason = reason;
-        resolve(reason);
-      };
-    });
-
-    const onIopub = (message: KernelMessage) => {
-      const event = eventFromIopub(message);
-      if (!event || stopReason) return;
-      const size = outputSize(event);
-      if (outputBytes + size > params.outputLimitBytes) {
-        const room = params.outputLimitBytes - outputBytes;
-        if ((event.type === 'stdout' || event.type === 'stderr') && room > 0) {
-          emit({ ...event, text: Buffer.from(event.text).subarray(0, room).toString('utf8') });
-        }
-        outputBytes = params.outputLimitBytes;
-        emit({
-          type: 'stderr',
-          text: `\n[output truncated: this execution exceeded the limit of ${params.outputLimitBytes} bytes]\n`,
-          timestamp: Date.now(),
-        });
-        stop('output');
-        return;
-      }
-      outputBytes += size;
-      emit(event);
-    };
-
-    const handle = connection.execute(params.code, { onIopub, linger: snippets.lateOutput });
-    const timer = setTimeout(() => stop('timeout'), params.timeoutMs);
-    const onAbort = () => stop('abort');
-    if (params.signal?.aborted) onAbort();
-    params.signal?.addEventListener('abort', onAbort, { once: true });
-
+    const output = new ExecutionOutput(params.emit, params.outputLimitBytes);
+    const handle = kernel.connection.execute(params.code, { onIopub: output.add, linger: snippets.lateOutput });
+    const disarm = stopOnTimeoutOrAbort(output, params);
     try {
-      const outcome = await Promise.race([
-        handle.done.then(
-          (reply) => ({ kind: 'done' as const, reply }),
-          () => ({ kind: 'lost' as const }),
-        ),
-        kernel.exited.then(() => ({ kind: 'died' as const })),
-        stopped.then((reason) => ({ kind: reason })),
-      ]);
+      const outcome = await firstOutcome(handle.done, kernel.exited, output.stopped);
       if (outcome.kind === 'died' || outcome.kind === 'lost') {
-        await this.#reportDeath(kernel, emit);
+        await this.#reportDeath(kernel, output.emit);
         return;
       }
       if (outcome.kind === 'done') {
-        if (snippets.lateOutput) await connection.flush().catch(() => {});
-        // Deno reports a syntax error only in the reply, with no iopub `error`.
-        if (outcome.reply.status === 'error') emit(errorFromContent(outcome.reply));
-      } else {
-        const stoppedCleanly = (await this.#interrupt(connection, handle.done, kernel)) && (await this.#responsive(connection));
-        if (outcome.kind !== 'abort') params.emit(this.#stopError(outcome.kind, params, stoppedCleanly));
-        if (!stoppedCleanly) {
-          await this.#replaceKernel();
-          return;
-        }
+        await this.#finish(kernel.connection, outcome.reply, output.emit);
+      } else if (!(await this.#stopCode(kernel, handle.done, outcome.kind, params))) {
+        return; // the kernel was replaced: nothing of this execution is left to undo
       }
       if (hasEnv) await this.#runSilent(snippets.restoreEnv()).catch(() => {});
     } finally {
-      clearTimeout(timer);
-      params.signal?.removeEventListener('abort', onAbort);
-      connection.forget(handle.msgId);
+      disarm();
+      kernel.connection.forget(handle.msgId);
     }
+  }
+
+  /** The code ended by itself: the last of its output is in, and an error only the reply carries is sent. */
+  async #finish(connection: KernelConnection, reply: Record<string, unknown>, emit: (event: ExecutionEvent) => void): Promise<void> {
+    if (SNIPPETS[this.language].lateOutput) await connection.flush().catch(() => {});
+    // Deno reports a syntax error only in the reply, with no iopub `error`.
+    if (reply.status === 'error') emit(errorFromContent(reply));
+  }
+
+  /**
+   * The server stopped the code: interrupts it, tells the client why (unless it left), and
+   * restarts a kernel that would not stop. True when the kernel (and its variables) stayed.
+   */
+  async #stopCode(kernel: RunningKernel, done: Promise<unknown>, reason: StopReason, params: ExecuteParams): Promise<boolean> {
+    const connection = kernel.connection;
+    const stoppedCleanly = (await this.#interrupt(connection, done, kernel)) && (await this.#responsive(connection));
+    if (reason !== 'abort') params.emit(this.#stopError(reason, params, stoppedCleanly));
+    if (!stoppedCleanly) await this.#replaceKernel();
+    return stoppedCleanly;
   }
 
   /**
@@ -283,18 +239,9 @@ export class CodeContext {
    */
   async #responsive(connection: KernelConnection): Promise<boolean> {
     const { msgId, done } = connection.execute('', { silent: true });
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), INTERRUPT_GRACE_MS)));
     try {
-      return await Promise.race([
-        done.then(
-          () => true,
-          () => false,
-        ),
-        grace,
-      ]);
+      return (await within(settledWell(done), INTERRUPT_GRACE_MS)) ?? false;
     } finally {
-      clearTimeout(timer);
       connection.forget(msgId);
     }
   }
@@ -302,23 +249,11 @@ export class CodeContext {
   /** Interrupts and waits for the execution to wind down; false if the kernel would not stop. */
   async #interrupt(connection: KernelConnection, done: Promise<unknown>, kernel: RunningKernel): Promise<boolean> {
     await connection.interrupt().catch(() => {});
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), INTERRUPT_GRACE_MS)));
-    try {
-      return await Promise.race([
-        done.then(
-          () => true,
-          () => false,
-        ),
-        kernel.exited.then(() => false),
-        grace,
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    const woundDown = Promise.race([settledWell(done), kernel.exited.then(() => false)]);
+    return (await within(woundDown, INTERRUPT_GRACE_MS)) ?? false;
   }
 
-  #stopError(reason: 'timeout' | 'output', params: ExecuteParams, settled: boolean): ExecutionEvent {
+  #stopError(reason: Exclude<StopReason, 'abort'>, params: ExecuteParams, settled: boolean): ExecutionEvent {
     const lost = settled ? '' : ' The kernel did not stop when interrupted and was restarted: its variables are lost.';
     if (reason === 'timeout') {
       const seconds = params.timeoutMs / 1000;
@@ -356,7 +291,41 @@ export class CodeContext {
   }
 }
 
-export class ContextClosedError extends Error {
+/** How an execution's wait ended: its reply, the kernel gone, or the server stopping it. */
+type Outcome = { kind: 'done'; reply: Record<string, unknown> } | { kind: 'lost' } | { kind: 'died' } | { kind: StopReason };
+
+function firstOutcome(done: Promise<Record<string, unknown>>, exited: Promise<unknown>, stopped: Promise<StopReason>): Promise<Outcome> {
+  return Promise.race<Outcome>([
+    done.then(
+      (reply) => ({ kind: 'done', reply }),
+      () => ({ kind: 'lost' }),
+    ),
+    exited.then(() => ({ kind: 'died' })),
+    stopped.then((reason) => ({ kind: reason })),
+  ]);
+}
+
+/** Arms the execution's timeout and the client's leaving; returns the disarm function. */
+function stopOnTimeoutOrAbort(output: ExecutionOutput, params: ExecuteParams): () => void {
+  const timer = setTimeout(() => output.stop('timeout'), params.timeoutMs);
+  const onAbort = () => output.stop('abort');
+  if (params.signal?.aborted) onAbort();
+  params.signal?.addEventListener('abort', onAbort, { once: true });
+  return () => {
+    clearTimeout(timer);
+    params.signal?.removeEventListener('abort', onAbort);
+  };
+}
+
+/** True once the request's reply is in, false if it failed (the connection closed). */
+function settledWell(done: Promise<unknown>): Promise<boolean> {
+  return done.then(
+    () => true,
+    () => false,
+  );
+}
+
+class ContextClosedError extends Error {
   constructor(id: string) {
     super(`context ${id} was deleted`);
     this.name = 'ContextClosedError';

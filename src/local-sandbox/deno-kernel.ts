@@ -47,16 +47,13 @@
  * unprivileged or FC deployment, so they are not used.
  */
 import { createRequire } from 'node:module';
-import { randomBytes } from 'node:crypto';
-import { link, mkdir, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { link, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as zmq from 'zeromq';
-import { RUN_MOUNT, baseKernelEnv, lendRunDir, sealRunDir, spawnSandboxed, type SandboxCommandOptions } from './bubblewrap.ts';
-import type { KernelEndpoints, KernelExit, KernelLauncher, KernelLaunchOptions, LaunchedKernel } from './kernel-launch.ts';
-
-const CHANNELS = ['shell', 'iopub', 'stdin', 'control', 'hb'] as const;
-type Channel = (typeof CHANNELS)[number];
+import { RUN_MOUNT, baseKernelEnv, type SandboxCommandOptions } from './bubblewrap.ts';
+import { freeLoopbackPorts } from './free-ports.ts';
+import { startJailedKernel, type StartCheck } from './jailed-kernel.ts';
+import { CHANNELS, type Channel, type KernelLauncher, type KernelLaunchOptions } from './kernel-launch.ts';
 
 /** Where the connection file, the deno binary and the private DENO_DIR appear inside the sandbox. */
 const CONNECTION_MOUNT = '/run/connection.json';
@@ -94,57 +91,26 @@ export const launchDenoKernel: KernelLauncher = async (options) => {
   if (Buffer.byteLength(path.join(runDir, 'control')) > MAX_SOCKET_PATH) {
     throw new Error(`runDir is too long for unix socket paths (${MAX_SOCKET_PATH} bytes at most): ${runDir}`);
   }
-  await mkdir(runDir, { recursive: true, mode: 0o700 });
-  try {
-    return await start(options, runDir);
-  } catch (error) {
-    await rm(runDir, { recursive: true, force: true });
-    throw error;
-  }
-};
-
-async function start(options: KernelLaunchOptions, runDir: string): Promise<LaunchedKernel> {
-  const key = randomBytes(32).toString('hex');
   // In the host's network namespace the ports must be free there; in a private one any will do.
-  const ports = options.allowNetwork ? await freePorts(CHANNELS.length) : PRIVATE_PORTS;
+  const ports = options.allowNetwork ? await freeLoopbackPorts(CHANNELS.length) : PRIVATE_PORTS;
   const portOf = Object.fromEntries(CHANNELS.map((channel, i) => [channel, ports[i]])) as Record<Channel, number>;
-  await writeFile(
-    path.join(runDir, 'connection.json'),
-    JSON.stringify({
-      transport: 'tcp',
-      ip: '127.0.0.1',
-      key,
-      signature_scheme: 'hmac-sha256',
-      kernel_name: 'deno',
-      ...Object.fromEntries(CHANNELS.map((channel) => [`${channel}_port`, portOf[channel]])),
-    }),
-    { mode: 0o600 },
-  );
-  await lendRunDir(runDir, options.hostUid, ['connection.json']);
-
   // Beside the run root, not in it: a root server's run root is a tmpfs, where a hard link cannot go.
   const deno = await neutralDenoBinary(path.join(path.dirname(path.dirname(runDir)), 'bin'));
-  const sandbox = spawnSandboxed(denoSandboxOptions(options, runDir, portOf, deno));
-  let killing: Promise<void> | undefined;
-  const kill = () =>
-    (killing ??= (async () => {
-      await sandbox.kill();
-      await rm(runDir, { recursive: true, force: true });
-    })());
-
-  const endpoints = Object.fromEntries(
-    CHANNELS.map((channel) => [channel, `ipc://${path.join(runDir, channel)}`]),
-  ) as unknown as KernelEndpoints;
-  try {
-    await waitUntilReady(runDir, endpoints.hb, sandbox.exited, sandbox.outputTail);
-    // The launcher has unmounted runDir inside already; sealing it too keeps one rule for both kernels.
-    await sealRunDir(runDir, options.hostUid, [...CHANNELS]);
-  } catch (error) {
-    await kill();
-    throw error;
-  }
-  return { endpoints, key, pid: sandbox.pid, exited: sandbox.exited, kill };
-}
+  return startJailedKernel({
+    name: 'Deno',
+    connection: {
+      transport: 'tcp',
+      ip: '127.0.0.1',
+      kernel_name: 'deno',
+      ...Object.fromEntries(CHANNELS.map((channel) => [`${channel}_port`, portOf[channel]])),
+    },
+    sandbox: denoSandboxOptions(options, runDir, portOf, deno),
+    // The launcher unmounts runDir inside once socat listens; sealing it too keeps one rule for both kernels.
+    socketName: (channel) => channel,
+    startTimeoutMs: READY_TIMEOUT_MS,
+    ready: (endpoints, check) => heartbeat(endpoints.hb, check),
+  });
+};
 
 /** The common sandbox (bubblewrap.ts) plus what Deno's bridge needs. */
 function denoSandboxOptions(
@@ -212,25 +178,14 @@ function denoSandboxOptions(
   };
 }
 
-/** Ready = the five sockets exist and the kernel echoes a heartbeat through the bridge. */
-async function waitUntilReady(runDir: string, hbEndpoint: string, exited: Promise<KernelExit>, output: () => string): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let ended: KernelExit | undefined;
-  void exited.then((exit) => {
-    ended = exit;
-  });
-  const fail = (why: string) => new Error(`Deno kernel did not start: ${why}${output() ? `\n${output().trim()}` : ''}`);
-
-  while (!(await allExist(CHANNELS.map((channel) => path.join(runDir, channel))))) {
-    if (ended) throw fail(`sandbox exited (code ${ended.code}, signal ${ended.signal})`);
-    if (Date.now() > deadline) throw fail('its sockets did not appear');
-    await sleep(10);
-  }
-  // Each try gets its own socket: a REQ socket whose bridged connection dropped (the kernel not
-  // yet listening behind socat) would otherwise wait forever for its lost reply.
+/**
+ * Ready = the kernel echoes a heartbeat through the bridge (socat listens before the kernel
+ * does). Each try gets its own socket: a REQ socket whose bridged connection dropped (the
+ * kernel not yet listening behind socat) would otherwise wait forever for its lost reply.
+ */
+async function heartbeat(hbEndpoint: string, check: StartCheck): Promise<void> {
   while (true) {
-    if (ended) throw fail(`sandbox exited (code ${ended.code}, signal ${ended.signal})`);
-    if (Date.now() > deadline) throw fail('no heartbeat');
+    check('heartbeat');
     const hb = new zmq.Request({ linger: 0, receiveTimeout: 100, sendTimeout: 100 });
     try {
       hb.connect(hbEndpoint);
@@ -265,41 +220,4 @@ async function neutralDenoBinary(binDir: string): Promise<string> {
   } catch {
     return source; // another filesystem, or not ours to link (protected_hardlinks)
   }
-}
-
-async function allExist(paths: string[]): Promise<boolean> {
-  const found = await Promise.all(
-    paths.map((p) =>
-      stat(p).then(
-        () => true,
-        () => false,
-      ),
-    ),
-  );
-  return found.every(Boolean);
-}
-
-/** Free TCP ports on the host's loopback, for a kernel that shares the host's network. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const server = createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((server) => {
-    const address = server.address();
-    return typeof address === 'object' && address ? address.port : 0;
-  });
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

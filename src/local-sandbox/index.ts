@@ -4,9 +4,7 @@
  * `npm run sandbox` call; `createSandboxApp` is the bare Hono app.
  */
 import { chmod, mkdtemp, mkdir, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { serve } from '@hono/node-server';
 import { ContextRegistry, type KernelLaunchers } from './context-registry.ts';
 import { defaultWorkspaceParent, parseSandboxOptions, type SandboxOptions, type SandboxOptionsInput } from './options.ts';
 import { launchDenoKernel } from './deno-kernel.ts';
@@ -16,6 +14,7 @@ import { createSandboxApp } from './sandbox-app.ts';
 import { buildSeccompFilters, type SeccompFilters } from './seccomp-filter.ts';
 import { SessionUids, assertSearchableByOthers } from './session-uids.ts';
 import { mountRunRoot } from './run-root.ts';
+import { listenHttp } from '../serve.ts';
 
 export { createSandboxApp } from './sandbox-app.ts';
 export { ContextRegistry, DEFAULT_SESSION, WORKSPACE_MOUNT } from './context-registry.ts';
@@ -44,7 +43,7 @@ export interface SandboxDeps {
 }
 
 /** Deno's one kernel serves both JavaScript and TypeScript. */
-export const DEFAULT_LAUNCHERS: KernelLaunchers = {
+const DEFAULT_LAUNCHERS: KernelLaunchers = {
   python: launchPythonKernel,
   javascript: launchDenoKernel,
   typescript: launchDenoKernel,
@@ -85,33 +84,28 @@ export async function startSandbox(input: SandboxOptions | SandboxOptionsInput =
   });
   const app = createSandboxApp({ registry, options });
 
-  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, () => resolve(s));
-    s.once('error', reject);
-  }).catch(async (error: Error) => {
+  /** Every kernel (and the pool's) stopped, then what held them. */
+  const stopKernels = async () => {
     await registry.close();
     await limits.close();
     await runRoot.close();
+  };
+  const listener = await listenHttp(app, options.host, options.port).catch(async (error: Error) => {
+    await stopKernels();
     if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
     throw new Error(`the sandbox cannot listen on ${options.host}:${options.port}: ${error.message}`);
   });
-  const port = (server.address() as AddressInfo).port;
-  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
 
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
-    port,
+    url: options.host === '0.0.0.0' ? `http://127.0.0.1:${listener.port}` : listener.origin,
+    port: listener.port,
     workspaceRoot,
     workspaceOf: (session) => registry.workspaceOf(session),
     close: () =>
       (closing ??= (async () => {
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        await registry.close();
-        await limits.close();
-        await runRoot.close();
-        if ('closeAllConnections' in server) server.closeAllConnections();
-        await stopped;
+        // Executions still streaming end with their contexts: their clients hear why.
+        await listener.close(stopKernels);
         if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
       })()),
   };

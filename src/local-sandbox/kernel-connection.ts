@@ -6,6 +6,7 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import * as zmq from 'zeromq';
 import type { KernelEndpoints } from './kernel-launch.ts';
+import { within } from './time-limit.ts';
 
 const DELIMITER = '<IDS|MSG>';
 const PROTOCOL_VERSION = '5.3';
@@ -253,17 +254,9 @@ export class KernelConnection {
   }
 }
 
-/** Resolves with the promise's value, or undefined when `ms` pass first. */
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
+/** Resolves with the promise's value, or undefined when `ms` pass first; a failure names the reply awaited. */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T | undefined> {
+  return within(promise, ms).catch((error: Error) => {
+    throw new Error(`${what} failed: ${error.message}`);
   });
-  try {
-    return await Promise.race([promise, timeout]);
-  } catch (error) {
-    throw new Error(`${what} failed: ${(error as Error).message}`);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -22,7 +22,7 @@ const MIME_FIELDS: Record<string, keyof ResultEvent> = {
   'e2b/chart': 'chart',
 };
 
-export function resultFromBundle(data: Record<string, unknown>, isMainResult: boolean): ResultEvent {
+function resultFromBundle(data: Record<string, unknown>, isMainResult: boolean): ResultEvent {
   const result: ResultEvent = { type: 'result', is_main_result: isMainResult };
   const extra: Record<string, unknown> = {};
   for (const [mime, value] of Object.entries(data)) {

@@ -8,31 +8,33 @@
 import type { Language } from '../sandbox/protocol.ts';
 import type { SeccompFilters } from './seccomp-filter.ts';
 
+/** A Jupyter kernel's five ZeroMQ channels. */
+export const CHANNELS = ['shell', 'iopub', 'stdin', 'control', 'hb'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
 /** ZeroMQ addresses as the server connects to them, e.g. `ipc:///run/…/shell`. */
-export interface KernelEndpoints {
-  shell: string;
-  iopub: string;
-  stdin: string;
-  control: string;
-  hb: string;
-}
+export type KernelEndpoints = Record<Channel, string>;
 
 export interface KernelLaunchOptions {
   language: Language;
-  /** Host path of the session's workspace: the only writable place besides a private /tmp. Seen inside as the context's cwd. */
+  /** Host path of the session's workspace: the only persistent writable place besides a private /tmp. Seen inside as the context's cwd. */
   workspace: string;
-  /** Path the workspace appears at inside the sandbox (e.g. /home/user). */
+  /** Path the workspace appears at inside the sandbox (e.g. /home/user); also the working directory there. */
   workspaceMount: string;
-  /** Host directory private to this kernel for sockets and the connection file; removed by kill(). */
+  /** Host directory private to this kernel for sockets and the connection file (inside at bubblewrap's RUN_MOUNT); removed by kill(). */
   runDir: string;
   /** The context's memory limit in MiB; launchers apply it per process too (a second line behind the cgroup). */
   memoryMb: number;
-  /** cgroups the kernel's whole process tree must run in (the context's limits); passed to spawnSandboxed. */
+  /** cgroup directories the jail's first process joins before anything else runs, so the context's limits hold the kernel's whole tree. */
   cgroupDirs?: string[];
+  /** Share the host's network; otherwise the kernel has a network namespace of its own (loopback only). */
   allowNetwork: boolean;
-  /** The kernel's whole environment (the server's own variables are never passed). */
-  env: Record<string, string>;
-  /** The unprivileged host uid the jail runs under (a root server's session uid); unset = the server's. */
+  /** Variables added to the kernel's base environment (the server's own variables are never passed). */
+  env?: Record<string, string>;
+  /**
+   * The unprivileged host uid (and gid) the whole jail runs under, bwrap included; unset =
+   * the server's own. A root server always sets one (its session's, see session-uids.ts).
+   */
   hostUid?: number;
   /** The seccomp programs (seccomp-filter.ts); unset = no filter. */
   seccomp?: SeccompFilters;
@@ -41,6 +43,11 @@ export interface KernelLaunchOptions {
 export interface KernelExit {
   code: number | null;
   signal: NodeJS.Signals | null;
+}
+
+export function describeExit(exit: KernelExit): string {
+  if (exit.signal) return `killed by ${exit.signal}`;
+  return `exit code ${exit.code ?? 'unknown'}`;
 }
 
 export interface LaunchedKernel {

@@ -4,27 +4,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import type { Language } from '../sandbox/protocol.ts';
 import { KernelConnection } from './kernel-connection.ts';
-import type { KernelExit, KernelLauncher, LaunchedKernel } from './kernel-launch.ts';
+import { describeExit, type KernelExit, type KernelLauncher, type KernelLaunchOptions, type LaunchedKernel } from './kernel-launch.ts';
 import type { KernelCgroup } from './limits/context-limits.ts';
-import type { SeccompFilters } from './seccomp-filter.ts';
 
-export interface KernelSpec {
-  language: Language;
-  workspace: string;
-  workspaceMount: string;
+/** A launch's options (kernel-launch.ts) but the run directory, which the kernel gets afresh under `runRoot`. */
+export interface KernelSpec
+  extends Pick<KernelLaunchOptions, 'language' | 'workspace' | 'workspaceMount' | 'memoryMb' | 'allowNetwork' | 'hostUid' | 'seccomp'> {
   /** Parent of the per-kernel run directories (outside every workspace). */
   runRoot: string;
-  memoryMb: number;
-  allowNetwork: boolean;
   /** Makes the kernel's own cgroup (its context's limits); removed once the kernel has ended. */
   cgroup?: () => Promise<KernelCgroup>;
   /** Watches the kernel's tree from outside (memory where no cgroup holds it); returns the unwatch function. */
   watch?: (rootPid: number, stop: () => void) => () => void;
-  /** The jail's unprivileged host uid (a root server's session uid). */
-  hostUid?: number;
-  seccomp?: SeccompFilters;
 }
 
 export class RunningKernel {
@@ -56,7 +48,6 @@ export class RunningKernel {
         memoryMb: spec.memoryMb,
         cgroupDirs: cgroup?.dirs,
         allowNetwork: spec.allowNetwork,
-        env: {},
         hostUid: spec.hostUid,
         seccomp: spec.seccomp,
       });
@@ -96,9 +87,4 @@ export class RunningKernel {
     this.connection.close();
     await this.#launched.kill();
   }
-}
-
-export function describeExit(exit: KernelExit): string {
-  if (exit.signal) return `killed by ${exit.signal}`;
-  return `exit code ${exit.code ?? 'unknown'}`;
 }

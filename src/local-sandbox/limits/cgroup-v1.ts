@@ -5,29 +5,15 @@
  */
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  cgroupMounts,
-  ownCgroupPaths,
-  ownDirIn,
-  removeCgroupDir,
-  removeStaleGroups,
-  type Cgroups,
-  type KernelCgroup,
-  type KernelCgroupLimits,
-} from './kernel-cgroup.ts';
+import { type Cgroups, type KernelCgroup, type KernelCgroupLimits, removeCgroupDir } from './kernel-cgroup.ts';
+import { makeParentGroup, ownGroupDir } from './own-cgroup.ts';
 
 /** Our parent group in one controller's hierarchy, made (or found) and writable; undefined when not ours to use. */
-async function parentIn(controller: string, own: Map<string, string>, name: string): Promise<string | undefined> {
-  const ownPath = own.get(controller);
-  if (ownPath === undefined) return undefined;
-  const mounts = await cgroupMounts();
-  const mount = mounts.find((m) => m.fsType === 'cgroup' && m.superOptions.includes(controller));
-  const ownDir = mount && ownDirIn(mount, ownPath);
+async function parentIn(controller: string, name: string): Promise<string | undefined> {
+  const ownDir = await ownGroupDir(controller, (m) => m.fsType === 'cgroup' && m.superOptions.includes(controller));
   if (!ownDir) return undefined;
-  const parent = join(ownDir, name);
-  await removeStaleGroups(ownDir);
   try {
-    await mkdir(parent, { recursive: true });
+    const parent = await makeParentGroup(ownDir, name);
     await access(join(parent, 'cgroup.procs'));
     // A group we cannot write limits into holds nothing.
     const probe = join(parent, 'probe');
@@ -40,8 +26,7 @@ async function parentIn(controller: string, own: Map<string, string>, name: stri
 }
 
 export async function openCgroupV1(groupName: string): Promise<Cgroups | undefined> {
-  const own = await ownCgroupPaths().catch(() => new Map<string, string>());
-  const [memory, pids] = await Promise.all([parentIn('memory', own, groupName), parentIn('pids', own, groupName)]);
+  const [memory, pids] = await Promise.all([parentIn('memory', groupName), parentIn('pids', groupName)]);
   if (!memory && !pids) return undefined;
 
   return {

@@ -8,16 +8,8 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  cgroupMounts,
-  ownCgroupPaths,
-  ownDirIn,
-  removeCgroupDir,
-  removeStaleGroups,
-  type Cgroups,
-  type KernelCgroup,
-  type KernelCgroupLimits,
-} from './kernel-cgroup.ts';
+import { type Cgroups, type KernelCgroup, type KernelCgroupLimits, removeCgroupDir } from './kernel-cgroup.ts';
+import { makeParentGroup, ownGroupDir } from './own-cgroup.ts';
 
 const WANTED = ['memory', 'pids'];
 
@@ -26,11 +18,7 @@ async function words(path: string): Promise<string[]> {
 }
 
 export async function openCgroupV2(groupName: string): Promise<Cgroups | undefined> {
-  const own = await ownCgroupPaths().catch(() => new Map<string, string>());
-  const ownPath = own.get('');
-  if (ownPath === undefined) return undefined;
-  const mount = (await cgroupMounts()).find((m) => m.fsType === 'cgroup2');
-  const ownDir = mount && ownDirIn(mount, ownPath);
+  const ownDir = await ownGroupDir('', (m) => m.fsType === 'cgroup2');
   if (!ownDir) return undefined;
   const available = (await words(join(ownDir, 'cgroup.controllers'))).filter((c) => WANTED.includes(c));
   if (available.length === 0) return undefined;
@@ -41,9 +29,8 @@ export async function openCgroupV2(groupName: string): Promise<Cgroups | undefin
   }
   if (passed.length === 0) return undefined;
   const parent = join(ownDir, groupName);
-  await removeStaleGroups(ownDir);
   try {
-    await mkdir(parent, { recursive: true });
+    await makeParentGroup(ownDir, groupName);
     await writeFile(join(parent, 'cgroup.subtree_control'), passed.map((c) => `+${c}`).join(' '));
   } catch {
     await removeCgroupDir(parent).catch(() => {});
