@@ -11,7 +11,6 @@
  *     with, and what those flags cost in tools/list throughput
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
@@ -19,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { createContextIdCodec } from '../src/contexts/context-id.ts';
 import { createSandboxClient } from '../src/sandbox/client.ts';
-import { freePort } from './lib/processes.ts';
+import { parse } from 'yaml';
+import { freePort, stopChild } from '../test/processes.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECRET = 'bench-context-secret-0123456789';
@@ -59,13 +59,6 @@ function start(
   });
 }
 
-async function stop(child: ChildProcess) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  await exited;
-}
-
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -80,12 +73,10 @@ async function rssMb(pid: number): Promise<number> {
 
 /** The V8 flags s.yaml's start command gives node before dist/fc.js (customRuntimeConfig.args). */
 async function deployedNodeFlags(): Promise<string[]> {
-  const yaml = await readFile(join(ROOT, 's.yaml'), 'utf8');
-  const args = /customRuntimeConfig:[\s\S]*?args:\n((?:\s+- .*\n)+)/.exec(yaml)?.[1] ?? '';
-  return args
-    .split('\n')
-    .map((l) => l.trim().replace(/^- /, ''))
-    .filter((a) => a.startsWith('--'));
+  const config = parse(await readFile(join(ROOT, 's.yaml'), 'utf8')) as {
+    resources: { mcp: { props: { customRuntimeConfig: { args: string[] } } } };
+  };
+  return config.resources.mcp.props.customRuntimeConfig.args.filter((a) => a.startsWith('--'));
 }
 
 const MODERN = '2026-07-28';
@@ -252,26 +243,34 @@ try {
       oursRps / theirsRps >= 2 ? 'yes' : 'NO',
     );
   }
-  await stop(reference.child);
+  await stopChild(reference.child);
+
+  /** dist/fc.js with these node flags on a free port, answering run_code from the bench's sandbox. */
+  const startBundle = async (flags: string[]) => {
+    const port = await freePort();
+    const env = {
+      FC_CUSTOM_LISTEN_PORT: String(port),
+      SANDBOX_URL: sandboxUrl,
+      CONTEXT_SECRET: SECRET,
+      MCP_AUTH_TOKEN: TOKEN,
+      LOG_LEVEL: 'info',
+    };
+    const { child } = await start([...flags, bundle], env, /"msg":"listening"/, 'stderr');
+    return { port, child };
+  };
 
   // ---------- (d) RSS over 10,000 requests, a fresh process each: s.yaml's V8 flags and node's defaults ----------
   const deployed = await deployedNodeFlags();
   for (const flags of [deployed, []]) {
     const label = flags.length ? `s.yaml's flags: ${flags.join(' ')}` : 'default flags';
-    const port = await freePort();
-    const server = await start(
-      [...flags, bundle],
-      { FC_CUSTOM_LISTEN_PORT: String(port), SANDBOX_URL: sandboxUrl, CONTEXT_SECRET: SECRET, MCP_AUTH_TOKEN: TOKEN, LOG_LEVEL: 'info' },
-      /"msg":"listening"/,
-      'stderr',
-    );
+    const { port, child: server } = await startBundle(flags);
     const runBody = JSON.stringify({
       jsonrpc: '2.0',
       id: 2,
       method: 'tools/call',
       params: { name: 'run_code', arguments: { code: '1', context_id: contextId } },
     });
-    const rss: [number, number][] = [[0, await rssMb(server.child.pid!)]];
+    const rss: [number, number][] = [[0, await rssMb(server.pid!)]];
     let sent = 0;
     while (sent < 10_000) {
       // Both eras, 5% run_code: what a busy instance sees.
@@ -284,9 +283,9 @@ try {
         }),
       );
       sent += 8;
-      if (sent % 2000 === 0) rss.push([sent, await rssMb(server.child.pid!)]);
+      if (sent % 2000 === 0) rss.push([sent, await rssMb(server.pid!)]);
     }
-    await stop(server.child);
+    await stopChild(server);
     const at2k = rss.find(([n]) => n === 2000)![1];
     const at10k = rss[rss.length - 1]![1];
     row(
@@ -305,19 +304,13 @@ try {
   // one without, measured in turns (median of 3) so load from elsewhere falls on both.
   const pair = await Promise.all(
     [deployed, []].map(async (flags) => {
-      const port = await freePort();
-      const server = await start(
-        [...flags, bundle],
-        { FC_CUSTOM_LISTEN_PORT: String(port), SANDBOX_URL: sandboxUrl, CONTEXT_SECRET: SECRET, MCP_AUTH_TOKEN: TOKEN, LOG_LEVEL: 'info' },
-        /"msg":"listening"/,
-        'stderr',
-      );
-      return { port, child: server.child, rps: [] as number[] };
+      const { port, child } = await startBundle(flags);
+      return { port, child, rps: [] as number[] };
     }),
   );
   for (const p of pair) await throughput(p.port, LIST.modern.body, 1000, 16, LIST.modern.headers);
   for (let i = 0; i < 3; i++) for (const p of pair) p.rps.push(await throughput(p.port, LIST.modern.body, 3000, 16, LIST.modern.headers));
-  for (const p of pair) await stop(p.child);
+  for (const p of pair) await stopChild(p.child);
   const [withFlags, withoutFlags] = pair.map((p) => percentile(p.rps, 50)) as [number, number];
   row(
     "(d') what s.yaml's V8 flags cost: tools/list requests/s (2026-07-28), fresh processes in turns",
@@ -329,8 +322,8 @@ try {
   );
   await sandboxClient.deleteContext('default', context.id);
 } finally {
-  await stop(mcp.child);
-  await stop(sandbox.child);
+  await stopChild(mcp.child);
+  await stopChild(sandbox.child);
 }
 
 // ---------- (c) start-up, bundled ----------
@@ -382,7 +375,7 @@ try {
         }
       }
     } finally {
-      await stop(child);
+      await stopChild(child);
       children.delete(child);
     }
   }

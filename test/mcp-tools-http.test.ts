@@ -4,29 +4,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { LOG_LEVEL_META_KEY, type CallToolResult, type Client } from '@modelcontextprotocol/client';
-import {
-  ERAS,
-  type Era,
-  call,
-  connect,
-  eventually,
-  rawPost,
-  rpcBody,
-  startMcp,
-  startTestSandbox,
-  structured,
-  textOf,
-  type McpProcess,
-  type RunningSandbox,
-} from './mcp-harness.ts';
+import { ERAS, type Era, call, connect, mcpOnSandbox, rawPost, rpcBody, structured, textOf, type McpProcess } from './mcp-harness.ts';
+import { eventually } from './eventually.ts';
 
-let sandbox: RunningSandbox;
+const servers = mcpOnSandbox();
 let mcp: McpProcess;
 const clients = new Map<Era, Client>();
 
 before(async () => {
-  sandbox = await startTestSandbox();
-  mcp = await startMcp({ SANDBOX_URL: sandbox.url });
+  mcp = await servers.start();
   for (const era of ERAS) {
     const client = await connect(mcp.url, {}, era);
     await client.listTools(); // the client then checks every structuredContent against the output schemas
@@ -36,8 +22,6 @@ before(async () => {
 
 after(async () => {
   for (const client of clients.values()) await client.close();
-  await mcp?.stop();
-  await sandbox?.close();
 });
 
 type RunOutput = {
@@ -81,7 +65,7 @@ for (const era of ERAS) {
     test('health_check reports the sandbox healthy', async () => {
       const health = structured<{ status: string; sandbox_url: string; response_code: number }>(await call(client, 'health_check'));
       assert.equal(health.status, 'healthy');
-      assert.equal(health.sandbox_url, sandbox.url);
+      assert.equal(health.sandbox_url, servers.sandbox.url);
       assert.equal(health.response_code, 200);
     });
 
