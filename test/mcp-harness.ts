@@ -47,7 +47,8 @@ export function mcpOnSandbox(): McpOnSandbox {
       return sandbox;
     },
     async start(env = {}) {
-      sandbox = await (starting ??= startTestSandbox());
+      starting ??= startTestSandbox();
+      sandbox = await starting;
       const mcp = await startMcp({ SANDBOX_URL: sandbox.url, ...env });
       processes.push(mcp);
       return mcp;
