@@ -152,6 +152,17 @@ export async function connect(url: string, headers: Record<string, string> = {},
   return client;
 }
 
+/** A client in each protocol era; each has listed the tools, so it checks every structuredContent against the output schemas. */
+export async function connectEachEra(url: string): Promise<Map<Era, Client>> {
+  const clients = new Map<Era, Client>();
+  for (const era of ERAS) {
+    const client = await connect(url, {}, era);
+    await client.listTools();
+    clients.set(era, client);
+  }
+  return clients;
+}
+
 /** tools/call with the output-schema check the client does after tools/list. */
 export async function call(client: Client, name: string, args: Record<string, unknown> = {}): Promise<CallToolResult> {
   return (await client.callTool({ name, arguments: args })) as CallToolResult;

@@ -4,24 +4,32 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { LOG_LEVEL_META_KEY, type CallToolResult, type Client } from '@modelcontextprotocol/client';
-import { ERAS, type Era, call, connect, mcpOnSandbox, rawPost, rpcBody, structured, textOf, type McpProcess } from './mcp-harness.ts';
+import {
+  ERAS,
+  type Era,
+  call,
+  connect,
+  connectEachEra,
+  mcpOnSandbox,
+  rawPost,
+  rpcBody,
+  structured,
+  textOf,
+  type McpProcess,
+} from './mcp-harness.ts';
 import { eventually } from './eventually.ts';
 
 const servers = mcpOnSandbox();
 let mcp: McpProcess;
-const clients = new Map<Era, Client>();
+let clients: Map<Era, Client>;
 
 before(async () => {
   mcp = await servers.start();
-  for (const era of ERAS) {
-    const client = await connect(mcp.url, {}, era);
-    await client.listTools(); // the client then checks every structuredContent against the output schemas
-    clients.set(era, client);
-  }
+  clients = await connectEachEra(mcp.url);
 });
 
 after(async () => {
-  for (const client of clients.values()) await client.close();
+  for (const client of clients?.values() ?? []) await client.close();
 });
 
 type RunOutput = {
