@@ -1,4 +1,4 @@
-// The five tools through the official MCP client over Streamable HTTP, in both protocol
+// The code tools through the official MCP client (the file tools: mcp-files.test.ts) over Streamable HTTP, in both protocol
 // eras (2026-07-28, and 2025-11-25 with initialize), against a real MCP server process
 // and a real embedded sandbox (one of each for the whole file).
 import assert from 'node:assert/strict';
@@ -53,9 +53,18 @@ for (const era of ERAS) {
       return structured<{ context_id: string }>(result).context_id;
     }
 
-    test('tools/list: the five tools with input and output schemas and annotations', async () => {
+    test('tools/list: the eight tools with input and output schemas and annotations', async () => {
       const { tools } = await client.listTools();
-      assert.deepEqual(tools.map((t) => t.name).sort(), ['create_context', 'health_check', 'list_contexts', 'run_code', 'stop_context']);
+      assert.deepEqual(tools.map((t) => t.name).sort(), [
+        'create_context',
+        'health_check',
+        'list_contexts',
+        'list_files',
+        'read_file',
+        'run_code',
+        'stop_context',
+        'write_file',
+      ]);
       for (const tool of tools) {
         assert.equal(tool.inputSchema.type, 'object', tool.name);
         assert.equal(tool.outputSchema?.type, 'object', tool.name);

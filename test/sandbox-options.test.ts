@@ -36,6 +36,8 @@ describe('parseSandboxEnv', () => {
       SANDBOX_POOL_SIZE: '0',
       SANDBOX_WORKSPACE_ROOT: '/srv/ws',
       SANDBOX_KEEPALIVE_SECONDS: '2',
+      SANDBOX_MAX_UPLOAD_MB: '7',
+      SANDBOX_MAX_READ_MB: '9',
     });
     assert.deepEqual(
       { ...options },
@@ -56,6 +58,8 @@ describe('parseSandboxEnv', () => {
         poolSize: 0,
         workspaceRoot: '/srv/ws',
         keepaliveSeconds: 2,
+        maxUploadMb: 7,
+        maxReadMb: 9,
       },
     );
   });

@@ -6,7 +6,7 @@
  */
 import { ProtocolError, ProtocolErrorCode, ResourceNotFoundError, type Server } from '@modelcontextprotocol/server';
 import { SandboxError } from '../sandbox/errors.ts';
-import { WorkspacePathError, workspaceParts } from '../sandbox/workspace-path.ts';
+import { WorkspacePathError, workspaceParts, workspacePathOf } from '../sandbox/workspace-path.ts';
 import type { ToolDeps } from './tool-definition.ts';
 import { FILE_URI_TEMPLATE, fileContent, parseFileUri, readAll } from './workspace-files.ts';
 
@@ -29,14 +29,15 @@ export function addFileResources(server: Server, deps: ToolDeps): void {
     if (!named) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `"${uri}" is not a file of this server (${FILE_URI_TEMPLATE})`);
     const address = deps.contexts.decode(named.contextId);
     if (!address) throw new ResourceNotFoundError(uri, `unknown context "${named.contextId}": not issued by this server, or altered`);
+    let path: string;
     try {
-      workspaceParts(named.path);
+      path = workspacePathOf(workspaceParts(named.path));
     } catch (error) {
       if (error instanceof WorkspacePathError) throw new ProtocolError(ProtocolErrorCode.InvalidParams, error.message);
       throw error;
     }
     try {
-      const entry = await deps.sandbox.statFile(address.session, named.path);
+      const entry = await deps.sandbox.statFile(address.session, path);
       if (entry.type !== 'file') throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${entry.path} is a ${entry.type}, not a file`);
       const limit = deps.files.maxBytes;
       if ((entry.size ?? 0) > limit) {
@@ -45,7 +46,7 @@ export function addFileResources(server: Server, deps: ToolDeps): void {
           `${entry.path} is ${entry.size} bytes, over this server's limit of ${limit} (MCP_MAX_FILE_BYTES); read parts of it with code`,
         );
       }
-      const download = await deps.sandbox.downloadFile(address.session, named.path, ctx.mcpReq.signal);
+      const download = await deps.sandbox.downloadFile(address.session, path, ctx.mcpReq.signal);
       const bytes = await readAll(download.body, limit);
       const { kind, mimeType, block } = fileContent(bytes, entry.name, uri);
       const contents =

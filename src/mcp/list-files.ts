@@ -35,7 +35,7 @@ export const listFiles = defineTool({
     const checked = pathPartsOrFailure(folder);
     if ('failure' in checked) return checked.failure;
     try {
-      const listing = await deps.sandbox.listFiles(address.session, folder, depth ?? 1);
+      const listing = await deps.sandbox.listFiles(address.session, checked.path, depth ?? 1);
       const files = listing.entries.map((entry) => ({
         path: entry.path,
         name: entry.name,

@@ -40,7 +40,7 @@ export const readFile = defineTool({
     const uri = fileUri(context_id, checked.parts);
     const limit = Math.min(max_bytes ?? DEFAULT_READ_BYTES, deps.files.maxBytes);
     try {
-      const entry = await deps.sandbox.statFile(address.session, path);
+      const entry = await deps.sandbox.statFile(address.session, checked.path);
       if (entry.type === 'directory') {
         return toolFailure('invalid_path', `${entry.path} is a directory; list_files shows what it holds`);
       }
@@ -55,7 +55,7 @@ export const readFile = defineTool({
           structuredContent: structured,
         };
       }
-      const download = await deps.sandbox.downloadFile(address.session, path, call.signal);
+      const download = await deps.sandbox.downloadFile(address.session, checked.path, call.signal);
       const bytes = await readAll(download.body, limit);
       const { kind, mimeType, block } = fileContent(bytes, entry.name, uri);
       return {

@@ -5,7 +5,7 @@
  */
 import type { ContentBlock } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import { WorkspacePathError, workspaceParts } from '../sandbox/workspace-path.ts';
+import { WorkspacePathError, workspaceParts, workspacePathOf } from '../sandbox/workspace-path.ts';
 import { WORKSPACE_DIR } from '../sandbox/protocol.ts';
 import { toolFailure } from './tool-failure.ts';
 
@@ -34,10 +34,14 @@ export function parseFileUri(uri: string): { contextId: string; path: string } |
   }
 }
 
-/** The path's workspace components, or a tool error that says what is wrong with it. */
-export function pathPartsOrFailure(path: string): { parts: string[] } | { failure: ReturnType<typeof toolFailure> } {
+/**
+ * The path's workspace components and the absolute path sent to the sandbox (a cloud
+ * image may not resolve relative ones as ours does), or a tool error that says what is wrong.
+ */
+export function pathPartsOrFailure(path: string): { parts: string[]; path: string } | { failure: ReturnType<typeof toolFailure> } {
   try {
-    return { parts: workspaceParts(path) };
+    const parts = workspaceParts(path);
+    return { parts, path: workspacePathOf(parts) };
   } catch (error) {
     if (error instanceof WorkspacePathError) return { failure: toolFailure('invalid_path', error.message) };
     throw error;

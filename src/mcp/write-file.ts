@@ -36,11 +36,11 @@ export const writeFile = defineTool({
     if (!address) return unknownContext(context_id);
     const checked = pathPartsOrFailure(path);
     if ('failure' in checked) return checked.failure;
-    if (checked.parts.length === 0) return toolFailure('invalid_path', `${path} is the workspace itself: name a file in it`);
+    if (checked.parts.length === 0) return toolFailure('invalid_path', `"${path}" is the workspace itself: name a file in it`);
     let written: WrittenFile;
     try {
       if (url !== undefined) {
-        const fetched = await fromUrl(deps, address.session, path, url, call.signal);
+        const fetched = await fromUrl(deps, address.session, checked.path, url, call.signal);
         if ('failure' in fetched) return fetched.failure;
         written = fetched.written;
       } else {
@@ -52,7 +52,7 @@ export const writeFile = defineTool({
         const size = base64 ? Buffer.byteLength(text, 'base64') : Buffer.byteLength(text);
         if (size > deps.files.maxBytes) return tooLarge(size, deps.files.maxBytes);
         written = await deps.sandbox.writeFile(address.session, {
-          path,
+          path: checked.path,
           content: base64 ? text.replace(/\s+/g, '') : text,
           encoding: base64 ? 'base64' : 'utf-8',
           createDir: true,

@@ -15,7 +15,7 @@ import {
   type FileEntry,
   SESSIONS_ROUTE,
   SessionList,
-  WriteFileRequest,
+  type WriteFileRequest,
   WrittenFile,
   type CreateContextRequest,
   type ExecuteRequest,

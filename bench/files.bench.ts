@@ -1,0 +1,119 @@
+/**
+ * Files in and out of a context, a 20 MB file each way, side by side in one run:
+ * - the sandbox API (multipart upload, raw download) against `cp` of the same file on
+ *   the same disk, the floor (goal: within 3×);
+ * - MCP (write_file with base64 content, read_file) against the sandbox API.
+ * Prints MB/s per path and the ratios.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { startSandbox } from '../src/local-sandbox/index.ts';
+import { startMcp } from '../test/mcp-harness.ts';
+import { summarize } from './lib/stats.ts';
+import { formatMarkdownTable } from './lib/table.ts';
+
+const SIZE = 20 * 1024 * 1024;
+const ROUNDS = 7;
+const SESSION = { 'x-ci-session-id': 'bench-files' };
+
+const bytes = randomBytes(SIZE);
+const sandbox = await startSandbox({ host: '127.0.0.1', port: 0, poolSize: 1 });
+const mcp = await startMcp({
+  SANDBOX_URL: sandbox.url,
+  MCP_MAX_BODY_BYTES: String(64 * 1024 * 1024),
+  MCP_MAX_FILE_BYTES: String(SIZE * 2),
+});
+const client = new Client({ name: 'bench-files', version: '1.0.0' });
+try {
+  await client.connect(new StreamableHTTPClientTransport(new URL(mcp.url)));
+  // The floor: a copy of the file on the disk the workspaces live on.
+  const source = join(sandbox.workspaceRoot, 'bench-source.bin');
+  writeFileSync(source, bytes);
+  const created = await client.callTool({ name: 'create_context', arguments: {} });
+  const contextId = (created.structuredContent as { context_id: string }).context_id;
+  const base64 = bytes.toString('base64');
+
+  const timed = async (run: () => Promise<void> | void) => {
+    const started = performance.now();
+    await run();
+    return performance.now() - started;
+  };
+  const samples: Record<string, number[]> = { cp: [], upload: [], download: [], mcpWrite: [], mcpRead: [] };
+  for (let round = 0; round < ROUNDS + 1; round++) {
+    const keep = round > 0; // the first round warms every path up
+    const add = (name: string, ms: number) => keep && samples[name]!.push(ms);
+    add('cp', await timed(() => void execFileSync('cp', [source, join(sandbox.workspaceRoot, 'bench-copy.bin')])));
+    add(
+      'upload',
+      await timed(async () => {
+        const form = new FormData();
+        form.append('path', 'upload.bin');
+        form.append('file', new Blob([bytes]));
+        const response = await fetch(`${sandbox.url}/filesystem/upload`, { method: 'POST', headers: SESSION, body: form });
+        if (!response.ok) throw new Error(`upload: ${response.status} ${await response.text()}`);
+      }),
+    );
+    add(
+      'download',
+      await timed(async () => {
+        const response = await fetch(`${sandbox.url}/filesystem/download?path=upload.bin`, { headers: SESSION });
+        if ((await response.arrayBuffer()).byteLength !== SIZE) throw new Error('download: wrong size');
+      }),
+    );
+    add(
+      'mcpWrite',
+      await timed(async () => {
+        const result = await client.callTool({
+          name: 'write_file',
+          arguments: { context_id: contextId, path: 'mcp.bin', content: base64, encoding: 'base64' },
+        });
+        if (result.isError) throw new Error(JSON.stringify(result.content));
+      }),
+    );
+    add(
+      'mcpRead',
+      await timed(async () => {
+        const result = await client.callTool({ name: 'read_file', arguments: { context_id: contextId, path: 'mcp.bin', max_bytes: SIZE } });
+        if (result.isError) throw new Error(JSON.stringify(result.content));
+      }),
+    );
+  }
+  const p50 = (name: string) => summarize(samples[name]!).p50;
+  const mbps = (name: string) => (SIZE / 1024 / 1024 / (p50(name) / 1000)).toFixed(0);
+  const ratio = (ours: string, base: string) => `${(p50(ours) / p50(base)).toFixed(1)}×`;
+  const met = (ours: string, base: string, limit: number) => (p50(ours) / p50(base) <= limit ? 'met' : '**missed**');
+  console.log(`20 MB file, p50 of ${ROUNDS} rounds; ratio = time of the path / time of its baseline\n`);
+  console.log(
+    formatMarkdownTable([
+      ['path', 'p50 ms', 'MB/s', 'baseline', 'ratio', 'target', 'result'],
+      ['cp on the workspace disk (floor)', p50('cp').toFixed(0), mbps('cp'), '—', '—', '—', '—'],
+      [
+        'sandbox API upload (multipart)',
+        p50('upload').toFixed(0),
+        mbps('upload'),
+        'cp',
+        ratio('upload', 'cp'),
+        '≤ 3×',
+        met('upload', 'cp', 3),
+      ],
+      [
+        'sandbox API download',
+        p50('download').toFixed(0),
+        mbps('download'),
+        'cp',
+        ratio('download', 'cp'),
+        '≤ 3×',
+        met('download', 'cp', 3),
+      ],
+      ['MCP write_file (base64)', p50('mcpWrite').toFixed(0), mbps('mcpWrite'), 'upload', ratio('mcpWrite', 'upload'), '—', '—'],
+      ['MCP read_file', p50('mcpRead').toFixed(0), mbps('mcpRead'), 'download', ratio('mcpRead', 'download'), '—', '—'],
+    ]),
+  );
+} finally {
+  await client.close().catch(() => {});
+  await mcp.stop();
+  await sandbox.close();
+}
