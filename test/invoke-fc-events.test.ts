@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type FcDeployment, startFcDeployment } from './fc-deployment.ts';
-import { ROOT } from './mcp-harness.ts';
+import { ROOT, TOOL_NAMES } from './mcp-harness.ts';
 import type { FcOpenApiStandIn } from './fc-openapi-stand-in.ts';
 import { freePort } from './processes.ts';
 
@@ -188,16 +188,7 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
     assert.ok(Array.isArray(answers));
     assert.deepEqual(answers.map((a) => a.id).sort(), ['list', 'run']);
     const byId = Object.fromEntries(answers.map((a) => [a.id, a]));
-    assert.deepEqual(byId.list.result.tools.map((t: Json) => t.name).sort(), [
-      'create_context',
-      'health_check',
-      'list_contexts',
-      'list_files',
-      'read_file',
-      'run_code',
-      'stop_context',
-      'write_file',
-    ]);
+    assert.deepEqual(byId.list.result.tools.map((t: Json) => t.name).sort(), TOOL_NAMES);
     assert.equal(byId.run.result.structuredContent.stdout, '1024\n');
 
     const single = await invoke(JSON.stringify([batch[0]]));

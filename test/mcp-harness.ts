@@ -131,6 +131,18 @@ export async function runToExit(handler: string, env: Record<string, string>, ar
   return { code, stdout: out, stderr: err };
 }
 
+/** The tools the server offers, sorted by name, as tools/list must list them. */
+export const TOOL_NAMES = [
+  'create_context',
+  'health_check',
+  'list_contexts',
+  'list_files',
+  'read_file',
+  'run_code',
+  'stop_context',
+  'write_file',
+] as const;
+
 /** The two protocol eras a client may speak: 2026-07-28 (`modern`) or 2025-11-25 with initialize (`legacy`). */
 export type Era = 'modern' | 'legacy';
 export const ERAS: readonly Era[] = ['modern', 'legacy'];

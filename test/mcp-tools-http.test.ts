@@ -14,6 +14,7 @@ import {
   rawPost,
   rpcBody,
   structured,
+  TOOL_NAMES,
   textOf,
   type McpProcess,
 } from './mcp-harness.ts';
@@ -55,16 +56,7 @@ for (const era of ERAS) {
 
     test('tools/list: the eight tools with input and output schemas and annotations', async () => {
       const { tools } = await client.listTools();
-      assert.deepEqual(tools.map((t) => t.name).sort(), [
-        'create_context',
-        'health_check',
-        'list_contexts',
-        'list_files',
-        'read_file',
-        'run_code',
-        'stop_context',
-        'write_file',
-      ]);
+      assert.deepEqual(tools.map((t) => t.name).sort(), TOOL_NAMES);
       for (const tool of tools) {
         assert.equal(tool.inputSchema.type, 'object', tool.name);
         assert.equal(tool.outputSchema?.type, 'object', tool.name);
