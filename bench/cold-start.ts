@@ -18,6 +18,8 @@ import { gzipSync } from 'node:zlib';
 import { codeFolder, type CustomRuntimeConfig, fcVariables, spawnFcProcess } from '../test/fc-bundle.ts';
 import { renderServerlessYaml } from '../test/fc-render-yaml.ts';
 import { freePort, stopChild } from '../test/processes.ts';
+import { residentMiB } from './lib/processes.ts';
+import { percentile } from './lib/stats.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const RUNS = Number(process.argv[2] ?? 15);
@@ -97,16 +99,6 @@ async function coldStart(
   }
 }
 
-async function rssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
 /** fc.js and the chunks it imports statically (what loads at start), and everything with the lazy chunks. */
 async function sizes(dir: string): Promise<{ startKiB: number; startGzKiB: number; allKiB: number }> {
   const files = (await readdir(dir, { recursive: true })).map(String).filter((f) => f.endsWith('.js') && f !== 'stdio.js');
@@ -154,7 +146,7 @@ async function main() {
 
     // Memory: after start, and after a burst of concurrent initialize + tools/list.
     const m = await coldStart(bundleRuntime, codeDir, (port) => sendInitialize(`http://127.0.0.1:${port}/mcp`));
-    const afterStart = await rssMiB(m.child.pid!);
+    const afterStart = await residentMiB(m.child.pid!);
     const url = `http://127.0.0.1:${m.port}/mcp`;
     const list = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} });
     let peak = afterStart;
@@ -175,12 +167,12 @@ async function main() {
           await r.text();
         }),
       );
-      peak = Math.max(peak, await rssMiB(m.child.pid!));
+      peak = Math.max(peak, await residentMiB(m.child.pid!));
     }
     await stopChild(m.child);
 
     const row = (name: string, v: number[]) =>
-      `| ${name} | ${percentile(v, 50).toFixed(1)} | ${percentile(v, 90).toFixed(1)} | ${Math.min(...v).toFixed(1)} | ${(percentile(v, 50) / percentile(baseline, 50)).toFixed(2)}× |`;
+      `| ${name} | ${percentile(v, 0.5).toFixed(1)} | ${percentile(v, 0.9).toFixed(1)} | ${Math.min(...v).toFixed(1)} | ${(percentile(v, 0.5) / percentile(baseline, 0.5)).toFixed(2)}× |`;
     console.log(
       `Cold start, spawn → first answered request, ${RUNS} runs each, alternating (node ${process.version}, ${process.platform})\n`,
     );

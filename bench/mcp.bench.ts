@@ -20,6 +20,8 @@ import { createContextIdCodec } from '../src/contexts/context-id.ts';
 import { createSandboxClient } from '../src/sandbox/client.ts';
 import { parse } from 'yaml';
 import { freePort, stopChild } from '../test/processes.ts';
+import { residentMiB } from './lib/processes.ts';
+import { percentile } from './lib/stats.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECRET = 'bench-context-secret-0123456789';
@@ -59,17 +61,7 @@ function start(
   });
 }
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
-
-async function rssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-}
 
 /** The V8 flags s.yaml's start command gives node before dist/fc.js (customRuntimeConfig.args). */
 async function deployedNodeFlags(): Promise<string[]> {
@@ -199,12 +191,12 @@ try {
   }
   for (const client of Object.values(clients)) await client.close();
   for (const era of ['modern', 'legacy'] as const) {
-    const overhead = percentile(viaMcp[era], 50) - percentile(direct, 50);
+    const overhead = percentile(viaMcp[era], 0.5) - percentile(direct, 0.5);
     row(
       `(a) trivial run_code, p50 (p90), official v2 client, ${era === 'modern' ? '2026-07-28' : '2025-11-25'}`,
-      `${fmt(percentile(viaMcp[era], 50))} ms (${fmt(percentile(viaMcp[era], 90))})`,
-      `sandbox client direct: ${fmt(percentile(direct, 50))} ms (${fmt(percentile(direct, 90))})`,
-      `+${fmt(overhead)} ms (×${fmt(percentile(viaMcp[era], 50) / percentile(direct, 50))})`,
+      `${fmt(percentile(viaMcp[era], 0.5))} ms (${fmt(percentile(viaMcp[era], 0.9))})`,
+      `sandbox client direct: ${fmt(percentile(direct, 0.5))} ms (${fmt(percentile(direct, 0.9))})`,
+      `+${fmt(overhead)} ms (×${fmt(percentile(viaMcp[era], 0.5) / percentile(direct, 0.5))})`,
       '≤ +2 ms',
       overhead <= 2 ? 'yes' : 'NO',
     );
@@ -212,9 +204,9 @@ try {
 
   row(
     "(a') the same over a plain HTTP POST (no client SDK, 2025), p50",
-    `${fmt(percentile(viaRaw, 50))} ms`,
-    `sandbox client direct: ${fmt(percentile(direct, 50))} ms`,
-    `+${fmt(percentile(viaRaw, 50) - percentile(direct, 50))} ms`,
+    `${fmt(percentile(viaRaw, 0.5))} ms`,
+    `sandbox client direct: ${fmt(percentile(direct, 0.5))} ms`,
+    `+${fmt(percentile(viaRaw, 0.5) - percentile(direct, 0.5))} ms`,
     '(informative)',
     '',
   );
@@ -232,8 +224,8 @@ try {
       ours.push(await throughput(mcpPort, body, 3000, 16, headers));
       theirs.push(await throughput(referencePort, body, 3000, 16, headers));
     }
-    const oursRps = percentile(ours, 50);
-    const theirsRps = percentile(theirs, 50);
+    const oursRps = percentile(ours, 0.5);
+    const theirsRps = percentile(theirs, 0.5);
     row(
       `(b) tools/list, requests/s (16 concurrent), ${era === 'modern' ? '2026-07-28' : '2025 (no initialize)'}`,
       fmt(oursRps, 0),
@@ -270,7 +262,7 @@ try {
       method: 'tools/call',
       params: { name: 'run_code', arguments: { code: '1', context_id: contextId } },
     });
-    const rss: [number, number][] = [[0, await rssMb(server.pid!)]];
+    const rss: [number, number][] = [[0, await residentMiB(server.pid!)]];
     let sent = 0;
     while (sent < 10_000) {
       // Both eras, 5% run_code: what a busy instance sees.
@@ -283,7 +275,7 @@ try {
         }),
       );
       sent += 8;
-      if (sent % 2000 === 0) rss.push([sent, await rssMb(server.pid!)]);
+      if (sent % 2000 === 0) rss.push([sent, await residentMiB(server.pid!)]);
     }
     await stopChild(server);
     const at2k = rss.find(([n]) => n === 2000)![1];
@@ -311,7 +303,7 @@ try {
   for (const p of pair) await throughput(p.port, LIST.modern.body, 1000, 16, LIST.modern.headers);
   for (let i = 0; i < 3; i++) for (const p of pair) p.rps.push(await throughput(p.port, LIST.modern.body, 3000, 16, LIST.modern.headers));
   for (const p of pair) await stopChild(p.child);
-  const [withFlags, withoutFlags] = pair.map((p) => percentile(p.rps, 50)) as [number, number];
+  const [withFlags, withoutFlags] = pair.map((p) => percentile(p.rps, 0.5)) as [number, number];
   row(
     "(d') what s.yaml's V8 flags cost: tools/list requests/s (2026-07-28), fresh processes in turns",
     fmt(withFlags, 0),
@@ -388,11 +380,11 @@ try {
       bundled.push(await startToFirstAnswer(bundle, flags, first));
       baseline.push(await startToFirstAnswer(bare, [], first));
     }
-    const ratio = percentile(bundled, 50) / percentile(baseline, 50);
+    const ratio = percentile(bundled, 0.5) / percentile(baseline, 0.5);
     row(
       `(c) start → first ${name} answered, p50`,
-      `${fmt(percentile(bundled, 50), 0)} ms (dist/fc.js${flags.length ? `, ${flags.join(' ')}` : ''})`,
-      `bare node:http: ${fmt(percentile(baseline, 50), 0)} ms`,
+      `${fmt(percentile(bundled, 0.5), 0)} ms (dist/fc.js${flags.length ? `, ${flags.join(' ')}` : ''})`,
+      `bare node:http: ${fmt(percentile(baseline, 0.5), 0)} ms`,
       `×${fmt(ratio)}`,
       '≤ ×1.6',
       ratio <= 1.6 ? 'yes' : 'NO',

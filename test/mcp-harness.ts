@@ -30,8 +30,8 @@ export interface McpOnSandbox {
 /**
  * For a test file: one real embedded sandbox, started with the first MCP server, and
  * the MCP servers started on it; after the file's tests, the servers and then the
- * sandbox are stopped. (The order of a file's root hooks is not the order they were
- * registered in, so nothing here waits for another hook.)
+ * sandbox are stopped. (Node 20 starts a file's root-level before hooks without waiting
+ * for the earlier ones, so nothing here relies on the order of hooks.)
  */
 export function mcpOnSandbox(): McpOnSandbox {
   let starting: Promise<RunningSandbox> | undefined;

@@ -3,6 +3,7 @@
  * (free ports and finding processes by argument: test/processes.ts).
  */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 
 /** Sends SIGKILL to each id, ignoring those already gone. */
@@ -27,4 +28,10 @@ export function delay(ms: number): Promise<void> {
  */
 export function scratchDir(): string {
   return existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+}
+
+/** A process's resident memory (VmRSS) in MiB. */
+export async function residentMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
