@@ -8,7 +8,7 @@ import { onShutdown, runMain } from '../src/cli.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { listenHttp } from '../src/serve.ts';
-import { credentialsFromHeaders, fcSessionsFactory } from '../src/sessions/fc.ts';
+import { credentialsFor, fcSessionsFactory } from '../src/sessions/fc.ts';
 import { signForFcTrigger } from '../src/sessions/fc-trigger-signature.ts';
 
 function fcSessionMode(config: Config): AppDepsOverrides {
@@ -17,7 +17,7 @@ function fcSessionMode(config: Config): AppDepsOverrides {
   return {
     sessions: fcSessionsFactory(fc),
     authorize: (incoming) => {
-      const credentials = credentialsFromHeaders(incoming.headers) ?? fc.credentials;
+      const credentials = credentialsFor(incoming, fc.credentials);
       // Without credentials the trigger refuses the call (401), and the Session API call before it fails with the reason.
       return credentials ? signForFcTrigger(credentials) : undefined;
     },

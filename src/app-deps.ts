@@ -13,7 +13,7 @@ import { createDirectSessions } from './sessions/direct.ts';
 import type { SandboxSessionsFactory } from './sessions/types.ts';
 
 export interface AppDepsOverrides {
-  /** FC session mode's factory (handlers/fc.ts passes createFcSessions here). */
+  /** FC session mode's factory (handlers/fc.ts passes fcSessionsFactory here). */
   sessions?: SandboxSessionsFactory;
   /** Adds a credential to each sandbox request, from the incoming request (FC). */
   authorize?: (incoming: Request) => SandboxClientOptions['authorize'];

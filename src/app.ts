@@ -9,7 +9,7 @@ import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { requestId, type RequestIdVariables } from 'hono/request-id';
-import { isLoopbackHost, type Config } from './config.ts';
+import type { Config } from './config.ts';
 import type { ContextIdCodec } from './contexts/context-id.ts';
 import { bearer } from './http/bearer-auth.ts';
 import { limitBody } from './http/body-limit.ts';
@@ -22,6 +22,7 @@ import { createMcpRoute } from './http/mcp-route.ts';
 import type { Logger } from './logger.ts';
 import type { ToolCatalog } from './mcp/tool-catalog.ts';
 import type { McpServerDeps } from './mcp/server.ts';
+import { isLoopbackHost } from './net/local-request.ts';
 import type { SandboxClientFactory } from './sandbox/client.ts';
 import type { SandboxSessions, SandboxSessionsFactory } from './sessions/types.ts';
 

@@ -6,8 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { DEFAULT_SESSION_HEADER, SessionHeaderName, SessionId } from './sandbox/protocol.ts';
-import type { FcSessionsOptions } from './sessions/types.ts';
+import { type Env, envBoolean, envNumber, envText, parseEnv, SandboxEnv, sandboxOptionsFromEnv, TOKEN_PATTERN, TOKEN_RULE } from './env.ts';
+import type { SandboxOptionsInput } from './local-sandbox/options.ts';
+import { isLoopbackHost } from './net/local-request.ts';
+import { DEFAULT_SESSION_HEADER, SessionId } from './sandbox/protocol.ts';
+import type { FcSessionsSettings } from './sessions/types.ts';
 
 /** A configuration problem: handlers print `message` as one line and exit with code 2. */
 export class ConfigError extends Error {
@@ -35,72 +38,57 @@ export const CLI_FLAGS = {
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-import { isLoopbackHost } from './net/local-request.ts';
+const port = z.number().int().min(0).max(65535);
+const positiveInt = z.number().int().positive();
 
-export { isLoopbackHost };
-
-const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no', '']).transform((v) => v === 'true' || v === '1' || v === 'yes');
-
-const port = z.coerce.number().int().min(0).max(65535);
-const positiveInt = z.coerce.number().int().positive();
-const optionalString = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
-
-/** Env names are the schema's keys, so a zod issue names the variable the user must fix. */
-const EnvSchema = z.object({
-  MCP_TRANSPORT: z.enum(['http', 'stdio', 'sse']).default('http'),
-  MCP_HOST: z.string().min(1).default('127.0.0.1'),
-  MCP_PORT: port.default(3000),
-  MCP_PATH: z
-    .string()
-    .regex(/^\/[\w\-./]*$/, 'must start with "/"')
-    .default('/mcp'),
-  SANDBOX_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
-  /** The sandbox API's token (sent as X-Access-Token); npm start makes one for its embedded sandbox. */
-  SANDBOX_API_TOKEN: optionalString,
-  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
-  SANDBOX_SESSION_HEADER: SessionHeaderName.default(DEFAULT_SESSION_HEADER),
-  SANDBOX_SESSION_MODE: z.enum(['direct', 'fc']).default('direct'),
-  SANDBOX_SESSION_ID: SessionId.default('default'),
-  CONTEXT_SECRET: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
-  MCP_AUTH_TOKEN: optionalString,
-  MCP_ALLOW_UNAUTHENTICATED: bool.default(false),
+/**
+ * Env names are the schema's keys, so an issue names the variable the user must fix.
+ * The embedded sandbox's variables are read here too (npm start passes them on), with
+ * the same schemas `npm run sandbox` reads them with.
+ */
+const EnvSchema = SandboxEnv.extend({
+  MCP_TRANSPORT: envText.pipe(z.enum(['http', 'stdio', 'sse']).default('http')),
+  MCP_HOST: envText.pipe(z.string().default('127.0.0.1')),
+  MCP_PORT: envNumber.pipe(port.default(3000)),
+  MCP_PATH: envText.pipe(
+    z
+      .string()
+      .regex(/^\/[\w\-./]*$/, 'must start with "/"')
+      .default('/mcp'),
+  ),
+  SANDBOX_URL: envText.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  LOG_LEVEL: envText.pipe(z.enum(LOG_LEVELS).default('info')),
+  SANDBOX_SESSION_MODE: envText.pipe(z.enum(['direct', 'fc']).default('direct')),
+  SANDBOX_SESSION_ID: envText.pipe(SessionId.default('default')),
+  CONTEXT_SECRET: envText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  MCP_AUTH_TOKEN: envText,
+  MCP_ALLOW_UNAUTHENTICATED: envBoolean.pipe(z.boolean().default(false)),
   // A write_file call carries its file base64-encoded in the body: room for a few MB.
-  MCP_MAX_BODY_BYTES: positiveInt.default(8 * 1024 * 1024),
-  MCP_MAX_FILE_BYTES: positiveInt.default(20 * 1024 * 1024),
+  MCP_MAX_BODY_BYTES: envNumber.pipe(positiveInt.default(8 * 1024 * 1024)),
+  MCP_MAX_FILE_BYTES: envNumber.pipe(positiveInt.default(20 * 1024 * 1024)),
   /** Comma-separated hosts write_file's url may reach though they resolve to private addresses. */
-  MCP_FETCH_ALLOW_HOSTS: z
-    .string()
-    .optional()
-    .transform((v) =>
-      (v ?? '')
-        .split(',')
-        .map((host) => host.trim())
-        .filter((host) => host !== ''),
-    ),
-  RUN_TIMEOUT_SECONDS: positiveInt.default(300),
-  // FC session mode (src/sessions/types.ts FcSessionsOptions)
-  SANDBOX_FUNCTION_NAME: optionalString,
-  SANDBOX_FUNCTION_QUALIFIER: z.string().min(1).default('LATEST'),
-  SESSION_API_ENDPOINT: optionalString,
-  SESSION_API_PROTOCOL: z.enum(['http', 'https']).default('https'),
-  SANDBOX_SESSION_TTL_SECONDS: z.coerce.number().int().min(1).max(21600).default(3600),
-  SANDBOX_SESSION_IDLE_SECONDS: z.coerce.number().int().min(0).max(21600).default(1800),
-  FC_REGION: optionalString,
-  FC_ACCOUNT_ID: optionalString,
-  ALIBABA_CLOUD_ACCESS_KEY_ID: optionalString,
-  ALIBABA_CLOUD_ACCESS_KEY_SECRET: optionalString,
-  ALIBABA_CLOUD_SECURITY_TOKEN: optionalString,
+  MCP_FETCH_ALLOW_HOSTS: envText.transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((host) => host.trim())
+      .filter((host) => host !== ''),
+  ),
+  RUN_TIMEOUT_SECONDS: envNumber.pipe(positiveInt.default(300)),
+  // FC session mode (src/sessions/types.ts FcSessionsSettings)
+  SANDBOX_FUNCTION_NAME: envText,
+  SANDBOX_FUNCTION_QUALIFIER: envText.pipe(z.string().default('LATEST')),
+  SESSION_API_ENDPOINT: envText,
+  SESSION_API_PROTOCOL: envText.pipe(z.enum(['http', 'https']).default('https')),
+  SANDBOX_SESSION_TTL_SECONDS: envNumber.pipe(z.number().int().min(1).max(21600).default(3600)),
+  SANDBOX_SESSION_IDLE_SECONDS: envNumber.pipe(z.number().int().min(0).max(21600).default(1800)),
+  FC_REGION: envText,
+  FC_ACCOUNT_ID: envText,
+  ALIBABA_CLOUD_ACCESS_KEY_ID: envText,
+  ALIBABA_CLOUD_ACCESS_KEY_SECRET: envText,
+  ALIBABA_CLOUD_SECURITY_TOKEN: envText,
 });
 
 export const DEFAULT_SANDBOX_URL = 'http://localhost:5001';
-
-/** FC session mode's settings; credentials per request come from x-fc-* headers, these are the fallback. */
-export type FcSessionsConfig = Omit<FcSessionsOptions, 'credentials'> & {
-  credentials?: FcSessionsOptions['credentials'];
-};
 
 export interface Config {
   transport: 'http' | 'stdio' | 'sse';
@@ -114,6 +102,8 @@ export interface Config {
   sandboxUrl: string;
   /** SANDBOX_API_TOKEN: sent to the sandbox on every call when set. */
   sandboxApiToken?: string;
+  /** The embedded sandbox's options as the SANDBOX_* variables set them (npm start starts one unless SANDBOX_URL is set). */
+  embeddedSandbox: SandboxOptionsInput;
   logLevel: LogLevel;
   sessionHeader: string;
   sessionMode: 'direct' | 'fc';
@@ -134,7 +124,7 @@ export interface Config {
   /** MCP_FETCH_ALLOW_HOSTS: hosts write_file's url may reach although private. */
   fetchAllowHosts: string[];
   /** Present when sessionMode is fc. */
-  fc?: FcSessionsConfig;
+  fc?: FcSessionsSettings;
 }
 
 export interface LoadConfigOptions {
@@ -162,23 +152,16 @@ function flagsToEnv(argv: readonly string[]): Record<string, string> {
  * Reads and validates the configuration. Flags win over env. Throws ConfigError
  * with one line naming the variable and what is wrong.
  */
-export function loadConfig(env: Record<string, string | undefined>, argv: readonly string[] = [], options: LoadConfigOptions = {}): Config {
+export function loadConfig(env: Env, argv: readonly string[] = [], options: LoadConfigOptions = {}): Config {
   const merged = { ...env, ...flagsToEnv(argv), ...options.overrides };
-  const parsed = EnvSchema.safeParse(merged);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const name = String(issue.path[0] ?? 'configuration');
-    const given = merged[name as keyof typeof merged];
-    throw new ConfigError(`${name}: ${issue.message}${given !== undefined ? ` (got "${given}")` : ''}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(EnvSchema, merged, (message) => new ConfigError(message));
   const authTokens = (e.MCP_AUTH_TOKEN ?? '')
     .split(',')
     .map((t) => t.trim())
     .filter(Boolean);
   for (const token of authTokens) {
-    if (!/^[A-Za-z0-9._~+/-]+=*$/.test(token)) {
-      throw new ConfigError('MCP_AUTH_TOKEN: a token may only hold letters, digits and . _ ~ + / - (then = padding)');
+    if (!TOKEN_PATTERN.test(token)) {
+      throw new ConfigError(`MCP_AUTH_TOKEN: a token may only hold ${TOKEN_RULE}`);
     }
   }
   const loopback = isLoopbackHost(e.MCP_HOST);
@@ -188,7 +171,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
     );
   }
 
-  let fc: FcSessionsConfig | undefined;
+  let fc: FcSessionsSettings | undefined;
   if (e.SANDBOX_SESSION_MODE === 'fc') {
     const missing = (['SANDBOX_FUNCTION_NAME', 'FC_REGION', 'FC_ACCOUNT_ID'] as const).filter((k) => !e[k]);
     if (missing.length > 0) {
@@ -238,8 +221,9 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
     sandboxUrlSetting: e.SANDBOX_URL,
     sandboxUrl: e.SANDBOX_URL ?? DEFAULT_SANDBOX_URL,
     sandboxApiToken: e.SANDBOX_API_TOKEN,
+    embeddedSandbox: sandboxOptionsFromEnv(e),
     logLevel: e.LOG_LEVEL,
-    sessionHeader: e.SANDBOX_SESSION_HEADER.toLowerCase(),
+    sessionHeader: e.SANDBOX_SESSION_HEADER ?? DEFAULT_SESSION_HEADER,
     sessionMode: e.SANDBOX_SESSION_MODE,
     sessionId: e.SANDBOX_SESSION_ID,
     contextSecret,

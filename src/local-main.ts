@@ -7,16 +7,20 @@ import { createApp, mcpServerDepsFor } from './app.ts';
 import { createAppDeps } from './app-deps.ts';
 import { onShutdown } from './cli.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
+import { type Env, sandboxEnvName } from './env.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { listenHttp, serveStdio } from './serve.ts';
 
-/** The embedded sandbox (issue 2), loaded only when this process needs one. */
-async function startEmbeddedSandbox(env: Record<string, string | undefined>, defaults: { port?: number; apiToken: string }) {
-  const { startSandbox, parseSandboxEnv, SandboxOptionsError } = await import('./local-sandbox/index.ts');
-  const sandboxEnv: Record<string, string | undefined> = { ...env, SANDBOX_API_TOKEN: defaults.apiToken };
-  if (defaults.port !== undefined && env.SANDBOX_PORT === undefined) sandboxEnv.SANDBOX_PORT = String(defaults.port);
+/**
+ * The embedded sandbox (issue 2), loaded only when this process needs one, with the
+ * options the configuration read from SANDBOX_* (and the session header the MCP side uses).
+ */
+async function startEmbeddedSandbox(config: Config, overrides: { port?: number; apiToken: string }) {
+  const { startSandbox, parseSandboxOptions, SandboxOptionsError } = await import('./local-sandbox/index.ts');
+  const input = { ...config.embeddedSandbox, sessionHeader: config.sessionHeader, apiToken: overrides.apiToken };
+  if (overrides.port !== undefined && input.port === undefined) input.port = overrides.port;
   try {
-    return await startSandbox(parseSandboxEnv(sandboxEnv));
+    return await startSandbox(parseSandboxOptions(input, sandboxEnvName));
   } catch (error) {
     if (error instanceof SandboxOptionsError) throw new ConfigError(error.message);
     throw error;
@@ -31,11 +35,7 @@ function warnAboutSecret(config: Config, logger: Logger) {
   }
 }
 
-export async function runLocal(
-  env: Record<string, string | undefined>,
-  argv: readonly string[],
-  forced: { transport?: 'stdio' } = {},
-): Promise<void> {
+export async function runLocal(env: Env, argv: readonly string[], forced: { transport?: 'stdio' } = {}): Promise<void> {
   const config = loadConfig(env, argv, forced.transport ? { overrides: { MCP_TRANSPORT: forced.transport } } : {});
   const logger = createLogger({ level: config.logLevel });
   warnAboutSecret(config, logger);
@@ -47,7 +47,7 @@ export async function runLocal(
     : (config.sandboxApiToken ?? randomBytes(32).toString('base64url'));
   const sandbox = config.sandboxUrlSetting
     ? undefined
-    : await startEmbeddedSandbox(env, { apiToken: sandboxApiToken!, ...(config.transport === 'stdio' ? { port: 0 } : {}) });
+    : await startEmbeddedSandbox(config, { apiToken: sandboxApiToken!, ...(config.transport === 'stdio' ? { port: 0 } : {}) });
   const sandboxUrl = sandbox?.url ?? config.sandboxUrl;
   if (sandbox) logger.info('embedded sandbox started', { sandbox_url: sandboxUrl });
 

@@ -38,12 +38,3 @@ export function createLogger(options: LoggerOptions, base: LogFields = {}): Logg
     child: (fields) => createLogger(options, { ...base, ...fields }),
   };
 }
-
-/** A logger that drops everything (tests, benchmarks). */
-export const silentLogger: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  child: () => silentLogger,
-};

@@ -14,7 +14,6 @@ export interface HttpListener {
   close(): Promise<void>;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 // biome-ignore lint/suspicious/noExplicitAny: serves any app, whatever its bindings and variables
 export function listenHttp(app: Hono<any>, host: string, port: number): Promise<HttpListener> {
   return new Promise((resolve, reject) => {

@@ -24,6 +24,8 @@ export interface FcDeploymentOptions {
   accountId: string;
   portVariable?: FcInstance['portVariable'];
   instanceId?: string;
+  /** Variables added to the function's environment (over s.yaml's). */
+  environment?: Record<string, string>;
 }
 
 export interface FcDeployment {
@@ -70,6 +72,7 @@ export async function startFcDeployment(options: FcDeploymentOptions): Promise<F
       // the stand-in takes the place of <account>.<region>.fc.aliyuncs.com
       SESSION_API_ENDPOINT: api.endpoint,
       SESSION_API_PROTOCOL: 'http',
+      ...options.environment,
       // what FC sets for a function with a role
       ...fcVariables({
         port,

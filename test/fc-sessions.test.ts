@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createFcSessions, credentialsFromHeaders, FcSessionApiError, fcSessionsFactory } from '../src/sessions/fc.ts';
-import type { AlibabaCredentials, FcSessionsOptions } from '../src/sessions/types.ts';
+import { createFcSessions, credentialsFor, credentialsFromHeaders, FcSessionApiError, fcSessionsFactory } from '../src/sessions/fc.ts';
+import type { AlibabaCredentials, FcSessionsSettings } from '../src/sessions/types.ts';
 import { startFcOpenApiStandIn, type FcOpenApiStandIn } from './fc-openapi-stand-in.ts';
 
 const SANDBOX_FUNCTION = 'ci-sandbox';
@@ -18,7 +18,7 @@ const ROLE_CREDENTIALS: AlibabaCredentials = {
 
 describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed requests)', () => {
   let api: FcOpenApiStandIn;
-  let options: FcSessionsOptions;
+  let options: FcSessionsSettings;
 
   before(async () => {
     api = await startFcOpenApiStandIn({ credentials: ROLE_CREDENTIALS, functions: [SANDBOX_FUNCTION], maxPageSize: 2 });
@@ -149,5 +149,13 @@ describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed re
       accessKeyId: 'a',
       accessKeySecret: 'b',
     });
+  });
+
+  test("credentialsFor: the request's x-fc-* credentials, else the configured ones (what both the sessions and the trigger signature use)", () => {
+    const configured: AlibabaCredentials = { accessKeyId: 'env-key', accessKeySecret: 'env-secret' };
+    const fromRole = new Request('http://fc.invalid/mcp', { headers: { 'x-fc-access-key-id': 'a', 'x-fc-access-key-secret': 'b' } });
+    assert.deepEqual(credentialsFor(fromRole, configured), { accessKeyId: 'a', accessKeySecret: 'b' });
+    assert.deepEqual(credentialsFor(new Request('http://fc.invalid/mcp'), configured), configured);
+    assert.equal(credentialsFor(new Request('http://fc.invalid/mcp'), undefined), undefined);
   });
 });

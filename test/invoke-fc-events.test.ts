@@ -84,6 +84,8 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
       role: ROLE,
       accountId: ACCOUNT_ID,
       portVariable: 'FC_SERVER_PORT',
+      // A small body limit, so the 413 test's body is refused before the client has sent it all.
+      environment: { MCP_MAX_BODY_BYTES: String(1024 * 1024) },
     });
     ({ api, child, output } = fc);
     origin = `http://127.0.0.1:${fc.port}`;

@@ -58,7 +58,7 @@ test('CONTEXT_SECRET is required off loopback and in FC mode', () => {
   assert.equal(given.contextSecretEphemeral, false);
 });
 
-test('FC session mode lists what it lacks, and builds FcSessionsOptions when complete', () => {
+test('FC session mode lists what it lacks, and builds FcSessionsSettings when complete', () => {
   assert.throws(
     () => loadConfig({ SANDBOX_SESSION_MODE: 'fc', ...SECRET, SANDBOX_URL: 'http://sb' }),
     /ConfigError: SANDBOX_FUNCTION_NAME, FC_REGION, FC_ACCOUNT_ID: required when SANDBOX_SESSION_MODE=fc$/,
@@ -84,4 +84,26 @@ test('FC session mode lists what it lacks, and builds FcSessionsOptions when com
     sessionIdleTimeoutInSeconds: 1800,
     credentials: undefined,
   });
+});
+
+test('an empty or blank variable means its default, as for the SANDBOX_* ones', () => {
+  const config = loadConfig({ MCP_PORT: '', MCP_HOST: ' ', MCP_TRANSPORT: '', MCP_ALLOW_UNAUTHENTICATED: '' });
+  assert.equal(config.port, 3000);
+  assert.equal(config.host, '127.0.0.1');
+  assert.equal(config.transport, 'http');
+  assert.equal(config.allowUnauthenticated, false);
+});
+
+test('every bad variable is named, in one line', () => {
+  assert.throws(
+    () => loadConfig({ MCP_PORT: 'eighty', LOG_LEVEL: 'loud' }),
+    (error: unknown) =>
+      error instanceof ConfigError && /^MCP_PORT: .*; LOG_LEVEL: .*\(got "loud"\)$/.test(error.message) && !error.message.includes('\n'),
+  );
+});
+
+test('--session-header reaches the embedded sandbox as well as the MCP side', () => {
+  const config = loadConfig({}, ['--session-header', 'X-My-Session']);
+  assert.equal(config.sessionHeader, 'x-my-session');
+  assert.equal(config.embeddedSandbox.sessionHeader, 'x-my-session');
 });

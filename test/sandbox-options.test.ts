@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config.ts';
-import { SandboxOptionsError, parseSandboxEnv } from '../src/local-sandbox/options.ts';
+import { sandboxEnvName } from '../src/env.ts';
+import { SandboxOptionsError, parseSandboxEnv, parseSandboxOptions } from '../src/local-sandbox/options.ts';
 
 describe('parseSandboxEnv', () => {
   test('gives the documented defaults for an empty environment', () => {
@@ -71,7 +72,7 @@ describe('parseSandboxEnv', () => {
 
   test('a bad value is a one-line error naming the variable', () => {
     const cases: Array<[Record<string, string>, RegExp]> = [
-      [{ SANDBOX_PORT: 'abc' }, /^SANDBOX_PORT: expected a number, got "abc"$/],
+      [{ SANDBOX_PORT: 'abc' }, /^SANDBOX_PORT: expected a number \(got "abc"\)$/],
       [{ SANDBOX_PORT: '70000' }, /^SANDBOX_PORT: /],
       [{ SANDBOX_ALLOW_NETWORK: 'maybe' }, /^SANDBOX_ALLOW_NETWORK: expected true or false/],
       [{ SANDBOX_MAX_CONTEXTS: '0' }, /^SANDBOX_MAX_CONTEXTS: /],
@@ -116,6 +117,49 @@ test('npm start reads SANDBOX_SESSION_HEADER once for both sides: the MCP side a
   );
 });
 
+test('npm start hands the sandbox the SANDBOX_* variables as npm run sandbox reads them, errors included', () => {
+  const envs: Array<Record<string, string>> = [
+    {},
+    { SANDBOX_PORT: '0', SANDBOX_ALLOW_NETWORK: 'YES', SANDBOX_MEMORY_MB: ' 512 ', SANDBOX_POOL_SIZE: '' },
+    { SANDBOX_KERNEL_MEMORY_MB: '256', SANDBOX_MEMORY_MB: '768', SANDBOX_WORKSPACE_ROOT: '/srv/ws' },
+    { SANDBOX_PORT: 'abc' },
+    { SANDBOX_PORT: '70000' },
+    { SANDBOX_ALLOW_NETWORK: 'maybe' },
+    { SANDBOX_MAX_CONTEXTS: '0' },
+    { SANDBOX_EXECUTE_TIMEOUT_SECONDS: '100', SANDBOX_MAX_EXECUTE_TIMEOUT_SECONDS: '10' },
+  ];
+  for (const env of envs) {
+    const alone = outcome(() => parseSandboxEnv(env));
+    const viaConfig = outcome(() => parseSandboxOptions(loadConfig(env, []).embeddedSandbox, sandboxEnvName));
+    assert.deepEqual(viaConfig, alone, JSON.stringify(env));
+  }
+});
+
+test('MCP_ALLOW_UNAUTHENTICATED and SANDBOX_ALLOW_NETWORK read the same words as booleans', () => {
+  for (const text of ['true', 'TRUE', '1', 'yes', 'false', '0', 'No', '', 'maybe', 'on']) {
+    const sandbox = outcome(() => parseSandboxEnv({ SANDBOX_ALLOW_NETWORK: text }).allowNetwork);
+    const mcp = outcome(() => loadConfig({ MCP_ALLOW_UNAUTHENTICATED: text }, []).allowUnauthenticated);
+    assert.equal(typeof sandbox === 'string', typeof mcp === 'string', `${text}: sandbox ${sandbox}, MCP side ${mcp}`);
+    if (typeof sandbox !== 'string') assert.equal(sandbox, mcp, text);
+  }
+});
+
+test('an error about a secret variable does not repeat its value', () => {
+  for (const [env, name] of [
+    [{ CONTEXT_SECRET: 'short-secret' }, 'CONTEXT_SECRET'],
+    [{ SANDBOX_API_TOKEN: 'short-secret', SANDBOX_PORT: 'x' }, 'SANDBOX_PORT'],
+  ] as const) {
+    assert.throws(
+      () => loadConfig(env, []),
+      (error: unknown) => error instanceof ConfigError && error.message.startsWith(`${name}: `) && !error.message.includes('short-secret'),
+    );
+  }
+  assert.throws(
+    () => parseSandboxEnv({ SANDBOX_API_TOKEN: 'short-secret' }),
+    (error: unknown) => error instanceof SandboxOptionsError && !error.message.includes('short-secret'),
+  );
+});
+
 test('SANDBOX_SESSION_ID takes exactly the values the sandbox accepts as a session header value', () => {
   for (const [id, ok] of [
     ['default', true],
@@ -133,6 +177,16 @@ test('SANDBOX_SESSION_ID takes exactly the values the sandbox accepts as a sessi
     );
   }
 });
+
+/** The value, or the error's message. */
+function outcome(read: () => unknown): unknown {
+  try {
+    return read();
+  } catch (error) {
+    assert.ok(error instanceof SandboxOptionsError || error instanceof ConfigError, String(error));
+    return error.message;
+  }
+}
 
 function accepts(parse: () => unknown, expected: new (...args: never[]) => Error): boolean {
   try {

@@ -98,7 +98,7 @@ function jsonRpcMessage(value: unknown, where: string): { message: JSONRPCMessag
   }
 }
 
-export function parseEvent(text: string): Parsed {
+function parseEvent(text: string): Parsed {
   let value: unknown;
   try {
     value = JSON.parse(text);

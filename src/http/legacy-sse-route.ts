@@ -26,9 +26,6 @@ export interface LegacySseRoutes {
   connect(request: Request): Promise<Response>;
   /** POST /messages?sessionId=…: a message for an open connection. */
   message(request: Request): Promise<Response>;
-  /** Open connections (for tests and shutdown). */
-  size(): number;
-  closeAll(): Promise<void>;
 }
 
 export function createLegacySseRoutes(deps: LegacySseDeps): LegacySseRoutes {
@@ -63,10 +60,6 @@ export function createLegacySseRoutes(deps: LegacySseDeps): LegacySseRoutes {
         return errors.invalidRequest('Invalid Request: the body is not a JSON-RPC message');
       }
       return new Response('Accepted', { status: 202 });
-    },
-    size: () => connections.size,
-    async closeAll() {
-      await Promise.all([...connections.values()].map((t) => t.close()));
     },
   };
 }

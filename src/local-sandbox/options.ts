@@ -1,13 +1,15 @@
 /**
- * The embedded sandbox's settings: one zod schema (defaults included) and the
- * mapping from SANDBOX_* environment variables onto it. The caller passes the
- * environment in; nothing here reads process.env.
+ * The embedded sandbox's settings: one zod schema (defaults included). The SANDBOX_*
+ * variables that set them are read by `src/env.ts`'s `SandboxEnv`, which npm start's
+ * config shares; the caller passes the environment in, nothing here reads process.env.
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { type Env, parseEnv, SandboxEnv, sandboxEnvName, sandboxOptionsFromEnv, TOKEN_PATTERN, TOKEN_RULE } from '../env.ts';
 import { isLoopbackHost } from '../net/local-request.ts';
 import { DEFAULT_SESSION_HEADER, SessionHeaderName } from '../sandbox/protocol.ts';
+import { describeIssues } from '../zod-issues.ts';
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -21,7 +23,10 @@ export const SandboxOptions = z
      */
     apiToken: z
       .string()
-      .regex(/^[A-Za-z0-9._~+/-]{16,}=*$/, 'must be at least 16 characters of letters, digits and ._~+/-')
+      .refine(
+        (token) => TOKEN_PATTERN.test(token) && token.replace(/=+$/, '').length >= 16,
+        `must be at least 16 characters of ${TOKEN_RULE}`,
+      )
       .optional(),
     /** 0 = any free port. */
     port: z.number().int().min(0).max(65535).default(5001),
@@ -65,70 +70,35 @@ export const SandboxOptions = z
 export type SandboxOptions = z.output<typeof SandboxOptions>;
 export type SandboxOptionsInput = z.input<typeof SandboxOptions>;
 
-/** Environment variable → option, with how its text is read. */
-const ENV_MAP: Array<[string, keyof SandboxOptionsInput, 'string' | 'number' | 'boolean']> = [
-  ['SANDBOX_HOST', 'host', 'string'],
-  ['SANDBOX_PORT', 'port', 'number'],
-  ['SANDBOX_API_TOKEN', 'apiToken', 'string'],
-  ['SANDBOX_SESSION_HEADER', 'sessionHeader', 'string'],
-  ['SANDBOX_ALLOW_NETWORK', 'allowNetwork', 'boolean'],
-  // The old name of SANDBOX_MEMORY_MB, still read; the new name wins when both are set.
-  ['SANDBOX_KERNEL_MEMORY_MB', 'memoryMb', 'number'],
-  ['SANDBOX_MEMORY_MB', 'memoryMb', 'number'],
-  ['SANDBOX_PIDS_MAX', 'pidsMax', 'number'],
-  ['SANDBOX_DISK_MB', 'diskMb', 'number'],
-  ['SANDBOX_MAX_CONTEXTS', 'maxContexts', 'number'],
-  ['SANDBOX_EXECUTE_TIMEOUT_SECONDS', 'executeTimeoutSeconds', 'number'],
-  ['SANDBOX_MAX_EXECUTE_TIMEOUT_SECONDS', 'maxExecuteTimeoutSeconds', 'number'],
-  ['SANDBOX_OUTPUT_LIMIT_BYTES', 'outputLimitBytes', 'number'],
-  ['SANDBOX_IDLE_TIMEOUT_SECONDS', 'idleTimeoutSeconds', 'number'],
-  ['SANDBOX_POOL_SIZE', 'poolSize', 'number'],
-  ['SANDBOX_WORKSPACE_ROOT', 'workspaceRoot', 'string'],
-  ['SANDBOX_KEEPALIVE_SECONDS', 'keepaliveSeconds', 'number'],
-  ['SANDBOX_MAX_UPLOAD_MB', 'maxUploadMb', 'number'],
-  ['SANDBOX_MAX_READ_MB', 'maxReadMb', 'number'],
-];
-
-const OPTION_TO_ENV = new Map(ENV_MAP.map(([env, option]) => [option as string, env]));
-
 /** Thrown with a one-line message naming the variable and what is wrong with it. */
 export class SandboxOptionsError extends Error {
   override name = 'SandboxOptionsError';
 }
 
-/** Validates options given in code (defaults filled in); throws SandboxOptionsError. */
-export function parseSandboxOptions(input: SandboxOptionsInput = {}, describe = (path: string) => path): SandboxOptions {
+/**
+ * Validates options (defaults filled in); throws SandboxOptionsError. `name` says
+ * what to call an option in the message, e.g. the variable it was read from.
+ */
+export function parseSandboxOptions(input: SandboxOptionsInput = {}, name = (option: string) => option): SandboxOptions {
   const parsed = SandboxOptions.safeParse(input);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const path = issue.path.join('.');
-    throw new SandboxOptionsError(`${describe(path)}: ${issue.message}`);
+    // The token is a secret: an error does not repeat it.
+    const given = (option: string) => {
+      const value = (input as Record<string, unknown>)[option];
+      return option === 'apiToken' || value === undefined ? undefined : String(value);
+    };
+    throw new SandboxOptionsError(describeIssues(parsed.error, 'options', { name, given }));
   }
   return parsed.data;
 }
 
 /**
  * Reads SANDBOX_* variables (unset or empty = default). Throws SandboxOptionsError
- * with a one-line message such as `SANDBOX_PORT: expected an integer from 0 to 65535, got "abc"`.
+ * with a one-line message such as `SANDBOX_PORT: expected a number (got "abc")`.
  */
-export function parseSandboxEnv(env: Record<string, string | undefined>): SandboxOptions {
-  const input: Record<string, unknown> = {};
-  for (const [name, option, kind] of ENV_MAP) {
-    const raw = env[name]?.trim();
-    if (raw === undefined || raw === '') continue;
-    if (kind === 'number') {
-      const value = Number(raw);
-      if (!Number.isFinite(value)) throw new SandboxOptionsError(`${name}: expected a number, got "${raw}"`);
-      input[option] = value;
-    } else if (kind === 'boolean') {
-      const value = { true: true, '1': true, yes: true, false: false, '0': false, no: false }[raw.toLowerCase()];
-      if (value === undefined) throw new SandboxOptionsError(`${name}: expected true or false, got "${raw}"`);
-      input[option] = value;
-    } else {
-      input[option] = raw;
-    }
-  }
-  return parseSandboxOptions(input as SandboxOptionsInput, (path) => OPTION_TO_ENV.get(path) ?? path);
+export function parseSandboxEnv(env: Env): SandboxOptions {
+  const read = parseEnv(SandboxEnv, env, (message) => new SandboxOptionsError(message));
+  return parseSandboxOptions(sandboxOptionsFromEnv(read), sandboxEnvName);
 }
 
 /** The default workspace root's parent: a fresh directory is made under it per server. */

@@ -11,6 +11,7 @@ import { bearerAuth } from 'hono/bearer-auth';
 import { HTTPException } from 'hono/http-exception';
 import { bodyLimit } from 'hono/body-limit';
 import { foreignHeader, isLoopbackHost } from '../net/local-request.ts';
+import { describeIssues } from '../zod-issues.ts';
 import type { z } from 'zod';
 import {
   CreateContextRequest,
@@ -232,7 +233,7 @@ async function runExecution(context: CodeContext, body: NdjsonResponse, signal: 
   }
 }
 
-/** Parses a JSON body (an empty one counts as `{}`) with a protocol schema; 400 with the first issue otherwise. */
+/** Parses a JSON body (an empty one counts as `{}`) with a protocol schema; 400 naming every issue otherwise. */
 async function parseBody<S extends z.ZodType>(c: HonoContext, schema: S): Promise<z.output<S>> {
   const text = await c.req.text();
   let raw: unknown = {};
@@ -244,10 +245,6 @@ async function parseBody<S extends z.ZodType>(c: HonoContext, schema: S): Promis
     }
   }
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-    throw new BadRequest(`invalid request: ${where}${issue.message}`);
-  }
+  if (!parsed.success) throw new BadRequest(`invalid request: ${describeIssues(parsed.error, 'body')}`);
   return parsed.data;
 }

@@ -1,14 +1,17 @@
 import { z } from 'zod';
+import { HEALTH_STATUSES } from '../sandbox/client.ts';
 import { defineTool, toolResult } from './tool-definition.ts';
 
 export const healthCheck = defineTool({
   name: 'health_check',
   title: 'Check the sandbox',
   description:
-    'Checks whether the code sandbox behind this server answers. Returns status ("healthy", "unhealthy", "timeout" or "connection_error"), the sandbox URL, the HTTP response code, the latency in milliseconds and a timestamp. Use it when other tools report the sandbox unreachable; it does not run code or change anything.',
+    `Checks whether the code sandbox behind this server answers. Returns status (${listStatuses()}), the sandbox URL, ` +
+    'the HTTP response code, the latency in milliseconds and a timestamp. ' +
+    'Use it when other tools report the sandbox unreachable; it does not run code or change anything.',
   inputSchema: z.object({}),
   outputSchema: z.object({
-    status: z.enum(['healthy', 'unhealthy', 'timeout', 'connection_error']),
+    status: z.enum(HEALTH_STATUSES),
     sandbox_url: z.string(),
     response_code: z.number().int().nullable(),
     latency_ms: z.number(),
@@ -34,3 +37,9 @@ export const healthCheck = defineTool({
     return toolResult(structured, text);
   },
 });
+
+/** `"healthy", "unhealthy", "timeout" or "connection_error"` */
+function listStatuses(): string {
+  const quoted = HEALTH_STATUSES.map((status) => `"${status}"`);
+  return `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`;
+}

@@ -20,13 +20,12 @@ export type ToolOutcome = 'ok' | 'tool_error' | 'invalid_arguments' | 'exception
 
 export interface McpServerDeps extends ToolDeps {
   catalog: ToolCatalog;
-  /** Shown to clients in initialize's serverInfo and server/discover. */
-  serverInfo?: { name: string; version: string };
   /** Told how each tool call ended (the HTTP edge puts it on the request's log line). */
   onToolCall?(fields: { tool: string; outcome: ToolOutcome; error?: string }): void;
 }
 
-export const SERVER_INFO = { name: 'fc-code-interpreter', version: '0.1.0' };
+/** Shown to clients in initialize's serverInfo and server/discover. */
+const SERVER_INFO = { name: 'fc-code-interpreter', version: '0.1.0' };
 
 const INSTRUCTIONS =
   'A code interpreter. Use create_context for a stateful Python/JavaScript/TypeScript session, run_code with its context_id to run code in it ' +
@@ -53,7 +52,7 @@ const noElicitationValidator: jsonSchemaValidator = {
 };
 
 export function createMcpServer(deps: McpServerDeps): Server {
-  const server = new Server(deps.serverInfo ?? SERVER_INFO, {
+  const server = new Server(SERVER_INFO, {
     capabilities: { tools: {}, logging: {}, resources: {} },
     instructions: INSTRUCTIONS,
     jsonSchemaValidator: noElicitationValidator,

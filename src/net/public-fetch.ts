@@ -1,28 +1,41 @@
 /**
- * Fetches a URL an agent names (write_file's `url`) on the public internet only.
- * The MCP function runs inside a cloud network: a URL to a loopback, private,
- * link-local or metadata address (Alibaba's 100.100.100.200) would read what only
- * the function may read. So every address a name resolves to is checked, and the
- * connection goes to the address that was checked (the check is the socket's DNS
- * lookup, so a name cannot answer differently between check and connect). Redirects
- * are followed by hand, each hop checked the same way. An operator's allow-list
- * names hosts that skip the address check (MCP_FETCH_ALLOW_HOSTS).
+ * Fetches a URL that an agent handed to `write_file`, from the MCP function's own
+ * network (the sandbox has none), without letting the agent reach what only the
+ * function can reach: loopback, private networks, link-local and the cloud's
+ * metadata services (169.254.169.254; Alibaba Cloud's 100.100.100.200).
+ *
+ * The check happens after DNS, on every address a name resolves to, inside the
+ * `lookup` that node:http hands the socket: the connection goes to an address that
+ * was checked, so a name that answers "public" to a first query and "private" to a
+ * second (DNS rebinding) gains nothing. IP literals never reach `lookup` and are
+ * checked before any socket opens. Redirects are followed here, one hop at a time,
+ * each checked the same way. Hand-written on node:http because fetch() exposes no
+ * lookup hook and request-filtering-agent's allow-list is by IP, not by host name.
  */
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import type { LookupAddress } from 'node:dns';
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { type IncomingMessage, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { BlockList, isIP, type LookupFunction } from 'node:net';
-import { Readable } from 'node:stream';
+import { isIP, type LookupFunction } from 'node:net';
+import { ReadableStream } from 'node:stream/web';
+import ipaddr from 'ipaddr.js';
+
+/** The env var an operator sets to let `write_file` fetch from named hosts anyway. */
+export const ALLOW_HOSTS_VARIABLE = 'MCP_FETCH_ALLOW_HOSTS';
 
 export interface PublicFetchOptions {
+  /** More bytes than this and the fetch fails with `too_large`. */
   maxBytes: number;
-  /** Hosts (exact, case-insensitive; IP literals too) that skip the address check. */
+  /** Hosts (names or IP literals, exact and case-insensitive) whose addresses are not checked. */
   allowHosts?: readonly string[];
+  /** Aborting rejects the fetch, or errors the body, with the signal's reason. */
   signal?: AbortSignal;
-  /** Default 5. */
+  /** Redirects followed before `redirects`; default 5. */
   maxRedirects?: number;
-  /** For the whole fetch, body included; default 120 s. */
+  /** Per hop, the time until response headers; then the longest silence between body chunks. Default 30 s. */
   timeoutMs?: number;
+  /** Resolves a host name to all its addresses; default dns.lookup. For tests of what names resolve to. */
+  resolve?: (hostname: string) => Promise<readonly LookupAddress[]>;
 }
 
 export interface FetchedBody {
@@ -42,203 +55,385 @@ export class PublicFetchError extends Error {
     readonly kind: PublicFetchErrorKind,
     message: string,
     readonly status?: number,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
-export const ALLOW_HOSTS_VARIABLE = 'MCP_FETCH_ALLOW_HOSTS';
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const DEFAULT_MAX_REDIRECTS = 5;
+const DEFAULT_TIMEOUT_MS = 30_000;
 
-/** Ranges no fetch may reach, with the words a refusal uses. IPv4-mapped IPv6 is checked as IPv4. */
-const FORBIDDEN: Array<[string, number, 'ipv4' | 'ipv6', string]> = [
-  ['0.0.0.0', 8, 'ipv4', 'a "this network" address'],
-  ['10.0.0.0', 8, 'ipv4', 'a private address'],
-  ['100.64.0.0', 10, 'ipv4', 'a carrier-grade NAT address (Alibaba Cloud metadata is at 100.100.100.200)'],
-  ['127.0.0.0', 8, 'ipv4', 'a loopback address'],
-  ['169.254.0.0', 16, 'ipv4', 'a link-local address (cloud metadata services live there)'],
-  ['172.16.0.0', 12, 'ipv4', 'a private address'],
-  ['192.0.0.0', 24, 'ipv4', 'an IETF protocol address'],
-  ['192.0.2.0', 24, 'ipv4', 'a documentation address'],
-  ['192.88.99.0', 24, 'ipv4', 'a relay address'],
-  ['192.168.0.0', 16, 'ipv4', 'a private address'],
-  ['198.18.0.0', 15, 'ipv4', 'a benchmarking address'],
-  ['198.51.100.0', 24, 'ipv4', 'a documentation address'],
-  ['203.0.113.0', 24, 'ipv4', 'a documentation address'],
-  ['224.0.0.0', 4, 'ipv4', 'a multicast address'],
-  ['240.0.0.0', 4, 'ipv4', 'a reserved address'],
-  ['::', 128, 'ipv6', 'the unspecified address'],
-  ['::1', 128, 'ipv6', 'a loopback address'],
-  ['64:ff9b::', 96, 'ipv6', 'a NAT64 address'],
-  ['64:ff9b:1::', 48, 'ipv6', 'a NAT64 address'],
-  ['100::', 64, 'ipv6', 'a discard address'],
-  ['2001::', 23, 'ipv6', 'an IETF protocol address'],
-  ['2001:db8::', 32, 'ipv6', 'a documentation address'],
-  ['2002::', 16, 'ipv6', 'a 6to4 address'],
-  ['fc00::', 7, 'ipv6', 'a private (unique local) address'],
-  ['fe80::', 10, 'ipv6', 'a link-local address'],
-  ['ff00::', 8, 'ipv6', 'a multicast address'],
-];
+const IPV4_CLASSES: Record<string, string> = {
+  unspecified: 'an unspecified address (0.0.0.0/8)',
+  broadcast: 'the broadcast address',
+  multicast: 'a multicast address (224.0.0.0/4)',
+  linkLocal: 'a link-local address (169.254.0.0/16, where cloud metadata services such as 169.254.169.254 answer)',
+  loopback: 'a loopback address (127.0.0.0/8)',
+  carrierGradeNat: "a carrier-grade NAT address (100.64.0.0/10, where Alibaba Cloud's metadata service 100.100.100.200 answers)",
+  private: 'a private address (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)',
+  reserved: 'a reserved address',
+};
 
-const FORBIDDEN_RANGES = FORBIDDEN.map(([network, prefix, type, reason]) => {
-  const list = new BlockList();
-  list.addSubnet(network, prefix, type);
-  return { list, type, reason };
-});
+const IPV6_CLASSES: Record<string, string> = {
+  unspecified: 'the unspecified address (::)',
+  linkLocal: 'a link-local address (fe80::/10)',
+  multicast: 'a multicast address (ff00::/8)',
+  loopback: 'the loopback address (::1)',
+  uniqueLocal: 'a private address (fc00::/7)',
+  deprecatedSiteLocal: 'a site-local address (fec0::/10)',
+  rfc6052: 'a local-use NAT64 address (64:ff9b:1::/48)',
+  '6to4': 'a 6to4 tunnel address (2002::/16)',
+  teredo: 'a Teredo tunnel address (2001::/32)',
+  reserved: 'a reserved address',
+};
 
-function forbiddenReason(address: string): string | undefined {
-  let ip = address;
-  let family = isIP(ip);
-  // ::ffff:a.b.c.d and ::a.b.c.d reach the IPv4 address: check that one.
-  const embedded = /^::(?:ffff:)?(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+/**
+ * Why an address may not be fetched from, or undefined for a public unicast one.
+ * IPv6 forms that carry an IPv4 address (mapped ::ffff:a.b.c.d, translated
+ * ::ffff:0:a.b.c.d, compatible ::a.b.c.d, NAT64 64:ff9b::a.b.c.d) are judged by the
+ * IPv4 address they carry: they reach it.
+ */
+export function addressRefusal(address: string): string | undefined {
+  let parsed: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    parsed = ipaddr.parse(address);
+  } catch {
+    return 'not an IP address';
+  }
+  if (parsed.kind() === 'ipv4') {
+    const range = parsed.range();
+    return range === 'unicast' ? undefined : (IPV4_CLASSES[range] ?? `a special-purpose address (${range})`);
+  }
+  const v6 = parsed as ipaddr.IPv6;
+  const embedded = embeddedIPv4(v6);
   if (embedded) {
-    ip = embedded[1]!;
-    family = 4;
-  } else if (family === 6 && /^::ffff:[0-9a-f]{1,4}:[0-9a-f]{1,4}$/i.test(ip)) {
-    const [hi, lo] = ip
-      .slice(7)
-      .split(':')
-      .map((part) => Number.parseInt(part, 16));
-    ip = [hi! >> 8, hi! & 255, lo! >> 8, lo! & 255].join('.');
-    family = 4;
+    const inner = addressRefusal(embedded.toString());
+    return inner ? `${inner.replace(/^(an?|the) /, 'an IPv6 form of $1 ')}: ${embedded.toString()}` : undefined;
   }
-  if (family === 0) return 'not an IP address';
-  const type = family === 4 ? 'ipv4' : 'ipv6';
-  return FORBIDDEN_RANGES.find((range) => range.type === type && range.list.check(ip, type))?.reason;
+  const range = v6.range();
+  return range === 'unicast' ? undefined : (IPV6_CLASSES[range] ?? `a special-purpose address (${range})`);
 }
 
-/** Lower case, no brackets around IPv6, no trailing dot: how allow-list entries and URLs are compared. */
-export function normalizeHost(host: string): string {
-  return host
-    .toLowerCase()
-    .replace(/^\[(.*)\]$/, '$1')
-    .replace(/\.$/, '');
+function embeddedIPv4(address: ipaddr.IPv6): ipaddr.IPv4 | undefined {
+  const p = address.parts;
+  const zeros = (from: number, to: number) => p.slice(from, to).every((part) => part === 0);
+  const mapped = zeros(0, 5) && p[5] === 0xffff; // ::ffff:a.b.c.d
+  const translated = zeros(0, 4) && p[4] === 0xffff && p[5] === 0; // ::ffff:0:a.b.c.d (RFC 6145)
+  const compatible = zeros(0, 6) && !(p[6] === 0 && (p[7] === 0 || p[7] === 1)); // ::a.b.c.d, not :: or ::1
+  const nat64 = p[0] === 0x64 && p[1] === 0xff9b && zeros(2, 6); // 64:ff9b::a.b.c.d (RFC 6052)
+  if (!(mapped || translated || compatible || nat64)) return undefined;
+  const [hi, lo] = [p[6] ?? 0, p[7] ?? 0];
+  return new ipaddr.IPv4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]);
 }
 
-/** A socket lookup that resolves every address and refuses the connection if any is forbidden. */
-function checkedLookup(host: string): LookupFunction {
-  return (hostname, options, callback) => {
-    dnsLookup(hostname, { ...options, all: true, verbatim: true }, (error, addresses) => {
-      if (error) return callback(error, '', 0);
-      const all = addresses as LookupAddress[];
-      for (const { address } of all) {
-        const reason = forbiddenReason(address);
-        if (reason) return callback(forbidden(host, address, reason), '', 0);
-      }
-      if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, all);
-      const first = all[0];
-      if (!first) return callback(new PublicFetchError('network', `${host} has no address`), '', 0);
-      callback(null, first.address, first.family);
-    });
-  };
+/** How hosts are compared: without IPv6 brackets or a final dot ("example.com." is "example.com"). */
+function hostKey(hostname: string): string {
+  return hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
 }
 
-function forbidden(host: string, address: string, reason: string): PublicFetchError {
-  const shown = host === address ? host : `${host} (${address})`;
-  return new PublicFetchError(
-    'forbidden_address',
-    `${shown} is ${reason}: only public addresses can be fetched. An operator can allow the host with ${ALLOW_HOSTS_VARIABLE}.`,
-  );
+/** A host as the URL parser writes it (lowercase, IPv4 dotted, IPv6 compressed), without brackets. */
+function canonicalHost(host: string): string | undefined {
+  const bare = host.trim().replace(/^\[(.*)\]$/, '$1');
+  if (bare === '' || /[/?#@\s\\]/.test(bare)) return undefined;
+  try {
+    const url = new URL(`http://${isIP(bare) === 6 ? `[${bare}]` : bare}/`);
+    if (url.port !== '') return undefined;
+    return hostKey(url.hostname);
+  } catch {
+    return undefined;
+  }
 }
 
-function parseTarget(raw: string): URL {
+/**
+ * The operator's allow-list from its env value: comma-separated host names or IP
+ * literals, e.g. "data.example.com,10.0.0.5,[fd00::5]". Throws on an entry that is
+ * no host (a URL, a port), so a typo fails at start-up, not on the first fetch.
+ */
+export function parseAllowHosts(value: string | undefined): string[] {
+  const hosts: string[] = [];
+  for (const entry of (value ?? '').split(',')) {
+    if (entry.trim() === '') continue;
+    const host = canonicalHost(entry);
+    if (!host) throw new Error(`${ALLOW_HOSTS_VARIABLE}: "${entry.trim()}" is not a host name or IP address (no scheme, port or path)`);
+    if (!hosts.includes(host)) hosts.push(host);
+  }
+  return hosts;
+}
+
+/** Where a URL points, for messages: the host, and the hop it was reached by. */
+interface Target {
+  url: URL;
+  host: string;
+  via?: string;
+}
+
+function describe(target: Target): string {
+  return target.via ? `${target.host} (reached by a redirect from ${target.via})` : target.host;
+}
+
+function checkUrl(raw: string, via?: string): Target {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new PublicFetchError('bad_url', `"${raw.slice(0, 200)}" is not a URL`);
+    throw new PublicFetchError('bad_url', `"${raw.slice(0, 200)}" is not a URL; give an absolute http:// or https:// URL`);
   }
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const where = via ? ` (a redirect from ${via})` : '';
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new PublicFetchError('bad_url', `${url.protocol} URLs cannot be fetched: use http or https`);
+    throw new PublicFetchError(
+      'bad_url',
+      `the URL${host ? ` for ${host}` : ''}${where} uses the scheme ${url.protocol}, which cannot be fetched; give an http or https URL`,
+    );
   }
-  if (url.username || url.password) throw new PublicFetchError('bad_url', 'URLs with a user name or password are refused');
-  return url;
+  if (url.username !== '' || url.password !== '') {
+    throw new PublicFetchError('bad_url', `the URL for ${host}${where} carries a user name or password; give a URL without credentials`);
+  }
+  return via === undefined ? { url, host } : { url, host, via };
 }
 
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+function forbidden(target: Target, address: string, why: string): PublicFetchError {
+  const subject = address === target.host ? `${describe(target)} is ${why}` : `${describe(target)} resolves to ${address}, ${why}`;
+  return new PublicFetchError(
+    'forbidden_address',
+    `${subject}; only public addresses can be fetched. An operator can allow the host with ${ALLOW_HOSTS_VARIABLE}=${target.host}`,
+  );
+}
 
-export async function fetchPublicUrl(raw: string, options: PublicFetchOptions): Promise<FetchedBody> {
-  const allow = new Set((options.allowHosts ?? []).map(normalizeHost));
-  const deadline = AbortSignal.timeout(options.timeoutMs ?? 120_000);
-  const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
-  let url = parseTarget(raw);
-  for (let hop = 0; ; hop++) {
-    const response = await get(url, allow, signal);
-    const status = response.statusCode ?? 0;
-    if (REDIRECTS.has(status)) {
-      response.resume();
-      const location = response.headers.location;
-      if (!location) throw new PublicFetchError('http', `${url.host} answered ${status} without a Location`, status);
-      if (hop >= (options.maxRedirects ?? 5)) {
-        throw new PublicFetchError('redirects', `more than ${options.maxRedirects ?? 5} redirects starting at ${raw}`);
-      }
-      url = parseTarget(new URL(location, url).href);
-      continue;
-    }
-    if (status < 200 || status > 299) {
-      response.resume();
-      throw new PublicFetchError('http', `${url.host} answered HTTP ${status} for ${url.pathname}`, status);
-    }
-    const length = Number(response.headers['content-length']);
-    const contentLength = Number.isFinite(length) && response.headers['content-length'] !== undefined ? length : undefined;
-    if (contentLength !== undefined && contentLength > options.maxBytes) {
-      response.destroy();
-      throw new PublicFetchError('too_large', `${url.href} is ${contentLength} bytes, over the limit of ${options.maxBytes}`);
-    }
-    return {
-      url: url.href,
-      contentType: response.headers['content-type'],
-      contentLength,
-      body: capped(response, options.maxBytes, url.href),
+/** A node:http lookup that resolves, refuses the whole name if any address is not public, and hands back only checked addresses. */
+function checkedLookup(target: Target, resolve: (hostname: string) => Promise<readonly LookupAddress[]>): LookupFunction {
+  return (hostname, options, callback) => {
+    const answer = (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => {
+      // Out of the promise chain, so an exception in node's callback is not swallowed as a rejection.
+      process.nextTick(() => {
+        if (error) callback(error, '', 0);
+        else if (options.all) callback(null, addresses);
+        else callback(null, addresses[0]?.address ?? '', addresses[0]?.family ?? 0);
+      });
     };
-  }
+    resolve(hostname).then(
+      (all) => {
+        for (const { address } of all) {
+          const why = addressRefusal(address);
+          if (why) return answer(forbidden(target, address, why), []);
+        }
+        const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : options.family;
+        const usable = all.filter((a) => !family || a.family === family);
+        if (usable.length === 0) {
+          return answer(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), []);
+        }
+        answer(null, usable);
+      },
+      (error: NodeJS.ErrnoException) => answer(error, []),
+    );
+  };
 }
 
-function get(url: URL, allow: Set<string>, signal: AbortSignal): Promise<IncomingMessage> {
-  const host = normalizeHost(url.hostname);
-  if (!allow.has(host) && isIP(host)) {
-    const reason = forbiddenReason(host);
-    if (reason) return Promise.reject(forbidden(host, host, reason));
-  }
-  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
-  return new Promise((resolve, reject) => {
-    const outgoing = request(url, {
-      method: 'GET',
-      signal,
-      headers: { 'user-agent': 'fc-code-interpreter-mcp (write_file)', accept: '*/*' },
-      ...(allow.has(host) ? {} : { lookup: checkedLookup(host) }),
+const defaultResolve = (hostname: string) => dnsLookup(hostname, { all: true });
+
+function networkError(target: Target, error: unknown): PublicFetchError {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NODATA') {
+    return new PublicFetchError('network', `the host name ${describe(target)} was not found (${code}); check the URL`, undefined, {
+      cause: error,
     });
-    outgoing.once('response', resolve);
-    outgoing.once('error', (error) => reject(mapError(error, url, signal)));
-    outgoing.end();
+  }
+  const detail = typeof code === 'string' ? code : error instanceof Error ? error.message : String(error);
+  return new PublicFetchError(
+    'network',
+    `could not fetch from ${describe(target)} (${detail}); check the URL and that the server is up`,
+    undefined,
+    {
+      cause: error,
+    },
+  );
+}
+
+function timeoutError(target: Target, timeoutMs: number, what: string): PublicFetchError {
+  return new PublicFetchError('timeout', `${describe(target)} ${what} within ${timeoutMs / 1000} s; try again, or give a faster source`);
+}
+
+interface HopOptions {
+  allowed: ReadonlySet<string>;
+  resolve: (hostname: string) => Promise<readonly LookupAddress[]>;
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+}
+
+/** One GET, up to the response headers; the response's body is left unread. */
+function requestHeaders(target: Target, hop: HopOptions): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const allowed = hop.allowed.has(hostKey(target.host));
+    if (!allowed && isIP(target.host)) {
+      const why = addressRefusal(target.host);
+      if (why) return reject(forbidden(target, target.host, why));
+    }
+    if (hop.signal?.aborted) return reject(hop.signal.reason);
+    const send = target.url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send(target.url, {
+      // A fresh agent: no pooled socket from an earlier fetch stands in for this one's check.
+      agent: false,
+      headers: { accept: '*/*', 'accept-encoding': 'identity', 'user-agent': 'fc-code-interpreter-mcp-server' },
+      ...(allowed ? {} : { lookup: checkedLookup(target, hop.resolve) }),
+    });
+    const timer = setTimeout(() => req.destroy(timeoutError(target, hop.timeoutMs, 'did not answer')), hop.timeoutMs);
+    const onAbort = () => req.destroy(hop.signal?.reason);
+    hop.signal?.addEventListener('abort', onAbort, { once: true });
+    const done = () => {
+      clearTimeout(timer);
+      hop.signal?.removeEventListener('abort', onAbort);
+    };
+    req.on('response', (response) => {
+      done();
+      resolve(response);
+    });
+    req.on('error', (error) => {
+      done();
+      if (error instanceof PublicFetchError || (hop.signal?.aborted && error === hop.signal.reason)) reject(error);
+      else reject(networkError(target, error));
+    });
+    req.end();
   });
 }
 
-function mapError(error: Error, url: URL, signal: AbortSignal): Error {
-  if (error instanceof PublicFetchError) return error;
-  if (signal.aborted) {
-    return signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError'
-      ? new PublicFetchError('timeout', `fetching ${url.host} took too long`)
-      : new PublicFetchError('network', `fetching ${url.host} was cancelled`);
-  }
-  const code = (error as NodeJS.ErrnoException).code;
-  return new PublicFetchError('network', `cannot fetch ${url.host}: ${code ?? error.message}`);
+function tooLarge(target: Target, size: string, maxBytes: number): PublicFetchError {
+  return new PublicFetchError(
+    'too_large',
+    `the file at ${describe(target)} is ${size}, over the limit of ${maxBytes} bytes; give a smaller file or split it`,
+  );
 }
 
-/** The response as a web stream that errors once more than maxBytes have come. */
-function capped(response: IncomingMessage, maxBytes: number, href: string): ReadableStream<Uint8Array> {
-  let size = 0;
-  const source = Readable.toWeb(response) as ReadableStream<Uint8Array>;
-  return source.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        size += chunk.byteLength;
-        if (size > maxBytes) {
-          response.destroy();
-          controller.error(new PublicFetchError('too_large', `${href} sent more than the limit of ${maxBytes} bytes`));
-          return;
-        }
-        controller.enqueue(chunk);
-      },
-    }),
-  );
+/**
+ * The response body as a web stream that counts bytes, follows the caller's signal
+ * and times out when the server falls silent. The silence clock runs only while the
+ * stream waits on the server: a reader that is slow (backpressure pauses the socket)
+ * is not the server's fault.
+ */
+function bodyStream(response: IncomingMessage, target: Target, maxBytes: number, hop: HopOptions): ReadableStream<Uint8Array> {
+  let received = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let finished = false;
+  let fail: (error: unknown) => void = () => {};
+  const onAbort = () => fail(hop.signal?.reason);
+  const finish = () => {
+    finished = true;
+    clearTimeout(timer);
+    hop.signal?.removeEventListener('abort', onAbort);
+  };
+  const waitForServer = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fail(timeoutError(target, hop.timeoutMs, 'sent no data')), hop.timeoutMs);
+  };
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      fail = (error) => {
+        if (finished) return;
+        finish();
+        response.destroy();
+        controller.error(error);
+      };
+      if (hop.signal?.aborted) return fail(hop.signal.reason);
+      hop.signal?.addEventListener('abort', onAbort, { once: true });
+      response.pause();
+      response.on('data', (chunk: Buffer) => {
+        if (finished) return;
+        received += chunk.length;
+        if (received > maxBytes) return fail(tooLarge(target, `more than ${maxBytes} bytes`, maxBytes));
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
+        if ((controller.desiredSize ?? 1) > 0) return waitForServer();
+        clearTimeout(timer);
+        response.pause();
+      });
+      response.on('end', () => {
+        if (finished) return;
+        finish();
+        controller.close();
+      });
+      response.on('error', (error) => fail(networkError(target, error)));
+      response.on('close', () => {
+        if (!response.complete) fail(networkError(target, new Error('the connection closed before the body was complete')));
+      });
+    },
+    pull() {
+      if (finished) return;
+      waitForServer();
+      response.resume();
+    },
+    cancel() {
+      finish();
+      response.destroy();
+    },
+  });
+}
+
+/**
+ * GETs a public http(s) URL, following redirects, and hands back the body as a
+ * stream capped at `maxBytes`. Every failure is a PublicFetchError whose message
+ * names the host and says what to do; aborting `signal` rejects with its reason.
+ *
+ * @example
+ * const fetched = await fetchPublicUrl('https://example.com/sales.csv', { maxBytes: 100 << 20, allowHosts: parseAllowHosts(env.MCP_FETCH_ALLOW_HOSTS) });
+ * await upload(path, fetched.body);
+ */
+export async function fetchPublicUrl(url: string, options: PublicFetchOptions): Promise<FetchedBody> {
+  const allowed = new Set<string>();
+  for (const host of options.allowHosts ?? []) allowed.add(canonicalHost(host) ?? host.toLowerCase());
+  const hop: HopOptions = {
+    allowed,
+    resolve: options.resolve ?? defaultResolve,
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    signal: options.signal,
+  };
+  const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
+  let target = checkUrl(url);
+  for (let redirects = 0; ; redirects++) {
+    const response = await requestHeaders(target, hop);
+    const status = response.statusCode ?? 0;
+    if (REDIRECT_STATUSES.has(status)) {
+      response.destroy();
+      const location = response.headers.location;
+      if (!location) {
+        throw new PublicFetchError('http', `${describe(target)} answered ${status} (a redirect) without a Location; check the URL`, status);
+      }
+      if (redirects >= maxRedirects) {
+        throw new PublicFetchError(
+          'redirects',
+          `${describe(target)} redirected again after ${maxRedirects} redirects; give the final URL instead`,
+          status,
+        );
+      }
+      let next: string;
+      try {
+        next = new URL(location, target.url).href;
+      } catch {
+        throw new PublicFetchError('bad_url', `${describe(target)} redirected to "${location.slice(0, 200)}", which is not a URL`, status);
+      }
+      target = checkUrl(next, target.host);
+      continue;
+    }
+    if (status < 200 || status > 299) {
+      response.destroy();
+      const text = response.statusMessage ? ` ${response.statusMessage}` : '';
+      throw new PublicFetchError(
+        'http',
+        `${describe(target)} answered HTTP ${status}${text} for ${target.url.pathname}; check the URL`,
+        status,
+      );
+    }
+    const lengthHeader = response.headers['content-length'];
+    const contentLength = lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+    if (contentLength !== undefined && contentLength > options.maxBytes) {
+      response.destroy();
+      throw tooLarge(target, `${contentLength} bytes`, options.maxBytes);
+    }
+    const contentType = response.headers['content-type'];
+    return {
+      url: target.url.href,
+      ...(contentType ? { contentType } : {}),
+      ...(contentLength !== undefined ? { contentLength } : {}),
+      body: bodyStream(response, target, options.maxBytes, hop),
+    };
+  }
 }

@@ -43,15 +43,20 @@ export interface SandboxClientOptions {
   fetch?: typeof fetch;
 }
 
+/** What a health check found; health_check's output schema lists the same values. */
+export const HEALTH_STATUSES = ['healthy', 'unhealthy', 'timeout', 'connection_error'] as const;
+export type HealthStatus = (typeof HEALTH_STATUSES)[number];
+
 export interface HealthReport {
-  status: 'healthy' | 'unhealthy' | 'timeout' | 'connection_error';
+  status: HealthStatus;
   url: string;
   responseCode?: number;
   latencyMs: number;
   error?: string;
 }
 
-export interface ExecuteOptions {
+/** One execute call's caller-side options (the embedded sandbox's kernel has its own ExecuteOptions). */
+export interface ExecuteCallOptions {
   signal?: AbortSignal;
   onEvent?: ExecutionEventListener;
 }
@@ -63,7 +68,7 @@ export interface SandboxClient {
   listContexts(session: string): Promise<Context[]>;
   deleteContext(session: string, contextId: string): Promise<void>;
   /** Runs code; resolves when the sandbox ends the stream. `timeout` (s) also bounds the HTTP call. */
-  execute(session: string, request: ExecuteRequest, options?: ExecuteOptions): Promise<Execution>;
+  execute(session: string, request: ExecuteRequest, options?: ExecuteCallOptions): Promise<Execution>;
   /** The sessions holding contexts (GET /sessions, ours); undefined when the sandbox does not list them. */
   listSessions(): Promise<string[] | undefined>;
   readFile(session: string, path: string): Promise<FileContent>;

@@ -4,7 +4,7 @@
  * (`@alicloud/fc20230330`). The SDK is imported lazily: only this mode pays for it,
  * and the FC bundle keeps it in a chunk of its own.
  */
-import type { AlibabaCredentials, FcSessionsOptions, SandboxSessions, SandboxSessionsFactory } from './types.ts';
+import type { AlibabaCredentials, FcSessionsSettings, SandboxSessions, SandboxSessionsFactory } from './types.ts';
 
 /** The Session API's largest page; fewer round trips when many sessions are live. */
 const LIST_PAGE_SIZE = 100;
@@ -34,24 +34,33 @@ export class FcSessionApiError extends Error {
 }
 
 /**
- * The Session API as seen from one request.
+ * The Session API as seen from one request, signed with `settings.credentials`;
+ * without credentials it throws at once, saying where they come from.
  *
  * @example
  * const sessions = createFcSessions({ functionName: 'ci-sandbox', qualifier: 'LATEST', region: 'cn-hangzhou',
  *   accountId: '123', protocol: 'https', credentials, sessionTTLInSeconds: 3600, sessionIdleTimeoutInSeconds: 1800 });
  * const sessionId = await sessions.open();
  */
-export function createFcSessions(options: FcSessionsOptions): SandboxSessions {
-  const endpoint = options.endpoint ?? `${options.accountId}.${options.region}.fc.aliyuncs.com`;
+export function createFcSessions(settings: FcSessionsSettings): SandboxSessions {
+  const { credentials } = settings;
+  if (!credentials) {
+    throw new FcSessionApiError(
+      'FC session mode has no credentials: give the MCP function a role (FC then sends x-fc-access-key-* headers) ' +
+        'or set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET',
+      'CreateSession',
+    );
+  }
+  const endpoint = settings.endpoint ?? `${settings.accountId}.${settings.region}.fc.aliyuncs.com`;
   let client: Promise<FcClient> | undefined;
-  const sdk = () => (client ??= loadClient(options, endpoint));
+  const sdk = () => (client ??= loadClient(settings, credentials, endpoint));
 
   async function call<T>(operation: SessionApiOperation, run: (c: FcClient, m: SdkModule) => Promise<T>): Promise<T> {
     const c = await sdk();
     try {
       return await run(c, await loadSdk());
     } catch (error) {
-      throw describeFailure(error, operation, options.functionName, endpoint);
+      throw describeFailure(error, operation, settings.functionName, endpoint);
     }
   }
 
@@ -61,12 +70,12 @@ export function createFcSessions(options: FcSessionsOptions): SandboxSessions {
     async open() {
       const response = await call('CreateSession', (c, m) =>
         c.createSession(
-          options.functionName,
+          settings.functionName,
           new m.CreateSessionRequest({
-            qualifier: options.qualifier,
+            qualifier: settings.qualifier,
             body: new m.CreateSessionInput({
-              sessionTTLInSeconds: options.sessionTTLInSeconds,
-              sessionIdleTimeoutInSeconds: options.sessionIdleTimeoutInSeconds,
+              sessionTTLInSeconds: settings.sessionTTLInSeconds,
+              sessionIdleTimeoutInSeconds: settings.sessionIdleTimeoutInSeconds,
             }),
           }),
         ),
@@ -74,7 +83,7 @@ export function createFcSessions(options: FcSessionsOptions): SandboxSessions {
       const sessionId = response.body?.sessionId;
       if (!sessionId) {
         throw new FcSessionApiError(
-          `FC Session API CreateSession on function "${options.functionName}" answered without a sessionId`,
+          `FC Session API CreateSession on function "${settings.functionName}" answered without a sessionId`,
           'CreateSession',
           response.statusCode,
         );
@@ -89,9 +98,9 @@ export function createFcSessions(options: FcSessionsOptions): SandboxSessions {
       for (let page = 0; page < MAX_LIST_PAGES; page++) {
         const response = await call('ListSessions', (c, m) =>
           c.listSessions(
-            options.functionName,
+            settings.functionName,
             new m.ListSessionsRequest({
-              qualifier: options.qualifier,
+              qualifier: settings.qualifier,
               sessionStatus: 'Active',
               limit: LIST_PAGE_SIZE,
               nextToken,
@@ -106,14 +115,14 @@ export function createFcSessions(options: FcSessionsOptions): SandboxSessions {
         if (!nextToken) return ids;
         if (seenTokens.has(nextToken)) {
           throw new FcSessionApiError(
-            `FC Session API ListSessions on function "${options.functionName}" repeated nextToken "${nextToken}"; stopped paging`,
+            `FC Session API ListSessions on function "${settings.functionName}" repeated nextToken "${nextToken}"; stopped paging`,
             'ListSessions',
           );
         }
         seenTokens.add(nextToken);
       }
       throw new FcSessionApiError(
-        `FC Session API ListSessions on function "${options.functionName}" returned more than ${MAX_LIST_PAGES} pages; stopped paging`,
+        `FC Session API ListSessions on function "${settings.functionName}" returned more than ${MAX_LIST_PAGES} pages; stopped paging`,
         'ListSessions',
       );
     },
@@ -121,7 +130,7 @@ export function createFcSessions(options: FcSessionsOptions): SandboxSessions {
     async close(sessionId) {
       try {
         await call('DeleteSession', (c, m) =>
-          c.deleteSession(options.functionName, sessionId, new m.DeleteSessionRequest({ qualifier: options.qualifier })),
+          c.deleteSession(settings.functionName, sessionId, new m.DeleteSessionRequest({ qualifier: settings.qualifier })),
         );
       } catch (error) {
         // Already gone (expired by its TTL, or deleted by a concurrent stop): the goal is reached.
@@ -131,9 +140,6 @@ export function createFcSessions(options: FcSessionsOptions): SandboxSessions {
     },
   };
 }
-
-/** Settings of FC session mode without credentials: those come with each request, or from the environment. */
-export type FcSessionsSettings = Omit<FcSessionsOptions, 'credentials'> & { credentials?: AlibabaCredentials };
 
 /**
  * The credentials FC hands a function with a role, in the request headers
@@ -148,22 +154,14 @@ export function credentialsFromHeaders(headers: Headers): AlibabaCredentials | u
   return { accessKeyId, accessKeySecret, ...(securityToken ? { securityToken } : {}) };
 }
 
-/**
- * The per-request factory `createApp` takes in FC session mode: the request's FC
- * credentials when present, else the configured ones (ALIBABA_CLOUD_* at start-up).
- */
+/** The credentials to call FC with for one request: the request's x-fc-* ones when present, else `configured` (ALIBABA_CLOUD_*). */
+export function credentialsFor(request: Request, configured: AlibabaCredentials | undefined): AlibabaCredentials | undefined {
+  return credentialsFromHeaders(request.headers) ?? configured;
+}
+
+/** The per-request factory `createApp` takes in FC session mode, signing with `credentialsFor` the request. */
 export function fcSessionsFactory(settings: FcSessionsSettings): SandboxSessionsFactory {
-  return (request) => {
-    const credentials = credentialsFromHeaders(request.headers) ?? settings.credentials;
-    if (!credentials) {
-      throw new FcSessionApiError(
-        'FC session mode has no credentials: give the MCP function a role (FC then sends x-fc-access-key-* headers) ' +
-          'or set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET',
-        'CreateSession',
-      );
-    }
-    return createFcSessions({ ...settings, credentials });
-  };
+  return (request) => createFcSessions({ ...settings, credentials: credentialsFor(request, settings.credentials) });
 }
 
 const importSdk = () => import('@alicloud/fc20230330');
@@ -185,20 +183,20 @@ async function loadSdk(): Promise<SdkModule> {
   return commonJsExports<SdkModule>(await importSdk());
 }
 
-async function loadClient(options: FcSessionsOptions, endpoint: string): Promise<FcClient> {
+async function loadClient(settings: FcSessionsSettings, credentials: AlibabaCredentials, endpoint: string): Promise<FcClient> {
   const [sdk, core] = await Promise.all([loadSdk(), import('@alicloud/openapi-core')]);
   const { $OpenApiUtil } = commonJsExports<typeof core>(core);
   const Client = sdk.default as unknown as FcClientClass | { default: FcClientClass };
   const ClientClass = typeof Client === 'function' ? Client : Client.default;
-  const { accessKeyId, accessKeySecret, securityToken } = options.credentials;
+  const { accessKeyId, accessKeySecret, securityToken } = credentials;
   return new ClientClass(
     new $OpenApiUtil.Config({
       accessKeyId,
       accessKeySecret,
       ...(securityToken ? { securityToken } : {}),
       endpoint,
-      protocol: options.protocol,
-      regionId: options.region,
+      protocol: settings.protocol,
+      regionId: settings.region,
       connectTimeout: CONNECT_TIMEOUT_MS,
       readTimeout: READ_TIMEOUT_MS,
     }),

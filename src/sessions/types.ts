@@ -28,8 +28,8 @@ export interface AlibabaCredentials {
   securityToken?: string;
 }
 
-/** What `src/sessions/fc.ts` needs; `src/config.ts` builds it from the environment. */
-export interface FcSessionsOptions {
+/** FC session mode's settings: what `src/sessions/fc.ts` needs; `src/config.ts` builds them from the environment. */
+export interface FcSessionsSettings {
   /** The sandbox function's name (env SANDBOX_FUNCTION_NAME; FC_ is reserved by FC). */
   functionName: string;
   /** env SANDBOX_FUNCTION_QUALIFIER, default LATEST */
@@ -42,8 +42,11 @@ export interface FcSessionsOptions {
   endpoint?: string;
   /** env SESSION_API_PROTOCOL, default https */
   protocol: 'http' | 'https';
-  /** From the request's x-fc-* headers when present, else ALIBABA_CLOUD_* */
-  credentials: AlibabaCredentials;
+  /**
+   * What the Session API calls are signed with. From the environment (ALIBABA_CLOUD_*)
+   * these are the fallback: a request's x-fc-* credentials win (`credentialsFor`).
+   */
+  credentials?: AlibabaCredentials;
   /** env SANDBOX_SESSION_TTL_SECONDS, default 3600 */
   sessionTTLInSeconds: number;
   /** env SANDBOX_SESSION_IDLE_SECONDS, default 1800 */
