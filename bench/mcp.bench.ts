@@ -16,6 +16,8 @@ import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { tenantKey } from '../src/auth/tenant.ts';
+import { unnamedTenant } from '../src/auth/static-tokens.ts';
 import { createContextIdCodec } from '../src/contexts/context-id.ts';
 import { createSandboxClient } from '../src/sandbox/client.ts';
 import { parse } from 'yaml';
@@ -145,7 +147,11 @@ try {
   // ---------- (a) run_code overhead ----------
   const sandboxClient = createSandboxClient({ baseUrl: sandboxUrl, sessionHeader: 'x-ci-session-id' });
   const context = await sandboxClient.createContext('default', { language: 'python' });
-  const contextId = createContextIdCodec(SECRET).encode({ session: 'default', context: context.id });
+  // Signed for the caller the bench is: the tenant of its (unnamed) bearer token.
+  const contextId = createContextIdCodec(SECRET).encode(
+    { session: 'default', context: context.id },
+    tenantKey({ id: unnamedTenant(TOKEN), source: 'token' }),
+  );
   const clients = {
     modern: new Client({ name: 'bench', version: '1' }, { versionNegotiation: { mode: { pin: MODERN } } }),
     legacy: new Client({ name: 'bench', version: '1' }),

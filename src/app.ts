@@ -9,9 +9,11 @@ import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { requestId, type RequestIdVariables } from 'hono/request-id';
+import type { JwtAccessTokenOptions, JwtAccessTokens } from './auth/jwt-access-tokens.ts';
+import { ANONYMOUS_TENANT, type Tenant } from './auth/tenant.ts';
 import type { Config } from './config.ts';
 import type { ContextIdCodec } from './contexts/context-id.ts';
-import { bearer } from './http/bearer-auth.ts';
+import { bearer, createCallerAuth, type TenantVariables } from './http/bearer-auth.ts';
 import { limitBody } from './http/body-limit.ts';
 import { errors } from './http/errors.ts';
 import { createHealthRoutes } from './http/health.ts';
@@ -19,6 +21,7 @@ import { createInvokeRoute, INVOKE_PATH } from './http/invoke-route.ts';
 import type { LegacySseRoutes } from './http/legacy-sse-route.ts';
 import { localOnly } from './http/local-only.ts';
 import { createMcpRoute } from './http/mcp-route.ts';
+import { createProtectedResourceRoutes, protectedResourceMetadataUrl } from './http/protected-resource.ts';
 import type { Logger } from './logger.ts';
 import type { ToolCatalog } from './mcp/tool-catalog.ts';
 import type { McpServerDeps } from './mcp/server.ts';
@@ -29,8 +32,17 @@ import type { SandboxSessions, SandboxSessionsFactory } from './sessions/types.t
 export interface AppDeps {
   config: Pick<
     Config,
-    'path' | 'host' | 'authTokens' | 'maxBodyBytes' | 'runTimeoutSeconds' | 'transport' | 'maxFileBytes' | 'fetchAllowHosts'
-  >;
+    | 'path'
+    | 'host'
+    | 'authTokens'
+    | 'maxBodyBytes'
+    | 'runTimeoutSeconds'
+    | 'transport'
+    | 'maxFileBytes'
+    | 'fetchAllowHosts'
+    | 'maxContextsPerTenant'
+  > &
+    Partial<Pick<Config, 'oauth'>>;
   /** Where sandbox sessions come from, per request (FC: credentials arrive with the request). */
   sessions: SandboxSessionsFactory;
   /** The sandbox client for one request (FC may authorize with the request's credentials). */
@@ -39,16 +51,23 @@ export interface AppDeps {
   /** The tools and their precomputed tools/list entries (createCodeInterpreterCatalog()). */
   catalog: ToolCatalog;
   logger: Logger;
+  /** Verifies OAuth access tokens when config.oauth is set (default: jose against the issuer's JWKS, default timings). */
+  accessTokens?: JwtAccessTokens;
 }
 
-type Env = { Variables: RequestIdVariables; Bindings: HttpBindings };
+type Env = { Variables: RequestIdVariables & TenantVariables; Bindings: HttpBindings };
 
 /**
  * What one MCP server needs, for one request (or, for stdio, one connection).
  * Sessions are resolved on a tool's first use: a missing credential fails that tool,
  * never initialize, server/discover or tools/list.
  */
-export function mcpServerDepsFor(deps: AppDeps, request: Request, logger: Logger = deps.logger): McpServerDeps {
+export function mcpServerDepsFor(
+  deps: AppDeps,
+  request: Request,
+  logger: Logger = deps.logger,
+  tenant: Tenant = ANONYMOUS_TENANT,
+): McpServerDeps {
   let sessions: Promise<SandboxSessions> | undefined;
   return {
     catalog: deps.catalog,
@@ -57,7 +76,25 @@ export function mcpServerDepsFor(deps: AppDeps, request: Request, logger: Logger
     contexts: deps.contexts,
     logger,
     runTimeoutSeconds: deps.config.runTimeoutSeconds,
+    maxContextsPerTenant: deps.config.maxContextsPerTenant,
     files: { maxBytes: deps.config.maxFileBytes, fetchAllowHosts: deps.config.fetchAllowHosts },
+    tenant,
+  };
+}
+
+/**
+ * The default verifier, with jose loaded on the first access token: start-up pays only
+ * for what every deployment serves (static tokens need none of it).
+ */
+function accessTokensOnFirstUse(options: JwtAccessTokenOptions): JwtAccessTokens {
+  let loading: Promise<JwtAccessTokens> | undefined;
+  let loaded: JwtAccessTokens | undefined;
+  const load = () =>
+    (loading ??= import('./auth/jwt-access-tokens.ts').then(({ createJwtAccessTokens }) => (loaded = createJwtAccessTokens(options))));
+  return {
+    verifyAccessToken: async (token) => (await load()).verifyAccessToken(token),
+    // Only asked about a token verifyAccessToken accepted, so the verifier is loaded.
+    tenantOf: (auth) => loaded!.tenantOf(auth),
   };
 }
 
@@ -65,13 +102,24 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const { config, logger } = deps;
   const app = new Hono<Env>();
   const path = config.path;
-  const serverDeps = (request: Request, requestLogger: Logger) => mcpServerDepsFor(deps, request, requestLogger);
+  const serverDeps = (request: Request, requestLogger: Logger, tenant: Tenant) => mcpServerDepsFor(deps, request, requestLogger, tenant);
+  const oauth = config.oauth;
+  const auth = createCallerAuth({
+    tokens: config.authTokens,
+    oauth: oauth && {
+      verifier: deps.accessTokens ?? accessTokensOnFirstUse({ issuer: oauth.issuer, audience: oauth.audience }),
+      requiredScopes: oauth.scopes,
+      resourceMetadataUrl: protectedResourceMetadataUrl(oauth.resource),
+    },
+    logger,
+  });
 
   // FC's request id when there is one, so our lines join FC's own logs.
   app.use(requestId({ generator: (c) => c.req.header('x-fc-request-id') ?? crypto.randomUUID() }));
   if (isLoopbackHost(config.host)) app.use(localOnly());
 
   app.route('/', createHealthRoutes());
+  if (oauth) app.route('/', createProtectedResourceRoutes({ resource: oauth.resource, issuer: oauth.issuer, scopes: oauth.scopes, path }));
 
   const guarded = config.transport === 'sse' ? [path, INVOKE_PATH, '/sse', '/messages'] : [path, INVOKE_PATH];
   app.use(
@@ -94,24 +142,24 @@ export function createApp(deps: AppDeps): Hono<Env> {
     }),
   );
   for (const guardedPath of guarded) {
-    // /invoke also takes its credential from the event, so it checks a header only when one is sent.
-    if (config.authTokens.length > 0 && guardedPath !== INVOKE_PATH) app.use(guardedPath, bearer(config.authTokens));
+    // /invoke also takes its credential from the event: its route checks it (with the same auth).
+    if (guardedPath !== INVOKE_PATH) app.use(guardedPath, bearer(auth));
     app.use(guardedPath, limitBody(config.maxBodyBytes, guardedPath === INVOKE_PATH ? 'the event' : undefined));
   }
 
   app.route(path, createMcpRoute({ maxBodyBytes: config.maxBodyBytes, logger, serverDeps }));
   // FC events (s invoke, s local invoke, InvokeFunction): the same tools and auth, plain JSON.
-  app.route(INVOKE_PATH, createInvokeRoute({ authTokens: config.authTokens, logger, serverDeps }));
+  app.route(INVOKE_PATH, createInvokeRoute({ auth, logger, serverDeps }));
 
   if (config.transport === 'sse') {
     // Loaded on first use: start-up pays only for what every deployment serves.
     let legacy: Promise<LegacySseRoutes> | undefined;
     const load = () =>
       (legacy ??= import('./http/legacy-sse-route.ts').then(({ createLegacySseRoutes }) =>
-        createLegacySseRoutes({ logger, serverDeps: (request) => serverDeps(request, logger) }),
+        createLegacySseRoutes({ logger, serverDeps: (request, tenant) => serverDeps(request, logger, tenant) }),
       ));
-    app.get('/sse', async (c) => (await load()).connect(c.req.raw));
-    app.post('/messages', async (c) => (await load()).message(c.req.raw));
+    app.get('/sse', async (c) => (await load()).connect(c.req.raw, c.get('tenant')));
+    app.post('/messages', async (c) => (await load()).message(c.req.raw, c.get('tenant')));
   }
 
   app.notFound((c) => errors.notFound(c.req.method, c.req.path, `the MCP endpoint is POST ${path}`));

@@ -6,7 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { type Env, envBoolean, envNumber, envText, parseEnv, SandboxEnv, sandboxOptionsFromEnv, TOKEN_PATTERN, TOKEN_RULE } from './env.ts';
+import { isAcceptableUrl } from './auth/issuer-metadata.ts';
+import { parseStaticTokens, type StaticToken } from './auth/static-tokens.ts';
+import { type Env, envBoolean, envNumber, envText, parseEnv, SandboxEnv, sandboxOptionsFromEnv } from './env.ts';
 import type { SandboxOptionsInput } from './local-sandbox/options.ts';
 import { isLoopbackHost } from './net/local-request.ts';
 import { DEFAULT_SESSION_HEADER, SessionId } from './sandbox/protocol.ts';
@@ -33,6 +35,11 @@ export const CLI_FLAGS = {
   'allow-unauthenticated': 'MCP_ALLOW_UNAUTHENTICATED',
   'max-body-bytes': 'MCP_MAX_BODY_BYTES',
   'run-timeout': 'RUN_TIMEOUT_SECONDS',
+  'public-url': 'MCP_PUBLIC_URL',
+  'oauth-issuer': 'MCP_OAUTH_ISSUER',
+  'oauth-audience': 'MCP_OAUTH_AUDIENCE',
+  'oauth-scopes': 'MCP_OAUTH_SCOPES',
+  'max-contexts-per-tenant': 'MCP_MAX_CONTEXTS_PER_TENANT',
 } as const;
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -74,6 +81,17 @@ const EnvSchema = SandboxEnv.extend({
       .filter((host) => host !== ''),
   ),
   RUN_TIMEOUT_SECONDS: envNumber.pipe(positiveInt.default(300)),
+  // Callers and OAuth (issue 11): who a caller is, and the OAuth 2.1 resource server
+  /** The URL clients reach this server at (scheme, host, any prefix; no MCP path), e.g. https://ci.example.com */
+  MCP_PUBLIC_URL: envText.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  /** The authorization server whose access tokens are accepted (its `iss`). */
+  MCP_OAUTH_ISSUER: envText.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  /** The `aud` tokens must carry; default MCP_PUBLIC_URL + MCP_PATH. */
+  MCP_OAUTH_AUDIENCE: envText,
+  /** Scopes every access token must carry, space- or comma-separated. */
+  MCP_OAUTH_SCOPES: envText,
+  /** Live contexts one tenant may hold. */
+  MCP_MAX_CONTEXTS_PER_TENANT: envNumber.pipe(positiveInt.default(20)),
   // FC session mode (src/sessions/types.ts FcSessionsSettings)
   SANDBOX_FUNCTION_NAME: envText,
   SANDBOX_FUNCTION_QUALIFIER: envText.pipe(z.string().default('LATEST')),
@@ -113,8 +131,14 @@ export interface Config {
   contextSecret: string;
   /** True when CONTEXT_SECRET was unset and a random per-process one was made (loopback only). */
   contextSecretEphemeral: boolean;
-  /** Accepted bearer tokens; empty = no auth. */
-  authTokens: string[];
+  /** Accepted static bearer tokens, each naming its tenant (MCP_AUTH_TOKEN); empty = none. */
+  authTokens: StaticToken[];
+  /** The OAuth 2.1 resource server's settings, when MCP_OAUTH_ISSUER is set. */
+  oauth?: OAuthConfig;
+  /** MCP_PUBLIC_URL, without a trailing slash. */
+  publicUrl?: string;
+  /** Live contexts one tenant may hold (MCP_MAX_CONTEXTS_PER_TENANT). */
+  maxContextsPerTenant: number;
   allowUnauthenticated: boolean;
   maxBodyBytes: number;
   /** run_code's timeout when the caller gives none. */
@@ -125,6 +149,17 @@ export interface Config {
   fetchAllowHosts: string[];
   /** Present when sessionMode is fc. */
   fc?: FcSessionsSettings;
+}
+
+export interface OAuthConfig {
+  /** The authorization server (tokens' `iss`). */
+  issuer: string;
+  /** What tokens' `aud` must hold. */
+  audience: string;
+  /** This endpoint's resource identifier: MCP_PUBLIC_URL + MCP_PATH. */
+  resource: string;
+  /** Scopes every token must carry. */
+  scopes: string[];
 }
 
 export interface LoadConfigOptions {
@@ -148,6 +183,33 @@ function flagsToEnv(argv: readonly string[]): Record<string, string> {
   return env;
 }
 
+/** The OAuth resource server's settings, or undefined without MCP_OAUTH_ISSUER. */
+function oauthConfig(e: z.output<typeof EnvSchema>, publicUrl: string | undefined): OAuthConfig | undefined {
+  const issuer = e.MCP_OAUTH_ISSUER;
+  if (!issuer) {
+    const stray = (['MCP_OAUTH_AUDIENCE', 'MCP_OAUTH_SCOPES'] as const).filter((k) => e[k]);
+    if (stray.length > 0) throw new ConfigError(`${stray.join(', ')}: only used with MCP_OAUTH_ISSUER, which is not set`);
+    return undefined;
+  }
+  const url = new URL(issuer);
+  if (!isAcceptableUrl(issuer)) {
+    throw new ConfigError(`MCP_OAUTH_ISSUER: must be https:// (http:// only on loopback, for tests and local use) (got "${issuer}")`);
+  }
+  if (url.search || url.hash) throw new ConfigError(`MCP_OAUTH_ISSUER: must have no query or fragment (got "${issuer}")`);
+  if (!publicUrl) {
+    throw new ConfigError(
+      "MCP_PUBLIC_URL: required with MCP_OAUTH_ISSUER (the URL clients reach this server at, e.g. https://ci.example.com; the protected-resource metadata and the tokens' audience name it)",
+    );
+  }
+  const resource = `${publicUrl}${e.MCP_PATH}`;
+  const scopes = (e.MCP_OAUTH_SCOPES ?? '').split(/[\s,]+/).filter(Boolean);
+  for (const scope of scopes) {
+    // RFC 6749 §3.3's scope-token: printable ASCII but space, " and \.
+    if (!/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(scope)) throw new ConfigError(`MCP_OAUTH_SCOPES: "${scope}" is not a valid scope`);
+  }
+  return { issuer, audience: e.MCP_OAUTH_AUDIENCE ?? resource, resource, scopes };
+}
+
 /**
  * Reads and validates the configuration. Flags win over env. Throws ConfigError
  * with one line naming the variable and what is wrong.
@@ -155,19 +217,18 @@ function flagsToEnv(argv: readonly string[]): Record<string, string> {
 export function loadConfig(env: Env, argv: readonly string[] = [], options: LoadConfigOptions = {}): Config {
   const merged = { ...env, ...flagsToEnv(argv), ...options.overrides };
   const e = parseEnv(EnvSchema, merged, (message) => new ConfigError(message));
-  const authTokens = (e.MCP_AUTH_TOKEN ?? '')
-    .split(',')
-    .map((t) => t.trim())
-    .filter(Boolean);
-  for (const token of authTokens) {
-    if (!TOKEN_PATTERN.test(token)) {
-      throw new ConfigError(`MCP_AUTH_TOKEN: a token may only hold ${TOKEN_RULE}`);
-    }
+  let authTokens: StaticToken[];
+  try {
+    authTokens = parseStaticTokens(e.MCP_AUTH_TOKEN);
+  } catch (error) {
+    throw new ConfigError(`MCP_AUTH_TOKEN: ${(error as Error).message}`);
   }
+  const publicUrl = e.MCP_PUBLIC_URL?.replace(/\/+$/, '');
+  const oauth = oauthConfig(e, publicUrl);
   const loopback = isLoopbackHost(e.MCP_HOST);
-  if (e.MCP_TRANSPORT !== 'stdio' && !loopback && authTokens.length === 0 && !e.MCP_ALLOW_UNAUTHENTICATED) {
+  if (e.MCP_TRANSPORT !== 'stdio' && !loopback && authTokens.length === 0 && !oauth && !e.MCP_ALLOW_UNAUTHENTICATED) {
     throw new ConfigError(
-      `MCP_AUTH_TOKEN: required when binding to ${e.MCP_HOST} (not loopback); set a token, or MCP_ALLOW_UNAUTHENTICATED=true to serve without one`,
+      `MCP_AUTH_TOKEN: required when binding to ${e.MCP_HOST} (not loopback); set a token or MCP_OAUTH_ISSUER, or MCP_ALLOW_UNAUTHENTICATED=true to serve without one`,
     );
   }
 
@@ -229,6 +290,9 @@ export function loadConfig(env: Env, argv: readonly string[] = [], options: Load
     contextSecret,
     contextSecretEphemeral,
     authTokens,
+    oauth,
+    publicUrl,
+    maxContextsPerTenant: e.MCP_MAX_CONTEXTS_PER_TENANT,
     allowUnauthenticated: e.MCP_ALLOW_UNAUTHENTICATED,
     maxBodyBytes: e.MCP_MAX_BODY_BYTES,
     runTimeoutSeconds: e.RUN_TIMEOUT_SECONDS,

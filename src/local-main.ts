@@ -75,7 +75,7 @@ export async function runLocal(env: Env, argv: readonly string[], forced: { tran
       config.transport === 'sse' ? `legacy SSE: ${listener.origin}/sse` : '',
       'try:',
       `  curl -s ${url} -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream'` +
-        (config.authTokens.length > 0 ? ` -H 'Authorization: Bearer $MCP_AUTH_TOKEN'` : '') +
+        (config.authTokens.length > 0 || config.oauth ? ` -H 'Authorization: Bearer <token>'` : '') +
         ` -d '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'`,
       '',
     ]

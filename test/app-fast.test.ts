@@ -97,7 +97,13 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
 }
 
 function directSessions(): SandboxSessionsFactory {
-  const sessions: SandboxSessions = { mode: 'direct', open: async () => 'only', list: async () => ['only'], close: async () => {} };
+  const sessions: SandboxSessions = {
+    mode: 'direct',
+    open: async () => 'only',
+    list: async () => ['only'],
+    ownedBy: () => true,
+    close: async () => {},
+  };
   return () => sessions;
 }
 
@@ -109,12 +115,13 @@ function makeApp(overrides: Partial<AppDeps> & { authTokens?: string[]; maxBodyB
     config: {
       path: '/mcp',
       host: '127.0.0.1',
-      authTokens: overrides.authTokens ?? [],
+      authTokens: (overrides.authTokens ?? []).map((token) => ({ tenant: 'test', token })),
       maxBodyBytes: overrides.maxBodyBytes ?? 1_000_000,
       runTimeoutSeconds: 30,
       transport: 'http',
       maxFileBytes: 1_000_000,
       fetchAllowHosts: [],
+      maxContextsPerTenant: 0,
     },
     sessions: overrides.sessions ?? directSessions(),
     sandbox: overrides.sandbox ?? (() => sandbox),

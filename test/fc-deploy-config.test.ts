@@ -103,6 +103,9 @@ describe('s.yaml rendered offline by `s preview`', () => {
     assert.equal(env.SANDBOX_SESSION_IDLE_SECONDS, String(sandbox.sessionAffinityConfig.sessionIdleTimeoutInSeconds));
     assert.equal(env.CONTEXT_SECRET, DEPLOY_ENV.CONTEXT_SECRET);
     assert.equal(env.MCP_AUTH_TOKEN, DEPLOY_ENV.MCP_AUTH_TOKEN);
+    // OAuth is off unless the deploy environment sets it (empty values read as unset).
+    assert.equal(env.MCP_OAUTH_ISSUER, '');
+    assert.equal(env.MCP_MAX_CONTEXTS_PER_TENANT, '20');
   });
 
   test('deploy-time values come from the environment', async () => {
@@ -116,6 +119,9 @@ describe('s.yaml rendered offline by `s preview`', () => {
       SANDBOX_SESSION_TTL_SECONDS: '7200',
       MCP_MEMORY_MB: '512',
       MCP_CPU: '0.5',
+      MCP_PUBLIC_URL: 'https://ci.example.com',
+      MCP_OAUTH_ISSUER: 'https://example.aliyunidaas.com/api/v2/app_x/oidc',
+      MCP_OAUTH_SCOPES: 'mcp:tools',
     });
     const sandbox = custom.resources.sandbox!.props;
     const mcp = custom.resources.mcp!.props;
@@ -127,6 +133,9 @@ describe('s.yaml rendered offline by `s preview`', () => {
     assert.equal(mcp.environmentVariables.SANDBOX_FUNCTION_NAME, 'my-sandbox');
     assert.equal(mcp.environmentVariables.SANDBOX_SESSION_HEADER, 'x-my-session');
     assert.equal(mcp.environmentVariables.SANDBOX_SESSION_TTL_SECONDS, '7200');
+    assert.equal(mcp.environmentVariables.MCP_PUBLIC_URL, 'https://ci.example.com');
+    assert.equal(mcp.environmentVariables.MCP_OAUTH_ISSUER, 'https://example.aliyunidaas.com/api/v2/app_x/oidc');
+    assert.equal(mcp.environmentVariables.MCP_OAUTH_SCOPES, 'mcp:tools');
     assert.equal(validate(mcp), true, JSON.stringify(validate.errors));
   });
 

@@ -212,9 +212,14 @@ export async function startFcOpenApiStandIn(options: StandInOptions): Promise<Fc
         throw new ApiError(400, 'InvalidArgument', 'sessionTTLInSeconds must be 1..21600');
       if (typeof idle !== 'number' || idle < 0 || idle > 21600)
         throw new ApiError(400, 'InvalidArgument', 'sessionIdleTimeoutInSeconds must be 0..21600');
+      // A caller may name its session (CreateSessionInput.sessionId); the stand-in takes letters, digits and "-".
+      const named = input.sessionId;
+      if (named !== undefined && (typeof named !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(named)))
+        throw new ApiError(400, 'InvalidArgument', 'sessionId must be 1-64 letters, digits or "-"');
+      if (typeof named === 'string' && sessions.has(named)) throw new ApiError(409, 'SessionAlreadyExists', `session ${named} exists`);
       const now = new Date().toISOString();
       const session: StandInSession = {
-        sessionId: randomUUID().replace(/-/g, ''),
+        sessionId: typeof named === 'string' ? named : randomUUID().replace(/-/g, ''),
         functionName,
         qualifier,
         sessionStatus: 'Active',

@@ -10,6 +10,8 @@ import type { AlibabaCredentials, FcSessionsSettings } from '../src/sessions/typ
 import { startFcOpenApiStandIn, type FcOpenApiStandIn } from './fc-openapi-stand-in.ts';
 
 const SANDBOX_FUNCTION = 'ci-sandbox';
+/** A tenant's tag, as tenantTag() makes them. */
+const TAG = 'a1b2c3d4e5f6';
 const ROLE_CREDENTIALS: AlibabaCredentials = {
   accessKeyId: 'STS.stand-in-key-id',
   accessKeySecret: 'stand-in-secret-handed-out',
@@ -39,13 +41,14 @@ describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed re
   test('open creates a session with the configured TTL and idle timeout', async () => {
     const sessions = createFcSessions(options);
     assert.equal(sessions.mode, 'fc');
-    const sessionId = await sessions.open();
+    const sessionId = await sessions.open(TAG);
     const request = api.accepted.at(-1)!;
     assert.equal(request.action, 'CreateSession');
     assert.equal(request.method, 'POST');
     assert.equal(request.path, `/2023-03-30/functions/${SANDBOX_FUNCTION}/sessions`);
     assert.equal(request.query.qualifier, 'LATEST');
-    assert.deepEqual(request.body, { sessionTTLInSeconds: 3600, sessionIdleTimeoutInSeconds: 900 });
+    assert.match(sessionId, new RegExp(`^${TAG}-[0-9a-f]{24}$`), "the session is named with the tenant's tag first");
+    assert.deepEqual(request.body, { sessionId, sessionTTLInSeconds: 3600, sessionIdleTimeoutInSeconds: 900 });
     assert.equal(request.accessKeyId, ROLE_CREDENTIALS.accessKeyId);
     const kept = api.sessions.get(sessionId);
     assert.ok(kept, 'the stand-in keeps the session the SDK created');
@@ -57,12 +60,12 @@ describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed re
   test('list follows nextToken across pages and answers active sessions only', async () => {
     const sessions = createFcSessions(options);
     const opened = [];
-    for (let i = 0; i < 5; i++) opened.push(await sessions.open());
+    for (let i = 0; i < 5; i++) opened.push(await sessions.open(TAG));
     const expired = opened[2]!;
     api.sessions.get(expired)!.sessionStatus = 'Expired';
     const before = api.accepted.length;
 
-    const listed = await sessions.list();
+    const listed = await sessions.list(TAG);
 
     assert.deepEqual([...listed].sort(), opened.filter((id) => id !== expired).sort());
     const calls = api.accepted.slice(before);
@@ -70,12 +73,16 @@ describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed re
     assert.ok(calls.every((c) => c.action === 'ListSessions' && c.method === 'GET' && c.query.sessionStatus === 'Active'));
     assert.equal(calls[0]!.query.nextToken, undefined);
     assert.ok(calls[1]!.query.nextToken, 'the second page is asked for with the token of the first');
+    const others = await sessions.open('0f0f0f0f0f0f');
+    assert.deepEqual([...(await sessions.list(TAG))].sort(), listed.sort(), "another tenant's session is not listed");
+    assert.deepEqual(await sessions.list('0f0f0f0f0f0f'), [others]);
+    await sessions.close(others);
     for (const id of opened) await sessions.close(id);
   });
 
   test('close deletes the session, and closing it again is not an error', async () => {
     const sessions = createFcSessions(options);
-    const sessionId = await sessions.open();
+    const sessionId = await sessions.open(TAG);
     await sessions.close(sessionId);
     const request = api.accepted.at(-1)!;
     assert.equal(request.action, 'DeleteSession');
@@ -89,7 +96,7 @@ describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed re
   test('a wrong secret is refused by the signature check and surfaces as a clear error', async () => {
     const sessions = createFcSessions({ ...options, credentials: { ...ROLE_CREDENTIALS, accessKeySecret: 'not-the-secret' } });
     const count = api.sessions.size;
-    await assert.rejects(sessions.open(), (error: unknown) => {
+    await assert.rejects(sessions.open(TAG), (error: unknown) => {
       assert.ok(error instanceof FcSessionApiError);
       assert.equal(error.status, 403);
       assert.equal(error.code, 'SignatureDoesNotMatch');
@@ -104,13 +111,13 @@ describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed re
   test('a missing security token is refused', async () => {
     const { securityToken: _, ...withoutToken } = ROLE_CREDENTIALS;
     const sessions = createFcSessions({ ...options, credentials: withoutToken });
-    await assert.rejects(sessions.list(), /HTTP 403 InvalidSecurityToken\.Mismatch/);
+    await assert.rejects(sessions.list(TAG), /HTTP 403 InvalidSecurityToken\.Mismatch/);
   });
 
   test('an unknown sandbox function is a clear 404, also on close', async () => {
     const sessions = createFcSessions({ ...options, functionName: 'no-such-function' });
     await assert.rejects(
-      sessions.open(),
+      sessions.open(TAG),
       /CreateSession on function "no-such-function" failed: HTTP 404 FunctionNotFound.*SANDBOX_FUNCTION_NAME/,
     );
     await assert.rejects(sessions.close('abc'), /DeleteSession on function "no-such-function" failed: HTTP 404 FunctionNotFound/);
@@ -118,7 +125,7 @@ describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed re
 
   test('an unreachable endpoint names the endpoint', async () => {
     const sessions = createFcSessions({ ...options, endpoint: '127.0.0.1:1' });
-    await assert.rejects(sessions.list(), /ListSessions on function "ci-sandbox" failed: cannot reach 127\.0\.0\.1:1/);
+    await assert.rejects(sessions.list(TAG), /ListSessions on function "ci-sandbox" failed: cannot reach 127\.0\.0\.1:1/);
   });
 
   test('the per-request factory prefers the credentials FC sends in x-fc-* headers', async () => {
@@ -132,12 +139,12 @@ describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed re
       },
     });
     const sessions = await factory(request);
-    const sessionId = await sessions.open();
+    const sessionId = await sessions.open(TAG);
     assert.ok(api.sessions.has(sessionId));
     await sessions.close(sessionId);
 
     const fallback = await factory(new Request('http://fc.invalid/mcp'));
-    await assert.rejects(fallback.open(), /InvalidAccessKeyId/, 'without headers the configured (here: wrong) credentials are used');
+    await assert.rejects(fallback.open(TAG), /InvalidAccessKeyId/, 'without headers the configured (here: wrong) credentials are used');
 
     const none = fcSessionsFactory(settings);
     assert.throws(() => none(new Request('http://fc.invalid/mcp')), /no credentials: give the MCP function a role/);

@@ -48,7 +48,10 @@ test('bad values give one line naming the variable', () => {
 test('a non-loopback bind needs a token unless unauthenticated serving is explicit', () => {
   assert.throws(() => loadConfig({ MCP_HOST: '0.0.0.0', ...SECRET }), /MCP_AUTH_TOKEN: required when binding to 0\.0\.0\.0/);
   assert.equal(loadConfig({ MCP_HOST: '0.0.0.0', MCP_ALLOW_UNAUTHENTICATED: 'true', ...SECRET }).allowUnauthenticated, true);
-  assert.deepEqual(loadConfig({ MCP_HOST: '0.0.0.0', MCP_AUTH_TOKEN: 'one, two', ...SECRET }).authTokens, ['one', 'two']);
+  assert.deepEqual(
+    loadConfig({ MCP_HOST: '0.0.0.0', MCP_AUTH_TOKEN: 'one, two', ...SECRET }).authTokens.map((t) => t.token),
+    ['one', 'two'],
+  );
 });
 
 test('CONTEXT_SECRET is required off loopback and in FC mode', () => {

@@ -54,8 +54,8 @@ describe('file calls against other sandboxes (HTTP stand-ins)', () => {
     const client = createSandboxClient({ baseUrl: url, sessionHeader: 'x-ci-session-id', retries: 0 });
     assert.equal(await client.listSessions(), undefined);
     const sessions = createDirectSessions('default', client);
-    assert.equal(await sessions.open(), 'default');
-    assert.deepEqual(await sessions.list(), ['default']);
+    assert.equal(await sessions.open('a1b2c3d4e5f6'), 'default');
+    assert.deepEqual(await sessions.list('a1b2c3d4e5f6'), ['default']);
   });
 
   test("a 404 that names the file is the file's: file_not_found", async () => {

@@ -7,8 +7,12 @@
  * sandbox call. It is deterministic: the same pair always gives the same id, which is
  * how `list_contexts` on any instance shows exactly the ids agents already hold.
  *
+ * The caller's tenant is bound in: the HMAC covers it, so an id minted for one tenant
+ * does not decode for another (it is simply unknown, with no sandbox call), while the
+ * id itself does not show whose it is.
+ *
  * Format: `ctx_<payload>.<tag>`, payload = base64url(JSON [session, context]),
- * tag = first 16 bytes of HMAC-SHA256(secret, "ctx1." + payload), base64url.
+ * tag = first 16 bytes of HMAC-SHA256(secret, "ctx2." + tenant + "." + payload), base64url.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
@@ -20,9 +24,10 @@ export interface ContextAddress {
 }
 
 export interface ContextIdCodec {
-  encode(address: ContextAddress): string;
-  /** The address, or undefined when the id is malformed, tampered with or signed by another secret. */
-  decode(id: string): ContextAddress | undefined;
+  /** `tenant` is tenantKey(tenant) of the caller the id is for. */
+  encode(address: ContextAddress, tenant: string): string;
+  /** The address, or undefined when the id is malformed, tampered with, signed by another secret or another tenant's. */
+  decode(id: string, tenant: string): ContextAddress | undefined;
 }
 
 const PREFIX = 'ctx_';
@@ -31,20 +36,22 @@ const MAX_ID_LENGTH = 1024;
 
 export function createContextIdCodec(secret: string): ContextIdCodec {
   if (secret.length < 16) throw new Error('context secret must be at least 16 characters');
-  const tag = (payload: string) => createHmac('sha256', secret).update(`ctx1.${payload}`).digest().subarray(0, TAG_BYTES);
+  // The tenant goes in length-prefixed: no tenant name can end where another begins.
+  const tag = (payload: string, tenant: string) =>
+    createHmac('sha256', secret).update(`ctx2.${tenant.length}:${tenant}.${payload}`).digest().subarray(0, TAG_BYTES);
 
   return {
-    encode({ session, context }) {
+    encode({ session, context }, tenant) {
       const payload = Buffer.from(JSON.stringify([session, context])).toString('base64url');
-      return `${PREFIX}${payload}.${tag(payload).toString('base64url')}`;
+      return `${PREFIX}${payload}.${tag(payload, tenant).toString('base64url')}`;
     },
-    decode(id) {
+    decode(id, tenant) {
       if (typeof id !== 'string' || id.length > MAX_ID_LENGTH || !id.startsWith(PREFIX)) return undefined;
       const dot = id.lastIndexOf('.');
       if (dot < PREFIX.length) return undefined;
       const payload = id.slice(PREFIX.length, dot);
       const given = Buffer.from(id.slice(dot + 1), 'base64url');
-      if (given.length !== TAG_BYTES || !timingSafeEqual(given, tag(payload))) return undefined;
+      if (given.length !== TAG_BYTES || !timingSafeEqual(given, tag(payload, tenant))) return undefined;
       try {
         const value: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
         if (

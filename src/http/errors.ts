@@ -18,7 +18,7 @@ export const RpcCode = {
   unauthorized: -32001,
 } as const;
 
-export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 406 | 413 | 415 | 500;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 406 | 413 | 415 | 500 | 503;
 
 export function rpcErrorBody(code: number, message: string): string {
   return JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
@@ -31,6 +31,11 @@ export function rpcError(status: ErrorStatus, code: number, message: string, hea
 export const errors = {
   unauthorized: (reason: string, challenge: string) =>
     rpcError(401, RpcCode.unauthorized, `Unauthorized: ${reason}`, { 'WWW-Authenticate': challenge }),
+  /** A valid token without a scope this resource requires (RFC 6750 §3.1 insufficient_scope). */
+  insufficientScope: (reason: string, challenge: string) =>
+    rpcError(403, RpcCode.unauthorized, `Forbidden: ${reason}`, { 'WWW-Authenticate': challenge }),
+  /** Something we depend on for the answer (the authorization server's keys) is unreachable. */
+  unavailable: (reason: string) => rpcError(503, RpcCode.refused, `Service Unavailable: ${reason}`, { 'Retry-After': '10' }),
   badAuthorization: (challenge: string) =>
     rpcError(400, RpcCode.invalidRequest, 'Bad Request: the Authorization header must be "Bearer <token>"', {
       'WWW-Authenticate': challenge,

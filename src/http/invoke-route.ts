@@ -12,10 +12,12 @@
  *
  * Credential: events sent by `s invoke` cannot carry HTTP headers, and an HTTP trigger
  * passes `/invoke` through from the internet too, so the route trusts neither path:
- * with MCP_AUTH_TOKEN set, a request needs `Authorization: Bearer <token>` (checked
- * by the same bearer middleware as the MCP path) or, in the event, `"auth_token":
- * "<token>"` on the event object (on every request of a batch). A wrong token
- * anywhere is refused, even beside a right one.
+ * with auth configured (MCP_AUTH_TOKEN, MCP_OAUTH_ISSUER), a request needs
+ * `Authorization: Bearer <token>` (checked by the same bearer middleware as the MCP
+ * path) or, in the event, `"auth_token": "<token>"` on the event object (on every
+ * request of a batch); either may be a static token or an OAuth access token. A wrong
+ * token anywhere is refused, even beside a right one, and all of a request's
+ * credentials must name one tenant.
  */
 import {
   isJSONRPCErrorResponse,
@@ -25,26 +27,28 @@ import {
   type CallToolResult,
   type JSONRPCMessage,
 } from '@modelcontextprotocol/server';
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono } from 'hono';
 import type { RequestIdVariables } from 'hono/request-id';
 import { z } from 'zod';
 import type { Logger } from '../logger.ts';
 import { createMcpServer, type McpServerDeps } from '../mcp/server.ts';
 import { describeIssues } from '../zod-issues.ts';
-import { bearer, REALM, tokenMatcher } from './bearer-auth.ts';
+import { tenantKey, type Tenant } from '../auth/tenant.ts';
+import { bearer, type CallerAuth, type TenantVariables } from './bearer-auth.ts';
 import { errors, rpcError } from './errors.ts';
 import { startRequestLog } from './request-log.ts';
 
 export const INVOKE_PATH = '/invoke';
 
 export interface InvokeRouteDeps {
-  authTokens: readonly string[];
+  /** Who a credential belongs to (the same as the MCP path's). */
+  auth: CallerAuth;
   logger: Logger;
   /** The MCP server's dependencies for one request (the same as the MCP path's). */
-  serverDeps(request: Request, logger: Logger): McpServerDeps;
+  serverDeps(request: Request, logger: Logger, tenant: Tenant): McpServerDeps;
 }
 
-type Env = { Variables: RequestIdVariables };
+type Env = { Variables: RequestIdVariables & TenantVariables };
 
 const EXAMPLES =
   'POST /invoke accepts either a JSON-RPC request or batch, e.g. ' +
@@ -127,14 +131,11 @@ function parseEvent(text: string): Parsed {
 }
 
 export function createInvokeRoute(deps: InvokeRouteDeps): Hono<Env> {
-  const { authTokens, logger } = deps;
+  const { auth, logger } = deps;
   const route = new Hono<Env>();
-  const requireAuth = authTokens.length > 0;
-  const headerAuth: MiddlewareHandler | undefined = requireAuth ? bearer(authTokens) : undefined;
-  const matches = tokenMatcher(authTokens);
 
   // A header credential is checked before the body is read, exactly as on the MCP path.
-  route.use((c, next) => (headerAuth && c.req.header('authorization') !== undefined ? headerAuth(c, next) : next()));
+  route.use(bearer(auth, { headerOptional: true }));
 
   route.post('/', async (c) => {
     const requestId = c.get('requestId');
@@ -155,21 +156,28 @@ export function createInvokeRoute(deps: InvokeRouteDeps): Hono<Env> {
       if (log.method === 'tools/call' && typeof params?.name === 'string') log.tool = params.name;
     }
 
-    if (requireAuth) {
-      const hasHeader = c.req.header('authorization') !== undefined;
-      const given = event.tokens.filter((t): t is string => t !== undefined);
-      const valid = given.map(matches);
-      const missing = !hasHeader && given.length < event.tokens.length;
-      if (missing || valid.includes(false)) {
-        const reason = valid.includes(false) ? "the event's auth_token is not valid" : 'no credential';
+    // The header's tenant (set by the middleware), else the event's.
+    let tenant: Tenant | undefined = c.get('tenant');
+    if (auth.required) {
+      if (tenant === undefined && event.tokens.includes(undefined)) {
         return log.finish(
-          errors.unauthorized(
-            `${reason}; send "Authorization: Bearer <token>" or put "auth_token":"<token>" in the event${event.shape === 'batch' ? ' (on every request of a batch)' : ''}`,
-            `Bearer realm="${REALM}"`,
+          auth.missing(
+            `send "Authorization: Bearer <token>" or put "auth_token":"<token>" in the event${event.shape === 'batch' ? ' (on every request of a batch)' : ''}`,
           ),
         );
       }
+      // Each distinct token once: a batch repeats the same one.
+      for (const token of new Set(event.tokens.filter((t): t is string => t !== undefined))) {
+        const verdict = await auth.verify(token);
+        if ('refusal' in verdict) return log.finish(verdict.refusal);
+        if (tenant !== undefined && tenantKey(tenant) !== tenantKey(verdict.tenant)) {
+          return log.finish(errors.invalidRequest("Bad Request: the request's credentials belong to different callers; send one"));
+        }
+        tenant = verdict.tenant;
+      }
     }
+    if (tenant === undefined) throw new Error('invoke: no tenant after authentication');
+    log.tenant = tenant.id;
 
     const messages: JSONRPCMessage[] =
       event.shape === 'tool'
@@ -179,7 +187,7 @@ export function createInvokeRoute(deps: InvokeRouteDeps): Hono<Env> {
     const incoming = c.req.raw;
     log.era = 'legacy';
     const server = createMcpServer({
-      ...deps.serverDeps(incoming, logger.child({ request_id: requestId })),
+      ...deps.serverDeps(incoming, logger.child({ request_id: requestId, tenant: tenant.id }), tenant),
       onToolCall: ({ outcome, error }) => {
         log.outcome = outcome;
         log.error = error;

@@ -4,10 +4,12 @@
  * stateful: the POSTs of a connection must reach the process holding its GET
  * stream, so on FC it needs `sessionAffinity: MCP_SSE`. The open connections live
  * in the object this factory returns, never in module state; each has its own
- * MCP server from the same factory as /mcp.
+ * MCP server from the same factory as /mcp, and belongs to the tenant that opened
+ * it: another tenant's POST for it is answered as for an unknown session.
  *
  * @example const sse = createLegacySseRoutes({ logger, serverDeps }); app.get('/sse', (c) => sse.connect(c.req.raw))
  */
+import { tenantKey, type Tenant } from '../auth/tenant.ts';
 import type { Logger } from '../logger.ts';
 import { createMcpServer, type McpServerDeps } from '../mcp/server.ts';
 import { errors, rpcError, RpcCode } from './errors.ts';
@@ -18,23 +20,23 @@ export const LEGACY_MESSAGES_PATH = '/messages';
 
 export interface LegacySseDeps {
   logger: Logger;
-  serverDeps(request: Request): McpServerDeps;
+  serverDeps(request: Request, tenant: Tenant): McpServerDeps;
 }
 
 export interface LegacySseRoutes {
   /** GET /sse: opens a connection with its own MCP server. */
-  connect(request: Request): Promise<Response>;
-  /** POST /messages?sessionId=…: a message for an open connection. */
-  message(request: Request): Promise<Response>;
+  connect(request: Request, tenant: Tenant): Promise<Response>;
+  /** POST /messages?sessionId=…: a message for an open connection of the same tenant. */
+  message(request: Request, tenant: Tenant): Promise<Response>;
 }
 
 export function createLegacySseRoutes(deps: LegacySseDeps): LegacySseRoutes {
-  const connections = new Map<string, SseServerTransport>();
+  const connections = new Map<string, { transport: SseServerTransport; owner: string }>();
   return {
-    async connect(request) {
+    async connect(request, tenant) {
       const transport = new SseServerTransport(LEGACY_MESSAGES_PATH);
-      connections.set(transport.sessionId, transport);
-      const server = createMcpServer(deps.serverDeps(request));
+      connections.set(transport.sessionId, { transport, owner: tenantKey(tenant) });
+      const server = createMcpServer(deps.serverDeps(request, tenant));
       transport.onclose = () => {
         connections.delete(transport.sessionId);
         void server.close().catch(() => {});
@@ -43,9 +45,10 @@ export function createLegacySseRoutes(deps: LegacySseDeps): LegacySseRoutes {
       await server.connect(transport);
       return transport.response;
     },
-    async message(request) {
+    async message(request, tenant) {
       const sessionId = new URL(request.url).searchParams.get('sessionId') ?? '';
-      const transport = connections.get(sessionId);
+      const connection = connections.get(sessionId);
+      const transport = connection?.owner === tenantKey(tenant) ? connection.transport : undefined;
       if (!transport) return rpcError(404, RpcCode.refused, `unknown SSE session "${sessionId}"; open GET ${LEGACY_SSE_PATH} first`);
       let body: unknown;
       try {

@@ -12,23 +12,26 @@ import { createMcpHandler, type McpServerFactory } from '@modelcontextprotocol/s
 import type { HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { RequestIdVariables } from 'hono/request-id';
+import { ANONYMOUS_TENANT, type Tenant } from '../auth/tenant.ts';
 import type { Logger } from '../logger.ts';
 import { createMcpServer, type McpServerDeps } from '../mcp/server.ts';
+import type { TenantVariables } from './bearer-auth.ts';
 import { errors } from './errors.ts';
 import { startRequestLog, type RequestLog } from './request-log.ts';
 
 export interface McpRouteDeps {
   maxBodyBytes: number;
   logger: Logger;
-  /** The MCP server's dependencies for one request, logging through `logger`. */
-  serverDeps(request: Request, logger: Logger): McpServerDeps;
+  /** The MCP server's dependencies for one request of `tenant`, logging through `logger`. */
+  serverDeps(request: Request, logger: Logger, tenant: Tenant): McpServerDeps;
 }
 
-type Env = { Variables: RequestIdVariables; Bindings: Partial<HttpBindings> };
+type Env = { Variables: RequestIdVariables & Partial<TenantVariables>; Bindings: Partial<HttpBindings> };
 
 interface RequestScope {
   log: RequestLog;
   logger: Logger;
+  tenant: Tenant;
   /** This request's server, once the factory made it. */
   server?: { close(): Promise<void> };
 }
@@ -53,7 +56,7 @@ export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
     if (scope) scope.log.era = ctx.era;
     const logger = scope?.logger ?? deps.logger;
     const server = createMcpServer({
-      ...deps.serverDeps(ctx.requestInfo ?? new Request('http://mcp.invalid/'), logger),
+      ...deps.serverDeps(ctx.requestInfo ?? new Request('http://mcp.invalid/'), logger, scope?.tenant ?? ANONYMOUS_TENANT),
       onToolCall: ({ outcome, error }) => {
         if (!scope) return;
         scope.log.outcome = outcome;
@@ -72,6 +75,9 @@ export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
   route.post('/', async (c) => {
     const requestId = c.get('requestId');
     const log = startRequestLog(deps.logger, requestId, 'mcp');
+    // Set by the bearer middleware; only a test's bare route has none.
+    const tenant = c.get('tenant') ?? ANONYMOUS_TENANT;
+    log.tenant = tenant.id;
     let body: unknown;
     try {
       body = JSON.parse(await c.req.text());
@@ -80,7 +86,7 @@ export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
     }
     Object.assign(log, describeMessage(body));
     const request = c.req.raw;
-    const scope: RequestScope = { log, logger: deps.logger.child({ request_id: requestId }) };
+    const scope: RequestScope = { log, tenant, logger: deps.logger.child({ request_id: requestId, tenant: tenant.id }) };
     scopes.set(request, scope);
     const outgoing = c.env?.outgoing;
     // A client that hangs up mid-stream must stop its tool call (and so the sandbox call):

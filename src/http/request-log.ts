@@ -1,6 +1,6 @@
 /**
  * The one info line each MCP request leaves: request id (FC's x-fc-request-id
- * when present), era, JSON-RPC method, tool name, outcome, HTTP status, duration.
+ * when present), the caller's tenant, era, JSON-RPC method, tool name, outcome, HTTP status, duration.
  * A streamed answer is logged when its stream ends, so the duration covers the run.
  */
 import type { ServerResponse } from 'node:http';
@@ -9,6 +9,8 @@ import type { ToolOutcome } from '../mcp/server.ts';
 
 export interface RequestLog {
   era?: 'modern' | 'legacy';
+  /** The caller's tenant name (never a token). */
+  tenant?: string;
   method?: string;
   tool?: string;
   outcome?: ToolOutcome | 'ok' | 'rejected' | 'cancelled' | 'error';
@@ -33,6 +35,7 @@ export function startRequestLog(logger: Logger, requestId: string, route: string
         const fields = {
           request_id: requestId,
           route,
+          tenant: log.tenant,
           era: log.era,
           method: log.method,
           tool: log.tool,

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { ContextAddress } from '../contexts/context-id.ts';
 import { LANGUAGES, normalizeLanguage } from '../sandbox/protocol.ts';
+import { decodeContextId } from './tenant-contexts.ts';
 import type { ToolDeps } from './tool-definition.ts';
 
 /** python | javascript | typescript; aliases (py, js, ts, any case) are accepted too. */
@@ -15,9 +16,9 @@ export const LanguageParam = z.preprocess(
 
 export const ContextIdParam = z.string().min(1).max(1024).describe('A context_id returned by create_context or list_contexts.');
 
-/** Decodes an id the agent gave; undefined means "refuse it before touching the sandbox". */
+/** Decodes an id the agent gave; undefined (another tenant's, altered, not ours) means "refuse it before touching the sandbox". */
 export function resolveContext(deps: ToolDeps, contextId: string): ContextAddress | undefined {
-  return deps.contexts.decode(contextId.trim());
+  return decodeContextId(deps, contextId);
 }
 
 /**

@@ -7,6 +7,7 @@
 import { ProtocolError, ProtocolErrorCode, ResourceNotFoundError, type Server } from '@modelcontextprotocol/server';
 import { SandboxError } from '../sandbox/errors.ts';
 import { WorkspacePathError, workspaceParts, workspacePathOf } from '../sandbox/workspace-path.ts';
+import { decodeContextId } from './tenant-contexts.ts';
 import type { ToolDeps } from './tool-definition.ts';
 import { FILE_URI_TEMPLATE, fileContent, parseFileUri, readAll } from './workspace-files.ts';
 
@@ -27,7 +28,7 @@ export function addFileResources(server: Server, deps: ToolDeps): void {
     const uri = request.params.uri;
     const named = parseFileUri(uri);
     if (!named) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `"${uri}" is not a file of this server (${FILE_URI_TEMPLATE})`);
-    const address = deps.contexts.decode(named.contextId);
+    const address = decodeContextId(deps, named.contextId);
     if (!address) throw new ResourceNotFoundError(uri, `unknown context "${named.contextId}": not issued by this server, or altered`);
     let path: string;
     try {

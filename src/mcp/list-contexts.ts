@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { SandboxError } from '../sandbox/client.ts';
-import type { Context } from '../sandbox/protocol.ts';
+import { encodeContextId, listTenantContexts } from './tenant-contexts.ts';
 import { failureOf } from './tool-failure.ts';
 import { defineTool, toolResult } from './tool-definition.ts';
 
@@ -17,35 +16,21 @@ export const listContexts = defineTool({
   name: 'list_contexts',
   title: 'List code contexts',
   description:
-    'Lists every live code context: context_id, language, description, created_at, last_used (when the last run ended, if known) and status. ' +
+    "Lists every live code context of yours (other callers' are not shown): context_id, language, description, created_at, last_used (when the last run ended, if known) and status. " +
     'Use it to find a context_id again or to see what is still running; it changes nothing.',
   inputSchema: z.object({}),
   outputSchema: z.object({ contexts: z.array(ContextEntry) }),
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler(_args, deps) {
     try {
-      const sessions = await (await deps.sessions()).list();
-      const perSession = await Promise.all(
-        sessions.map(async (session) => {
-          try {
-            return { session, contexts: await deps.sandbox.listContexts(session) };
-          } catch (error) {
-            // A session that ended between listing sessions and asking it holds nothing live.
-            if (error instanceof SandboxError && error.kind === 'not_found') return { session, contexts: [] as Context[] };
-            throw error;
-          }
-        }),
-      );
-      const contexts = perSession.flatMap(({ session, contexts }) =>
-        contexts.map((context) => ({
-          context_id: deps.contexts.encode({ session, context: context.id }),
-          language: context.language,
-          description: context.metadata?.description ?? '',
-          created_at: context.created_at ?? null,
-          last_used: context.last_used ?? null,
-          status: 'active' as const,
-        })),
-      );
+      const contexts = (await listTenantContexts(deps)).map(({ session, context }) => ({
+        context_id: encodeContextId(deps, { session, context: context.id }),
+        language: context.language,
+        description: context.metadata?.description ?? '',
+        created_at: context.created_at ?? null,
+        last_used: context.last_used ?? null,
+        status: 'active' as const,
+      }));
       contexts.sort((a, b) => (a.created_at ?? '').localeCompare(b.created_at ?? ''));
       const text =
         contexts.length === 0

@@ -5,6 +5,7 @@
  */
 import type { CallToolResult, LoggingLevel, ServerNotification, ToolAnnotations } from '@modelcontextprotocol/server';
 import type { z } from 'zod';
+import type { Tenant } from '../auth/tenant.ts';
 import type { ContextIdCodec } from '../contexts/context-id.ts';
 import type { Logger } from '../logger.ts';
 import type { SandboxClient } from '../sandbox/client.ts';
@@ -22,6 +23,10 @@ export interface ToolDeps {
   logger: Logger;
   /** run_code's timeout when the caller gives none, seconds. */
   runTimeoutSeconds: number;
+  /** Live contexts one tenant may hold (MCP_MAX_CONTEXTS_PER_TENANT); 0 = no cap. */
+  maxContextsPerTenant: number;
+  /** Who is calling, as the HTTP edge authenticated it (the anonymous tenant without auth, and over stdio). */
+  tenant: Tenant;
   files: FileLimits;
 }
 

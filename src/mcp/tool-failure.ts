@@ -23,6 +23,7 @@ export type ToolFailureKind =
   | 'invalid_path'
   | 'file_too_large'
   | 'fetch_failed'
+  | 'too_many_contexts'
   | 'cancelled'
   | 'session_api'
   | 'internal';

@@ -1,28 +1,30 @@
 /**
  * Direct session mode (local, or one fixed sandbox): the MCP side talks to one
  * sandbox and names the sessions itself. Each context gets a session of its own,
- * `<SANDBOX_SESSION_ID>-<random>`, so its workspace is private to it, as each
- * context is its own FC session in FC mode. The sandbox lists them (GET /sessions,
- * the embedded sandbox's extension); a sandbox that cannot gets every context in
- * the one configured session, as before, sharing its workspace.
+ * `<SANDBOX_SESSION_ID>-<tenant tag>-<random>`, so its workspace is private to it, as
+ * each context is its own FC session in FC mode, and its tenant shows in its name. The
+ * sandbox lists them (GET /sessions, the embedded sandbox's extension); a sandbox that
+ * cannot gets every context in the one configured session, as before, sharing its
+ * workspace (list_contexts then tells tenants apart by the contexts' metadata).
  */
 import { randomBytes } from 'node:crypto';
 import type { SandboxClient } from '../sandbox/client.ts';
 import type { SandboxSessions } from './types.ts';
 
 export function createDirectSessions(sessionId: string, sandbox: Pick<SandboxClient, 'listSessions'>): SandboxSessions {
-  const prefix = `${sessionId}-`;
+  const prefix = (tenantTag: string) => `${sessionId}-${tenantTag}-`;
   return {
     mode: 'direct',
-    async open() {
+    async open(tenantTag) {
       if ((await sandbox.listSessions()) === undefined) return sessionId;
-      return `${prefix}${randomBytes(9).toString('base64url').replaceAll('_', '.')}`;
+      return `${prefix(tenantTag)}${randomBytes(9).toString('base64url').replaceAll('_', '.')}`;
     },
-    async list() {
+    async list(tenantTag) {
       const listed = await sandbox.listSessions();
       if (listed === undefined) return [sessionId];
-      return listed.filter((session) => session.startsWith(prefix));
+      return listed.filter((session) => session.startsWith(prefix(tenantTag)));
     },
+    ownedBy: (session, tenantTag) => session.startsWith(prefix(tenantTag)),
     // The sandbox ends a session with its last context (its workspace goes with it).
     close: async () => {},
   };

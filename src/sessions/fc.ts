@@ -4,6 +4,7 @@
  * (`@alicloud/fc20230330`). The SDK is imported lazily: only this mode pays for it,
  * and the FC bundle keeps it in a chunk of its own.
  */
+import { randomBytes } from 'node:crypto';
 import type { AlibabaCredentials, FcSessionsSettings, SandboxSessions, SandboxSessionsFactory } from './types.ts';
 
 /** The Session API's largest page; fewer round trips when many sessions are live. */
@@ -67,13 +68,15 @@ export function createFcSessions(settings: FcSessionsSettings): SandboxSessions 
   return {
     mode: 'fc',
 
-    async open() {
+    async open(tenantTag) {
       const response = await call('CreateSession', (c, m) =>
         c.createSession(
           settings.functionName,
           new m.CreateSessionRequest({
             qualifier: settings.qualifier,
             body: new m.CreateSessionInput({
+              // Ours to name: the tenant's tag leads, so ListSessions can be filtered by tenant.
+              sessionId: `${tenantTag}-${randomBytes(12).toString('hex')}`,
               sessionTTLInSeconds: settings.sessionTTLInSeconds,
               sessionIdleTimeoutInSeconds: settings.sessionIdleTimeoutInSeconds,
             }),
@@ -91,7 +94,9 @@ export function createFcSessions(settings: FcSessionsSettings): SandboxSessions 
       return sessionId;
     },
 
-    async list() {
+    ownedBy: (session, tenantTag) => session.startsWith(`${tenantTag}-`),
+
+    async list(tenantTag) {
       const ids: string[] = [];
       const seenTokens = new Set<string>();
       let nextToken: string | undefined;
@@ -109,7 +114,8 @@ export function createFcSessions(settings: FcSessionsSettings): SandboxSessions 
         );
         for (const session of response.body?.sessions ?? []) {
           // The filter is asked for above; checked again because an expired session has no kernel to ask.
-          if (session.sessionId && (session.sessionStatus ?? 'Active') === 'Active') ids.push(session.sessionId);
+          const id = session.sessionId;
+          if (id?.startsWith(`${tenantTag}-`) && (session.sessionStatus ?? 'Active') === 'Active') ids.push(id);
         }
         nextToken = response.body?.nextToken || undefined;
         if (!nextToken) return ids;

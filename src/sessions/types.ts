@@ -6,10 +6,15 @@
  */
 export interface SandboxSessions {
   readonly mode: 'direct' | 'fc';
-  /** A session to hold a new context: direct mode answers its one session; FC creates one. */
-  open(): Promise<string>;
-  /** Every session that may hold live contexts (FC: all active sessions, following nextToken). */
-  list(): Promise<string[]>;
+  /**
+   * A new session for a context of the tenant whose tag is given (auth/tenant.ts tenantTag):
+   * its id starts with the tag, which is how list() tells the tenant's sessions apart.
+   */
+  open(tenantTag: string): Promise<string>;
+  /** The tenant's sessions that may hold live contexts (FC: every active session, following nextToken, filtered). */
+  list(tenantTag: string): Promise<string[]>;
+  /** Whether the session was opened for that tenant (false for a session shared by everyone). */
+  ownedBy(session: string, tenantTag: string): boolean;
   /** Called once the last context of a session is gone: FC deletes the session; direct does nothing. */
   close(sessionId: string): Promise<void>;
 }
