@@ -3,20 +3,23 @@
  *
  *   npm run build && npx tsx bench/cold-start.ts [runs=15]
  *
- * Each run spawns a fresh process the way FC does (cwd a code folder holding dist/ only,
- * FC's variables, a bare PATH) and measures from spawn to the first answered request:
+ * Each run spawns a fresh process the way FC does (test/fc-bundle.ts: s.yaml's command and
+ * V8 flags, cwd a code folder holding what a deploy uploads, FC's variables, a bare PATH) and measures from spawn to the first answered request:
  * for the bundle a JSON-RPC `initialize` on POST /mcp, for the baseline a GET on a
  * `node:http` server that does nothing else. Runs alternate, so both see the same
  * machine. Also prints the bundle's size and the bundle's resident memory after start
  * and after a burst of concurrent requests (what memorySize in s.yaml is sized from).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { freePort } from './lib/processes.ts';
+import { codeFolder, type CustomRuntimeConfig, fcVariables, spawnFcProcess } from '../test/fc-bundle.ts';
+import { renderServerlessYaml } from '../test/fc-render-yaml.ts';
+import { freePort, stopChild } from '../test/processes.ts';
+import { residentMiB } from './lib/processes.ts';
+import { percentile } from './lib/stats.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const RUNS = Number(process.argv[2] ?? 15);
@@ -37,12 +40,13 @@ const INITIALIZE = JSON.stringify({
 
 function fcEnv(port: number): Record<string, string> {
   return {
-    PATH: '/usr/local/bin:/usr/bin:/bin',
-    FC_CUSTOM_LISTEN_PORT: String(port),
-    FC_FUNCTION_NAME: 'code-interpreter-mcp',
-    FC_REGION: 'cn-hangzhou',
-    FC_ACCOUNT_ID: '1234567890123456',
-    FC_INSTANCE_ID: 'c-bench',
+    ...fcVariables({
+      port,
+      functionName: 'code-interpreter-mcp',
+      region: 'cn-hangzhou',
+      accountId: '1234567890123456',
+      instanceId: 'c-bench',
+    }),
     NODE_ENV: 'production',
     MCP_TRANSPORT: 'http',
     MCP_AUTH_TOKEN: TOKEN,
@@ -79,13 +83,13 @@ async function sendGet(url: string): Promise<boolean> {
 
 /** Spawns, then asks until the first answer; ms from spawn to that answer. */
 async function coldStart(
-  args: string[],
+  runtime: CustomRuntimeConfig,
   cwd: string,
   ask: (port: number) => Promise<boolean>,
 ): Promise<{ ms: number; child: ChildProcess; port: number }> {
   const port = await freePort();
   const started = performance.now();
-  const child = spawn(process.execPath, args, { cwd, env: fcEnv(port), stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawnFcProcess(cwd, runtime, fcEnv(port), ['ignore', 'ignore', 'pipe']);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   for (;;) {
@@ -93,23 +97,6 @@ async function coldStart(
     if (await ask(port)) return { ms: performance.now() - started, child, port };
     await new Promise((r) => setTimeout(r, 1));
   }
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  await exited;
-}
-
-async function rssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 /** fc.js and the chunks it imports statically (what loads at start), and everything with the lazy chunks. */
@@ -133,10 +120,13 @@ async function sizes(dir: string): Promise<{ startKiB: number; startGzKiB: numbe
 }
 
 async function main() {
-  const codeDir = await mkdtemp(join(tmpdir(), 'fc-bench-code-'));
+  // s.yaml's command and V8 flags for the bundle; the baseline runs on the same node, flagless.
+  const rendered = await renderServerlessYaml(ROOT, { CONTEXT_SECRET: 'bench-context-secret-0123456789', MCP_AUTH_TOKEN: TOKEN });
+  const bundleRuntime = rendered.resources.mcp!.props.customRuntimeConfig as CustomRuntimeConfig;
+  const baselineRuntime: CustomRuntimeConfig = { command: bundleRuntime.command, args: ['server.mjs'] };
+  const codeDir = await codeFolder({ build: false });
   const baseDir = await mkdtemp(join(tmpdir(), 'fc-bench-base-'));
   try {
-    await cp(join(ROOT, 'dist'), join(codeDir, 'dist'), { recursive: true });
     await writeFile(join(baseDir, 'server.mjs'), BASELINE);
     const size = await sizes(join(codeDir, 'dist'));
 
@@ -144,10 +134,10 @@ async function main() {
     const baseline: number[] = [];
     // One warm-up of each, not counted: the first spawn pays for the file cache.
     for (let i = -1; i < RUNS; i++) {
-      const b = await coldStart(['dist/fc.js'], codeDir, (port) => sendInitialize(`http://127.0.0.1:${port}/mcp`));
-      await stop(b.child);
-      const n = await coldStart(['server.mjs'], baseDir, (port) => sendGet(`http://127.0.0.1:${port}/`));
-      await stop(n.child);
+      const b = await coldStart(bundleRuntime, codeDir, (port) => sendInitialize(`http://127.0.0.1:${port}/mcp`));
+      await stopChild(b.child);
+      const n = await coldStart(baselineRuntime, baseDir, (port) => sendGet(`http://127.0.0.1:${port}/`));
+      await stopChild(n.child);
       if (i >= 0) {
         bundle.push(b.ms);
         baseline.push(n.ms);
@@ -155,8 +145,8 @@ async function main() {
     }
 
     // Memory: after start, and after a burst of concurrent initialize + tools/list.
-    const m = await coldStart(['dist/fc.js'], codeDir, (port) => sendInitialize(`http://127.0.0.1:${port}/mcp`));
-    const afterStart = await rssMiB(m.child.pid!);
+    const m = await coldStart(bundleRuntime, codeDir, (port) => sendInitialize(`http://127.0.0.1:${port}/mcp`));
+    const afterStart = await residentMiB(m.child.pid!);
     const url = `http://127.0.0.1:${m.port}/mcp`;
     const list = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} });
     let peak = afterStart;
@@ -177,12 +167,12 @@ async function main() {
           await r.text();
         }),
       );
-      peak = Math.max(peak, await rssMiB(m.child.pid!));
+      peak = Math.max(peak, await residentMiB(m.child.pid!));
     }
-    await stop(m.child);
+    await stopChild(m.child);
 
     const row = (name: string, v: number[]) =>
-      `| ${name} | ${percentile(v, 50).toFixed(1)} | ${percentile(v, 90).toFixed(1)} | ${Math.min(...v).toFixed(1)} | ${(percentile(v, 50) / percentile(baseline, 50)).toFixed(2)}× |`;
+      `| ${name} | ${percentile(v, 0.5).toFixed(1)} | ${percentile(v, 0.9).toFixed(1)} | ${Math.min(...v).toFixed(1)} | ${(percentile(v, 0.5) / percentile(baseline, 0.5)).toFixed(2)}× |`;
     console.log(
       `Cold start, spawn → first answered request, ${RUNS} runs each, alternating (node ${process.version}, ${process.platform})\n`,
     );

@@ -11,7 +11,6 @@
  *     with, and what those flags cost in tools/list throughput
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
@@ -21,7 +20,10 @@ import { tenantKey } from '../src/auth/tenant.ts';
 import { unnamedTenant } from '../src/auth/static-tokens.ts';
 import { createContextIdCodec } from '../src/contexts/context-id.ts';
 import { createSandboxClient } from '../src/sandbox/client.ts';
-import { freePort } from './lib/processes.ts';
+import { parse } from 'yaml';
+import { freePort, stopChild } from '../test/processes.ts';
+import { residentMiB } from './lib/processes.ts';
+import { percentile } from './lib/stats.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECRET = 'bench-context-secret-0123456789';
@@ -61,33 +63,14 @@ function start(
   });
 }
 
-async function stop(child: ChildProcess) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  await exited;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
-
-async function rssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-}
 
 /** The V8 flags s.yaml's start command gives node before dist/fc.js (customRuntimeConfig.args). */
 async function deployedNodeFlags(): Promise<string[]> {
-  const yaml = await readFile(join(ROOT, 's.yaml'), 'utf8');
-  const args = /customRuntimeConfig:[\s\S]*?args:\n((?:\s+- .*\n)+)/.exec(yaml)?.[1] ?? '';
-  return args
-    .split('\n')
-    .map((l) => l.trim().replace(/^- /, ''))
-    .filter((a) => a.startsWith('--'));
+  const config = parse(await readFile(join(ROOT, 's.yaml'), 'utf8')) as {
+    resources: { mcp: { props: { customRuntimeConfig: { args: string[] } } } };
+  };
+  return config.resources.mcp.props.customRuntimeConfig.args.filter((a) => a.startsWith('--'));
 }
 
 const MODERN = '2026-07-28';
@@ -214,12 +197,12 @@ try {
   }
   for (const client of Object.values(clients)) await client.close();
   for (const era of ['modern', 'legacy'] as const) {
-    const overhead = percentile(viaMcp[era], 50) - percentile(direct, 50);
+    const overhead = percentile(viaMcp[era], 0.5) - percentile(direct, 0.5);
     row(
       `(a) trivial run_code, p50 (p90), official v2 client, ${era === 'modern' ? '2026-07-28' : '2025-11-25'}`,
-      `${fmt(percentile(viaMcp[era], 50))} ms (${fmt(percentile(viaMcp[era], 90))})`,
-      `sandbox client direct: ${fmt(percentile(direct, 50))} ms (${fmt(percentile(direct, 90))})`,
-      `+${fmt(overhead)} ms (×${fmt(percentile(viaMcp[era], 50) / percentile(direct, 50))})`,
+      `${fmt(percentile(viaMcp[era], 0.5))} ms (${fmt(percentile(viaMcp[era], 0.9))})`,
+      `sandbox client direct: ${fmt(percentile(direct, 0.5))} ms (${fmt(percentile(direct, 0.9))})`,
+      `+${fmt(overhead)} ms (×${fmt(percentile(viaMcp[era], 0.5) / percentile(direct, 0.5))})`,
       '≤ +2 ms',
       overhead <= 2 ? 'yes' : 'NO',
     );
@@ -227,9 +210,9 @@ try {
 
   row(
     "(a') the same over a plain HTTP POST (no client SDK, 2025), p50",
-    `${fmt(percentile(viaRaw, 50))} ms`,
-    `sandbox client direct: ${fmt(percentile(direct, 50))} ms`,
-    `+${fmt(percentile(viaRaw, 50) - percentile(direct, 50))} ms`,
+    `${fmt(percentile(viaRaw, 0.5))} ms`,
+    `sandbox client direct: ${fmt(percentile(direct, 0.5))} ms`,
+    `+${fmt(percentile(viaRaw, 0.5) - percentile(direct, 0.5))} ms`,
     '(informative)',
     '',
   );
@@ -247,8 +230,8 @@ try {
       ours.push(await throughput(mcpPort, body, 3000, 16, headers));
       theirs.push(await throughput(referencePort, body, 3000, 16, headers));
     }
-    const oursRps = percentile(ours, 50);
-    const theirsRps = percentile(theirs, 50);
+    const oursRps = percentile(ours, 0.5);
+    const theirsRps = percentile(theirs, 0.5);
     row(
       `(b) tools/list, requests/s (16 concurrent), ${era === 'modern' ? '2026-07-28' : '2025 (no initialize)'}`,
       fmt(oursRps, 0),
@@ -258,26 +241,34 @@ try {
       oursRps / theirsRps >= 2 ? 'yes' : 'NO',
     );
   }
-  await stop(reference.child);
+  await stopChild(reference.child);
+
+  /** dist/fc.js with these node flags on a free port, answering run_code from the bench's sandbox. */
+  const startBundle = async (flags: string[]) => {
+    const port = await freePort();
+    const env = {
+      FC_CUSTOM_LISTEN_PORT: String(port),
+      SANDBOX_URL: sandboxUrl,
+      CONTEXT_SECRET: SECRET,
+      MCP_AUTH_TOKEN: TOKEN,
+      LOG_LEVEL: 'info',
+    };
+    const { child } = await start([...flags, bundle], env, /"msg":"listening"/, 'stderr');
+    return { port, child };
+  };
 
   // ---------- (d) RSS over 10,000 requests, a fresh process each: s.yaml's V8 flags and node's defaults ----------
   const deployed = await deployedNodeFlags();
   for (const flags of [deployed, []]) {
     const label = flags.length ? `s.yaml's flags: ${flags.join(' ')}` : 'default flags';
-    const port = await freePort();
-    const server = await start(
-      [...flags, bundle],
-      { FC_CUSTOM_LISTEN_PORT: String(port), SANDBOX_URL: sandboxUrl, CONTEXT_SECRET: SECRET, MCP_AUTH_TOKEN: TOKEN, LOG_LEVEL: 'info' },
-      /"msg":"listening"/,
-      'stderr',
-    );
+    const { port, child: server } = await startBundle(flags);
     const runBody = JSON.stringify({
       jsonrpc: '2.0',
       id: 2,
       method: 'tools/call',
       params: { name: 'run_code', arguments: { code: '1', context_id: contextId } },
     });
-    const rss: [number, number][] = [[0, await rssMb(server.child.pid!)]];
+    const rss: [number, number][] = [[0, await residentMiB(server.pid!)]];
     let sent = 0;
     while (sent < 10_000) {
       // Both eras, 5% run_code: what a busy instance sees.
@@ -290,9 +281,9 @@ try {
         }),
       );
       sent += 8;
-      if (sent % 2000 === 0) rss.push([sent, await rssMb(server.child.pid!)]);
+      if (sent % 2000 === 0) rss.push([sent, await residentMiB(server.pid!)]);
     }
-    await stop(server.child);
+    await stopChild(server);
     const at2k = rss.find(([n]) => n === 2000)![1];
     const at10k = rss[rss.length - 1]![1];
     row(
@@ -311,20 +302,14 @@ try {
   // one without, measured in turns (median of 3) so load from elsewhere falls on both.
   const pair = await Promise.all(
     [deployed, []].map(async (flags) => {
-      const port = await freePort();
-      const server = await start(
-        [...flags, bundle],
-        { FC_CUSTOM_LISTEN_PORT: String(port), SANDBOX_URL: sandboxUrl, CONTEXT_SECRET: SECRET, MCP_AUTH_TOKEN: TOKEN, LOG_LEVEL: 'info' },
-        /"msg":"listening"/,
-        'stderr',
-      );
-      return { port, child: server.child, rps: [] as number[] };
+      const { port, child } = await startBundle(flags);
+      return { port, child, rps: [] as number[] };
     }),
   );
   for (const p of pair) await throughput(p.port, LIST.modern.body, 1000, 16, LIST.modern.headers);
   for (let i = 0; i < 3; i++) for (const p of pair) p.rps.push(await throughput(p.port, LIST.modern.body, 3000, 16, LIST.modern.headers));
-  for (const p of pair) await stop(p.child);
-  const [withFlags, withoutFlags] = pair.map((p) => percentile(p.rps, 50)) as [number, number];
+  for (const p of pair) await stopChild(p.child);
+  const [withFlags, withoutFlags] = pair.map((p) => percentile(p.rps, 0.5)) as [number, number];
   row(
     "(d') what s.yaml's V8 flags cost: tools/list requests/s (2026-07-28), fresh processes in turns",
     fmt(withFlags, 0),
@@ -335,8 +320,8 @@ try {
   );
   await sandboxClient.deleteContext('default', context.id);
 } finally {
-  await stop(mcp.child);
-  await stop(sandbox.child);
+  await stopChild(mcp.child);
+  await stopChild(sandbox.child);
 }
 
 // ---------- (c) start-up, bundled ----------
@@ -388,7 +373,7 @@ try {
         }
       }
     } finally {
-      await stop(child);
+      await stopChild(child);
       children.delete(child);
     }
   }
@@ -401,11 +386,11 @@ try {
       bundled.push(await startToFirstAnswer(bundle, flags, first));
       baseline.push(await startToFirstAnswer(bare, [], first));
     }
-    const ratio = percentile(bundled, 50) / percentile(baseline, 50);
+    const ratio = percentile(bundled, 0.5) / percentile(baseline, 0.5);
     row(
       `(c) start → first ${name} answered, p50`,
-      `${fmt(percentile(bundled, 50), 0)} ms (dist/fc.js${flags.length ? `, ${flags.join(' ')}` : ''})`,
-      `bare node:http: ${fmt(percentile(baseline, 50), 0)} ms`,
+      `${fmt(percentile(bundled, 0.5), 0)} ms (dist/fc.js${flags.length ? `, ${flags.join(' ')}` : ''})`,
+      `bare node:http: ${fmt(percentile(baseline, 0.5), 0)} ms`,
       `×${fmt(ratio)}`,
       '≤ ×1.6',
       ratio <= 1.6 ? 'yes' : 'NO',

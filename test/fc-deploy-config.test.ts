@@ -4,11 +4,13 @@
  * and the two functions are wired as the deployment needs them.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Ajv } from 'ajv';
+import { buildBundle, uploadedFiles } from './fc-bundle.ts';
 import { renderServerlessYaml, type RenderedYaml } from './fc-render-yaml.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -153,8 +155,29 @@ describe('s.yaml rendered offline by `s preview`', () => {
     assert.deepEqual(invoke.Resource, ['acs:fc:<region>:<account-id>:functions/<sandbox-function-name>']);
   });
 
-  test('.fcignore uploads dist/ only', async () => {
-    const lines = (await readFile(join(ROOT, '.fcignore'), 'utf8')).split('\n').filter((l) => l && !l.startsWith('#'));
-    assert.deepEqual(lines, ['/*', '!/dist']);
+  test('a deploy uploads the built dist/ and nothing else: no node_modules, sources, tests, benches, .git or secrets', async () => {
+    // s.yaml's pre-deploy action builds before fc3 zips the code folder.
+    await buildBundle();
+    const uploaded = await uploadedFiles(ROOT);
+    assert.ok(uploaded.includes('dist/fc.js'), `the bundle is uploaded: ${uploaded.join(', ')}`);
+    assert.deepEqual(
+      uploaded.filter((file) => !file.startsWith('dist/')),
+      [],
+      'only dist/',
+    );
+    // Not vacuous: these are in the tree the deploy walks, and stay home.
+    for (const kept of [
+      'node_modules/typescript/package.json',
+      'node_modules/zeromq/package.json',
+      'src/app.ts',
+      'test',
+      'bench',
+      '.git',
+      's.yaml',
+      'package.json',
+    ]) {
+      assert.ok(existsSync(join(ROOT, kept)), `${kept} is in the tree`);
+      assert.ok(!uploaded.some((file) => file === kept || file.startsWith(`${kept}/`)), `${kept} is not uploaded`);
+    }
   });
 });

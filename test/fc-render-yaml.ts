@@ -3,6 +3,8 @@
  * resolves vars and ${env(...)} without reaching the cloud. Used by the deploy tests.
  */
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -20,8 +22,21 @@ export interface RenderedYaml {
   resources: Record<string, RenderedResource>;
 }
 
-/** Only the given env (plus PATH) reaches `s`, so the host's variables cannot leak into the result. */
+/**
+ * Only the given env (plus PATH) reaches `s`, so the host's variables cannot leak into
+ * the result. Without a HOME in it, `s` gets a fresh one (for its config and logs),
+ * removed afterwards.
+ */
 export async function renderServerlessYaml(root: string, env: Record<string, string>): Promise<RenderedYaml> {
+  if (env.HOME === undefined) {
+    const home = await mkdtemp(join(tmpdir(), 's-home-'));
+    try {
+      return await renderServerlessYaml(root, { ...env, HOME: home });
+    } finally {
+      // `s` may still be finishing its own log files under .s when it has answered.
+      await rm(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    }
+  }
   const s = join(root, 'node_modules/.bin/s');
   try {
     const { stdout } = await promisify(execFile)(s, ['preview', '-o', 'json'], {

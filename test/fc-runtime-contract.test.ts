@@ -1,7 +1,7 @@
 /**
  * The FC custom-runtime contract, checked on the built bundle: read customRuntimeConfig
- * from s.yaml as `s preview` renders it, build, copy dist/ into a code folder (what
- * .fcignore uploads), and start `command + args` there the way FC does (cwd the code
+ * from s.yaml as `s preview` renders it, build, copy what .fcignore uploads into a code
+ * folder, and start `command + args` there the way FC does (./fc-bundle.ts: cwd the code
  * folder, FC's variables, a bare PATH, nothing else). Then: it listens on 0.0.0.0,
  * /health answers within the health check's timeout, and a full MCP session (the
  * official client) works in FC session mode, with each request's x-fc-request-id in the
@@ -9,20 +9,21 @@
  * signature-checking trigger gateway, and a stand-in for the FC Session API.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
-import { call, ROOT, startTestSandbox, stopChild, structured, textOf, type RunningSandbox } from './mcp-harness.ts';
-import { startFcOpenApiStandIn, type FcOpenApiStandIn } from './fc-openapi-stand-in.ts';
-import { renderServerlessYaml, type RenderedResource } from './fc-render-yaml.ts';
-import { startFcTriggerStandIn, type FcTriggerStandIn } from './fc-trigger-stand-in.ts';
-import { freePort } from './mcp-harness.ts';
+import type { RunningSandbox } from '../src/local-sandbox/index.ts';
+import { spawnFcProcess } from './fc-bundle.ts';
+import { type FcDeployment, startFcDeployment } from './fc-deployment.ts';
+import { call, ROOT, structured, textOf } from './mcp-harness.ts';
+import type { FcOpenApiStandIn } from './fc-openapi-stand-in.ts';
+import type { RenderedResource } from './fc-render-yaml.ts';
+import type { FcTriggerStandIn } from './fc-trigger-stand-in.ts';
+import { freePort } from './processes.ts';
 
 const ROLE = { accessKeyId: 'STS.role-key', accessKeySecret: 'role-secret', securityToken: 'role-token' };
 const AUTH_TOKEN = 'contract-test-token';
@@ -39,83 +40,35 @@ async function listensOnAllInterfaces(port: number): Promise<boolean> {
 }
 
 describe('the bundle under the FC custom-runtime contract (stand-ins for the FC Session API and trigger gateway)', () => {
+  let fc: FcDeployment;
   let mcp: RenderedResource['props'];
   let sandboxProps: RenderedResource['props'];
   let codeDir: string;
-  let home: string;
   let sandbox: RunningSandbox;
   let gateway: FcTriggerStandIn;
   let api: FcOpenApiStandIn;
   let child: ChildProcess;
+  let output: () => string;
   let port: number;
-  let stdout = '';
-  let stderr = '';
   const requestIds: string[] = [];
 
   before(async () => {
-    home = await mkdtemp(join(tmpdir(), 'fc-contract-home-'));
-    const rendered = await renderServerlessYaml(ROOT, {
-      HOME: home,
-      CONTEXT_SECRET: 'contract-test-context-secret-32ch',
-      MCP_AUTH_TOKEN: AUTH_TOKEN,
+    fc = await startFcDeployment({
+      contextSecret: 'contract-test-context-secret-32ch',
+      authToken: AUTH_TOKEN,
+      role: ROLE,
+      accountId: ACCOUNT_ID,
+      instanceId: 'c-contract-test-instance',
     });
-    mcp = rendered.resources.mcp!.props;
-    sandboxProps = rendered.resources.sandbox!.props;
-
-    await promisify(execFile)(process.execPath, ['scripts/build.mjs'], { cwd: ROOT });
-    codeDir = await mkdtemp(join(tmpdir(), 'fc-code-'));
-    await cp(join(ROOT, 'dist'), join(codeDir, 'dist'), { recursive: true });
-
-    sandbox = await startTestSandbox();
-    gateway = await startFcTriggerStandIn({ credentials: ROLE, upstream: sandbox.url });
-    api = await startFcOpenApiStandIn({ credentials: ROLE, functions: [sandboxProps.functionName] });
-
-    port = await freePort();
-    const env: Record<string, string> = {
-      // what s.yaml sets, with SANDBOX_URL as s deploy would resolve it
-      ...(mcp.environmentVariables as Record<string, string>),
-      SANDBOX_URL: gateway.url,
-      // what FC sets for a function with a role
-      FC_CUSTOM_LISTEN_PORT: String(port),
-      FC_FUNCTION_NAME: mcp.functionName,
-      FC_REGION: mcp.region,
-      FC_ACCOUNT_ID: ACCOUNT_ID,
-      FC_INSTANCE_ID: 'c-contract-test-instance',
-      ALIBABA_CLOUD_ACCESS_KEY_ID: ROLE.accessKeyId,
-      ALIBABA_CLOUD_ACCESS_KEY_SECRET: ROLE.accessKeySecret,
-      ALIBABA_CLOUD_SECURITY_TOKEN: ROLE.securityToken,
-      PATH: '/usr/local/bin:/usr/bin:/bin',
-      // the stand-in takes the place of <account>.<region>.fc.aliyuncs.com
-      SESSION_API_ENDPOINT: api.endpoint,
-      SESSION_API_PROTOCOL: 'http',
-    };
-    const [command, ...commandArgs] = mcp.customRuntimeConfig.command as string[];
-    assert.equal(command, '/opt/nodejs20/bin/node', "the layer node; here the test runner's node stands in for it");
-    child = spawn(process.execPath, [...commandArgs, ...(mcp.customRuntimeConfig.args as string[])], {
-      cwd: codeDir,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    await new Promise<void>((resolve, reject) => {
-      const onData = () => {
-        if (/"msg":"listening"/.test(stdout + stderr)) resolve();
-      };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
-      child.once('exit', (code) => reject(new Error(`the bundle exited with ${code} before listening:\n${stdout}${stderr}`)));
-    });
+    ({ mcp, sandboxFunction: sandboxProps, codeDir, sandbox, gateway, api, child, output, port } = fc);
+    assert.equal(
+      mcp.customRuntimeConfig.command[0],
+      '/opt/nodejs20/bin/node',
+      "the layer node; here the test runner's node stands in for it",
+    );
   });
 
-  after(async () => {
-    if (child) await stopChild(child);
-    await gateway?.close();
-    await api?.close();
-    await sandbox?.close();
-    await rm(codeDir, { recursive: true, force: true });
-    await rm(home, { recursive: true, force: true });
-  });
+  after(() => fc?.close());
 
   test('s.yaml runs dist/fc.js (after its V8 flags) on port 9000, and the bundle listens on 0.0.0.0 at FC_CUSTOM_LISTEN_PORT', async () => {
     const args = mcp.customRuntimeConfig.args as string[];
@@ -187,14 +140,14 @@ describe('the bundle under the FC custom-runtime contract (stand-ins for the FC 
     assert.deepEqual([...new Set(api.accepted.map((r) => r.action))].sort(), ['CreateSession', 'DeleteSession', 'ListSessions']);
 
     const logged = new Set(
-      (stdout + stderr)
+      output()
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => (JSON.parse(l) as { request_id?: string }).request_id)
         .filter(Boolean),
     );
     const seen = requestIds.filter((id) => logged.has(id));
-    assert.ok(seen.length > 0, `no log line carries an x-fc-request-id we sent; log:\n${stdout}${stderr}`);
+    assert.ok(seen.length > 0, `no log line carries an x-fc-request-id we sent; log:\n${output()}`);
   });
 
   test('FC session mode without a setting it needs stops at start with one clear line', async () => {
@@ -205,11 +158,7 @@ describe('the bundle under the FC custom-runtime contract (stand-ins for the FC 
       FC_REGION: mcp.region,
       PATH: '/usr/bin:/bin',
     };
-    const failing = spawn(process.execPath, mcp.customRuntimeConfig.args as string[], {
-      cwd: codeDir,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const failing = spawnFcProcess(codeDir, mcp.customRuntimeConfig, env);
     let output = '';
     failing.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     failing.stderr!.on('data', (d: Buffer) => (output += d.toString()));

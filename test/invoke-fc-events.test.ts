@@ -8,17 +8,15 @@
  * Session API. Then `npm run smoke` against the same running bundle.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
-import { ROOT, startTestSandbox, stopChild, type RunningSandbox } from './mcp-harness.ts';
-import { startFcOpenApiStandIn, type FcOpenApiStandIn } from './fc-openapi-stand-in.ts';
-import { renderServerlessYaml } from './fc-render-yaml.ts';
-import { startFcTriggerStandIn, type FcTriggerStandIn } from './fc-trigger-stand-in.ts';
-import { freePort } from './mcp-harness.ts';
+import { type FcDeployment, startFcDeployment } from './fc-deployment.ts';
+import { ROOT, TOOL_NAMES } from './mcp-harness.ts';
+import type { FcOpenApiStandIn } from './fc-openapi-stand-in.ts';
+import { freePort } from './processes.ts';
 
 const ROLE = { accessKeyId: 'STS.invoke-key', accessKeySecret: 'invoke-role-secret', securityToken: 'invoke-role-token' };
 const TOKEN = 'invoke-test-token';
@@ -34,14 +32,12 @@ async function withToken(name: string, token = TOKEN): Promise<string> {
 }
 
 describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-ins for the FC Session API and trigger gateway)', () => {
-  let codeDir: string;
+  let fc: FcDeployment;
   let home: string;
-  let sandbox: RunningSandbox;
-  let gateway: FcTriggerStandIn;
   let api: FcOpenApiStandIn;
   let child: ChildProcess;
   let origin: string;
-  let output = '';
+  let output: () => string;
   let n = 0;
 
   /** FC's headers on an event, with a fresh request id each time. */
@@ -74,71 +70,29 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
   };
 
   const logLines = () =>
-    output
+    output()
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Json);
 
   before(async () => {
     home = await mkdtemp(join(tmpdir(), 'invoke-home-'));
-    const rendered = await renderServerlessYaml(ROOT, {
-      HOME: home,
-      CONTEXT_SECRET: 'invoke-test-context-secret-32ch',
-      MCP_AUTH_TOKEN: TOKEN,
-    });
-    const mcp = rendered.resources.mcp!.props;
-    const sandboxProps = rendered.resources.sandbox!.props;
-
-    await promisify(execFile)(process.execPath, ['scripts/build.mjs'], { cwd: ROOT });
-    codeDir = await mkdtemp(join(tmpdir(), 'invoke-code-'));
-    await cp(join(ROOT, 'dist'), join(codeDir, 'dist'), { recursive: true });
-
-    sandbox = await startTestSandbox();
-    gateway = await startFcTriggerStandIn({ credentials: ROLE, upstream: sandbox.url });
-    api = await startFcOpenApiStandIn({ credentials: ROLE, functions: [sandboxProps.functionName] });
-
-    const port = await freePort();
-    origin = `http://127.0.0.1:${port}`;
-    const env: Record<string, string> = {
-      ...(mcp.environmentVariables as Record<string, string>),
-      SANDBOX_URL: gateway.url,
-      // fc3's local emulation sets FC_SERVER_PORT (the cloud sets FC_CUSTOM_LISTEN_PORT)
-      FC_SERVER_PORT: String(port),
-      FC_FUNCTION_NAME: mcp.functionName,
-      FC_REGION: mcp.region,
-      FC_ACCOUNT_ID: ACCOUNT_ID,
+    // fc3's local emulation sets FC_SERVER_PORT (the cloud sets FC_CUSTOM_LISTEN_PORT)
+    fc = await startFcDeployment({
+      contextSecret: 'invoke-test-context-secret-32ch',
+      authToken: TOKEN,
+      role: ROLE,
+      accountId: ACCOUNT_ID,
+      portVariable: 'FC_SERVER_PORT',
       // A small body limit, so the 413 test's body is refused before the client has sent it all.
-      MCP_MAX_BODY_BYTES: String(1024 * 1024),
-      ALIBABA_CLOUD_ACCESS_KEY_ID: ROLE.accessKeyId,
-      ALIBABA_CLOUD_ACCESS_KEY_SECRET: ROLE.accessKeySecret,
-      ALIBABA_CLOUD_SECURITY_TOKEN: ROLE.securityToken,
-      PATH: '/usr/local/bin:/usr/bin:/bin',
-      SESSION_API_ENDPOINT: api.endpoint,
-      SESSION_API_PROTOCOL: 'http',
-    };
-    // command[0] is the layer's node (/opt/nodejs20/bin/node); the test runner's node stands in for it.
-    const [, ...commandArgs] = mcp.customRuntimeConfig.command as string[];
-    child = spawn(process.execPath, [...commandArgs, ...(mcp.customRuntimeConfig.args as string[])], {
-      cwd: codeDir,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      environment: { MCP_MAX_BODY_BYTES: String(1024 * 1024) },
     });
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    await new Promise<void>((resolve, reject) => {
-      const onData = () => /"msg":"listening"/.test(output) && resolve();
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
-      child.once('exit', (code) => reject(new Error(`the bundle exited with ${code} before listening:\n${output}`)));
-    });
+    ({ api, child, output } = fc);
+    origin = `http://127.0.0.1:${fc.port}`;
   });
 
   after(async () => {
-    if (child) await stopChild(child);
-    await gateway?.close();
-    await api?.close();
-    await sandbox?.close();
-    if (codeDir) await rm(codeDir, { recursive: true, force: true });
+    await fc?.close();
     if (home) await rm(home, { recursive: true, force: true });
   });
 
@@ -183,7 +137,7 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
       ),
       JSON.stringify(lines),
     );
-    assert.ok(!output.includes(TOKEN), 'the token is never logged');
+    assert.ok(!output().includes(TOKEN), 'the token is never logged');
   });
 
   test('the JSON-RPC event file, with the Authorization header (as an HTTP trigger sends it), returns the JSON-RPC response', async () => {
@@ -236,16 +190,7 @@ describe('POST /invoke on the bundle, as fc3 local invoke sends events (stand-in
     assert.ok(Array.isArray(answers));
     assert.deepEqual(answers.map((a) => a.id).sort(), ['list', 'run']);
     const byId = Object.fromEntries(answers.map((a) => [a.id, a]));
-    assert.deepEqual(byId.list.result.tools.map((t: Json) => t.name).sort(), [
-      'create_context',
-      'health_check',
-      'list_contexts',
-      'list_files',
-      'read_file',
-      'run_code',
-      'stop_context',
-      'write_file',
-    ]);
+    assert.deepEqual(byId.list.result.tools.map((t: Json) => t.name).sort(), TOOL_NAMES);
     assert.equal(byId.run.result.structuredContent.stdout, '1024\n');
 
     const single = await invoke(JSON.stringify([batch[0]]));

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { CallToolResult, Client } from '@modelcontextprotocol/client';
 import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
-import { ERAS, type Era, call, connect, startMcp, structured, textOf, type McpProcess } from './mcp-harness.ts';
+import { ERAS, type Era, call, connectEachEra, startMcp, structured, textOf, type McpProcess } from './mcp-harness.ts';
 
 const MAX_FILE_BYTES = 4 * 1024 * 1024;
 let sandbox: RunningSandbox;
@@ -18,7 +18,7 @@ let mcp: McpProcess;
 let files: Server;
 let filesUrl: string;
 const served = randomBytes(300_000);
-const clients = new Map<Era, Client>();
+let clients: Map<Era, Client>;
 
 before(async () => {
   // A loopback file server, reachable only because the allow-list names 127.0.0.1.
@@ -48,15 +48,11 @@ before(async () => {
     MCP_MAX_FILE_BYTES: String(MAX_FILE_BYTES),
     MCP_FETCH_ALLOW_HOSTS: '127.0.0.1',
   });
-  for (const era of ERAS) {
-    const client = await connect(mcp.url, {}, era);
-    await client.listTools(); // the client then checks every structuredContent against the output schemas
-    clients.set(era, client);
-  }
+  clients = await connectEachEra(mcp.url);
 });
 
 after(async () => {
-  for (const client of clients.values()) await client.close();
+  for (const client of clients?.values() ?? []) await client.close();
   await mcp?.stop();
   await sandbox?.close();
   files?.closeAllConnections();

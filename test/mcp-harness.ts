@@ -5,22 +5,55 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:http';
 import { Client, StreamableHTTPClientTransport, type CallToolResult } from '@modelcontextprotocol/client';
-import { startSandbox } from '../src/local-sandbox/index.ts';
+import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
+import { stopChild } from './processes.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const SECRET = 'test-context-secret-0123456789';
 
-export interface RunningSandbox {
-  url: string;
-  close(): Promise<void>;
-}
-
 /** One real embedded sandbox on a free loopback port, no pre-started kernels. */
 export async function startTestSandbox(options: Record<string, unknown> = {}): Promise<RunningSandbox> {
   return startSandbox({ host: '127.0.0.1', port: 0, poolSize: 0, ...options });
+}
+
+/** A test file's sandbox and the MCP server processes it starts on it. */
+export interface McpOnSandbox {
+  /** The sandbox, once the first start() has brought it up. */
+  readonly sandbox: RunningSandbox;
+  /** Starts handlers/local.ts on the sandbox (env added to SANDBOX_URL); stopped with the rest after the file. */
+  start(env?: Record<string, string>): Promise<McpProcess>;
+}
+
+/**
+ * For a test file: one real embedded sandbox, started with the first MCP server, and
+ * the MCP servers started on it; after the file's tests, the servers and then the
+ * sandbox are stopped. (Node 20 starts a file's root-level before hooks without waiting
+ * for the earlier ones, so nothing here relies on the order of hooks.)
+ */
+export function mcpOnSandbox(): McpOnSandbox {
+  let starting: Promise<RunningSandbox> | undefined;
+  let sandbox: RunningSandbox | undefined;
+  const processes: McpProcess[] = [];
+  after(async () => {
+    await Promise.all(processes.map((p) => p.stop()));
+    await (await starting)?.close();
+  });
+  return {
+    get sandbox() {
+      if (!sandbox) throw new Error('no MCP server started yet');
+      return sandbox;
+    },
+    async start(env = {}) {
+      starting ??= startTestSandbox();
+      sandbox = await starting;
+      const mcp = await startMcp({ SANDBOX_URL: sandbox.url, ...env });
+      processes.push(mcp);
+      return mcp;
+    },
+  };
 }
 
 export interface McpProcess {
@@ -87,15 +120,6 @@ export async function startMcp(env: Record<string, string>, handler = 'local.ts'
   };
 }
 
-export async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
 /** Runs a handler to its end (for start-up failures): exit code and output. */
 export async function runToExit(handler: string, env: Record<string, string>, args: string[] = []) {
   const child = spawnHandler(handler, env, args);
@@ -106,6 +130,18 @@ export async function runToExit(handler: string, env: Record<string, string>, ar
   const [code] = (await once(child, 'exit')) as [number | null];
   return { code, stdout: out, stderr: err };
 }
+
+/** The tools the server offers, sorted by name, as tools/list must list them. */
+export const TOOL_NAMES = [
+  'create_context',
+  'health_check',
+  'list_contexts',
+  'list_files',
+  'read_file',
+  'run_code',
+  'stop_context',
+  'write_file',
+] as const;
 
 /** The two protocol eras a client may speak: 2026-07-28 (`modern`) or 2025-11-25 with initialize (`legacy`). */
 export type Era = 'modern' | 'legacy';
@@ -126,6 +162,17 @@ export async function connect(url: string, headers: Record<string, string> = {},
   const negotiated = client.getNegotiatedProtocolVersion();
   if ((era === 'modern') !== (negotiated === MODERN_VERSION)) throw new Error(`asked for the ${era} era, negotiated ${negotiated}`);
   return client;
+}
+
+/** A client in each protocol era; each has listed the tools, so it checks every structuredContent against the output schemas. */
+export async function connectEachEra(url: string): Promise<Map<Era, Client>> {
+  const clients = new Map<Era, Client>();
+  for (const era of ERAS) {
+    const client = await connect(url, {}, era);
+    await client.listTools();
+    clients.set(era, client);
+  }
+  return clients;
 }
 
 /** tools/call with the output-schema check the client does after tools/list. */
@@ -166,22 +213,4 @@ export async function rpcBody(response: Response): Promise<Record<string, unknow
     return JSON.parse(data[data.length - 1]!) as Record<string, unknown>;
   }
   return JSON.parse(text) as Record<string, unknown>;
-}
-
-/** Waits for a condition that follows an event we cannot observe directly (a log line on another pipe). */
-export async function eventually(condition: () => boolean, attempts = 100): Promise<boolean> {
-  for (let i = 0; i < attempts && !condition(); i++) await new Promise((r) => setTimeout(r, 50));
-  return condition();
-}
-
-/** A port free on loopback right now, for a server a test starts with a fixed port. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }

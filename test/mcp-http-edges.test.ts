@@ -8,19 +8,18 @@ import { Client, ProtocolError, SSEClientTransport, type CallToolResult } from '
 import {
   call,
   connect,
-  eventually,
-  freePort,
   rawPost,
   rpcBody,
   runToExit,
   SECRET,
   spawnHandler,
   startMcp,
-  stopChild,
   structured,
   textOf,
   type McpProcess,
 } from './mcp-harness.ts';
+import { eventually } from './eventually.ts';
+import { freePort, stopChild } from './processes.ts';
 
 let deadSandboxUrl: string;
 let mcp: McpProcess;

@@ -24,7 +24,10 @@ import { createToolCatalog } from '../src/mcp/tool-catalog.ts';
 import { defineTool, toolResult } from '../src/mcp/tool-definition.ts';
 import { listenHttp, type HttpListener } from '../src/serve.ts';
 import { z } from 'zod';
-import { call, eventually, freePort, rawPost, SECRET, startMcp, startTestSandbox, structured, type RunningSandbox } from './mcp-harness.ts';
+import type { RunningSandbox } from '../src/local-sandbox/index.ts';
+import { eventually } from './eventually.ts';
+import { call, rawPost, SECRET, startMcp, startTestSandbox, structured } from './mcp-harness.ts';
+import { freePort } from './processes.ts';
 
 type Key = { kid: string; privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey']; jwk: JWK };
 

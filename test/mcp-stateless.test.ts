@@ -1,36 +1,10 @@
 // The proof of statelessness: two MCP server processes on one sandbox serve the same
 // contexts interchangeably, and a restarted process still serves old ones.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import {
-  call,
-  connect,
-  SECRET,
-  startMcp,
-  startTestSandbox,
-  structured,
-  textOf,
-  type McpProcess,
-  type RunningSandbox,
-} from './mcp-harness.ts';
+import { test } from 'node:test';
+import { call, connect, mcpOnSandbox, SECRET, structured, textOf } from './mcp-harness.ts';
 
-let sandbox: RunningSandbox;
-const processes: McpProcess[] = [];
-
-before(async () => {
-  sandbox = await startTestSandbox();
-});
-
-after(async () => {
-  await Promise.all(processes.map((p) => p.stop()));
-  await sandbox?.close();
-});
-
-async function mcp(env: Record<string, string> = {}): Promise<McpProcess> {
-  const started = await startMcp({ SANDBOX_URL: sandbox.url, ...env });
-  processes.push(started);
-  return started;
-}
+const { start: mcp } = mcpOnSandbox();
 
 type Listing = { contexts: { context_id: string; description: string; language: string; created_at: string }[] };
 

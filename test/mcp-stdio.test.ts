@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
-import { call, ERAS, eventually, MODERN_VERSION, newClient, ROOT, structured, textOf } from './mcp-harness.ts';
+import { eventually } from './eventually.ts';
+import { call, ERAS, MODERN_VERSION, newClient, ROOT, structured, textOf } from './mcp-harness.ts';
 
 for (const era of ERAS) {
   describe(`stdio, ${era} era`, () => {

@@ -9,35 +9,28 @@ import {
   type Era,
   call,
   connect,
-  eventually,
+  connectEachEra,
+  mcpOnSandbox,
   rawPost,
   rpcBody,
-  startMcp,
-  startTestSandbox,
   structured,
+  TOOL_NAMES,
   textOf,
   type McpProcess,
-  type RunningSandbox,
 } from './mcp-harness.ts';
+import { eventually } from './eventually.ts';
 
-let sandbox: RunningSandbox;
+const servers = mcpOnSandbox();
 let mcp: McpProcess;
-const clients = new Map<Era, Client>();
+let clients: Map<Era, Client>;
 
 before(async () => {
-  sandbox = await startTestSandbox();
-  mcp = await startMcp({ SANDBOX_URL: sandbox.url });
-  for (const era of ERAS) {
-    const client = await connect(mcp.url, {}, era);
-    await client.listTools(); // the client then checks every structuredContent against the output schemas
-    clients.set(era, client);
-  }
+  mcp = await servers.start();
+  clients = await connectEachEra(mcp.url);
 });
 
 after(async () => {
-  for (const client of clients.values()) await client.close();
-  await mcp?.stop();
-  await sandbox?.close();
+  for (const client of clients?.values() ?? []) await client.close();
 });
 
 type RunOutput = {
@@ -63,16 +56,7 @@ for (const era of ERAS) {
 
     test('tools/list: the eight tools with input and output schemas and annotations', async () => {
       const { tools } = await client.listTools();
-      assert.deepEqual(tools.map((t) => t.name).sort(), [
-        'create_context',
-        'health_check',
-        'list_contexts',
-        'list_files',
-        'read_file',
-        'run_code',
-        'stop_context',
-        'write_file',
-      ]);
+      assert.deepEqual(tools.map((t) => t.name).sort(), TOOL_NAMES);
       for (const tool of tools) {
         assert.equal(tool.inputSchema.type, 'object', tool.name);
         assert.equal(tool.outputSchema?.type, 'object', tool.name);
@@ -90,7 +74,7 @@ for (const era of ERAS) {
     test('health_check reports the sandbox healthy', async () => {
       const health = structured<{ status: string; sandbox_url: string; response_code: number }>(await call(client, 'health_check'));
       assert.equal(health.status, 'healthy');
-      assert.equal(health.sandbox_url, sandbox.url);
+      assert.equal(health.sandbox_url, servers.sandbox.url);
       assert.equal(health.response_code, 200);
     });
 

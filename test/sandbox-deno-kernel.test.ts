@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,7 +13,7 @@ import * as zmq from 'zeromq';
 import { launchDenoKernel } from '../src/local-sandbox/deno-kernel.ts';
 import { KernelConnection } from '../src/local-sandbox/kernel-connection.ts';
 import type { LaunchedKernel } from '../src/local-sandbox/kernel-launch.ts';
-import { processesIn, sandboxNamespaces } from './sandbox-support.ts';
+import { commandLine, descendants, processesIn, sandboxNamespaces, stillRunning } from './processes.ts';
 
 interface Run {
   reply: Record<string, unknown>;
@@ -116,46 +116,8 @@ async function run(connection: KernelConnection, tap: IopubTap, code: string, on
   return { reply, stdout, error };
 }
 
-/** The pids that exist and are not zombies (a zombie has ended; its parent has yet to reap it). */
-function stillRunning(pids: number[]): number[] {
-  return pids.filter((pid) => {
-    try {
-      return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-    } catch {
-      return false;
-    }
-  });
-}
-
-function commandOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
-  } catch {
-    return '';
-  }
-}
-
-/** Every process descended from `root` (only its children with `depth` 1), read from /proc. */
-function descendants(root: number, depth = Infinity): number[] {
-  const parentOf = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const found: number[] = [];
-  let frontier = [root];
-  for (let level = 0; frontier.length && level < depth; level++) {
-    const next = [...parentOf].filter(([, ppid]) => frontier.includes(ppid)).map(([pid]) => pid);
-    found.push(...next);
-    frontier = next;
-  }
-  return found;
-}
+/** The program a process runs: its command line's first word. */
+const commandOf = (pid: number): string => commandLine(pid, '\0').split('\0')[0] ?? '';
 
 describe('Deno kernel under bubblewrap', () => {
   const secretName = `DENO_KERNEL_TEST_SECRET_${process.pid}`;

@@ -14,7 +14,8 @@ import { after, before, describe, test } from 'node:test';
 import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
 import { resolveDenoBinary } from '../src/local-sandbox/deno-kernel.ts';
 import { SessionUids } from '../src/local-sandbox/session-uids.ts';
-import { createContext, execute, processesIn, request, sandboxNamespaces } from './sandbox-support.ts';
+import { processesIn, sandboxNamespaces } from './processes.ts';
+import { createContext, execute, request } from './sandbox-support.ts';
 
 const A = { 'x-ci-session-id': 'jail-a' };
 const B = { 'x-ci-session-id': 'jail-b' };

@@ -4,12 +4,14 @@
  * kernel process outlives DELETE or close().
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseExecutionEvent } from '../src/sandbox/protocol.ts';
 import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
-import { createContext, eventually, execute, processesIn, request, sandboxNamespaces } from './sandbox-support.ts';
+import { eventually } from './eventually.ts';
+import { commandLine, processesIn, sandboxNamespaces } from './processes.ts';
+import { createContext, execute, request } from './sandbox-support.ts';
 
 const OUTPUT_LIMIT = 20_000;
 const MAX_CONTEXTS = 4;
@@ -26,11 +28,7 @@ after(async () => {
 });
 
 function describeProcess(pid: number): string {
-  try {
-    return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`;
-  } catch {
-    return `${pid} (gone)`;
-  }
+  return `${pid} ${commandLine(pid) || '(gone)'}`;
 }
 
 /** Contexts each test makes are deleted again, so the limit test sees a known count. */

@@ -1,9 +1,9 @@
 /**
  * What the sandbox tests share: a client that talks to the embedded sandbox the
- * way the MCP side does (fetch + NDJSON lines parsed by the protocol's own parser),
- * and a way to find the processes of the sandboxes it started.
+ * way the MCP side does (fetch + the client's NDJSON line reader + the protocol's
+ * own parser). The processes of the sandboxes a test started: ./processes.ts.
  */
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readLines } from '../src/sandbox/execution.ts';
 import { parseExecutionEvent, type ExecutionEvent } from '../src/sandbox/protocol.ts';
 
 export interface Execution {
@@ -21,13 +21,14 @@ export async function execute(url: string, body: Record<string, unknown>, header
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
   });
-  const text = await response.text();
-  if (response.status !== 200) return { status: response.status, events: [], stdout: text, stderr: '', results: [] };
-  const events = text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => parseExecutionEvent(line))
-    .filter((event): event is ExecutionEvent => event !== undefined);
+  if (response.status !== 200 || !response.body) {
+    return { status: response.status, events: [], stdout: await response.text(), stderr: '', results: [] };
+  }
+  const events: ExecutionEvent[] = [];
+  for await (const line of readLines(response.body)) {
+    const event = parseExecutionEvent(line);
+    if (event) events.push(event);
+  }
   return summarize(response.status, events);
 }
 
@@ -72,68 +73,4 @@ export async function createContext(
   const created = await request(url, 'POST', '/contexts', body, headers);
   if (created.status !== 200) throw new Error(`POST /contexts: ${created.status} ${created.text}`);
   return created.json.id as string;
-}
-
-/** The pid namespace of a process, e.g. `pid:[4026532301]`; undefined if it is gone. */
-function pidNamespace(pid: number | string): string | undefined {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/pid`);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The pid namespaces of the sandboxes this test process started: every kernel runs
- * in its own, and everything it spawns (even a daemonised grandchild) stays in it.
- */
-export function sandboxNamespaces(): Set<string> {
-  const parents = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const own = pidNamespace(process.pid);
-  const namespaces = new Set<string>();
-  for (const pid of parents.keys()) {
-    let ancestor = parents.get(pid);
-    while (ancestor !== undefined && ancestor > 1 && ancestor !== process.pid) ancestor = parents.get(ancestor);
-    if (ancestor !== process.pid) continue;
-    const namespace = pidNamespace(pid);
-    if (namespace && namespace !== own) namespaces.add(namespace);
-  }
-  return namespaces;
-}
-
-/** Host pids of the processes living in any of these pid namespaces (zombies, already dead, left out). */
-export function processesIn(namespaces: Set<string>): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const namespace = pidNamespace(entry);
-    if (!namespace || !namespaces.has(namespace)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
-    } catch {
-      continue;
-    }
-    pids.push(Number(entry));
-  }
-  return pids;
-}
-
-/** Polls until `check` is true or `ms` pass; returns the last result (no timing asserted). */
-export async function eventually(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }

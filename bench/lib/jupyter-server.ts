@@ -10,7 +10,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ServerConnection } from '@jupyterlab/services';
 import WebSocket from 'ws';
-import { delay, freePort, killAll, pidsWithArgument, scratchDir } from './processes.ts';
+import { freePort, pidsWithArgument } from '../../test/processes.ts';
+import { delay, killAll, scratchDir } from './processes.ts';
 
 export const JUPYTER_PYTHON = '/usr/bin/python3';
 
@@ -83,7 +84,7 @@ export async function startJupyterServer(): Promise<JupyterServer> {
     await stopProcess(child, exited);
     // Kernels run in sessions of their own; the server shuts them down on SIGTERM,
     // and any it left are found by the connection files under this run's directory.
-    killAll(await pidsWithArgument(dir));
+    killAll(pidsWithArgument(dir));
     await rm(dir, { recursive: true, force: true });
   };
 

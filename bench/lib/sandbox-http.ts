@@ -1,4 +1,5 @@
 /** The embedded sandbox as a client sees it over HTTP: create a context, run code to end_of_execution. */
+import { readLines } from '../../src/sandbox/execution.ts';
 import { parseExecutionEvent, type Context } from '../../src/sandbox/protocol.ts';
 
 export async function createContext(baseUrl: string, language = 'python'): Promise<Context> {
@@ -28,25 +29,16 @@ export async function executeOverHttp(baseUrl: string, contextId: string, code: 
     body: JSON.stringify({ code, context_id: contextId }),
   });
   if (!response.ok || !response.body) throw new Error(`POST /execute answered ${response.status}: ${await response.text()}`);
-  const decoder = new TextDecoder();
-  let buffered = '';
   let value: string | undefined;
   let ended = false;
   // Read to the end of the body even after end_of_execution: leaving early would
   // cancel the response, which the server takes as a client gone mid-stream.
-  for await (const chunk of response.body) {
-    buffered += decoder.decode(chunk as Uint8Array, { stream: true });
-    let newline: number;
-    for (newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
-      const line = buffered.slice(0, newline);
-      buffered = buffered.slice(newline + 1);
-      if (!line.trim()) continue;
-      const event = parseExecutionEvent(line);
-      if (!event) continue;
-      if (event.type === 'error') throw new Error(`execute failed: ${event.name}: ${event.value}`);
-      if (event.type === 'result' && event.is_main_result) value = event.text;
-      if (event.type === 'end_of_execution') ended = true;
-    }
+  for await (const line of readLines(response.body)) {
+    const event = parseExecutionEvent(line);
+    if (!event) continue;
+    if (event.type === 'error') throw new Error(`execute failed: ${event.name}: ${event.value}`);
+    if (event.type === 'result' && event.is_main_result) value = event.text;
+    if (event.type === 'end_of_execution') ended = true;
   }
   if (!ended) throw new Error('the /execute stream ended without end_of_execution');
   return value;

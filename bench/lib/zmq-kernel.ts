@@ -9,7 +9,8 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Dealer, Subscriber } from 'zeromq';
-import { delay, killAll, pidsWithArgument, scratchDir } from './processes.ts';
+import { pidsWithArgument } from '../../test/processes.ts';
+import { delay, killAll, scratchDir } from './processes.ts';
 
 const DELIMITER = '<IDS|MSG>';
 
@@ -162,7 +163,7 @@ export async function startPlainKernel(): Promise<PlainKernel> {
     async close() {
       child.kill('SIGTERM');
       await Promise.race([exited, delay(3000)]);
-      killAll(await pidsWithArgument(dir));
+      killAll(pidsWithArgument(dir));
       await rm(dir, { recursive: true, force: true });
     },
   };
