@@ -68,26 +68,25 @@ def entry_of(parts, st):
     }
 
 
+# errno -> (status, message about the path)
+REFUSALS = {
+    errno.ENOENT: (404, "no such file or directory: %s"),
+    errno.EACCES: (403, "permission denied: %s"),
+    errno.EPERM: (403, "permission denied: %s"),
+    errno.EEXIST: (409, "already exists: %s"),
+    errno.EISDIR: (400, "is a directory: %s"),
+    errno.ENOTDIR: (400, "not a directory: %s"),
+    errno.ENOTEMPTY: (409, "directory not empty: %s"),
+    errno.ENOSPC: (507, "no space left in the workspace (its disk limit) writing %s"),
+    errno.EDQUOT: (507, "no space left in the workspace (its disk limit) writing %s"),
+    errno.ELOOP: (400, "%s is a symbolic link: file tools do not follow links"),
+}
+
+
 def refusal_of(error, parts):
     where = shown(parts)
-    code = error.errno
-    if code == errno.ENOENT:
-        return Refusal(404, "no such file or directory: %s" % where)
-    if code in (errno.EACCES, errno.EPERM):
-        return Refusal(403, "permission denied: %s" % where)
-    if code == errno.EEXIST:
-        return Refusal(409, "already exists: %s" % where)
-    if code == errno.EISDIR:
-        return Refusal(400, "is a directory: %s" % where)
-    if code == errno.ENOTDIR:
-        return Refusal(400, "not a directory: %s" % where)
-    if code == errno.ENOTEMPTY:
-        return Refusal(409, "directory not empty: %s" % where)
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        return Refusal(507, "no space left in the workspace (its disk limit) writing %s" % where)
-    if code == errno.ELOOP:
-        return Refusal(400, "%s is a symbolic link: file tools do not follow links" % where)
-    return Refusal(500, "%s: %s" % (where, os.strerror(code or 0)))
+    status, message = REFUSALS.get(error.errno, (500, "%s: " + os.strerror(error.errno or 0)))
+    return Refusal(status, message % where)
 
 
 def open_dir(parts, create=False, mode=0o755):
