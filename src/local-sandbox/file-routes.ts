@@ -9,7 +9,15 @@ import busboy from 'busboy';
 import type { Context as HonoContext, Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { z } from 'zod';
-import { FILE_ROUTES, MkdirRequest, MoveRequest, RemoveRequest, WriteFileRequest, type FileContent } from '../sandbox/protocol.ts';
+import {
+  FILE_ROUTES,
+  fileText,
+  MkdirRequest,
+  MoveRequest,
+  RemoveRequest,
+  WriteFileRequest,
+  type FileContent,
+} from '../sandbox/protocol.ts';
 import { WorkspacePathError, workspaceParts } from '../sandbox/workspace-path.ts';
 import type { ContextRegistry } from './context-registry.ts';
 import { FileRefusal, type FileWorker } from './file-worker.ts';
@@ -18,7 +26,7 @@ export interface FileRouteDeps {
   registry: ContextRegistry;
   /** The session a request is for (its header, validated). */
   sessionOf(c: HonoContext): string;
-  /** Parses a JSON body with a protocol schema (400 with the first issue otherwise). */
+  /** Parses a JSON body with a protocol schema (400 naming its issues otherwise). */
   parseBody<S extends z.ZodType>(c: HonoContext, schema: S): Promise<z.output<S>>;
   maxUploadBytes: number;
   maxReadBytes: number;
@@ -38,7 +46,7 @@ export function addFileRoutes(app: Hono, deps: FileRouteDeps): void {
     const files = await worker(c);
     const { entry, body } = await read(files, parts, deps.maxReadBytes);
     const bytes = Buffer.from(await new Response(body).arrayBuffer());
-    const text = utf8(bytes);
+    const text = fileText(bytes);
     const content: FileContent = {
       ...entry,
       content: text ?? bytes.toString('base64'),
@@ -222,15 +230,5 @@ async function refusing<T>(run: () => Promise<T>, limitVariable?: string): Promi
       throw new HTTPException(error.status as 400, { message });
     }
     throw error;
-  }
-}
-
-/** The text, when the bytes are valid UTF-8 without NUL (a binary file is sent as base64). */
-function utf8(bytes: Buffer): string | undefined {
-  if (bytes.includes(0)) return undefined;
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return undefined;
   }
 }

@@ -6,7 +6,7 @@
 import type { ContentBlock } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { WorkspacePathError, workspaceParts, workspacePathOf } from '../sandbox/workspace-path.ts';
-import { WORKSPACE_DIR } from '../sandbox/protocol.ts';
+import { fileText, WORKSPACE_DIR } from '../sandbox/protocol.ts';
 import { toolFailure } from './tool-failure.ts';
 
 /** `sandbox://contexts/{context_id}/files/{+path}`: a file of a context, readable with resources/read. */
@@ -80,16 +80,6 @@ export function mimeTypeOf(name: string): string | undefined {
   return dot < 0 ? undefined : MIME_TYPES[name.slice(dot + 1).toLowerCase()];
 }
 
-/** The text, when the bytes are valid UTF-8 without NUL bytes. */
-export function utf8Text(bytes: Uint8Array): string | undefined {
-  if (bytes.includes(0)) return undefined;
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return undefined;
-  }
-}
-
 export type FileKind = 'text' | 'image' | 'binary';
 
 /** How a file goes out: images as image content, text as text, anything else as an embedded blob. */
@@ -99,7 +89,7 @@ export function fileContent(bytes: Uint8Array, name: string, uri: string): { kin
   if (mimeType && IMAGE_TYPES.has(mimeType)) {
     return { kind: 'image', mimeType, block: { type: 'image', data: base64(), mimeType } };
   }
-  const text = utf8Text(bytes);
+  const text = fileText(bytes);
   if (text !== undefined) return { kind: 'text', mimeType: mimeType ?? 'text/plain', block: { type: 'text', text } };
   const binaryType = mimeType ?? 'application/octet-stream';
   return { kind: 'binary', mimeType: binaryType, block: { type: 'resource', resource: { uri, mimeType: binaryType, blob: base64() } } };

@@ -229,6 +229,16 @@ export const FileEntry = z.object({
 export type FileEntry = z.infer<typeof FileEntry>;
 
 export const FileContent = FileEntry.extend({ content: z.string(), encoding: z.enum(FILE_ENCODINGS) });
+
+/** A file's bytes as text, when they are valid UTF-8 without NUL bytes (else it goes as base64, or as a blob). */
+export function fileText(bytes: Uint8Array): string | undefined {
+  if (bytes.includes(0)) return undefined;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
 export type FileContent = z.infer<typeof FileContent>;
 
 const FileMode = z.string().regex(/^0?[0-7]{3}$/, 'must be an octal mode such as "644"');
