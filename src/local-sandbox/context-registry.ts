@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LANGUAGES, type Language } from '../sandbox/protocol.ts';
+import { LANGUAGES, type Language, WORKSPACE_DIR } from '../sandbox/protocol.ts';
 import { CodeContext } from './code-context.ts';
 import { FRESH_SPACE, KernelPool } from './kernel-pool.ts';
 import type { KernelLauncher } from './kernel-launch.ts';
@@ -21,7 +21,7 @@ import { SessionSpace, type SpaceSettings } from './session-space.ts';
 import type { FileWorker } from './file-worker.ts';
 
 /** Where the session's workspace appears inside every kernel; E2B's default cwd. */
-export const WORKSPACE_MOUNT = '/home/user';
+export const WORKSPACE_MOUNT = WORKSPACE_DIR;
 /** The session of requests without a session header (not a valid header value: no clash). */
 export const DEFAULT_SESSION = '_default';
 

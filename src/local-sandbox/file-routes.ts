@@ -214,10 +214,10 @@ async function write(
   files: FileWorker,
   parts: string[],
   options: { mode?: string; createDir?: boolean },
-  source: AsyncIterable<Uint8Array> | Uint8Array[],
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   maxBytes: number,
 ) {
-  return refusing(() => files.write(parts, options, source as AsyncIterable<Uint8Array>, maxBytes), 'SANDBOX_MAX_UPLOAD_MB');
+  return refusing(() => files.write(parts, options, source, maxBytes), 'SANDBOX_MAX_UPLOAD_MB');
 }
 
 /** The worker's refusals as HTTP answers; a 413 names the variable that sets the limit. */

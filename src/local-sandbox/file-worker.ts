@@ -180,7 +180,7 @@ export class FileWorker {
   write(
     parts: string[],
     options: { mode?: string; createDir?: boolean },
-    source: AsyncIterable<Uint8Array>,
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     maxBytes: number,
   ): Promise<{ path: string; size: number }> {
     return this.#exclusive(async () => {

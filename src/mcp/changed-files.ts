@@ -6,7 +6,7 @@
  * Hidden files are left out.
  */
 import { WORKSPACE_DIR } from '../sandbox/protocol.ts';
-import { workspaceParts } from '../sandbox/workspace-path.ts';
+import { workspacePartsIfInside } from '../sandbox/workspace-path.ts';
 import type { ToolDeps } from './tool-definition.ts';
 import { fileUri } from './workspace-files.ts';
 
@@ -43,14 +43,9 @@ export async function changedFiles(deps: ToolDeps, session: string, contextId: s
     const changed: ChangedFile[] = [];
     for (const entry of listing.entries) {
       if (entry.type !== 'file' || before.get(entry.path) === `${entry.size}:${entry.modifiedTime}`) continue;
-      let parts: string[];
-      try {
-        parts = workspaceParts(entry.path);
-      } catch {
-        continue;
-      }
+      const parts = workspacePartsIfInside(entry.path);
       // Hidden files and folders are tools' state (caches, checkpoints), not results.
-      if (parts.some((part) => part.startsWith('.'))) continue;
+      if (!parts || parts.some((part) => part.startsWith('.'))) continue;
       changed.push({ path: entry.path, name: entry.name, size: entry.size ?? null, uri: fileUri(contextId, parts) });
       if (changed.length >= MAX_LINKS) break;
     }

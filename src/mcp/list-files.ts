@@ -4,7 +4,7 @@ import { ContextIdParam, resolveContext } from './context-params.ts';
 import { failureOf, unknownContext } from './tool-failure.ts';
 import { defineTool, toolResult } from './tool-definition.ts';
 import { fileUri, pathPartsOrFailure } from './workspace-files.ts';
-import { workspaceParts } from '../sandbox/workspace-path.ts';
+import { workspacePartsIfInside } from '../sandbox/workspace-path.ts';
 
 const MAX_DEPTH = 5;
 
@@ -56,9 +56,6 @@ export const listFiles = defineTool({
 });
 
 function uriOf(contextId: string, path: string): string | null {
-  try {
-    return fileUri(contextId, workspaceParts(path));
-  } catch {
-    return null; // a path the sandbox reports outside the workspace (a cloud image's own layout)
-  }
+  const parts = workspacePartsIfInside(path);
+  return parts ? fileUri(contextId, parts) : null;
 }

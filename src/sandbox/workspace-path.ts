@@ -31,6 +31,15 @@ export function workspaceParts(path: string): string[] {
   return parts;
 }
 
+/** The components of a path the sandbox reported, or undefined when it lies outside the workspace (a cloud image's own layout). */
+export function workspacePartsIfInside(path: string): string[] | undefined {
+  try {
+    return workspaceParts(path);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The absolute path inside the context for workspace components. */
 export function workspacePathOf(parts: readonly string[]): string {
   return parts.length === 0 ? WORKSPACE_DIR : `${WORKSPACE_DIR}/${parts.join('/')}`;
