@@ -40,7 +40,13 @@ export async function lingeringRefusal(c: Context, refusal: Response, bounds: Li
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(message);
-      void discarded.then(() => controller.close());
+      void discarded.then(() => {
+        try {
+          controller.close();
+        } catch {
+          // already cancelled: the client had its answer and went first
+        }
+      });
     },
   });
   return new Response(body, { status: refusal.status, statusText: refusal.statusText, headers });
