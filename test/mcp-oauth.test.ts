@@ -244,7 +244,7 @@ describe('OAuth 2.1 resource server against an authorization-server stand-in', (
     }
   });
 
-  test('bad tokens are refused with the right challenge: expired, not yet valid, wrong audience, wrong issuer, unknown kid, bad signature, alg none, HS256, no sub', async () => {
+  test('bad tokens are refused with the right challenge: expired, not yet valid, wrong audience, wrong issuer, unknown kid, bad signature, alg none, HS256, no sub, a sub that is no non-empty string', async () => {
     const stranger = await makeKey('key-a'); // claims the issuer's kid, signs with another key
     const unknown = await makeKey('key-unknown');
     const cases: Array<[string, string, RegExp]> = [
@@ -263,6 +263,10 @@ describe('OAuth 2.1 resource server against an authorization-server stand-in', (
         /algorithm|not among/,
       ],
       ['no sub', await mint(keyA, { ...claims(), sub: undefined }), /"sub" claim/],
+      // Each would otherwise be a tenant: "[object Object]", "12345", "" (issue 17, finding 9).
+      ['sub an object', await mint(keyA, { ...claims(), sub: { a: 1 } as unknown as string }), /"sub" claim must be a non-empty string/],
+      ['sub a number', await mint(keyA, { ...claims(), sub: 12345 as unknown as string }), /"sub" claim must be a non-empty string/],
+      ['sub empty', await mint(keyA, { ...claims(), sub: '' }), /"sub" claim must be a non-empty string/],
       ['not a JWT at all', 'just-some-opaque-token', /not a valid JWT/],
     ];
     for (const [name, token, reason] of cases) {

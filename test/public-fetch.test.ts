@@ -104,6 +104,8 @@ describe('addresses only the function can reach', () => {
   const literals: [string, RegExp][] = [
     ['http://169.254.169.254/latest/meta-data/', /169\.254\.169\.254 is a link-local address/],
     ['http://100.100.100.200/latest/meta-data/', /100\.100\.100\.200 is a carrier-grade NAT address.*Alibaba Cloud's metadata service/],
+    ['http://168.63.129.16/machine?comp=goalstate', /168\.63\.129\.16 is the platform endpoint of Azure/],
+    ['http://[::ffff:168.63.129.16]/', /IPv6 form of the platform endpoint of Azure.*168\.63\.129\.16/],
     ['http://10.1.2.3/data.csv', /10\.1\.2\.3 is a private address/],
     ['http://172.16.0.9/', /private address/],
     ['http://192.168.1.1/', /private address/],

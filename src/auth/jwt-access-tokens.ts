@@ -117,6 +117,10 @@ export function createJwtAccessTokens(options: JwtAccessTokenOptions): JwtAccess
         }
         throw new OAuthError(OAuthErrorCode.InvalidToken, reason);
       }
+      // The subject is the tenant: jose checks it is there, not what it is (an object would become "[object Object]").
+      if (typeof payload.sub !== 'string' || payload.sub === '') {
+        throw new OAuthError(OAuthErrorCode.InvalidToken, 'the access token\'s "sub" claim must be a non-empty string');
+      }
       const { client_id: clientId, azp } = payload as { client_id?: unknown; azp?: unknown };
       return {
         token,

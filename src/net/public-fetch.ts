@@ -2,7 +2,7 @@
  * Fetches a URL that an agent handed to `write_file`, from the MCP function's own
  * network (the sandbox has none), without letting the agent reach what only the
  * function can reach: loopback, private networks, link-local and the cloud's
- * metadata services (169.254.169.254; Alibaba Cloud's 100.100.100.200).
+ * metadata services (169.254.169.254; Alibaba Cloud's 100.100.100.200; Azure's 168.63.129.16).
  *
  * The check happens after DNS, on every address a name resolves to, inside the
  * `lookup` that node:http hands the socket: the connection goes to an address that
@@ -76,6 +76,11 @@ const IPV4_CLASSES: Record<string, string> = {
   reserved: 'a reserved address',
 };
 
+/** Public unicast addresses that are a cloud platform's own endpoint in every network, not the internet. */
+const SPECIAL_IPV4: Record<string, string> = {
+  '168.63.129.16': 'the platform endpoint of Azure (its wire server and DNS, which every VM reaches, like a metadata service)',
+};
+
 const IPV6_CLASSES: Record<string, string> = {
   unspecified: 'the unspecified address (::)',
   linkLocal: 'a link-local address (fe80::/10)',
@@ -103,6 +108,8 @@ export function addressRefusal(address: string): string | undefined {
     return 'not an IP address';
   }
   if (parsed.kind() === 'ipv4') {
+    const special = SPECIAL_IPV4[parsed.toString()];
+    if (special) return special;
     const range = parsed.range();
     return range === 'unicast' ? undefined : (IPV4_CLASSES[range] ?? `a special-purpose address (${range})`);
   }
