@@ -42,7 +42,7 @@ export interface AppDeps {
     | 'fetchAllowHosts'
     | 'maxContextsPerTenant'
   > &
-    Partial<Pick<Config, 'oauth'>>;
+    Partial<Pick<Config, 'oauth' | 'fetchTimeoutSeconds' | 'fetchMinBytesPerSecond'>>;
   /** Where sandbox sessions come from, per request (FC: credentials arrive with the request). */
   sessions: SandboxSessionsFactory;
   /** The sandbox client for one request (FC may authorize with the request's credentials). */
@@ -77,7 +77,12 @@ export function mcpServerDepsFor(
     logger,
     runTimeoutSeconds: deps.config.runTimeoutSeconds,
     maxContextsPerTenant: deps.config.maxContextsPerTenant,
-    files: { maxBytes: deps.config.maxFileBytes, fetchAllowHosts: deps.config.fetchAllowHosts },
+    files: {
+      maxBytes: deps.config.maxFileBytes,
+      fetchAllowHosts: deps.config.fetchAllowHosts,
+      fetchDeadlineMs: deps.config.fetchTimeoutSeconds && deps.config.fetchTimeoutSeconds * 1000,
+      fetchMinBytesPerSecond: deps.config.fetchMinBytesPerSecond,
+    },
     tenant,
   };
 }

@@ -80,6 +80,15 @@ const EnvSchema = SandboxEnv.extend({
       .map((host) => host.trim())
       .filter((host) => host !== ''),
   ),
+  /** write_file's url: the whole download's deadline, and the slowest average it may keep (0 = none). */
+  MCP_FETCH_TIMEOUT_SECONDS: envNumber.pipe(z.number().positive().default(120)),
+  MCP_FETCH_MIN_BYTES_PER_SECOND: envNumber.pipe(
+    z
+      .number()
+      .int()
+      .nonnegative()
+      .default(16 * 1024),
+  ),
   RUN_TIMEOUT_SECONDS: envNumber.pipe(positiveInt.default(300)),
   // Callers and OAuth (issue 11): who a caller is, and the OAuth 2.1 resource server
   /** The URL clients reach this server at (scheme, host, any prefix; no MCP path), e.g. https://ci.example.com */
@@ -147,6 +156,10 @@ export interface Config {
   maxFileBytes: number;
   /** MCP_FETCH_ALLOW_HOSTS: hosts write_file's url may reach although private. */
   fetchAllowHosts: string[];
+  /** MCP_FETCH_TIMEOUT_SECONDS: the whole of a write_file download. */
+  fetchTimeoutSeconds: number;
+  /** MCP_FETCH_MIN_BYTES_PER_SECOND: the slowest average a write_file download may keep; 0 = none. */
+  fetchMinBytesPerSecond: number;
   /** Present when sessionMode is fc. */
   fc?: FcSessionsSettings;
 }
@@ -298,6 +311,8 @@ export function loadConfig(env: Env, argv: readonly string[] = [], options: Load
     runTimeoutSeconds: e.RUN_TIMEOUT_SECONDS,
     maxFileBytes: e.MCP_MAX_FILE_BYTES,
     fetchAllowHosts: e.MCP_FETCH_ALLOW_HOSTS,
+    fetchTimeoutSeconds: e.MCP_FETCH_TIMEOUT_SECONDS,
+    fetchMinBytesPerSecond: e.MCP_FETCH_MIN_BYTES_PER_SECOND,
     fc,
   };
 }

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { CallToolResult, Client } from '@modelcontextprotocol/client';
 import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
-import { ERAS, type Era, call, connectEachEra, startMcp, structured, textOf, type McpProcess } from './mcp-harness.ts';
+import { ERAS, type Era, call, connect, connectEachEra, startMcp, structured, textOf, type McpProcess } from './mcp-harness.ts';
 
 const MAX_FILE_BYTES = 4 * 1024 * 1024;
 let sandbox: RunningSandbox;
@@ -36,6 +36,13 @@ before(async () => {
       };
       response.on('drain', pump);
       pump();
+      return;
+    }
+    if (request.url === '/trickle') {
+      // A byte every 400 ms, for as long as the client stays (issue 17, finding 8).
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      const timer = setInterval(() => response.write('x'), 400);
+      response.on('close', () => clearInterval(timer));
       return;
     }
     response.writeHead(404).end();
@@ -272,6 +279,44 @@ describe('files: refusals, each a clear error', () => {
 
   test('write_file needs exactly one of content and url', async () => {
     refused(await call(client, 'write_file', { context_id: ctx, path: 'a' }), 'invalid_arguments', /either content or url/);
+  });
+});
+
+describe('write_file from a slow server', () => {
+  let slow: McpProcess;
+  let client: Client;
+  before(async () => {
+    // Its own server, with a short deadline for the whole download, on the same sandbox.
+    slow = await startMcp({ SANDBOX_URL: sandbox.url, MCP_FETCH_ALLOW_HOSTS: '127.0.0.1', MCP_FETCH_TIMEOUT_SECONDS: '8' });
+    client = await connect(slow.url);
+  });
+  after(async () => {
+    await client?.close();
+    await slow?.stop();
+  });
+
+  test('a URL that trickles fails with a clear error at the deadline; list_files on the context answers meanwhile', async () => {
+    const ctx = await newContext(client);
+    ok(await call(client, 'write_file', { context_id: ctx, path: 'before.txt', content: 'here before' }));
+    let settled = false;
+    const writing = call(client, 'write_file', { context_id: ctx, path: 'trickled.txt', url: `${filesUrl}/trickle` }).finally(() => {
+      settled = true;
+    });
+    // The download holds nothing of the sandbox's: the context's file worker serves other calls.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const listed = structured<{ files: { name: string }[] }>(ok(await call(client, 'list_files', { context_id: ctx })));
+    assert.equal(settled, false, 'list_files answered while the download was still under way');
+    assert.deepEqual(
+      listed.files.map((f) => f.name),
+      ['before.txt'],
+    );
+    refused(await writing, 'fetch_failed', /took longer than 8 s \(MCP_FETCH_TIMEOUT_SECONDS\)/);
+    const after = structured<{ files: { name: string }[] }>(ok(await call(client, 'list_files', { context_id: ctx })));
+    assert.deepEqual(
+      after.files.map((f) => f.name),
+      ['before.txt'],
+      'nothing of the refused download is left',
+    );
   });
 });
 

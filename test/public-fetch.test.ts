@@ -243,6 +243,11 @@ describe('an allowed host', () => {
       } else if (url.pathname === '/stall') {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write('the first part, then nothing');
+      } else if (url.pathname === '/trickle') {
+        // A byte every 400 ms, for as long as the client stays (issue 17, finding 8).
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const timer = setInterval(() => res.write('x'), 400);
+        res.on('close', () => clearInterval(timer));
       } else if (url.pathname === '/silent') {
         // Never answers; the client's timeout must.
       } else {
@@ -341,6 +346,35 @@ describe('an allowed host', () => {
       readAll(fetched.body),
       (error: unknown) =>
         error instanceof PublicFetchError && error.kind === 'timeout' && /127\.0\.0\.1 sent no data within 0\.3 s/.test(error.message),
+    );
+  });
+
+  test('a body that trickles in fails at the deadline of the whole fetch, naming the variable', async () => {
+    const fetched = await fetchPublicUrl(`${server.origin}/trickle`, { ...allowed, deadlineMs: 1500, minBytesPerSecond: 0 });
+    await assert.rejects(
+      readAll(fetched.body),
+      (error: unknown) =>
+        error instanceof PublicFetchError &&
+        error.kind === 'timeout' &&
+        /fetching from 127\.0\.0\.1 took longer than 1\.5 s \(MCP_FETCH_TIMEOUT_SECONDS\)/.test(error.message),
+    );
+  });
+
+  test('the deadline holds before the headers too', async () => {
+    const error = await refusal(fetchPublicUrl(`${server.origin}/silent`, { ...allowed, deadlineMs: 500 }), 'timeout');
+    assert.match(error.message, /took longer than 0\.5 s \(MCP_FETCH_TIMEOUT_SECONDS\)/);
+  });
+
+  test('a body that trickles in below the minimum rate fails once the grace is over, naming the variable', async () => {
+    const fetched = await fetchPublicUrl(`${server.origin}/trickle`, { ...allowed, minBytesPerSecond: 1024 });
+    await assert.rejects(
+      readAll(fetched.body),
+      (error: unknown) =>
+        error instanceof PublicFetchError &&
+        error.kind === 'too_slow' &&
+        /127\.0\.0\.1 sent \d+ bytes in \d+ s, slower than the minimum of 1024 bytes a second \(MCP_FETCH_MIN_BYTES_PER_SECOND\)/.test(
+          error.message,
+        ),
     );
   });
 

@@ -35,6 +35,10 @@ export interface FileLimits {
   maxBytes: number;
   /** Hosts write_file may fetch from although they resolve to private addresses (MCP_FETCH_ALLOW_HOSTS). */
   fetchAllowHosts: readonly string[];
+  /** The whole of a write_file download, in ms (MCP_FETCH_TIMEOUT_SECONDS); default public-fetch's. */
+  fetchDeadlineMs?: number;
+  /** The slowest average a write_file download may keep (MCP_FETCH_MIN_BYTES_PER_SECOND); default public-fetch's. */
+  fetchMinBytesPerSecond?: number;
 }
 
 /** The request-scoped part of a call: cancellation and notifications back to the client. */

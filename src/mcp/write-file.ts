@@ -73,7 +73,16 @@ function tooLarge(size: number, limit: number) {
   );
 }
 
-/** Downloads the URL (public addresses only) and streams it into the file. */
+/**
+ * Downloads the URL (public addresses only) in full, then uploads it into the file.
+ * The download comes first so that a slow server holds nothing of the sandbox's: the
+ * session's file worker serves one request at a time, and an upload fed by a trickling
+ * download kept it (and every list_files and read_file of the context) busy. The bytes
+ * are held in memory, not spooled to a temp file: they are bounded by MCP_MAX_FILE_BYTES,
+ * the same order as a request body this server already holds (MCP_MAX_BODY_BYTES), and
+ * Function Compute's /tmp is small, shared by the instance's requests and left behind by
+ * a crash.
+ */
 async function fromUrl(
   deps: ToolDeps,
   session: string,
@@ -83,40 +92,31 @@ async function fromUrl(
 ): Promise<{ written: WrittenFile } | { failure: ReturnType<typeof toolFailure> }> {
   // Loaded on first use: only write_file with a url needs https and DNS.
   const { fetchPublicUrl, PublicFetchError } = await import('../net/public-fetch.ts');
-  const asFailure = (error: InstanceType<typeof PublicFetchError>) =>
-    toolFailure(error.kind === 'too_large' ? 'file_too_large' : 'fetch_failed', error.message);
-  let fetched: Awaited<ReturnType<typeof fetchPublicUrl>>;
+  let bytes: Uint8Array;
   try {
-    fetched = await fetchPublicUrl(url, { maxBytes: deps.files.maxBytes, allowHosts: deps.files.fetchAllowHosts, signal });
+    const fetched = await fetchPublicUrl(url, {
+      maxBytes: deps.files.maxBytes,
+      allowHosts: deps.files.fetchAllowHosts,
+      signal,
+      ...(deps.files.fetchDeadlineMs !== undefined ? { deadlineMs: deps.files.fetchDeadlineMs } : {}),
+      ...(deps.files.fetchMinBytesPerSecond !== undefined ? { minBytesPerSecond: deps.files.fetchMinBytesPerSecond } : {}),
+    });
+    bytes = await readAll(fetched.body);
   } catch (error) {
     if (error instanceof PublicFetchError) {
-      return { failure: asFailure(error) };
+      return { failure: toolFailure(error.kind === 'too_large' ? 'file_too_large' : 'fetch_failed', error.message) };
     }
     throw error;
   }
-  // The download's own failure (too large, cut off) surfaces in the upload as a generic stream error: keep it.
-  let downloadError: unknown;
-  const reader = fetched.body.getReader();
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      } catch (error) {
-        downloadError = error;
-        controller.error(error);
-      }
-    },
-    cancel: (reason) => reader.cancel(reason),
-  });
-  try {
-    return { written: await deps.sandbox.uploadFile(session, path, body, signal) };
-  } catch (error) {
-    if (downloadError instanceof PublicFetchError) {
-      return { failure: asFailure(downloadError) };
-    }
-    if (downloadError) return { failure: toolFailure('fetch_failed', `downloading ${url} failed: ${String(downloadError)}`) };
-    throw error;
+  return { written: await deps.sandbox.uploadFile(session, path, new Blob([bytes]).stream(), signal) };
+}
+
+async function readAll(body: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return Buffer.concat(chunks);
+    chunks.push(value);
   }
 }

@@ -11,6 +11,10 @@
  * checked before any socket opens. Redirects are followed here, one hop at a time,
  * each checked the same way. Hand-written on node:http because fetch() exposes no
  * lookup hook and request-filtering-agent's allow-list is by IP, not by host name.
+ *
+ * A slow server cannot hold a fetch for long: the whole fetch has a deadline
+ * (MCP_FETCH_TIMEOUT_SECONDS), and after a short grace the body must keep a minimum
+ * average rate (MCP_FETCH_MIN_BYTES_PER_SECOND), besides the per-hop silence timeout.
  */
 import type { LookupAddress } from 'node:dns';
 import { lookup as dnsLookup } from 'node:dns/promises';
@@ -34,6 +38,13 @@ export interface PublicFetchOptions {
   maxRedirects?: number;
   /** Per hop, the time until response headers; then the longest silence between body chunks. Default 30 s. */
   timeoutMs?: number;
+  /** The whole fetch, redirects and body included, must be done within this; default 120 s. */
+  deadlineMs?: number;
+  /**
+   * From RATE_GRACE_MS into the body on, the body must average at least this many bytes a
+   * second since it began, or the fetch fails with `too_slow`; 0 = no minimum. Default 16 KiB/s.
+   */
+  minBytesPerSecond?: number;
   /** Resolves a host name to all its addresses; default dns.lookup. For tests of what names resolve to. */
   resolve?: (hostname: string) => Promise<readonly LookupAddress[]>;
 }
@@ -47,7 +58,23 @@ export interface FetchedBody {
   body: ReadableStream<Uint8Array>;
 }
 
-export type PublicFetchErrorKind = 'bad_url' | 'forbidden_address' | 'too_large' | 'http' | 'network' | 'redirects' | 'timeout';
+export type PublicFetchErrorKind =
+  | 'bad_url'
+  | 'forbidden_address'
+  | 'too_large'
+  | 'http'
+  | 'network'
+  | 'redirects'
+  | 'timeout'
+  | 'too_slow';
+
+/** The env vars an operator sets the deadline and the minimum rate with (named in the errors). */
+export const DEADLINE_VARIABLE = 'MCP_FETCH_TIMEOUT_SECONDS';
+export const MIN_RATE_VARIABLE = 'MCP_FETCH_MIN_BYTES_PER_SECOND';
+export const DEFAULT_DEADLINE_MS = 120_000;
+export const DEFAULT_MIN_BYTES_PER_SECOND = 16 * 1024;
+/** How long a body may take to get up to speed before its average rate counts. */
+export const RATE_GRACE_MS = 10_000;
 
 export class PublicFetchError extends Error {
   override name = 'PublicFetchError';
@@ -266,7 +293,11 @@ interface HopOptions {
   allowed: ReadonlySet<string>;
   resolve: (hostname: string) => Promise<readonly LookupAddress[]>;
   timeoutMs: number;
+  /** The caller's signal joined with the deadline's. */
   signal: AbortSignal | undefined;
+  minBytesPerSecond: number;
+  /** Stops the deadline's clock: the fetch is over, one way or another. */
+  settled: () => void;
 }
 
 /** One GET, up to the response headers; the response's body is left unread. */
@@ -328,6 +359,16 @@ function bodyStream(response: IncomingMessage, target: Target, maxBytes: number,
     finished = true;
     clearTimeout(timer);
     hop.signal?.removeEventListener('abort', onAbort);
+    hop.settled();
+  };
+  const started = performance.now();
+  const tooSlow = () => {
+    const seconds = (performance.now() - started) / 1000;
+    if (hop.minBytesPerSecond === 0 || seconds * 1000 < RATE_GRACE_MS || received >= hop.minBytesPerSecond * seconds) return undefined;
+    return new PublicFetchError(
+      'too_slow',
+      `${describe(target)} sent ${received} bytes in ${Math.round(seconds)} s, slower than the minimum of ${hop.minBytesPerSecond} bytes a second (${MIN_RATE_VARIABLE}); give a faster source`,
+    );
   };
   const waitForServer = () => {
     clearTimeout(timer);
@@ -348,6 +389,8 @@ function bodyStream(response: IncomingMessage, target: Target, maxBytes: number,
         if (finished) return;
         received += chunk.length;
         if (received > maxBytes) return fail(tooLarge(target, `more than ${maxBytes} bytes`, maxBytes));
+        const slow = tooSlow();
+        if (slow) return fail(slow);
         controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
         if ((controller.desiredSize ?? 1) > 0) return waitForServer();
         clearTimeout(timer);
@@ -387,14 +430,43 @@ function bodyStream(response: IncomingMessage, target: Target, maxBytes: number,
 export async function fetchPublicUrl(url: string, options: PublicFetchOptions): Promise<FetchedBody> {
   const allowed = new Set<string>();
   for (const host of options.allowHosts ?? []) allowed.add(canonicalHost(host) ?? host.toLowerCase());
+  const target = checkUrl(url);
+  const deadline = deadlineFor(target, options.deadlineMs ?? DEFAULT_DEADLINE_MS);
   const hop: HopOptions = {
     allowed,
     resolve: options.resolve ?? defaultResolve,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    signal: options.signal,
+    signal: options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal,
+    minBytesPerSecond: options.minBytesPerSecond ?? DEFAULT_MIN_BYTES_PER_SECOND,
+    settled: deadline.clear,
   };
+  try {
+    return await follow(target, options, hop);
+  } catch (error) {
+    deadline.clear();
+    throw error;
+  }
+}
+
+/** A signal that aborts, with a `timeout` error naming the variable, once the whole fetch has taken `ms`. */
+function deadlineFor(target: Target, ms: number): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => {
+    controller.abort(
+      new PublicFetchError(
+        'timeout',
+        `fetching from ${target.host} took longer than ${ms / 1000} s (${DEADLINE_VARIABLE}); give a faster source or a smaller file`,
+      ),
+    );
+  }, ms);
+  timer.unref(); // a fetch under way keeps the process up by its socket, not by its deadline
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
+}
+
+/** The hops: redirects followed one at a time, up to the final response's body. */
+async function follow(first: Target, options: PublicFetchOptions, hop: HopOptions): Promise<FetchedBody> {
   const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
-  let target = checkUrl(url);
+  let target = first;
   for (let redirects = 0; ; redirects++) {
     const response = await requestHeaders(target, hop);
     const status = response.statusCode ?? 0;
