@@ -115,6 +115,7 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
       language: body.language ?? 'python',
       cwd: body.cwd,
       metadata: body.metadata,
+      quota: body.quota,
     });
     return c.json(context.toJSON());
   });
