@@ -5,19 +5,19 @@
  * whose wrappers were the cause (the tsx CLI SIGKILLed a server busy with output), as root.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { readLines } from '../src/sandbox/execution.ts';
 import { parseExecutionEvent, type ExecutionEvent } from '../src/sandbox/protocol.ts';
+import { sweepRoot } from '../src/local-sandbox/leftovers.ts';
 import { eventually } from './eventually.ts';
 import { groupAlive, HEADERS, leftovers, type ServerProcess, startServer } from './shutdown-support.ts';
 
 const started: ServerProcess[] = [];
-after(() => {
+after(async () => {
   for (const server of started) {
     if (groupAlive(server.child.pid!)) process.kill(-server.child.pid!, 'SIGKILL');
-    rmSync(server.tmp, { recursive: true, force: true });
   }
+  for (const server of started) await sweepRoot(server.tmp, { removeRoot: true }); // whatever a failed trial left
 });
 
 async function createContext(url: string, language: string): Promise<string> {
