@@ -4,12 +4,16 @@
 // this function's role: the request's x-fc-access-key-* headers when present, else ALIBABA_CLOUD_*.
 import { createApp } from '../src/app.ts';
 import { createAppDeps, type AppDepsOverrides } from '../src/app-deps.ts';
-import { onShutdown, runMain } from '../src/cli.ts';
+import { runMain } from '../src/cli.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { listenHttp } from '../src/serve.ts';
+import { logShutdown, onShutdown } from '../src/shutdown.ts';
 import { credentialsFor, fcSessionsFactory } from '../src/sessions/fc.ts';
 import { signForFcTrigger } from '../src/sessions/fc-trigger-signature.ts';
+
+/** How long calls in flight may still finish after SIGTERM, inside the shutdown's bound. */
+const FC_DRAIN_MS = 5_000;
 
 function fcSessionMode(config: Config): AppDepsOverrides {
   const fc = config.fc;
@@ -34,5 +38,6 @@ runMain(async () => {
   const app = createApp(createAppDeps(config, logger, fcSessionMode(config)));
   const listener = await listenHttp(app, config.host, config.port);
   logger.info('listening', { url: `${listener.origin}${config.path}`, sandbox_url: config.sandboxUrl, session_mode: config.sessionMode });
-  onShutdown(() => listener.close());
+  // FC stops an instance with SIGTERM: calls in flight (each waits on a sandbox elsewhere) get a few seconds to answer.
+  onShutdown(() => listener.close(undefined, { graceMs: FC_DRAIN_MS }), { report: logShutdown(logger) });
 });

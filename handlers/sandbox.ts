@@ -2,8 +2,9 @@
  * `npm run sandbox`: the embedded sandbox alone (E2B's code-interpreter API),
  * configured from SANDBOX_* environment variables.
  */
-import { onShutdown, runMain } from '../src/cli.ts';
+import { runMain } from '../src/cli.ts';
 import { ConfigError } from '../src/config.ts';
+import { describeShutdown, onShutdown } from '../src/shutdown.ts';
 import { parseSandboxEnv, type SandboxOptions, SandboxOptionsError, startSandbox } from '../src/local-sandbox/index.ts';
 
 runMain(async () => {
@@ -17,8 +18,6 @@ runMain(async () => {
   console.log(
     `sandbox: listening on ${sandbox.url} (session header ${options.sessionHeader}, network ${options.allowNetwork ? 'allowed' : 'cut off'})`,
   );
-  onShutdown(async () => {
-    console.log('sandbox: stopping kernels');
-    await sandbox.close();
-  });
+  // Kernels stopped, workspaces unmounted and removed, the root and cgroups gone; then one line.
+  onShutdown(() => sandbox.close(), { report: (outcome) => console.log(`sandbox: ${describeShutdown(outcome)}`) });
 });

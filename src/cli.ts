@@ -11,17 +11,3 @@ export function runMain(main: () => Promise<void>): void {
     process.exit(1);
   });
 }
-
-/** Runs `stop` once on SIGINT/SIGTERM, then exits. */
-export function onShutdown(stop: () => Promise<void>): void {
-  let stopping = false;
-  const handler = () => {
-    if (stopping) return;
-    stopping = true;
-    stop()
-      .catch((error: unknown) => process.stderr.write(`shutdown: ${String(error)}\n`))
-      .finally(() => process.exit(0));
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-}

@@ -5,11 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { createApp, mcpServerDepsFor } from './app.ts';
 import { createAppDeps } from './app-deps.ts';
-import { onShutdown } from './cli.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { type Env, sandboxEnvName } from './env.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { listenHttp, serveStdio } from './serve.ts';
+import { logShutdown, onShutdown } from './shutdown.ts';
 
 /**
  * The embedded sandbox (issue 2), loaded only when this process needs one, with the
@@ -26,6 +26,9 @@ async function startEmbeddedSandbox(config: Config, overrides: { port?: number; 
     throw error;
   }
 }
+
+/** After the sandbox has stopped, how long answers in flight (run_code's shutdown error) may take to go out. */
+const MCP_ANSWER_GRACE_MS = 1_000;
 
 function warnAboutSecret(config: Config, logger: Logger) {
   if (config.contextSecretEphemeral) {
@@ -57,13 +60,10 @@ export async function runLocal(env: Env, argv: readonly string[], forced: { tran
     // stdio has no HTTP request; the factories get a stand-in one (direct mode ignores it).
     const { closed } = await serveStdio(() => mcpServerDepsFor(deps, new Request('http://stdio.invalid/')));
     logger.info('serving MCP on stdio', { sandbox_url: sandboxUrl });
-    const stop = async () => {
-      await sandbox?.close();
-    };
-    onShutdown(stop);
+    const shutdown = onShutdown(async () => await sandbox?.close(), { report: logShutdown(logger) });
     await closed;
-    await stop();
-    process.exit(0);
+    shutdown('stdin closed');
+    return;
   }
 
   const listener = await listenHttp(createApp(deps), config.host, config.port);
@@ -82,8 +82,9 @@ export async function runLocal(env: Env, argv: readonly string[], forced: { tran
       .filter((line, i, all) => line !== '' || i === all.length - 1)
       .join('\n'),
   );
-  onShutdown(async () => {
-    await listener.close();
-    await sandbox?.close();
+  // The sandbox stops while the MCP listener drains: a run_code in flight ends with the
+  // sandbox's shutdown error, and its answer gets a moment to reach the client before the cut.
+  onShutdown(() => listener.close(async () => await sandbox?.close(), { graceMs: MCP_ANSWER_GRACE_MS }), {
+    report: logShutdown(logger),
   });
 }

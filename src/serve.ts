@@ -5,6 +5,7 @@
  */
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Hono } from 'hono';
 import type { McpServerDeps } from './mcp/server.ts';
 
@@ -14,9 +15,10 @@ export interface HttpListener {
   port: number;
   /**
    * Stops accepting connections, runs `drain` while the open ones may still finish (e.g.
-   * a streamed response ending as what it waits on closes), then cuts those left.
+   * a streamed response ending as what it waits on closes), gives the requests still open
+   * up to `graceMs` more to end (the answers drain made them send), then cuts those left.
    */
-  close(drain?: () => Promise<void>): Promise<void>;
+  close(drain?: () => Promise<void>, options?: { graceMs?: number }): Promise<void>;
 }
 
 /** Serves the app on host:port (0 = any free port) with @hono/node-server; rejects if it cannot listen. */
@@ -29,10 +31,12 @@ export function listenHttp(app: Hono<any>, host: string, port: number): Promise<
       resolve({
         origin: `http://${shownHost}:${info.port}`,
         port: info.port,
-        async close(drain) {
+        async close(drain, { graceMs = 0 } = {}) {
+          // Node's close() ends idle keep-alive connections itself; `closed` settles once the busy ones end.
           const closed = new Promise<void>((done) => server.close(() => done()));
           try {
             await drain?.();
+            if (graceMs > 0) await Promise.race([closed, sleep(graceMs, undefined, { ref: false })]);
           } finally {
             (server as { closeAllConnections?: () => void }).closeAllConnections?.();
           }

@@ -256,7 +256,11 @@ export function spawnSandboxed(options: SandboxCommandOptions, { pipes = false }
   let child: ReturnType<typeof spawn>;
   try {
     const stdio: StdioOptions = [pipes ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe', ...(seccomp === undefined ? [] : [seccomp])];
-    child = spawn(file, args, { env: {}, stdio });
+    // A session of its own: a signal to the server's process group (a service manager's or
+    // container engine's stop, Ctrl-C) must not kill the jails under the server, which stops
+    // them itself, in order, before it unmounts their workspaces. --die-with-parent still
+    // takes every jail down should the server be killed outright.
+    child = spawn(file, args, { env: {}, stdio, detached: true });
   } finally {
     if (seccomp !== undefined) closeSync(seccomp);
   }

@@ -60,6 +60,8 @@ export class CodeContext {
   #queue: Promise<unknown> = Promise.resolve();
   #busy = 0;
   #closed = false;
+  /** What an execution cut short by close() is told. */
+  #closedBecause = 'The context was deleted while this code ran.';
   /** The restart after the kernel died on its own (true when it worked). */
   #revival: Promise<boolean> | undefined;
   /** Kernels the context itself is stopping: their exit is not a death. */
@@ -112,7 +114,9 @@ export class CodeContext {
     return this.#closed;
   }
 
-  async close(): Promise<void> {
+  /** Stops the context; an execution in flight ends with an error saying `because` (default: the context was deleted). */
+  async close(because?: string): Promise<void> {
+    if (because && !this.#closed) this.#closedBecause = because;
     this.#closed = true;
     await this.#revival;
     await this.#kernel.stop();
@@ -277,7 +281,7 @@ export class CodeContext {
     this.#revival ??= this.#revive();
     const restarted = await this.#revival;
     if (this.#closed) {
-      emit({ type: 'error', name: SANDBOX_ERROR_NAMES.context, value: 'The context was deleted while this code ran.', traceback: '' });
+      emit({ type: 'error', name: SANDBOX_ERROR_NAMES.context, value: this.#closedBecause, traceback: '' });
       return;
     }
     emit({

@@ -29,6 +29,9 @@ export const WORKSPACE_MOUNT = WORKSPACE_DIR;
 /** The session of requests without a session header (not a valid header value: no clash). */
 export const DEFAULT_SESSION = '_default';
 
+/** What an execution cut short by the sandbox's shutdown is told. */
+export const SHUTDOWN_MESSAGE = 'The sandbox is shutting down: this code was stopped and its context is gone.';
+
 export type KernelLaunchers = Partial<Record<Language, KernelLauncher>>;
 
 export interface ContextRegistryDeps {
@@ -290,13 +293,17 @@ export class ContextRegistry {
     );
   }
 
+  /**
+   * Stops every context and spare and removes every workspace. Executions in flight end
+   * with SHUTDOWN_MESSAGE; from the first line on, nothing starts a kernel any more.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#sweeper) clearInterval(this.#sweeper);
     await Promise.allSettled(this.#creating);
     const all = [...this.#sessions.values()].flatMap((contexts) => [...contexts.values()]);
     this.#sessions.clear();
-    await Promise.all([...all.map((context) => context.close()), this.#pool.close()]);
+    await Promise.all([...all.map((context) => context.close(SHUTDOWN_MESSAGE)), this.#pool.close()]);
     await Promise.allSettled([...this.#spaces.keys()].map((session) => this.#endIfEmpty(session)));
   }
 
@@ -402,6 +409,7 @@ export class ContextRegistry {
       return { space, kernel: await this.#startKernel(space, language) };
     }
     await this.#ensureParents();
+    if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
     const space = await SessionSpace.open(this.#spaceSettings);
     try {
       return { space, kernel: await this.#startKernel(space, language) };
@@ -427,6 +435,8 @@ export class ContextRegistry {
   }
 
   async #startKernel(space: SessionSpace, language: Language): Promise<RunningKernel> {
+    // A kernel that died during shutdown is not replaced: its context is being closed.
+    if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
     const launcher = this.#launchers[language];
     if (!launcher) throw new Error(`no launcher for ${language}`);
     return RunningKernel.start(launcher, {

@@ -3,8 +3,9 @@
  * kernels isolated with bubblewrap. `startSandbox` is what `npm start` and
  * `npm run sandbox` call; `createSandboxApp` is the bare Hono app.
  */
-import { chmod, mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ContextRegistry, type KernelLaunchers } from './context-registry.ts';
 import { defaultWorkspaceParent, parseSandboxOptions, type SandboxOptions, type SandboxOptionsInput } from './options.ts';
 import { launchDenoKernel } from './deno-kernel.ts';
@@ -14,6 +15,7 @@ import { createSandboxApp } from './sandbox-app.ts';
 import { buildSeccompFilters, type SeccompFilters } from './seccomp-filter.ts';
 import { SessionUids, assertSearchableByOthers } from './session-uids.ts';
 import { mountRunRoot } from './run-root.ts';
+import { claimRoot, reclaimConfiguredRoot, reclaimDeadRoots, sweepRoot } from './leftovers.ts';
 import { listenHttp } from '../serve.ts';
 
 export { createSandboxApp } from './sandbox-app.ts';
@@ -49,11 +51,24 @@ const DEFAULT_LAUNCHERS: KernelLaunchers = {
   typescript: launchDenoKernel,
 };
 
+/**
+ * How long close() lets the sandbox stop in order (executions told why, kernels stopped,
+ * workspaces unmounted and removed) before it sweeps whatever is left; the sweep itself
+ * takes well under a second, so a close ends within about GRACEFUL_CLOSE_MS + 1 s.
+ */
+export const GRACEFUL_CLOSE_MS = 6_000;
+
 export async function startSandbox(input: SandboxOptions | SandboxOptionsInput = {}, deps: SandboxDeps = {}): Promise<RunningSandbox> {
   const options = parseSandboxOptions(input);
+  const log = deps.log ?? ((line) => process.stderr.write(`${line}\n`));
   const ownRoot = options.workspaceRoot === undefined;
+  // What sandboxes killed outright (SIGKILL, the OOM killer) left: their mounts, loop devices, roots.
+  const reclaimed = ownRoot ? await reclaimDeadRoots(defaultWorkspaceParent()) : [];
   const workspaceRoot = options.workspaceRoot ?? (await mkdtemp(defaultWorkspaceParent()));
   await mkdir(workspaceRoot, { recursive: true, mode: 0o700 });
+  if (!ownRoot && (await reclaimConfiguredRoot(workspaceRoot))) reclaimed.push(workspaceRoot);
+  if (reclaimed.length > 0) log(`sandbox: reclaimed what stopped sandboxes left in ${reclaimed.join(', ')}`);
+  await claimRoot(workspaceRoot);
   // A root server never runs kernels as root: each session's jail gets an unprivileged uid,
   // which must be able to pass through the workspace root (not list it).
   const uids = process.getuid?.() === 0 ? new SessionUids() : undefined;
@@ -65,16 +80,16 @@ export async function startSandbox(input: SandboxOptions | SandboxOptionsInput =
     }
     seccomp = await buildSeccompFilters(workspaceRoot);
   } catch (error) {
-    if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
+    await sweepRoot(workspaceRoot, { removeRoot: ownRoot });
     throw error;
   }
   const runRoot = await mountRunRoot(join(workspaceRoot, 'run'), { asRoot: uids !== undefined }).catch(async (error) => {
-    if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
+    await sweepRoot(workspaceRoot, { removeRoot: ownRoot });
     throw error;
   });
 
   const limits = deps.limits ?? (await ContextLimits.open(options, join(workspaceRoot, 'disks')));
-  (deps.log ?? ((line) => process.stderr.write(`${line}\n`)))(limits.describe());
+  log(limits.describe());
   const registry = new ContextRegistry({
     options,
     workspaceRoot,
@@ -92,7 +107,7 @@ export async function startSandbox(input: SandboxOptions | SandboxOptionsInput =
   };
   const listener = await listenHttp(app, options.host, options.port).catch(async (error: Error) => {
     await stopKernels();
-    if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
+    await sweepRoot(workspaceRoot, { removeRoot: ownRoot });
     throw new Error(`the sandbox cannot listen on ${options.host}:${options.port}: ${error.message}`);
   });
 
@@ -105,8 +120,19 @@ export async function startSandbox(input: SandboxOptions | SandboxOptionsInput =
     close: () =>
       (closing ??= (async () => {
         // Executions still streaming end with their contexts: their clients hear why.
-        await listener.close(stopKernels);
-        if (ownRoot) await rm(workspaceRoot, { recursive: true, force: true });
+        const inOrder = listener.close(stopKernels).then(
+          () => 'done' as const,
+          (error: Error) => error,
+        );
+        const outcome = await Promise.race([inOrder, sleep(GRACEFUL_CLOSE_MS, 'late' as const, { ref: false })]);
+        if (outcome !== 'done') {
+          log(
+            `sandbox: ${outcome === 'late' ? `not stopped in order within ${GRACEFUL_CLOSE_MS / 1000} s` : `stopping failed: ${outcome.message}`}; sweeping ${workspaceRoot}`,
+          );
+        }
+        // Whatever the stop in order left (or all of it, if it hangs): mounts, loop devices, the root.
+        const left = await sweepRoot(workspaceRoot, { removeRoot: ownRoot });
+        if (left.length > 0) log(`sandbox: could not remove ${left.join(', ')}`);
       })()),
   };
 }

@@ -5,7 +5,7 @@
  */
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Cgroups, type KernelCgroup, type KernelCgroupLimits, removeCgroupDir } from './kernel-cgroup.ts';
+import { type Cgroups, type KernelCgroup, type KernelCgroupLimits, removeCgroupDir, removeGroupTree } from './kernel-cgroup.ts';
 import { makeParentGroup, ownGroupDir } from './own-cgroup.ts';
 
 /** Our parent group in one controller's hierarchy, made (or found) and writable; undefined when not ours to use. */
@@ -61,7 +61,7 @@ export async function openCgroupV1(groupName: string): Promise<Cgroups | undefin
       return { dirs, remove };
     },
     async close() {
-      await Promise.all([memory, pids].filter((dir): dir is string => !!dir).map((dir) => removeCgroupDir(dir).catch(() => {})));
+      await Promise.all([memory, pids].filter((dir): dir is string => !!dir).map((dir) => removeGroupTree(dir).catch(() => {})));
     },
   };
 }

@@ -8,7 +8,7 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Cgroups, type KernelCgroup, type KernelCgroupLimits, removeCgroupDir } from './kernel-cgroup.ts';
+import { type Cgroups, type KernelCgroup, type KernelCgroupLimits, removeCgroupDir, removeGroupTree } from './kernel-cgroup.ts';
 import { makeParentGroup, ownGroupDir } from './own-cgroup.ts';
 
 const WANTED = ['memory', 'pids'];
@@ -33,7 +33,7 @@ export async function openCgroupV2(groupName: string): Promise<Cgroups | undefin
     await makeParentGroup(ownDir, groupName);
     await writeFile(join(parent, 'cgroup.subtree_control'), passed.map((c) => `+${c}`).join(' '));
   } catch {
-    await removeCgroupDir(parent).catch(() => {});
+    await removeGroupTree(parent).catch(() => {});
     return undefined;
   }
   const holdsMemory = passed.includes('memory');

@@ -45,6 +45,33 @@ export async function removeCgroupDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Removes a parent group and the kernel groups under it. A kernel's group goes when its
+ * tree has ended, but that removal may still be under way when the sandbox stops (or
+ * never came, the server having been killed): the parent's rmdir alone would fail then.
+ * Processes still in a group (a jail that outlived a killed server) are killed first.
+ */
+export async function removeGroupTree(dir: string): Promise<void> {
+  const children = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  await Promise.all(
+    children
+      .filter((child) => child.isDirectory())
+      .map(async (child) => {
+        const group = join(dir, child.name);
+        const procs = await readFile(join(group, 'cgroup.procs'), 'utf8').catch(() => '');
+        for (const pid of procs.split('\n').filter(Boolean)) {
+          try {
+            process.kill(Number(pid), 'SIGKILL');
+          } catch {
+            // gone meanwhile
+          }
+        }
+        await removeCgroupDir(group).catch(() => {});
+      }),
+  );
+  await removeCgroupDir(dir);
+}
+
 /** `/proc/self/cgroup` as controller → path (`''` is the v2 unified hierarchy). */
 export async function ownCgroupPaths(procSelfCgroup = '/proc/self/cgroup'): Promise<Map<string, string>> {
   const paths = new Map<string, string>();
@@ -105,10 +132,7 @@ export async function removeStaleGroups(ownDir: string): Promise<void> {
   for (const entry of entries) {
     const pid = /^fc-sandbox-(\d+)$/.exec(entry.name)?.[1];
     if (!entry.isDirectory() || !pid || isAlive(Number(pid))) continue;
-    const dir = join(ownDir, entry.name);
-    const kernels = await readdir(dir, { withFileTypes: true }).catch(() => []);
-    for (const kernel of kernels) if (kernel.isDirectory()) await rmdir(join(dir, kernel.name)).catch(() => {});
-    await rmdir(dir).catch(() => {});
+    await removeGroupTree(join(ownDir, entry.name)).catch(() => {});
   }
 }
 
