@@ -15,6 +15,7 @@ import { buildSeccompFilters, type SeccompFilters } from './seccomp-filter.ts';
 import { SessionUids, assertSearchableByOthers } from './session-uids.ts';
 import { mountRunRoot } from './run-root.ts';
 import { listenHttp } from '../serve.ts';
+import { createLogger } from '../logger.ts';
 
 export { createSandboxApp } from './sandbox-app.ts';
 export { ContextRegistry, DEFAULT_SESSION, WORKSPACE_MOUNT } from './context-registry.ts';
@@ -74,7 +75,8 @@ export async function startSandbox(input: SandboxOptions | SandboxOptionsInput =
   });
 
   const limits = deps.limits ?? (await ContextLimits.open(options, join(workspaceRoot, 'disks')));
-  (deps.log ?? ((line) => process.stderr.write(`${line}\n`)))(limits.describe());
+  // A JSON log line like every other line on stderr (stdio clients parse it).
+  (deps.log ?? ((line) => createLogger({ level: 'info' }).info(line)))(limits.describe());
   const registry = new ContextRegistry({
     options,
     workspaceRoot,

@@ -8,6 +8,8 @@ import { openTenantSession, tenantMetadata } from './tenant-contexts.ts';
 import { ContextIdParam, LanguageParam, releaseSessionIfEmpty, resolveContext } from './context-params.ts';
 import { failureOf, unknownContext } from './tool-failure.ts';
 import { defineTool, type ToolDeps } from './tool-definition.ts';
+import { fileLink } from './workspace-files.ts';
+import { discardedFilesNote, withNote } from './one-off-files.ts';
 
 const MAX_TIMEOUT_SECONDS = 3600;
 
@@ -104,7 +106,7 @@ export const runCode = defineTool({
         { signal: call.signal, onEvent: progress.onEvent },
       );
       await progress.finish();
-      return renderExecution(execution, deps, started);
+      return withNote(renderExecution(execution, deps, started), await discardedFilesNote(deps, session));
     } catch (error) {
       await progress.finish();
       return failureOf(error);
@@ -168,8 +170,7 @@ function renderExecution(execution: Execution, deps: ToolDeps, started: number, 
   }
   if (files.length > 0) {
     sections.push(`files written:\n${files.map((file) => `${file.path} (${file.size ?? '?'} bytes)`).join('\n')}`);
-    for (const file of files)
-      content.push({ type: 'resource_link', uri: file.uri, name: file.name, ...(file.size === null ? {} : { size: file.size }) });
+    for (const file of files) content.push(fileLink(file.uri, file.name, file.size));
   }
   const text = sections.length > 0 ? sections.join('\n\n') : '(no output)';
   deps.logger.debug('run finished', { ms: Math.round(performance.now() - started) });
