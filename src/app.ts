@@ -118,7 +118,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.use(requestId({ generator: (c) => c.req.header('x-fc-request-id') ?? crypto.randomUUID() }));
   if (isLoopbackHost(config.host)) app.use(localOnly());
 
-  app.route('/', createHealthRoutes());
+  app.route('/', createHealthRoutes({ sandbox: deps.sandbox }));
   if (oauth) app.route('/', createProtectedResourceRoutes({ resource: oauth.resource, issuer: oauth.issuer, scopes: oauth.scopes, path }));
 
   const guarded = config.transport === 'sse' ? [path, INVOKE_PATH, '/sse', '/messages'] : [path, INVOKE_PATH];
