@@ -42,6 +42,7 @@ export interface AppDeps {
     | 'fetchAllowHosts'
     | 'maxContextsPerTenant'
   > &
+    Partial<Pick<Config, 'maxTextBytes'>> &
     Partial<Pick<Config, 'oauth'>>;
   /** Where sandbox sessions come from, per request (FC: credentials arrive with the request). */
   sessions: SandboxSessionsFactory;
@@ -77,6 +78,7 @@ export function mcpServerDepsFor(
     logger,
     runTimeoutSeconds: deps.config.runTimeoutSeconds,
     maxContextsPerTenant: deps.config.maxContextsPerTenant,
+    maxTextBytes: deps.config.maxTextBytes,
     files: { maxBytes: deps.config.maxFileBytes, fetchAllowHosts: deps.config.fetchAllowHosts },
     tenant,
   };

@@ -10,6 +10,7 @@ import { failureOf, unknownContext } from './tool-failure.ts';
 import { defineTool, type ToolDeps } from './tool-definition.ts';
 import { fileLink } from './workspace-files.ts';
 import { discardedFilesNote, withNote } from './one-off-files.ts';
+import { boundRunResult } from './bounded-output.ts';
 
 const MAX_TIMEOUT_SECONDS = 3600;
 
@@ -83,7 +84,10 @@ export const runCode = defineTool({
         );
         await progress.finish();
         const files = await changedFiles(deps, address.session, context_id, before);
-        return renderExecution(execution, deps, started, files);
+        return await boundRunResult(renderExecution(execution, deps, started, files), deps, {
+          contextId: context_id,
+          session: address.session,
+        });
       } catch (error) {
         await progress.finish();
         return failureOf(error, context_id);
@@ -106,7 +110,8 @@ export const runCode = defineTool({
         { signal: call.signal, onEvent: progress.onEvent },
       );
       await progress.finish();
-      return withNote(renderExecution(execution, deps, started), await discardedFilesNote(deps, session));
+      const bounded = await boundRunResult(renderExecution(execution, deps, started), deps, { session });
+      return withNote(bounded, await discardedFilesNote(deps, session));
     } catch (error) {
       await progress.finish();
       return failureOf(error);
