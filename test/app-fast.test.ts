@@ -99,7 +99,7 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
 function directSessions(): SandboxSessionsFactory {
   const sessions: SandboxSessions = {
     mode: 'direct',
-    open: async () => 'only',
+    open: async () => ({ id: 'only', capKept: true }),
     list: async () => ['only'],
     ownedBy: () => true,
     close: async () => {},

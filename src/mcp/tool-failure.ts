@@ -10,6 +10,7 @@ import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { SandboxError } from '../sandbox/errors.ts';
 import { FcSessionApiError } from '../sessions/fc.ts';
+import { TooManyContexts } from './tenant-contexts.ts';
 
 export const TOOL_FAILURE_KINDS = [
   'invalid_arguments',
@@ -77,9 +78,11 @@ export function failureOf(error: unknown, contextId?: string): CallToolResult {
         { status: error.status },
       );
     }
+    if (error.kind === 'over_quota') return toolFailure('too_many_contexts', error.message, { status: error.status });
     const kind: ToolFailureKind = error.kind === 'aborted' ? 'cancelled' : `sandbox_${error.kind}`;
     return toolFailure(kind, error.message, error.status !== undefined ? { status: error.status } : {});
   }
+  if (error instanceof TooManyContexts) return toolFailure('too_many_contexts', error.message);
   if (error instanceof FcSessionApiError) {
     return toolFailure('session_api', `sandbox sessions (FC Session API ${error.operation}): ${error.message}`, {
       operation: error.operation,
