@@ -40,7 +40,7 @@ export function createAppDeps(config: Config, logger: Logger, overrides: AppDeps
     config,
     sessions: overrides.sessions ?? ((request) => createDirectSessions(config.sessionId, sandbox(request))),
     sandbox,
-    contexts: createContextIdCodec(config.contextSecret),
+    contexts: createContextIdCodec(config.contextSecret, { sessionId: config.sessionId }),
     catalog: createCodeInterpreterCatalog(),
     logger,
   };

@@ -42,7 +42,7 @@ export interface AppDeps {
     | 'fetchAllowHosts'
     | 'maxContextsPerTenant'
   > &
-    Partial<Pick<Config, 'oauth' | 'fetchTimeoutSeconds' | 'fetchMinBytesPerSecond'>>;
+    Partial<Pick<Config, 'oauth' | 'fetchTimeoutSeconds' | 'fetchMinBytesPerSecond' | 'maxTextBytes'>>;
   /** Where sandbox sessions come from, per request (FC: credentials arrive with the request). */
   sessions: SandboxSessionsFactory;
   /** The sandbox client for one request (FC may authorize with the request's credentials). */
@@ -77,6 +77,7 @@ export function mcpServerDepsFor(
     logger,
     runTimeoutSeconds: deps.config.runTimeoutSeconds,
     maxContextsPerTenant: deps.config.maxContextsPerTenant,
+    maxTextBytes: deps.config.maxTextBytes,
     files: {
       maxBytes: deps.config.maxFileBytes,
       fetchAllowHosts: deps.config.fetchAllowHosts,
@@ -123,7 +124,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.use(requestId({ generator: (c) => c.req.header('x-fc-request-id') ?? crypto.randomUUID() }));
   if (isLoopbackHost(config.host)) app.use(localOnly());
 
-  app.route('/', createHealthRoutes());
+  app.route('/', createHealthRoutes({ sandbox: deps.sandbox }));
   if (oauth) app.route('/', createProtectedResourceRoutes({ resource: oauth.resource, issuer: oauth.issuer, scopes: oauth.scopes, path }));
 
   const guarded = config.transport === 'sse' ? [path, INVOKE_PATH, '/sse', '/messages'] : [path, INVOKE_PATH];

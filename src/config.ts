@@ -40,6 +40,7 @@ export const CLI_FLAGS = {
   'oauth-audience': 'MCP_OAUTH_AUDIENCE',
   'oauth-scopes': 'MCP_OAUTH_SCOPES',
   'max-contexts-per-tenant': 'MCP_MAX_CONTEXTS_PER_TENANT',
+  'max-text-bytes': 'MCP_MAX_TEXT_BYTES',
 } as const;
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -101,6 +102,14 @@ const EnvSchema = SandboxEnv.extend({
   MCP_OAUTH_SCOPES: envText,
   /** Live contexts one tenant may hold. */
   MCP_MAX_CONTEXTS_PER_TENANT: envNumber.pipe(positiveInt.default(20)),
+  /** The most bytes of run output an answer carries per field (head and tail; the rest is saved as a file). */
+  MCP_MAX_TEXT_BYTES: envNumber.pipe(
+    z
+      .number()
+      .int()
+      .min(1024)
+      .default(32 * 1024),
+  ),
   // FC session mode (src/sessions/types.ts FcSessionsSettings)
   SANDBOX_FUNCTION_NAME: envText,
   SANDBOX_FUNCTION_QUALIFIER: envText.pipe(z.string().default('LATEST')),
@@ -148,6 +157,8 @@ export interface Config {
   publicUrl?: string;
   /** Live contexts one tenant may hold (MCP_MAX_CONTEXTS_PER_TENANT). */
   maxContextsPerTenant: number;
+  /** MCP_MAX_TEXT_BYTES: the most bytes of run output per field of an answer. */
+  maxTextBytes: number;
   allowUnauthenticated: boolean;
   maxBodyBytes: number;
   /** run_code's timeout when the caller gives none. */
@@ -306,6 +317,7 @@ export function loadConfig(env: Env, argv: readonly string[] = [], options: Load
     oauth,
     publicUrl,
     maxContextsPerTenant: e.MCP_MAX_CONTEXTS_PER_TENANT,
+    maxTextBytes: e.MCP_MAX_TEXT_BYTES,
     allowUnauthenticated: e.MCP_ALLOW_UNAUTHENTICATED,
     maxBodyBytes: e.MCP_MAX_BODY_BYTES,
     runTimeoutSeconds: e.RUN_TIMEOUT_SECONDS,

@@ -54,12 +54,15 @@ export function listenHttp(app: Hono<any>, host: string, port: number): Promise<
  * 2025) and one server from the factory serves the connection.
  */
 export async function serveStdio(deps: () => McpServerDeps): Promise<{ closed: Promise<void> }> {
-  const { serveStdio: serve } = await import('@modelcontextprotocol/server/stdio');
+  const { serveStdio: serve, StdioServerTransport } = await import('@modelcontextprotocol/server/stdio');
+  const { answerMalformedLines } = await import('./stdio-lines.ts');
   const { createMcpServer } = await import('./mcp/server.ts');
   const closed = new Promise<void>((resolve) => {
     process.stdin.once('end', () => resolve());
     process.stdin.once('close', () => resolve());
   });
-  serve(() => createMcpServer(deps()));
+  serve(() => createMcpServer(deps()), {
+    transport: new StdioServerTransport(answerMalformedLines(process.stdin, process.stdout), process.stdout),
+  });
   return { closed };
 }

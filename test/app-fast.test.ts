@@ -340,13 +340,17 @@ describe('fast tier, the HTTP edge', () => {
     }
   });
 
-  test("GET /health and GET /health_check (the original server's path) answer a JSON status", async () => {
+  test("GET /health is liveness; GET /health_check (the original server's path) answers the sandbox's health", async () => {
     const { app } = makeApp();
-    for (const path of ['/health', '/health_check']) {
-      const response = await app.request(`${ORIGIN}${path}`);
-      assert.equal(response.status, 200);
-      assert.deepEqual(await response.json(), { status: 'ok' });
-    }
+    const live = await app.request(`${ORIGIN}/health`);
+    assert.equal(live.status, 200);
+    assert.deepEqual(await live.json(), { status: 'ok' });
+    const check = await app.request(`${ORIGIN}/health_check`);
+    assert.equal(check.status, 200);
+    const body = (await check.json()) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(body).sort(), ['error', 'latency_ms', 'response_code', 'sandbox_url', 'status', 'timestamp']);
+    assert.equal(body.status, 'healthy');
+    assert.equal(body.sandbox_url, 'http://fake-sandbox.invalid');
   });
 
   test('one info line per MCP request: request id (x-fc-request-id), method, tool, outcome, duration', async () => {

@@ -1,50 +1,94 @@
 import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { test } from 'node:test';
+import { tenantKey, tenantTag, type Tenant } from '../src/auth/tenant.ts';
 import { createContextIdCodec } from '../src/contexts/context-id.ts';
 
 const codec = createContextIdCodec('a-test-secret-of-enough-length');
+const ALICE: Tenant = { id: 'alice', source: 'token' };
+const alice = tenantKey(ALICE);
 
-test('an id carries its session and sandbox context and decodes back', () => {
-  const id = codec.encode({ session: 'dsession-1', context: '0f9e-context:with/odd.chars' }, 'token:alice');
-  assert.match(id, /^ctx_[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
-  assert.deepEqual(codec.decode(id, 'token:alice'), { session: 'dsession-1', context: '0f9e-context:with/odd.chars' });
+/** The session names the two session modes generate (src/sessions/direct.ts, fc.ts), for a tenant. */
+const directSession = (tenant: Tenant, sessionId = 'default') =>
+  `${sessionId}-${tenantTag(tenant)}-${randomBytes(9).toString('base64url').replaceAll('_', '.')}`;
+const fcSession = (tenant: Tenant) => `${tenantTag(tenant)}-${randomBytes(12).toString('hex')}`;
+
+test('ids of the sessions we name are at most 64 characters, in both modes and for the shared session', () => {
+  for (let i = 0; i < 200; i++) {
+    for (const address of [
+      { session: directSession(ALICE), context: randomUUID() },
+      { session: fcSession(ALICE), context: randomUUID() },
+      { session: 'default', context: randomUUID() },
+    ]) {
+      const id = codec.encode(address, alice);
+      assert.ok(id.length <= 64, `${id.length} characters: ${id}`);
+      assert.match(id, /^ctx_[A-Za-z0-9_-]+$/);
+      assert.deepEqual(codec.decode(id, alice), address);
+    }
+  }
+  // What the issue measured: 129 characters before.
+  assert.equal(codec.encode({ session: fcSession(ALICE), context: randomUUID() }, alice).length, 63);
+  assert.equal(codec.encode({ session: directSession(ALICE), context: randomUUID() }, alice).length, 59);
+});
+
+test('a configured session id (SANDBOX_SESSION_ID) is known to the codec, not written into ids', () => {
+  const staging = createContextIdCodec('a-test-secret-of-enough-length', { sessionId: 'staging-eu' });
+  const address = { session: directSession(ALICE, 'staging-eu'), context: randomUUID() };
+  const id = staging.encode(address, alice);
+  assert.ok(id.length <= 64, id);
+  assert.deepEqual(staging.decode(id, alice), address);
+  assert.equal(codec.decode(id, alice), undefined, "another deployment's id is unknown here, not misrouted");
+});
+
+test('any session and context still round-trip (other sandboxes name their own)', () => {
+  for (const address of [
+    { session: 'dsession-1', context: '0f9e-context:with/odd.chars' },
+    { session: 'ünïcode session', context: 'ÄBC-0F9E-UPPER' },
+    { session: `${tenantTag(ALICE)}-`, context: 'abcd' },
+    { session: 'default-other-tenant-xyz', context: 'a'.repeat(255) },
+  ]) {
+    assert.deepEqual(codec.decode(codec.encode(address, alice), alice), address, JSON.stringify(address));
+  }
+  assert.throws(() => codec.encode({ session: 's', context: 'é'.repeat(128) }, alice), /longer than a context id can carry/);
 });
 
 test('the same session and context give the same id on every instance (same secret)', () => {
   const other = createContextIdCodec('a-test-secret-of-enough-length');
-  assert.equal(other.encode({ session: 's', context: 'c' }, 'token:alice'), codec.encode({ session: 's', context: 'c' }, 'token:alice'));
-  assert.notEqual(
-    codec.encode({ session: 's', context: 'c1' }, 'token:alice'),
-    codec.encode({ session: 's', context: 'c2' }, 'token:alice'),
-  );
+  assert.equal(other.encode({ session: 's', context: 'c' }, alice), codec.encode({ session: 's', context: 'c' }, alice));
+  assert.notEqual(codec.encode({ session: 's', context: 'c1' }, alice), codec.encode({ session: 's', context: 'c2' }, alice));
 });
 
 test('an id signed with another secret is refused', () => {
   const foreign = createContextIdCodec('another-secret-of-enough-length');
-  assert.equal(codec.decode(foreign.encode({ session: 's', context: 'c' }, 'token:alice'), 'token:alice'), undefined);
+  assert.equal(codec.decode(foreign.encode({ session: 's', context: 'c' }, alice), alice), undefined);
 });
 
-test('tampered, truncated and invented ids are refused', () => {
-  const id = codec.encode({ session: 'session-a', context: 'context-a' }, 'token:alice');
-  const [payload, tag] = id.slice(4).split('.') as [string, string];
-  const swapped = Buffer.from(JSON.stringify(['session-b', 'context-a'])).toString('base64url');
-  assert.equal(codec.decode(`ctx_${swapped}.${tag}`, 'token:alice'), undefined, 'payload swapped under the old tag');
-  // The first character: all six of its bits are the tag's (the last one's low bits are padding).
-  const flipped = (tag.startsWith('A') ? 'B' : 'A') + tag.slice(1);
-  assert.equal(codec.decode(`ctx_${payload}.${flipped}`, 'token:alice'), undefined, 'tag altered');
-  assert.equal(codec.decode(id.slice(0, -3), 'token:alice'), undefined, 'truncated');
-  for (const invented of ['', 'ctx_', 'ctx_.', 'context-a', `ctx_${payload}`, `${payload}.${tag}`, 'x'.repeat(5000)]) {
-    assert.equal(codec.decode(invented, 'token:alice'), undefined, JSON.stringify(invented.slice(0, 20)));
+test('tampered, truncated, re-spelled and invented ids are refused', () => {
+  const id = codec.encode({ session: fcSession(ALICE), context: randomUUID() }, alice);
+  const bytes = Buffer.from(id.slice(4), 'base64url');
+  for (let i = 0; i < bytes.length; i++) {
+    const altered = Buffer.from(bytes);
+    altered[i]! ^= 0x01;
+    assert.equal(codec.decode(`ctx_${altered.toString('base64url')}`, alice), undefined, `byte ${i} altered`);
+  }
+  assert.equal(codec.decode(id.slice(0, -3), alice), undefined, 'truncated');
+  assert.equal(codec.decode(`${id}A`, alice), undefined, 'lengthened');
+  assert.equal(codec.decode(`${id.slice(0, 10)}!${id.slice(10)}`, alice), undefined, 'a character Node would skip');
+  assert.equal(codec.decode(` ${id}`, alice), undefined);
+  for (const invented of ['', 'ctx_', 'ctx_AAAA', 'context-a', id.slice(4), 'x'.repeat(5000), `ctx_${'A'.repeat(60)}`]) {
+    assert.equal(codec.decode(invented, alice), undefined, JSON.stringify(invented.slice(0, 20)));
   }
 });
 
 test('an id minted for one tenant is unknown to every other (and shows no tenant)', () => {
-  const id = codec.encode({ session: 's', context: 'c' }, 'token:alice');
-  assert.deepEqual(codec.decode(id, 'token:alice'), { session: 's', context: 'c' });
+  const id = codec.encode({ session: fcSession(ALICE), context: 'c' }, alice);
+  assert.ok(codec.decode(id, alice));
   for (const other of ['token:bob', 'oauth:https://issuer#alice', 'anonymous:anonymous', '', 'token:alic', 'token:alicee']) {
     assert.equal(codec.decode(id, other), undefined, other);
   }
-  assert.doesNotMatch(Buffer.from(id.slice(4).split('.')[0]!, 'base64url').toString(), /alice/);
+  const shown = Buffer.from(id.slice(4), 'base64url');
+  assert.ok(!shown.includes('alice'), 'no tenant name');
+  assert.ok(!shown.toString('hex').includes(tenantTag(ALICE)), "not even the tenant's tag: both sides know it");
 });
 
 test('a short secret is refused at construction', () => {

@@ -207,7 +207,12 @@ describe('sandbox limits at start and stop', () => {
       child.kill('SIGTERM');
       await exited;
     }
-    const lines = output.split('\n').filter((line) => line.startsWith('sandbox limits:'));
+    // A JSON log line, as every line the sandbox writes to stderr.
+    const lines = output
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => String((JSON.parse(line) as { msg: unknown }).msg))
+      .filter((msg) => msg.startsWith('sandbox limits:'));
     assert.equal(lines.length, 1, output);
     const match = /^sandbox limits: memory=(\S+) pids=(\S+) disk=(\S+)$/.exec(lines[0]!);
     assert.ok(match, lines[0]);

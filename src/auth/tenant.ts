@@ -35,5 +35,10 @@ export function tenantKey(tenant: Tenant): string {
  * context metadata): the MCP side filters on it, and it shows no tenant name.
  */
 export function tenantTag(tenant: Tenant): string {
-  return createHash('sha256').update(tenantKey(tenant)).digest('hex').slice(0, 12);
+  return tenantTagOfKey(tenantKey(tenant));
+}
+
+/** tenantTag from a tenantKey (context ids know the tenant by its key). */
+export function tenantTagOfKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 12);
 }

@@ -1,16 +1,27 @@
 /**
- * `createHealthRoutes()`: `GET /health` (FC's and a load balancer's probe) and
- * `GET /health_check`, the path the original Python server's README tells users to
- * curl. Both say the process is up; the sandbox's health is the health_check tool's.
+ * `createHealthRoutes(deps)`: `GET /health`, FC's and a load balancer's liveness probe
+ * (the process is up; it asks nothing further), and `GET /health_check`, the path the
+ * original Python server's README tells users to curl to learn whether the sandbox is
+ * up: it answers what the health_check tool answers (one function, src/mcp/health-check.ts),
+ * 200 when the sandbox is healthy and 503 otherwise.
  *
- * @example app.route('/', createHealthRoutes())
+ * @example app.route('/', createHealthRoutes({ sandbox: deps.sandbox }))
  */
 import { Hono } from 'hono';
+import { sandboxHealth } from '../mcp/health-check.ts';
+import type { SandboxClient } from '../sandbox/client.ts';
 
-export function createHealthRoutes(): Hono {
+export interface HealthRoutesDeps {
+  /** The sandbox client for a request (FC may authorize with the request's credentials). */
+  sandbox(request: Request): Pick<SandboxClient, 'health'>;
+}
+
+export function createHealthRoutes(deps: HealthRoutesDeps): Hono {
   const routes = new Hono();
-  const ok = () => Response.json({ status: 'ok' });
-  routes.get('/health', ok);
-  routes.get('/health_check', ok);
+  routes.get('/health', () => Response.json({ status: 'ok' }));
+  routes.get('/health_check', async (c) => {
+    const answer = await sandboxHealth(deps.sandbox(c.req.raw));
+    return c.json(answer, answer.status === 'healthy' ? 200 : 503);
+  });
   return routes;
 }

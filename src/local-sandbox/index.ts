@@ -17,6 +17,7 @@ import { SessionUids, assertSearchableByOthers } from './session-uids.ts';
 import { mountRunRoot } from './run-root.ts';
 import { claimRoot, reclaimConfiguredRoot, reclaimDeadRoots, sweepRoot } from './leftovers.ts';
 import { listenHttp } from '../serve.ts';
+import { createLogger } from '../logger.ts';
 
 export { createSandboxApp } from './sandbox-app.ts';
 export { ContextRegistry, DEFAULT_SESSION, WORKSPACE_MOUNT } from './context-registry.ts';
@@ -60,7 +61,8 @@ export const GRACEFUL_CLOSE_MS = 6_000;
 
 export async function startSandbox(input: SandboxOptions | SandboxOptionsInput = {}, deps: SandboxDeps = {}): Promise<RunningSandbox> {
   const options = parseSandboxOptions(input);
-  const log = deps.log ?? ((line) => process.stderr.write(`${line}\n`));
+  // JSON log lines like every other line on stderr (stdio clients parse it).
+  const log = deps.log ?? ((line: string) => createLogger({ level: 'info' }).info(line));
   const ownRoot = options.workspaceRoot === undefined;
   // What sandboxes killed outright (SIGKILL, the OOM killer) left: their mounts, loop devices, roots.
   const reclaimed = ownRoot ? await reclaimDeadRoots(defaultWorkspaceParent()) : [];

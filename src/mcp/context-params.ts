@@ -11,7 +11,9 @@ import type { ToolDeps } from './tool-definition.ts';
 /** python | javascript | typescript; aliases (py, js, ts, any case) are accepted too. */
 export const LanguageParam = z.preprocess(
   (value) => (typeof value === 'string' ? (normalizeLanguage(value) ?? value) : value),
-  z.enum(LANGUAGES),
+  z.enum(LANGUAGES, {
+    error: (issue) => `unsupported language ${JSON.stringify(issue.input)}; supported: ${LANGUAGES.join(', ')} (aliases: py, js, ts)`,
+  }),
 );
 
 export const ContextIdParam = z.string().min(1).max(1024).describe('A context_id returned by create_context or list_contexts.');

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HEALTH_STATUSES } from '../sandbox/client.ts';
+import { HEALTH_STATUSES, type HealthStatus, type SandboxClient } from '../sandbox/client.ts';
 import { defineTool, toolResult } from './tool-definition.ts';
 
 export const healthCheck = defineTool({
@@ -20,23 +20,42 @@ export const healthCheck = defineTool({
   }),
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler(_args, deps) {
-    const report = await deps.sandbox.health();
-    const structured = {
-      status: report.status,
-      sandbox_url: report.url,
-      response_code: report.responseCode ?? null,
-      latency_ms: report.latencyMs,
-      timestamp: new Date().toISOString(),
-      error: report.error ?? null,
-    };
-    const text =
-      `sandbox ${report.status} at ${report.url}` +
-      (report.responseCode !== undefined ? ` (HTTP ${report.responseCode})` : '') +
-      ` in ${report.latencyMs} ms` +
-      (report.error ? `: ${report.error}` : '');
-    return toolResult(structured, text);
+    const answer = await sandboxHealth(deps.sandbox);
+    return toolResult(answer, healthText(answer));
   },
 });
+
+/** What health_check answers; GET /health_check answers the same (src/http/health.ts). */
+export interface HealthAnswer {
+  status: HealthStatus;
+  sandbox_url: string;
+  response_code: number | null;
+  latency_ms: number;
+  timestamp: string;
+  error: string | null;
+  [key: string]: unknown;
+}
+
+export async function sandboxHealth(sandbox: Pick<SandboxClient, 'health'>): Promise<HealthAnswer> {
+  const report = await sandbox.health();
+  return {
+    status: report.status,
+    sandbox_url: report.url,
+    response_code: report.responseCode ?? null,
+    latency_ms: report.latencyMs,
+    timestamp: new Date().toISOString(),
+    error: report.error ?? null,
+  };
+}
+
+function healthText(answer: HealthAnswer): string {
+  return (
+    `sandbox ${answer.status} at ${answer.sandbox_url}` +
+    (answer.response_code !== null ? ` (HTTP ${answer.response_code})` : '') +
+    ` in ${answer.latency_ms} ms` +
+    (answer.error ? `: ${answer.error}` : '')
+  );
+}
 
 /** `"healthy", "unhealthy", "timeout" or "connection_error"` */
 function listStatuses(): string {

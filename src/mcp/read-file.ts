@@ -3,7 +3,7 @@ import { WORKSPACE_DIR } from '../sandbox/protocol.ts';
 import { ContextIdParam, resolveContext } from './context-params.ts';
 import { failureOf, toolFailure, unknownContext } from './tool-failure.ts';
 import { defineTool } from './tool-definition.ts';
-import { FilePathParam, fileContent, fileUri, pathPartsOrFailure, readAll } from './workspace-files.ts';
+import { FilePathParam, fileContent, fileLink, fileUri, pathPartsOrFailure, readAll } from './workspace-files.ts';
 
 /** What read_file returns inline when the caller names no max_bytes. */
 export const DEFAULT_READ_BYTES = 1024 * 1024;
@@ -50,7 +50,7 @@ export const readFile = defineTool({
         return {
           content: [
             { type: 'text', text: `${entry.path} is ${size} bytes, more than ${limit}: read it as the resource below, or with code` },
-            { type: 'resource_link', uri, name: entry.name, size },
+            fileLink(uri, entry.name, size),
           ],
           structuredContent: structured,
         };

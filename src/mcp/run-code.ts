@@ -8,6 +8,9 @@ import { createTenantContext } from './tenant-contexts.ts';
 import { ContextIdParam, LanguageParam, releaseSessionIfEmpty, resolveContext } from './context-params.ts';
 import { failureOf, unknownContext } from './tool-failure.ts';
 import { defineTool, type ToolDeps } from './tool-definition.ts';
+import { fileLink } from './workspace-files.ts';
+import { discardedFilesNote, withNote } from './one-off-files.ts';
+import { boundRunResult } from './bounded-output.ts';
 
 const MAX_TIMEOUT_SECONDS = 3600;
 
@@ -81,7 +84,10 @@ export const runCode = defineTool({
         );
         await progress.finish();
         const files = await changedFiles(deps, address.session, context_id, before);
-        return renderExecution(execution, deps, started, files);
+        return await boundRunResult(renderExecution(execution, deps, started, files), deps, {
+          contextId: context_id,
+          session: address.session,
+        });
       } catch (error) {
         await progress.finish();
         return failureOf(error, context_id);
@@ -102,7 +108,8 @@ export const runCode = defineTool({
         { signal: call.signal, onEvent: progress.onEvent },
       );
       await progress.finish();
-      return renderExecution(execution, deps, started);
+      const bounded = await boundRunResult(renderExecution(execution, deps, started), deps, { session });
+      return withNote(bounded, await discardedFilesNote(deps, session));
     } catch (error) {
       await progress.finish();
       return failureOf(error);
@@ -166,8 +173,7 @@ function renderExecution(execution: Execution, deps: ToolDeps, started: number, 
   }
   if (files.length > 0) {
     sections.push(`files written:\n${files.map((file) => `${file.path} (${file.size ?? '?'} bytes)`).join('\n')}`);
-    for (const file of files)
-      content.push({ type: 'resource_link', uri: file.uri, name: file.name, ...(file.size === null ? {} : { size: file.size }) });
+    for (const file of files) content.push(fileLink(file.uri, file.name, file.size));
   }
   const text = sections.length > 0 ? sections.join('\n\n') : '(no output)';
   deps.logger.debug('run finished', { ms: Math.round(performance.now() - started) });

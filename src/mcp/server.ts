@@ -11,6 +11,7 @@
 import { ProtocolError, ProtocolErrorCode, Server, type CallToolResult, type jsonSchemaValidator } from '@modelcontextprotocol/server';
 import { describeIssues } from '../zod-issues.ts';
 import { addFileResources } from './file-resources.ts';
+import { addPrompts } from './prompts.ts';
 import type { ToolCatalog } from './tool-catalog.ts';
 import type { ToolDeps } from './tool-definition.ts';
 import { toolFailure } from './tool-failure.ts';
@@ -53,7 +54,7 @@ const noElicitationValidator: jsonSchemaValidator = {
 
 export function createMcpServer(deps: McpServerDeps): Server {
   const server = new Server(SERVER_INFO, {
-    capabilities: { tools: {}, logging: {}, resources: {} },
+    capabilities: { tools: {}, logging: {}, resources: {}, prompts: {} },
     instructions: INSTRUCTIONS,
     jsonSchemaValidator: noElicitationValidator,
     cacheHints: CACHE_HINTS,
@@ -94,5 +95,6 @@ export function createMcpServer(deps: McpServerDeps): Server {
   });
 
   addFileResources(server, deps);
+  addPrompts(server);
   return server;
 }

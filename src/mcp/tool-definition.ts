@@ -25,6 +25,8 @@ export interface ToolDeps {
   logger: Logger;
   /** run_code's timeout when the caller gives none, seconds. */
   runTimeoutSeconds: number;
+  /** The most UTF-8 bytes of a run's text block and of each output field (MCP_MAX_TEXT_BYTES; default in bounded-output.ts). */
+  maxTextBytes?: number;
   /** Live contexts one tenant may hold (MCP_MAX_CONTEXTS_PER_TENANT); 0 = no cap. */
   maxContextsPerTenant: number;
   /** Who is calling, as the HTTP edge authenticated it (the anonymous tenant without auth, and over stdio). */

@@ -75,6 +75,17 @@ const MIME_TYPES: Record<string, string> = {
 /** Images MCP clients show as images (svg included: it is sent as an image, not as text). */
 const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/svg+xml']);
 
+/** A resource_link to a workspace file, with the MIME type its name suggests (octet-stream when none). */
+export function fileLink(uri: string, name: string, size?: number | null): ContentBlock {
+  return {
+    type: 'resource_link',
+    uri,
+    name,
+    mimeType: mimeTypeOf(name) ?? 'application/octet-stream',
+    ...(size === null || size === undefined ? {} : { size }),
+  };
+}
+
 export function mimeTypeOf(name: string): string | undefined {
   const dot = name.lastIndexOf('.');
   return dot < 0 ? undefined : MIME_TYPES[name.slice(dot + 1).toLowerCase()];

@@ -1,0 +1,58 @@
+// GET /health_check answers what the health_check tool answers, against real server
+// processes: 200 on a real embedded sandbox, 503 when the sandbox is down. GET /health
+// stays the process's liveness (FC's probe), whatever the sandbox does.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { CallToolResult } from '@modelcontextprotocol/client';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { type McpProcess, mcpOnSandbox, startMcp, structured } from './mcp-harness.ts';
+import { freePort } from './processes.ts';
+
+const servers = mcpOnSandbox();
+let up: McpProcess;
+let down: McpProcess;
+
+before(async () => {
+  up = await servers.start();
+  down = await startMcp({ SANDBOX_URL: `http://127.0.0.1:${await freePort()}` });
+});
+
+after(async () => {
+  await down?.stop();
+});
+
+async function toolAnswer(server: McpProcess): Promise<Record<string, unknown>> {
+  const client = new Client({ name: 'health-1x', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(server.url)));
+  await client.listTools();
+  const result = (await client.callTool({ name: 'health_check', arguments: {} })) as CallToolResult;
+  await client.close();
+  return structured(result);
+}
+
+/** The fields that say the same thing either way (latency and time differ per call). */
+const stable = ({ latency_ms: _l, timestamp: _t, ...rest }: Record<string, unknown>) => rest;
+
+test('a healthy sandbox: 200 and the tool answer', async () => {
+  const response = await fetch(`${up.origin}/health_check`);
+  assert.equal(response.status, 200);
+  const body = (await response.json()) as Record<string, unknown>;
+  assert.deepEqual(stable(body), stable(await toolAnswer(up)));
+  assert.equal(body.status, 'healthy');
+  assert.equal(body.response_code, 200);
+  assert.equal(typeof body.latency_ms, 'number');
+  assert.ok(!Number.isNaN(Date.parse(body.timestamp as string)));
+});
+
+test('a sandbox that is down: 503 with connection_error, as the tool says; /health is still 200', async () => {
+  const response = await fetch(`${down.origin}/health_check`);
+  assert.equal(response.status, 503);
+  const body = (await response.json()) as Record<string, unknown>;
+  assert.equal(body.status, 'connection_error');
+  assert.equal(body.response_code, null);
+  assert.deepEqual(stable(body), stable(await toolAnswer(down)));
+  const live = await fetch(`${down.origin}/health`);
+  assert.equal(live.status, 200);
+  assert.deepEqual(await live.json(), { status: 'ok' });
+});
