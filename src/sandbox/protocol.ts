@@ -213,7 +213,7 @@ export const FILE_ROUTES = {
   stat: '/filesystem/stat',
   /** GET ?path= → the raw bytes, with Content-Disposition */
   download: '/filesystem/download',
-  /** POST multipart/form-data: field `path`, then field `file` → WrittenFile */
+  /** POST multipart/form-data: fields `path` and `file`, in either order → WrittenFile */
   upload: '/filesystem/upload',
   /** POST MkdirRequest → EntryResponse */
   mkdir: '/filesystem/mkdir',
