@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createFcSessions, credentialsFor, credentialsFromHeaders, FcSessionApiError, fcSessionsFactory } from '../src/sessions/fc.ts';
-import type { AlibabaCredentials, FcSessionsSettings } from '../src/sessions/types.ts';
+import { type AlibabaCredentials, type FcSessionsSettings, TenantCapReached } from '../src/sessions/types.ts';
 import { startFcOpenApiStandIn, type FcOpenApiStandIn } from './fc-openapi-stand-in.ts';
 
 const SANDBOX_FUNCTION = 'ci-sandbox';
@@ -91,6 +91,22 @@ describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed re
     assert.equal(api.sessions.has(sessionId), false);
     await sessions.close(sessionId);
     assert.equal(api.refused.at(-1)?.code, 'SessionNotFound', 'the second delete reached FC and was answered 404');
+  });
+
+  test('parallel opens under a cap keep exactly cap sessions: each ranks itself by createdTime and the rest delete theirs', async () => {
+    const tag = 'c0ffee000001';
+    const sessions = createFcSessions(options);
+    const opens = await Promise.allSettled(Array.from({ length: 8 }, () => sessions.open(tag, 3)));
+    const kept = opens.filter((open) => open.status === 'fulfilled').map((open) => open.value.id);
+    const refused = opens.filter((open) => open.status === 'rejected').map((open) => open.reason as Error);
+    assert.equal(kept.length, 3, refused.map(String).join('\n'));
+    assert.ok(refused.every((error) => error instanceof TenantCapReached && error.cap === 3 && error.held >= 3));
+    assert.deepEqual([...(await sessions.list(tag))].sort(), [...kept].sort(), 'the refused sessions were deleted again');
+    await assert.rejects(sessions.open(tag, 3), TenantCapReached, 'at the cap, a later open is refused too');
+    await sessions.close(kept[0]!);
+    const freed = await sessions.open(tag, 3);
+    assert.equal((await sessions.list(tag)).length, 3);
+    for (const id of [...kept.slice(1), freed.id]) await sessions.close(id);
   });
 
   test('a wrong secret is refused by the signature check and surfaces as a clear error', async () => {
