@@ -67,7 +67,7 @@ export interface SandboxCommandOptions
   memoryMb: number;
   /** The complete environment inside; nothing of the server's is inherited. */
   env: Record<string, string>;
-  /** The program and its arguments, as seen inside. */
+  /** The program and its arguments, as seen inside; on bwrap's command line, so no host path belongs here. */
   command: string[];
   /** Size cap of the private /tmp (a tmpfs, so it is memory), in MiB; unset = tmpfs default. */
   tmpSizeMb?: number;
@@ -107,9 +107,13 @@ const PROC_MASKED_FILES = ['kcore', 'keys', 'timer_list', 'timer_stats', 'sched_
 /** /proc directories runc hides under an empty read-only tmpfs. */
 const PROC_MASKED_DIRS = ['acpi', 'asound', 'scsi'];
 
-/** The fds a jail's first process keeps besides 0-2: bwrap's info pipe and the seccomp program. */
+/**
+ * The fds a jail's first process keeps besides 0-2: bwrap's info pipe, the seccomp program
+ * and the pipe bwrap reads its arguments from (bwrap closes the last two once read).
+ */
 const INFO_FD = 3;
 const SECCOMP_FD = 4;
+const ARGS_FD = 5;
 
 /**
  * Closes every fd above 2 but `keep`, then execs the rest of the command line. Node marks
@@ -126,12 +130,17 @@ function closeInheritedFds(keep: number[]): string[] {
 /**
  * Builds `[file, ...args]` for spawn(), one stage execing the next: close inherited fds,
  * drop to the jail's host uid, prlimit (so the limit covers bwrap and all it starts),
- * bwrap, the command. A stage that must run as the server (e.g. joining cgroups) goes
- * first. Spawn it with an empty env, fd 3 a pipe for bwrap's info and, with a
- * seccompFilter, fd 4 open on that file (spawnSandboxed does all that).
+ * bwrap, the command; and bwrap's own arguments, which it reads from ARGS_FD (`--args`).
+ * A stage that must run as the server (e.g. joining cgroups) goes first. Spawn it with an
+ * empty env, fd 3 a pipe for bwrap's info, with a seccompFilter fd 4 open on that file,
+ * and fd 5 a pipe the arguments are written to (spawnSandboxed does all that).
+ *
+ * Why --args: bwrap's init is pid 1 inside, and a process's command line is readable to
+ * its namespace (/proc/1/cmdline): on the command line, every --bind would show the code
+ * the host paths of the workspace root, the run root and the project.
  */
-function sandboxCommand(options: SandboxCommandOptions): [string, ...string[]] {
-  const argv = closeInheritedFds(options.seccompFilter ? [INFO_FD, SECCOMP_FD] : [INFO_FD]);
+function sandboxCommand(options: SandboxCommandOptions): { command: [string, ...string[]]; bwrapArgs: string[] } {
+  const argv = closeInheritedFds(options.seccompFilter ? [INFO_FD, SECCOMP_FD, ARGS_FD] : [INFO_FD, ARGS_FD]);
   // Joined by the shell itself (still the server, root), so every process of the tree is born inside the limits.
   if (options.cgroupDirs?.length) {
     const join = 'while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; done; shift; exec "$@"';
@@ -145,7 +154,14 @@ function sandboxCommand(options: SandboxCommandOptions): [string, ...string[]] {
     const bytes = options.memoryMb * 1024 * 1024;
     argv.push('/usr/bin/prlimit', `--as=${bytes}`, '--');
   }
-  argv.push('/usr/bin/bwrap', '--info-fd', String(INFO_FD));
+  // bwrap reads options only from the pipe: the command stays on its command line (paths inside only).
+  argv.push('/usr/bin/bwrap', '--args', String(ARGS_FD), '--', ...options.command);
+  return { command: argv as [string, ...string[]], bwrapArgs: bwrapArguments(options) };
+}
+
+/** bwrap's options, as it reads them from ARGS_FD (the command follows `--args FD --` on its command line). */
+function bwrapArguments(options: SandboxCommandOptions): string[] {
+  const argv = ['--info-fd', String(INFO_FD)];
   if (options.seccompFilter) argv.push('--seccomp', String(SECCOMP_FD));
   argv.push('--unshare-all');
   if (options.allowNetwork) argv.push('--share-net');
@@ -184,8 +200,7 @@ function sandboxCommand(options: SandboxCommandOptions): [string, ...string[]] {
   argv.push('--remount-ro', '/');
   argv.push('--chdir', options.workspaceMount);
   for (const [name, value] of Object.entries(options.env)) argv.push('--setenv', name, value);
-  argv.push('--', ...options.command);
-  return argv as [string, ...string[]];
+  return argv;
 }
 
 /**
@@ -250,16 +265,23 @@ const TAIL_BYTES = 4096;
  * So once `exited` resolves, nothing of the sandbox is left.
  */
 export function spawnSandboxed(options: SandboxCommandOptions, { pipes = false }: { pipes?: boolean } = {}): SandboxedProcess {
-  const [file, ...args] = sandboxCommand(options);
+  const {
+    command: [file, ...args],
+    bwrapArgs,
+  } = sandboxCommand(options);
   // The child gets its own copy of the filter's fd; ours is closed right after the spawn.
   const seccomp = options.seccompFilter ? openSync(options.seccompFilter, 'r') : undefined;
   let child: ReturnType<typeof spawn>;
   try {
-    const stdio: StdioOptions = [pipes ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe', ...(seccomp === undefined ? [] : [seccomp])];
+    const stdio: StdioOptions = [pipes ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe', seccomp ?? 'ignore', 'pipe'];
     child = spawn(file, args, { env: {}, stdio });
   } finally {
     if (seccomp !== undefined) closeSync(seccomp);
   }
+  // NUL-terminated, as bwrap's --args reads them; the end of the pipe ends the list.
+  const argsPipe = (child.stdio as unknown as NodeJS.WritableStream[])[ARGS_FD]!;
+  argsPipe.on('error', () => {}); // a jail that failed before reading: its exit says why
+  argsPipe.end(Buffer.from(bwrapArgs.map((arg) => `${arg}\0`).join(''), 'utf8'));
   let tail = '';
   const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString('utf8')).slice(-TAIL_BYTES);
