@@ -6,7 +6,7 @@
  * files, no machine secrets), a private /tmp, the session's workspace read-write
  * at `workspaceMount`, the kernel's run directory read-write at `runMount`, and
  * nothing else of the host. All namespaces are unshared (the network too, unless
- * allowed); the environment is cleared and replaced by `env`; the process tree
+ * allowed, egress goes through slirp4netns: private-network.ts); the environment is cleared and replaced by `env`; the process tree
  * dies with the server. Hardened as container runtimes are by default: /proc's
  * host-wide knobs read-only and its secrets masked, /dev read-only but for a
  * capped /dev/shm, no inherited fds, no nested user namespaces, a seccomp filter,
@@ -18,6 +18,7 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { chmod, chown, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KernelExit, KernelLaunchOptions } from './kernel-launch.ts';
+import { attachNetwork, type PrivateNetwork } from './private-network.ts';
 
 /** Read-only system trees; missing ones are skipped (`--ro-bind-try`). */
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
@@ -163,8 +164,9 @@ function sandboxCommand(options: SandboxCommandOptions): { command: [string, ...
 function bwrapArguments(options: SandboxCommandOptions): string[] {
   const argv = ['--info-fd', String(INFO_FD)];
   if (options.seccompFilter) argv.push('--seccomp', String(SECCOMP_FD));
+  // The network namespace stays private even with the network allowed: egress goes through
+  // slirp4netns (private-network.ts), so no kernel's channels are reachable from another jail.
   argv.push('--unshare-all');
-  if (options.allowNetwork) argv.push('--share-net');
   // Without these, a root caller's sandbox runs as uid 0 with every capability of its user
   // namespace (mknod, mount, ptrace, DAC override on the binds). The jail's host uid maps to
   // SANDBOX_UID inside, so the workspace stays writable and files on the host stay that uid's.
@@ -247,6 +249,8 @@ export interface SandboxedProcess {
   /** With `pipes`: the command's stdin and stdout, a channel to the server (else both unused). */
   stdin?: NodeJS.WritableStream;
   stdout?: NodeJS.ReadableStream;
+  /** Resolves once the jail's network is up (at once without allowNetwork); rejects if it cannot be. */
+  network: Promise<void>;
   /** Resolves when the outer bwrap has exited; with --unshare-pid the whole tree is gone then. */
   exited: Promise<KernelExit>;
   /** The last few KiB the process wrote to stdout/stderr, for launch errors. */
@@ -290,11 +294,20 @@ export function spawnSandboxed(options: SandboxCommandOptions, { pipes = false }
   child.stderr!.on('data', keep);
   let info = '';
   let initPid: number | undefined;
+  let network: PrivateNetwork | undefined;
+  let networkUp: (ready: Promise<void>) => void = () => {};
+  const networkReady = options.allowNetwork ? new Promise<void>((resolve) => (networkUp = resolve)) : Promise.resolve();
   const infoStream = child.stdio[INFO_FD] as NodeJS.ReadableStream;
   infoStream.on('data', (chunk: Buffer) => {
     info += chunk.toString('utf8');
     const match = /"child-pid"\s*:\s*(\d+)/.exec(info);
-    if (match) initPid = Number(match[1]);
+    if (match && initPid === undefined) {
+      initPid = Number(match[1]);
+      if (options.allowNetwork) {
+        network = attachNetwork(initPid);
+        networkUp(network.ready);
+      }
+    }
   });
   infoStream.on('error', () => {});
   const bwrapExited = new Promise<KernelExit>((resolve) => {
@@ -307,13 +320,22 @@ export function spawnSandboxed(options: SandboxCommandOptions, { pipes = false }
   // every other process of its namespace has been reaped.
   const exited = bwrapExited.then(async (exit) => {
     if (initPid !== undefined) await untilGone(initPid);
+    network?.close();
     return exit;
   });
+  const networkOrExit = Promise.race([
+    networkReady,
+    bwrapExited.then(() => {
+      if (options.allowNetwork && !network) throw new Error('the jail ended before its network was up');
+    }),
+  ]);
+  networkOrExit.catch(() => {});
   const running = () => child.exitCode === null && child.signalCode === null;
   return {
     pid: child.pid ?? -1,
     stdin: pipes ? child.stdin! : undefined,
     stdout: pipes ? child.stdout! : undefined,
+    network: networkOrExit,
     exited,
     outputTail: () => tail.trim(),
     async kill() {
