@@ -76,6 +76,7 @@ export const SandboxEnv = z.object({
   SANDBOX_KEEPALIVE_SECONDS: envNumber,
   SANDBOX_MAX_UPLOAD_MB: envNumber,
   SANDBOX_MAX_READ_MB: envNumber,
+  SANDBOX_UID_BASE: envNumber,
 });
 export type SandboxEnv = z.output<typeof SandboxEnv>;
 
@@ -100,6 +101,7 @@ const SANDBOX_ENV_OPTIONS: ReadonlyArray<readonly [keyof SandboxEnv, keyof Sandb
   ['SANDBOX_KEEPALIVE_SECONDS', 'keepaliveSeconds'],
   ['SANDBOX_MAX_UPLOAD_MB', 'maxUploadMb'],
   ['SANDBOX_MAX_READ_MB', 'maxReadMb'],
+  ['SANDBOX_UID_BASE', 'uidBase'],
 ];
 
 const OPTION_TO_ENV = new Map<string, string>(SANDBOX_ENV_OPTIONS.map(([name, option]) => [option, name]));

@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
 import { resolveDenoBinary } from '../src/local-sandbox/deno-kernel.ts';
 import { SessionUids } from '../src/local-sandbox/session-uids.ts';
-import { processesIn, sandboxNamespaces } from './processes.ts';
+import { descendants, processesIn, sandboxNamespaces } from './processes.ts';
 import { createContext, execute, request } from './sandbox-support.ts';
 
 const A = { 'x-ci-session-id': 'jail-a' };
@@ -341,8 +341,8 @@ describe('the jail: host uid', { skip: !isRoot && 'the server is not root: kerne
   });
 
   test('a session uid is shared by its leases and given back after the last one', async () => {
-    const uids = new SessionUids(900_000, 2);
     const dir = await mkdtemp(join(tmpdir(), 'uids-'));
+    const uids = new SessionUids({ first: 900_000, count: 2, registryDir: join(dir, 'registry') });
     try {
       const a1 = await uids.acquire('a', dir);
       const a2 = await uids.acquire('a', dir);
@@ -357,8 +357,67 @@ describe('the jail: host uid', { skip: !isRoot && 'the server is not root: kerne
       const c = await uids.acquire('c', dir);
       assert.equal(c.uid, a1.uid);
       assert.equal(statSync(dir).uid, c.uid);
+      // A second registry of the same host (another server) gets none of them while they are held.
+      const other = new SessionUids({ first: 900_000, count: 2, registryDir: join(dir, 'registry') });
+      await assert.rejects(other.acquire('d', dir), /no free session uid/);
+      b.release();
+      assert.equal((await other.acquire('d', dir)).uid, b.uid);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  // Issue 17: every root sandbox handed out uids from 200000, so two on one host ran different
+  // tenants' kernels under one host uid (shared inotify limits, shared file ownership).
+  test('two sandbox processes on one host never share a session uid', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'handlers/sandbox.ts'], {
+      env: { ...process.env, SANDBOX_PORT: '0', SANDBOX_POOL_SIZE: '0' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const childUrl = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const match = /listening on (http:\/\/\S+)/.exec(out);
+          if (match) resolve(match[1]!);
+        });
+        child.once('exit', (code) => reject(new Error(`the sandbox exited (${code}): ${out}`)));
+      });
+      const mine = await createContext(url, {}, { 'x-ci-session-id': 'uid-here' });
+      const theirs = await createContext(childUrl, {}, { 'x-ci-session-id': 'uid-there' });
+      const uidOf = async (base: string, context: string, session: string) => {
+        const run = await execute(
+          base,
+          { code: 'import os\nprint(os.stat("/proc/self").st_uid, os.getuid())', context_id: context },
+          {
+            'x-ci-session-id': session,
+          },
+        );
+        assert.equal(run.error, undefined, run.error?.traceback?.toString());
+        return run.stdout;
+      };
+      assert.equal(await uidOf(url, mine, 'uid-here'), '1000 1000\n');
+      assert.equal(await uidOf(childUrl, theirs, 'uid-there'), '1000 1000\n');
+      // Inside, both are 1000 (their own user namespaces): the host uids are what must differ.
+      const hostUids = (root: number, exclude: number[] = []) => {
+        const excluded = new Set(exclude.flatMap((pid) => [pid, ...descendants(pid)]));
+        const uids = new Set<number>();
+        for (const pid of descendants(root)) {
+          if (excluded.has(pid)) continue;
+          const match = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+          if (match && match[1] !== '0') uids.add(Number(match[1]));
+        }
+        return uids;
+      };
+      const here = hostUids(process.pid, [child.pid!]);
+      const there = hostUids(child.pid!);
+      assert.ok(here.size >= 1 && there.size >= 1, `both run kernels under session uids: ${[...here]} / ${[...there]}`);
+      for (const uid of there) assert.ok(!here.has(uid), `uid ${uid} runs kernels of both sandboxes`);
+      assert.equal((await request(url, 'DELETE', `/contexts/${mine}`, undefined, { 'x-ci-session-id': 'uid-here' })).status, 200);
+    } finally {
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve));
     }
   });
 });

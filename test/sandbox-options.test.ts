@@ -39,6 +39,7 @@ describe('parseSandboxEnv', () => {
       SANDBOX_KEEPALIVE_SECONDS: '2',
       SANDBOX_MAX_UPLOAD_MB: '7',
       SANDBOX_MAX_READ_MB: '9',
+      SANDBOX_UID_BASE: '300000',
     });
     assert.deepEqual(
       { ...options },
@@ -61,6 +62,7 @@ describe('parseSandboxEnv', () => {
         keepaliveSeconds: 2,
         maxUploadMb: 7,
         maxReadMb: 9,
+        uidBase: 300_000,
       },
     );
   });
