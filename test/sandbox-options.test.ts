@@ -62,6 +62,7 @@ describe('parseSandboxEnv', () => {
         keepaliveSeconds: 2,
         maxUploadMb: 7,
         maxReadMb: 9,
+        maxBodyBytes: 8 * 1024 * 1024,
         uidBase: 300_000,
       },
     );
