@@ -5,9 +5,9 @@
  * Inside: the system directories read-only, a curated part of /etc (no shadow
  * files, no machine secrets), a private /tmp, the session's workspace read-write
  * at `workspaceMount`, the kernel's run directory read-write at `runMount`, and
- * nothing else of the host. All namespaces are unshared (the network too, unless
- * allowed, egress goes through slirp4netns: private-network.ts); the environment is cleared and replaced by `env`; the process tree
- * dies with the server. Hardened as container runtimes are by default: /proc's
+ * nothing else of the host. All namespaces are unshared, the network's too (when
+ * allowed, egress goes through slirp4netns: private-network.ts); the environment is
+ * cleared and replaced by `env`; the process tree dies with the server. Hardened as container runtimes are by default: /proc's
  * host-wide knobs read-only and its secrets masked, /dev read-only but for a
  * capped /dev/shm, no inherited fds, no nested user namespaces, a seccomp filter,
  * and (a root server) an unprivileged host uid per session. docs/security.md
