@@ -77,6 +77,7 @@ export const SandboxEnv = z.object({
   SANDBOX_MAX_UPLOAD_MB: envNumber,
   SANDBOX_MAX_READ_MB: envNumber,
   SANDBOX_MAX_BODY_BYTES: envNumber,
+  SANDBOX_UID_BASE: envNumber,
 });
 export type SandboxEnv = z.output<typeof SandboxEnv>;
 
@@ -102,6 +103,7 @@ const SANDBOX_ENV_OPTIONS: ReadonlyArray<readonly [keyof SandboxEnv, keyof Sandb
   ['SANDBOX_MAX_UPLOAD_MB', 'maxUploadMb'],
   ['SANDBOX_MAX_READ_MB', 'maxReadMb'],
   ['SANDBOX_MAX_BODY_BYTES', 'maxBodyBytes'],
+  ['SANDBOX_UID_BASE', 'uidBase'],
 ];
 
 const OPTION_TO_ENV = new Map<string, string>(SANDBOX_ENV_OPTIONS.map(([name, option]) => [option, name]));

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
@@ -160,20 +160,29 @@ describe('sandbox isolation', () => {
 });
 
 describe('sandbox isolation with SANDBOX_ALLOW_NETWORK', () => {
-  test('allowNetwork gives kernels the host network, and nothing else changes', async () => {
+  // Egress goes through slirp4netns (docs/security.md): the host's own address is reachable, its loopback is not.
+  test('allowNetwork gives kernels egress (not the host loopback), and nothing else changes', async (t) => {
+    const hostAddress = Object.values(networkInterfaces())
+      .flat()
+      .find((address) => address && address.family === 'IPv4' && !address.internal)?.address;
+    if (!hostAddress) return t.skip('the host has no address but loopback');
     const hostServer = createServer((_request, response) => response.end('reached the host'));
-    await new Promise<void>((resolve) => hostServer.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => hostServer.listen(0, '0.0.0.0', resolve));
     const port = (hostServer.address() as AddressInfo).port;
     const open = await startSandbox({ port: 0, poolSize: 0, allowNetwork: true });
     try {
       const run = await execute(open.url, {
         code:
           'import urllib.request, os\n' +
-          `print(urllib.request.urlopen("http://127.0.0.1:${port}/", timeout=5).read().decode())\n` +
+          `print(urllib.request.urlopen("http://${hostAddress}:${port}/", timeout=5).read().decode())\n` +
+          'try:\n' +
+          `    urllib.request.urlopen("http://127.0.0.1:${port}/", timeout=5); print("loopback reached")\n` +
+          'except OSError:\n' +
+          '    print("no loopback")\n' +
           `print(os.environ.get(${JSON.stringify(SECRET_NAME)}), os.path.exists(${JSON.stringify(plantedFile)}))`,
       });
       assert.equal(run.error, undefined, run.error?.traceback);
-      assert.equal(run.stdout, 'reached the host\nNone False\n');
+      assert.equal(run.stdout, 'reached the host\nno loopback\nNone False\n');
     } finally {
       await open.close();
       hostServer.close();

@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
 import { resolveDenoBinary } from '../src/local-sandbox/deno-kernel.ts';
 import { SessionUids } from '../src/local-sandbox/session-uids.ts';
-import { processesIn, sandboxNamespaces } from './processes.ts';
+import { descendants, processesIn, sandboxNamespaces } from './processes.ts';
 import { createContext, execute, request } from './sandbox-support.ts';
 
 const A = { 'x-ci-session-id': 'jail-a' };
@@ -170,6 +170,16 @@ describe('the jail: nested namespaces and system calls', () => {
     // clone with new namespaces (CLONE_NEWUSER|CLONE_NEWNS, no exit signal: never a usable child)
     clone: [56, [0x10020000]],
     clone3: [435, [0]],
+    // Beyond those, as container runtimes deny them to a container without CAP_SYS_PTRACE / CAP_SYS_NICE (issue 17).
+    kcmp: [312, [0]],
+    pidfd_getfd: [438, [0]],
+    process_madvise: [440, [0]],
+    mbind: [237, [0]],
+    move_pages: [279, [0]],
+    migrate_pages: [256, [0]],
+    modify_ldt: [154, [0]],
+    // ADDR_NO_RANDOMIZE: turns ASLR off for what the code execs next.
+    personality: [135, [0x0040000]],
   };
   const probe =
     'import ctypes, errno, json\n' +
@@ -188,6 +198,18 @@ describe('the jail: nested namespaces and system calls', () => {
     assert.deepEqual(JSON.parse(await py(probe)), expected);
   });
 
+  test('the default personas stay: a query, PER_LINUX and PER_LINUX32 (as `setarch i686` sets it)', async () => {
+    const out = await py(
+      'import ctypes\n' +
+        'libc = ctypes.CDLL(None, use_errno=True)\n' +
+        'libc.personality.restype = ctypes.c_int\n' +
+        'print([libc.personality(ctypes.c_ulong(p)) for p in (0xFFFFFFFF, 0x0008, 0x20008, 0x0000, 0xFFFFFFFF)])\n' +
+        'import subprocess\n' +
+        'print(subprocess.run(["setarch", "i686", "uname", "-m"], capture_output=True, text=True).stdout.strip())',
+    );
+    assert.equal(out, '[0, 0, 8, 131080, 0]\ni686\n');
+  });
+
   test('the seccomp filter denies the dangerous calls in the Deno kernel too', {
     skip: arch() !== 'x64' && 'x86_64 syscall numbers',
   }, async () => {
@@ -196,6 +218,90 @@ describe('the jail: nested namespaces and system calls', () => {
         'console.log(new TextDecoder().decode(r.stdout).trim() || new TextDecoder().decode(r.stderr))',
     );
     assert.deepEqual(JSON.parse(out), expected);
+  });
+});
+
+describe('the jail: socket families', () => {
+  // The network namespace confines inet sockets only: vsock reaches the hypervisor (this host is a VM),
+  // packet/alg/bluetooth/key sockets reach host kernel code no kernel needs. Denied families fail as
+  // an unsupported family; a family with high bits set (the kernel reads an int, the filter 64 bits) too.
+  const familyProbe =
+    'import ctypes, errno, json, socket\n' +
+    'libc = ctypes.CDLL(None, use_errno=True)\n' +
+    'libc.syscall.restype = ctypes.c_long\n' +
+    'def attempt(family, kind, proto=0):\n' +
+    '    try:\n' +
+    '        s = socket.socket(family, kind, proto)\n' +
+    '    except OSError as e:\n' +
+    '        return errno.errorcode.get(e.errno, str(e.errno))\n' +
+    '    s.close()\n' +
+    '    return "OK"\n' +
+    'out = {\n' +
+    '    "unix": attempt(1, 1), "inet": attempt(2, 1), "inet6": attempt(10, 2), "netlink-route": attempt(16, 3, 0),\n' +
+    '    "vsock": attempt(40, 1), "packet": attempt(17, 3), "alg": attempt(38, 5), "key": attempt(15, 3, 2),\n' +
+    '    "bluetooth": attempt(31, 1, 0), "tipc": attempt(30, 2), "rds": attempt(21, 5), "unspec": attempt(0, 1),\n' +
+    '    "netlink-sock-diag": attempt(16, 3, 4), "netlink-uevent": attempt(16, 3, 15), "netlink-audit": attempt(16, 3, 9),\n' +
+    '}\n' +
+    'fd = libc.syscall(ctypes.c_long(41), ctypes.c_long((1 << 32) | 40), ctypes.c_long(1), ctypes.c_long(0))\n' +
+    'out["vsock-high-bits"] = "OK" if fd >= 0 else errno.errorcode[ctypes.get_errno()]\n' +
+    'print(json.dumps(out))';
+  const allowed = ['unix', 'inet', 'inet6', 'netlink-route'];
+
+  function assertFamilies(out: string) {
+    const results = JSON.parse(out) as Record<string, string>;
+    for (const [family, result] of Object.entries(results)) {
+      if (allowed.includes(family)) assert.equal(result, 'OK', `${family}: ${out}`);
+      else assert.ok(['EAFNOSUPPORT', 'EPERM', 'EPROTONOSUPPORT'].includes(result), `${family} is denied: ${out}`);
+    }
+    assert.equal(results.vsock, 'EAFNOSUPPORT', out);
+    assert.equal(results['vsock-high-bits'], 'EAFNOSUPPORT', out);
+  }
+
+  test('Python code gets unix, inet, inet6 and netlink-route sockets, and no other family', async () => {
+    assertFamilies(await py(familyProbe));
+  });
+
+  test("the Deno kernel's processes get no other family either, nor Deno's own vsock transport", async () => {
+    const out = await js(
+      `const r = await new Deno.Command("/usr/bin/python3", { args: ["-c", ${JSON.stringify(familyProbe)}] }).output();\n` +
+        'console.log(new TextDecoder().decode(r.stdout).trim() || new TextDecoder().decode(r.stderr))',
+    );
+    assertFamilies(out);
+    // Deno's own vsock transport, in a Deno the code starts (the kernel itself has no unstable flags).
+    const vsock =
+      'setTimeout(() => { console.log("no answer"); Deno.exit(0); }, 3000);\n' +
+      'try { await Deno.connect({ transport: "vsock", cid: 1, port: 1 }); console.log("connected"); }\n' +
+      'catch (e) { console.log(e.name, e.message); }\n' +
+      'Deno.exit(0);';
+    const fromDeno = await js(
+      `const r = await new Deno.Command("/opt/deno/deno", { args: ["eval", "--unstable-vsock", ${JSON.stringify(vsock)}] }).output();\n` +
+        'console.log(new TextDecoder().decode(r.stdout).trim() || new TextDecoder().decode(r.stderr))',
+    );
+    assert.match(fromDeno, /Address family not supported/, fromDeno);
+  });
+
+  test('Python and Deno still do their usual network work: loopback TCP, name lookup, socketpair', async () => {
+    const out = await py(
+      'import socket, json\n' +
+        'server = socket.create_server(("127.0.0.1", 0))\n' +
+        'client = socket.create_connection(server.getsockname())\n' +
+        'conn, _ = server.accept()\n' +
+        'client.sendall(b"ping")\n' +
+        'a, b = socket.socketpair()\n' +
+        'a.sendall(b"pair")\n' +
+        'print(json.dumps([conn.recv(4).decode(), b.recv(4).decode(), socket.getaddrinfo("127.0.0.1", 80, flags=socket.AI_ADDRCONFIG)[0][4][1], socket.if_nameindex()[0][1]]))',
+    );
+    assert.deepEqual(JSON.parse(out), ['ping', 'pair', 80, 'lo']);
+    const fromDeno = await js(
+      'const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });\n' +
+        'const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });\n' +
+        'const conn = await listener.accept();\n' +
+        'await client.write(new TextEncoder().encode("ping"));\n' +
+        'const buf = new Uint8Array(4); await conn.read(buf);\n' +
+        'console.log(new TextDecoder().decode(buf), Deno.networkInterfaces().some((i) => i.name === "lo"));\n' +
+        'client.close(); conn.close(); listener.close();',
+    );
+    assert.equal(fromDeno, 'ping true\n');
   });
 });
 
@@ -235,8 +341,8 @@ describe('the jail: host uid', { skip: !isRoot && 'the server is not root: kerne
   });
 
   test('a session uid is shared by its leases and given back after the last one', async () => {
-    const uids = new SessionUids(900_000, 2);
     const dir = await mkdtemp(join(tmpdir(), 'uids-'));
+    const uids = new SessionUids({ first: 900_000, count: 2, registryDir: join(dir, 'registry') });
     try {
       const a1 = await uids.acquire('a', dir);
       const a2 = await uids.acquire('a', dir);
@@ -251,8 +357,67 @@ describe('the jail: host uid', { skip: !isRoot && 'the server is not root: kerne
       const c = await uids.acquire('c', dir);
       assert.equal(c.uid, a1.uid);
       assert.equal(statSync(dir).uid, c.uid);
+      // A second registry of the same host (another server) gets none of them while they are held.
+      const other = new SessionUids({ first: 900_000, count: 2, registryDir: join(dir, 'registry') });
+      await assert.rejects(other.acquire('d', dir), /no free session uid/);
+      b.release();
+      assert.equal((await other.acquire('d', dir)).uid, b.uid);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  // Issue 17: every root sandbox handed out uids from 200000, so two on one host ran different
+  // tenants' kernels under one host uid (shared inotify limits, shared file ownership).
+  test('two sandbox processes on one host never share a session uid', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'handlers/sandbox.ts'], {
+      env: { ...process.env, SANDBOX_PORT: '0', SANDBOX_POOL_SIZE: '0' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const childUrl = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const match = /listening on (http:\/\/\S+)/.exec(out);
+          if (match) resolve(match[1]!);
+        });
+        child.once('exit', (code) => reject(new Error(`the sandbox exited (${code}): ${out}`)));
+      });
+      const mine = await createContext(url, {}, { 'x-ci-session-id': 'uid-here' });
+      const theirs = await createContext(childUrl, {}, { 'x-ci-session-id': 'uid-there' });
+      const uidOf = async (base: string, context: string, session: string) => {
+        const run = await execute(
+          base,
+          { code: 'import os\nprint(os.stat("/proc/self").st_uid, os.getuid())', context_id: context },
+          {
+            'x-ci-session-id': session,
+          },
+        );
+        assert.equal(run.error, undefined, run.error?.traceback?.toString());
+        return run.stdout;
+      };
+      assert.equal(await uidOf(url, mine, 'uid-here'), '1000 1000\n');
+      assert.equal(await uidOf(childUrl, theirs, 'uid-there'), '1000 1000\n');
+      // Inside, both are 1000 (their own user namespaces): the host uids are what must differ.
+      const hostUids = (root: number, exclude: number[] = []) => {
+        const excluded = new Set(exclude.flatMap((pid) => [pid, ...descendants(pid)]));
+        const uids = new Set<number>();
+        for (const pid of descendants(root)) {
+          if (excluded.has(pid)) continue;
+          const match = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+          if (match && match[1] !== '0') uids.add(Number(match[1]));
+        }
+        return uids;
+      };
+      const here = hostUids(process.pid, [child.pid!]);
+      const there = hostUids(child.pid!);
+      assert.ok(here.size >= 1 && there.size >= 1, `both run kernels under session uids: ${[...here]} / ${[...there]}`);
+      for (const uid of there) assert.ok(!here.has(uid), `uid ${uid} runs kernels of both sandboxes`);
+      assert.equal((await request(url, 'DELETE', `/contexts/${mine}`, undefined, { 'x-ci-session-id': 'uid-here' })).status, 200);
+    } finally {
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve));
     }
   });
 });
@@ -377,6 +542,43 @@ describe('the jail: what reaches the kernel from the host', () => {
     } finally {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
+    }
+  });
+
+  // pid 1 inside is bwrap's init, a copy of the bwrap the server ran: its command line was every
+  // --bind of the host (issue 17). The arguments now reach bwrap through a pipe (--args).
+  test('no command line inside names a host path: not the workspace root, the run root or the project', async () => {
+    const hostPaths = [sandbox.workspaceRoot, join(sandbox.workspaceRoot, 'run'), process.cwd(), realpathSync(process.cwd())];
+    const readAll = {
+      python:
+        'import os, json\n' +
+        'out = {}\n' +
+        'for pid in [p for p in os.listdir("/proc") if p.isdigit()]:\n' +
+        '    try:\n' +
+        '        out[pid] = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace").replace("\\0", " ")\n' +
+        '    except OSError:\n' +
+        '        pass\n' +
+        'print(json.dumps(out))',
+      deno:
+        'const out = {};\n' +
+        'for (const entry of Deno.readDirSync("/proc")) {\n' +
+        '  if (!/^\\d+$/.test(entry.name)) continue;\n' +
+        '  try { out[entry.name] = Deno.readTextFileSync("/proc/" + entry.name + "/cmdline").replaceAll("\\0", " "); } catch {}\n' +
+        '}\n' +
+        'console.log(JSON.stringify(out));',
+    };
+    for (const [language, context] of [
+      ['python', python],
+      ['deno', deno],
+    ] as const) {
+      const run = await execute(url, { code: readAll[language], context_id: context }, A);
+      assert.equal(run.error, undefined, JSON.stringify(run.error));
+      const lines = JSON.parse(run.stdout) as Record<string, string>;
+      assert.match(lines['1'] ?? '', /bwrap/, `${language}: pid 1 is bwrap's init`);
+      assert.ok(Object.keys(lines).length >= 2, run.stdout);
+      for (const [pid, line] of Object.entries(lines)) {
+        for (const path of hostPaths) assert.ok(!line.includes(path), `${language}: /proc/${pid}/cmdline names ${path}: ${line}`);
+      }
     }
   });
 

@@ -40,6 +40,7 @@ describe('parseSandboxEnv', () => {
       SANDBOX_MAX_UPLOAD_MB: '7',
       SANDBOX_MAX_READ_MB: '9',
       SANDBOX_MAX_BODY_BYTES: '65536',
+      SANDBOX_UID_BASE: '300000',
     });
     assert.deepEqual(
       { ...options },
@@ -63,6 +64,7 @@ describe('parseSandboxEnv', () => {
         maxUploadMb: 7,
         maxReadMb: 9,
         maxBodyBytes: 65536,
+        uidBase: 300_000,
       },
     );
   });

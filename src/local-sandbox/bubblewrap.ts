@@ -5,9 +5,9 @@
  * Inside: the system directories read-only, a curated part of /etc (no shadow
  * files, no machine secrets), a private /tmp, the session's workspace read-write
  * at `workspaceMount`, the kernel's run directory read-write at `runMount`, and
- * nothing else of the host. All namespaces are unshared (the network too, unless
- * allowed); the environment is cleared and replaced by `env`; the process tree
- * dies with the server. Hardened as container runtimes are by default: /proc's
+ * nothing else of the host. All namespaces are unshared, the network's too (when
+ * allowed, egress goes through slirp4netns: private-network.ts); the environment is
+ * cleared and replaced by `env`; the process tree dies with the server. Hardened as container runtimes are by default: /proc's
  * host-wide knobs read-only and its secrets masked, /dev read-only but for a
  * capped /dev/shm, no inherited fds, no nested user namespaces, a seccomp filter,
  * and (a root server) an unprivileged host uid per session. docs/security.md
@@ -18,6 +18,7 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { chmod, chown, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KernelExit, KernelLaunchOptions } from './kernel-launch.ts';
+import { attachNetwork, type PrivateNetwork } from './private-network.ts';
 
 /** Read-only system trees; missing ones are skipped (`--ro-bind-try`). */
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
@@ -67,7 +68,7 @@ export interface SandboxCommandOptions
   memoryMb: number;
   /** The complete environment inside; nothing of the server's is inherited. */
   env: Record<string, string>;
-  /** The program and its arguments, as seen inside. */
+  /** The program and its arguments, as seen inside; on bwrap's command line, so no host path belongs here. */
   command: string[];
   /** Size cap of the private /tmp (a tmpfs, so it is memory), in MiB; unset = tmpfs default. */
   tmpSizeMb?: number;
@@ -107,9 +108,13 @@ const PROC_MASKED_FILES = ['kcore', 'keys', 'timer_list', 'timer_stats', 'sched_
 /** /proc directories runc hides under an empty read-only tmpfs. */
 const PROC_MASKED_DIRS = ['acpi', 'asound', 'scsi'];
 
-/** The fds a jail's first process keeps besides 0-2: bwrap's info pipe and the seccomp program. */
+/**
+ * The fds a jail's first process keeps besides 0-2: bwrap's info pipe, the seccomp program
+ * and the pipe bwrap reads its arguments from (bwrap closes the last two once read).
+ */
 const INFO_FD = 3;
 const SECCOMP_FD = 4;
+const ARGS_FD = 5;
 
 /**
  * Closes every fd above 2 but `keep`, then execs the rest of the command line. Node marks
@@ -126,12 +131,17 @@ function closeInheritedFds(keep: number[]): string[] {
 /**
  * Builds `[file, ...args]` for spawn(), one stage execing the next: close inherited fds,
  * drop to the jail's host uid, prlimit (so the limit covers bwrap and all it starts),
- * bwrap, the command. A stage that must run as the server (e.g. joining cgroups) goes
- * first. Spawn it with an empty env, fd 3 a pipe for bwrap's info and, with a
- * seccompFilter, fd 4 open on that file (spawnSandboxed does all that).
+ * bwrap, the command; and bwrap's own arguments, which it reads from ARGS_FD (`--args`).
+ * A stage that must run as the server (e.g. joining cgroups) goes first. Spawn it with an
+ * empty env, fd 3 a pipe for bwrap's info, with a seccompFilter fd 4 open on that file,
+ * and fd 5 a pipe the arguments are written to (spawnSandboxed does all that).
+ *
+ * Why --args: bwrap's init is pid 1 inside, and a process's command line is readable to
+ * its namespace (/proc/1/cmdline): on the command line, every --bind would show the code
+ * the host paths of the workspace root, the run root and the project.
  */
-function sandboxCommand(options: SandboxCommandOptions): [string, ...string[]] {
-  const argv = closeInheritedFds(options.seccompFilter ? [INFO_FD, SECCOMP_FD] : [INFO_FD]);
+function sandboxCommand(options: SandboxCommandOptions): { command: [string, ...string[]]; bwrapArgs: string[] } {
+  const argv = closeInheritedFds(options.seccompFilter ? [INFO_FD, SECCOMP_FD, ARGS_FD] : [INFO_FD, ARGS_FD]);
   // Joined by the shell itself (still the server, root), so every process of the tree is born inside the limits.
   if (options.cgroupDirs?.length) {
     const join = 'while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; done; shift; exec "$@"';
@@ -145,10 +155,18 @@ function sandboxCommand(options: SandboxCommandOptions): [string, ...string[]] {
     const bytes = options.memoryMb * 1024 * 1024;
     argv.push('/usr/bin/prlimit', `--as=${bytes}`, '--');
   }
-  argv.push('/usr/bin/bwrap', '--info-fd', String(INFO_FD));
+  // bwrap reads options only from the pipe: the command stays on its command line (paths inside only).
+  argv.push('/usr/bin/bwrap', '--args', String(ARGS_FD), '--', ...options.command);
+  return { command: argv as [string, ...string[]], bwrapArgs: bwrapArguments(options) };
+}
+
+/** bwrap's options, as it reads them from ARGS_FD (the command follows `--args FD --` on its command line). */
+function bwrapArguments(options: SandboxCommandOptions): string[] {
+  const argv = ['--info-fd', String(INFO_FD)];
   if (options.seccompFilter) argv.push('--seccomp', String(SECCOMP_FD));
+  // The network namespace stays private even with the network allowed: egress goes through
+  // slirp4netns (private-network.ts), so no kernel's channels are reachable from another jail.
   argv.push('--unshare-all');
-  if (options.allowNetwork) argv.push('--share-net');
   // Without these, a root caller's sandbox runs as uid 0 with every capability of its user
   // namespace (mknod, mount, ptrace, DAC override on the binds). The jail's host uid maps to
   // SANDBOX_UID inside, so the workspace stays writable and files on the host stay that uid's.
@@ -184,8 +202,7 @@ function sandboxCommand(options: SandboxCommandOptions): [string, ...string[]] {
   argv.push('--remount-ro', '/');
   argv.push('--chdir', options.workspaceMount);
   for (const [name, value] of Object.entries(options.env)) argv.push('--setenv', name, value);
-  argv.push('--', ...options.command);
-  return argv as [string, ...string[]];
+  return argv;
 }
 
 /**
@@ -232,6 +249,8 @@ export interface SandboxedProcess {
   /** With `pipes`: the command's stdin and stdout, a channel to the server (else both unused). */
   stdin?: NodeJS.WritableStream;
   stdout?: NodeJS.ReadableStream;
+  /** Resolves once the jail's network is up (at once without allowNetwork); rejects if it cannot be. */
+  network: Promise<void>;
   /** Resolves when the outer bwrap has exited; with --unshare-pid the whole tree is gone then. */
   exited: Promise<KernelExit>;
   /** The last few KiB the process wrote to stdout/stderr, for launch errors. */
@@ -250,12 +269,15 @@ const TAIL_BYTES = 4096;
  * So once `exited` resolves, nothing of the sandbox is left.
  */
 export function spawnSandboxed(options: SandboxCommandOptions, { pipes = false }: { pipes?: boolean } = {}): SandboxedProcess {
-  const [file, ...args] = sandboxCommand(options);
+  const {
+    command: [file, ...args],
+    bwrapArgs,
+  } = sandboxCommand(options);
   // The child gets its own copy of the filter's fd; ours is closed right after the spawn.
   const seccomp = options.seccompFilter ? openSync(options.seccompFilter, 'r') : undefined;
   let child: ReturnType<typeof spawn>;
   try {
-    const stdio: StdioOptions = [pipes ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe', ...(seccomp === undefined ? [] : [seccomp])];
+    const stdio: StdioOptions = [pipes ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe', seccomp ?? 'ignore', 'pipe'];
     // A session of its own: a signal to the server's process group (a service manager's or
     // container engine's stop, Ctrl-C) must not kill the jails under the server, which stops
     // them itself, in order, before it unmounts their workspaces. --die-with-parent still
@@ -264,6 +286,10 @@ export function spawnSandboxed(options: SandboxCommandOptions, { pipes = false }
   } finally {
     if (seccomp !== undefined) closeSync(seccomp);
   }
+  // NUL-terminated, as bwrap's --args reads them; the end of the pipe ends the list.
+  const argsPipe = (child.stdio as unknown as NodeJS.WritableStream[])[ARGS_FD]!;
+  argsPipe.on('error', () => {}); // a jail that failed before reading: its exit says why
+  argsPipe.end(Buffer.from(bwrapArgs.map((arg) => `${arg}\0`).join(''), 'utf8'));
   let tail = '';
   const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString('utf8')).slice(-TAIL_BYTES);
@@ -272,11 +298,20 @@ export function spawnSandboxed(options: SandboxCommandOptions, { pipes = false }
   child.stderr!.on('data', keep);
   let info = '';
   let initPid: number | undefined;
+  let network: PrivateNetwork | undefined;
+  let networkUp: (ready: Promise<void>) => void = () => {};
+  const networkReady = options.allowNetwork ? new Promise<void>((resolve) => (networkUp = resolve)) : Promise.resolve();
   const infoStream = child.stdio[INFO_FD] as NodeJS.ReadableStream;
   infoStream.on('data', (chunk: Buffer) => {
     info += chunk.toString('utf8');
     const match = /"child-pid"\s*:\s*(\d+)/.exec(info);
-    if (match) initPid = Number(match[1]);
+    if (match && initPid === undefined) {
+      initPid = Number(match[1]);
+      if (options.allowNetwork) {
+        network = attachNetwork(initPid);
+        networkUp(network.ready);
+      }
+    }
   });
   infoStream.on('error', () => {});
   const bwrapExited = new Promise<KernelExit>((resolve) => {
@@ -289,13 +324,22 @@ export function spawnSandboxed(options: SandboxCommandOptions, { pipes = false }
   // every other process of its namespace has been reaped.
   const exited = bwrapExited.then(async (exit) => {
     if (initPid !== undefined) await untilGone(initPid);
+    network?.close();
     return exit;
   });
+  const networkOrExit = Promise.race([
+    networkReady,
+    bwrapExited.then(() => {
+      if (options.allowNetwork && !network) throw new Error('the jail ended before its network was up');
+    }),
+  ]);
+  networkOrExit.catch(() => {});
   const running = () => child.exitCode === null && child.signalCode === null;
   return {
     pid: child.pid ?? -1,
     stdin: pipes ? child.stdin! : undefined,
     stdout: pipes ? child.stdout! : undefined,
+    network: networkOrExit,
     exited,
     outputTail: () => tail.trim(),
     async kill() {

@@ -29,8 +29,8 @@
  *   `deno jupyter` always runs with --allow-all (Deno's docs; `--allow-*`/`--deny-*` are
  *   rejected as unknown arguments). Bubblewrap is therefore the only barrier.
  *
- * Isolation: the kernel runs in its own network namespace (unless allowNetwork), listening on
- * 127.0.0.1 there; socat processes inside the same sandbox bridge each port to a unix socket in
+ * Isolation: the kernel runs in its own network namespace (also with allowNetwork: egress then
+ * goes through slirp4netns, see private-network.ts), listening on 127.0.0.1 there; socat processes inside the same sandbox bridge each port to a unix socket in
  * runDir, which the server reaches from outside as `ipc://<runDir>/<channel>`. Once they listen,
  * runDir is unmounted inside (the code cannot replace them); that takes CAP_SYS_ADMIN, which bwrap
  * grants to uid 0 only, so this sandbox runs as uid 0 of its user namespace (still the jail's
@@ -51,7 +51,6 @@ import { link, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as zmq from 'zeromq';
 import { RUN_MOUNT, baseKernelEnv, type SandboxCommandOptions } from './bubblewrap.ts';
-import { freeLoopbackPorts } from './free-ports.ts';
 import { startJailedKernel, type StartCheck } from './jailed-kernel.ts';
 import { CHANNELS, type Channel, type KernelLauncher, type KernelLaunchOptions } from './kernel-launch.ts';
 
@@ -91,9 +90,8 @@ export const launchDenoKernel: KernelLauncher = async (options) => {
   if (Buffer.byteLength(path.join(runDir, 'control')) > MAX_SOCKET_PATH) {
     throw new Error(`runDir is too long for unix socket paths (${MAX_SOCKET_PATH} bytes at most): ${runDir}`);
   }
-  // In the host's network namespace the ports must be free there; in a private one any will do.
-  const ports = options.allowNetwork ? await freeLoopbackPorts(CHANNELS.length) : PRIVATE_PORTS;
-  const portOf = Object.fromEntries(CHANNELS.map((channel, i) => [channel, ports[i]])) as Record<Channel, number>;
+  // Every jail has a network namespace of its own, the network allowed or not: fixed ports will do.
+  const portOf = Object.fromEntries(CHANNELS.map((channel, i) => [channel, PRIVATE_PORTS[i]])) as Record<Channel, number>;
   // Beside the run root, not in it: a root server's run root is a tmpfs, where a hard link cannot go.
   const deno = await neutralDenoBinary(path.join(path.dirname(path.dirname(runDir)), 'bin'));
   return startJailedKernel({

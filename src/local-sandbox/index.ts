@@ -73,7 +73,7 @@ export async function startSandbox(input: SandboxOptions | SandboxOptionsInput =
   await claimRoot(workspaceRoot);
   // A root server never runs kernels as root: each session's jail gets an unprivileged uid,
   // which must be able to pass through the workspace root (not list it).
-  const uids = process.getuid?.() === 0 ? new SessionUids() : undefined;
+  const uids = process.getuid?.() === 0 ? new SessionUids({ first: options.uidBase }) : undefined;
   let seccomp: SeccompFilters;
   try {
     if (uids) {

@@ -54,6 +54,8 @@ export async function startJailedKernel(kernel: JailedKernel): Promise<LaunchedK
     sandbox = jail;
     const check = startCheck(kernel, jail);
     await waitForSockets(CHANNELS.map(socketPath), check);
+    // With the network allowed: code runs only once its way out is up.
+    await jail.network;
     await kernel.ready?.(endpoints, check);
     await sealRunDir(
       runDir,

@@ -27,7 +27,7 @@ export interface KernelLaunchOptions {
   memoryMb: number;
   /** cgroup directories the jail's first process joins before anything else runs, so the context's limits hold the kernel's whole tree. */
   cgroupDirs?: string[];
-  /** Share the host's network; otherwise the kernel has a network namespace of its own (loopback only). */
+  /** Egress through slirp4netns (private-network.ts); either way the kernel has a network namespace of its own. */
   allowNetwork: boolean;
   /** Variables added to the kernel's base environment (the server's own variables are never passed). */
   env?: Record<string, string>;

@@ -58,6 +58,11 @@ export const SandboxOptions = z
     maxUploadMb: positiveInt.default(100),
     /** The largest file one request may read (GET /files, download), MiB. */
     maxReadMb: positiveInt.default(100),
+    /**
+     * A root server's first session uid (SANDBOX_UID_BASE): sessions get uids from here up, unique
+     * across every sandbox of the host (session-uids.ts). Keep the range clear of real users.
+     */
+    uidBase: z.number().int().min(1000).max(4_294_000_000).default(200_000),
     /** A `keepalive` line is sent after this many seconds without any other line. */
     keepaliveSeconds: z.number().positive().default(5),
   })

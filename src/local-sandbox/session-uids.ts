@@ -4,15 +4,35 @@
  * reserved range while any kernel of the session lives and given back after its
  * last one ends. So a root server's kernels are never host root, files the code
  * writes belong to its session's uid, and per-uid limits separate sessions.
+ *
+ * Unique per host, not per server: two sandboxes on one host (two `npm start`s, the
+ * tests beside a server) must never hand one uid to two tenants, who would then share
+ * per-uid kernel limits (inotify instances) and file ownership. The registry is a lock
+ * file per uid under /run (a tmpfs: a reboot empties it), held with flock(2) on an open
+ * file description the server keeps for as long as the session holds the uid. The
+ * kernel releases the lock when that fd is closed, also when the server dies, so a dead
+ * server's uids come back without any pid bookkeeping. A uid that still owns a live
+ * process (left by something else) is skipped.
  */
-import { execFile } from 'node:child_process';
-import { chmod, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { execFile, spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import { chmod, type FileHandle, mkdir, open, readdir, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
 /** Above the usual subordinate-id ranges of /etc/subuid (100000-165535) and systemd's dynamic users. */
 export const FIRST_SESSION_UID = 200_000;
 export const SESSION_UID_COUNT = 65_536;
+/** Shared by every sandbox of the host. */
+export const UID_REGISTRY_DIR = '/run/fc-sandbox-uids';
+
+export interface SessionUidsSettings {
+  /** The first uid of the range (SANDBOX_UID_BASE). */
+  first?: number;
+  count?: number;
+  /** Where the per-uid lock files live; the same for every sandbox of a host. */
+  registryDir?: string;
+}
 
 export interface SessionUidLease {
   uid: number;
@@ -23,19 +43,26 @@ export interface SessionUidLease {
 interface Holder {
   uid: number;
   leases: number;
+  /** The uid's lock file, flocked: closing it gives the uid back to the host. */
+  lock: FileHandle;
   /** The workspace handed over to the uid (settles once, for every lease). */
   ready: Promise<void>;
 }
 
 export class SessionUids {
   readonly #bySession = new Map<string, Holder>();
-  readonly #free: number[] = [];
-  #next: number;
-  readonly #end: number;
+  readonly #first: number;
+  readonly #count: number;
+  readonly #dir: string;
+  /** Where the next search starts: round the range, so a uid just given back is not the next one taken. */
+  #cursor = 0;
+  /** Claims run one at a time: two claims of this server must not race for the same lock file. */
+  #claiming: Promise<unknown> = Promise.resolve();
 
-  constructor(first = FIRST_SESSION_UID, count = SESSION_UID_COUNT) {
-    this.#next = first;
-    this.#end = first + count;
+  constructor({ first = FIRST_SESSION_UID, count = SESSION_UID_COUNT, registryDir = UID_REGISTRY_DIR }: SessionUidsSettings = {}) {
+    this.#first = first;
+    this.#count = count;
+    this.#dir = registryDir;
   }
 
   /**
@@ -46,10 +73,16 @@ export class SessionUids {
   async acquire(session: string, workspace: string): Promise<SessionUidLease> {
     let holder = this.#bySession.get(session);
     if (!holder) {
-      const uid = this.#free.shift() ?? this.#next++;
-      if (uid >= this.#end) throw new Error(`no free session uid left (${SESSION_UID_COUNT} sessions run at once)`);
-      holder = { uid, leases: 0, ready: handOver(workspace, uid) };
-      this.#bySession.set(session, holder);
+      const claim = this.#claiming.then(() => this.#claim());
+      this.#claiming = claim.catch(() => undefined);
+      const { uid, lock } = await claim;
+      // Another lease of the same session may have claimed meanwhile: keep one.
+      holder = this.#bySession.get(session);
+      if (holder) await lock.close();
+      else {
+        holder = { uid, lock, leases: 0, ready: handOver(workspace, uid) };
+        this.#bySession.set(session, holder);
+      }
     }
     const held = holder;
     held.leases++;
@@ -59,7 +92,7 @@ export class SessionUids {
       released = true;
       if (--held.leases > 0 || this.#bySession.get(session) !== held) return;
       this.#bySession.delete(session);
-      this.#free.push(held.uid);
+      void held.lock.close().catch(() => undefined);
     };
     try {
       await held.ready;
@@ -69,6 +102,58 @@ export class SessionUids {
     }
     return { uid: held.uid, release };
   }
+
+  /** The first uid of the range no sandbox of this host holds and no live process runs as, locked. */
+  async #claim(): Promise<{ uid: number; lock: FileHandle }> {
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    const busy = await uidsWithProcesses();
+    const mine = new Set([...this.#bySession.values()].map((holder) => holder.uid));
+    for (let i = 0; i < this.#count; i++) {
+      const uid = this.#first + ((this.#cursor + i) % this.#count);
+      if (mine.has(uid) || busy.has(uid)) continue;
+      const lock = await open(join(this.#dir, String(uid)), constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+      if (await flockNonBlocking(lock)) {
+        this.#cursor = (this.#cursor + i + 1) % this.#count;
+        return { uid, lock };
+      }
+      await lock.close();
+    }
+    throw new Error(`no free session uid left (${this.#count} from ${this.#first}, host-wide)`);
+  }
+}
+
+/**
+ * flock(LOCK_EX | LOCK_NB) on the handle's open file description, by util-linux's flock on
+ * an inherited fd (Node has no flock): the lock belongs to the description, which stays
+ * open in this process after flock exits. True when this process now holds it.
+ */
+function flockNonBlocking(handle: FileHandle): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/flock', ['--exclusive', '--nonblock', '3'], { env: {}, stdio: ['ignore', 'ignore', 'pipe', handle.fd] });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code === 0) resolve(true);
+      else if (code === 1) resolve(false);
+      else reject(new Error(`flock failed (${code}): ${stderr.trim()}`));
+    });
+  });
+}
+
+/** The uids that own a live process on the host right now. */
+async function uidsWithProcesses(): Promise<Set<number>> {
+  const uids = new Set<number>();
+  const pids = (await readdir('/proc')).filter((entry) => /^\d+$/.test(entry));
+  await Promise.all(
+    pids.map((pid) =>
+      stat(`/proc/${pid}`).then(
+        (entry) => uids.add(entry.uid),
+        () => undefined,
+      ),
+    ),
+  );
+  return uids;
 }
 
 /**
