@@ -13,6 +13,13 @@ export interface LanguageSnippets {
   restoreEnv(): string;
   /** Creates the directory if needed and makes it the working directory. */
   chdir(path: string): string;
+  /** Run silently once in every kernel as it starts (in the pool, before any context takes it). */
+  prelude?: string;
+  /**
+   * For a kernel that fails an execution without saying why (Deno on a syntax error): code
+   * that, run silently after the failure, raises the error the code deserved.
+   */
+  explainFailure?(code: string): string;
   /** The kernel may publish output after its reply and `idle` (Deno): wait for a round trip before ending. */
   lateOutput: boolean;
 }
@@ -36,6 +43,45 @@ const python: LanguageSnippets = {
     `import os as _sandbox_os\n_sandbox_os.makedirs(${JSON.stringify(path)}, exist_ok=True)\n_sandbox_os.chdir(${JSON.stringify(path)})\ndel _sandbox_os`,
 };
 
+/**
+ * Deno's kernel sends only console output to iopub; bytes written to Deno.stdout/stderr go to
+ * the process's own streams, where nobody sees them. Route them to iopub as stream messages.
+ */
+const DENO_PRELUDE = `if (!globalThis.__sandboxStreams) {
+  globalThis.__sandboxStreams = true;
+  for (const [name, stream] of [['stdout', Deno.stdout], ['stderr', Deno.stderr]]) {
+    const decoder = new TextDecoder();
+    const send = (bytes) => Deno.jupyter.broadcast('stream', { name, text: decoder.decode(bytes, { stream: true }) });
+    stream.writeSync = (bytes) => { send(bytes); return bytes.byteLength; };
+    stream.write = async (bytes) => { await send(bytes); return bytes.byteLength; };
+  }
+}`;
+
+/**
+ * Deno's kernel answers a syntax error with a bare "Execution failed". Its own parser
+ * (`deno fmt`, run inside the jail by the kernel) names the error and its position; this
+ * throws it as a SyntaxError, or does nothing when the code parses (it failed otherwise).
+ */
+function denoSyntaxCheck(code: string): string {
+  const pattern = String.raw`error: (?:\w+: )?([^\n]*)\n([\s\S]*?)\n\s*at [^\n]*?:(\d+):(\d+)`;
+  return [
+    '{',
+    "  const child = new Deno.Command(Deno.execPath(), { args: ['fmt', '--ext=ts', '-'], stdin: 'piped', stdout: 'null', stderr: 'piped', env: { NO_COLOR: '1' } }).spawn();",
+    '  const writer = child.stdin.getWriter();',
+    `  await writer.write(new TextEncoder().encode(${JSON.stringify(code)}));`,
+    '  await writer.close();',
+    '  const report = new TextDecoder().decode((await child.output()).stderr);',
+    `  const found = new RegExp(${JSON.stringify(pattern)}).exec(report);`,
+    '  if (found) {',
+    '    const error = new SyntaxError(`${found[1]} (line ${found[3]}, column ${found[4]})`);',
+    '    const lines = [`SyntaxError: ${error.message}`, ...found[2].split(String.fromCharCode(10)).filter((line) => line.trim())];',
+    '    error.stack = lines.join(String.fromCharCode(10));',
+    '    throw error;',
+    '  }',
+    '}',
+  ].join('\n');
+}
+
 const deno: LanguageSnippets = {
   setEnv: (vars) =>
     `globalThis.__sandboxSavedEnv = Object.fromEntries(Object.keys(${JSON.stringify(vars)}).map((k) => [k, Deno.env.get(k)]));\n` +
@@ -44,7 +90,9 @@ const deno: LanguageSnippets = {
     `for (const [k, v] of Object.entries(globalThis.__sandboxSavedEnv ?? {})) { if (v === undefined) Deno.env.delete(k); else Deno.env.set(k, v); }\n` +
     `delete globalThis.__sandboxSavedEnv;`,
   lateOutput: true,
+  prelude: DENO_PRELUDE,
   chdir: (path) => `Deno.mkdirSync(${JSON.stringify(path)}, { recursive: true }); Deno.chdir(${JSON.stringify(path)});`,
+  explainFailure: (code) => denoSyntaxCheck(code),
 };
 
 export const SNIPPETS: Record<Language, LanguageSnippets> = { python, javascript: deno, typescript: deno };

@@ -1,0 +1,64 @@
+/**
+ * What E2B's own test suite (e2b-dev/code-interpreter, js/tests) expects of a sandbox, checked
+ * with E2B's official client (@e2b/code-interpreter in debug mode, which talks to
+ * http://localhost:49999) against the embedded sandbox with real kernels: one test per thing
+ * that suite found missing, written here in our own words.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Sandbox } from '@e2b/code-interpreter';
+import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
+
+const E2B_DEBUG_PORT = 49999;
+
+let sandbox: RunningSandbox;
+let client: Sandbox;
+
+before(async () => {
+  sandbox = await startSandbox({ host: '127.0.0.1', port: E2B_DEBUG_PORT, poolSize: 1 });
+  client = await Sandbox.create({ debug: true });
+});
+after(async () => {
+  await sandbox?.close();
+});
+
+describe('JavaScript and TypeScript as E2B returns them', () => {
+  test('a string value comes back without its quotes, also after top-level await', async () => {
+    const awaited = await client.runCode('await new Promise((resolve) => setTimeout(() => resolve("Hello World!"), 10))', {
+      language: 'js',
+    });
+    assert.equal(awaited.error, undefined, awaited.error?.traceback);
+    assert.equal(awaited.text, 'Hello World!');
+    const env = await client.runCode('Deno.env.get("FOO")', { language: 'ts', envs: { FOO: 'bar' } });
+    assert.equal(env.text, 'bar');
+    // Only one pair goes, as E2B's server strips it: a string holding quotes keeps its own.
+    const quoted = await client.runCode('JSON.stringify("x")', { language: 'js' });
+    assert.equal(quoted.text, '"x"');
+  });
+
+  test('bytes written to Deno.stdout and Deno.stderr are captured, in order with console output', async () => {
+    const stdout: string[] = [];
+    const execution = await client.runCode(
+      'console.log("one");\nDeno.stdout.writeSync(new TextEncoder().encode("two\\n"));\nawait Deno.stderr.write(new TextEncoder().encode("three\\n"));\nconsole.log("four");',
+      { language: 'js', onStdout: (message) => void stdout.push(message.line) },
+    );
+    assert.equal(execution.error, undefined, execution.error?.traceback);
+    assert.deepEqual(execution.logs.stdout, ['one\n', 'two\n', 'four\n']);
+    assert.deepEqual(execution.logs.stderr, ['three\n']);
+    assert.deepEqual(stdout, ['one\n', 'two\n', 'four\n']);
+  });
+
+  test('a syntax error carries the parser message and its position; the context goes on', async () => {
+    const context = await client.createCodeContext({ language: 'ts' });
+    await client.runCode('const kept: number = 41;', { context });
+    const execution = await client.runCode('const ok = 1;\nconst x = ;', { context });
+    assert.equal(execution.error?.name, 'SyntaxError');
+    assert.match(execution.error!.value, /Expression expected \(line 2, column 11\)/);
+    assert.match(execution.error!.traceback, /const x = ;/);
+    assert.equal((await client.runCode('kept + 1', { context })).text, '42');
+    // A runtime error is untouched: its own name, message and stack.
+    const thrown = await client.runCode('throw new RangeError("too far")', { context });
+    assert.equal(thrown.error?.name, 'RangeError');
+    assert.equal(thrown.error?.value, 'too far');
+  });
+});
