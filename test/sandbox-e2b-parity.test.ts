@@ -62,3 +62,37 @@ describe('JavaScript and TypeScript as E2B returns them', () => {
     assert.equal(thrown.error?.value, 'too far');
   });
 });
+
+describe('Python results and contexts as E2B has them', () => {
+  test('a DataFrame result carries its columns as data', async () => {
+    const execution = await client.runCode('import pandas as pd\npd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})');
+    assert.equal(execution.error, undefined, execution.error?.traceback);
+    assert.deepEqual(execution.results[0]?.data, { a: [1, 2, 3], b: ['x', 'y', 'z'] });
+    assert.match(execution.results[0]?.html ?? '', /<table/);
+  });
+
+  test('a PIL image saved to a file is also shown as a png result, and the file is written', async () => {
+    const execution = await client.runCode(
+      'import numpy, os\nfrom PIL import Image\nImage.fromarray((numpy.random.rand(8, 8, 3) * 255).astype("uint8")).save("saved.png")\nos.path.getsize("saved.png") > 0',
+    );
+    assert.equal(execution.error, undefined, execution.error?.traceback);
+    const png = execution.results.find((result) => result.png);
+    assert.ok(png, 'a png result');
+    assert.equal(Buffer.from(png.png!, 'base64').subarray(1, 4).toString(), 'PNG');
+    assert.equal(execution.text, 'True');
+  });
+
+  test('default python and javascript contexts are listed before first use, and their ids work', async () => {
+    const listed = await client.listCodeContexts();
+    const languages = listed.map((context) => context.language);
+    assert.ok(languages.includes('python') && languages.includes('javascript'), languages.join(', '));
+    const javascript = listed.find((context) => context.language === 'javascript')!;
+    await client.runCode('globalThis.seen = 5', { context: javascript });
+    // The same context serves code sent with only the language.
+    assert.equal((await client.runCode('seen * 2', { language: 'javascript' })).text, '10');
+    assert.ok((await client.listCodeContexts()).some((context) => context.id === javascript.id));
+    const created = await client.createCodeContext();
+    const again = await client.listCodeContexts();
+    assert.equal(again.at(-1)?.id, created.id, 'a new context is listed last');
+  });
+});

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LANGUAGES, type Language, WORKSPACE_DIR } from '../sandbox/protocol.ts';
+import { type Context, LANGUAGES, type Language, WORKSPACE_DIR } from '../sandbox/protocol.ts';
 import { CodeContext } from './code-context.ts';
 import { FRESH_SPACE, KernelPool } from './kernel-pool.ts';
 import type { KernelLauncher } from './kernel-launch.ts';
@@ -24,6 +24,13 @@ import type { FileWorker } from './file-worker.ts';
 export const WORKSPACE_MOUNT = WORKSPACE_DIR;
 /** The session of requests without a session header (not a valid header value: no clash). */
 export const DEFAULT_SESSION = '_default';
+/**
+ * The contexts E2B's image has from the start. The header-less session (E2B's clients) lists
+ * them before they exist; each is created when first used (its id or its language), so a
+ * fresh sandbox starts no kernel for them.
+ */
+const LISTED_DEFAULTS: Language[] = ['python', 'javascript'];
+const defaultId = (language: Language) => `default-${language}`;
 
 export type KernelLaunchers = Partial<Record<Language, KernelLauncher>>;
 
@@ -128,6 +135,21 @@ export class ContextRegistry {
     return [...(this.#sessions.get(session)?.values() ?? [])];
   }
 
+  /** The session's contexts as listed: for the header-less session, with E2B's defaults not yet used first. */
+  listed(session: string): Context[] {
+    const contexts = this.list(session).map((context) => context.toJSON());
+    if (session !== DEFAULT_SESSION) return contexts;
+    const unused = LISTED_DEFAULTS.filter((language) => !contexts.some((context) => context.id === defaultId(language)));
+    return [...unused.map((language) => ({ id: defaultId(language), language, cwd: WORKSPACE_MOUNT })), ...contexts];
+  }
+
+  /** Like get, but a default context's id creates that context on first use. */
+  async resolve(session: string, id: string): Promise<CodeContext> {
+    const language = LANGUAGES.find((name) => defaultId(name) === id);
+    if (language && !this.#sessions.get(session)?.has(id)) return this.defaultContext(session, language);
+    return this.get(session, id);
+  }
+
   /** The sessions that hold live contexts. */
   sessionNames(): string[] {
     return [...this.#sessions.keys()];
@@ -156,7 +178,8 @@ export class ContextRegistry {
     return (await space).files();
   }
 
-  async create(session: string, params: CreateContextParams): Promise<CodeContext> {
+  /** `id` is the registry's own choice (a default context's); callers leave it out. */
+  async create(session: string, params: CreateContextParams, id: string = randomUUID()): Promise<CodeContext> {
     if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
     this.#requireLauncher(params.language);
     const cwd = params.cwd ?? WORKSPACE_MOUNT;
@@ -169,7 +192,7 @@ export class ContextRegistry {
         `context limit reached: this sandbox holds at most ${this.#options.maxContexts} contexts; delete one first`,
       );
     }
-    const creation = this.#create(session, { ...params, cwd });
+    const creation = this.#create(session, { ...params, cwd }, id);
     this.#creating.add(creation);
     this.#creatingIn.set(session, (this.#creatingIn.get(session) ?? 0) + 1);
     let failed = false;
@@ -196,7 +219,7 @@ export class ContextRegistry {
       const context = await existing.catch(() => undefined);
       if (context && !context.closed) return context;
     }
-    const created = this.create(session, { language });
+    const created = this.create(session, { language }, defaultId(language));
     this.#defaults.set(key, created);
     created.catch(() => this.#defaults.delete(key));
     return created;
@@ -240,10 +263,14 @@ export class ContextRegistry {
     await Promise.allSettled([...this.#spaces.keys()].map((session) => this.#endIfEmpty(session)));
   }
 
-  async #create(session: string, params: Required<Omit<CreateContextParams, 'metadata'>> & CreateContextParams): Promise<CodeContext> {
+  async #create(
+    session: string,
+    params: Required<Omit<CreateContextParams, 'metadata'>> & CreateContextParams,
+    id: string,
+  ): Promise<CodeContext> {
     const { space, kernel } = await this.#claim(session, params.language);
     const context = new CodeContext({
-      id: randomUUID(),
+      id,
       session,
       language: params.language,
       cwd: params.cwd,
