@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import type { KernelExit, KernelLaunchOptions } from './kernel-launch.ts';
 
 /** Read-only system trees; missing ones are skipped (`--ro-bind-try`). */
-const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+export const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 
 /**
  * The parts of /etc programs need (dynamic linker, users for getpwuid, certificates,
@@ -71,6 +71,8 @@ export interface SandboxCommandOptions
   command: string[];
   /** Size cap of the private /tmp (a tmpfs, so it is memory), in MiB; unset = tmpfs default. */
   tmpSizeMb?: number;
+  /** More private tmpfs directories, capped like /tmp (a context's cwd outside the workspace: scratch-cwd.ts). */
+  scratchDirs?: string[];
   /**
    * The uid (and gid) inside; default SANDBOX_UID. A launcher that needs a capability for
    * its own set-up (--cap-add) must use 0, as bwrap hands capabilities to uid 0 only, and
@@ -177,6 +179,10 @@ function sandboxCommand(options: SandboxCommandOptions): [string, ...string[]] {
   argv.push('--dev', '/dev', '--size', String(shmMb * 1024 * 1024), '--tmpfs', '/dev/shm', '--remount-ro', '/dev');
   if (options.tmpSizeMb) argv.push('--size', String(options.tmpSizeMb * 1024 * 1024));
   argv.push('--tmpfs', '/tmp');
+  for (const dir of options.scratchDirs ?? []) {
+    if (options.tmpSizeMb) argv.push('--size', String(options.tmpSizeMb * 1024 * 1024));
+    argv.push('--tmpfs', dir);
+  }
   argv.push('--bind', options.workspace, options.workspaceMount);
   argv.push('--bind', options.runDir, RUN_MOUNT);
   argv.push(...(options.extraArgs ?? []));

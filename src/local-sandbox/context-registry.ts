@@ -19,6 +19,7 @@ import type { SeccompFilters } from './seccomp-filter.ts';
 import type { SessionUids } from './session-uids.ts';
 import { SessionSpace, type SpaceSettings } from './session-space.ts';
 import type { FileWorker } from './file-worker.ts';
+import { normalCwd, ScratchCwdError, scratchDirFor } from './scratch-cwd.ts';
 
 /** Where the session's workspace appears inside every kernel; E2B's default cwd. */
 export const WORKSPACE_MOUNT = WORKSPACE_DIR;
@@ -182,9 +183,16 @@ export class ContextRegistry {
   async create(session: string, params: CreateContextParams, id: string = randomUUID()): Promise<CodeContext> {
     if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
     this.#requireLauncher(params.language);
-    const cwd = params.cwd ?? WORKSPACE_MOUNT;
-    if (!cwd.startsWith('/') || cwd.includes('\0')) {
-      throw new ContextRequestError(400, `cwd must be an absolute path, got "${cwd}"`);
+    const given = params.cwd ?? WORKSPACE_MOUNT;
+    if (!given.startsWith('/') || given.includes('\0')) {
+      throw new ContextRequestError(400, `cwd must be an absolute path, got "${given}"`);
+    }
+    const cwd = normalCwd(given);
+    try {
+      scratchDirFor(cwd, WORKSPACE_MOUNT);
+    } catch (error) {
+      if (error instanceof ScratchCwdError) throw new ContextRequestError(400, error.message);
+      throw error;
     }
     if (this.size + this.#creating.size >= this.#options.maxContexts) {
       throw new ContextRequestError(
@@ -268,7 +276,12 @@ export class ContextRegistry {
     params: Required<Omit<CreateContextParams, 'metadata'>> & CreateContextParams,
     id: string,
   ): Promise<CodeContext> {
-    const { space, kernel } = await this.#claim(session, params.language);
+    const scratch = scratchDirFor(params.cwd, WORKSPACE_MOUNT);
+    const scratchDirs = scratch === undefined ? undefined : [scratch];
+    // A cwd of its own needs a kernel started with it (a tmpfs there), not a pooled one.
+    const { space, kernel } = scratchDirs
+      ? await this.#ownKernel(session, params.language, scratchDirs)
+      : await this.#claim(session, params.language);
     const context = new CodeContext({
       id,
       session,
@@ -276,7 +289,7 @@ export class ContextRegistry {
       cwd: params.cwd,
       metadata: params.metadata,
       kernel,
-      startKernel: () => this.#startKernel(space, params.language),
+      startKernel: () => this.#startKernel(space, params.language, scratchDirs),
       onGone: (gone) => {
         this.#forget(gone);
         void this.#endIfEmpty(gone.session);
@@ -387,7 +400,18 @@ export class ContextRegistry {
     return this.#parents;
   }
 
-  async #startKernel(space: SessionSpace, language: Language): Promise<RunningKernel> {
+  /** A kernel started for one context in the session's space (made if the session has none). */
+  async #ownKernel(session: string, language: Language, scratchDirs: string[]): Promise<PooledKernel> {
+    let space = this.#spaces.get(session);
+    if (!space) {
+      space = this.#ensureParents().then(() => SessionSpace.open(this.#spaceSettings));
+      this.#bindSpace(session, space);
+    }
+    const ready = await space;
+    return { space: ready, kernel: await this.#startKernel(ready, language, scratchDirs) };
+  }
+
+  async #startKernel(space: SessionSpace, language: Language, scratchDirs?: string[]): Promise<RunningKernel> {
     const launcher = this.#launchers[language];
     if (!launcher) throw new Error(`no launcher for ${language}`);
     return RunningKernel.start(launcher, {
@@ -397,6 +421,7 @@ export class ContextRegistry {
       runRoot: space.runRoot,
       memoryMb: this.#limits.perProcessMemoryMb,
       allowNetwork: this.#options.allowNetwork,
+      scratchDirs,
       cgroup: () => this.#limits.kernelCgroup(),
       watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
       hostUid: space.hostUid,

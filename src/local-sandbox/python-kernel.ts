@@ -50,6 +50,7 @@ export const launchPythonKernel: KernelLauncher = (options) => {
       allowNetwork: options.allowNetwork,
       // The private /tmp is memory: bound it like the kernel itself.
       tmpSizeMb: options.memoryMb > 0 ? options.memoryMb : undefined,
+      scratchDirs: options.scratchDirs,
       env,
       // ipykernel rewrites its connection file (remove, create) once its sockets are bound: it
       // gets a copy in its private /tmp, so the run directory can be sealed as soon as the sockets

@@ -11,7 +11,10 @@ import type { KernelCgroup } from './limits/context-limits.ts';
 
 /** A launch's options (kernel-launch.ts) but the run directory, which the kernel gets afresh under `runRoot`. */
 export interface KernelSpec
-  extends Pick<KernelLaunchOptions, 'language' | 'workspace' | 'workspaceMount' | 'memoryMb' | 'allowNetwork' | 'hostUid' | 'seccomp'> {
+  extends Pick<
+    KernelLaunchOptions,
+    'language' | 'workspace' | 'workspaceMount' | 'memoryMb' | 'allowNetwork' | 'hostUid' | 'seccomp' | 'scratchDirs'
+  > {
   /** Parent of the per-kernel run directories (outside every workspace). */
   runRoot: string;
   /** Makes the kernel's own cgroup (its context's limits); removed once the kernel has ended. */
@@ -51,6 +54,7 @@ export class RunningKernel {
         allowNetwork: spec.allowNetwork,
         hostUid: spec.hostUid,
         seccomp: spec.seccomp,
+        scratchDirs: spec.scratchDirs,
       });
     } catch (error) {
       await cgroup?.remove().catch(() => {});
