@@ -96,3 +96,54 @@ describe('Python results and contexts as E2B has them', () => {
     assert.equal(again.at(-1)?.id, created.id, 'a new context is listed last');
   });
 });
+
+describe('bash and R contexts', () => {
+  test('bash: state (cwd, variables, functions) persists between runs; output and exit status come back', async () => {
+    const context = await client.createCodeContext({ language: 'bash' });
+    assert.equal(context.language, 'bash');
+    const first = await client.runCode('mkdir -p proj && cd proj\ncount=41\ngreet() { echo "hello $1"; }', { context });
+    assert.equal(first.error, undefined, first.error?.value);
+    const second = await client.runCode('pwd; echo $((count + 1)); greet you; echo oops >&2', { context });
+    assert.deepEqual(second.logs.stdout.join(''), '/home/user/proj\n42\nhello you\noops\n');
+    const failed = await client.runCode('ls /no/such/dir', { context });
+    assert.equal(failed.error?.name, 'ExitCodeError');
+    assert.equal(failed.error?.value, 'exit status 2');
+    assert.match(failed.logs.stdout.join(''), /No such file or directory/);
+    // A command that reads stdin gets end-of-file, not the server's own input.
+    assert.deepEqual((await client.runCode('read line; echo "got [$line]"', { context })).logs.stdout, ['got []\n']);
+  });
+
+  test('bash: per-run env vars are set for the run only; a timeout stops the command and keeps the shell', async () => {
+    const withEnv = await client.runCode('echo $FOO', { language: 'bash', envs: { FOO: "bar 'quoted'" } });
+    assert.deepEqual(withEnv.logs.stdout, ["bar 'quoted'\n"]);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash code
+    assert.deepEqual((await client.runCode('echo ${FOO:-default}', { language: 'bash' })).logs.stdout, ['default\n']);
+
+    const context = await client.createCodeContext({ language: 'bash' });
+    await client.runCode('kept=yes', { context });
+    const stopped = await client.runCode('sleep 60', { context, timeoutMs: 1500 }).catch((error: Error) => error);
+    assert.ok(stopped instanceof Error, 'the client reports the timeout');
+    assert.deepEqual((await client.runCode('echo $kept', { context })).logs.stdout, ['yes\n']);
+  });
+
+  test('bash: the same jail as Python (no host secrets, no way out of the workspace), and exit gives a fresh shell', async () => {
+    const context = await client.createCodeContext({ language: 'bash', cwd: '/root' });
+    const jail = await client.runCode('id -u; pwd; cat /etc/shadow 2>&1; ls /home', { context });
+    assert.match(jail.logs.stdout.join(''), /^1000\n\/root\n.*(No such file|Permission denied).*\nuser\n$/s);
+    await client.runCode('exit 3', { context });
+    const after = await client.runCode('echo alive', { context });
+    assert.match(after.logs.stdout.join(''), /new one\]\nalive\n$/);
+  });
+
+  test('R: values, env vars per run, errors', async () => {
+    const value = await client.runCode('x <- c(1, 2, 3)\nsum(x) * 7', { language: 'r' });
+    assert.equal(value.error, undefined, value.error?.traceback);
+    // IRkernel shows a value as display data (as in E2B's image): results[0], not the main result.
+    assert.equal(value.results[0]?.text, '[1] 42');
+    const env = await client.runCode('Sys.getenv("FOO")', { language: 'r', envs: { FOO: 'bar' } });
+    assert.equal(env.results[0]?.text, '[1] "bar"');
+    assert.equal((await client.runCode('Sys.getenv("FOO", unset = "default")', { language: 'r' })).results[0]?.text, '[1] "default"');
+    const failed = await client.runCode('stop("boom")', { language: 'r' });
+    assert.match(failed.error?.value ?? '', /boom/);
+  });
+});

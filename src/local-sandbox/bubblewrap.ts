@@ -46,6 +46,8 @@ const ETC_ENTRIES = [
   'python3.11',
   'python3.12',
   'python3.13',
+  // R's own configuration (Renviron, Rprofile.site, repositories): R contexts.
+  'R',
   'host.conf',
   'gai.conf',
   'protocols',

@@ -10,6 +10,8 @@ import { defaultWorkspaceParent, parseSandboxOptions, type SandboxOptions, type 
 import { launchDenoKernel } from './deno-kernel.ts';
 import { ContextLimits } from './limits/context-limits.ts';
 import { launchPythonKernel } from './python-kernel.ts';
+import { launchBashKernel } from './bash-kernel.ts';
+import { launchRKernel } from './r-kernel.ts';
 import { createSandboxApp } from './sandbox-app.ts';
 import { buildSeccompFilters, type SeccompFilters } from './seccomp-filter.ts';
 import { SessionUids, assertSearchableByOthers } from './session-uids.ts';
@@ -47,6 +49,8 @@ const DEFAULT_LAUNCHERS: KernelLaunchers = {
   python: launchPythonKernel,
   javascript: launchDenoKernel,
   typescript: launchDenoKernel,
+  bash: launchBashKernel,
+  r: launchRKernel,
 };
 
 export async function startSandbox(input: SandboxOptions | SandboxOptionsInput = {}, deps: SandboxDeps = {}): Promise<RunningSandbox> {

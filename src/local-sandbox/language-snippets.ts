@@ -136,7 +136,9 @@ function denoSyntaxCheck(code: string): string {
     '  const report = new TextDecoder().decode((await child.output()).stderr);',
     `  const found = new RegExp(${JSON.stringify(pattern)}).exec(report);`,
     '  if (found) {',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: JavaScript the kernel runs
     '    const error = new SyntaxError(`${found[1]} (line ${found[3]}, column ${found[4]})`);',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: JavaScript the kernel runs
     '    const lines = [`SyntaxError: ${error.message}`, ...found[2].split(String.fromCharCode(10)).filter((line) => line.trim())];',
     '    error.stack = lines.join(String.fromCharCode(10));',
     '    throw error;',
@@ -158,4 +160,44 @@ const deno: LanguageSnippets = {
   explainFailure: (code) => denoSyntaxCheck(code),
 };
 
-export const SNIPPETS: Record<Language, LanguageSnippets> = { python, javascript: deno, typescript: deno };
+/** A word for bash, single-quoted: nothing in it is expanded. */
+const shellWord = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
+/** Names that can be variables in bash and R alike; others cannot be set from code anyway. */
+const VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const variables = (vars: Record<string, string>) => Object.entries(vars).filter(([name]) => VARIABLE.test(name));
+
+const bash: LanguageSnippets = {
+  setEnv: (vars) =>
+    variables(vars)
+      .map(
+        ([name, value]) =>
+          `if [ -n "\${${name}+set}" ]; then __sandbox_saved_${name}="$${name}"; __sandbox_had_${name}=1; else __sandbox_had_${name}=0; fi; export ${name}=${shellWord(value)}`,
+      )
+      .join('\n'),
+  restoreEnv: () =>
+    `for __sandbox_v in $(compgen -v __sandbox_had_); do __sandbox_n=\${__sandbox_v#__sandbox_had_}; ` +
+    `if [ "\${!__sandbox_v}" = 1 ]; then __sandbox_s=__sandbox_saved_$__sandbox_n; export "$__sandbox_n=\${!__sandbox_s}"; else unset "$__sandbox_n"; fi; ` +
+    `unset "__sandbox_saved_$__sandbox_n" "$__sandbox_v"; done; unset __sandbox_v __sandbox_n __sandbox_s`,
+  lateOutput: false,
+  chdir: (path) => `mkdir -p ${shellWord(path)} && cd ${shellWord(path)}`,
+};
+
+const r: LanguageSnippets = {
+  setEnv: (vars) =>
+    `.sandbox_env <- ${rList(vars)}\n.sandbox_saved_env <- Sys.getenv(names(.sandbox_env), unset = NA, names = TRUE)\n` +
+    `do.call(Sys.setenv, as.list(.sandbox_env))\nrm(.sandbox_env)`,
+  restoreEnv: () =>
+    `for (.sandbox_k in names(.sandbox_saved_env)) { .sandbox_v <- .sandbox_saved_env[[.sandbox_k]]; ` +
+    `if (is.na(.sandbox_v)) Sys.unsetenv(.sandbox_k) else do.call(Sys.setenv, setNames(list(.sandbox_v), .sandbox_k)) }\n` +
+    `rm(list = intersect(c(".sandbox_saved_env", ".sandbox_k", ".sandbox_v"), ls(all.names = TRUE)))`,
+  lateOutput: false,
+  chdir: (path) => `dir.create(${JSON.stringify(path)}, recursive = TRUE, showWarnings = FALSE); setwd(${JSON.stringify(path)})`,
+};
+
+/** A named character vector in R; JSON's string escapes are R's too. */
+function rList(vars: Record<string, string>): string {
+  const entries = Object.entries(vars).map(([name, value]) => `${JSON.stringify(name)} = ${JSON.stringify(value)}`);
+  return `c(${entries.join(', ')})`;
+}
+
+export const SNIPPETS: Record<Language, LanguageSnippets> = { python, javascript: deno, typescript: deno, bash, r };
