@@ -147,3 +147,88 @@ describe('bash and R contexts', () => {
     assert.match(failed.error?.value ?? '', /boom/);
   });
 });
+
+describe('matplotlib charts as structured data beside the png', () => {
+  const chartOf = async (code: string) => {
+    const execution = await client.runCode(`import matplotlib.pyplot as plt\n${code}\nplt.show()`);
+    assert.equal(execution.error, undefined, execution.error?.traceback);
+    const shown = execution.results.find((result) => result.png);
+    assert.ok(shown?.png, 'the png is still there');
+    return shown.chart as any;
+  };
+
+  test('line: datetime x scale, units from labels, points as [ISO date, number]', async () => {
+    const chart = await chartOf(
+      'import datetime\ndays = [datetime.datetime(2024, 3, 1) + datetime.timedelta(days=i) for i in range(5)]\nplt.plot(days, [1, 4, 9, 16, 25], label="squares")\nplt.xlabel("Day")\nplt.ylabel("Area [m2]")\nplt.title("Growth")',
+    );
+    assert.equal(chart.type, 'line');
+    assert.equal(chart.title, 'Growth');
+    assert.equal(chart.x_unit, null);
+    assert.equal(chart.y_unit, 'm2');
+    assert.equal(chart.x_scale, 'datetime');
+    assert.equal(chart.y_scale, 'linear');
+    assert.equal(chart.elements[0].label, 'squares');
+    assert.equal(new Date(chart.elements[0].points[0][0]).toISOString(), '2024-03-01T00:00:00.000Z');
+    assert.deepEqual(
+      chart.elements[0].points.map((point: [string, number]) => point[1]),
+      [1, 4, 9, 16, 25],
+    );
+  });
+
+  test('bar with groups, log scale, pie angles, box-and-whisker statistics', async () => {
+    const bar = await chartOf('plt.bar(["x", "y"], [3, 5], label="first")\nplt.bar(["x", "y"], [1, 2], label="second")');
+    assert.equal(bar.type, 'bar');
+    assert.deepEqual(
+      bar.elements.map((e: any) => [e.label, e.group, e.value]),
+      [
+        ['x', 'first', 3],
+        ['y', 'first', 5],
+        ['x', 'second', 1],
+        ['y', 'second', 2],
+      ],
+    );
+    const log = await chartOf('plt.plot([1, 2, 3], [10, 100, 1000])\nplt.yscale("log")');
+    assert.equal(log.y_scale, 'log');
+    const pie = await chartOf('plt.pie([3, 1], labels=["most", "rest"])');
+    assert.deepEqual(
+      pie.elements.map((e: any) => [e.label, e.angle, e.radius]),
+      [
+        ['most', 270, 1],
+        ['rest', 90, 1],
+      ],
+    );
+    const box = await chartOf('plt.boxplot([[1, 2, 3, 4, 5, 40], [2, 4, 6]], labels=["a", "b"])');
+    assert.equal(box.type, 'box_and_whisker');
+    assert.deepEqual(
+      box.elements.map((e: any) => [e.label, e.min, e.first_quartile, e.median, e.third_quartile, e.max, e.outliers]),
+      [
+        ['a', 1, 2.25, 3.5, 4.75, 5, [40]],
+        ['b', 2, 3, 4, 5, 6, []],
+      ],
+    );
+  });
+
+  test('subplots give a superchart of charts; a drawing with no data is unknown', async () => {
+    const chart = await chartOf(
+      'fig, (left, right) = plt.subplots(1, 2)\nfig.suptitle("Both")\nleft.plot([0, 1], [1, 0])\nleft.set_title("down")\nright.scatter([1, 2, 3], [3, 1, 2], label="dots")',
+    );
+    assert.equal(chart.type, 'superchart');
+    assert.equal(chart.title, 'Both');
+    assert.deepEqual(
+      chart.elements.map((c: any) => [c.type, c.title]),
+      [
+        ['line', 'down'],
+        ['scatter', null],
+      ],
+    );
+    assert.deepEqual(chart.elements[1].elements[0].points, [
+      [1, 3],
+      [2, 1],
+      [3, 2],
+    ]);
+    const unknown = await chartOf('fig, ax = plt.subplots()\nax.add_patch(plt.Rectangle((0, 0), 1, 1))\nax.set_title("a square")');
+    assert.equal(unknown.type, 'unknown');
+    assert.equal(unknown.title, 'a square');
+    assert.deepEqual(unknown.elements, []);
+  });
+});

@@ -4,6 +4,7 @@
  * variables, and changing the working directory; and what the server must know of
  * each kernel's habits. One entry per language.
  */
+import { readFileSync } from 'node:fs';
 import type { Language } from '../sandbox/protocol.ts';
 
 export interface LanguageSnippets {
@@ -24,67 +25,8 @@ export interface LanguageSnippets {
   lateOutput: boolean;
 }
 
-/**
- * Set up in every Python kernel, as E2B's image does with IPython start-up scripts (written
- * here in our own words): a DataFrame shown as a result also carries its columns as `data`
- * (the `e2b/data` MIME type), and a PIL image saved to a file is also displayed (a png
- * result). Nothing is imported until the code itself imports pandas or PIL.
- */
-const PYTHON_PRELUDE = `def _sandbox_prelude():
-    import sys
-    from IPython import get_ipython
-    from IPython.core.formatters import BaseFormatter
-    from traitlets import ObjectName, Unicode
-
-    class DataFrameColumns(BaseFormatter):
-        format_type = Unicode("e2b/data")
-        print_method = ObjectName("_repr_e2b_data_")
-        _return_type = (dict,)
-
-        def __call__(self, obj):
-            pandas = sys.modules.get("pandas")
-            if pandas is None or not isinstance(obj, pandas.DataFrame):
-                return super().__call__(obj)
-            columns = obj.to_dict(orient="list")
-            return {str(name): [v.isoformat() if isinstance(v, pandas.Timestamp) else v for v in values] for name, values in columns.items()}
-
-    shell = get_ipython()
-    shell.display_formatter.formatters["e2b/data"] = DataFrameColumns(parent=shell.display_formatter)
-
-    class DisplayOnSave:
-        """Patches PIL.Image.Image.save once PIL.Image is first imported."""
-
-        def find_spec(self, name, path=None, target=None):
-            if name != "PIL.Image":
-                return None
-            import importlib.machinery
-
-            spec = importlib.machinery.PathFinder.find_spec(name, path)
-            if spec is None or spec.loader is None:
-                return spec
-            load = spec.loader.exec_module
-
-            def exec_module(module):
-                load(module)
-                save = module.Image.save
-
-                def save_and_show(image, fp, format=None, **params):
-                    if isinstance(fp, (str, bytes)) or hasattr(fp, "__fspath__"):
-                        from IPython.display import display
-
-                        display(image)
-                    return save(image, fp, format, **params)
-
-                module.Image.save = save_and_show
-
-            spec.loader.exec_module = exec_module
-            return spec
-
-    sys.meta_path.insert(0, DisplayOnSave())
-
-
-_sandbox_prelude()
-del _sandbox_prelude`;
+/** Set up in every Python kernel: DataFrame data, matplotlib charts, PIL display-on-save (see the file). */
+const PYTHON_PRELUDE = readFileSync(new URL('./python-prelude.py', import.meta.url), 'utf8');
 
 const python: LanguageSnippets = {
   prelude: PYTHON_PRELUDE,

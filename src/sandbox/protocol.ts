@@ -175,7 +175,10 @@ export function parseExecutionEvent(line: string): ExecutionEvent | undefined {
 
 /** Serialises one event as an NDJSON line, leaving out undefined and null fields. */
 export function formatExecutionEvent(event: ExecutionEvent): string {
-  return `${JSON.stringify(event, (_key, value: unknown) => (value === null ? undefined : value))}\n`;
+  // Only the event's own null fields go: a chart's null title or unit is data (E2B sends it).
+  return `${JSON.stringify(event, function (this: unknown, _key, value: unknown) {
+    return value === null && this === event ? undefined : value;
+  })}\n`;
 }
 
 /** Names of the errors the sandbox itself reports in the stream (besides the code's own). */
