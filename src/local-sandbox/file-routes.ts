@@ -2,7 +2,8 @@
  * The embedded sandbox's file API, in the shapes of Alibaba's code-interpreter image
  * (src/sandbox/protocol.ts FILE_ROUTES), scoped to the session's workspace. Paths are
  * checked here (workspace-path.ts); the IO itself is the session's file worker's,
- * inside the jail (file-worker.ts). Refusals are plain text with a precise status.
+ * inside the jail (file-worker.ts). Refusals are plain text with a precise status; a
+ * session without live contexts is a 404 (UNKNOWN_SESSION_REFUSAL), never a new workspace.
  */
 import { randomUUID } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
@@ -96,6 +97,7 @@ export function addFileRoutes(app: Hono, deps: FileRouteDeps): void {
     const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
     if (!incoming) throw new Error('the sandbox app must be served by @hono/node-server');
     const session = sessionOf(c);
+    registry.requireSession(session); // before a byte is read: a stopped session gets its 404 at once
     return c.json(await receiveUpload(incoming, () => registry.files(session), deps));
   });
 
