@@ -11,6 +11,7 @@ PACKAGES=(python3-ipykernel python3-numpy python3-pandas python3-matplotlib
   python3-lxml python3-bs4 python3-pil
   bubblewrap socat procps python3-seccomp
   slirp4netns
+  r-cran-irkernel
   "$@")
 missing=()
 for p in "${PACKAGES[@]}"; do

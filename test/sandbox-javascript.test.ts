@@ -82,11 +82,11 @@ describe('JavaScript and TypeScript contexts', () => {
 
   test('env_vars and cwd work as in Python', async () => {
     const env = await execute(url, { code: 'Deno.env.get("GREETING")', context_id: ts, env_vars: { GREETING: 'hello' } });
-    assert.equal(env.results[0]?.text, '"hello"');
+    assert.equal(env.results[0]?.text, 'hello');
     const gone = await execute(url, { code: 'String(Deno.env.get("GREETING"))', context_id: ts });
-    assert.equal(gone.results[0]?.text, '"undefined"');
+    assert.equal(gone.results[0]?.text, 'undefined');
     const cwd = await execute(url, { code: 'Deno.cwd()', context_id: ts });
-    assert.equal(cwd.results[0]?.text, '"/home/user"');
+    assert.equal(cwd.results[0]?.text, '/home/user');
   });
 
   test('a timeout stops a busy loop and keeps the variables', async () => {

@@ -178,7 +178,7 @@ describe('the sandbox protocol', () => {
 
     const unknownLanguage = await request(url, 'POST', '/contexts', { language: 'cobol' });
     assert.equal(unknownLanguage.status, 400);
-    assert.match(unknownLanguage.text, /supported: python, javascript, typescript/);
+    assert.match(unknownLanguage.text, /supported: python, javascript, typescript, bash, r/);
 
     const noCode = await execute(url, { context_id: 'x' });
     assert.equal(noCode.status, 400);

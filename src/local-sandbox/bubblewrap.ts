@@ -21,7 +21,7 @@ import type { KernelExit, KernelLaunchOptions } from './kernel-launch.ts';
 import { attachNetwork, type PrivateNetwork } from './private-network.ts';
 
 /** Read-only system trees; missing ones are skipped (`--ro-bind-try`). */
-const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+export const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 
 /**
  * The parts of /etc programs need (dynamic linker, users for getpwuid, certificates,
@@ -47,6 +47,8 @@ const ETC_ENTRIES = [
   'python3.11',
   'python3.12',
   'python3.13',
+  // R's own configuration (Renviron, Rprofile.site, repositories): R contexts.
+  'R',
   'host.conf',
   'gai.conf',
   'protocols',
@@ -72,6 +74,8 @@ export interface SandboxCommandOptions
   command: string[];
   /** Size cap of the private /tmp (a tmpfs, so it is memory), in MiB; unset = tmpfs default. */
   tmpSizeMb?: number;
+  /** More private tmpfs directories, capped like /tmp (a context's cwd outside the workspace: scratch-cwd.ts). */
+  scratchDirs?: string[];
   /**
    * The uid (and gid) inside; default SANDBOX_UID. A launcher that needs a capability for
    * its own set-up (--cap-add) must use 0, as bwrap hands capabilities to uid 0 only, and
@@ -195,6 +199,10 @@ function bwrapArguments(options: SandboxCommandOptions): string[] {
   argv.push('--dev', '/dev', '--size', String(shmMb * 1024 * 1024), '--tmpfs', '/dev/shm', '--remount-ro', '/dev');
   if (options.tmpSizeMb) argv.push('--size', String(options.tmpSizeMb * 1024 * 1024));
   argv.push('--tmpfs', '/tmp');
+  for (const dir of options.scratchDirs ?? []) {
+    if (options.tmpSizeMb) argv.push('--size', String(options.tmpSizeMb * 1024 * 1024));
+    argv.push('--tmpfs', dir);
+  }
   argv.push('--bind', options.workspace, options.workspaceMount);
   argv.push('--bind', options.runDir, RUN_MOUNT);
   argv.push(...(options.extraArgs ?? []));

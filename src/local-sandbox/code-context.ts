@@ -207,7 +207,7 @@ export class CodeContext {
         return;
       }
       if (outcome.kind === 'done') {
-        await this.#finish(kernel.connection, outcome.reply, output.emit);
+        await this.#finish(kernel.connection, outcome.reply, output, params.code);
       } else if (!(await this.#stopCode(kernel, handle.done, outcome.kind, params))) {
         return; // the kernel was replaced: nothing of this execution is left to undo
       }
@@ -219,10 +219,29 @@ export class CodeContext {
   }
 
   /** The code ended by itself: the last of its output is in, and an error only the reply carries is sent. */
-  async #finish(connection: KernelConnection, reply: Record<string, unknown>, emit: (event: ExecutionEvent) => void): Promise<void> {
+  async #finish(connection: KernelConnection, reply: Record<string, unknown>, output: ExecutionOutput, code: string): Promise<void> {
     if (SNIPPETS[this.language].lateOutput) await connection.flush().catch(() => {});
-    // Deno reports a syntax error only in the reply, with no iopub `error`.
-    if (reply.status === 'error') emit(errorFromContent(reply));
+    // Deno reports a syntax error only in the reply, with no iopub `error` and no message.
+    if (reply.status !== 'error' || output.sentError) return;
+    const explain = SNIPPETS[this.language].explainFailure;
+    output.emit((explain && (await this.#explain(explain(code)))) || errorFromContent(reply));
+  }
+
+  /** The error a silent run of `code` raises, if any. */
+  async #explain(code: string): Promise<ExecutionEvent | undefined> {
+    let failure: Record<string, unknown> | undefined;
+    const { msgId, done } = this.#kernel.connection.execute(code, {
+      silent: true,
+      onIopub: (message) => {
+        if (message.header.msg_type === 'error') failure = message.content;
+      },
+    });
+    try {
+      await within(settledWell(done), INTERRUPT_GRACE_MS);
+    } finally {
+      this.#kernel.connection.forget(msgId);
+    }
+    return failure && errorFromContent(failure);
   }
 
   /**

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LANGUAGES, type Language, type TenantQuota, UNKNOWN_SESSION_REFUSAL, WORKSPACE_DIR } from '../sandbox/protocol.ts';
+import { type Context, LANGUAGES, type Language, type TenantQuota, UNKNOWN_SESSION_REFUSAL, WORKSPACE_DIR } from '../sandbox/protocol.ts';
 import { CodeContext } from './code-context.ts';
 import { FRESH_SPACE, KernelPool } from './kernel-pool.ts';
 import type { KernelLauncher } from './kernel-launch.ts';
@@ -22,12 +22,20 @@ import type { SeccompFilters } from './seccomp-filter.ts';
 import type { SessionUids } from './session-uids.ts';
 import { SessionSpace, SpaceEndedError, type SpaceSettings } from './session-space.ts';
 import type { FileWorker } from './file-worker.ts';
+import { normalCwd, ScratchCwdError, scratchDirFor } from './scratch-cwd.ts';
 import { quotaRefusal } from './tenant-quota.ts';
 
 /** Where the session's workspace appears inside every kernel; E2B's default cwd. */
 export const WORKSPACE_MOUNT = WORKSPACE_DIR;
 /** The session of requests without a session header (not a valid header value: no clash). */
 export const DEFAULT_SESSION = '_default';
+/**
+ * The contexts E2B's image has from the start. The header-less session (E2B's clients) lists
+ * them before they exist; each is created when first used (its id or its language), so a
+ * fresh sandbox starts no kernel for them.
+ */
+const LISTED_DEFAULTS: Language[] = ['python', 'javascript'];
+const defaultId = (language: Language) => `default-${language}`;
 
 /** What an execution cut short by the sandbox's shutdown is told. */
 export const SHUTDOWN_MESSAGE = 'The sandbox is shutting down: this code was stopped and its context is gone.';
@@ -149,6 +157,21 @@ export class ContextRegistry {
     return [...(this.#sessions.get(session)?.values() ?? [])];
   }
 
+  /** The session's contexts as listed: for the header-less session, with E2B's defaults not yet used first. */
+  listed(session: string): Context[] {
+    const contexts = this.list(session).map((context) => context.toJSON());
+    if (session !== DEFAULT_SESSION) return contexts;
+    const unused = LISTED_DEFAULTS.filter((language) => !contexts.some((context) => context.id === defaultId(language)));
+    return [...unused.map((language) => ({ id: defaultId(language), language, cwd: WORKSPACE_MOUNT })), ...contexts];
+  }
+
+  /** Like get, but a default context's id creates that context on first use. */
+  async resolve(session: string, id: string): Promise<CodeContext> {
+    const language = LANGUAGES.find((name) => defaultId(name) === id);
+    if (language && !this.#sessions.get(session)?.has(id)) return this.defaultContext(session, language);
+    return this.get(session, id);
+  }
+
   /** The sessions that hold live contexts. */
   sessionNames(): string[] {
     return [...this.#sessions.keys()];
@@ -188,16 +211,24 @@ export class ContextRegistry {
     if (!this.#spaces.has(session)) throw unknownSession(session);
   }
 
-  async create(session: string, params: CreateContextParams): Promise<CodeContext> {
+  /** `id` is the registry's own choice (a default context's); callers leave it out. */
+  async create(session: string, params: CreateContextParams, id: string = randomUUID()): Promise<CodeContext> {
     if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
     this.#requireLauncher(params.language);
-    const cwd = params.cwd ?? WORKSPACE_MOUNT;
-    if (!cwd.startsWith('/') || cwd.includes('\0')) {
-      throw new ContextRequestError(400, `cwd must be an absolute path, got "${cwd}"`);
+    const given = params.cwd ?? WORKSPACE_MOUNT;
+    if (!given.startsWith('/') || given.includes('\0')) {
+      throw new ContextRequestError(400, `cwd must be an absolute path, got "${given}"`);
+    }
+    const cwd = normalCwd(given);
+    try {
+      scratchDirFor(cwd, WORKSPACE_MOUNT);
+    } catch (error) {
+      if (error instanceof ScratchCwdError) throw new ContextRequestError(400, error.message);
+      throw error;
     }
     // Counted and reserved with no await in between: parallel creations see each other.
     const release = this.#reserve(session, params.quota);
-    const creation = this.#create(session, { ...params, cwd }, release);
+    const creation = this.#create(session, { ...params, cwd }, release, id);
     this.#creating.add(creation);
     let failed = false;
     try {
@@ -259,7 +290,7 @@ export class ContextRegistry {
       const context = await existing.catch(() => undefined);
       if (context && !context.closed) return context;
     }
-    const created = this.create(session, { language });
+    const created = this.create(session, { language }, defaultId(language));
     this.#defaults.set(key, created);
     created.catch(() => this.#defaults.delete(key));
     return created;
@@ -311,16 +342,22 @@ export class ContextRegistry {
     session: string,
     params: Required<Pick<CreateContextParams, 'language' | 'cwd'>> & CreateContextParams,
     release: () => void,
+    id: string,
   ): Promise<CodeContext> {
-    const { space, kernel } = await this.#claim(session, params.language);
+    const scratch = scratchDirFor(params.cwd, WORKSPACE_MOUNT);
+    const scratchDirs = scratch === undefined ? undefined : [scratch];
+    // A cwd of its own needs a kernel started with it (a tmpfs there), not a pooled one.
+    const { space, kernel } = scratchDirs
+      ? await this.#ownKernel(session, params.language, scratchDirs)
+      : await this.#claim(session, params.language);
     const context = new CodeContext({
-      id: randomUUID(),
+      id,
       session,
       language: params.language,
       cwd: params.cwd,
       metadata: params.metadata,
       kernel,
-      startKernel: () => this.#startKernel(space, params.language),
+      startKernel: () => this.#startKernel(space, params.language, scratchDirs),
       onGone: (gone) => {
         this.#forget(gone);
         void this.#endIfEmpty(gone.session);
@@ -434,7 +471,18 @@ export class ContextRegistry {
     return this.#parents;
   }
 
-  async #startKernel(space: SessionSpace, language: Language): Promise<RunningKernel> {
+  /** A kernel started for one context in the session's space (made if the session has none). */
+  async #ownKernel(session: string, language: Language, scratchDirs: string[]): Promise<PooledKernel> {
+    let space = this.#spaces.get(session);
+    if (!space) {
+      space = this.#ensureParents().then(() => SessionSpace.open(this.#spaceSettings));
+      this.#bindSpace(session, space);
+    }
+    const ready = await space;
+    return { space: ready, kernel: await this.#startKernel(ready, language, scratchDirs) };
+  }
+
+  async #startKernel(space: SessionSpace, language: Language, scratchDirs?: string[]): Promise<RunningKernel> {
     // A kernel that died during shutdown is not replaced: its context is being closed.
     if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
     const launcher = this.#launchers[language];
@@ -446,6 +494,7 @@ export class ContextRegistry {
       runRoot: space.runRoot,
       memoryMb: this.#limits.perProcessMemoryMb,
       allowNetwork: this.#options.allowNetwork,
+      scratchDirs,
       cgroup: () => this.#limits.kernelCgroup(),
       watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
       hostUid: space.hostUid,

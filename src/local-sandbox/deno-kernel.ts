@@ -156,6 +156,7 @@ function denoSandboxOptions(
       ...options.env,
     },
     tmpSizeMb: options.memoryMb,
+    scratchDirs: options.scratchDirs,
     // CAP_SYS_ADMIN for the umount below is only granted to uid 0; setpriv then drops every capability.
     uid: 0,
     extraArgs: [

@@ -26,6 +26,11 @@ export class ExecutionOutput {
     this.#limitBytes = limitBytes;
   }
 
+  /** True once the execution's one error went out. */
+  get sentError(): boolean {
+    return this.#sentError;
+  }
+
   /** Stops the execution (the first reason holds). */
   stop(reason: StopReason): void {
     if (this.#reason) return;

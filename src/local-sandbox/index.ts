@@ -11,6 +11,8 @@ import { defaultWorkspaceParent, parseSandboxOptions, type SandboxOptions, type 
 import { launchDenoKernel } from './deno-kernel.ts';
 import { ContextLimits } from './limits/context-limits.ts';
 import { launchPythonKernel } from './python-kernel.ts';
+import { launchBashKernel } from './bash-kernel.ts';
+import { launchRKernel } from './r-kernel.ts';
 import { createSandboxApp } from './sandbox-app.ts';
 import { buildSeccompFilters, type SeccompFilters } from './seccomp-filter.ts';
 import { SessionUids, assertSearchableByOthers } from './session-uids.ts';
@@ -50,6 +52,8 @@ const DEFAULT_LAUNCHERS: KernelLaunchers = {
   python: launchPythonKernel,
   javascript: launchDenoKernel,
   typescript: launchDenoKernel,
+  bash: launchBashKernel,
+  r: launchRKernel,
 };
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Turns the kernel's iopub messages into events of the wire protocol, the way E2B's
- * code-interpreter server does (MIME bundle → result fields; one pair of quotes
- * stripped from text/plain), with ANSI codes removed from text results and tracebacks.
+ * code-interpreter server does (MIME bundle → result fields; one pair of quotes,
+ * single or double, stripped from text/plain), with ANSI codes removed from text results and tracebacks.
  */
 import type { ErrorEvent, ExecutionEvent, ResultEvent } from '../sandbox/protocol.ts';
 import { stripAnsi } from './ansi.ts';
@@ -32,7 +32,8 @@ function resultFromBundle(data: Record<string, unknown>, isMainResult: boolean):
   }
   if (typeof result.text === 'string') {
     let text = stripAnsi(result.text);
-    if (text.length >= 2 && text.startsWith("'") && text.endsWith("'")) text = text.slice(1, -1);
+    // E2B's server strips one pair of either quote (a Python str's repr, a Deno string's inspect).
+    if (text.length >= 2 && /^(?:'[\s\S]*'|"[\s\S]*")$/.test(text)) text = text.slice(1, -1);
     result.text = text;
   }
   if (Object.keys(extra).length > 0) result.extra = extra;

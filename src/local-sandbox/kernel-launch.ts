@@ -38,6 +38,8 @@ export interface KernelLaunchOptions {
   hostUid?: number;
   /** The seccomp programs (seccomp-filter.ts); unset = no filter. */
   seccomp?: SeccompFilters;
+  /** Private writable tmpfs directories, capped like /tmp (scratch-cwd.ts). */
+  scratchDirs?: string[];
 }
 
 export interface KernelExit {

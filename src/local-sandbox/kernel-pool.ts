@@ -15,7 +15,7 @@ export const FRESH_SPACE = '\0fresh';
 
 /** JavaScript and TypeScript run in the same (Deno) kernel: a spare serves either. */
 function poolKey(space: string, language: Language): string {
-  const family = language === 'python' ? 'python' : 'deno';
+  const family = language === 'javascript' || language === 'typescript' ? 'deno' : language;
   return `${family}\0${space}`;
 }
 

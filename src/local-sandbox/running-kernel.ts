@@ -6,11 +6,15 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { KernelConnection } from './kernel-connection.ts';
 import { describeExit, type KernelExit, type KernelLauncher, type KernelLaunchOptions, type LaunchedKernel } from './kernel-launch.ts';
+import { SNIPPETS } from './language-snippets.ts';
 import type { KernelCgroup } from './limits/context-limits.ts';
 
 /** A launch's options (kernel-launch.ts) but the run directory, which the kernel gets afresh under `runRoot`. */
 export interface KernelSpec
-  extends Pick<KernelLaunchOptions, 'language' | 'workspace' | 'workspaceMount' | 'memoryMb' | 'allowNetwork' | 'hostUid' | 'seccomp'> {
+  extends Pick<
+    KernelLaunchOptions,
+    'language' | 'workspace' | 'workspaceMount' | 'memoryMb' | 'allowNetwork' | 'hostUid' | 'seccomp' | 'scratchDirs'
+  > {
   /** Parent of the per-kernel run directories (outside every workspace). */
   runRoot: string;
   /** Makes the kernel's own cgroup (its context's limits); removed once the kernel has ended. */
@@ -50,6 +54,7 @@ export class RunningKernel {
         allowNetwork: spec.allowNetwork,
         hostUid: spec.hostUid,
         seccomp: spec.seccomp,
+        scratchDirs: spec.scratchDirs,
       });
     } catch (error) {
       await cgroup?.remove().catch(() => {});
@@ -67,6 +72,8 @@ export class RunningKernel {
           throw new Error(`the ${spec.language} kernel exited while starting (${describeExit(exit)})`);
         }),
       ]);
+      const prelude = SNIPPETS[spec.language].prelude;
+      if (prelude) await runPrelude(connection, prelude, spec.language);
       return new RunningKernel(launched, connection);
     } catch (error) {
       await launched.kill();
@@ -87,4 +94,22 @@ export class RunningKernel {
     this.connection.close();
     await this.#launched.kill();
   }
+}
+
+/** The language's set-up code, run silently; a failure is a failed start (the code is ours). */
+async function runPrelude(connection: KernelConnection, code: string, language: string): Promise<void> {
+  let failure: Record<string, unknown> | undefined;
+  const { msgId, done } = connection.execute(code, {
+    silent: true,
+    onIopub: (message) => {
+      if (message.header.msg_type === 'error') failure = message.content;
+    },
+  });
+  try {
+    const reply = await done;
+    failure ??= reply.status === 'error' ? reply : undefined;
+  } finally {
+    connection.forget(msgId);
+  }
+  if (failure) throw new Error(`the ${language} kernel's set-up failed: ${String(failure.ename)}: ${String(failure.evalue)}`);
 }

@@ -120,10 +120,10 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
     return c.json(context.toJSON());
   });
 
-  app.get('/contexts', (c) => c.json(registry.list(sessionOf(c)).map((context) => context.toJSON())));
+  app.get('/contexts', (c) => c.json(registry.listed(sessionOf(c))));
 
   app.post('/contexts/:id/restart', async (c) => {
-    await registry.get(sessionOf(c), c.req.param('id')).restart();
+    await (await registry.resolve(sessionOf(c), c.req.param('id'))).restart();
     return c.body(null, 200);
   });
 
@@ -151,7 +151,7 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
     const timeoutSeconds = Math.min(request.timeout ?? options.executeTimeoutSeconds, options.maxExecuteTimeoutSeconds);
     const context: CodeContext =
       request.context_id !== undefined
-        ? registry.get(session, request.context_id)
+        ? await registry.resolve(session, request.context_id)
         : await registry.defaultContext(session, request.language ?? 'python');
 
     const gone = new AbortController();

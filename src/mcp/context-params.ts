@@ -8,7 +8,7 @@ import { LANGUAGES, normalizeLanguage } from '../sandbox/protocol.ts';
 import { decodeContextId } from './tenant-contexts.ts';
 import type { ToolDeps } from './tool-definition.ts';
 
-/** python | javascript | typescript; aliases (py, js, ts, any case) are accepted too. */
+/** python | javascript | typescript | bash | r; aliases (py, js, ts, sh, any case) are accepted too. */
 export const LanguageParam = z.preprocess(
   (value) => (typeof value === 'string' ? (normalizeLanguage(value) ?? value) : value),
   z.enum(LANGUAGES, {

@@ -8,12 +8,12 @@ export const createContext = defineTool({
   name: 'create_context',
   title: 'Create a code context',
   description:
-    'Starts a new stateful code context (a Jupyter kernel) for Python, JavaScript or TypeScript and returns its context_id. ' +
+    'Starts a new stateful code context (a Jupyter kernel) for Python, JavaScript, TypeScript, bash or R and returns its context_id. ' +
     'Variables, imports, functions and files persist between run_code calls that pass this context_id, until stop_context. ' +
     'Create one context per independent task, and stop it when done. Python has numpy, pandas and matplotlib.',
   inputSchema: z.object({
     language: LanguageParam.default('python').describe(
-      'The language of the context: "python" (default), "javascript" or "typescript" (JS/TS run in Deno).',
+      'The language of the context: "python" (default), "javascript" or "typescript" (JS/TS run in Deno), "bash" (one persistent shell: cd and variables carry over) or "r".',
     ),
     description: z.string().max(500).optional().describe('A short note on what the context is for; list_contexts shows it.'),
   }),

@@ -27,6 +27,10 @@ const ResultEntry = z.object({
   svg: z.string().optional(),
   javascript: z.string().optional(),
   json: z.unknown().optional(),
+  chart: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe("a plotted figure read as data (E2B's chart: type, title, axis labels, scales, elements with the values)"),
 });
 
 const RunOutput = z.object({
@@ -48,7 +52,7 @@ export const runCode = defineTool({
     'Runs code and returns its stdout, stderr, the value of the last expression, rich results and any error (name, message, traceback). ' +
     'With context_id, runs in that context: variables, imports and files persist between calls (create one with create_context). ' +
     'With only language (or nothing, meaning python), runs once in a fresh context that is removed right after the call, so nothing persists. ' +
-    'Charts (e.g. matplotlib plt.show()) come back as images. Output streams as log/progress notifications during long runs. ' +
+    "Charts (e.g. matplotlib plt.show()) come back as images, and as data in the result's chart field. Output streams as log/progress notifications during long runs. " +
     'A run that raises or exceeds timeout_seconds is reported as an error result. The sandbox has no network access unless its operator enabled it.',
   inputSchema: z.object({
     code: z.string().min(1).describe('The code to run, as you would type it into a notebook cell.'),
@@ -134,6 +138,7 @@ function resultEntry(result: ResultEvent): RunOutput['results'][number] {
     if (typeof value === 'string') entry[format] = value;
   }
   if (result.json !== undefined) entry.json = result.json;
+  if (result.chart !== null && typeof result.chart === 'object') entry.chart = result.chart as Record<string, unknown>;
   return entry;
 }
 

@@ -29,7 +29,7 @@ export interface McpServerDeps extends ToolDeps {
 const SERVER_INFO = { name: 'fc-code-interpreter', version: '0.1.0' };
 
 const INSTRUCTIONS =
-  'A code interpreter. Use create_context for a stateful Python/JavaScript/TypeScript session, run_code with its context_id to run code in it ' +
+  'A code interpreter. Use create_context for a stateful Python/JavaScript/TypeScript/bash/R session, run_code with its context_id to run code in it ' +
   '(state persists between calls), list_contexts to find contexts again, and stop_context when done. run_code without context_id runs once in a throw-away context. ' +
   "write_file puts data into a context's workspace (text, base64 or a public URL), read_file and list_files take results out; files are also resources.";
 

@@ -25,7 +25,7 @@ export const SESSION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const SESSION_ID_RULE = '1–128 letters, digits, ".", "_" or "-", starting with a letter or digit';
 export const SessionId = z.string().regex(SESSION_ID_PATTERN, `must be ${SESSION_ID_RULE}`);
 
-export const LANGUAGES = ['python', 'javascript', 'typescript'] as const;
+export const LANGUAGES = ['python', 'javascript', 'typescript', 'bash', 'r'] as const;
 export type Language = (typeof LANGUAGES)[number];
 
 const LANGUAGE_ALIASES: Record<string, Language> = {
@@ -36,6 +36,10 @@ const LANGUAGE_ALIASES: Record<string, Language> = {
   js: 'javascript',
   typescript: 'typescript',
   ts: 'typescript',
+  bash: 'bash',
+  sh: 'bash',
+  shell: 'bash',
+  r: 'r',
 };
 
 /** Maps a language name as users write it (`JS`, `ts`) to ours; undefined when unsupported. */
@@ -49,7 +53,7 @@ export const LanguageName = z.string().transform((name, ctx) => {
   if (!language) {
     ctx.addIssue({
       code: 'custom',
-      message: `unsupported language "${name}"; supported: ${LANGUAGES.join(', ')} (aliases: py, js, ts)`,
+      message: `unsupported language "${name}"; supported: ${LANGUAGES.join(', ')} (aliases: py, js, ts, sh)`,
     });
     return z.NEVER;
   }
@@ -186,7 +190,10 @@ export function parseExecutionEvent(line: string): ExecutionEvent | undefined {
 
 /** Serialises one event as an NDJSON line, leaving out undefined and null fields. */
 export function formatExecutionEvent(event: ExecutionEvent): string {
-  return `${JSON.stringify(event, (_key, value: unknown) => (value === null ? undefined : value))}\n`;
+  // Only the event's own null fields go: a chart's null title or unit is data (E2B sends it).
+  return `${JSON.stringify(event, function (this: unknown, _key, value: unknown) {
+    return value === null && this === event ? undefined : value;
+  })}\n`;
 }
 
 /** Names of the errors the sandbox itself reports in the stream (besides the code's own). */
