@@ -21,6 +21,10 @@ const noFileApi = async (): Promise<never> => {
   throw new SandboxError('no_file_api', 'this sandbox has no file API', 404);
 };
 
+const noRuns = async (): Promise<never> => {
+  throw new SandboxError('not_found', 'unknown run', 404);
+};
+
 /** An in-memory sandbox: contexts per session, and run_code answering `print(<n>)` with n. */
 function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { contexts: Map<string, Context[]> } {
   const contexts = new Map<string, Context[]>();
@@ -30,6 +34,7 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
   };
   return {
     baseUrl: 'http://fake-sandbox.invalid',
+    features: {},
     contexts,
     async health() {
       guard();
@@ -70,6 +75,11 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
     downloadFile: noFileApi,
     listFiles: noFileApi,
     statFile: noFileApi,
+    runEvents: noRuns,
+    interruptRun: noRuns,
+    async interruptTagged() {
+      return undefined;
+    },
     async execute(session, request): Promise<Execution> {
       guard();
       if (request.context_id && !(contexts.get(session) ?? []).some((c) => c.id === request.context_id)) {

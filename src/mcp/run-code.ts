@@ -2,7 +2,8 @@ import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import type { Execution } from '../sandbox/client.ts';
 import { RESULT_FORMATS, type ResultEvent, type ResultFormat } from '../sandbox/protocol.ts';
-import { type ChangedFile, changedFiles, snapshotWorkspace } from './changed-files.ts';
+import { type ChangedFile, changedFiles, filesFromEvent, snapshotWorkspace } from './changed-files.ts';
+import { runTag } from './request-cancel.ts';
 import { createRunProgress } from './run-progress.ts';
 import { openTenantSession, tenantMetadata } from './tenant-contexts.ts';
 import { ContextIdParam, LanguageParam, releaseSessionIfEmpty, resolveContext } from './context-params.ts';
@@ -66,6 +67,8 @@ export const runCode = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
   async handler({ code, context_id, language, timeout_seconds }, deps, call) {
     const timeout = timeout_seconds ?? deps.runTimeoutSeconds;
+    // A cancel from another request (2025 form over HTTP) finds the execution by this tag.
+    const tag = call.requestId === undefined ? undefined : runTag(deps.tenant, call.requestId);
     const progress = createRunProgress(call);
     const started = performance.now();
 
@@ -73,14 +76,17 @@ export const runCode = defineTool({
       const address = resolveContext(deps, context_id);
       if (!address) return unknownContext(context_id);
       try {
-        const before = await snapshotWorkspace(deps, address.session);
+        // Listings around the run only for a sandbox that does not report what a run changed (or not known to yet).
+        const before = deps.sandbox.features.reportsFiles ? undefined : await snapshotWorkspace(deps, address.session);
         const execution = await deps.sandbox.execute(
           address.session,
-          { code, context_id: address.context, timeout },
+          { code, context_id: address.context, timeout, tag, report_files: true },
           { signal: call.signal, onEvent: progress.onEvent },
         );
         await progress.finish();
-        const files = await changedFiles(deps, address.session, context_id, before);
+        const files = execution.filesChanged
+          ? filesFromEvent(execution.filesChanged, context_id)
+          : await changedFiles(deps, address.session, context_id, before);
         return renderExecution(execution, deps, started, files);
       } catch (error) {
         await progress.finish();
@@ -100,7 +106,7 @@ export const runCode = defineTool({
       contextId = context.id;
       const execution = await deps.sandbox.execute(
         session,
-        { code, context_id: contextId, timeout },
+        { code, context_id: contextId, timeout, tag },
         { signal: call.signal, onEvent: progress.onEvent },
       );
       await progress.finish();
