@@ -5,7 +5,7 @@ import { RESULT_FORMATS, type ResultEvent, type ResultFormat } from '../sandbox/
 import { type ChangedFile, changedFiles, filesFromEvent, snapshotWorkspace } from './changed-files.ts';
 import { runTag } from './request-cancel.ts';
 import { createRunProgress } from './run-progress.ts';
-import { openTenantSession, tenantMetadata } from './tenant-contexts.ts';
+import { createTenantContext } from './tenant-contexts.ts';
 import { ContextIdParam, LanguageParam, releaseSessionIfEmpty, resolveContext } from './context-params.ts';
 import { failureOf, unknownContext } from './tool-failure.ts';
 import { defineTool, type ToolDeps } from './tool-definition.ts';
@@ -98,12 +98,10 @@ export const runCode = defineTool({
     let session: string | undefined;
     let contextId: string | undefined;
     try {
-      session = await openTenantSession(deps);
-      const context = await deps.sandbox.createContext(session, {
-        language: language ?? 'python',
-        metadata: tenantMetadata(deps, { description: 'one-off run_code' }),
-      });
-      contextId = context.id;
+      // Counted against the tenant's cap like any context, for as long as it runs.
+      const created = await createTenantContext(deps, { language: language ?? 'python', description: 'one-off run_code' });
+      session = created.session;
+      contextId = created.context.id;
       const execution = await deps.sandbox.execute(
         session,
         { code, context_id: contextId, timeout, tag },
