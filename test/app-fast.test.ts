@@ -13,7 +13,7 @@ import { SandboxError, type Execution, type SandboxClient } from '../src/sandbox
 import type { Context, ResultEvent } from '../src/sandbox/protocol.ts';
 import { FcSessionApiError } from '../src/sessions/fc.ts';
 import type { SandboxSessions, SandboxSessionsFactory } from '../src/sessions/types.ts';
-import { ERAS, MODERN_VERSION, type Era } from './mcp-harness.ts';
+import { ERAS, MODERN_VERSION, TOOL_NAMES, type Era } from './mcp-harness.ts';
 
 const ORIGIN = 'http://127.0.0.1:3000';
 
@@ -172,7 +172,7 @@ for (const era of ERAS) {
       const { fetchApp } = makeApp();
       const client = await clientFor(fetchApp, era);
       const { tools } = await client.listTools();
-      assert.equal(tools.length, 8);
+      assert.equal(tools.length, TOOL_NAMES.length);
       const outputSchemas = new Map(TOOLS.map((t) => [t.name, t.outputSchema]));
       const check = (name: string, result: CallToolResult) => {
         assert.notEqual(result.isError, true, JSON.stringify(result));
@@ -204,7 +204,7 @@ for (const era of ERAS) {
       };
       const { fetchApp } = makeApp({ sessions });
       const client = await clientFor(fetchApp, era);
-      assert.equal((await client.listTools()).tools.length, 8);
+      assert.equal((await client.listTools()).tools.length, TOOL_NAMES.length);
       const result = (await client.callTool({ name: 'create_context', arguments: {} })) as CallToolResult;
       assert.equal(result.isError, true);
       assert.match((result.content[0] as { text: string }).text, /no credentials.*ALIBABA_CLOUD_ACCESS_KEY_ID/);
@@ -295,7 +295,7 @@ describe('fast tier, the HTTP edge', () => {
     const headers = { 'mcp-protocol-version': MODERN_VERSION, 'mcp-method': 'tools/list' };
     const listed = await app.request(post({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: modernMeta } }, headers));
     const body = (await listed.json()) as { result: { ttlMs: number; cacheScope: string; tools: unknown[] } };
-    assert.equal(body.result.tools.length, 8);
+    assert.equal(body.result.tools.length, TOOL_NAMES.length);
     assert.equal(body.result.cacheScope, 'public');
     assert.ok(body.result.ttlMs > 0);
     const mismatch = await app.request(

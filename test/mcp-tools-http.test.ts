@@ -54,7 +54,7 @@ for (const era of ERAS) {
       return structured<{ context_id: string }>(result).context_id;
     }
 
-    test('tools/list: the eight tools with input and output schemas and annotations', async () => {
+    test('tools/list: every tool with input and output schemas and annotations', async () => {
       const { tools } = await client.listTools();
       assert.deepEqual(tools.map((t) => t.name).sort(), TOOL_NAMES);
       for (const tool of tools) {

@@ -143,9 +143,9 @@ export class Run {
     return this.#state === 'done' && this.#cursor >= this.#base + this.#buffer.length;
   }
 
-  /** Resolves when an event arrives after `position` or the run ends, or after `ms`. */
-  async waitBeyond(position: number, ms: number): Promise<void> {
-    if (ms <= 0 || this.#hasBeyond(position)) return;
+  /** Resolves when an event arrives after `position` (with `untilEnd`: only) when the run ends, or after `ms`. */
+  async waitBeyond(position: number, ms: number, untilEnd = false): Promise<void> {
+    if (ms <= 0 || (untilEnd ? this.#state === 'done' : this.#hasBeyond(position))) return;
     await new Promise<void>((resolve) => {
       const finish = () => {
         clearTimeout(timer);
@@ -153,7 +153,7 @@ export class Run {
         resolve();
       };
       const waiter: Waiter = () => {
-        if (this.#hasBeyond(position)) finish();
+        if (untilEnd ? this.#state === 'done' : this.#hasBeyond(position)) finish();
       };
       const timer = setTimeout(finish, ms);
       this.#waiters.add(waiter);

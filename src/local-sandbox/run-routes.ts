@@ -35,12 +35,13 @@ export function addRunRoutes(app: Hono, { runs, sessionOf, parseBody }: RunRoute
     const run = runOf(c);
     if (run instanceof Response) return run;
     const request = await parseBody(c, RunEventsRequest);
-    await run.waitBeyond(request.after ?? run.cursor, (request.wait_seconds ?? 0) * 1000);
+    await run.waitBeyond(request.after ?? run.cursor, (request.wait_seconds ?? 0) * 1000, request.until === 'end');
     const read = await runs.read(run, request.after);
     if (!read) return c.text(`events before position ${request.after} were read already and are gone`, 410);
     return c.json({
       run_id: run.id,
       status: run.state,
+      context_id: run.contextId,
       events: read.events,
       next: read.next,
       ...(run.contextDiscarded ? { context_discarded: true } : {}),
@@ -51,6 +52,6 @@ export function addRunRoutes(app: Hono, { runs, sessionOf, parseBody }: RunRoute
     const run = runOf(c);
     if (run instanceof Response) return run;
     run.interrupt();
-    return c.json({ run_id: run.id, status: run.state } satisfies z.input<typeof RunStatus>);
+    return c.json({ run_id: run.id, status: run.state, context_id: run.contextId } satisfies z.input<typeof RunStatus>);
   });
 }

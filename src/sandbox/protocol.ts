@@ -366,6 +366,8 @@ export const RunEventsRequest = z.object({
   after: z.number().int().nonnegative().optional(),
   /** Wait up to this long for an event when none is there yet (default 0). */
   wait_seconds: z.number().nonnegative().max(MAX_RUN_WAIT_SECONDS).optional(),
+  /** What the wait is for: the first new event (default), or the end of the run (then all events up to then). */
+  until: z.enum(['event', 'end']).optional(),
 });
 export type RunEventsRequest = z.input<typeof RunEventsRequest>;
 
@@ -374,6 +376,8 @@ export const RUN_STATES = ['running', 'done'] as const;
 export const RunStatus = z.object({
   run_id: z.string(),
   status: z.enum(RUN_STATES),
+  /** The context the run runs in. */
+  context_id: z.string(),
 });
 
 export const RunEvents = RunStatus.extend({
