@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
-import type { ExecutionEvent } from '../src/sandbox/protocol.ts';
+import { readLines } from '../src/sandbox/execution.ts';
+import { type ExecutionEvent, parseExecutionEvent } from '../src/sandbox/protocol.ts';
 import { createContext, execute, request, summarize } from './sandbox-support.ts';
 
 let sandbox: RunningSandbox;
@@ -58,15 +59,33 @@ describe('runs', () => {
 
   test('POST /runs/interrupt stops the session’s run with that tag; another session’s same tag does nothing', async () => {
     const id = await createContext(url, {}, SESSION);
-    const running = execute(url, { context_id: id, tag: 'req-1', code: 'import time\nx = 1\ntime.sleep(30)\nx = 2' }, SESSION);
+    const response = await fetch(`${url}/execute`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...SESSION },
+      body: JSON.stringify({
+        context_id: id,
+        tag: 'req-1',
+        code: 'import time\nx = 1\nprint("started", flush=True)\ntime.sleep(30)\nx = 2',
+      }),
+    });
+    const events: ExecutionEvent[] = [];
+    const lines = readLines(response.body!);
+    // Interrupted only once the code runs (a tag cancelled before its run would stop it before x = 1).
+    // Read by hand: leaving a for-await would close the stream.
+    while (!events.some((event) => event.type === 'stdout')) {
+      const { value, done } = await lines.next();
+      if (done) break;
+      const event = parseExecutionEvent(value);
+      if (event) events.push(event);
+    }
     const other = await request(url, 'POST', '/runs/interrupt', { tag: 'req-1' }, OTHER);
     assert.deepEqual(other.json, { interrupted: 0 });
-    let interrupted = 0;
-    while (interrupted === 0) {
-      interrupted = (await request(url, 'POST', '/runs/interrupt', { tag: 'req-1' }, SESSION)).json.interrupted;
-      if (interrupted === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual((await request(url, 'POST', '/runs/interrupt', { tag: 'req-1' }, SESSION)).json, { interrupted: 1 });
+    for await (const line of lines) {
+      const event = parseExecutionEvent(line);
+      if (event) events.push(event);
     }
-    const run = await running;
+    const run = summarize(200, events);
     assert.equal(run.error?.name, 'CancelledError');
     assert.match(run.error!.value, /context and its variables remain/);
     assert.equal((await execute(url, { context_id: id, code: 'print(x)' }, SESSION)).stdout, '1\n', 'the variables survive');

@@ -18,7 +18,7 @@ import { formatExecutionEvent, RUN_RETENTION_SECONDS, SANDBOX_ERROR_NAMES, type 
 import type { CodeContext } from './code-context.ts';
 
 /** A cancel that found nothing is remembered this long, for a run whose /execute arrives after it. */
-const EARLY_CANCEL_MS = 60_000;
+const EARLY_CANCEL_MS = 10_000;
 /** At most this many early cancels are remembered (oldest forgotten first). */
 const MAX_EARLY_CANCELS = 1000;
 /** At most this many held runs are kept after their end (oldest forgotten first). */
