@@ -31,6 +31,8 @@ export function createAppDeps(config: Config, logger: Logger, overrides: AppDeps
     baseUrl: overrides.sandboxUrl ?? config.sandboxUrl,
     sessionHeader: config.sessionHeader,
     accessToken: overrides.sandboxApiToken ?? config.sandboxApiToken,
+    // One for every client of this sandbox: what one request learns, the next uses.
+    features: {},
   };
   // Without per-request credentials one client serves every request (it holds no state).
   const shared = overrides.authorize ? undefined : createSandboxClient(clientOptions);

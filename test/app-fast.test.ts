@@ -13,12 +13,16 @@ import { SandboxError, type Execution, type SandboxClient } from '../src/sandbox
 import type { Context, ResultEvent } from '../src/sandbox/protocol.ts';
 import { FcSessionApiError } from '../src/sessions/fc.ts';
 import type { SandboxSessions, SandboxSessionsFactory } from '../src/sessions/types.ts';
-import { ERAS, MODERN_VERSION, type Era } from './mcp-harness.ts';
+import { ERAS, MODERN_VERSION, TOOL_NAMES, type Era } from './mcp-harness.ts';
 
 const ORIGIN = 'http://127.0.0.1:3000';
 
 const noFileApi = async (): Promise<never> => {
   throw new SandboxError('no_file_api', 'this sandbox has no file API', 404);
+};
+
+const noRuns = async (): Promise<never> => {
+  throw new SandboxError('not_found', 'unknown run', 404);
 };
 
 /** An in-memory sandbox: contexts per session, and run_code answering `print(<n>)` with n. */
@@ -30,6 +34,7 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
   };
   return {
     baseUrl: 'http://fake-sandbox.invalid',
+    features: {},
     contexts,
     async health() {
       guard();
@@ -70,6 +75,11 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
     downloadFile: noFileApi,
     listFiles: noFileApi,
     statFile: noFileApi,
+    runEvents: noRuns,
+    interruptRun: noRuns,
+    async interruptTagged() {
+      return undefined;
+    },
     async execute(session, request): Promise<Execution> {
       guard();
       if (request.context_id && !(contexts.get(session) ?? []).some((c) => c.id === request.context_id)) {
@@ -162,7 +172,7 @@ for (const era of ERAS) {
       const { fetchApp } = makeApp();
       const client = await clientFor(fetchApp, era);
       const { tools } = await client.listTools();
-      assert.equal(tools.length, 8);
+      assert.equal(tools.length, TOOL_NAMES.length);
       const outputSchemas = new Map(TOOLS.map((t) => [t.name, t.outputSchema]));
       const check = (name: string, result: CallToolResult) => {
         assert.notEqual(result.isError, true, JSON.stringify(result));
@@ -194,7 +204,7 @@ for (const era of ERAS) {
       };
       const { fetchApp } = makeApp({ sessions });
       const client = await clientFor(fetchApp, era);
-      assert.equal((await client.listTools()).tools.length, 8);
+      assert.equal((await client.listTools()).tools.length, TOOL_NAMES.length);
       const result = (await client.callTool({ name: 'create_context', arguments: {} })) as CallToolResult;
       assert.equal(result.isError, true);
       assert.match((result.content[0] as { text: string }).text, /no credentials.*ALIBABA_CLOUD_ACCESS_KEY_ID/);
@@ -285,7 +295,7 @@ describe('fast tier, the HTTP edge', () => {
     const headers = { 'mcp-protocol-version': MODERN_VERSION, 'mcp-method': 'tools/list' };
     const listed = await app.request(post({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: modernMeta } }, headers));
     const body = (await listed.json()) as { result: { ttlMs: number; cacheScope: string; tools: unknown[] } };
-    assert.equal(body.result.tools.length, 8);
+    assert.equal(body.result.tools.length, TOOL_NAMES.length);
     assert.equal(body.result.cacheScope, 'public');
     assert.ok(body.result.ttlMs > 0);
     const mismatch = await app.request(

@@ -133,6 +133,7 @@ export async function runToExit(handler: string, env: Record<string, string>, ar
 
 /** The tools the server offers, sorted by name, as tools/list must list them. */
 export const TOOL_NAMES = [
+  'cancel_run',
   'create_context',
   'health_check',
   'list_contexts',
@@ -140,6 +141,7 @@ export const TOOL_NAMES = [
   'read_file',
   'run_code',
   'stop_context',
+  'wait_run',
   'write_file',
 ] as const;
 

@@ -16,6 +16,7 @@ import {
   startMcp,
   structured,
   textOf,
+  TOOL_NAMES,
   type McpProcess,
 } from './mcp-harness.ts';
 import { eventually } from './eventually.ts';
@@ -47,7 +48,7 @@ test('without the bearer token: 401 with WWW-Authenticate; with either token: se
 
   for (const token of ['tok-one', 'tok-two']) {
     const client = await connect(mcp.url, { authorization: `Bearer ${token}` });
-    assert.equal((await client.listTools()).tools.length, 8);
+    assert.equal((await client.listTools()).tools.length, TOOL_NAMES.length);
     await client.close();
   }
   const health = await fetch(`${mcp.origin}/health`);
@@ -250,7 +251,11 @@ test('npm start: embeds a sandbox when SANDBOX_URL is unset and prints the URL a
     const client = await connect(local.url);
     assert.equal(structured<{ status: string }>(await call(client, 'health_check')).status, 'healthy');
     const response = await rawPost(local.url, LIST);
-    assert.equal(((await rpcBody(response)) as { result: { tools: unknown[] } }).result.tools.length, 8, 'the printed curl works');
+    assert.equal(
+      ((await rpcBody(response)) as { result: { tools: unknown[] } }).result.tools.length,
+      TOOL_NAMES.length,
+      'the printed curl works',
+    );
     await client.close();
   } finally {
     await local.stop();
@@ -273,7 +278,7 @@ test('MCP_TRANSPORT=sse serves the legacy SSE transport (GET /sse, POST /message
         },
       }),
     );
-    assert.equal((await client.listTools()).tools.length, 8);
+    assert.equal((await client.listTools()).tools.length, TOOL_NAMES.length);
     const health = (await client.callTool({ name: 'health_check', arguments: {} })) as CallToolResult;
     assert.equal(structured<{ status: string }>(health).status, 'connection_error');
     await client.close();

@@ -54,7 +54,7 @@ for (const era of ERAS) {
       return structured<{ context_id: string }>(result).context_id;
     }
 
-    test('tools/list: the eight tools with input and output schemas and annotations', async () => {
+    test('tools/list: every tool with input and output schemas and annotations', async () => {
       const { tools } = await client.listTools();
       assert.deepEqual(tools.map((t) => t.name).sort(), TOOL_NAMES);
       for (const tool of tools) {
@@ -64,7 +64,13 @@ for (const era of ERAS) {
         assert.equal(typeof tool.annotations?.readOnlyHint, 'boolean', tool.name);
       }
       const run = tools.find((t) => t.name === 'run_code')!;
-      assert.deepEqual(Object.keys(run.inputSchema.properties ?? {}).sort(), ['code', 'context_id', 'language', 'timeout_seconds']);
+      assert.deepEqual(Object.keys(run.inputSchema.properties ?? {}).sort(), [
+        'code',
+        'context_id',
+        'language',
+        'timeout_seconds',
+        'wait_seconds',
+      ]);
       assert.deepEqual(run.inputSchema.required, ['code']);
       assert.match(run.description!, /fresh context that is removed/);
       assert.equal(tools.find((t) => t.name === 'list_contexts')!.annotations?.readOnlyHint, true);

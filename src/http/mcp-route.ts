@@ -14,6 +14,7 @@ import { Hono } from 'hono';
 import type { RequestIdVariables } from 'hono/request-id';
 import { ANONYMOUS_TENANT, type Tenant } from '../auth/tenant.ts';
 import type { Logger } from '../logger.ts';
+import { cancelRequest, type RequestId } from '../mcp/request-cancel.ts';
 import { createMcpServer, type McpServerDeps } from '../mcp/server.ts';
 import type { TenantVariables } from './bearer-auth.ts';
 import { errors } from './errors.ts';
@@ -45,6 +46,18 @@ function describeMessage(body: unknown): { method?: string; tool?: string } {
     method: typeof method === 'string' ? method : undefined,
     tool: method === 'tools/call' && typeof params?.name === 'string' ? params.name : undefined,
   };
+}
+
+/** The request ids a body's `notifications/cancelled` name (a batch may hold several). */
+function cancelledRequestIds(body: unknown): RequestId[] {
+  const ids: RequestId[] = [];
+  for (const message of Array.isArray(body) ? body : [body]) {
+    if (typeof message !== 'object' || message === null) continue;
+    const { method, params } = message as { method?: unknown; params?: { requestId?: unknown } };
+    const id = params?.requestId;
+    if (method === 'notifications/cancelled' && (typeof id === 'string' || typeof id === 'number')) ids.push(id);
+  }
+  return ids;
 }
 
 export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
@@ -88,6 +101,20 @@ export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
     const request = c.req.raw;
     const scope: RequestScope = { log, tenant, logger: deps.logger.child({ request_id: requestId, tenant: tenant.id }) };
     scopes.set(request, scope);
+    // A cancel for a call that another request (maybe on another instance) is running: the SDK
+    // can only answer it here; the call's code is stopped in the sandbox, before the 202 goes out
+    // (on FC an instance may be frozen once it has answered).
+    const cancelled = cancelledRequestIds(body);
+    if (cancelled.length > 0) {
+      const toolDeps = deps.serverDeps(request, scope.logger, tenant);
+      await Promise.all(
+        cancelled.map((id) =>
+          cancelRequest(toolDeps, id).catch((error: unknown) =>
+            scope.logger.warn('could not pass a cancel on to the sandbox', { error: String(error) }),
+          ),
+        ),
+      );
+    }
     const outgoing = c.env?.outgoing;
     // A client that hangs up mid-stream must stop its tool call (and so the sandbox call):
     // closing the request's server aborts its handlers. The SDK's own wiring of the

@@ -8,6 +8,7 @@
  * - output cap: past the limit the output is cut with a marker, the kernel is
  *   interrupted, and the stream gets an `OutputLimitExceeded` error.
  * - the client goes away: the kernel is interrupted, nothing more is sent.
+ * - cancelled (`cancel`): the kernel is interrupted and the stream gets a `CancelledError`.
  * - the kernel dies (os._exit, killed): a `KernelDiedError`, and the context
  *   gets a fresh kernel at once (same id, same workspace, state lost).
  */
@@ -30,6 +31,12 @@ export interface ExecuteParams {
   envVars?: Record<string, string>;
   /** Aborted when the client has gone away. */
   signal?: AbortSignal;
+  /** Aborted when someone asks the execution to stop (it is told so, unlike a client that left). */
+  cancel?: AbortSignal;
+  /** Awaited once this execution has the kernel, before its code is sent (e.g. a look at the workspace). */
+  onStart?(): Promise<void>;
+  /** Awaited after the code ended by itself or was stopped, while the execution still holds the kernel. */
+  onEnd?(): Promise<void>;
   emit(event: ExecutionEvent): void;
 }
 
@@ -192,6 +199,11 @@ export class CodeContext {
   async #execute(params: ExecuteParams): Promise<void> {
     // The client left while this waited its turn: do not run code nobody will see.
     if (params.signal?.aborted) return;
+    if (params.cancel?.aborted) {
+      params.emit(cancelledError('The run was cancelled before it started.'));
+      return;
+    }
+    await params.onStart?.();
     const kernel = this.#kernel;
     const snippets = SNIPPETS[this.language];
     const hasEnv = params.envVars !== undefined && Object.keys(params.envVars).length > 0;
@@ -212,6 +224,7 @@ export class CodeContext {
         return; // the kernel was replaced: nothing of this execution is left to undo
       }
       if (hasEnv) await this.#runSilent(snippets.restoreEnv()).catch(() => {});
+      await params.onEnd?.();
     } finally {
       disarm();
       kernel.connection.forget(handle.msgId);
@@ -278,6 +291,8 @@ export class CodeContext {
 
   #stopError(reason: Exclude<StopReason, 'abort'>, params: ExecuteParams, settled: boolean): ExecutionEvent {
     const lost = settled ? '' : ' The kernel did not stop when interrupted and was restarted: its variables are lost.';
+    if (reason === 'cancel')
+      return cancelledError(`The run was cancelled and interrupted.${lost || ' The context and its variables remain.'}`);
     if (reason === 'timeout') {
       const seconds = params.timeoutMs / 1000;
       return {
@@ -328,16 +343,24 @@ function firstOutcome(done: Promise<Record<string, unknown>>, exited: Promise<un
   ]);
 }
 
-/** Arms the execution's timeout and the client's leaving; returns the disarm function. */
+/** Arms the execution's timeout, the client's leaving and a cancel; returns the disarm function. */
 function stopOnTimeoutOrAbort(output: ExecutionOutput, params: ExecuteParams): () => void {
   const timer = setTimeout(() => output.stop('timeout'), params.timeoutMs);
   const onAbort = () => output.stop('abort');
+  const onCancel = () => output.stop('cancel');
   if (params.signal?.aborted) onAbort();
+  if (params.cancel?.aborted) onCancel();
   params.signal?.addEventListener('abort', onAbort, { once: true });
+  params.cancel?.addEventListener('abort', onCancel, { once: true });
   return () => {
     clearTimeout(timer);
     params.signal?.removeEventListener('abort', onAbort);
+    params.cancel?.removeEventListener('abort', onCancel);
   };
+}
+
+function cancelledError(value: string): ExecutionEvent {
+  return { type: 'error', name: SANDBOX_ERROR_NAMES.cancelled, value, traceback: '' };
 }
 
 /** True once the request's reply is in, false if it failed (the connection closed). */

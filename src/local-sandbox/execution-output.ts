@@ -8,8 +8,8 @@ import type { ExecutionEvent } from '../sandbox/protocol.ts';
 import type { KernelMessage } from './kernel-connection.ts';
 import { eventFromIopub, outputSize } from './kernel-events.ts';
 
-/** Why an execution was stopped by the server rather than finishing by itself. */
-export type StopReason = 'timeout' | 'output' | 'abort';
+/** Why an execution was stopped by the server rather than finishing by itself ('cancel': someone asked it to). */
+export type StopReason = 'timeout' | 'output' | 'abort' | 'cancel';
 
 export class ExecutionOutput {
   readonly #send: (event: ExecutionEvent) => void;

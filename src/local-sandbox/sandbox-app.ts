@@ -16,18 +16,18 @@ import type { z } from 'zod';
 import {
   CreateContextRequest,
   ExecuteRequest,
-  formatExecutionEvent,
   SESSION_ID_PATTERN,
   SESSION_ID_RULE,
-  SANDBOX_ERROR_NAMES,
   FILE_ROUTES,
   SESSIONS_ROUTE,
-  type ExecutionEvent,
 } from '../sandbox/protocol.ts';
 import { addFileRoutes, filesBodyLimit } from './file-routes.ts';
 import type { CodeContext } from './code-context.ts';
 import { ContextRequestError, DEFAULT_SESSION, type ContextRegistry } from './context-registry.ts';
+import { Runs } from './executions.ts';
 import { NdjsonResponse } from './ndjson-response.ts';
+import { addRunRoutes } from './run-routes.ts';
+import { watchWorkspace } from './workspace-changes.ts';
 import type { SandboxOptions } from './options.ts';
 
 const NDJSON_HEADERS = {
@@ -142,6 +142,12 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
     maxReadBytes: options.maxReadMb * 1024 * 1024,
   });
 
+  const runs = new Runs({
+    deleteContext: (session, id) => registry.delete(session, id),
+    workspaceChanges: async (session) => watchWorkspace(await registry.files(session)),
+  });
+  addRunRoutes(app, { runs, sessionOf, parseBody });
+
   app.post('/execute', async (c) => {
     const session = sessionOf(c);
     const request = await parseBody(c, ExecuteRequest);
@@ -154,15 +160,25 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
         ? await registry.resolve(session, request.context_id)
         : await registry.defaultContext(session, request.language ?? 'python');
 
-    const gone = new AbortController();
-    const body = new NdjsonResponse(outgoingOf(c), NDJSON_HEADERS, () => gone.abort());
-    void runExecution(context, body, gone.signal, {
-      code: request.code,
-      timeoutMs: timeoutSeconds * 1000,
-      outputLimitBytes: options.outputLimitBytes,
-      envVars: request.env_vars,
-      keepaliveMs: options.keepaliveSeconds * 1000,
-    });
+    // The run outlives this handler: it streams into the Node response itself (ndjson-response.ts).
+    let run: { streamGone(): void } | undefined;
+    const body = new NdjsonResponse(outgoingOf(c), NDJSON_HEADERS, () => run?.streamGone());
+    run = runs.start(
+      session,
+      context,
+      {
+        code: request.code,
+        timeoutMs: timeoutSeconds * 1000,
+        outputLimitBytes: options.outputLimitBytes,
+        envVars: request.env_vars,
+        tag: request.tag,
+        holdAfterMs: request.hold_after === undefined ? undefined : request.hold_after * 1000,
+        discardContext: request.discard_context,
+        reportFiles: request.report_files,
+        keepaliveMs: options.keepaliveSeconds * 1000,
+      },
+      body,
+    );
     return RESPONSE_ALREADY_SENT;
   });
 
@@ -187,46 +203,6 @@ function outgoingOf(c: HonoContext): ServerResponse {
   const outgoing = (c.env as Partial<HttpBindings> | undefined)?.outgoing;
   if (!outgoing) throw new Error('the sandbox app must be served by @hono/node-server (no Node response to stream to)');
   return outgoing;
-}
-
-interface RunParams {
-  code: string;
-  timeoutMs: number;
-  outputLimitBytes: number;
-  envVars?: Record<string, string>;
-  keepaliveMs: number;
-}
-
-/** Runs the code, streaming its events into `body` (keepalives fill the silences), and ends the body. */
-async function runExecution(context: CodeContext, body: NdjsonResponse, signal: AbortSignal, params: RunParams): Promise<void> {
-  let lastWrite = Date.now();
-  const send = (event: ExecutionEvent) => {
-    lastWrite = Date.now();
-    body.push(formatExecutionEvent(event));
-  };
-  const keepalive = setInterval(
-    () => {
-      if (Date.now() - lastWrite >= params.keepaliveMs) send({ type: 'keepalive' });
-    },
-    Math.max(params.keepaliveMs / 4, 50),
-  );
-  try {
-    await context.execute({
-      code: params.code,
-      timeoutMs: params.timeoutMs,
-      outputLimitBytes: params.outputLimitBytes,
-      envVars: params.envVars,
-      signal,
-      emit: send,
-    });
-  } catch (error) {
-    // The context was deleted or lost while this request waited for it.
-    send({ type: 'error', name: SANDBOX_ERROR_NAMES.context, value: (error as Error).message, traceback: '' });
-  } finally {
-    clearInterval(keepalive);
-    send({ type: 'end_of_execution' });
-    body.close();
-  }
 }
 
 /** Parses a JSON body (an empty one counts as `{}`) with a protocol schema; 400 naming every issue otherwise. */

@@ -1,11 +1,11 @@
 /**
- * Which files a run created or changed in its context's workspace: a listing before
- * and one after (bounded in depth and entries), compared by size and modification
- * time. Cheap enough to do on every run_code in a context, so an agent sees "wrote
- * out/report.csv" without asking; a sandbox without a file API simply shows none.
- * Hidden files are left out.
+ * Which files a run created or changed in its context's workspace, so an agent sees "wrote
+ * out/report.csv" without asking. The embedded sandbox says so itself, in the execute stream
+ * (`files_changed`, asked for with `report_files`); for a sandbox that does not, a listing
+ * before and one after (bounded in depth and entries), compared by size and modification
+ * time. A sandbox without a file API simply shows none. Hidden files are left out.
  */
-import { WORKSPACE_DIR } from '../sandbox/protocol.ts';
+import { type FilesChangedEvent, WORKSPACE_DIR } from '../sandbox/protocol.ts';
 import { workspacePartsIfInside } from '../sandbox/workspace-path.ts';
 import type { ToolDeps } from './tool-definition.ts';
 import { fileUri } from './workspace-files.ts';
@@ -23,6 +23,18 @@ export interface ChangedFile {
 }
 
 type Snapshot = Map<string, string> | undefined;
+
+/** The files of the sandbox's own `files_changed` event, as links (the listing's rules: inside the workspace, not hidden, bounded). */
+export function filesFromEvent(event: FilesChangedEvent, contextId: string): ChangedFile[] {
+  const changed: ChangedFile[] = [];
+  for (const file of event.files) {
+    const parts = workspacePartsIfInside(file.path);
+    if (!parts || parts.length === 0 || parts.some((part) => part.startsWith('.'))) continue;
+    changed.push({ path: file.path, name: parts.at(-1)!, size: file.size ?? null, uri: fileUri(contextId, parts) });
+    if (changed.length >= MAX_LINKS) break;
+  }
+  return changed;
+}
 
 export async function snapshotWorkspace(deps: ToolDeps, session: string): Promise<Snapshot> {
   try {

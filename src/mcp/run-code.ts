@@ -1,49 +1,19 @@
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import type { Execution } from '../sandbox/client.ts';
-import { RESULT_FORMATS, type ResultEvent, type ResultFormat } from '../sandbox/protocol.ts';
-import { type ChangedFile, changedFiles, snapshotWorkspace } from './changed-files.ts';
+import { changedFiles, filesFromEvent, snapshotWorkspace } from './changed-files.ts';
+import { runTag } from './request-cancel.ts';
 import { createRunProgress } from './run-progress.ts';
+import { encodeRunId } from './run-ids.ts';
+import { DEFAULT_WAIT_SECONDS, RunOutput, renderExecution } from './run-output.ts';
 import { createTenantContext } from './tenant-contexts.ts';
 import { ContextIdParam, LanguageParam, releaseSessionIfEmpty, resolveContext } from './context-params.ts';
 import { failureOf, unknownContext } from './tool-failure.ts';
 import { defineTool, type ToolDeps } from './tool-definition.ts';
-import { fileLink } from './workspace-files.ts';
 import { discardedFilesNote, withNote } from './one-off-files.ts';
 import { boundRunResult } from './bounded-output.ts';
 
 const MAX_TIMEOUT_SECONDS = 3600;
-
-/** Result formats carried in structuredContent; png/jpeg go out as MCP image content instead. */
-const TEXTUAL_FORMATS = ['text', 'html', 'markdown', 'latex', 'svg', 'javascript'] as const satisfies readonly ResultFormat[];
-
-const ResultEntry = z.object({
-  is_main_result: z.boolean().describe('true for the value of the last expression; false for displays such as plots'),
-  formats: z.array(z.string()).describe('every format the sandbox produced, e.g. ["text","png"]'),
-  text: z.string().optional(),
-  html: z.string().optional(),
-  markdown: z.string().optional(),
-  latex: z.string().optional(),
-  svg: z.string().optional(),
-  javascript: z.string().optional(),
-  json: z.unknown().optional(),
-  chart: z
-    .record(z.string(), z.unknown())
-    .optional()
-    .describe("a plotted figure read as data (E2B's chart: type, title, axis labels, scales, elements with the values)"),
-});
-
-const RunOutput = z.object({
-  stdout: z.string(),
-  stderr: z.string(),
-  results: z.array(ResultEntry),
-  error: z.object({ name: z.string(), value: z.string(), traceback: z.string() }).nullable(),
-  execution_count: z.number().int().nullable(),
-  files_changed: z
-    .array(z.object({ path: z.string(), size: z.number().nullable(), uri: z.string() }))
-    .describe('Files in the workspace the run created or changed (read them with read_file or as resources)'),
-});
-type RunOutput = z.infer<typeof RunOutput>;
 
 export const runCode = defineTool({
   name: 'run_code',
@@ -53,7 +23,9 @@ export const runCode = defineTool({
     'With context_id, runs in that context: variables, imports and files persist between calls (create one with create_context). ' +
     'With only language (or nothing, meaning python), runs once in a fresh context that is removed right after the call, so nothing persists. ' +
     "Charts (e.g. matplotlib plt.show()) come back as images, and as data in the result's chart field. Output streams as log/progress notifications during long runs. " +
-    'A run that raises or exceeds timeout_seconds is reported as an error result. The sandbox has no network access unless its operator enabled it.',
+    'A run that raises or exceeds timeout_seconds is reported as an error result. ' +
+    `Long runs: after wait_seconds (default ${DEFAULT_WAIT_SECONDS}) the answer is status "running" with the output so far and a run_id; ` +
+    'the run goes on, and wait_run collects the rest and the result (cancel_run stops it). The sandbox has no network access unless its operator enabled it.',
   inputSchema: z.object({
     code: z.string().min(1).describe('The code to run, as you would type it into a notebook cell.'),
     context_id: ContextIdParam.optional().describe(
@@ -68,11 +40,25 @@ export const runCode = defineTool({
       .max(MAX_TIMEOUT_SECONDS)
       .optional()
       .describe('Stop the run after this many seconds (default set by the server, typically 300). The context survives a timeout.'),
+    wait_seconds: z
+      .number()
+      .positive()
+      .max(MAX_TIMEOUT_SECONDS)
+      .optional()
+      .describe(
+        `Answer after at most this many seconds (default ${DEFAULT_WAIT_SECONDS}): a run still going then keeps running, and the answer has status "running", ` +
+          'its output so far and a run_id for wait_run / cancel_run.',
+      ),
   }),
   outputSchema: RunOutput,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
-  async handler({ code, context_id, language, timeout_seconds }, deps, call) {
+  async handler({ code, context_id, language, timeout_seconds, wait_seconds }, deps, call) {
     const timeout = timeout_seconds ?? deps.runTimeoutSeconds;
+    const wait = wait_seconds ?? DEFAULT_WAIT_SECONDS;
+    // Past `wait` the sandbox holds the run and ends the stream; a run that cannot outlast the wait needs no holding.
+    const hold_after = wait < timeout ? wait : undefined;
+    // A cancel from another request (2025 form over HTTP) finds the execution by this tag.
+    const tag = call.requestId === undefined ? undefined : runTag(deps.tenant, call.requestId);
     const progress = createRunProgress(call);
     const started = performance.now();
 
@@ -80,15 +66,19 @@ export const runCode = defineTool({
       const address = resolveContext(deps, context_id);
       if (!address) return unknownContext(context_id);
       try {
-        const before = await snapshotWorkspace(deps, address.session);
+        // Listings around the run only for a sandbox that does not report what a run changed (or not known to yet).
+        const before = deps.sandbox.features.reportsFiles ? undefined : await snapshotWorkspace(deps, address.session);
         const execution = await deps.sandbox.execute(
           address.session,
-          { code, context_id: address.context, timeout },
+          { code, context_id: address.context, timeout, tag, report_files: true, hold_after },
           { signal: call.signal, onEvent: progress.onEvent },
         );
         await progress.finish();
-        const files = await changedFiles(deps, address.session, context_id, before);
-        return await boundRunResult(renderExecution(execution, deps, started, files), deps, {
+        if (execution.heldAs !== undefined) return renderRunning(execution, deps, started, address.session, false);
+        const files = execution.filesChanged
+          ? filesFromEvent(execution.filesChanged, context_id)
+          : await changedFiles(deps, address.session, context_id, before);
+        return await boundRunResult(renderExecution(execution, deps, started, { files, notes: notHeld(started, hold_after) }), deps, {
           contextId: context_id,
           session: address.session,
         });
@@ -98,9 +88,11 @@ export const runCode = defineTool({
       }
     }
 
-    // One-off run: a fresh context, always removed, even when the run fails.
+    // One-off run: a fresh context, always removed, even when the run fails; a held run's goes
+    // when its end has been collected (or expired), which the sandbox sees to (discard_context).
     let session: string | undefined;
     let contextId: string | undefined;
+    let held = false;
     try {
       // Counted against the tenant's cap like any context, for as long as it runs.
       const created = await createTenantContext(deps, { language: language ?? 'python', description: 'one-off run_code' });
@@ -108,17 +100,23 @@ export const runCode = defineTool({
       contextId = created.context.id;
       const execution = await deps.sandbox.execute(
         session,
-        { code, context_id: contextId, timeout },
+        { code, context_id: contextId, timeout, tag, hold_after, discard_context: true },
         { signal: call.signal, onEvent: progress.onEvent },
       );
       await progress.finish();
-      const bounded = await boundRunResult(renderExecution(execution, deps, started), deps, { session });
+      if (execution.heldAs !== undefined) {
+        held = true;
+        return renderRunning(execution, deps, started, session, true);
+      }
+      const bounded = await boundRunResult(renderExecution(execution, deps, started, { notes: notHeld(started, hold_after) }), deps, {
+        session,
+      });
       return withNote(bounded, await discardedFilesNote(deps, session));
     } catch (error) {
       await progress.finish();
       return failureOf(error);
     } finally {
-      if (session !== undefined) {
+      if (session !== undefined && !held) {
         if (contextId !== undefined) {
           await deps.sandbox
             .deleteContext(session, contextId)
@@ -130,61 +128,20 @@ export const runCode = defineTool({
   },
 });
 
-function resultEntry(result: ResultEvent): RunOutput['results'][number] {
-  const formats = RESULT_FORMATS.filter((format) => result[format] != null);
-  const entry: RunOutput['results'][number] = { is_main_result: result.is_main_result ?? false, formats };
-  for (const format of TEXTUAL_FORMATS) {
-    const value = result[format];
-    if (typeof value === 'string') entry[format] = value;
-  }
-  if (result.json !== undefined) entry.json = result.json;
-  if (result.chart !== null && typeof result.chart === 'object') entry.chart = result.chart as Record<string, unknown>;
-  return entry;
+/** The answer for a run the sandbox holds: its output so far, a run_id and how to go on. */
+function renderRunning(execution: Execution, deps: ToolDeps, started: number, session: string, oneOff: boolean): CallToolResult {
+  const runId = encodeRunId(deps, { session, run: execution.heldAs! });
+  const seconds = Math.round((performance.now() - started) / 1000);
+  const notes = [
+    `The run is still going after ${seconds} s and keeps running in the sandbox (run_id: ${runId}). ` +
+      'Call wait_run with this run_id to collect the output that follows and the final result (each call waits up to its wait_seconds), ' +
+      `or cancel_run to stop it.${oneOff ? ' Its one-off context is removed once the result has been collected.' : ' The context runs nothing else meanwhile.'}`,
+  ];
+  return renderExecution(execution, deps, started, { runningAs: runId, notes });
 }
 
-function renderExecution(execution: Execution, deps: ToolDeps, started: number, files: ChangedFile[] = []): CallToolResult {
-  const structured: RunOutput = {
-    stdout: execution.stdout,
-    stderr: execution.stderr,
-    results: execution.results.map(resultEntry),
-    error: execution.error ? { name: execution.error.name, value: execution.error.value, traceback: execution.error.traceback } : null,
-    execution_count: execution.executionCount ?? null,
-    files_changed: files.map(({ path, size, uri }) => ({ path, size, uri })),
-  };
-  if (!execution.complete && !structured.error) {
-    structured.error = {
-      name: 'SandboxError',
-      value: 'the sandbox ended the run without finishing it (the kernel or the connection went away)',
-      traceback: '',
-    };
-  }
-
-  const sections: string[] = [];
-  if (structured.stdout) sections.push(`stdout:\n${structured.stdout.replace(/\n$/, '')}`);
-  if (structured.stderr) sections.push(`stderr:\n${structured.stderr.replace(/\n$/, '')}`);
-  const content: CallToolResult['content'] = [];
-  for (const result of execution.results) {
-    const label = result.is_main_result ? 'result' : 'display';
-    if (result.text !== undefined && !(result.png || result.jpeg)) sections.push(`${label}:\n${result.text}`);
-    else if (result.png || result.jpeg) sections.push(`${label}: image${result.text ? ` (${result.text})` : ''}`);
-    else if (result.markdown !== undefined) sections.push(`${label}:\n${result.markdown}`);
-    else if (result.html !== undefined) sections.push(`${label} (html):\n${result.html}`);
-    if (result.png) content.push({ type: 'image', data: result.png, mimeType: 'image/png' });
-    if (result.jpeg) content.push({ type: 'image', data: result.jpeg, mimeType: 'image/jpeg' });
-  }
-  if (structured.error) {
-    const { name, value, traceback } = structured.error;
-    sections.push(`error: ${name}: ${value}${traceback ? `\n${traceback}` : ''}`);
-  }
-  if (files.length > 0) {
-    sections.push(`files written:\n${files.map((file) => `${file.path} (${file.size ?? '?'} bytes)`).join('\n')}`);
-    for (const file of files) content.push(fileLink(file.uri, file.name, file.size));
-  }
-  const text = sections.length > 0 ? sections.join('\n\n') : '(no output)';
-  deps.logger.debug('run finished', { ms: Math.round(performance.now() - started) });
-  return {
-    content: [{ type: 'text', text }, ...content],
-    structuredContent: structured,
-    isError: structured.error !== null,
-  };
+/** A run longer than its wait that the sandbox did not hold: say why the call waited for its end. */
+function notHeld(started: number, holdAfter: number | undefined): string[] | undefined {
+  if (holdAfter === undefined || performance.now() - started < holdAfter * 1000) return undefined;
+  return [`(This sandbox cannot hold runs: the call waited for the end instead of answering after ${holdAfter} s.)`];
 }

@@ -81,6 +81,7 @@ export function createMcpServer(deps: McpServerDeps): Server {
     try {
       result = await tool.handler(parsed.data, deps, {
         signal: ctx.mcpReq.signal,
+        requestId: ctx.mcpReq.id,
         progressToken: ctx.mcpReq._meta?.progressToken,
         notify: (notification) => ctx.mcpReq.notify(notification),
         log: (level, data, logger) => ctx.mcpReq.log(level, data, logger),

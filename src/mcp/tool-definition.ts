@@ -48,6 +48,8 @@ export interface FileLimits {
 /** The request-scoped part of a call: cancellation and notifications back to the client. */
 export interface ToolCall {
   signal: AbortSignal;
+  /** The JSON-RPC id of the tools/call: with the tenant, it tags the call's execution so a cancel from another request finds it. */
+  requestId?: string | number;
   progressToken?: string | number;
   /** A progress notification (sent only when the client gave a progress token). */
   notify(notification: ServerNotification): Promise<void>;

@@ -15,6 +15,7 @@ import { TooManyContexts } from './tenant-contexts.ts';
 export const TOOL_FAILURE_KINDS = [
   'invalid_arguments',
   'unknown_context',
+  'unknown_run',
   'sandbox_not_found',
   'sandbox_unreachable',
   'sandbox_timeout',

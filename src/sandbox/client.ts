@@ -5,6 +5,7 @@
  * Failures come out as SandboxError with a message meant for the agent.
  */
 import ky, { HTTPError, type KyInstance, type Options as KyOptions } from 'ky';
+import type { z } from 'zod';
 import {
   Context,
   ContextList,
@@ -15,6 +16,11 @@ import {
   type FileEntry,
   SESSIONS_ROUTE,
   SessionList,
+  InterruptedRuns,
+  RUN_ROUTES,
+  RunEvents,
+  RunStatus,
+  type RunEventsRequest,
   type WriteFileRequest,
   WrittenFile,
   type CreateContextRequest,
@@ -42,6 +48,14 @@ export interface SandboxClientOptions {
   retries?: number;
   /** For tests and benchmarks. */
   fetch?: typeof fetch;
+  /** What the client learns about the sandbox as it goes; share one among the clients of one sandbox. */
+  features?: SandboxFeatures;
+}
+
+/** Extensions a sandbox was seen to offer (undefined: not known yet). */
+export interface SandboxFeatures {
+  /** The execute stream carries `files_changed` when asked (report_files). */
+  reportsFiles?: boolean;
 }
 
 /** What a health check found; health_check's output schema lists the same values. */
@@ -64,12 +78,23 @@ export interface ExecuteCallOptions {
 
 export interface SandboxClient {
   readonly baseUrl: string;
+  /** What this sandbox was seen to offer so far. */
+  readonly features: SandboxFeatures;
   health(): Promise<HealthReport>;
   createContext(session: string, request: CreateContextRequest): Promise<Context>;
   listContexts(session: string): Promise<Context[]>;
   deleteContext(session: string, contextId: string): Promise<void>;
   /** Runs code; resolves when the sandbox ends the stream. `timeout` (s) also bounds the HTTP call. */
   execute(session: string, request: ExecuteRequest, options?: ExecuteCallOptions): Promise<Execution>;
+  /**
+   * A held run's events (POST /runs/{id}/events, ours), waiting up to `wait_seconds` for one.
+   * A SandboxError `not_found` for a run the sandbox does not know (or a sandbox without runs).
+   */
+  runEvents(session: string, runId: string, request: RunEventsRequest): Promise<RunEvents>;
+  /** Interrupts a run (POST /runs/{id}/interrupt); `not_found` as runEvents. */
+  interruptRun(session: string, runId: string): Promise<z.infer<typeof RunStatus>>;
+  /** Interrupts the session's runs tagged `tag` (POST /runs/interrupt); undefined when the sandbox has no runs. */
+  interruptTagged(session: string, tag: string): Promise<number | undefined>;
   /** The sessions holding contexts (GET /sessions, ours); undefined when the sandbox does not list them. */
   listSessions(): Promise<string[] | undefined>;
   readFile(session: string, path: string): Promise<FileContent>;
@@ -129,8 +154,11 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
     }
   }
 
+  const features = options.features ?? {};
+
   return {
     baseUrl,
+    features,
 
     async health() {
       const started = performance.now();
@@ -183,8 +211,37 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
           withSession(session, { json: request, retry: 0, timeout: runTimeoutMs + EXECUTE_GRACE_MS, signal }),
         );
         if (!response.body) throw new SandboxError('protocol', 'run code: the sandbox sent no output stream');
-        return collectExecution(response.body, executeOptions.onEvent);
+        const execution = await collectExecution(response.body, executeOptions.onEvent);
+        if (request.report_files && execution.complete) features.reportsFiles = execution.filesChanged !== undefined;
+        return execution;
       });
+    },
+
+    runEvents(session, runId, request) {
+      const waitMs = (request.wait_seconds ?? 0) * 1000;
+      return call('read run', async () =>
+        RunEvents.parse(
+          await http
+            .post(runPath(RUN_ROUTES.events, runId), withSession(session, { json: request, retry: 0, timeout: requestTimeout + waitMs }))
+            .json(),
+        ),
+      );
+    },
+
+    interruptRun(session, runId) {
+      return call('cancel run', async () =>
+        RunStatus.parse(await http.post(runPath(RUN_ROUTES.interrupt, runId), withSession(session, { retry: 0 })).json()),
+      );
+    },
+
+    async interruptTagged(session, tag) {
+      try {
+        const answer = await http.post(RUN_ROUTES.interruptTagged.slice(1), withSession(session, { json: { tag }, retry: 0 })).json();
+        return InterruptedRuns.parse(answer).interrupted;
+      } catch (error) {
+        if (error instanceof HTTPError && error.response.status === 404) return undefined;
+        throw await toSandboxError(error, baseUrl, 'cancel run');
+      }
     },
 
     async listSessions() {
@@ -253,6 +310,10 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
       });
     },
   };
+}
+
+function runPath(route: string, runId: string): string {
+  return route.slice(1).replace(':id', encodeURIComponent(runId));
 }
 
 /** The sandbox's 404 about a file names it; any other 404 means the route itself is missing. */

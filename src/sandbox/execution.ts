@@ -3,7 +3,7 @@
  * every event is handed to the caller as it arrives (for progress), and the final
  * result still holds all of it.
  */
-import { parseExecutionEvent, type ErrorEvent, type ExecutionEvent, type ResultEvent } from './protocol.ts';
+import { parseExecutionEvent, type ErrorEvent, type ExecutionEvent, type FilesChangedEvent, type ResultEvent } from './protocol.ts';
 
 export interface Execution {
   stdout: string;
@@ -11,8 +11,12 @@ export interface Execution {
   results: ResultEvent[];
   error?: ErrorEvent;
   executionCount?: number;
-  /** False when the stream ended without end_of_execution (the sandbox went away mid-run). */
+  /** False when the stream ended without end_of_execution (the sandbox went away mid-run, or held the run). */
   complete: boolean;
+  /** What the sandbox said the run changed (files_changed, extension); undefined when it did not say. */
+  filesChanged?: FilesChangedEvent;
+  /** The run goes on in the sandbox under this id (run_held, extension): the rest is read with runEvents. */
+  heldAs?: string;
 }
 
 export type ExecutionEventListener = (event: ExecutionEvent) => void;
@@ -35,18 +39,30 @@ export async function* readLines(body: ReadableStream<Uint8Array>): AsyncGenerat
 }
 
 export async function collectExecution(body: ReadableStream<Uint8Array>, onEvent?: ExecutionEventListener): Promise<Execution> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const execution: Execution = { stdout: '', stderr: '', results: [], complete: false };
+  const fold = new ExecutionFold();
   for await (const line of readLines(body)) {
     const event = parseExecutionEvent(line);
     if (!event) continue;
+    fold.add(event);
+    onEvent?.(event);
+  }
+  return fold.execution();
+}
+
+/** Folds events, as they come, into one Execution (a stream's, or the part of a held run read at once). */
+export class ExecutionFold {
+  readonly #stdout: string[] = [];
+  readonly #stderr: string[] = [];
+  readonly #execution: Execution = { stdout: '', stderr: '', results: [], complete: false };
+
+  add(event: ExecutionEvent): void {
+    const execution = this.#execution;
     switch (event.type) {
       case 'stdout':
-        stdout.push(event.text);
+        this.#stdout.push(event.text);
         break;
       case 'stderr':
-        stderr.push(event.text);
+        this.#stderr.push(event.text);
         break;
       case 'result':
         execution.results.push(event);
@@ -57,15 +73,21 @@ export async function collectExecution(body: ReadableStream<Uint8Array>, onEvent
       case 'number_of_executions':
         execution.executionCount = event.execution_count;
         break;
+      case 'files_changed':
+        execution.filesChanged = event;
+        break;
+      case 'run_held':
+        execution.heldAs = event.run_id;
+        break;
       case 'end_of_execution':
         execution.complete = true;
         break;
       case 'keepalive':
         break;
     }
-    onEvent?.(event);
   }
-  execution.stdout = stdout.join('');
-  execution.stderr = stderr.join('');
-  return execution;
+
+  execution(): Execution {
+    return { ...this.#execution, stdout: this.#stdout.join(''), stderr: this.#stderr.join('') };
+  }
 }

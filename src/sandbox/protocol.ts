@@ -103,6 +103,9 @@ export type Context = z.infer<typeof Context>;
 
 export const ContextList = z.array(Context);
 
+/** An execution's tag (extension): opaque to the sandbox, compared exactly. */
+export const RunTag = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1–128 letters, digits, ".", "_", ":" or "-"');
+
 /** POST /execute body. E2B refuses `context_id` together with `language` (400). */
 export const ExecuteRequest = z.object({
   code: z.string(),
@@ -111,6 +114,20 @@ export const ExecuteRequest = z.object({
   env_vars: z.record(z.string(), z.string()).optional(),
   /** extension: seconds; the sandbox applies its own default and maximum */
   timeout: z.number().positive().optional(),
+  /**
+   * extension: a label the caller gives the execution (the MCP side: its tenant and request), so that
+   * `POST /runs/interrupt {tag}` can stop it from any other request.
+   */
+  tag: RunTag.optional(),
+  /**
+   * extension: seconds; a run still going then is held (see RUN_ROUTES): the stream ends with a
+   * `run_held` event and the code goes on, its events kept for `POST /runs/{id}/events`.
+   */
+  hold_after: z.number().positive().optional(),
+  /** extension: a held run's context is deleted once the run's end has been read, or its events expired. */
+  discard_context: z.boolean().optional(),
+  /** extension: send a `files_changed` event before `end_of_execution`. */
+  report_files: z.boolean().optional(),
 });
 export type ExecuteRequest = z.input<typeof ExecuteRequest>;
 
@@ -163,6 +180,24 @@ export const ExecutionCountEvent = z.object({
 });
 
 export const KeepaliveEvent = z.object({ type: z.literal('keepalive') });
+
+/**
+ * extension (asked for with `report_files`): the workspace files the execution created or changed
+ * (hidden ones left out), found by the session's file worker, sent once before `end_of_execution`.
+ */
+export const FilesChangedEvent = z.object({
+  type: z.literal('files_changed'),
+  files: z.array(z.object({ path: z.string(), size: z.number().optional() })),
+  /** More changed than the event lists. */
+  truncated: z.boolean().optional(),
+});
+export type FilesChangedEvent = z.infer<typeof FilesChangedEvent>;
+
+/**
+ * extension (asked for with `hold_after`): the last line of a stream whose run goes on in the
+ * sandbox; the rest of its events are read with `POST /runs/{run_id}/events`. No `end_of_execution` follows.
+ */
+export const RunHeldEvent = z.object({ type: z.literal('run_held'), run_id: z.string() });
 export const EndOfExecutionEvent = z.object({ type: z.literal('end_of_execution') });
 
 export const ExecutionEvent = z.discriminatedUnion('type', [
@@ -171,6 +206,8 @@ export const ExecutionEvent = z.discriminatedUnion('type', [
   ErrorEvent,
   ExecutionCountEvent,
   KeepaliveEvent,
+  FilesChangedEvent,
+  RunHeldEvent,
   EndOfExecutionEvent,
 ]);
 export type ExecutionEvent = z.infer<typeof ExecutionEvent>;
@@ -203,6 +240,8 @@ export const SANDBOX_ERROR_NAMES = {
   outputLimit: 'OutputLimitExceeded',
   /** The context was deleted or lost while the code waited or ran. */
   context: 'ContextError',
+  /** Someone asked for the execution to stop (POST /runs/interrupt, /runs/{id}/interrupt). */
+  cancelled: 'CancelledError',
 } as const;
 
 // ---- files: Alibaba's code-interpreter image's file API, which the embedded sandbox serves too ----
@@ -303,3 +342,61 @@ export const UNKNOWN_SESSION_REFUSAL = 'unknown or expired context';
 /** GET /sessions (extension): the sessions holding live contexts, for a client that gives each context a session of its own. */
 export const SESSIONS_ROUTE = '/sessions';
 export const SessionList = z.array(z.string());
+
+// ---- runs (extension): executions that outlive their request, read and stopped from any request ----
+
+/**
+ * A run is an execution the sandbox keeps a record of: every /execute while it lasts, and a held
+ * run (`hold_after`) until its events have been read to the end or RUN_RETENTION_SECONDS after it
+ * ended. Runs are found in the session that started them only.
+ */
+export const RUN_ROUTES = {
+  /** POST RunEventsRequest → RunEvents; 404 for an unknown run */
+  events: '/runs/:id/events',
+  /** POST (no body) → RunStatus; 404 for an unknown run */
+  interrupt: '/runs/:id/interrupt',
+  /** POST InterruptTaggedRequest → InterruptedRuns */
+  interruptTagged: '/runs/interrupt',
+} as const;
+
+/** How long a held run's record and unread events stay after the run ended, seconds. */
+export const RUN_RETENTION_SECONDS = 600;
+/** The longest a read of a run's events waits for one, seconds. */
+export const MAX_RUN_WAIT_SECONDS = 60;
+
+export const RunEventsRequest = z.object({
+  /**
+   * Read from this position (0 = the first event after `run_held`) without regard to what was
+   * read before; events already read past are gone (410). Without it: from where the last read
+   * ended, so each event is read once.
+   */
+  after: z.number().int().nonnegative().optional(),
+  /** Wait up to this long for an event when none is there yet (default 0). */
+  wait_seconds: z.number().nonnegative().max(MAX_RUN_WAIT_SECONDS).optional(),
+  /** What the wait is for: the first new event (default), or the end of the run (then all events up to then). */
+  until: z.enum(['event', 'end']).optional(),
+});
+export type RunEventsRequest = z.input<typeof RunEventsRequest>;
+
+export const RUN_STATES = ['running', 'done'] as const;
+
+export const RunStatus = z.object({
+  run_id: z.string(),
+  status: z.enum(RUN_STATES),
+  /** The context the run runs in. */
+  context_id: z.string(),
+});
+
+export const RunEvents = RunStatus.extend({
+  /** Execution events, in order (keepalives left out; the last one of a finished run is `end_of_execution`). */
+  events: z.array(z.record(z.string(), z.unknown())),
+  /** The position after these events. */
+  next: z.number().int().nonnegative(),
+  /** The run's context was deleted with the end of the run (`discard_context`). */
+  context_discarded: z.boolean().optional(),
+});
+export type RunEvents = z.infer<typeof RunEvents>;
+
+export const InterruptTaggedRequest = z.object({ tag: RunTag });
+export const InterruptedRuns = z.object({ interrupted: z.number().int().nonnegative() });
+export type InterruptedRuns = z.infer<typeof InterruptedRuns>;
