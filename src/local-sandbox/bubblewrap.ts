@@ -17,7 +17,9 @@ import { spawn, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { chmod, chown, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { jailEnabled } from './jail-mode.ts';
 import type { KernelExit, KernelLaunchOptions } from './kernel-launch.ts';
+import { spawnUnjailed } from './unjailed-process.ts';
 
 /** Read-only system trees; missing ones are skipped (`--ro-bind-try`). */
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
@@ -250,6 +252,8 @@ const TAIL_BYTES = 4096;
  * So once `exited` resolves, nothing of the sandbox is left.
  */
 export function spawnSandboxed(options: SandboxCommandOptions, { pipes = false }: { pipes?: boolean } = {}): SandboxedProcess {
+  // Started with the jail off (jail-mode.ts): the same launch without namespaces.
+  if (!jailEnabled()) return spawnUnjailed(options, { pipes });
   const [file, ...args] = sandboxCommand(options);
   // The child gets its own copy of the filter's fd; ours is closed right after the spawn.
   const seccomp = options.seccompFilter ? openSync(options.seccompFilter, 'r') : undefined;

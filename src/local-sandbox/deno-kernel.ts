@@ -52,6 +52,7 @@ import path from 'node:path';
 import * as zmq from 'zeromq';
 import { RUN_MOUNT, baseKernelEnv, type SandboxCommandOptions } from './bubblewrap.ts';
 import { freeLoopbackPorts } from './free-ports.ts';
+import { jailEnabled } from './jail-mode.ts';
 import { startJailedKernel, type StartCheck } from './jailed-kernel.ts';
 import { CHANNELS, type Channel, type KernelLauncher, type KernelLaunchOptions } from './kernel-launch.ts';
 
@@ -92,7 +93,8 @@ export const launchDenoKernel: KernelLauncher = async (options) => {
     throw new Error(`runDir is too long for unix socket paths (${MAX_SOCKET_PATH} bytes at most): ${runDir}`);
   }
   // In the host's network namespace the ports must be free there; in a private one any will do.
-  const ports = options.allowNetwork ? await freeLoopbackPorts(CHANNELS.length) : PRIVATE_PORTS;
+  // Without the jail (jail-mode.ts) every kernel shares the host's network namespace too.
+  const ports = options.allowNetwork || !jailEnabled() ? await freeLoopbackPorts(CHANNELS.length) : PRIVATE_PORTS;
   const portOf = Object.fromEntries(CHANNELS.map((channel, i) => [channel, ports[i]])) as Record<Channel, number>;
   // Beside the run root, not in it: a root server's run root is a tmpfs, where a hard link cannot go.
   const deno = await neutralDenoBinary(path.join(path.dirname(path.dirname(runDir)), 'bin'));
@@ -124,14 +126,17 @@ function denoSandboxOptions(
   // unmounts runDir, so the kernel's code can neither remove nor replace the sockets the server
   // connects to (the listening sockets live on), and everything it starts runs with no
   // capabilities at all (an empty bounding set leaves root nothing on exec).
-  const noCaps = '/usr/bin/setpriv --bounding-set=-all --inh-caps=-all --';
+  // Without the jail (jail-mode.ts) there are no capabilities to drop and no mount to undo: the run
+  // directory is sealed from outside (jailed-kernel.ts) once the sockets exist.
+  const jailed = jailEnabled();
+  const noCaps = jailed ? '/usr/bin/setpriv --bounding-set=-all --inh-caps=-all --' : '';
   const script = [
     'set -e',
     ...CHANNELS.map(
       (channel) => `${noCaps} /usr/bin/socat UNIX-LISTEN:${RUN_MOUNT}/${channel},fork,mode=600 TCP:127.0.0.1:${portOf[channel]} &`,
     ),
     `while ! { ${CHANNELS.map((channel) => `[ -S ${RUN_MOUNT}/${channel} ]`).join(' && ')}; }; do sleep 0.005; done`,
-    `/usr/bin/umount --lazy ${RUN_MOUNT}`,
+    ...(jailed ? [`/usr/bin/umount --lazy ${RUN_MOUNT}`] : []),
     `exec ${noCaps} /usr/bin/prlimit --data=${dataLimit} -- ${DENO_MOUNT} jupyter --kernel --conn ${CONNECTION_MOUNT}`,
   ].join('\n');
 
