@@ -20,6 +20,12 @@ runMain(async () => {
     throw error instanceof SandboxOptionsError || error instanceof JailSettingError ? new ConfigError(error.message) : error;
   }
   console.log(jail.line);
+  // Unjailed, the workspace's inside path is one symlink, to the session that started a kernel last
+  // (unjailed-process.ts): kernels pre-started for sessions yet to come would point it elsewhere.
+  if (!jail.jailed && options.poolSize > 0) {
+    console.log('sandbox: no pre-started kernels without the jail (SANDBOX_POOL_SIZE ignored)');
+    options = { ...options, poolSize: 0 };
+  }
   const sandbox = await startSandbox(options);
   console.log(
     `sandbox: listening on ${sandbox.url} (session header ${options.sessionHeader}, network ${options.allowNetwork ? 'allowed' : jail.jailed ? 'cut off' : "the platform's to cut off (no namespace of its own)"})`,
