@@ -144,7 +144,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
   for (const guardedPath of guarded) {
     // /invoke also takes its credential from the event: its route checks it (with the same auth).
     if (guardedPath !== INVOKE_PATH) app.use(guardedPath, bearer(auth));
-    app.use(guardedPath, limitBody(config.maxBodyBytes, guardedPath === INVOKE_PATH ? 'the event' : undefined));
+    const tooLarge = () => errors.tooLarge(config.maxBodyBytes, guardedPath === INVOKE_PATH ? 'the event' : undefined);
+    app.use(guardedPath, limitBody(config.maxBodyBytes, tooLarge));
   }
 
   app.route(path, createMcpRoute({ maxBodyBytes: config.maxBodyBytes, logger, serverDeps }));

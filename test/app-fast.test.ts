@@ -99,7 +99,7 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
 function directSessions(): SandboxSessionsFactory {
   const sessions: SandboxSessions = {
     mode: 'direct',
-    open: async () => 'only',
+    open: async () => ({ id: 'only', capKept: true }),
     list: async () => ['only'],
     ownedBy: () => true,
     close: async () => {},
@@ -221,6 +221,63 @@ for (const era of ERAS) {
     });
   });
 }
+
+/**
+ * MCP Inspector 2.12's `--strict` schema lint, its two rules that our schemas could break:
+ * no `type` written as an array (single-type dialects such as Gemini's reject it) and no
+ * node without a validation keyword (it accepts anything). Returns one line per finding.
+ */
+function portabilityFindings(schema: unknown, path: string): string[] {
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) return [];
+  const node = schema as Record<string, unknown>;
+  const findings: string[] = [];
+  if (Array.isArray(node.type)) findings.push(`${path}: type is an array ${JSON.stringify(node.type)}`);
+  const constraining = [
+    'type',
+    'enum',
+    'const',
+    'anyOf',
+    'oneOf',
+    'allOf',
+    'not',
+    'properties',
+    'additionalProperties',
+    'required',
+    'items',
+    '$ref',
+  ];
+  if (
+    !constraining.some((key) => key in node) &&
+    !Object.keys(node).some((key) => /^(min|max|exclusive|pattern|format|multipleOf|unique)/.test(key))
+  )
+    findings.push(`${path}: no validation keyword`);
+  for (const key of ['properties', 'definitions', '$defs', 'patternProperties'])
+    for (const [name, sub] of Object.entries((node[key] as Record<string, unknown> | undefined) ?? {}))
+      findings.push(...portabilityFindings(sub, `${path}.${key}.${name}`));
+  for (const key of ['anyOf', 'oneOf', 'allOf'])
+    for (const [i, sub] of ((node[key] as unknown[] | undefined) ?? []).entries())
+      findings.push(...portabilityFindings(sub, `${path}.${key}[${i}]`));
+  for (const key of ['items', 'additionalProperties', 'not', 'propertyNames'])
+    findings.push(...portabilityFindings(node[key], `${path}.${key}`));
+  return findings;
+}
+
+describe('fast tier, the listed schemas', () => {
+  test('portable: no type arrays (nullable fields are anyOf), every node constrains something', async () => {
+    const { fetchApp } = makeApp();
+    const client = await clientFor(fetchApp, 'modern');
+    const { tools } = await client.listTools();
+    const findings = tools.flatMap((tool) => [
+      ...portabilityFindings(tool.inputSchema, `${tool.name}.inputSchema`),
+      ...portabilityFindings(tool.outputSchema, `${tool.name}.outputSchema`),
+    ]);
+    assert.deepEqual(findings, []);
+    // The rewrite kept what it rewrote: health_check's error is still a string or null.
+    const health = tools.find((t) => t.name === 'health_check')!.outputSchema as { anyOf: { properties: Record<string, unknown> }[] };
+    assert.deepEqual(health.anyOf[0]!.properties.error, { anyOf: [{ type: 'string' }, { type: 'null' }] });
+    await client.close();
+  });
+});
 
 describe('fast tier, the HTTP edge', () => {
   test('2026-07-28: tools/list carries caching hints; a header that disagrees with the body is -32020', async () => {

@@ -41,7 +41,7 @@ describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed re
   test('open creates a session with the configured TTL and idle timeout', async () => {
     const sessions = createFcSessions(options);
     assert.equal(sessions.mode, 'fc');
-    const sessionId = await sessions.open(TAG);
+    const sessionId = (await sessions.open(TAG)).id;
     const request = api.accepted.at(-1)!;
     assert.equal(request.action, 'CreateSession');
     assert.equal(request.method, 'POST');
@@ -60,7 +60,7 @@ describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed re
   test('list follows nextToken across pages and answers active sessions only', async () => {
     const sessions = createFcSessions(options);
     const opened = [];
-    for (let i = 0; i < 5; i++) opened.push(await sessions.open(TAG));
+    for (let i = 0; i < 5; i++) opened.push((await sessions.open(TAG)).id);
     const expired = opened[2]!;
     api.sessions.get(expired)!.sessionStatus = 'Expired';
     const before = api.accepted.length;
@@ -73,7 +73,7 @@ describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed re
     assert.ok(calls.every((c) => c.action === 'ListSessions' && c.method === 'GET' && c.query.sessionStatus === 'Active'));
     assert.equal(calls[0]!.query.nextToken, undefined);
     assert.ok(calls[1]!.query.nextToken, 'the second page is asked for with the token of the first');
-    const others = await sessions.open('0f0f0f0f0f0f');
+    const others = (await sessions.open('0f0f0f0f0f0f')).id;
     assert.deepEqual([...(await sessions.list(TAG))].sort(), listed.sort(), "another tenant's session is not listed");
     assert.deepEqual(await sessions.list('0f0f0f0f0f0f'), [others]);
     await sessions.close(others);
@@ -82,7 +82,7 @@ describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed re
 
   test('close deletes the session, and closing it again is not an error', async () => {
     const sessions = createFcSessions(options);
-    const sessionId = await sessions.open(TAG);
+    const sessionId = (await sessions.open(TAG)).id;
     await sessions.close(sessionId);
     const request = api.accepted.at(-1)!;
     assert.equal(request.action, 'DeleteSession');
@@ -139,7 +139,7 @@ describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed re
       },
     });
     const sessions = await factory(request);
-    const sessionId = await sessions.open(TAG);
+    const sessionId = (await sessions.open(TAG)).id;
     assert.ok(api.sessions.has(sessionId));
     await sessions.close(sessionId);
 

@@ -54,7 +54,7 @@ describe('file calls against other sandboxes (HTTP stand-ins)', () => {
     const client = createSandboxClient({ baseUrl: url, sessionHeader: 'x-ci-session-id', retries: 0 });
     assert.equal(await client.listSessions(), undefined);
     const sessions = createDirectSessions('default', client);
-    assert.equal(await sessions.open('a1b2c3d4e5f6'), 'default');
+    assert.deepEqual(await sessions.open('a1b2c3d4e5f6'), { id: 'default', capKept: true });
     assert.deepEqual(await sessions.list('a1b2c3d4e5f6'), ['default']);
   });
 

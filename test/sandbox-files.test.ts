@@ -22,6 +22,8 @@ let url: string;
 before(async () => {
   sandbox = await startSandbox({ port: 0, poolSize: 1, maxUploadMb: UPLOAD_LIMIT_MB, maxReadMb: UPLOAD_LIMIT_MB });
   url = sandbox.url;
+  // Files live in a session's workspace, which only a context's creation makes.
+  await createContext(url, {}, A);
 });
 after(async () => {
   await sandbox?.close();
@@ -205,6 +207,9 @@ describe('sessions keep their files apart', () => {
     const idB = await createContext(url, {}, B);
     const peek = await execute(url, { code: 'import os\nsorted(os.listdir("."))', context_id: idB }, B);
     assert.equal(peek.results[0]?.text, '[]');
+    const missing = await request(url, 'GET', '/files?path=private.txt', undefined, B);
+    assert.equal(missing.status, 404);
+    assert.match(missing.text, /no such file/, "with a context of its own, B still finds no file of A's");
     const workspaceB = (await sandbox.workspaceOf('files-b'))!;
     assert.ok(existsSync(workspaceB));
     assert.equal((await request(url, 'DELETE', `/contexts/${idB}`, undefined, B)).status, 200);

@@ -2,13 +2,16 @@
  * Every context of the sandbox, by session: creation (from the pool), lookup,
  * deletion, the context limit, idle removal, and shutdown. A session is a
  * namespace with its own space (workspace, uid, file worker: session-space.ts); a
- * context id is only found in the session that created it. A session ends, and its
- * workspace is removed from disk, when its last context is deleted or removed idle.
+ * context id is only found in the session that created it. Only a context's creation
+ * gives a session its space: a file request for a session without one (never created,
+ * or stopped) is refused, never answered with a fresh space that nothing counts. A
+ * session ends, and its workspace is removed from disk, when its last context is
+ * deleted or removed idle.
  */
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LANGUAGES, type Language, WORKSPACE_DIR } from '../sandbox/protocol.ts';
+import { LANGUAGES, type Language, type TenantQuota, UNKNOWN_SESSION_REFUSAL, WORKSPACE_DIR } from '../sandbox/protocol.ts';
 import { CodeContext } from './code-context.ts';
 import { FRESH_SPACE, KernelPool } from './kernel-pool.ts';
 import type { KernelLauncher } from './kernel-launch.ts';
@@ -17,8 +20,9 @@ import type { SandboxOptions } from './options.ts';
 import { RunningKernel } from './running-kernel.ts';
 import type { SeccompFilters } from './seccomp-filter.ts';
 import type { SessionUids } from './session-uids.ts';
-import { SessionSpace, type SpaceSettings } from './session-space.ts';
+import { SessionSpace, SpaceEndedError, type SpaceSettings } from './session-space.ts';
 import type { FileWorker } from './file-worker.ts';
+import { quotaRefusal } from './tenant-quota.ts';
 
 /** Where the session's workspace appears inside every kernel; E2B's default cwd. */
 export const WORKSPACE_MOUNT = WORKSPACE_DIR;
@@ -48,6 +52,8 @@ export interface CreateContextParams {
   language: Language;
   cwd?: string;
   metadata?: Record<string, string>;
+  /** The tenant's cap, counted over every session starting with its prefix (the session must too). */
+  quota?: TenantQuota;
 }
 
 /** A request the registry refuses; `status` is the HTTP status to answer with. */
@@ -59,6 +65,14 @@ export class ContextRequestError extends Error {
     super(message);
     this.name = 'ContextRequestError';
   }
+}
+
+/** A file request's 404 for a session without live contexts; the client tells it from a missing file by its start. */
+function unknownSession(session: string): ContextRequestError {
+  return new ContextRequestError(
+    404,
+    `${UNKNOWN_SESSION_REFUSAL}: session "${session}" holds no live context (stopped, removed idle, or never created); create a context first`,
+  );
 }
 
 interface PooledKernel {
@@ -82,9 +96,13 @@ export class ContextRegistry {
   readonly #spaceById = new Map<string, SessionSpace>();
   /** The context E2B runs code in when a request names only a language, per session and language. */
   readonly #defaults = new Map<string, Promise<CodeContext>>();
-  /** Contexts being created, counted against the limit and awaited by close(). */
+  /** Contexts being created, awaited by close(). */
   readonly #creating = new Set<Promise<unknown>>();
-  /** How many creations each session has under way: its space must outlive them. */
+  /**
+   * How many creations each session has under way, until their context is live: they
+   * count against the limits (so parallel creations cannot overshoot), and the
+   * session's space must outlive them.
+   */
   readonly #creatingIn = new Map<string, number>();
   readonly #sweeper: NodeJS.Timeout | undefined;
   #parents: Promise<void> | undefined;
@@ -145,15 +163,26 @@ export class ContextRegistry {
     return context;
   }
 
-  /** The session's file worker; a session without contexts gets a space (and workspace) of its own. */
+  /**
+   * The session's file worker. Only a session holding contexts (or creating its first)
+   * has one: any other is a 404, so a stopped session's name cannot bring back a
+   * workspace, a uid and a worker that no limit counts.
+   */
   async files(session: string): Promise<FileWorker> {
-    if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
-    let space = this.#spaces.get(session);
-    if (!space) {
-      space = this.#ensureParents().then(() => SessionSpace.open(this.#spaceSettings));
-      this.#bindSpace(session, space);
+    this.requireSession(session);
+    try {
+      return await (await this.#spaces.get(session)!).files();
+    } catch (error) {
+      // Its space failed to start, or ended (last context stopped) while this request waited.
+      if (error instanceof SpaceEndedError || !this.#spaces.has(session)) throw unknownSession(session);
+      throw error;
     }
-    return (await space).files();
+  }
+
+  /** Throws the 404 (or 503 when closing) a file request gets for a session without a space. */
+  requireSession(session: string): void {
+    if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
+    if (!this.#spaces.has(session)) throw unknownSession(session);
   }
 
   async create(session: string, params: CreateContextParams): Promise<CodeContext> {
@@ -163,15 +192,10 @@ export class ContextRegistry {
     if (!cwd.startsWith('/') || cwd.includes('\0')) {
       throw new ContextRequestError(400, `cwd must be an absolute path, got "${cwd}"`);
     }
-    if (this.size + this.#creating.size >= this.#options.maxContexts) {
-      throw new ContextRequestError(
-        429,
-        `context limit reached: this sandbox holds at most ${this.#options.maxContexts} contexts; delete one first`,
-      );
-    }
-    const creation = this.#create(session, { ...params, cwd });
+    // Counted and reserved with no await in between: parallel creations see each other.
+    const release = this.#reserve(session, params.quota);
+    const creation = this.#create(session, { ...params, cwd }, release);
     this.#creating.add(creation);
-    this.#creatingIn.set(session, (this.#creatingIn.get(session) ?? 0) + 1);
     let failed = false;
     try {
       return await creation;
@@ -180,12 +204,48 @@ export class ContextRegistry {
       throw error;
     } finally {
       this.#creating.delete(creation);
-      const left = this.#creatingIn.get(session)! - 1;
-      if (left > 0) this.#creatingIn.set(session, left);
-      else this.#creatingIn.delete(session);
+      release();
       // A failed first creation leaves the session's fresh space without contexts: it goes too.
       if (failed) await this.#endIfEmpty(session);
     }
+  }
+
+  /**
+   * Checks the limits (the tenant's quota, then the sandbox's) against the live contexts
+   * plus the creations under way, and counts this creation in; the returned function
+   * (idempotent) takes it out again once its context is live or has failed.
+   */
+  #reserve(session: string, quota: TenantQuota | undefined): () => void {
+    if (quota) {
+      if (!session.startsWith(quota.session_prefix)) {
+        throw new ContextRequestError(400, `the quota's session_prefix "${quota.session_prefix}" does not begin this session's name`);
+      }
+      const refusal = quotaRefusal(quota, this.#held(quota.session_prefix), this.#options.maxContexts);
+      if (refusal) throw new ContextRequestError(429, refusal);
+    }
+    if (this.#held() >= this.#options.maxContexts) {
+      throw new ContextRequestError(
+        429,
+        `context limit reached: this sandbox holds at most ${this.#options.maxContexts} contexts; delete one first`,
+      );
+    }
+    this.#creatingIn.set(session, (this.#creatingIn.get(session) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = this.#creatingIn.get(session)! - 1;
+      if (left > 0) this.#creatingIn.set(session, left);
+      else this.#creatingIn.delete(session);
+    };
+  }
+
+  /** Live contexts plus creations under way, in every session or in those starting with `prefix`. */
+  #held(prefix?: string): number {
+    let count = 0;
+    for (const [session, contexts] of this.#sessions) if (prefix === undefined || session.startsWith(prefix)) count += contexts.size;
+    for (const [session, creating] of this.#creatingIn) if (prefix === undefined || session.startsWith(prefix)) count += creating;
+    return count;
   }
 
   /** The session's default context for a language (created on first use), as E2B keeps one. */
@@ -211,8 +271,8 @@ export class ContextRegistry {
   }
 
   /**
-   * Removes contexts that have been idle (not executing) longer than `idleMs`, and
-   * sessions left without contexts whose files have not been touched for as long.
+   * Removes contexts that have been idle (not executing) longer than `idleMs`, and any
+   * space left without contexts whose files have not been touched for as long.
    */
   async removeIdle(idleMs: number): Promise<void> {
     const now = Date.now();
@@ -240,7 +300,11 @@ export class ContextRegistry {
     await Promise.allSettled([...this.#spaces.keys()].map((session) => this.#endIfEmpty(session)));
   }
 
-  async #create(session: string, params: Required<Omit<CreateContextParams, 'metadata'>> & CreateContextParams): Promise<CodeContext> {
+  async #create(
+    session: string,
+    params: Required<Pick<CreateContextParams, 'language' | 'cwd'>> & CreateContextParams,
+    release: () => void,
+  ): Promise<CodeContext> {
     const { space, kernel } = await this.#claim(session, params.language);
     const context = new CodeContext({
       id: randomUUID(),
@@ -270,6 +334,8 @@ export class ContextRegistry {
       contexts = new Map();
       this.#sessions.set(session, contexts);
     }
+    // From reserved to live in one step: counted once, never twice or not at all.
+    release();
     contexts.set(context.id, context);
     return context;
   }

@@ -2,8 +2,10 @@
  * The embedded sandbox's file API, in the shapes of Alibaba's code-interpreter image
  * (src/sandbox/protocol.ts FILE_ROUTES), scoped to the session's workspace. Paths are
  * checked here (workspace-path.ts); the IO itself is the session's file worker's,
- * inside the jail (file-worker.ts). Refusals are plain text with a precise status.
+ * inside the jail (file-worker.ts). Refusals are plain text with a precise status; a
+ * session without live contexts is a 404 (UNKNOWN_SESSION_REFUSAL), never a new workspace.
  */
+import { randomUUID } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
 import busboy from 'busboy';
 import type { Context as HonoContext, Hono } from 'hono';
@@ -95,7 +97,8 @@ export function addFileRoutes(app: Hono, deps: FileRouteDeps): void {
     const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
     if (!incoming) throw new Error('the sandbox app must be served by @hono/node-server');
     const session = sessionOf(c);
-    return c.json(await receiveUpload(incoming, (parts) => registry.files(session).then((files) => ({ files, parts })), deps));
+    registry.requireSession(session); // before a byte is read: a stopped session gets its 404 at once
+    return c.json(await receiveUpload(incoming, () => registry.files(session), deps));
   });
 
   app.post(FILE_ROUTES.mkdir, async (c) => {
@@ -118,12 +121,15 @@ export function addFileRoutes(app: Hono, deps: FileRouteDeps): void {
 }
 
 /**
- * Streams a multipart upload into the file: the `path` field must come before the
- * `file` field (as Alibaba's SDK sends them), so nothing is buffered.
+ * Streams a multipart upload into the file, with its fields in any order. When `path`
+ * comes first (as AgentRun's Python SDK sends it) the bytes go straight to their file.
+ * When `file` comes first (AgentRun's Node SDK), they are spooled to a hidden file at
+ * the workspace's top, through the same worker and under the same quota, and renamed
+ * to their path once it arrives: nothing is held in the server's memory either way.
  */
 function receiveUpload(
   incoming: NodeJS.ReadableStream & { headers: Record<string, string | string[] | undefined> },
-  open: (parts: string[]) => Promise<{ files: FileWorker; parts: string[] }>,
+  files: () => Promise<FileWorker>,
   deps: FileRouteDeps,
 ): Promise<{ path: string; size: number }> {
   return new Promise((resolve, reject) => {
@@ -138,6 +144,8 @@ function receiveUpload(
       return;
     }
     let path: string | undefined;
+    /** The spool's name when the bytes came before their path. */
+    let spool: string | undefined;
     let writing: Promise<{ path: string; size: number }> | undefined;
     let file: (NodeJS.ReadableStream & { destroy(error?: Error): void }) | undefined;
     // A client that goes away mid-upload leaves the file stream waiting for bytes that never
@@ -155,19 +163,20 @@ function receiveUpload(
     });
     parser.on('file', (name, stream) => {
       if (name !== 'file') return void stream.resume();
-      if (path === undefined) {
-        stream.resume();
-        return fail(new HTTPException(400, { message: 'the "path" field must come before the "file" field' }));
-      }
       file = stream;
-      let parts: string[];
-      try {
-        parts = checked(path);
-      } catch (error) {
-        stream.resume();
-        return fail(error);
+      let target: string[];
+      if (path === undefined) {
+        spool = `.upload-${randomUUID()}`;
+        target = [spool];
+      } else {
+        try {
+          target = checked(path);
+        } catch (error) {
+          stream.resume();
+          return fail(error);
+        }
       }
-      writing = open(parts).then(({ files }) => write(files, parts, { createDir: true }, stream, deps.maxUploadBytes));
+      writing = files().then((worker) => write(worker, target, { createDir: true }, stream, deps.maxUploadBytes));
       writing.catch((error) => {
         stream.resume();
         fail(error);
@@ -175,8 +184,23 @@ function receiveUpload(
     });
     parser.on('error', (error: Error) => fail(new HTTPException(400, { message: `malformed multipart upload: ${error.message}` })));
     parser.on('close', () => {
-      if (writing) writing.then(resolve, reject);
-      else reject(new HTTPException(400, { message: 'the upload has no "file" field' }));
+      if (!writing) return reject(new HTTPException(400, { message: 'the upload has no "file" field' }));
+      if (spool === undefined) return void writing.then(resolve, reject);
+      const spooled = spool;
+      writing
+        .then(async () => {
+          const worker = await files();
+          let parts: string[];
+          try {
+            if (path === undefined) throw new HTTPException(400, { message: 'the upload has no "path" field' });
+            parts = checked(path);
+          } catch (error) {
+            await worker.remove([spooled]).catch(() => {});
+            throw error;
+          }
+          return refusing(() => worker.place(spooled, parts, { createDir: true }));
+        })
+        .then(resolve, reject);
     });
     incoming.pipe(parser);
   });

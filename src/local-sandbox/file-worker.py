@@ -292,6 +292,43 @@ def op_write(request):
         os.close(dir_fd)
 
 
+def op_place(request):
+    """Renames a spooled upload (a file at the workspace's top, written before its path was
+    known) to its path, with write's rules: parents created when asked, never over a link or
+    a directory. The spool is removed whatever happens."""
+    spool, parts = request["spool"], request["parts"]
+    root_fd = open_dir([])
+    try:
+        try:
+            if not parts:
+                raise Refusal(400, "a file path is required")
+            dir_fd = open_dir(parts[:-1], create=request.get("createDir", True))
+            try:
+                try:
+                    existing = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    existing = None
+                if existing is not None and stat.S_ISLNK(existing.st_mode):
+                    raise Refusal(400, "%s is a symbolic link: file tools do not follow or replace links" % shown(parts))
+                if existing is not None and stat.S_ISDIR(existing.st_mode):
+                    raise Refusal(409, "%s is a directory" % shown(parts))
+                try:
+                    os.rename(spool, parts[-1], src_dir_fd=root_fd, dst_dir_fd=dir_fd)
+                except OSError as error:
+                    raise refusal_of(error, parts)
+                return {"path": shown(parts), "size": lstat_at(dir_fd, parts).st_size}
+            finally:
+                os.close(dir_fd)
+        except BaseException:
+            try:
+                os.unlink(spool, dir_fd=root_fd)
+            except OSError:
+                pass
+            raise
+    finally:
+        os.close(root_fd)
+
+
 def op_mkdir(request):
     parts = request["parts"]
     if not parts:
@@ -361,6 +398,7 @@ OPERATIONS = {
     "list": op_list,
     "read": op_read,
     "write": op_write,
+    "place": op_place,
     "mkdir": op_mkdir,
     "move": op_move,
     "remove": op_remove,

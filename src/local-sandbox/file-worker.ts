@@ -220,7 +220,19 @@ export class FileWorker {
         throw failure ?? error;
       });
       if (failure) throw failure;
-      return reply as unknown as { path: string; size: number };
+      return { path: String(reply.path), size: Number(reply.size) };
+    });
+  }
+
+  /**
+   * Moves a file written at the workspace's top under the name `spool` to `parts`, as
+   * `write` would have placed it (for an upload whose path came after its bytes). The
+   * spool is gone afterwards, placed or not.
+   */
+  place(spool: string, parts: string[], options: { createDir?: boolean }): Promise<{ path: string; size: number }> {
+    return this.#exclusive(async () => {
+      const reply = await this.#ask<Reply>({ op: 'place', spool, parts, ...options });
+      return { path: String(reply.path), size: Number(reply.size) };
     });
   }
 

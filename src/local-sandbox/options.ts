@@ -52,6 +52,8 @@ export const SandboxOptions = z
     poolSize: nonNegativeInt.default(2),
     /** Where session workspaces and kernel run directories live; the default is removed on close(). */
     workspaceRoot: z.string().min(1).optional(),
+    /** The largest request body, but a file's (POST /files and uploads follow maxUploadMb), bytes. */
+    maxBodyBytes: positiveInt.default(8 * 1024 * 1024),
     /** The largest file one request may write (upload or POST /files), MiB. */
     maxUploadMb: positiveInt.default(100),
     /** The largest file one request may read (GET /files, download), MiB. */

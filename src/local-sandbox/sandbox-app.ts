@@ -9,7 +9,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context as HonoContext } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { HTTPException } from 'hono/http-exception';
-import { bodyLimit } from 'hono/body-limit';
+import { limitBody } from '../http/body-limit.ts';
 import { foreignHeader, isLoopbackHost } from '../net/local-request.ts';
 import { describeIssues } from '../zod-issues.ts';
 import type { z } from 'zod';
@@ -30,7 +30,6 @@ import { ContextRequestError, DEFAULT_SESSION, type ContextRegistry } from './co
 import { NdjsonResponse } from './ndjson-response.ts';
 import type { SandboxOptions } from './options.ts';
 
-const MAX_BODY_BYTES = 8 * 1024 * 1024;
 const NDJSON_HEADERS = {
   'Content-Type': 'application/x-ndjson; charset=utf-8',
   'Cache-Control': 'no-store',
@@ -83,15 +82,11 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
   });
 
   const maxUploadBytes = options.maxUploadMb * 1024 * 1024;
-  const limitBody = (maxSize: number, what: string) =>
-    bodyLimit({
-      maxSize,
-      // The body is left unread: closing the connection keeps its bytes from being read as the client's next request.
-      onError: (c) => c.text(`request body too large (limit ${maxSize} bytes${what})`, 413, { Connection: 'close' }),
-    });
+  const limit = (maxSize: number, what: string) =>
+    limitBody(maxSize, (c) => c.text(`request body too large (limit ${maxSize} bytes${what})`, 413));
   // Files have limits of their own: an upload is counted as it streams (file-routes.ts), POST /files by its base64.
-  const generalLimit = limitBody(MAX_BODY_BYTES, '');
-  const filesLimit = limitBody(filesBodyLimit(maxUploadBytes), ': a file of at most SANDBOX_MAX_UPLOAD_MB, base64-encoded');
+  const generalLimit = limit(options.maxBodyBytes, '');
+  const filesLimit = limit(filesBodyLimit(maxUploadBytes), ': a file of at most SANDBOX_MAX_UPLOAD_MB, base64-encoded');
   app.use('*', async (c, next) => {
     if (c.req.path === FILE_ROUTES.upload) return next();
     return (c.req.path === FILE_ROUTES.files ? filesLimit : generalLimit)(c, next);
@@ -120,6 +115,7 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
       language: body.language ?? 'python',
       cwd: body.cwd,
       metadata: body.metadata,
+      quota: body.quota,
     });
     return c.json(context.toJSON());
   });

@@ -3,7 +3,8 @@
  * unprivileged uid (a root server) and, once asked for, its file worker. A space is
  * made before anyone names it, so the kernel pool can keep spares in fresh spaces
  * ready for new sessions; its directory is a random id, never the session's name.
- * Destroying it removes the workspace from disk.
+ * Only a context's creation gives a session a space (context-registry.ts); destroying
+ * it removes the workspace from disk.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -19,6 +20,14 @@ export interface SpaceSettings {
   limits: ContextLimits;
   uids?: SessionUids;
   seccomp?: SeccompFilters;
+}
+
+/** The space was destroyed (its session's last context went): its files are gone. */
+export class SpaceEndedError extends Error {
+  constructor() {
+    super('the session has ended');
+    this.name = 'SpaceEndedError';
+  }
 }
 
 export class SessionSpace {
@@ -64,7 +73,7 @@ export class SessionSpace {
 
   /** The space's file worker, started on first use and again if it has ended. */
   async files(): Promise<FileWorker> {
-    if (this.#destroyed) throw new Error('the session has ended');
+    if (this.#destroyed) throw new SpaceEndedError();
     this.lastUsed = Date.now();
     const current = this.#files && (await this.#files.catch(() => undefined));
     if (current?.alive) return current;

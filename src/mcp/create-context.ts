@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { LanguageParam } from './context-params.ts';
-import { encodeContextId, listTenantContexts, openTenantSession, tenantMetadata } from './tenant-contexts.ts';
-import { failureOf, toolFailure } from './tool-failure.ts';
+import { createTenantContext, encodeContextId } from './tenant-contexts.ts';
+import { failureOf } from './tool-failure.ts';
 import { defineTool, toolResult } from './tool-definition.ts';
 
 export const createContext = defineTool({
@@ -26,22 +26,7 @@ export const createContext = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   async handler({ language, description }, deps) {
     try {
-      const cap = deps.maxContextsPerTenant;
-      if (cap > 0) {
-        const live = await listTenantContexts(deps);
-        if (live.length >= cap) {
-          return toolFailure(
-            'too_many_contexts',
-            `you have ${live.length} live contexts, the most one caller may hold (MCP_MAX_CONTEXTS_PER_TENANT=${cap}); ` +
-              'stop one you no longer need with stop_context (list_contexts shows them), then create again',
-          );
-        }
-      }
-      const session = await openTenantSession(deps);
-      const context = await deps.sandbox.createContext(session, {
-        language,
-        metadata: tenantMetadata(deps, description ? { description } : {}),
-      });
+      const { session, context } = await createTenantContext(deps, { language, description });
       const structured = {
         context_id: encodeContextId(deps, { session, context: context.id }),
         language: context.language,

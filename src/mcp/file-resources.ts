@@ -56,7 +56,13 @@ export function addFileResources(server: Server, deps: ToolDeps): void {
           : { uri, mimeType, blob: Buffer.from(bytes).toString('base64') };
       return { contents: [contents] };
     } catch (error) {
-      if (error instanceof SandboxError && (error.kind === 'file_not_found' || error.kind === 'not_found')) {
+      if (error instanceof SandboxError && error.kind === 'not_found') {
+        throw new ResourceNotFoundError(
+          uri,
+          `unknown or expired context "${named.contextId}": it was stopped or its sandbox session ended`,
+        );
+      }
+      if (error instanceof SandboxError && error.kind === 'file_not_found') {
         throw new ResourceNotFoundError(uri, `no such file: ${named.path}`);
       }
       if (error instanceof SandboxError) throw new ProtocolError(ProtocolErrorCode.InternalError, error.message);

@@ -4,7 +4,7 @@ import type { Execution } from '../sandbox/client.ts';
 import { RESULT_FORMATS, type ResultEvent, type ResultFormat } from '../sandbox/protocol.ts';
 import { type ChangedFile, changedFiles, snapshotWorkspace } from './changed-files.ts';
 import { createRunProgress } from './run-progress.ts';
-import { openTenantSession, tenantMetadata } from './tenant-contexts.ts';
+import { createTenantContext } from './tenant-contexts.ts';
 import { ContextIdParam, LanguageParam, releaseSessionIfEmpty, resolveContext } from './context-params.ts';
 import { failureOf, unknownContext } from './tool-failure.ts';
 import { defineTool, type ToolDeps } from './tool-definition.ts';
@@ -92,12 +92,10 @@ export const runCode = defineTool({
     let session: string | undefined;
     let contextId: string | undefined;
     try {
-      session = await openTenantSession(deps);
-      const context = await deps.sandbox.createContext(session, {
-        language: language ?? 'python',
-        metadata: tenantMetadata(deps, { description: 'one-off run_code' }),
-      });
-      contextId = context.id;
+      // Counted against the tenant's cap like any context, for as long as it runs.
+      const created = await createTenantContext(deps, { language: language ?? 'python', description: 'one-off run_code' });
+      session = created.session;
+      contextId = created.context.id;
       const execution = await deps.sandbox.execute(
         session,
         { code, context_id: contextId, timeout },

@@ -4,8 +4,7 @@
  * tools/list cheap (the SDK's McpServer converts every schema on every tools/list).
  */
 import type { Tool as ToolDefinition } from '@modelcontextprotocol/server';
-import { z } from 'zod';
-import type { Tool } from './tool-definition.ts';
+import { listedInputSchema, listedOutputSchema, type Tool } from './tool-definition.ts';
 
 export interface ToolCatalog {
   get(name: string): Tool | undefined;
@@ -13,11 +12,6 @@ export interface ToolCatalog {
   readonly listing: { tools: ToolDefinition[] };
   /** A tool's advertised output schema (JSON Schema), as tools/list shows it. */
   outputSchemaOf(name: string): Readonly<Record<string, unknown>> | undefined;
-}
-
-function jsonSchema(schema: z.ZodObject, io: 'input' | 'output'): ToolDefinition['inputSchema'] {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { target: 'draft-7', io }) as Record<string, unknown>;
-  return rest as ToolDefinition['inputSchema'];
 }
 
 export function createToolCatalog(tools: readonly Tool[]): ToolCatalog {
@@ -30,8 +24,8 @@ export function createToolCatalog(tools: readonly Tool[]): ToolCatalog {
         name: tool.name,
         title: tool.title,
         description: tool.description,
-        inputSchema: jsonSchema(tool.inputSchema, 'input'),
-        outputSchema: jsonSchema(tool.outputSchema, 'output'),
+        inputSchema: listedInputSchema(tool),
+        outputSchema: listedOutputSchema(tool),
         annotations: tool.annotations,
       }),
     ),

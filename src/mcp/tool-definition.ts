@@ -4,12 +4,14 @@
  * not per request, because a stateless server builds its MCP server per request.
  */
 import type { CallToolResult, LoggingLevel, ServerNotification, ToolAnnotations } from '@modelcontextprotocol/server';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Tenant } from '../auth/tenant.ts';
 import type { ContextIdCodec } from '../contexts/context-id.ts';
 import type { Logger } from '../logger.ts';
 import type { SandboxClient } from '../sandbox/client.ts';
 import type { SandboxSessions } from '../sessions/types.ts';
+import { type JsonSchema, portableJsonSchema } from './json-schema.ts';
+import { ToolFailureOutput } from './tool-failure.ts';
 
 /** What tool handlers work with, for one request. */
 export interface ToolDeps {
@@ -68,4 +70,22 @@ export function defineTool<In extends z.ZodObject, Out extends z.ZodObject>(tool
 /** A successful result: structured content plus a readable text block. */
 export function toolResult<T extends Record<string, unknown>>(structured: T, text: string): CallToolResult {
   return { content: [{ type: 'text', text }], structuredContent: structured };
+}
+
+/** A tool's tools/list input schema. */
+export function listedInputSchema(tool: Tool): JsonSchema & { type: 'object' } {
+  return { ...portableJsonSchema(tool.inputSchema, 'input'), type: 'object' };
+}
+
+/**
+ * A tool's tools/list output schema: what it answers on success, or the one failure
+ * shape (tool-failure.ts). Clients check structuredContent against it also when isError
+ * is set (the 1.x SDK after listTools, Inspector), so a failure that the schema did not
+ * admit reached the agent as "-32602 Structured content does not match" instead of our
+ * message. A union rather than every field made optional, so that a success is checked
+ * as strictly as before. The root stays `type: "object"`, as MCP requires of an output
+ * schema (the 2.x SDK wraps any other root in `{result: …}`).
+ */
+export function listedOutputSchema(tool: Tool): JsonSchema & { type: 'object' } {
+  return { type: 'object', ...portableJsonSchema(z.union([tool.outputSchema, ToolFailureOutput]), 'output') };
 }

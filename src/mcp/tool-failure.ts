@@ -7,30 +7,50 @@
  * here is a bug and is rethrown.
  */
 import type { CallToolResult } from '@modelcontextprotocol/server';
+import { z } from 'zod';
 import { SandboxError } from '../sandbox/errors.ts';
 import { FcSessionApiError } from '../sessions/fc.ts';
+import { TooManyContexts } from './tenant-contexts.ts';
 
-export type ToolFailureKind =
-  | 'invalid_arguments'
-  | 'unknown_context'
-  | 'sandbox_not_found'
-  | 'sandbox_unreachable'
-  | 'sandbox_timeout'
-  | 'sandbox_http'
-  | 'sandbox_protocol'
-  | 'sandbox_file_not_found'
-  | 'sandbox_no_file_api'
-  | 'invalid_path'
-  | 'file_too_large'
-  | 'fetch_failed'
-  | 'too_many_contexts'
-  | 'cancelled'
-  | 'session_api'
-  | 'internal';
+export const TOOL_FAILURE_KINDS = [
+  'invalid_arguments',
+  'unknown_context',
+  'sandbox_not_found',
+  'sandbox_unreachable',
+  'sandbox_timeout',
+  'sandbox_http',
+  'sandbox_protocol',
+  'sandbox_file_not_found',
+  'sandbox_no_file_api',
+  'invalid_path',
+  'file_too_large',
+  'fetch_failed',
+  'too_many_contexts',
+  'cancelled',
+  'session_api',
+  'internal',
+] as const;
 
-export interface ToolFailure {
-  error: { kind: ToolFailureKind; message: string; status?: number; code?: string; operation?: string };
-}
+export type ToolFailureKind = (typeof TOOL_FAILURE_KINDS)[number];
+
+/**
+ * The failure's structuredContent, as every tool's listed outputSchema admits it
+ * (tool-definition.ts): clients that check structuredContent against the schema
+ * also when isError is set (the 1.x SDK, Inspector) must let our message through.
+ */
+export const ToolFailureOutput = z
+  .object({
+    error: z.object({
+      kind: z.enum(TOOL_FAILURE_KINDS).describe('What went wrong, for a program to branch on'),
+      message: z.string().describe('What went wrong and what to do about it'),
+      status: z.number().int().optional().describe('The HTTP status the sandbox or the FC Session API answered'),
+      code: z.string().optional().describe('The FC Session API error code'),
+      operation: z.string().optional().describe('The FC Session API operation that failed'),
+    }),
+  })
+  .describe('The call failed (isError is true)');
+
+export type ToolFailure = z.infer<typeof ToolFailureOutput>;
 
 export function toolFailure(
   kind: ToolFailureKind,
@@ -58,9 +78,11 @@ export function failureOf(error: unknown, contextId?: string): CallToolResult {
         { status: error.status },
       );
     }
+    if (error.kind === 'over_quota') return toolFailure('too_many_contexts', error.message, { status: error.status });
     const kind: ToolFailureKind = error.kind === 'aborted' ? 'cancelled' : `sandbox_${error.kind}`;
     return toolFailure(kind, error.message, error.status !== undefined ? { status: error.status } : {});
   }
+  if (error instanceof TooManyContexts) return toolFailure('too_many_contexts', error.message);
   if (error instanceof FcSessionApiError) {
     return toolFailure('session_api', `sandbox sessions (FC Session API ${error.operation}): ${error.message}`, {
       operation: error.operation,

@@ -19,6 +19,7 @@ import {
   WrittenFile,
   type CreateContextRequest,
   type ExecuteRequest,
+  UNKNOWN_SESSION_REFUSAL,
 } from './protocol.ts';
 import { SandboxError, toSandboxError } from './errors.ts';
 import { collectExecution, type Execution, type ExecutionEventListener } from './execution.ts';
@@ -257,6 +258,8 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
 /** The sandbox's 404 about a file names it; any other 404 means the route itself is missing. */
 async function fileNotFound(response: Response, what: string, path: string): Promise<SandboxError> {
   const body = (await response.text().catch(() => '')).trim().slice(0, 500);
+  // The session holds no live context (stopped, expired): the context is what is missing, not the file.
+  if (body.startsWith(UNKNOWN_SESSION_REFUSAL)) return new SandboxError('not_found', 'unknown or expired context', 404);
   if (/no such file|not found|does not exist/i.test(body) && body.length > 0 && !/^<|^404 Not Found$/i.test(body)) {
     return new SandboxError('file_not_found', `no such file or directory: ${path}`, 404);
   }

@@ -3,8 +3,18 @@
  * agent can act on. Callers never inspect HTTP statuses themselves.
  */
 import { HTTPError, TimeoutError } from 'ky';
+import { QUOTA_REFUSAL } from './protocol.ts';
 
-export type SandboxErrorKind = 'not_found' | 'file_not_found' | 'no_file_api' | 'unreachable' | 'timeout' | 'http' | 'protocol' | 'aborted';
+export type SandboxErrorKind =
+  | 'not_found'
+  | 'file_not_found'
+  | 'no_file_api'
+  | 'over_quota'
+  | 'unreachable'
+  | 'timeout'
+  | 'http'
+  | 'protocol'
+  | 'aborted';
 
 export class SandboxError extends Error {
   override name = 'SandboxError';
@@ -43,6 +53,10 @@ export async function toSandboxError(error: unknown, baseUrl: string, what: stri
       // the body is only decoration for the message
     }
     if (status === 404) return new SandboxError('not_found', 'unknown or expired context', status);
+    // The tenant's quota (protocol.ts TenantQuota): the message is the count and the limit that applied.
+    if (status === 429 && body.startsWith(QUOTA_REFUSAL)) {
+      return new SandboxError('over_quota', body.slice(QUOTA_REFUSAL.length).replace(/^:\s*/, ''), status);
+    }
     if (status === 502 || status === 504) {
       return new SandboxError('timeout', `${what}: the sandbox timed out (HTTP ${status}${body ? `: ${body}` : ''})`, status);
     }

@@ -59,12 +59,27 @@ export const LanguageName = z.string().transform((name, ctx) => {
 /** Free-form labels kept with a context (extension): the MCP side stores its description here. */
 export const ContextMetadata = z.record(z.string(), z.string());
 
+/**
+ * A tenant's share of the sandbox (extension): the sandbox counts the live contexts (and
+ * those being created) of every session whose name starts with `session_prefix`, and
+ * refuses the creation (429, QUOTA_REFUSAL) when they reach `max_contexts`. Counted and
+ * refused in one step, so parallel creations and several MCP instances cannot overshoot.
+ */
+export const TenantQuota = z.object({
+  /** The tenant's session names all start with it; the new context's session must too. */
+  session_prefix: z.string().min(1).max(128),
+  max_contexts: z.number().int().positive(),
+});
+export type TenantQuota = z.infer<typeof TenantQuota>;
+
 /** POST /contexts body. */
 export const CreateContextRequest = z.object({
   language: LanguageName.optional(),
   cwd: z.string().optional(),
   /** extension */
   metadata: ContextMetadata.optional(),
+  /** extension */
+  quota: TenantQuota.optional(),
 });
 export type CreateContextRequest = z.input<typeof CreateContextRequest>;
 
@@ -198,7 +213,7 @@ export const FILE_ROUTES = {
   stat: '/filesystem/stat',
   /** GET ?path= → the raw bytes, with Content-Disposition */
   download: '/filesystem/download',
-  /** POST multipart/form-data: field `path`, then field `file` → WrittenFile */
+  /** POST multipart/form-data: fields `path` and `file`, in either order → WrittenFile */
   upload: '/filesystem/upload',
   /** POST MkdirRequest → EntryResponse */
   mkdir: '/filesystem/mkdir',
@@ -269,6 +284,14 @@ export const EntryResponse = z.object({ entry: FileEntry });
 export const MkdirRequest = z.object({ path: z.string().min(1), parents: z.boolean().optional(), mode: FileMode.optional() });
 export const MoveRequest = z.object({ source: z.string().min(1), destination: z.string().min(1) });
 export const RemoveRequest = z.object({ path: z.string().min(1) });
+
+/**
+ * How the sandbox's refusals that a client must tell apart begin (extension): a 429 for a
+ * creation over its TenantQuota, and a file route's 404 for a session without live
+ * contexts (a stopped or expired one: file routes never create a session).
+ */
+export const QUOTA_REFUSAL = 'tenant quota reached';
+export const UNKNOWN_SESSION_REFUSAL = 'unknown or expired context';
 
 /** GET /sessions (extension): the sessions holding live contexts, for a client that gives each context a session of its own. */
 export const SESSIONS_ROUTE = '/sessions';

@@ -2,10 +2,13 @@
  * Direct session mode (local, or one fixed sandbox): the MCP side talks to one
  * sandbox and names the sessions itself. Each context gets a session of its own,
  * `<SANDBOX_SESSION_ID>-<tenant tag>-<random>`, so its workspace is private to it, as
- * each context is its own FC session in FC mode, and its tenant shows in its name. The
- * sandbox lists them (GET /sessions, the embedded sandbox's extension); a sandbox that
- * cannot gets every context in the one configured session, as before, sharing its
- * workspace (list_contexts then tells tenants apart by the contexts' metadata).
+ * each context is its own FC session in FC mode, and its tenant shows in its name; the
+ * tenant's cap goes with each creation as a quota on that name's prefix, which the
+ * sandbox counts and enforces in one step (parallel calls and several MCP instances
+ * cannot overshoot it). The sandbox lists them (GET /sessions, the embedded sandbox's
+ * extension); a sandbox that cannot gets every context in the one configured session,
+ * as before, sharing its workspace (list_contexts then tells tenants apart by the
+ * contexts' metadata, and the cap is only counted, not kept, against parallel calls).
  */
 import { randomBytes } from 'node:crypto';
 import type { SandboxClient } from '../sandbox/client.ts';
@@ -15,9 +18,14 @@ export function createDirectSessions(sessionId: string, sandbox: Pick<SandboxCli
   const prefix = (tenantTag: string) => `${sessionId}-${tenantTag}-`;
   return {
     mode: 'direct',
-    async open(tenantTag) {
-      if ((await sandbox.listSessions()) === undefined) return sessionId;
-      return `${prefix(tenantTag)}${randomBytes(9).toString('base64url').replaceAll('_', '.')}`;
+    async open(tenantTag, cap = 0) {
+      if ((await sandbox.listSessions()) === undefined) return { id: sessionId, capKept: cap === 0 };
+      const session_prefix = prefix(tenantTag);
+      return {
+        id: `${session_prefix}${randomBytes(9).toString('base64url').replaceAll('_', '.')}`,
+        ...(cap > 0 ? { quota: { session_prefix, max_contexts: cap } } : {}),
+        capKept: true,
+      };
     },
     async list(tenantTag) {
       const listed = await sandbox.listSessions();

@@ -3,9 +3,27 @@
  * sessions are created, listed and deleted through the FC Session API
  * (`@alicloud/fc20230330`). The SDK is imported lazily: only this mode pays for it,
  * and the FC bundle keeps it in a chunk of its own.
+ *
+ * The tenant's cap: each context has a session of its own, on whichever instance FC
+ * picks, so no sandbox can count a tenant's contexts; the Session API can. open()
+ * creates the session first and then ranks it among the tenant's active sessions by
+ * creation time: it stays only if fewer than `cap` were created before it, otherwise
+ * it is deleted again and the caller refused. Parallel opens (on any MCP instance)
+ * thus agree on who goes ahead, with no window between counting and creating,
+ * provided ListSessions shows every session whose CreateSession has returned and
+ * createdTime follows that order. A refused open costs a CreateSession and a
+ * DeleteSession; sessions being refused count briefly against others (refusing more,
+ * never fewer). Sessions count whether or not their context is still alive, one-off
+ * runs included, until they are closed or FC expires them.
  */
 import { randomBytes } from 'node:crypto';
-import type { AlibabaCredentials, FcSessionsSettings, SandboxSessions, SandboxSessionsFactory } from './types.ts';
+import {
+  type AlibabaCredentials,
+  type FcSessionsSettings,
+  type SandboxSessions,
+  type SandboxSessionsFactory,
+  TenantCapReached,
+} from './types.ts';
 
 /** The Session API's largest page; fewer round trips when many sessions are live. */
 const LIST_PAGE_SIZE = 100;
@@ -41,7 +59,7 @@ export class FcSessionApiError extends Error {
  * @example
  * const sessions = createFcSessions({ functionName: 'ci-sandbox', qualifier: 'LATEST', region: 'cn-hangzhou',
  *   accountId: '123', protocol: 'https', credentials, sessionTTLInSeconds: 3600, sessionIdleTimeoutInSeconds: 1800 });
- * const sessionId = await sessions.open();
+ * const { id } = await sessions.open(tenantTag, 20);
  */
 export function createFcSessions(settings: FcSessionsSettings): SandboxSessions {
   const { credentials } = settings;
@@ -65,10 +83,77 @@ export function createFcSessions(settings: FcSessionsSettings): SandboxSessions 
     }
   }
 
+  /** The tenant's active sessions with their creation times, every page followed. */
+  async function listActive(tenantTag: string): Promise<{ id: string; createdTime?: string }[]> {
+    const found: { id: string; createdTime?: string }[] = [];
+    const seenTokens = new Set<string>();
+    let nextToken: string | undefined;
+    for (let page = 0; page < MAX_LIST_PAGES; page++) {
+      const response = await call('ListSessions', (c, m) =>
+        c.listSessions(
+          settings.functionName,
+          new m.ListSessionsRequest({
+            qualifier: settings.qualifier,
+            sessionStatus: 'Active',
+            limit: LIST_PAGE_SIZE,
+            nextToken,
+          }),
+        ),
+      );
+      for (const session of response.body?.sessions ?? []) {
+        // The filter is asked for above; checked again because an expired session has no kernel to ask.
+        const id = session.sessionId;
+        if (id?.startsWith(`${tenantTag}-`) && (session.sessionStatus ?? 'Active') === 'Active') {
+          found.push({ id, createdTime: session.createdTime });
+        }
+      }
+      nextToken = response.body?.nextToken || undefined;
+      if (!nextToken) return found;
+      if (seenTokens.has(nextToken)) {
+        throw new FcSessionApiError(
+          `FC Session API ListSessions on function "${settings.functionName}" repeated nextToken "${nextToken}"; stopped paging`,
+          'ListSessions',
+        );
+      }
+      seenTokens.add(nextToken);
+    }
+    throw new FcSessionApiError(
+      `FC Session API ListSessions on function "${settings.functionName}" returned more than ${MAX_LIST_PAGES} pages; stopped paging`,
+      'ListSessions',
+    );
+  }
+
+  async function deleteSession(sessionId: string): Promise<void> {
+    try {
+      await call('DeleteSession', (c, m) =>
+        c.deleteSession(settings.functionName, sessionId, new m.DeleteSessionRequest({ qualifier: settings.qualifier })),
+      );
+    } catch (error) {
+      // Already gone (expired by its TTL, or deleted by a concurrent stop): the goal is reached.
+      if (error instanceof FcSessionApiError && error.status === 404 && error.code !== 'FunctionNotFound') return;
+      throw error;
+    }
+  }
+
+  /** Keeps the new session only if fewer than `cap` of the tenant's sessions were created before it (see above). */
+  async function admit(sessionId: string, tenantTag: string, cap: number): Promise<void> {
+    let ahead: number;
+    try {
+      ahead = sessionsAhead(sessionId, await listActive(tenantTag));
+    } catch (error) {
+      await deleteSession(sessionId).catch(() => {});
+      throw error;
+    }
+    if (ahead >= cap) {
+      await deleteSession(sessionId).catch(() => {});
+      throw new TenantCapReached(ahead, cap);
+    }
+  }
+
   return {
     mode: 'fc',
 
-    async open(tenantTag) {
+    async open(tenantTag, cap = 0) {
       const response = await call('CreateSession', (c, m) =>
         c.createSession(
           settings.functionName,
@@ -91,60 +176,34 @@ export function createFcSessions(settings: FcSessionsSettings): SandboxSessions 
           response.statusCode,
         );
       }
-      return sessionId;
+      if (cap > 0) await admit(sessionId, tenantTag, cap);
+      return { id: sessionId, capKept: true };
     },
 
     ownedBy: (session, tenantTag) => session.startsWith(`${tenantTag}-`),
 
     async list(tenantTag) {
-      const ids: string[] = [];
-      const seenTokens = new Set<string>();
-      let nextToken: string | undefined;
-      for (let page = 0; page < MAX_LIST_PAGES; page++) {
-        const response = await call('ListSessions', (c, m) =>
-          c.listSessions(
-            settings.functionName,
-            new m.ListSessionsRequest({
-              qualifier: settings.qualifier,
-              sessionStatus: 'Active',
-              limit: LIST_PAGE_SIZE,
-              nextToken,
-            }),
-          ),
-        );
-        for (const session of response.body?.sessions ?? []) {
-          // The filter is asked for above; checked again because an expired session has no kernel to ask.
-          const id = session.sessionId;
-          if (id?.startsWith(`${tenantTag}-`) && (session.sessionStatus ?? 'Active') === 'Active') ids.push(id);
-        }
-        nextToken = response.body?.nextToken || undefined;
-        if (!nextToken) return ids;
-        if (seenTokens.has(nextToken)) {
-          throw new FcSessionApiError(
-            `FC Session API ListSessions on function "${settings.functionName}" repeated nextToken "${nextToken}"; stopped paging`,
-            'ListSessions',
-          );
-        }
-        seenTokens.add(nextToken);
-      }
-      throw new FcSessionApiError(
-        `FC Session API ListSessions on function "${settings.functionName}" returned more than ${MAX_LIST_PAGES} pages; stopped paging`,
-        'ListSessions',
-      );
+      return (await listActive(tenantTag)).map((session) => session.id);
     },
 
-    async close(sessionId) {
-      try {
-        await call('DeleteSession', (c, m) =>
-          c.deleteSession(settings.functionName, sessionId, new m.DeleteSessionRequest({ qualifier: settings.qualifier })),
-        );
-      } catch (error) {
-        // Already gone (expired by its TTL, or deleted by a concurrent stop): the goal is reached.
-        if (error instanceof FcSessionApiError && error.status === 404 && error.code !== 'FunctionNotFound') return;
-        throw error;
-      }
-    },
+    close: deleteSession,
   };
+}
+
+/**
+ * How many of the listed sessions were created before `sessionId` (by createdTime, then
+ * id, so every caller orders them alike); all of them when it is not listed (yet).
+ */
+function sessionsAhead(sessionId: string, sessions: { id: string; createdTime?: string }[]): number {
+  const time = (createdTime?: string) => {
+    const ms = createdTime === undefined ? Number.NaN : Date.parse(createdTime);
+    return Number.isNaN(ms) ? Number.POSITIVE_INFINITY : ms;
+  };
+  const order = (a: { id: string; createdTime?: string }, b: { id: string; createdTime?: string }) =>
+    time(a.createdTime) - time(b.createdTime) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  const own = sessions.find((session) => session.id === sessionId);
+  if (!own) return sessions.length;
+  return sessions.filter((session) => session.id !== sessionId && order(session, own) < 0).length;
 }
 
 /**

@@ -4,19 +4,47 @@
  * never remembers sessions itself: it asks this interface, which asks the cloud
  * (FC Session API) or simply names the one configured session (direct mode).
  */
+import type { TenantQuota } from '../sandbox/protocol.ts';
+
 export interface SandboxSessions {
   readonly mode: 'direct' | 'fc';
   /**
    * A new session for a context of the tenant whose tag is given (auth/tenant.ts tenantTag):
    * its id starts with the tag, which is how list() tells the tenant's sessions apart.
+   * With `cap` > 0 the tenant may hold at most that many contexts, and the session says
+   * how that is kept: FC mode refuses here (TenantCapReached), direct mode hands back
+   * the quota the sandbox enforces when the context is created.
    */
-  open(tenantTag: string): Promise<string>;
+  open(tenantTag: string, cap?: number): Promise<OpenedSession>;
   /** The tenant's sessions that may hold live contexts (FC: every active session, following nextToken, filtered). */
   list(tenantTag: string): Promise<string[]>;
   /** Whether the session was opened for that tenant (false for a session shared by everyone). */
   ownedBy(session: string, tenantTag: string): boolean;
   /** Called once the last context of a session is gone: FC deletes the session; direct does nothing. */
   close(sessionId: string): Promise<void>;
+}
+
+/** A session opened for one new context, and how the tenant's cap is kept for it. */
+export interface OpenedSession {
+  id: string;
+  /** Send with the context's creation: the sandbox counts and refuses in one step (direct mode). */
+  quota?: TenantQuota;
+  /**
+   * false when nothing keeps the cap for this session: the caller counts the tenant's
+   * contexts itself, which parallel calls can overshoot (a sandbox that cannot list sessions).
+   */
+  capKept: boolean;
+}
+
+/** The tenant holds `held` sessions (one per context, one-off runs included), its cap being `cap`. */
+export class TenantCapReached extends Error {
+  override name = 'TenantCapReached';
+  constructor(
+    readonly held: number,
+    readonly cap: number,
+  ) {
+    super(`${held} live contexts, at most ${cap} per tenant`);
+  }
 }
 
 /**
