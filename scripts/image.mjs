@@ -151,9 +151,9 @@ function npmPackage(name, version, dest) {
   must('tar', ['-xzf', file, '-C', dest, '--strip-components=1']);
 }
 
-/** Inputs the sandbox bundle may not contain: the MCP server's side. */
+/** Inputs the sandbox bundle may not contain: the MCP server's side (src/http's plain HTTP helpers are shared). */
 const FORBIDDEN_IN_SANDBOX = [
-  /(^|\/)src\/(mcp|http|sessions|contexts)\//,
+  /(^|\/)src\/(mcp|sessions|contexts)\//,
   /node_modules\/@modelcontextprotocol\//,
   /node_modules\/@alicloud\//,
 ];

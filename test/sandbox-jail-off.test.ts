@@ -31,9 +31,10 @@ describe('SANDBOX_JAIL', () => {
     );
   });
 
-  test('on where namespaces do not work refuses to start, naming why; auto falls back and says so', async () => {
+  test('on where namespaces do not work refuses to start, naming why; auto falls back and says so (a root server only)', async () => {
     const forbidden = async () => ({ ok: false, reason: 'bwrap: No permissions to create new namespace' });
     await assert.rejects(decideJail('on', forbidden), /SANDBOX_JAIL=on, but .*No permissions to create new namespace/);
+    await assert.rejects(decideJail('auto', forbidden, false), /not root, so kernels would run as its own uid: set SANDBOX_JAIL=off/);
     const auto = await decideJail('auto', forbidden);
     assert.equal(auto.jailed, false);
     assert.match(auto.line, /^sandbox jail: off \(no namespaces here: bwrap: No permissions/);

@@ -2,8 +2,9 @@
  * Whether kernels run in the bubblewrap jail or, where the runtime lets no process create
  * namespaces (a container runtime may forbid them; FC's is not documented either way),
  * directly under their session's uid (unjailed-process.ts). Decided once at start from
- * SANDBOX_JAIL (`auto`: the jail when a probe shows namespaces work; `on`: the jail or no
- * start; `off`: never the jail) and said in the start line.
+ * SANDBOX_JAIL (`auto`: the jail when a probe shows namespaces work, else, for a root server,
+ * kernels under session uids; `on`: the jail or no start; `off`: never the jail) and said in
+ * the start line.
  *
  * Process-wide on purpose: every spawn of the sandbox (kernels, file workers) goes through
  * bubblewrap.ts's spawnSandboxed, and one sandbox service runs per process.
@@ -89,7 +90,7 @@ const OFF =
   "tenants are kept apart by the platform (one session per instance, s.yaml's sessionConcurrencyPerInstance: 1)";
 
 /** Decides the mode (probing unless forced off), records it for spawnSandboxed and returns the start line. */
-export async function decideJail(setting: JailSetting, probe = probeNamespaces): Promise<JailDecision> {
+export async function decideJail(setting: JailSetting, probe = probeNamespaces, asRoot = process.getuid?.() === 0): Promise<JailDecision> {
   if (setting === 'off') {
     jailed = false;
     return { jailed, line: `sandbox jail: off (SANDBOX_JAIL=off): ${OFF}` };
@@ -97,6 +98,13 @@ export async function decideJail(setting: JailSetting, probe = probeNamespaces):
   const { ok, reason } = await probe();
   if (!ok && setting === 'on') {
     throw new JailSettingError(`SANDBOX_JAIL=on, but this runtime lets no process create namespaces (${reason})`);
+  }
+  // Unjailed, only a root server keeps sessions apart (a uid each); a user's server would run
+  // every kernel as itself: that takes an explicit SANDBOX_JAIL=off.
+  if (!ok && !asRoot) {
+    throw new JailSettingError(
+      `this runtime lets no process create namespaces (${reason}) and the sandbox is not root, so kernels would run as its own uid: set SANDBOX_JAIL=off to accept that`,
+    );
   }
   jailed = ok;
   return ok

@@ -267,6 +267,19 @@ describe('the sandbox image under a container engine, as FC runs it (stand-ins f
         await call(client, 'stop_context', { context_id: id });
       });
 
+      test("FC freezing the instance between requests (the engine's pause: the cgroup freezer) loses nothing", async () => {
+        const id = await context('python');
+        await runCode({ context_id: id, code: 'kept = 41' });
+        await containerCli(['pause', container.name]);
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        await containerCli(['unpause', container.name]);
+        const health = await fetch(`${container.url}/health`, { signal: AbortSignal.timeout(3000) });
+        assert.equal(health.status, 200);
+        const after = await runCode({ context_id: id, code: 'kept + 1' });
+        assert.equal(after.results.find((r) => r.is_main_result)?.text, '42', JSON.stringify(after));
+        await call(client, 'stop_context', { context_id: id });
+      });
+
       test('a kernel death is reported, and the context restarts with a fresh kernel', async () => {
         const id = await context('python');
         await runCode({ context_id: id, code: 'before = 1' });
