@@ -15,7 +15,11 @@ import { renderServerlessYaml, type RenderedYaml } from './fc-render-yaml.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const SCHEMA_PATH = join(ROOT, 'infra/fc3-schema/schema.json');
-const DEPLOY_ENV = { CONTEXT_SECRET: 'a-context-secret-of-32-characters', MCP_AUTH_TOKEN: 'token-for-tests' };
+const DEPLOY_ENV = {
+  CONTEXT_SECRET: 'a-context-secret-of-32-characters',
+  MCP_AUTH_TOKEN: 'token-for-tests',
+  SANDBOX_API_TOKEN: 'sandbox-token-for-tests-0123456789',
+};
 
 describe('s.yaml rendered offline by `s preview`', () => {
   let home: string;
@@ -50,11 +54,12 @@ describe('s.yaml rendered offline by `s preview`', () => {
     assert.equal(validate({ ...mcp, triggers }), false);
   });
 
-  test('sandbox: the code-interpreter image on port 5000, session affinity on our header, a signed-only trigger', () => {
+  test("sandbox: our image from the user's ACR on port 5000, session affinity on our header, a signed-only trigger", () => {
     const p = rendered.resources.sandbox!.props;
     assert.equal(p.runtime, 'custom-container');
     assert.equal(p.customContainerConfig.port, 5000);
-    assert.match(p.customContainerConfig.image, /sandbox-code-interpreter/);
+    // `npm run image` names it localhost/fc-code-interpreter-sandbox; infra/ci/deploy.yml pushes it under this name.
+    assert.equal(p.customContainerConfig.image, `registry.${p.region}.aliyuncs.com/fc-code-interpreter/fc-code-interpreter-sandbox:latest`);
     assert.equal(p.customContainerConfig.healthCheckConfig.httpGetUrl, '/health');
     assert.equal(p.sessionAffinity, 'HEADER_FIELD');
     const affinity = p.sessionAffinityConfig;
@@ -65,6 +70,17 @@ describe('s.yaml rendered offline by `s preview`', () => {
     assert.equal(p.triggers.length, 1);
     assert.equal(p.triggers[0].triggerConfig.authType, 'function', 'not an anonymous public trigger');
     assert.ok(p.timeout >= 3600 + 15, 'a run of the longest allowed timeout finishes inside the sandbox function');
+  });
+
+  test('sandbox environment: the token the mcp function sends, the affinity header as its session header, the jail on auto', () => {
+    const sandbox = rendered.resources.sandbox!.props;
+    const env = sandbox.environmentVariables as Record<string, string>;
+    for (const name of Object.keys(env)) assert.doesNotMatch(name, /^FC_/, `${name}: FC reserves the FC_ prefix`);
+    assert.equal(env.SANDBOX_API_TOKEN, DEPLOY_ENV.SANDBOX_API_TOKEN);
+    assert.equal(rendered.resources.mcp!.props.environmentVariables.SANDBOX_API_TOKEN, env.SANDBOX_API_TOKEN);
+    assert.equal(env.SANDBOX_SESSION_HEADER, sandbox.sessionAffinityConfig.affinityHeaderFieldName);
+    assert.equal(env.SANDBOX_ALLOW_NETWORK, String(sandbox.internetAccess));
+    assert.equal(env.SANDBOX_JAIL, 'auto');
   });
 
   test('mcp: Node 20 layer, the bundle as command, health check, concurrency, timeout, trigger', () => {
@@ -139,9 +155,12 @@ describe('s.yaml rendered offline by `s preview`', () => {
     assert.equal(validate(mcp), true, JSON.stringify(validate.errors));
   });
 
-  test('a deploy without CONTEXT_SECRET or MCP_AUTH_TOKEN stops, naming the variable', async () => {
-    await assert.rejects(renderServerlessYaml(ROOT, { HOME: home, MCP_AUTH_TOKEN: 'x' }), /env\('CONTEXT_SECRET'\) not found/);
-    await assert.rejects(renderServerlessYaml(ROOT, { HOME: home, CONTEXT_SECRET: 'x' }), /env\('MCP_AUTH_TOKEN'\) not found/);
+  test('a deploy without CONTEXT_SECRET, MCP_AUTH_TOKEN or SANDBOX_API_TOKEN stops, naming the variable', async () => {
+    for (const name of ['CONTEXT_SECRET', 'MCP_AUTH_TOKEN', 'SANDBOX_API_TOKEN'] as const) {
+      const env: Record<string, string> = { HOME: home, ...DEPLOY_ENV };
+      delete env[name];
+      await assert.rejects(renderServerlessYaml(ROOT, env), new RegExp(`env\\('${name}'\\) not found`));
+    }
   });
 
   test('the RAM policy grants the Session API and invoking one function, nothing else', async () => {

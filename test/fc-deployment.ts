@@ -24,6 +24,13 @@ export interface FcDeploymentOptions {
   accountId: string;
   portVariable?: FcInstance['portVariable'];
   instanceId?: string;
+  /** The token s.yaml hands both functions (default: one for tests). */
+  sandboxApiToken?: string;
+  /**
+   * The sandbox behind the trigger gateway stand-in: default a real embedded sandbox started
+   * here, with the token; the image test passes its container's URL instead.
+   */
+  sandbox?: { url: string; close(): Promise<void> };
   /** Variables added to the function's environment (over s.yaml's). */
   environment?: Record<string, string>;
 }
@@ -34,7 +41,7 @@ export interface FcDeployment {
   /** The rendered sandbox resource's props (its session affinity, …). */
   sandboxFunction: RenderedResource['props'];
   codeDir: string;
-  sandbox: RunningSandbox;
+  sandbox: Pick<RunningSandbox, 'url' | 'close'>;
   gateway: FcTriggerStandIn;
   api: FcOpenApiStandIn;
   /** Where the bundle listens on loopback. */
@@ -47,7 +54,11 @@ export interface FcDeployment {
 }
 
 export async function startFcDeployment(options: FcDeploymentOptions): Promise<FcDeployment> {
-  const rendered = await renderServerlessYaml(ROOT, { CONTEXT_SECRET: options.contextSecret, MCP_AUTH_TOKEN: options.authToken });
+  const rendered = await renderServerlessYaml(ROOT, {
+    CONTEXT_SECRET: options.contextSecret,
+    MCP_AUTH_TOKEN: options.authToken,
+    SANDBOX_API_TOKEN: options.sandboxApiToken ?? 'fc-deployment-sandbox-token-0123',
+  });
   const mcp = rendered.resources.mcp!.props;
   const sandboxFunction = rendered.resources.sandbox!.props;
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -57,7 +68,7 @@ export async function startFcDeployment(options: FcDeploymentOptions): Promise<F
   try {
     const codeDir = await codeFolder();
     cleanups.push(() => rm(codeDir, { recursive: true, force: true }));
-    const sandbox = await startTestSandbox();
+    const sandbox = options.sandbox ?? (await startTestSandbox());
     cleanups.push(() => sandbox.close());
     const gateway = await startFcTriggerStandIn({ credentials: options.role, upstream: sandbox.url });
     cleanups.push(() => gateway.close());

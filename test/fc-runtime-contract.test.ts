@@ -16,7 +16,6 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
-import type { RunningSandbox } from '../src/local-sandbox/index.ts';
 import { spawnFcProcess } from './fc-bundle.ts';
 import { type FcDeployment, startFcDeployment } from './fc-deployment.ts';
 import { call, ROOT, structured, textOf } from './mcp-harness.ts';
@@ -44,7 +43,7 @@ describe('the bundle under the FC custom-runtime contract (stand-ins for the FC 
   let mcp: RenderedResource['props'];
   let sandboxProps: RenderedResource['props'];
   let codeDir: string;
-  let sandbox: RunningSandbox;
+  let sandbox: FcDeployment['sandbox'];
   let gateway: FcTriggerStandIn;
   let api: FcOpenApiStandIn;
   let child: ChildProcess;

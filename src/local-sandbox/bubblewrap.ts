@@ -17,8 +17,10 @@ import { spawn, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { chmod, chown, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { jailEnabled } from './jail-mode.ts';
 import type { KernelExit, KernelLaunchOptions } from './kernel-launch.ts';
 import { attachNetwork, type PrivateNetwork } from './private-network.ts';
+import { spawnUnjailed } from './unjailed-process.ts';
 
 /** Read-only system trees; missing ones are skipped (`--ro-bind-try`). */
 export const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
@@ -277,6 +279,8 @@ const TAIL_BYTES = 4096;
  * So once `exited` resolves, nothing of the sandbox is left.
  */
 export function spawnSandboxed(options: SandboxCommandOptions, { pipes = false }: { pipes?: boolean } = {}): SandboxedProcess {
+  // Started with the jail off (jail-mode.ts): the same launch without namespaces.
+  if (!jailEnabled()) return spawnUnjailed(options, { pipes });
   const {
     command: [file, ...args],
     bwrapArgs,

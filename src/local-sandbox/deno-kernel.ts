@@ -51,6 +51,8 @@ import { link, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as zmq from 'zeromq';
 import { RUN_MOUNT, baseKernelEnv, type SandboxCommandOptions } from './bubblewrap.ts';
+import { freeLoopbackPorts } from './free-ports.ts';
+import { jailEnabled } from './jail-mode.ts';
 import { startJailedKernel, type StartCheck } from './jailed-kernel.ts';
 import { CHANNELS, type Channel, type KernelLauncher, type KernelLaunchOptions } from './kernel-launch.ts';
 
@@ -91,7 +93,9 @@ export const launchDenoKernel: KernelLauncher = async (options) => {
     throw new Error(`runDir is too long for unix socket paths (${MAX_SOCKET_PATH} bytes at most): ${runDir}`);
   }
   // Every jail has a network namespace of its own, the network allowed or not: fixed ports will do.
-  const portOf = Object.fromEntries(CHANNELS.map((channel, i) => [channel, PRIVATE_PORTS[i]])) as Record<Channel, number>;
+  // Without the jail (jail-mode.ts) every kernel shares the host's network namespace: free ports there.
+  const ports = jailEnabled() ? PRIVATE_PORTS : await freeLoopbackPorts(CHANNELS.length);
+  const portOf = Object.fromEntries(CHANNELS.map((channel, i) => [channel, ports[i]])) as Record<Channel, number>;
   // Beside the run root, not in it: a root server's run root is a tmpfs, where a hard link cannot go.
   const deno = await neutralDenoBinary(path.join(path.dirname(path.dirname(runDir)), 'bin'));
   return startJailedKernel({
@@ -122,14 +126,17 @@ function denoSandboxOptions(
   // unmounts runDir, so the kernel's code can neither remove nor replace the sockets the server
   // connects to (the listening sockets live on), and everything it starts runs with no
   // capabilities at all (an empty bounding set leaves root nothing on exec).
-  const noCaps = '/usr/bin/setpriv --bounding-set=-all --inh-caps=-all --';
+  // Without the jail (jail-mode.ts) there are no capabilities to drop and no mount to undo: the run
+  // directory is sealed from outside (jailed-kernel.ts) once the sockets exist.
+  const jailed = jailEnabled();
+  const noCaps = jailed ? '/usr/bin/setpriv --bounding-set=-all --inh-caps=-all --' : '';
   const script = [
     'set -e',
     ...CHANNELS.map(
       (channel) => `${noCaps} /usr/bin/socat UNIX-LISTEN:${RUN_MOUNT}/${channel},fork,mode=600 TCP:127.0.0.1:${portOf[channel]} &`,
     ),
     `while ! { ${CHANNELS.map((channel) => `[ -S ${RUN_MOUNT}/${channel} ]`).join(' && ')}; }; do sleep 0.005; done`,
-    `/usr/bin/umount --lazy ${RUN_MOUNT}`,
+    ...(jailed ? [`/usr/bin/umount --lazy ${RUN_MOUNT}`] : []),
     `exec ${noCaps} /usr/bin/prlimit --data=${dataLimit} -- ${DENO_MOUNT} jupyter --kernel --conn ${CONNECTION_MOUNT}`,
   ].join('\n');
 

@@ -1,0 +1,113 @@
+/**
+ * Whether kernels run in the bubblewrap jail or, where the runtime lets no process create
+ * namespaces (a container runtime may forbid them; FC's is not documented either way),
+ * directly under their session's uid (unjailed-process.ts). Decided once at start from
+ * SANDBOX_JAIL (`auto`: the jail when a probe shows namespaces work, else, for a root server,
+ * kernels under session uids; `on`: the jail or no start; `off`: never the jail) and said in
+ * the start line.
+ *
+ * Process-wide on purpose: every spawn of the sandbox (kernels, file workers) goes through
+ * bubblewrap.ts's spawnSandboxed, and one sandbox service runs per process.
+ */
+import { spawn } from 'node:child_process';
+import { FIRST_SESSION_UID } from './session-uids.ts';
+
+export const JAIL_SETTINGS = ['auto', 'on', 'off'] as const;
+export type JailSetting = (typeof JAIL_SETTINGS)[number];
+
+export interface JailDecision {
+  jailed: boolean;
+  /** The start line: what holds the kernels in this mode. */
+  line: string;
+}
+
+let jailed = true;
+
+/** True unless the sandbox was started with the jail off (the default: the jail). */
+export function jailEnabled(): boolean {
+  return jailed;
+}
+
+/** Thrown for a bad SANDBOX_JAIL, or `on` where namespaces do not work. */
+export class JailSettingError extends Error {
+  override name = 'JailSettingError';
+}
+
+/** SANDBOX_JAIL's value (unset or empty = auto). */
+export function parseJailSetting(value: string | undefined): JailSetting {
+  const setting = (value ?? '').trim().toLowerCase() || 'auto';
+  if (!(JAIL_SETTINGS as readonly string[]).includes(setting)) {
+    throw new JailSettingError(`SANDBOX_JAIL: expected one of ${JAIL_SETTINGS.join(', ')} (got "${value}")`);
+  }
+  return setting as JailSetting;
+}
+
+/**
+ * Can this process start the jail? Runs bwrap as the jail runs it (unshared namespaces, a new
+ * user namespace, its own /proc and /dev; as an unprivileged uid when the server is root)
+ * around /bin/true.
+ */
+export function probeNamespaces(): Promise<{ ok: boolean; reason: string }> {
+  const asRoot = process.getuid?.() === 0;
+  const uid = String(FIRST_SESSION_UID - 1);
+  // A fresh /proc too: a runtime that masks parts of its own /proc (podman's default) lets a user
+  // namespace unshare but not mount a proc, and the jail needs one.
+  const bwrap = [
+    '/usr/bin/bwrap',
+    '--unshare-all',
+    '--unshare-user',
+    '--die-with-parent',
+    '--ro-bind',
+    '/',
+    '/',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+    '--',
+    '/bin/true',
+  ];
+  const [file, ...args] = asRoot ? ['/usr/bin/setpriv', '--reuid', uid, '--regid', uid, '--clear-groups', '--', ...bwrap] : bwrap;
+  return new Promise((resolve) => {
+    let stderr = '';
+    const child = spawn(file as string, args, { env: {}, stdio: ['ignore', 'ignore', 'pipe'], cwd: '/' });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString('utf8')).slice(-500);
+    });
+    child.once('error', (error) => resolve({ ok: false, reason: error.message }));
+    child.once('exit', (code, signal) =>
+      resolve(
+        code === 0
+          ? { ok: true, reason: 'bwrap created its namespaces' }
+          : { ok: false, reason: stderr.trim().split('\n').at(-1) || `bwrap exited with ${signal ?? code}` },
+      ),
+    );
+  });
+}
+
+const OFF =
+  'kernels run without namespaces, each session under its own unprivileged uid, with the limits below; no private network, /tmp or mounts, no seccomp filter of ours: ' +
+  "tenants are kept apart by the platform (one session per instance, s.yaml's sessionConcurrencyPerInstance: 1)";
+
+/** Decides the mode (probing unless forced off), records it for spawnSandboxed and returns the start line. */
+export async function decideJail(setting: JailSetting, probe = probeNamespaces, asRoot = process.getuid?.() === 0): Promise<JailDecision> {
+  if (setting === 'off') {
+    jailed = false;
+    return { jailed, line: `sandbox jail: off (SANDBOX_JAIL=off): ${OFF}` };
+  }
+  const { ok, reason } = await probe();
+  if (!ok && setting === 'on') {
+    throw new JailSettingError(`SANDBOX_JAIL=on, but this runtime lets no process create namespaces (${reason})`);
+  }
+  // Unjailed, only a root server keeps sessions apart (a uid each); a user's server would run
+  // every kernel as itself: that takes an explicit SANDBOX_JAIL=off.
+  if (!ok && !asRoot) {
+    throw new JailSettingError(
+      `this runtime lets no process create namespaces (${reason}) and the sandbox is not root, so kernels would run as its own uid: set SANDBOX_JAIL=off to accept that`,
+    );
+  }
+  jailed = ok;
+  return ok
+    ? { jailed, line: 'sandbox jail: bubblewrap (namespaces work here: user, mount, pid, network, ipc, uts; seccomp; a uid per session)' }
+    : { jailed, line: `sandbox jail: off (no namespaces here: ${reason}): ${OFF}` };
+}

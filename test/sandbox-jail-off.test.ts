@@ -1,0 +1,138 @@
+/**
+ * The sandbox with the jail forced off (SANDBOX_JAIL=off, jail-mode.ts), as a container
+ * runtime that forbids namespaces leaves it: kernels run directly under their session's
+ * unprivileged uid. What still holds is checked here on the host: every language runs, files
+ * go through the API, a session cannot read another's workspace, a kernel's death and a
+ * context's removal take its whole process group, and the start line says what holds.
+ */
+import assert from 'node:assert/strict';
+import { lstatSync, readlinkSync, unlinkSync } from 'node:fs';
+import { WORKSPACE_DIR } from '../src/sandbox/protocol.ts';
+import { after, before, describe, test } from 'node:test';
+import { decideJail, JailSettingError, jailEnabled, parseJailSetting } from '../src/local-sandbox/jail-mode.ts';
+import type { RunningSandbox } from '../src/local-sandbox/index.ts';
+import { eventually } from './eventually.ts';
+import { startTestSandbox } from './mcp-harness.ts';
+import { stillRunning } from './processes.ts';
+import { createContext, execute, request } from './sandbox-support.ts';
+
+const A = { 'x-ci-session-id': 'jail-off-a' };
+const B = { 'x-ci-session-id': 'jail-off-b' };
+
+describe('SANDBOX_JAIL', () => {
+  test('auto, on and off are read (case and blanks aside); anything else is one clear error', () => {
+    assert.equal(parseJailSetting(undefined), 'auto');
+    assert.equal(parseJailSetting(''), 'auto');
+    assert.equal(parseJailSetting(' OFF '), 'off');
+    assert.equal(parseJailSetting('on'), 'on');
+    assert.throws(
+      () => parseJailSetting('no'),
+      (error: Error) => error instanceof JailSettingError && /SANDBOX_JAIL: expected one of auto, on, off \(got "no"\)/.test(error.message),
+    );
+  });
+
+  test('on where namespaces do not work refuses to start, naming why; auto falls back and says so (a root server only)', async () => {
+    const forbidden = async () => ({ ok: false, reason: 'bwrap: No permissions to create new namespace' });
+    await assert.rejects(decideJail('on', forbidden), /SANDBOX_JAIL=on, but .*No permissions to create new namespace/);
+    await assert.rejects(decideJail('auto', forbidden, false), /not root, so kernels would run as its own uid: set SANDBOX_JAIL=off/);
+    const auto = await decideJail('auto', forbidden);
+    assert.equal(auto.jailed, false);
+    assert.match(auto.line, /^sandbox jail: off \(no namespaces here: bwrap: No permissions/);
+    assert.match(auto.line, /one session per instance/);
+    const probed = await decideJail('auto');
+    assert.equal(probed.jailed, true, 'namespaces work on this host (as root, as CI runs)');
+    assert.match(probed.line, /^sandbox jail: bubblewrap/);
+  });
+});
+
+describe('the sandbox with the jail off', () => {
+  let sandbox: RunningSandbox;
+  let url: string;
+
+  before(async () => {
+    const decision = await decideJail('off');
+    assert.equal(decision.jailed, false);
+    assert.match(decision.line, /^sandbox jail: off \(SANDBOX_JAIL=off\)/);
+    sandbox = await startTestSandbox();
+    url = sandbox.url;
+  });
+  after(async () => {
+    await sandbox?.close();
+    await decideJail('auto');
+    // The symlink the unjailed kernels made for the workspace's inside path (unjailed-process.ts).
+    if (lstatSync(WORKSPACE_DIR, { throwIfNoEntry: false })?.isSymbolicLink()) unlinkSync(WORKSPACE_DIR);
+  });
+
+  test('Python runs under its session uid (not root), in its workspace, without a namespace of its own', async () => {
+    assert.equal(jailEnabled(), false);
+    const run = await execute(
+      url,
+      { code: 'import os\nprint(os.getuid(), os.getgid(), os.getcwd(), os.readlink("/proc/self/ns/pid"))' },
+      A,
+    );
+    assert.equal(run.error, undefined, run.stderr);
+    const [uid, gid, cwd, ownNs] = run.stdout.trim().split(' ');
+    assert.ok(Number(uid) >= 200_000, `a session uid, got ${uid}`);
+    assert.equal(gid, uid);
+    const workspace = await sandbox.workspaceOf(A['x-ci-session-id']);
+    assert.equal(cwd, workspace);
+    assert.equal(readlinkSync(WORKSPACE_DIR), workspace, `${WORKSPACE_DIR} leads to the session's workspace`);
+    assert.equal(ownNs, readlinkSync('/proc/self/ns/pid'), "no pid namespace: the kernel shares the server's");
+  });
+
+  test('JavaScript and TypeScript run (Deno bridged to the run directory as in the jail)', async () => {
+    for (const language of ['javascript', 'typescript'] as const) {
+      const id = await createContext(url, { language }, A);
+      const run = await execute(url, { code: 'const n: number = 6 * 7; console.log("n", n); n', context_id: id }, A);
+      assert.equal(run.error, undefined, `${language}: ${JSON.stringify(run.events)}`);
+      assert.match(run.stdout, /n 42/);
+      await request(url, 'DELETE', `/contexts/${id}`, undefined, A);
+    }
+  });
+
+  test("files written through the API are the code's, by relative path; the private /tmp is its own", async () => {
+    const written = await request(url, 'POST', '/files', { path: 'data/in.txt', content: 'from the API\n' }, A);
+    assert.equal(written.status, 200, written.text);
+    const run = await execute(
+      url,
+      {
+        code: 'import os, tempfile\nprint(open("data/in.txt").read(), end="")\nprint(tempfile.gettempdir() != "/tmp")\nopen("out.txt", "w").write("from code")',
+      },
+      A,
+    );
+    assert.equal(run.stdout, 'from the API\nTrue\n', run.stderr);
+    const read = await request(url, 'GET', '/files?path=out.txt', undefined, A);
+    assert.equal(read.status, 200, read.text);
+    assert.match(read.text, /from code/);
+  });
+
+  test("escape attempt: one session reads another's workspace by its host path, and is refused by the uids", async () => {
+    await request(url, 'POST', '/files', { path: 'secret.txt', content: 'A only' }, A);
+    const path = `${await sandbox.workspaceOf(A['x-ci-session-id'])}/secret.txt`;
+    const run = await execute(url, { code: `open(${JSON.stringify(path)}).read()` }, B);
+    assert.equal(run.error?.name, 'PermissionError', JSON.stringify(run.events));
+  });
+
+  test('a dying kernel takes its process group with it; the context restarts', async () => {
+    const id = await createContext(url, {}, A);
+    const started = await execute(
+      url,
+      { code: 'import subprocess\np = subprocess.Popen(["sleep", "1000"])\nprint(p.pid)', context_id: id },
+      A,
+    );
+    const child = Number(started.stdout.trim());
+    assert.ok(child > 0, started.stderr);
+    const died = await execute(url, { code: 'import os\nos._exit(3)', context_id: id }, A);
+    assert.equal(died.error?.name, 'KernelDiedError');
+    assert.ok(await eventually(() => stillRunning([child]).length === 0), "the kernel's child is gone with it");
+    const again = await execute(url, { code: '2 * 21', context_id: id }, A);
+    assert.equal(again.results[0]?.text, '42');
+    await request(url, 'DELETE', `/contexts/${id}`, undefined, A);
+  });
+
+  test('a memory hog gets MemoryError from the per-process cap, and the sandbox stays up', async () => {
+    const run = await execute(url, { code: 'hog = bytearray(64 * 1024 ** 3)' }, A);
+    assert.equal(run.error?.name, 'MemoryError');
+    assert.equal((await execute(url, { code: '1' }, A)).results[0]?.text, '1');
+  });
+});
