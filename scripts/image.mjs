@@ -152,11 +152,7 @@ function npmPackage(name, version, dest) {
 }
 
 /** Inputs the sandbox bundle may not contain: the MCP server's side (src/http's plain HTTP helpers are shared). */
-const FORBIDDEN_IN_SANDBOX = [
-  /(^|\/)src\/(mcp|sessions|contexts)\//,
-  /node_modules\/@modelcontextprotocol\//,
-  /node_modules\/@alicloud\//,
-];
+const FORBIDDEN_IN_SANDBOX = [/(^|\/)src\/(mcp|sessions|contexts)\//, /node_modules\/@modelcontextprotocol\//, /node_modules\/@alicloud\//];
 
 /**
  * src/serve.ts also holds the stdio transport, which imports the MCP server lazily: in the
