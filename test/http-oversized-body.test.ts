@@ -17,6 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import { Client as Client1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport as SSEClientTransport1 } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport as StreamableHTTPClientTransport1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { TOOL_NAMES } from './mcp-harness.ts';
 import { Client, SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { RunningSandbox } from '../src/local-sandbox/index.ts';
 import { filesBodyLimit } from '../src/local-sandbox/file-routes.ts';
@@ -295,7 +296,7 @@ function oversizedSuite(): void {
           }
         });
         assert.deepEqual(failures, [], `${failures.length} of ${3 * ROUNDS} did not read their 413`);
-        assert.equal((await client.listTools()).tools.length, 8);
+        assert.equal((await client.listTools()).tools.length, TOOL_NAMES.length);
       } finally {
         await client.close();
       }
