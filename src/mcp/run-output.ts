@@ -9,6 +9,7 @@ import type { Execution } from '../sandbox/client.ts';
 import { RESULT_FORMATS, type ResultEvent, type ResultFormat } from '../sandbox/protocol.ts';
 import type { ChangedFile } from './changed-files.ts';
 import type { ToolDeps } from './tool-definition.ts';
+import { fileLink } from './workspace-files.ts';
 
 /** How long run_code and wait_run wait for a run before answering "running": below the common clients' 60 s deadline. */
 export const DEFAULT_WAIT_SECONDS = 40;
@@ -109,7 +110,7 @@ export function renderExecution(execution: Execution, deps: ToolDeps, started: n
   if (files.length > 0) {
     sections.push(`files written:\n${files.map((file) => `${file.path} (${file.size ?? '?'} bytes)`).join('\n')}`);
     for (const file of files)
-      content.push({ type: 'resource_link', uri: file.uri, name: file.name, ...(file.size === null ? {} : { size: file.size }) });
+      content.push(fileLink(file.uri, file.name, file.size));
   }
   if (options.notes) sections.push(...options.notes);
   const text = sections.length > 0 ? sections.join('\n\n') : '(no output)';
