@@ -124,7 +124,10 @@ describe('tools', () => {
     ] as const) {
       const result = await callTool(tool, args);
       assert.equal(result.isError, true);
-      assert.match(textOf(result), /unsupported language "cobol"; supported: python, javascript, typescript, bash, r \(aliases: py, js, ts\)/);
+      assert.match(
+        textOf(result),
+        /unsupported language "cobol"; supported: python, javascript, typescript, bash, r \(aliases: py, js, ts\)/,
+      );
     }
     assert.equal((await callTool('run_code', { language: 'PY', code: '1' })).isError, false, 'an alias in any case works');
   });

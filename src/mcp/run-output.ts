@@ -109,8 +109,7 @@ export function renderExecution(execution: Execution, deps: ToolDeps, started: n
   }
   if (files.length > 0) {
     sections.push(`files written:\n${files.map((file) => `${file.path} (${file.size ?? '?'} bytes)`).join('\n')}`);
-    for (const file of files)
-      content.push(fileLink(file.uri, file.name, file.size));
+    for (const file of files) content.push(fileLink(file.uri, file.name, file.size));
   }
   if (options.notes) sections.push(...options.notes);
   const text = sections.length > 0 ? sections.join('\n\n') : '(no output)';
