@@ -100,7 +100,10 @@ describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed re
     const kept = opens.filter((open) => open.status === 'fulfilled').map((open) => open.value.id);
     const refused = opens.filter((open) => open.status === 'rejected').map((open) => open.reason as Error);
     assert.equal(kept.length, 3, refused.map(String).join('\n'));
-    assert.ok(refused.every((error) => error instanceof TenantCapReached && error.cap === 3 && error.held >= 3));
+    assert.ok(
+      refused.every((error) => error instanceof TenantCapReached && error.cap === 3 && error.held >= 3),
+      refused.map(String).join('\n'),
+    );
     assert.deepEqual([...(await sessions.list(tag))].sort(), [...kept].sort(), 'the refused sessions were deleted again');
     await assert.rejects(sessions.open(tag, 3), TenantCapReached, 'at the cap, a later open is refused too');
     await sessions.close(kept[0]!);

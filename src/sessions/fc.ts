@@ -25,6 +25,16 @@ import {
   TenantCapReached,
 } from './types.ts';
 
+/** How many times a listing whose page token went stale is started over. */
+const STALE_TOKEN_RETRIES = 3;
+
+/** A later page refused its token (400): the listing is started over. */
+class StalePageToken extends Error {
+  constructor(override readonly cause: FcSessionApiError) {
+    super(cause.message);
+  }
+}
+
 /** The Session API's largest page; fewer round trips when many sessions are live. */
 const LIST_PAGE_SIZE = 100;
 /** A safety net against a server that keeps handing out tokens: 100 pages × 100 sessions. */
@@ -83,8 +93,23 @@ export function createFcSessions(settings: FcSessionsSettings): SandboxSessions 
     }
   }
 
-  /** The tenant's active sessions with their creation times, every page followed. */
+  /**
+   * The tenant's active sessions with their creation times, every page followed. A page
+   * token can go stale while we page (the session it points at deleted meanwhile, as parallel
+   * refused opens do): a 400 on a later page starts the listing over, a few times at most.
+   */
   async function listActive(tenantTag: string): Promise<{ id: string; createdTime?: string }[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await listAllPages(tenantTag);
+      } catch (error) {
+        if (!(error instanceof StalePageToken) || attempt >= STALE_TOKEN_RETRIES)
+          throw error instanceof StalePageToken ? error.cause : error;
+      }
+    }
+  }
+
+  async function listAllPages(tenantTag: string): Promise<{ id: string; createdTime?: string }[]> {
     const found: { id: string; createdTime?: string }[] = [];
     const seenTokens = new Set<string>();
     let nextToken: string | undefined;
@@ -99,7 +124,10 @@ export function createFcSessions(settings: FcSessionsSettings): SandboxSessions 
             nextToken,
           }),
         ),
-      );
+      ).catch((error: unknown) => {
+        if (nextToken && error instanceof FcSessionApiError && error.status === 400) throw new StalePageToken(error);
+        throw error;
+      });
       for (const session of response.body?.sessions ?? []) {
         // The filter is asked for above; checked again because an expired session has no kernel to ask.
         const id = session.sessionId;
