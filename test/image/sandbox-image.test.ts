@@ -240,6 +240,59 @@ describe('the sandbox image under a container engine, as FC runs it (stand-ins f
         await call(client, 'stop_context', { context_id: python });
       });
 
+      test('bash keeps its shell state between runs and R its values, both never as root', async () => {
+        const bash = await context('bash');
+        const first = await runCode({ context_id: bash, code: 'mkdir -p proj && cd proj\ncount=41\ngreet() { echo "hello $1"; }' });
+        assert.equal(first.error, null, JSON.stringify(first));
+        const second = await runCode({ context_id: bash, code: 'echo "$(basename "$PWD") $((count + 1)) $(id -u)"; greet you' });
+        assert.equal(second.error, null, JSON.stringify(second));
+        const [dir, sum, uid, ...greeting] = second.stdout.trim().split(/\s+/);
+        assert.deepEqual([dir, sum, greeting.join(' ')], ['proj', '42', 'hello you'], second.stdout);
+        assert.ok(mode.jail === 'on' ? uid === '1000' : Number(uid) >= 200_000, `uid ${uid}`);
+        const failed = await runCode({ context_id: bash, code: 'ls /no/such/dir' });
+        assert.equal(failed.error?.name, 'ExitCodeError', JSON.stringify(failed));
+        await call(client, 'stop_context', { context_id: bash });
+
+        const r = await context('r');
+        const value = await runCode({ context_id: r, code: 'x <- c(1, 2, 3)\nsum(x) * 7' });
+        assert.equal(value.error, null, JSON.stringify(value));
+        // IRkernel shows a value as display data (as E2B's image does), not as the main result.
+        assert.equal(value.results[0]?.text, '[1] 42');
+        const failedR = await runCode({ context_id: r, code: 'stop("boom")' });
+        assert.match(failedR.error?.value ?? '', /boom/);
+        await call(client, 'stop_context', { context_id: r });
+      });
+
+      test('a matplotlib chart comes back as an image and as chart data beside it', async () => {
+        const plotted = await call(client, 'run_code', {
+          code: 'import matplotlib.pyplot as plt\nplt.bar(["a", "b"], [2, 3], label="n")\nplt.title("counts")\nplt.show()\nshown = 1',
+        });
+        assert.notEqual(plotted.isError, true, textOf(plotted));
+        assert.equal(plotted.content.filter((part) => part.type === 'image').length, 1, 'one image');
+        const [display] = structured<{ results: { formats: string[]; chart?: any }[] }>(plotted).results;
+        assert.ok(display?.formats.includes('png'), JSON.stringify(display));
+        assert.equal(display?.chart?.type, 'bar');
+        assert.deepEqual(
+          display?.chart?.elements.map((e: { label: string; value: number }) => [e.label, e.value]),
+          [
+            ['a', 2],
+            ['b', 3],
+          ],
+        );
+      });
+
+      test("E2B's default contexts: python and javascript are listed before first use, and code sent with a language runs in them", async () => {
+        // Straight to the container, as E2B's client talks to its sandbox: no session header (E2B lists its defaults there).
+        const headers = { 'content-type': 'application/json', 'x-access-token': SANDBOX_API_TOKEN };
+        const listed = (await (await fetch(`${container.url}/contexts`, { headers })).json()) as { id: string; language: string }[];
+        const javascript = listed.find((c) => c.language === 'javascript');
+        assert.ok(javascript && listed.some((c) => c.language === 'python'), JSON.stringify(listed));
+        const execute = async (body: Record<string, unknown>) =>
+          (await fetch(`${container.url}/execute`, { method: 'POST', headers, body: JSON.stringify(body) })).text();
+        assert.doesNotMatch(await execute({ code: 'globalThis.seen = 5', context_id: javascript.id }), /"type":"error"/);
+        assert.match(await execute({ code: 'seen * 2', language: 'javascript' }), /"text":"10"/);
+      });
+
       test('files: write_file, then pandas reads it; a file the code writes comes back from read_file', async () => {
         const id = await context('python');
         const written = await call(client, 'write_file', { context_id: id, path: 'data/sales.csv', content: 'month,sales\n1,10\n2,30\n' });
