@@ -1,15 +1,16 @@
 /**
  * The sandbox's container image against the same sandbox service started directly, side by
  * side in one run: start until /health answers, and a trivial execute (`1+1` over HTTP, read to
- * end_of_execution) through the container's published port vs straight to the process. Both
+ * end_of_execution) through the container's published port vs straight to the process (the
+ * bundle the image runs, from `npm run image`'s build context, on this host's Node). Both
  * with the jail on (the container with /proc unmasked and SANDBOX_JAIL=on, as test/image does).
  *
  * Run alone, after `npm run image`: `npx tsx bench/image.ts [executes]` (not a *.bench.ts:
  * `npm run bench` does not build images).
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { cpus, homedir, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { readLines } from '../src/sandbox/execution.ts';
@@ -68,6 +69,8 @@ async function createContext(url: string): Promise<string> {
   return ((await response.json()) as { id: string }).id;
 }
 
+/** The bundle `npm run image` put in its build context: the very program the image runs, on this host's Node. */
+const BUNDLE = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'fc-code-interpreter-sandbox-image/context/app/sandbox.js');
 const executes = Number(process.argv[2] ?? 200);
 const containerName = `fc-sandbox-bench-${process.pid}`;
 let direct: ChildProcess | undefined;
@@ -96,8 +99,8 @@ try {
 
   const directPort = await freePort();
   started = performance.now();
-  direct = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'handlers/sandbox.ts')], {
-    cwd: ROOT,
+  direct = spawn(process.execPath, [BUNDLE], {
+    cwd: dirname(BUNDLE),
     env: { ...process.env, SANDBOX_HOST: '127.0.0.1', SANDBOX_PORT: String(directPort), SANDBOX_API_TOKEN: TOKEN, SANDBOX_JAIL: 'on' },
     stdio: 'ignore',
   });
@@ -119,7 +122,7 @@ try {
   );
   console.log(
     formatMarkdownTable([
-      ['metric', 'image under podman (runc)', 'handlers/sandbox.ts direct', 'container / direct'],
+      ['metric', 'image under podman (runc)', 'the same bundle started directly', 'container / direct'],
       [
         'start until /health answers (one start each)',
         `${ms(containerStart)} ms`,
