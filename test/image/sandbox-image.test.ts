@@ -8,7 +8,9 @@
  * driven by the official MCP client. Twice: with the jail on (a runtime that leaves /proc
  * unmasked, SANDBOX_JAIL=on so it cannot quietly fall back), and with the jail forced off (a
  * runtime that lets no process make namespaces). Podman's default masked /proc is such a
- * runtime: there SANDBOX_JAIL=auto must see it and say so.
+ * runtime: there SANDBOX_JAIL=auto must see it and say so. In each mode: the FC contract, all five
+ * languages (Python, JavaScript, TypeScript, bash, R), charts, E2B's default contexts, files, limits,
+ * the instance frozen and thawed, a kernel death; with the jail on, its seccomp filter.
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
@@ -268,6 +270,19 @@ describe('the sandbox image under a container engine, as FC runs it (stand-ins f
         assert.ok(fc.api.sessions.size >= 1, 'contexts live in FC sessions');
         assert.deepEqual(fc.gateway.refused, [], 'every call to the container was signed');
         await call(client, 'stop_context', { context_id: python });
+      });
+
+      test("the jail's seccomp filter holds in the container: unshare fails, which the runtime's own profile allows", async () => {
+        const id = await context('python');
+        // unshare(CLONE_NEWUSER): our filter denies it (EPERM); podman's default profile lets it through to the
+        // kernel, which refuses it to a process with threads, as the kernel's is (EINVAL).
+        const out = await runCode({
+          context_id: id,
+          code: 'import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nrc = libc.unshare(0x10000000)\nprint(rc, os.strerror(ctypes.get_errno()))',
+        });
+        assert.equal(out.error, null, JSON.stringify(out));
+        assert.equal(out.stdout.trim(), mode.jail === 'on' ? '-1 Operation not permitted' : '-1 Invalid argument');
+        await call(client, 'stop_context', { context_id: id });
       });
 
       test('bash keeps its shell state between runs and R its values, both never as root', async () => {
