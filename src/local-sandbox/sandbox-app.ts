@@ -145,6 +145,7 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
   const runs = new Runs({
     deleteContext: (session, id) => registry.delete(session, id),
     workspaceChanges: async (session) => watchWorkspace(await registry.files(session)),
+    outputLimitBytes: options.outputLimitBytes,
   });
   addRunRoutes(app, { runs, sessionOf, parseBody });
 
