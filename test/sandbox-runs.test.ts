@@ -149,6 +149,27 @@ describe('runs', () => {
     assert.ok(!(await contexts()).includes(id), 'and goes with its last read');
   });
 
+  test('a run whose error is out is ending: a read until its end brings the error with the end, never with "running"', async () => {
+    const id = await createContext(url, {}, SESSION);
+    for (let round = 0; round < 5; round++) {
+      const code = 'import time\ntime.sleep(0.3)\nopen(f"f{time.time()}.txt", "w").write("x")\nraise ValueError("late")';
+      const first = await execute(url, { context_id: id, code, hold_after: 0.1, report_files: true }, SESSION);
+      const runId = (first.events.at(-1) as { run_id: string }).run_id;
+      // Reads with a wait far shorter than the run, polled back to back: one is bound to land
+      // between the error and the end unless the sandbox keeps the error for the end's answer.
+      for (;;) {
+        const read = await request(url, 'POST', `/runs/${runId}/events`, { wait_seconds: 0.01, until: 'end' }, SESSION);
+        assert.equal(read.status, 200, read.text);
+        const types = read.json.events.map((event: ExecutionEvent) => event.type);
+        if (types.includes('error')) {
+          assert.equal(read.json.status, 'done', `the error came with "running": ${types.join(', ')}`);
+          assert.deepEqual(types.slice(-2), ['files_changed', 'end_of_execution']);
+        }
+        if (read.json.status === 'done') break;
+      }
+    }
+  });
+
   test('bad requests: an invalid tag, an unknown run', async () => {
     const bad = await request(url, 'POST', '/runs/interrupt', { tag: 'a b' }, SESSION);
     assert.equal(bad.status, 400);
@@ -156,5 +177,46 @@ describe('runs', () => {
     const unknown = await request(url, 'POST', '/runs/nope/events', {}, SESSION);
     assert.equal(unknown.status, 404);
     assert.match(unknown.text, /unknown run "nope"/);
+  });
+});
+
+describe('held runs nobody reads', () => {
+  const CAP = 20_000;
+  let small: RunningSandbox;
+  before(async () => {
+    small = await startSandbox({ port: 0, poolSize: 0, outputLimitBytes: CAP });
+  });
+  after(async () => {
+    await small?.close();
+  });
+
+  test('are bounded together: past 8 output caps of unread events the oldest are forgotten, the rest kept whole', async () => {
+    const id = await createContext(small.url, {}, SESSION);
+    // Each run is held, then prints nearly its cap and ends; nobody reads it. The context runs
+    // one at a time, so each run has ended before the next starts.
+    const code = 'import time\ntime.sleep(0.3)\nfor i in range(3):\n    print("y" * 6000, flush=True)';
+    const runIds: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const first = await execute(small.url, { context_id: id, code, hold_after: 0.1 }, SESSION);
+      const held = first.events.at(-1);
+      assert.equal(held?.type, 'run_held', JSON.stringify(first.events));
+      runIds.push((held as { run_id: string }).run_id);
+    }
+    await execute(small.url, { context_id: id, code: '1' }, SESSION); // the last held run has ended
+    const answers = [];
+    for (const runId of runIds) answers.push(await request(small.url, 'POST', `/runs/${runId}/events`, {}, SESSION));
+    const kept = answers.filter((answer) => answer.status === 200);
+    const forgotten = answers.filter((answer) => answer.status !== 200);
+    assert.ok(forgotten.length >= 3, `12 runs near the cap cannot all be kept: ${forgotten.length} forgotten`);
+    assert.deepEqual(
+      answers.map((answer) => answer.status),
+      [...forgotten.map(() => 404), ...kept.map(() => 200)],
+      'the oldest go first',
+    );
+    assert.match(forgotten[0]!.text, /unknown run/);
+    for (const answer of kept) {
+      const rest = summarize(200, answer.json.events);
+      assert.equal(rest.stdout, `${'y'.repeat(6000)}\n`.repeat(3), 'each kept run is whole');
+    }
   });
 });

@@ -3,7 +3,8 @@
  * (the process is up; it asks nothing further), and `GET /health_check`, the path the
  * original Python server's README tells users to curl to learn whether the sandbox is
  * up: it answers what the health_check tool answers (one function, src/mcp/health-check.ts),
- * 200 when the sandbox is healthy and 503 otherwise.
+ * 200 when the sandbox is healthy and 503 otherwise. The route asks for no token, so it leaves
+ * out what only a caller should learn: the sandbox's address and the error text (which names it).
  *
  * @example app.route('/', createHealthRoutes({ sandbox: deps.sandbox }))
  */
@@ -20,7 +21,7 @@ export function createHealthRoutes(deps: HealthRoutesDeps): Hono {
   const routes = new Hono();
   routes.get('/health', () => Response.json({ status: 'ok' }));
   routes.get('/health_check', async (c) => {
-    const answer = await sandboxHealth(deps.sandbox(c.req.raw));
+    const { sandbox_url: _url, error: _error, ...answer } = await sandboxHealth(deps.sandbox(c.req.raw));
     return c.json(answer, answer.status === 'healthy' ? 200 : 503);
   });
   return routes;
