@@ -94,13 +94,18 @@ export function startRequestLog(logger: Logger, requestId: string, route: string
 /** Answers larger than this are results, not errors (a JSON-RPC error is a few hundred bytes). */
 const MAX_ERROR_ANSWER = 64 * 1024;
 
+/** How much of an answer's start shows whether it is a result: `"result"` comes within it. */
+const HEAD_BYTES = 256;
+
 /**
  * The response, its body passed through unchanged; once it has been sent, `done` gets the
- * JSON-RPC error it answered ("-32601 Method not found"), or undefined for a result.
+ * JSON-RPC error it answered ("-32601 Method not found"), or undefined for a result. Cheap for
+ * results (tools/list answers tens of KB on every agent's first call): one stream, and nothing
+ * kept once the answer's start has shown `"result"`.
  */
 function watchForRpcError(response: Response, done: (error: string | undefined) => void): Response {
   const sse = (response.headers.get('content-type') ?? '').startsWith('text/event-stream');
-  const chunks: Uint8Array[] = [];
+  let chunks: Uint8Array[] | undefined = [];
   let size = 0;
   let reported = false;
   const report = (error: string | undefined) => {
@@ -108,22 +113,23 @@ function watchForRpcError(response: Response, done: (error: string | undefined) 
     reported = true;
     done(error);
   };
-  const body = response.body!.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        size += chunk.byteLength;
-        if (size <= MAX_ERROR_ANSWER) chunks.push(chunk);
-        controller.enqueue(chunk);
-      },
-      flush: () => report(size <= MAX_ERROR_ANSWER ? rpcErrorOf(Buffer.concat(chunks).toString('utf8'), sse) : undefined),
-    }),
-  );
-  const reader = body.getReader();
+  const reader = response.body!.getReader();
   const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
       const { done: end, value } = await reader.read();
-      if (end) controller.close();
-      else controller.enqueue(value);
+      if (end) {
+        controller.close();
+        report(chunks ? rpcErrorOf(Buffer.concat(chunks).toString('utf8'), sse) : undefined);
+        return;
+      }
+      if (chunks) {
+        const before = size;
+        size += value.byteLength;
+        chunks.push(value);
+        if (size > MAX_ERROR_ANSWER) chunks = undefined;
+        else if (before < HEAD_BYTES && Buffer.concat(chunks).toString('utf8', 0, HEAD_BYTES).includes('"result"')) chunks = undefined;
+      }
+      controller.enqueue(value);
     },
     cancel(reason) {
       report(undefined);
