@@ -67,25 +67,8 @@ export function startRequestLog(logger: Logger, requestId: string, route: string
         outgoing.once('close', () => write(outgoing.writableFinished ? undefined : 'cancelled'));
         return response;
       }
-      const body = response.body.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          flush: () => write(),
-        }),
-      );
-      // A client that hangs up cancels the stream: flush never runs, so log the cancellation.
-      const reader = body.getReader();
-      const stream = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          const { done: end, value } = await reader.read();
-          if (end) controller.close();
-          else controller.enqueue(value);
-        },
-        cancel(reason) {
-          write('cancelled');
-          return reader.cancel(reason);
-        },
-      });
-      return new Response(stream, { status: response.status, statusText: response.statusText, headers: response.headers });
+      // A client that hangs up cancels the stream: log the cancellation.
+      return observeBody(response, { onEnd: () => write(), onCancel: () => write('cancelled') });
     },
   };
   return log;
@@ -107,32 +90,39 @@ function watchForRpcError(response: Response, done: (error: string | undefined) 
   const sse = (response.headers.get('content-type') ?? '').startsWith('text/event-stream');
   let chunks: Uint8Array[] | undefined = [];
   let size = 0;
-  let reported = false;
-  const report = (error: string | undefined) => {
-    if (reported) return;
-    reported = true;
-    done(error);
-  };
+  return observeBody(response, {
+    onChunk(chunk) {
+      if (!chunks) return;
+      const before = size;
+      size += chunk.byteLength;
+      chunks.push(chunk);
+      if (size > MAX_ERROR_ANSWER) chunks = undefined;
+      else if (before < HEAD_BYTES && Buffer.concat(chunks).toString('utf8', 0, HEAD_BYTES).includes('"result"')) chunks = undefined;
+    },
+    onEnd: () => done(chunks ? rpcErrorOf(Buffer.concat(chunks).toString('utf8'), sse) : undefined),
+    onCancel: () => done(undefined),
+  });
+}
+
+/** The response with its body passed through one stream that tells each chunk, the end, or the client's cancel (once). */
+function observeBody(response: Response, on: { onChunk?(chunk: Uint8Array): void; onEnd(): void; onCancel(): void }): Response {
+  let over = false;
   const reader = response.body!.getReader();
   const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const { done: end, value } = await reader.read();
-      if (end) {
+      const { done, value } = await reader.read();
+      if (done) {
         controller.close();
-        report(chunks ? rpcErrorOf(Buffer.concat(chunks).toString('utf8'), sse) : undefined);
+        if (!over) on.onEnd();
+        over = true;
         return;
       }
-      if (chunks) {
-        const before = size;
-        size += value.byteLength;
-        chunks.push(value);
-        if (size > MAX_ERROR_ANSWER) chunks = undefined;
-        else if (before < HEAD_BYTES && Buffer.concat(chunks).toString('utf8', 0, HEAD_BYTES).includes('"result"')) chunks = undefined;
-      }
+      on.onChunk?.(value);
       controller.enqueue(value);
     },
     cancel(reason) {
-      report(undefined);
+      if (!over) on.onCancel();
+      over = true;
       return reader.cancel(reason);
     },
   });
