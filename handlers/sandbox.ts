@@ -8,7 +8,7 @@ import { runMain } from '../src/cli.ts';
 import { ConfigError } from '../src/config.ts';
 import { describeShutdown, onShutdown } from '../src/shutdown.ts';
 import { parseSandboxEnv, type SandboxOptions, SandboxOptionsError, startSandbox } from '../src/local-sandbox/index.ts';
-import { decideJail, JailSettingError, parseJailSetting } from '../src/local-sandbox/jail-mode.ts';
+import { decideJail, JailSettingError, parseJailSetting, probeJailNetwork, probeNamespaces } from '../src/local-sandbox/jail-mode.ts';
 import { withPlatformPort } from '../src/local-sandbox/platform-env.ts';
 
 runMain(async () => {
@@ -16,7 +16,12 @@ runMain(async () => {
   let jail: Awaited<ReturnType<typeof decideJail>>;
   try {
     options = parseSandboxEnv(withPlatformPort(process.env));
-    jail = await decideJail(parseJailSetting(process.env.SANDBOX_JAIL));
+    jail = await decideJail(
+      parseJailSetting(process.env.SANDBOX_JAIL),
+      probeNamespaces,
+      undefined,
+      options.allowNetwork ? probeJailNetwork : undefined,
+    );
   } catch (error) {
     throw error instanceof SandboxOptionsError || error instanceof JailSettingError ? new ConfigError(error.message) : error;
   }

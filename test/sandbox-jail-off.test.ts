@@ -9,7 +9,14 @@ import assert from 'node:assert/strict';
 import { lstatSync, readlinkSync, unlinkSync } from 'node:fs';
 import { WORKSPACE_DIR } from '../src/sandbox/protocol.ts';
 import { after, before, describe, test } from 'node:test';
-import { decideJail, JailSettingError, jailEnabled, parseJailSetting } from '../src/local-sandbox/jail-mode.ts';
+import {
+  decideJail,
+  JailSettingError,
+  jailEnabled,
+  parseJailSetting,
+  probeJailNetwork,
+  probeNamespaces,
+} from '../src/local-sandbox/jail-mode.ts';
 import type { RunningSandbox } from '../src/local-sandbox/index.ts';
 import { eventually } from './eventually.ts';
 import { startTestSandbox } from './mcp-harness.ts';
@@ -42,6 +49,23 @@ describe('SANDBOX_JAIL', () => {
     const probed = await decideJail('auto');
     assert.equal(probed.jailed, true, 'namespaces work on this host (as root, as CI runs)');
     assert.match(probed.line, /^sandbox jail: bubblewrap/);
+  });
+
+  test('with the network allowed, a jail that cannot get it: on refuses to start, auto falls back and says why; here a jail gets it', async () => {
+    const works = async () => ({ ok: true, reason: 'namespaces work' });
+    const noTun = async () => ({ ok: false, reason: 'slirp4netns ended before the network was up: open("/dev/net/tun"): No such file' });
+    await assert.rejects(
+      decideJail('on', works, true, noTun),
+      /SANDBOX_JAIL=on, but the network is allowed, but a jail cannot get it here \(.*\/dev\/net\/tun/,
+    );
+    await assert.rejects(decideJail('auto', works, false, noTun), /set SANDBOX_JAIL=off to accept that/);
+    const auto = await decideJail('auto', works, true, noTun);
+    assert.equal(auto.jailed, false);
+    assert.match(auto.line, /^sandbox jail: off \(the network is allowed, but a jail cannot get it here/);
+    // The real probe, as handlers/sandbox.ts runs it with SANDBOX_ALLOW_NETWORK: a jail gets its way out on this host.
+    assert.deepEqual(await probeJailNetwork(), { ok: true, reason: 'slirp4netns gave the jail its network' });
+    const real = await decideJail('auto', probeNamespaces, true, probeJailNetwork);
+    assert.equal(real.jailed, true, real.line);
   });
 });
 

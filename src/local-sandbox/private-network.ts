@@ -17,6 +17,7 @@
  * when the server is (its --exit-fd is a pipe the server holds).
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 const PYTHON = '/usr/bin/python3';
 export const SLIRP4NETNS = '/usr/bin/slirp4netns';
@@ -41,8 +42,52 @@ export interface PrivateNetwork {
   close(): void;
 }
 
-/** Gives the network namespace of `pid` (the jail's init) a way out through slirp4netns. */
+/**
+ * Gives the network namespace of `pid` (the jail's init) a way out through slirp4netns, once
+ * bwrap has set the namespace up: bwrap reports its init before it configures the namespace's
+ * loopback, and slirp4netns configuring the same namespace meanwhile made bwrap die
+ * (RTM_NEWADDR) under load.
+ */
 export function attachNetwork(pid: number): PrivateNetwork {
+  let closed = false;
+  let close = () => {};
+  const ready = afterSetup(pid).then(() => {
+    if (closed) throw new Error('the jail ended before its network was up');
+    const slirp = startSlirp(pid);
+    close = slirp.close;
+    return slirp.ready;
+  });
+  ready.catch(() => {});
+  return {
+    ready,
+    close() {
+      closed = true;
+      close();
+    },
+  };
+}
+
+/** The longest the network waits for bwrap to finish setting up the jail's namespaces. */
+const SETUP_WAIT_MS = 10_000;
+
+/**
+ * Resolves once bwrap's init (`pid`) has a child: it forks the command only when the namespaces
+ * are set up (loopback included). Resolves too when the init is gone (slirp4netns then says
+ * so) or after SETUP_WAIT_MS, so a slow setup costs time, never a hang.
+ */
+async function afterSetup(pid: number): Promise<void> {
+  const deadline = Date.now() + SETUP_WAIT_MS;
+  for (let pause = 1; Date.now() < deadline; pause = Math.min(pause * 2, 20)) {
+    try {
+      if (readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim() !== '') return;
+    } catch {
+      return; // gone
+    }
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+}
+
+function startSlirp(pid: number): PrivateNetwork {
   const child = spawn(PYTHON, ['-I', '-c', JOIN_AND_EXEC, `/proc/${pid}/ns/net`, SLIRP4NETNS], {
     env: {},
     stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
