@@ -4,11 +4,11 @@
 // this function's role: the request's x-fc-access-key-* headers when present, else ALIBABA_CLOUD_*.
 import { createApp } from '../src/app.ts';
 import { createAppDeps, type AppDepsOverrides } from '../src/app-deps.ts';
-import { runMain } from '../src/cli.ts';
+import { runMain } from '../src/shared/cli.ts';
 import { loadConfig, type Config } from '../src/config.ts';
-import { createLogger } from '../src/logger.ts';
-import { listenHttp } from '../src/serve.ts';
-import { logShutdown, onShutdown } from '../src/shutdown.ts';
+import { createLogger } from '../src/shared/logger.ts';
+import { listenHttp } from '../src/shared/listen-http.ts';
+import { logShutdown, onShutdown } from '../src/shared/shutdown.ts';
 import { credentialsFor, fcSessionsFactory } from '../src/sessions/fc.ts';
 import { signForFcTrigger } from '../src/sessions/fc-trigger-signature.ts';
 

@@ -4,9 +4,10 @@
  * their own deps instead.
  */
 import type { AppDeps } from './app.ts';
-import { ConfigError, type Config } from './config.ts';
+import type { Config } from './config.ts';
+import { ConfigError } from './shared/cli.ts';
 import { createContextIdCodec } from './contexts/context-id.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from './shared/logger.ts';
 import { createCodeInterpreterCatalog } from './mcp/code-interpreter-tools.ts';
 import { createSandboxClient, type SandboxClientOptions } from './sandbox/client.ts';
 import { createDirectSessions } from './sessions/direct.ts';

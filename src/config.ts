@@ -8,16 +8,13 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { isAcceptableUrl } from './auth/issuer-metadata.ts';
 import { parseStaticTokens, type StaticToken } from './auth/static-tokens.ts';
-import { type Env, envBoolean, envNumber, envText, parseEnv, SandboxEnv, sandboxOptionsFromEnv } from './env.ts';
-import type { SandboxOptionsInput } from './local-sandbox/options.ts';
-import { isLoopbackHost } from './net/local-request.ts';
+import { SandboxEnv } from './protocol/service-env.ts';
+import { ConfigError } from './shared/cli.ts';
+import { type Env, envBoolean, envNumber, envText, parseEnv } from './shared/env.ts';
+import { LOG_LEVELS, type LogLevel } from './shared/logger.ts';
+import { isLoopbackHost } from './shared/local-request.ts';
 import { DEFAULT_SESSION_HEADER, SessionId } from './sandbox/protocol.ts';
 import type { FcSessionsSettings } from './sessions/types.ts';
-
-/** A configuration problem: handlers print `message` as one line and exit with code 2. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
 
 /** CLI flag → environment variable of the same meaning. */
 export const CLI_FLAGS = {
@@ -42,9 +39,6 @@ export const CLI_FLAGS = {
   'max-contexts-per-tenant': 'MCP_MAX_CONTEXTS_PER_TENANT',
   'max-text-bytes': 'MCP_MAX_TEXT_BYTES',
 } as const;
-
-export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
@@ -138,8 +132,11 @@ export interface Config {
   sandboxUrl: string;
   /** SANDBOX_API_TOKEN: sent to the sandbox on every call when set. */
   sandboxApiToken?: string;
-  /** The embedded sandbox's options as the SANDBOX_* variables set them (npm start starts one unless SANDBOX_URL is set). */
-  embeddedSandbox: SandboxOptionsInput;
+  /**
+   * The SANDBOX_* variables as read, for the sandbox service npm start starts unless SANDBOX_URL
+   * is set: it turns them into its settings (and says what is wrong with them) itself.
+   */
+  embeddedSandbox: SandboxEnv;
   logLevel: LogLevel;
   sessionHeader: string;
   sessionMode: 'direct' | 'fc';
@@ -306,7 +303,7 @@ export function loadConfig(env: Env, argv: readonly string[] = [], options: Load
     sandboxUrlSetting: e.SANDBOX_URL,
     sandboxUrl: e.SANDBOX_URL ?? DEFAULT_SANDBOX_URL,
     sandboxApiToken: e.SANDBOX_API_TOKEN,
-    embeddedSandbox: sandboxOptionsFromEnv(e),
+    embeddedSandbox: Object.fromEntries(Object.keys(SandboxEnv.shape).map((name) => [name, e[name as keyof SandboxEnv]])) as SandboxEnv,
     logLevel: e.LOG_LEVEL,
     sessionHeader: e.SANDBOX_SESSION_HEADER ?? DEFAULT_SESSION_HEADER,
     sessionMode: e.SANDBOX_SESSION_MODE,

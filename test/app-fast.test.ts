@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport, type CallToolResult } from '@modelcontextprotocol/client';
 import { createApp, type AppDeps } from '../src/app.ts';
 import { createContextIdCodec } from '../src/contexts/context-id.ts';
-import { createLogger } from '../src/logger.ts';
+import { createLogger } from '../src/shared/logger.ts';
 import { createCodeInterpreterCatalog, TOOLS } from '../src/mcp/code-interpreter-tools.ts';
 import { SandboxError, type Execution, type SandboxClient } from '../src/sandbox/client.ts';
 import type { Context, ResultEvent } from '../src/sandbox/protocol.ts';

@@ -5,7 +5,7 @@
  * MCP authorization spec gives clients, so a server that works for a platform's
  * client works for us. jose verifies JWTs but does no discovery, hence this.
  */
-import { isLoopbackHost } from '../net/local-request.ts';
+import { isLoopbackHost } from '../shared/local-request.ts';
 
 export interface IssuerMetadata {
   issuer: string;

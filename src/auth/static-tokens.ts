@@ -4,7 +4,7 @@
  * named by a short hash of the token so that logs never carry the token.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { TOKEN_PATTERN, TOKEN_RULE } from '../env.ts';
+import { TOKEN_PATTERN, TOKEN_RULE } from '../shared/bearer-token.ts';
 import type { Tenant } from './tenant.ts';
 
 export interface StaticToken {

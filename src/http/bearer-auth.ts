@@ -26,7 +26,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { JwtAccessTokens } from '../auth/jwt-access-tokens.ts';
 import { tokenMatcher, type StaticToken } from '../auth/static-tokens.ts';
 import { ANONYMOUS_TENANT, type Tenant } from '../auth/tenant.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../shared/logger.ts';
 import { errors } from './errors.ts';
 
 export const REALM = 'mcp';

@@ -30,9 +30,9 @@ import {
 import { Hono } from 'hono';
 import type { RequestIdVariables } from 'hono/request-id';
 import { z } from 'zod';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../shared/logger.ts';
 import { createMcpServer, type McpServerDeps } from '../mcp/server.ts';
-import { describeIssues } from '../zod-issues.ts';
+import { describeIssues } from '../shared/zod-issues.ts';
 import { tenantKey, type Tenant } from '../auth/tenant.ts';
 import { bearer, type CallerAuth, type TenantVariables } from './bearer-auth.ts';
 import { errors, rpcError } from './errors.ts';

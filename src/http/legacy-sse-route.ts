@@ -10,7 +10,7 @@
  * @example const sse = createLegacySseRoutes({ logger, serverDeps }); app.get('/sse', (c) => sse.connect(c.req.raw))
  */
 import { tenantKey, type Tenant } from '../auth/tenant.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../shared/logger.ts';
 import { createMcpServer, type McpServerDeps } from '../mcp/server.ts';
 import { errors, rpcError, RpcCode } from './errors.ts';
 import { SseServerTransport } from './sse-server-transport.ts';

@@ -8,7 +8,7 @@
  * @example if (isLoopbackHost(config.host)) app.use(localOnly())
  */
 import type { MiddlewareHandler } from 'hono';
-import { foreignHeader } from '../net/local-request.ts';
+import { foreignHeader } from '../shared/local-request.ts';
 import { errors } from './errors.ts';
 
 export function localOnly(): MiddlewareHandler {

@@ -13,7 +13,7 @@ import type { HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { RequestIdVariables } from 'hono/request-id';
 import { ANONYMOUS_TENANT, type Tenant } from '../auth/tenant.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../shared/logger.ts';
 import { cancelRequest, type RequestId } from '../mcp/request-cancel.ts';
 import { createMcpServer, type McpServerDeps } from '../mcp/server.ts';
 import type { TenantVariables } from './bearer-auth.ts';

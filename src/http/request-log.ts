@@ -4,7 +4,7 @@
  * A streamed answer is logged when its stream ends, so the duration covers the run.
  */
 import type { ServerResponse } from 'node:http';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../shared/logger.ts';
 import type { ToolOutcome } from '../mcp/server.ts';
 
 export interface RequestLog {

@@ -18,13 +18,20 @@ import { buildSeccompFilters, type SeccompFilters } from './seccomp-filter.ts';
 import { SessionUids, assertSearchableByOthers } from './session-uids.ts';
 import { mountRunRoot } from './run-root.ts';
 import { claimRoot, reclaimConfiguredRoot, reclaimDeadRoots, sweepRoot } from './leftovers.ts';
-import { listenHttp } from '../serve.ts';
-import { createLogger } from '../logger.ts';
+import { listenHttp } from '../shared/listen-http.ts';
+import { createLogger } from '../shared/logger.ts';
 
 export { createSandboxApp } from './sandbox-app.ts';
 export { ContextRegistry, DEFAULT_SESSION, WORKSPACE_MOUNT } from './context-registry.ts';
 export { ContextLimits } from './limits/context-limits.ts';
-export { SandboxOptions, SandboxOptionsError, parseSandboxEnv, parseSandboxOptions } from './options.ts';
+export {
+  SandboxOptions,
+  SandboxOptionsError,
+  parseSandboxEnv,
+  parseSandboxOptions,
+  sandboxEnvName,
+  sandboxOptionsFromEnv,
+} from './options.ts';
 
 export interface RunningSandbox {
   /** e.g. http://127.0.0.1:5001 */

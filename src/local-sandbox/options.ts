@@ -1,15 +1,17 @@
 /**
- * The embedded sandbox's settings: one zod schema (defaults included). The SANDBOX_*
- * variables that set them are read by `src/env.ts`'s `SandboxEnv`, which npm start's
+ * The sandbox service's settings: one zod schema (defaults included). The SANDBOX_*
+ * variables that set them are named by the protocol's `SandboxEnv`, which npm start's
  * config shares; the caller passes the environment in, nothing here reads process.env.
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { type Env, parseEnv, SandboxEnv, sandboxEnvName, sandboxOptionsFromEnv, TOKEN_PATTERN, TOKEN_RULE } from '../env.ts';
-import { isLoopbackHost } from '../net/local-request.ts';
+import { SandboxEnv } from '../protocol/service-env.ts';
+import { TOKEN_PATTERN, TOKEN_RULE } from '../shared/bearer-token.ts';
+import { type Env, parseEnv } from '../shared/env.ts';
+import { isLoopbackHost } from '../shared/local-request.ts';
 import { DEFAULT_SESSION_HEADER, SessionHeaderName } from '../sandbox/protocol.ts';
-import { describeIssues } from '../zod-issues.ts';
+import { describeIssues } from '../shared/zod-issues.ts';
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -76,6 +78,47 @@ export const SandboxOptions = z
   });
 export type SandboxOptions = z.output<typeof SandboxOptions>;
 export type SandboxOptionsInput = z.input<typeof SandboxOptions>;
+
+/** Variable → the option it sets; of two variables for one option, the later wins. */
+const SANDBOX_ENV_OPTIONS: ReadonlyArray<readonly [keyof SandboxEnv, keyof SandboxOptionsInput]> = [
+  ['SANDBOX_HOST', 'host'],
+  ['SANDBOX_PORT', 'port'],
+  ['SANDBOX_API_TOKEN', 'apiToken'],
+  ['SANDBOX_SESSION_HEADER', 'sessionHeader'],
+  ['SANDBOX_ALLOW_NETWORK', 'allowNetwork'],
+  ['SANDBOX_KERNEL_MEMORY_MB', 'memoryMb'],
+  ['SANDBOX_MEMORY_MB', 'memoryMb'],
+  ['SANDBOX_PIDS_MAX', 'pidsMax'],
+  ['SANDBOX_DISK_MB', 'diskMb'],
+  ['SANDBOX_MAX_CONTEXTS', 'maxContexts'],
+  ['SANDBOX_EXECUTE_TIMEOUT_SECONDS', 'executeTimeoutSeconds'],
+  ['SANDBOX_MAX_EXECUTE_TIMEOUT_SECONDS', 'maxExecuteTimeoutSeconds'],
+  ['SANDBOX_OUTPUT_LIMIT_BYTES', 'outputLimitBytes'],
+  ['SANDBOX_IDLE_TIMEOUT_SECONDS', 'idleTimeoutSeconds'],
+  ['SANDBOX_POOL_SIZE', 'poolSize'],
+  ['SANDBOX_WORKSPACE_ROOT', 'workspaceRoot'],
+  ['SANDBOX_KEEPALIVE_SECONDS', 'keepaliveSeconds'],
+  ['SANDBOX_MAX_UPLOAD_MB', 'maxUploadMb'],
+  ['SANDBOX_MAX_READ_MB', 'maxReadMb'],
+  ['SANDBOX_MAX_BODY_BYTES', 'maxBodyBytes'],
+  ['SANDBOX_UID_BASE', 'uidBase'],
+];
+
+const OPTION_TO_ENV = new Map<string, string>(SANDBOX_ENV_OPTIONS.map(([name, option]) => [option, name]));
+
+/** The sandbox's options as the variables set them; unset variables leave their option to its default. */
+export function sandboxOptionsFromEnv(env: SandboxEnv): SandboxOptionsInput {
+  const options: Record<string, unknown> = {};
+  for (const [name, option] of SANDBOX_ENV_OPTIONS) {
+    if (env[name] !== undefined) options[option] = env[name];
+  }
+  return options as SandboxOptionsInput;
+}
+
+/** The variable that sets a sandbox option (`port` → `SANDBOX_PORT`), for errors about options read from it. */
+export function sandboxEnvName(option: string): string {
+  return OPTION_TO_ENV.get(option) ?? option;
+}
 
 /** Thrown with a one-line message naming the variable and what is wrong with it. */
 export class SandboxOptionsError extends Error {

@@ -9,9 +9,9 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context as HonoContext } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { HTTPException } from 'hono/http-exception';
-import { limitBody } from '../http/body-limit.ts';
-import { foreignHeader, isLoopbackHost } from '../net/local-request.ts';
-import { describeIssues } from '../zod-issues.ts';
+import { limitBody } from '../shared/body-limit.ts';
+import { foreignHeader, isLoopbackHost } from '../shared/local-request.ts';
+import { describeIssues } from '../shared/zod-issues.ts';
 import type { z } from 'zod';
 import {
   CreateContextRequest,

@@ -9,7 +9,7 @@
  * handlers. Arguments are still validated with the tools' zod schemas.
  */
 import { ProtocolError, ProtocolErrorCode, Server, type CallToolResult, type jsonSchemaValidator } from '@modelcontextprotocol/server';
-import { describeIssues } from '../zod-issues.ts';
+import { describeIssues } from '../shared/zod-issues.ts';
 import { addFileResources } from './file-resources.ts';
 import { addPrompts } from './prompts.ts';
 import type { ToolCatalog } from './tool-catalog.ts';

@@ -7,7 +7,7 @@ import type { CallToolResult, LoggingLevel, ServerNotification, ToolAnnotations 
 import { z } from 'zod';
 import type { Tenant } from '../auth/tenant.ts';
 import type { ContextIdCodec } from '../contexts/context-id.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../shared/logger.ts';
 import type { SandboxClient } from '../sandbox/client.ts';
 import type { SandboxSessions } from '../sessions/types.ts';
 import { type JsonSchema, portableJsonSchema } from './json-schema.ts';

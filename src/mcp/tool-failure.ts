@@ -9,7 +9,7 @@
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { SandboxError } from '../sandbox/errors.ts';
-import { FcSessionApiError } from '../sessions/fc.ts';
+import { FcSessionApiError } from '../sessions/session-api-error.ts';
 import { TooManyContexts } from './tenant-contexts.ts';
 
 export const TOOL_FAILURE_KINDS = [

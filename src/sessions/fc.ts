@@ -24,6 +24,9 @@ import {
   type SandboxSessionsFactory,
   TenantCapReached,
 } from './types.ts';
+import { FcSessionApiError, type SessionApiOperation } from './session-api-error.ts';
+
+export { FcSessionApiError } from './session-api-error.ts';
 
 /** How many times a listing whose page token went stale is started over. */
 const STALE_TOKEN_RETRIES = 3;
@@ -41,26 +44,6 @@ const LIST_PAGE_SIZE = 100;
 const MAX_LIST_PAGES = 100;
 const CONNECT_TIMEOUT_MS = 5_000;
 const READ_TIMEOUT_MS = 15_000;
-
-export type SessionApiOperation = 'CreateSession' | 'ListSessions' | 'DeleteSession';
-
-/**
- * A Session API call that failed, with one line saying which call, on which
- * function, what FC answered (status, code, message, request id) and what to check.
- */
-export class FcSessionApiError extends Error {
-  override name = 'FcSessionApiError';
-  constructor(
-    message: string,
-    readonly operation: SessionApiOperation,
-    /** HTTP status FC answered; undefined when no answer came (network, timeout). */
-    readonly status?: number,
-    /** FC's error code, e.g. `FunctionNotFound`. */
-    readonly code?: string,
-  ) {
-    super(message);
-  }
-}
 
 /**
  * The Session API as seen from one request, signed with `settings.credentials`;

@@ -2,7 +2,9 @@
  * JSON-lines logger on stderr (stdout belongs to the stdio transport). Callers pass
  * fields, never code, output or tokens at info level: those may hold user data.
  */
-import type { LogLevel } from './config.ts';
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export type LogFields = Record<string, unknown>;
 

@@ -1,5 +1,9 @@
 /** How entry points fail: a bad configuration is one line and exit code 2; anything else exit code 1. */
-import { ConfigError } from './config.ts';
+
+/** A configuration problem: handlers print `message` as one line and exit with code 2. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
 
 export function runMain(main: () => Promise<void>): void {
   main().catch((error: unknown) => {

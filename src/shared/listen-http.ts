@@ -1,13 +1,11 @@
 /**
- * Putting an app on a transport: an HTTP listener (Node) or stdio. Used by the
- * handlers, and by the embedded sandbox for its own app: the MCP server is loaded only
- * when stdio needs it. Nothing here reads the environment.
+ * Putting an app on an HTTP listener (Node), with a close that drains: both programs
+ * serve their Hono app through it. Nothing here reads the environment.
  */
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Hono } from 'hono';
-import type { McpServerDeps } from './mcp/server.ts';
 
 export interface HttpListener {
   /** http://host:port */
@@ -46,23 +44,4 @@ export function listenHttp(app: Hono<any>, host: string, port: number): Promise<
     });
     server.once('error', reject);
   });
-}
-
-/**
- * Serves MCP over stdin/stdout until stdin closes, through the SDK's `serveStdio`:
- * the connection's opening picks the era (server/discover: 2026-07-28; initialize:
- * 2025) and one server from the factory serves the connection.
- */
-export async function serveStdio(deps: () => McpServerDeps): Promise<{ closed: Promise<void> }> {
-  const { serveStdio: serve, StdioServerTransport } = await import('@modelcontextprotocol/server/stdio');
-  const { answerMalformedLines } = await import('./stdio-lines.ts');
-  const { createMcpServer } = await import('./mcp/server.ts');
-  const closed = new Promise<void>((resolve) => {
-    process.stdin.once('end', () => resolve());
-    process.stdin.once('close', () => resolve());
-  });
-  serve(() => createMcpServer(deps()), {
-    transport: new StdioServerTransport(answerMalformedLines(process.stdin, process.stdout), process.stdout),
-  });
-  return { closed };
 }
