@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync, linkSync, writeFileSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
@@ -190,6 +192,46 @@ describe('the sandbox file API refuses escapes', () => {
     assert.ok(!listing.entries.some((entry) => entry.name.startsWith('.upload-')), 'no partial upload is left');
     // The sandbox still answers on the same session.
     assert.equal((await request(url, 'POST', '/files', { path: 'after.txt', content: 'ok' }, A)).status, 200);
+  });
+
+  test('an upload that never stops gets its 413, then is cut off once the lingering bound is spent', async () => {
+    const { hostname, port } = new URL(url);
+    const socket = tcpConnect(Number(port), hostname);
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk) => (received += chunk));
+    socket.on('error', () => {}); // the reset that ends it, once the bound is spent
+    let open = true;
+    void once(socket, 'close').then(() => (open = false));
+    const boundary = 'endless';
+    socket.write(
+      `POST /filesystem/upload HTTP/1.1\r\nHost: ${hostname}:${port}\r\nx-ci-session-id: ${A['x-ci-session-id']}\r\n` +
+        `Content-Type: multipart/form-data; boundary=${boundary}\r\nTransfer-Encoding: chunked\r\n\r\n`,
+    );
+    const frame = (bytes: Buffer) => Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, Buffer.from('\r\n')]);
+    socket.write(
+      frame(
+        Buffer.from(
+          `--${boundary}\r\nContent-Disposition: form-data; name="path"\r\n\r\nendless.bin\r\n` +
+            `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="endless.bin"\r\n\r\n`,
+        ),
+      ),
+    );
+    const chunk = frame(Buffer.alloc(64 * 1024, 'x'));
+    // Past the limit at once, then 64 KiB every 20 ms for as long as the sandbox reads (bounded
+    // here too, so that a sandbox that reads forever fails the test instead of hanging it).
+    for (let sent = 0; sent <= UPLOAD_LIMIT_MB * 1024 * 1024; sent += 64 * 1024) socket.write(chunk);
+    const giveUp = Date.now() + 60_000;
+    while (open && Date.now() < giveUp) {
+      socket.write(chunk);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    socket.destroy();
+    assert.equal(open, false, `the sandbox still read the endless upload after 60 s; it had answered: ${received.slice(0, 200)}`);
+    assert.match(received, /^HTTP\/1\.1 413 /);
+    assert.match(received, /connection: close/i);
+    assert.match(received, /over the limit of 2097152 bytes \(SANDBOX_MAX_UPLOAD_MB\)/);
+    assert.equal((await request(url, 'GET', '/filesystem/stat?path=endless.bin', undefined, A)).status, 404, 'nothing of it is kept');
   });
 
   test('a multipart body on any other route is refused (415)', async () => {

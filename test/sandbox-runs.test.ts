@@ -158,3 +158,45 @@ describe('runs', () => {
     assert.match(unknown.text, /unknown run "nope"/);
   });
 });
+
+describe('held runs nobody reads', () => {
+  const CAP = 20_000;
+  let small: RunningSandbox;
+  before(async () => {
+    small = await startSandbox({ port: 0, poolSize: 0, outputLimitBytes: CAP });
+  });
+  after(async () => {
+    await small?.close();
+  });
+
+  test('are bounded together: past 8 output caps of unread events the oldest are forgotten, the newest kept whole', async () => {
+    const id = await createContext(small.url, {}, SESSION);
+    // Each run is held, then prints past the cap (cut there) and ends; nobody reads it. The
+    // context runs one at a time, so each run has ended before the next starts.
+    const code = 'import time\ntime.sleep(0.3)\nfor i in range(5):\n    print("y" * 6000, flush=True)';
+    const runIds: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const first = await execute(small.url, { context_id: id, code, hold_after: 0.1 }, SESSION);
+      const held = first.events.at(-1);
+      assert.equal(held?.type, 'run_held', JSON.stringify(first.events));
+      runIds.push((held as { run_id: string }).run_id);
+    }
+    await execute(small.url, { context_id: id, code: '1' }, SESSION); // the last held run has ended
+    const answers = [];
+    for (const runId of runIds) answers.push(await request(small.url, 'POST', `/runs/${runId}/events`, {}, SESSION));
+    const kept = answers.filter((answer) => answer.status === 200);
+    const forgotten = answers.filter((answer) => answer.status !== 200);
+    assert.ok(forgotten.length >= 4, `12 runs at the cap cannot all be kept: ${forgotten.length} forgotten`);
+    assert.deepEqual(
+      answers.map((answer) => answer.status),
+      [...forgotten.map(() => 404), ...kept.map(() => 200)],
+      'the oldest go first',
+    );
+    assert.match(forgotten[0]!.text, /unknown run/);
+    for (const answer of kept) {
+      const rest = summarize(200, answer.json.events);
+      assert.equal(rest.stdout.length, CAP, 'each kept run is whole, up to the cap');
+      assert.match(rest.stderr, /output truncated/);
+    }
+  });
+});

@@ -8,7 +8,9 @@
  * going then is held: the stream gets `run_held` and ends, later events are buffered (bounded
  * by the execution's output cap, which ExecutionOutput enforces; keepalives are not kept), and
  * the record stays until its last event has been read, or RUN_RETENTION_SECONDS after its end.
- * A run that ended on its stream is forgotten at once.
+ * A run that ended on its stream is forgotten at once. Ended runs nobody reads are bounded in
+ * number and in the bytes they keep together (ENDED_RUN_OUTPUTS output caps): the oldest go first,
+ * so runs left unread cannot fill the sandbox's memory.
  *
  * Nothing here is about one protocol's shape: MCP's Tasks (tasks/get, tasks/cancel) can sit on
  * the same runs later.
@@ -23,6 +25,11 @@ const EARLY_CANCEL_MS = 10_000;
 const MAX_EARLY_CANCELS = 1000;
 /** At most this many held runs are kept after their end (oldest forgotten first). */
 const MAX_ENDED_RUNS = 200;
+/**
+ * Ended runs keep at most this many output caps of unread events together (oldest forgotten
+ * first): 8 × the 4 MiB default is 32 MiB, where 200 runs at their cap would be 800 MiB.
+ */
+const ENDED_RUN_OUTPUTS = 8;
 
 /** Where an attached run's lines go: the /execute response. */
 export interface RunStream {
@@ -52,6 +59,8 @@ export interface RunsDeps {
   workspaceChanges?(session: string): Promise<() => Promise<ExecutionEvent | undefined>>;
   /** Held runs are kept this long after their end (default RUN_RETENTION_SECONDS). */
   retentionMs?: number;
+  /** The execution's output cap: ended runs keep ENDED_RUN_OUTPUTS of it, together, at most. */
+  outputLimitBytes: number;
 }
 
 export type RunState = 'running' | 'done';
@@ -70,6 +79,8 @@ export class Run {
   #stream: RunStream | undefined;
   /** Events since the run was held; #base is the position of the first one kept. */
   #buffer: ExecutionEvent[] = [];
+  /** The JSON size of the events in #buffer. */
+  #bufferedBytes = 0;
   #base = 0;
   /** Where the last read without a position ended. */
   #cursor = 0;
@@ -127,6 +138,7 @@ export class Run {
     // What a read without a position has passed is not kept: the buffer holds unread events only.
     const drop = this.#cursor - this.#base;
     if (drop > 0) {
+      for (const event of this.#buffer.slice(0, drop)) this.#bufferedBytes -= eventBytes(event);
       this.#buffer = this.#buffer.slice(drop);
       this.#base = this.#cursor;
     }
@@ -136,6 +148,11 @@ export class Run {
   /** Where the next read without a position starts. */
   get cursor(): number {
     return this.#cursor;
+  }
+
+  /** What its unread events take (their JSON size). */
+  get unreadBytes(): number {
+    return this.#bufferedBytes;
   }
 
   /** True once every event of a finished run has been read. */
@@ -177,6 +194,7 @@ export class Run {
       if (this.#held) {
         if (event.type === 'keepalive') return;
         this.#buffer.push(event);
+        this.#bufferedBytes += eventBytes(event);
         for (const waiter of this.#waiters) waiter();
         return;
       }
@@ -234,6 +252,10 @@ export class Run {
       for (const waiter of this.#waiters) waiter();
     }
   }
+}
+
+function eventBytes(event: ExecutionEvent): number {
+  return formatExecutionEvent(event).length;
 }
 
 /** A workspace snapshot taken before the code; failures (no worker) mean no event. */
@@ -308,18 +330,29 @@ export class Runs {
 
   #ended(run: Run): void {
     if (!run.held) this.#runs.delete(run.id);
-    else this.#trimEnded();
+    else this.#trimEnded(run);
   }
 
   async #forget(run: Run): Promise<void> {
     await run.discard(this.#deps);
   }
 
-  #trimEnded(): void {
+  /**
+   * Forgets the oldest ended runs beyond MAX_ENDED_RUNS, and while the rest keep more than their
+   * budget; never the one that just ended (its JSON may outweigh the budget alone: many tiny events).
+   */
+  #trimEnded(justEnded: Run): void {
     const ended = [...this.#runs.values()].filter((run) => run.endedAt !== undefined);
-    for (const run of ended.slice(0, Math.max(0, ended.length - MAX_ENDED_RUNS))) {
+    const budget = ENDED_RUN_OUTPUTS * this.#deps.outputLimitBytes;
+    let kept = ended.reduce((sum, run) => sum + run.unreadBytes, 0);
+    let count = ended.length;
+    for (const run of ended) {
+      if (count <= MAX_ENDED_RUNS && kept <= budget) break;
+      if (run === justEnded) continue;
       this.#runs.delete(run.id);
       void this.#forget(run);
+      kept -= run.unreadBytes;
+      count--;
     }
   }
 

@@ -154,8 +154,7 @@ function receiveUpload(
       if (!(incoming as { complete?: boolean }).complete) file?.destroy(new FileRefusal(499, 'the upload was cut off'));
     });
     const fail = (error: unknown) => {
-      incoming.unpipe(parser);
-      incoming.resume(); // drained, not read: the connection stays usable
+      incoming.unpipe(parser); // the rest is drained within bounds as the refusal goes out (sandbox-app.ts's onError)
       reject(error);
     };
     parser.on('field', (name, value) => {

@@ -23,7 +23,13 @@ export interface RunRoutesDeps {
 export function addRunRoutes(app: Hono, { runs, sessionOf, parseBody }: RunRoutesDeps): void {
   const runOf = (c: HonoContext): Run | Response => {
     const id = c.req.param('id') ?? '';
-    return runs.get(sessionOf(c), id) ?? c.text(`unknown run "${id}": it never existed here, or it ended and was read or expired`, 404);
+    return (
+      runs.get(sessionOf(c), id) ??
+      c.text(
+        `unknown run "${id}": it never existed here, or it ended and was read, expired, or left unread among too many (the oldest go first)`,
+        404,
+      )
+    );
   };
 
   app.post(RUN_ROUTES.interruptTagged, async (c) => {

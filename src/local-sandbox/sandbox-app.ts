@@ -9,7 +9,8 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context as HonoContext } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { HTTPException } from 'hono/http-exception';
-import { limitBody } from '../shared/body-limit.ts';
+import { LINGER_LIMITS, LINGER_MS, limitBody } from '../shared/body-limit.ts';
+import { lingeringRefusal } from '../shared/lingering-close.ts';
 import { foreignHeader, isLoopbackHost } from '../shared/local-request.ts';
 import { describeIssues } from '../shared/zod-issues.ts';
 import type { z } from 'zod';
@@ -53,12 +54,21 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
     return value;
   };
 
-  app.onError((error, c) => {
+  const maxUploadBytes = options.maxUploadMb * 1024 * 1024;
+  const answer = (error: Error, c: HonoContext): Response => {
     if (error instanceof HTTPException) return error.getResponse();
     if (error instanceof ContextRequestError) return c.text(error.message, error.status);
     if (error instanceof BadRequest) return c.text(error.message, 400);
     console.error('sandbox: unexpected error', error);
     return c.text(`internal error: ${error.message}`, 500);
+  };
+  // A refusal before the body was all read (an upload, which streams past the body limit) is
+  // sent with a lingering close: the rest is read and dropped within bounds, never for as
+  // long as the client sends, and the client reads the answer rather than a reset.
+  app.onError((error, c) => {
+    const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+    if (!incoming || incoming.complete) return answer(error, c);
+    return lingeringRefusal(c, answer(error, c), { ms: LINGER_MS, bytes: LINGER_LIMITS * maxUploadBytes });
   });
 
   // A browser page can post here without a preflight (text/plain, no-cors) or reach a
@@ -81,7 +91,6 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
     await next();
   });
 
-  const maxUploadBytes = options.maxUploadMb * 1024 * 1024;
   const limit = (maxSize: number, what: string) =>
     limitBody(maxSize, (c) => c.text(`request body too large (limit ${maxSize} bytes${what})`, 413));
   // Files have limits of their own: an upload is counted as it streams (file-routes.ts), POST /files by its base64.
@@ -145,6 +154,7 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
   const runs = new Runs({
     deleteContext: (session, id) => registry.delete(session, id),
     workspaceChanges: async (session) => watchWorkspace(await registry.files(session)),
+    outputLimitBytes: options.outputLimitBytes,
   });
   addRunRoutes(app, { runs, sessionOf, parseBody });
 
