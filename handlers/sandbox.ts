@@ -7,9 +7,9 @@
 import { runMain } from '../src/shared/cli.ts';
 import { ConfigError } from '../src/shared/cli.ts';
 import { describeShutdown, onShutdown } from '../src/shared/shutdown.ts';
-import { parseSandboxEnv, type SandboxOptions, SandboxOptionsError, startSandbox } from '../src/local-sandbox/index.ts';
-import { decideJail, JailSettingError, parseJailSetting } from '../src/local-sandbox/jail-mode.ts';
-import { withPlatformPort } from '../src/local-sandbox/platform-env.ts';
+import { parseSandboxEnv, type SandboxOptions, SandboxOptionsError, startSandbox } from '../src/sandbox-service/index.ts';
+import { decideJail, JailSettingError, parseJailSetting } from '../src/sandbox-service/jail/jail-mode.ts';
+import { withPlatformPort } from '../src/sandbox-service/platform-env.ts';
 
 runMain(async () => {
   let options: SandboxOptions;

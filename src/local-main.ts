@@ -3,13 +3,13 @@
  * (unless SANDBOX_URL points at one), on the configured transport.
  */
 import { randomBytes } from 'node:crypto';
-import { createApp, mcpServerDepsFor } from './app.ts';
-import { createAppDeps } from './app-deps.ts';
-import { loadConfig, type Config } from './config.ts';
+import { createApp, mcpServerDepsFor } from './mcp-server/app.ts';
+import { createAppDeps } from './mcp-server/app-deps.ts';
+import { loadConfig, type Config } from './mcp-server/config.ts';
 import { ConfigError } from './shared/cli.ts';
 import type { Env } from './shared/env.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
-import { serveStdio } from './serve-stdio.ts';
+import { serveStdio } from './mcp-server/stdio/serve-stdio.ts';
 import { listenHttp } from './shared/listen-http.ts';
 import { logShutdown, onShutdown } from './shared/shutdown.ts';
 
@@ -19,7 +19,7 @@ import { logShutdown, onShutdown } from './shared/shutdown.ts';
  */
 async function startEmbeddedSandbox(config: Config, overrides: { port?: number; apiToken: string }) {
   const { startSandbox, parseSandboxOptions, SandboxOptionsError, sandboxEnvName, sandboxOptionsFromEnv } = await import(
-    './local-sandbox/index.ts'
+    './sandbox-service/index.ts'
   );
   const input = { ...sandboxOptionsFromEnv(config.embeddedSandbox), sessionHeader: config.sessionHeader, apiToken: overrides.apiToken };
   if (overrides.port !== undefined && input.port === undefined) input.port = overrides.port;

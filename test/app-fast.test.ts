@@ -5,14 +5,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport, type CallToolResult } from '@modelcontextprotocol/client';
-import { createApp, type AppDeps } from '../src/app.ts';
-import { createContextIdCodec } from '../src/contexts/context-id.ts';
+import { createApp, type AppDeps } from '../src/mcp-server/app.ts';
+import { createContextIdCodec } from '../src/mcp-server/context-ids/context-id.ts';
 import { createLogger } from '../src/shared/logger.ts';
-import { createCodeInterpreterCatalog, TOOLS } from '../src/mcp/code-interpreter-tools.ts';
-import { SandboxError, type Execution, type SandboxClient } from '../src/sandbox/client.ts';
-import type { Context, ResultEvent } from '../src/sandbox/protocol.ts';
-import { FcSessionApiError } from '../src/sessions/fc.ts';
-import type { SandboxSessions, SandboxSessionsFactory } from '../src/sessions/types.ts';
+import { createCodeInterpreterCatalog, TOOLS } from '../src/mcp-server/tools/code-interpreter-tools.ts';
+import { SandboxError, type Execution, type SandboxClient } from '../src/mcp-server/sandbox-client/client.ts';
+import type { Context, ResultEvent } from '../src/protocol/sandbox-api.ts';
+import { FcSessionApiError } from '../src/mcp-server/sessions/fc.ts';
+import type { SandboxSessions, SandboxSessionsFactory } from '../src/mcp-server/sessions/types.ts';
 import { ERAS, MODERN_VERSION, TOOL_NAMES, type Era } from './mcp-harness.ts';
 
 const ORIGIN = 'http://127.0.0.1:3000';

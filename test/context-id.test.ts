@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { tenantKey, tenantTag, type Tenant } from '../src/auth/tenant.ts';
-import { createContextIdCodec } from '../src/contexts/context-id.ts';
+import { tenantKey, tenantTag, type Tenant } from '../src/mcp-server/auth/tenant.ts';
+import { createContextIdCodec } from '../src/mcp-server/context-ids/context-id.ts';
 
 const codec = createContextIdCodec('a-test-secret-of-enough-length');
 const ALICE: Tenant = { id: 'alice', source: 'token' };
 const alice = tenantKey(ALICE);
 
-/** The session names the two session modes generate (src/sessions/direct.ts, fc.ts), for a tenant. */
+/** The session names the two session modes generate (src/mcp-server/sessions/direct.ts, fc.ts), for a tenant. */
 const directSession = (tenant: Tenant, sessionId = 'default') =>
   `${sessionId}-${tenantTag(tenant)}-${randomBytes(9).toString('base64url').replaceAll('_', '.')}`;
 const fcSession = (tenant: Tenant) => `${tenantTag(tenant)}-${randomBytes(12).toString('hex')}`;

@@ -188,7 +188,7 @@ describe('s.yaml rendered offline by `s preview`', () => {
     for (const kept of [
       'node_modules/typescript/package.json',
       'node_modules/zeromq/package.json',
-      'src/app.ts',
+      'src/mcp-server/app.ts',
       'test',
       'bench',
       '.git',

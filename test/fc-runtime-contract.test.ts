@@ -166,13 +166,13 @@ describe('the bundle under the FC custom-runtime contract (stand-ins for the FC 
     assert.equal(output.trim(), 'configuration error: FC_ACCOUNT_ID: required when SANDBOX_SESSION_MODE=fc');
   });
 
-  test('the FC bundle holds no part of the embedded sandbox (zeromq, deno, src/local-sandbox)', async () => {
+  test('the FC bundle holds no part of the sandbox service (zeromq, deno, src/sandbox-service)', async () => {
     const files = (await readdir(join(codeDir, 'dist'), { recursive: true })).map(String);
     const fcFiles = files.filter((f) => f.endsWith('.js') && f !== 'stdio.js');
     assert.ok(fcFiles.includes('fc.js') && fcFiles.length > 1, 'fc.js and its chunks');
     for (const file of fcFiles.map((f) => `${f}.map`)) {
       const map = JSON.parse(await readFile(join(codeDir, 'dist', file), 'utf8')) as { sources: string[] };
-      const offending = map.sources.filter((source) => /zeromq|node_modules\/deno\/|@deno\/|local-sandbox/.test(source));
+      const offending = map.sources.filter((source) => /zeromq|node_modules\/deno\/|@deno\/|sandbox-service/.test(source));
       assert.deepEqual(offending, [], file);
     }
   });

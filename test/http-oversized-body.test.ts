@@ -19,8 +19,8 @@ import { SSEClientTransport as SSEClientTransport1 } from '@modelcontextprotocol
 import { StreamableHTTPClientTransport as StreamableHTTPClientTransport1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { TOOL_NAMES } from './mcp-harness.ts';
 import { Client, SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import type { RunningSandbox } from '../src/local-sandbox/index.ts';
-import { filesBodyLimit } from '../src/local-sandbox/file-routes.ts';
+import type { RunningSandbox } from '../src/sandbox-service/index.ts';
+import { filesBodyLimit } from '../src/sandbox-service/http/file-routes.ts';
 import { startMcp, startTestSandbox, type McpProcess } from './mcp-harness.ts';
 import { freePort, stopChild } from './processes.ts';
 

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { RunningSandbox } from '../src/local-sandbox/index.ts';
+import type { RunningSandbox } from '../src/sandbox-service/index.ts';
 import { rawPost, startMcp, startTestSandbox, type McpProcess } from './mcp-harness.ts';
 
 const ALICE = 'alice-token-0123456789abcdef';

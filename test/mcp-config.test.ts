@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/mcp-server/config.ts';
 import { ConfigError } from '../src/shared/cli.ts';
 
 const SECRET = { CONTEXT_SECRET: 'sixteen-chars-or-more' };

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport, type CallToolResult } from '@modelcontextprotocol/client';
-import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
+import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
 import { stopChild } from './processes.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { CallToolResult, Client } from '@modelcontextprotocol/client';
-import type { RunningSandbox } from '../src/local-sandbox/index.ts';
+import type { RunningSandbox } from '../src/sandbox-service/index.ts';
 import { eventually } from './eventually.ts';
 import { holdings, isEmpty } from './host-leftovers.ts';
 import { call, connect, type McpProcess, startMcp, startTestSandbox, structured, textOf } from './mcp-harness.ts';

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { CallToolResult, Client } from '@modelcontextprotocol/client';
-import type { RunningSandbox } from '../src/local-sandbox/index.ts';
+import type { RunningSandbox } from '../src/sandbox-service/index.ts';
 import { eventually } from './eventually.ts';
 import { call, connect, type McpProcess, startMcp, startTestSandbox, structured, textOf } from './mcp-harness.ts';
 import { request } from './sandbox-support.ts';

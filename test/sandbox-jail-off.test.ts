@@ -7,10 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { lstatSync, readlinkSync, unlinkSync } from 'node:fs';
-import { WORKSPACE_DIR } from '../src/sandbox/protocol.ts';
+import { WORKSPACE_DIR } from '../src/protocol/sandbox-api.ts';
 import { after, before, describe, test } from 'node:test';
-import { decideJail, JailSettingError, jailEnabled, parseJailSetting } from '../src/local-sandbox/jail-mode.ts';
-import type { RunningSandbox } from '../src/local-sandbox/index.ts';
+import { decideJail, JailSettingError, jailEnabled, parseJailSetting } from '../src/sandbox-service/jail/jail-mode.ts';
+import type { RunningSandbox } from '../src/sandbox-service/index.ts';
 import { eventually } from './eventually.ts';
 import { startTestSandbox } from './mcp-harness.ts';
 import { stillRunning } from './processes.ts';

@@ -1,7 +1,7 @@
 /** SANDBOX_* variables: defaults, parsing, and one-line errors naming the variable. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/mcp-server/config.ts';
 import { ConfigError } from '../src/shared/cli.ts';
 import {
   SandboxOptionsError,
@@ -9,7 +9,7 @@ import {
   parseSandboxOptions,
   sandboxEnvName,
   sandboxOptionsFromEnv,
-} from '../src/local-sandbox/options.ts';
+} from '../src/sandbox-service/settings.ts';
 
 describe('parseSandboxEnv', () => {
   test('gives the documented defaults for an empty environment', () => {

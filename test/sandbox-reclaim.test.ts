@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { sweepRoot } from '../src/local-sandbox/leftovers.ts';
+import { sweepRoot } from '../src/sandbox-service/roots/leftovers.ts';
 import { eventually } from './eventually.ts';
 import { cgroupsOf, freshTmp, groupAlive, HEADERS, leftovers, rootsIn, type ServerProcess, startServer } from './shutdown-support.ts';
 

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { Agent, request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
+import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
 import { connect, call, startMcp, structured, type McpProcess } from './mcp-harness.ts';
 import { execute, request } from './sandbox-support.ts';
 

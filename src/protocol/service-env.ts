@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { envBoolean, envNumber, envText } from '../shared/env.ts';
-import { SessionHeaderName } from '../sandbox/protocol.ts';
+import { SessionHeaderName } from './sandbox-api.ts';
 
 /**
  * The sandbox service's variables, each read as text here; what values its option
