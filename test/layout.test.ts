@@ -113,3 +113,42 @@ test('the check sees the imports it judges, and refuses an arrow across', () => 
   ];
   assert.equal(forbiddenArrows(stray).length, stray.length);
 });
+
+/** The import cycles among the files of src/, each as the files it runs through. */
+function cyclesOf(imports: readonly Import[]): string[][] {
+  const edges = new Map<string, string[]>();
+  for (const { file, specifier } of imports) {
+    if (!specifier.startsWith('.')) continue;
+    const target = resolve(dirname(file), specifier);
+    edges.set(file, [...(edges.get(file) ?? []), target]);
+  }
+  const cycles: string[][] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const path: string[] = [];
+  const visit = (file: string) => {
+    state.set(file, 'open');
+    path.push(file);
+    for (const next of edges.get(file) ?? []) {
+      if (state.get(next) === 'open') cycles.push(path.slice(path.indexOf(next)).map((f) => relative(ROOT, f)));
+      else if (!state.has(next)) visit(next);
+    }
+    path.pop();
+    state.set(file, 'done');
+  };
+  for (const file of edges.keys()) if (!state.has(file)) visit(file);
+  return cycles;
+}
+
+test('no file of src/ imports itself back through others', () => {
+  assert.deepEqual(cyclesOf(imports), []);
+  // Not vacuous: a cycle is found when there is one.
+  const a = join(SRC, 'shared/a.ts');
+  const b = join(SRC, 'shared/b.ts');
+  assert.deepEqual(
+    cyclesOf([
+      { file: a, specifier: './b.ts' },
+      { file: b, specifier: './a.ts' },
+    ]),
+    [['src/shared/a.ts', 'src/shared/b.ts']],
+  );
+});

@@ -17,6 +17,7 @@ import { SandboxError } from '../sandbox-client/client.ts';
 import type { Context, Language } from '../../protocol/sandbox-api.ts';
 import { type OpenedSession, TenantCapReached } from '../sessions/types.ts';
 import type { ToolDeps } from './tool-definition.ts';
+import { TooManyContexts } from './tool-failure.ts';
 
 /** The metadata key that carries the tenant's tag on each context (extension). */
 export const TENANT_METADATA = 'tenant';
@@ -28,11 +29,6 @@ export function encodeContextId(deps: ToolDeps, address: ContextAddress): string
 /** The address of an id the caller gave; undefined for an id that is not the caller's (or not ours at all). */
 export function decodeContextId(deps: ToolDeps, contextId: string): ContextAddress | undefined {
   return deps.contexts.decode(contextId.trim(), tenantKey(deps.tenant));
-}
-
-/** The caller is at its cap; the message says what to do. */
-export class TooManyContexts extends Error {
-  override name = 'TooManyContexts';
 }
 
 /**

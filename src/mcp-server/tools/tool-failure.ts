@@ -10,7 +10,11 @@ import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { SandboxError } from '../sandbox-client/errors.ts';
 import { FcSessionApiError } from '../sessions/session-api-error.ts';
-import { TooManyContexts } from './tenant-contexts.ts';
+
+/** The caller is at its cap of contexts (tenant-contexts.ts); the message says what to do. */
+export class TooManyContexts extends Error {
+  override name = 'TooManyContexts';
+}
 
 export const TOOL_FAILURE_KINDS = [
   'invalid_arguments',

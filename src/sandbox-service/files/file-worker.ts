@@ -9,7 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { baseKernelEnv, lendRunDir, spawnSandboxed, type SandboxedProcess } from '../jail/bubblewrap.ts';
+import { baseKernelEnv, lendRunDir, spawnJailed } from '../jail/bubblewrap.ts';
+import type { JailedProcess } from '../jail/jail-command.ts';
 import type { SeccompFilters } from '../jail/seccomp-filter.ts';
 
 const SCRIPT = readFileSync(new URL('./file-worker.py', import.meta.url), 'utf8');
@@ -58,13 +59,13 @@ export interface FileEntry {
 type Reply = { ok: true } & Record<string, unknown>;
 
 export class FileWorker {
-  readonly #process: SandboxedProcess;
+  readonly #process: JailedProcess;
   readonly #runDir: string;
   readonly #reader: ByteReader;
   #turn: Promise<void> = Promise.resolve();
   #ended = false;
 
-  private constructor(process: SandboxedProcess, runDir: string) {
+  private constructor(process: JailedProcess, runDir: string) {
     this.#process = process;
     this.#runDir = runDir;
     this.#reader = new ByteReader(process.stdout!);
@@ -79,7 +80,7 @@ export class FileWorker {
     const runDir = join(spec.runRoot, `files-${randomUUID()}`);
     await mkdir(runDir, { recursive: true, mode: 0o700 });
     await lendRunDir(runDir, spec.hostUid);
-    const process = spawnSandboxed(
+    const process = spawnJailed(
       {
         workspace: spec.workspace,
         workspaceMount: spec.workspaceMount,

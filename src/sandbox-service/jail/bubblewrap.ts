@@ -18,9 +18,10 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { chmod, chown, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jailEnabled } from './jail-mode.ts';
-import type { KernelExit, KernelLaunchOptions } from '../kernels/kernel-launch.ts';
+import type { KernelExit } from '../kernels/kernel-launch.ts';
 import { attachNetwork, type PrivateNetwork } from './private-network.ts';
 import { spawnUnjailed } from './unjailed-process.ts';
+import { JAIL_UID, type JailCommandOptions, type JailedProcess, RUN_MOUNT } from './jail-command.ts';
 
 /** Read-only system trees; missing ones are skipped (`--ro-bind-try`). */
 export const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
@@ -58,46 +59,6 @@ const ETC_ENTRIES = [
 ];
 /** Only useful (and only bound) when the network is allowed. */
 const ETC_NETWORK_ENTRIES = ['hosts', 'resolv.conf'];
-
-/** The unprivileged user code runs as, inside. */
-export const SANDBOX_UID = 1000;
-
-/** Where the kernel's run directory (sockets, connection file) appears inside. Not under /tmp: the private /tmp is a fresh tmpfs that would hide it. */
-export const RUN_MOUNT = '/run/kernel';
-
-/** What the jail needs of a launch (kernel-launch.ts documents those fields), and its own settings. */
-export interface SandboxCommandOptions
-  extends Pick<KernelLaunchOptions, 'workspace' | 'workspaceMount' | 'runDir' | 'allowNetwork' | 'cgroupDirs' | 'hostUid'> {
-  /** Address-space limit for every process of the kernel, in MiB (0 = none). */
-  memoryMb: number;
-  /** The complete environment inside; nothing of the server's is inherited. */
-  env: Record<string, string>;
-  /** The program and its arguments, as seen inside; on bwrap's command line, so no host path belongs here. */
-  command: string[];
-  /** Size cap of the private /tmp (a tmpfs, so it is memory), in MiB; unset = tmpfs default. */
-  tmpSizeMb?: number;
-  /** More private tmpfs directories, capped like /tmp (a context's cwd outside the workspace: scratch-cwd.ts). */
-  scratchDirs?: string[];
-  /**
-   * The uid (and gid) inside; default SANDBOX_UID. A launcher that needs a capability for
-   * its own set-up (--cap-add) must use 0, as bwrap hands capabilities to uid 0 only, and
-   * drop them before running code.
-   */
-  uid?: number;
-  /** bwrap arguments a launcher adds after the common mounts (more binds, capabilities). */
-  extraArgs?: string[];
-  /** A BPF program file (seccomp-filter.ts) bwrap loads right before it runs the command. */
-  seccompFilter?: string;
-  /**
-   * bwrap's --disable-userns (default true). It nests the jail in a second user namespace,
-   * whose capabilities do not reach the jail's mount namespace: a launcher that must
-   * unmount during set-up turns it off and relies on the seccomp filter alone, which
-   * denies unshare, setns and clone with CLONE_NEWUSER just the same.
-   */
-  disableUserns?: boolean;
-  /** Size cap of /dev/shm (a tmpfs), in MiB; default SHM_MAX_MB, never above a memoryMb limit. */
-  shmSizeMb?: number;
-}
 
 /**
  * /dev/shm's cap: Docker's default shm-size. POSIX shared memory and multiprocessing's
@@ -140,13 +101,13 @@ function closeInheritedFds(keep: number[]): string[] {
  * bwrap, the command; and bwrap's own arguments, which it reads from ARGS_FD (`--args`).
  * A stage that must run as the server (e.g. joining cgroups) goes first. Spawn it with an
  * empty env, fd 3 a pipe for bwrap's info, with a seccompFilter fd 4 open on that file,
- * and fd 5 a pipe the arguments are written to (spawnSandboxed does all that).
+ * and fd 5 a pipe the arguments are written to (spawnJailed does all that).
  *
  * Why --args: bwrap's init is pid 1 inside, and a process's command line is readable to
  * its namespace (/proc/1/cmdline): on the command line, every --bind would show the code
  * the host paths of the workspace root, the run root and the project.
  */
-function sandboxCommand(options: SandboxCommandOptions): { command: [string, ...string[]]; bwrapArgs: string[] } {
+function jailCommand(options: JailCommandOptions): { command: [string, ...string[]]; bwrapArgs: string[] } {
   const argv = closeInheritedFds(options.seccompFilter ? [INFO_FD, SECCOMP_FD, ARGS_FD] : [INFO_FD, ARGS_FD]);
   // Joined by the shell itself (still the server, root), so every process of the tree is born inside the limits.
   if (options.cgroupDirs?.length) {
@@ -167,7 +128,7 @@ function sandboxCommand(options: SandboxCommandOptions): { command: [string, ...
 }
 
 /** bwrap's options, as it reads them from ARGS_FD (the command follows `--args FD --` on its command line). */
-function bwrapArguments(options: SandboxCommandOptions): string[] {
+function bwrapArguments(options: JailCommandOptions): string[] {
   const argv = ['--info-fd', String(INFO_FD)];
   if (options.seccompFilter) argv.push('--seccomp', String(SECCOMP_FD));
   // The network namespace stays private even with the network allowed: egress goes through
@@ -175,9 +136,9 @@ function bwrapArguments(options: SandboxCommandOptions): string[] {
   argv.push('--unshare-all');
   // Without these, a root caller's sandbox runs as uid 0 with every capability of its user
   // namespace (mknod, mount, ptrace, DAC override on the binds). The jail's host uid maps to
-  // SANDBOX_UID inside, so the workspace stays writable and files on the host stay that uid's.
+  // JAIL_UID inside, so the workspace stays writable and files on the host stay that uid's.
   // --disable-userns: no nested user namespace, the door most recent kernel escalations used.
-  const uid = String(options.uid ?? SANDBOX_UID);
+  const uid = String(options.uid ?? JAIL_UID);
   argv.push(
     '--unshare-user',
     ...(options.disableUserns === false ? [] : ['--disable-userns']),
@@ -254,37 +215,22 @@ export function baseKernelEnv(workspaceMount: string): Record<string, string> {
   };
 }
 
-export interface SandboxedProcess {
-  pid: number;
-  /** With `pipes`: the command's stdin and stdout, a channel to the server (else both unused). */
-  stdin?: NodeJS.WritableStream;
-  stdout?: NodeJS.ReadableStream;
-  /** Resolves once the jail's network is up (at once without allowNetwork); rejects if it cannot be. */
-  network: Promise<void>;
-  /** Resolves when the outer bwrap has exited; with --unshare-pid the whole tree is gone then. */
-  exited: Promise<KernelExit>;
-  /** The last few KiB the process wrote to stdout/stderr, for launch errors. */
-  outputTail(): string;
-  /** SIGKILLs the tree (bwrap's pid namespace takes every descendant with it) and waits for it. */
-  kill(): Promise<void>;
-}
-
 const TAIL_BYTES = 4096;
 
 /**
- * Spawns `sandboxCommand(options)` with an empty environment. bwrap reports the host
+ * Spawns `jailCommand(options)` with an empty environment. bwrap reports the host
  * pid of the sandbox's init (the first process of its pid namespace) on fd 3; killing
  * that init makes the kernel kill every process in the namespace (forked, daemonised,
  * whatever) and reap them before the init is gone, after which the outer bwrap exits.
  * So once `exited` resolves, nothing of the sandbox is left.
  */
-export function spawnSandboxed(options: SandboxCommandOptions, { pipes = false }: { pipes?: boolean } = {}): SandboxedProcess {
+export function spawnJailed(options: JailCommandOptions, { pipes = false }: { pipes?: boolean } = {}): JailedProcess {
   // Started with the jail off (jail-mode.ts): the same launch without namespaces.
   if (!jailEnabled()) return spawnUnjailed(options, { pipes });
   const {
     command: [file, ...args],
     bwrapArgs,
-  } = sandboxCommand(options);
+  } = jailCommand(options);
   // The child gets its own copy of the filter's fd; ours is closed right after the spawn.
   const seccomp = options.seccompFilter ? openSync(options.seccompFilter, 'r') : undefined;
   let child: ReturnType<typeof spawn>;

@@ -7,7 +7,7 @@
  * the start line.
  *
  * Process-wide on purpose: every spawn of the sandbox (kernels, file workers) goes through
- * bubblewrap.ts's spawnSandboxed, and one sandbox service runs per process.
+ * bubblewrap.ts's spawnJailed, and one sandbox service runs per process.
  */
 import { spawn } from 'node:child_process';
 import { FIRST_SESSION_UID } from './session-uids.ts';
@@ -89,7 +89,7 @@ const OFF =
   'kernels run without namespaces, each session under its own unprivileged uid, with the limits below; no private network, /tmp or mounts, no seccomp filter of ours: ' +
   "tenants are kept apart by the platform (one session per instance, s.yaml's sessionConcurrencyPerInstance: 1)";
 
-/** Decides the mode (probing unless forced off), records it for spawnSandboxed and returns the start line. */
+/** Decides the mode (probing unless forced off), records it for spawnJailed and returns the start line. */
 export async function decideJail(setting: JailSetting, probe = probeNamespaces, asRoot = process.getuid?.() === 0): Promise<JailDecision> {
   if (setting === 'off') {
     jailed = false;

@@ -1,6 +1,6 @@
 /**
  * The jail's stand-in where namespaces cannot be made (jail-mode.ts): the same launch
- * (bubblewrap.ts's SandboxCommandOptions) run directly, under the session's unprivileged
+ * (bubblewrap.ts's JailCommandOptions) run directly, under the session's unprivileged
  * uid (setpriv, no new privileges), with the per-process memory cap (prlimit) and the
  * context's cgroup where the host offers one. What the jail would have mounted is reached
  * at its host path instead: the workspace is the working directory and HOME, the run
@@ -25,7 +25,7 @@ import {
 } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import type { SandboxCommandOptions, SandboxedProcess } from './bubblewrap.ts';
+import type { JailCommandOptions, JailedProcess } from './jail-command.ts';
 import type { KernelExit } from '../kernels/kernel-launch.ts';
 
 /** Where the jail shows a kernel its run directory (bubblewrap.ts's RUN_MOUNT; not imported: that module imports this one). */
@@ -35,7 +35,7 @@ const TAIL_BYTES = 4096;
 type PathMap = Array<[inside: string, host: string]>;
 
 /** Inside paths → host paths, longest first (the jail's mounts, as this process sees them). */
-function pathMap(options: SandboxCommandOptions, tmp: string): PathMap {
+function pathMap(options: JailCommandOptions, tmp: string): PathMap {
   const map: PathMap = [
     [options.workspaceMount, options.workspace],
     [RUN_MOUNT, options.runDir],
@@ -119,7 +119,7 @@ function pointWorkspaceMount(mount: string, workspace: string): void {
   renameSync(staged, mount);
 }
 
-export function spawnUnjailed(options: SandboxCommandOptions, { pipes = false }: { pipes?: boolean } = {}): SandboxedProcess {
+export function spawnUnjailed(options: JailCommandOptions, { pipes = false }: { pipes?: boolean } = {}): JailedProcess {
   // Beside the run root, under the workspace root: <root>/tmp/<run directory's name>.
   const tmp = join(dirname(dirname(options.runDir)), 'tmp', basename(options.runDir));
   // The parent is only passed through (like the workspace root): each uid sees its own directory alone.

@@ -34,7 +34,7 @@
  * runDir, which the server reaches from outside as `ipc://<runDir>/<channel>`. Once they listen,
  * runDir is unmounted inside (the code cannot replace them); that takes CAP_SYS_ADMIN, which bwrap
  * grants to uid 0 only, so this sandbox runs as uid 0 of its user namespace (still the jail's
- * host uid outside, like SANDBOX_UID) and every process it starts has an empty capability set. On top
+ * host uid outside, like JAIL_UID) and every process it starts has an empty capability set. On top
  * of the common sandbox: the deno binary and the connection file, read-only.
  *
  * Memory: RLIMIT_AS is useless for V8 (it reserves tens of GiB of address space; Deno needs an
@@ -50,7 +50,8 @@ import { createRequire } from 'node:module';
 import { link, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as zmq from 'zeromq';
-import { RUN_MOUNT, baseKernelEnv, type SandboxCommandOptions } from '../jail/bubblewrap.ts';
+import { baseKernelEnv } from '../jail/bubblewrap.ts';
+import { RUN_MOUNT, type JailCommandOptions } from '../jail/jail-command.ts';
 import { freeLoopbackPorts } from './free-ports.ts';
 import { jailEnabled } from '../jail/jail-mode.ts';
 import { startJailedKernel, type StartCheck } from './jailed-kernel.ts';
@@ -120,7 +121,7 @@ function denoSandboxOptions(
   runDir: string,
   portOf: Record<Channel, number>,
   denoBinary: string,
-): SandboxCommandOptions {
+): JailCommandOptions {
   const dataLimit = (options.memoryMb + DATA_OVERHEAD_MB) * 1024 * 1024;
   // Runs as the sandbox's root with CAP_SYS_ADMIN only until the sockets are listening: it then
   // unmounts runDir, so the kernel's code can neither remove nor replace the sockets the server

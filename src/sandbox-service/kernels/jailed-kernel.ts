@@ -8,7 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { lendRunDir, type SandboxCommandOptions, type SandboxedProcess, sealRunDir, spawnSandboxed } from '../jail/bubblewrap.ts';
+import { lendRunDir, sealRunDir, spawnJailed } from '../jail/bubblewrap.ts';
+import type { JailCommandOptions, JailedProcess } from '../jail/jail-command.ts';
 import { CHANNELS, type Channel, describeExit, type KernelEndpoints, type KernelExit, type LaunchedKernel } from './kernel-launch.ts';
 
 /**
@@ -23,7 +24,7 @@ export interface JailedKernel {
   /** The connection file's fields but the key and signature scheme, which are the same for every kernel. */
   connection: Record<string, unknown>;
   /** The jail, with the kernel in it: its runDir (absolute) and hostUid are the kernel's. */
-  sandbox: SandboxCommandOptions;
+  sandbox: JailCommandOptions;
   /** The name in runDir of the socket the server reaches a channel through. */
   socketName(channel: Channel): string;
   /** How long the whole start may take. */
@@ -35,7 +36,7 @@ export interface JailedKernel {
 export async function startJailedKernel(kernel: JailedKernel): Promise<LaunchedKernel> {
   const { runDir, hostUid } = kernel.sandbox;
   await mkdir(runDir, { recursive: true, mode: 0o700 });
-  let sandbox: SandboxedProcess | undefined;
+  let sandbox: JailedProcess | undefined;
   let killing: Promise<void> | undefined;
   const kill = () =>
     (killing ??= (async () => {
@@ -50,7 +51,7 @@ export async function startJailedKernel(kernel: JailedKernel): Promise<LaunchedK
     const connection = { ...kernel.connection, key, signature_scheme: 'hmac-sha256' };
     await writeFile(path.join(runDir, 'connection.json'), JSON.stringify(connection), { mode: 0o600 });
     await lendRunDir(runDir, hostUid, ['connection.json']);
-    const jail = spawnSandboxed(kernel.sandbox);
+    const jail = spawnJailed(kernel.sandbox);
     sandbox = jail;
     const check = startCheck(kernel, jail);
     await waitForSockets(CHANNELS.map(socketPath), check);
@@ -69,7 +70,7 @@ export async function startJailedKernel(kernel: JailedKernel): Promise<LaunchedK
   }
 }
 
-function startCheck(kernel: JailedKernel, jail: SandboxedProcess): StartCheck {
+function startCheck(kernel: JailedKernel, jail: JailedProcess): StartCheck {
   const deadline = Date.now() + kernel.startTimeoutMs;
   let ended: KernelExit | undefined;
   void jail.exited.then((exit) => {

@@ -4,7 +4,8 @@
  * no TCP port at all, so the kernel needs no network namespace plumbing.
  */
 import path from 'node:path';
-import { RUN_MOUNT, baseKernelEnv } from '../jail/bubblewrap.ts';
+import { baseKernelEnv } from '../jail/bubblewrap.ts';
+import { RUN_MOUNT } from '../jail/jail-command.ts';
 import { startJailedKernel } from './jailed-kernel.ts';
 import type { Channel, KernelLauncher, KernelLaunchOptions } from './kernel-launch.ts';
 
