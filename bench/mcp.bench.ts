@@ -21,7 +21,7 @@ import { unnamedTenant } from '../src/mcp-server/auth/static-tokens.ts';
 import { createContextIdCodec } from '../src/mcp-server/context-ids/context-id.ts';
 import { createSandboxClient } from '../src/mcp-server/sandbox-client/client.ts';
 import { parse } from 'yaml';
-import { freePort, stopChild } from '../test/processes.ts';
+import { freePort, stopChild } from '../test/support/processes.ts';
 import { residentMiB } from './lib/processes.ts';
 import { percentile } from './lib/stats.ts';
 

@@ -13,7 +13,7 @@ import { SandboxError, type Execution, type SandboxClient } from '../src/mcp-ser
 import type { Context, ResultEvent } from '../src/protocol/sandbox-api.ts';
 import { FcSessionApiError } from '../src/mcp-server/sessions/fc.ts';
 import type { SandboxSessions, SandboxSessionsFactory } from '../src/mcp-server/sessions/types.ts';
-import { ERAS, MODERN_VERSION, TOOL_NAMES, type Era } from './mcp-harness.ts';
+import { ERAS, MODERN_VERSION, TOOL_NAMES, type Era } from './support/mcp-harness.ts';
 
 const ORIGIN = 'http://127.0.0.1:3000';
 

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Ajv } from 'ajv';
-import { buildBundle, uploadedFiles } from './fc-bundle.ts';
-import { renderServerlessYaml, type RenderedYaml } from './fc-render-yaml.ts';
+import { buildBundle, uploadedFiles } from './support/fc-bundle.ts';
+import { renderServerlessYaml, type RenderedYaml } from './support/fc-render-yaml.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const SCHEMA_PATH = join(ROOT, 'infra/fc3-schema/schema.json');

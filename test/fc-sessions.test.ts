@@ -13,7 +13,7 @@ import {
   fcSessionsFactory,
 } from '../src/mcp-server/sessions/fc.ts';
 import { type AlibabaCredentials, type FcSessionsSettings, TenantCapReached } from '../src/mcp-server/sessions/types.ts';
-import { startFcOpenApiStandIn, type FcOpenApiStandIn } from './fc-openapi-stand-in.ts';
+import { startFcOpenApiStandIn, type FcOpenApiStandIn } from './support/fc-openapi-stand-in.ts';
 
 const SANDBOX_FUNCTION = 'ci-sandbox';
 /** A tenant's tag, as tenantTag() makes them. */

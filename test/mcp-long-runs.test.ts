@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { RunningSandbox } from '../src/sandbox-service/index.ts';
-import { connect, type ERAS, startMcp, startTestSandbox, type McpProcess } from './mcp-harness.ts';
+import { connect, type ERAS, startMcp, startTestSandbox, type McpProcess } from './support/mcp-harness.ts';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdefgh';

@@ -26,9 +26,9 @@ import { defineTool, toolResult } from '../src/mcp-server/tools/tool-definition.
 import { listenHttp, type HttpListener } from '../src/shared/listen-http.ts';
 import { z } from 'zod';
 import type { RunningSandbox } from '../src/sandbox-service/index.ts';
-import { eventually } from './eventually.ts';
-import { call, rawPost, SECRET, startMcp, startTestSandbox, structured } from './mcp-harness.ts';
-import { freePort } from './processes.ts';
+import { eventually } from './support/eventually.ts';
+import { call, rawPost, SECRET, startMcp, startTestSandbox, structured } from './support/mcp-harness.ts';
+import { freePort } from './support/processes.ts';
 
 type Key = { kid: string; privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey']; jwk: JWK };
 

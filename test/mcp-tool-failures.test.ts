@@ -35,8 +35,8 @@ import {
   TOOL_NAMES,
   textOf,
   type McpProcess,
-} from './mcp-harness.ts';
-import { freePort } from './processes.ts';
+} from './support/mcp-harness.ts';
+import { freePort } from './support/processes.ts';
 
 /** What the servers under test are told: small enough limits to hit. */
 const LIMITS = { CONTEXT_SECRET: SECRET, MCP_MAX_FILE_BYTES: '1000', MCP_MAX_CONTEXTS_PER_TENANT: '1' };

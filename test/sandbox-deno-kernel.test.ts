@@ -13,7 +13,7 @@ import * as zmq from 'zeromq';
 import { launchDenoKernel } from '../src/sandbox-service/kernels/deno-kernel.ts';
 import { KernelConnection } from '../src/sandbox-service/kernels/kernel-connection.ts';
 import type { LaunchedKernel } from '../src/sandbox-service/kernels/kernel-launch.ts';
-import { commandLine, descendants, processesIn, sandboxNamespaces, stillRunning } from './processes.ts';
+import { commandLine, descendants, processesIn, sandboxNamespaces, stillRunning } from './support/processes.ts';
 
 interface Run {
   reply: Record<string, unknown>;

@@ -11,10 +11,10 @@ import { WORKSPACE_DIR } from '../src/protocol/sandbox-api.ts';
 import { after, before, describe, test } from 'node:test';
 import { decideJail, JailSettingError, jailEnabled, parseJailSetting } from '../src/sandbox-service/jail/jail-mode.ts';
 import type { RunningSandbox } from '../src/sandbox-service/index.ts';
-import { eventually } from './eventually.ts';
-import { startTestSandbox } from './mcp-harness.ts';
-import { stillRunning } from './processes.ts';
-import { createContext, execute, request } from './sandbox-support.ts';
+import { eventually } from './support/eventually.ts';
+import { startTestSandbox } from './support/mcp-harness.ts';
+import { stillRunning } from './support/processes.ts';
+import { createContext, execute, request } from './support/sandbox-support.ts';
 
 const A = { 'x-ci-session-id': 'jail-off-a' };
 const B = { 'x-ci-session-id': 'jail-off-b' };

@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { after, before, test } from 'node:test';
 import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
-import { createContext, execute } from './sandbox-support.ts';
+import { createContext, execute } from './support/sandbox-support.ts';
 
 const A = { 'x-ci-session-id': 'net-a' };
 const B = { 'x-ci-session-id': 'net-b' };

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
 import { readLines } from '../src/mcp-server/sandbox-client/execution.ts';
 import { type ExecutionEvent, parseExecutionEvent } from '../src/protocol/sandbox-api.ts';
-import { createContext, execute, request, summarize } from './sandbox-support.ts';
+import { createContext, execute, request, summarize } from './support/sandbox-support.ts';
 
 let sandbox: RunningSandbox;
 let url: string;

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import ignore from 'ignore';
 
-const ROOT = join(import.meta.dirname, '..');
+const ROOT = join(import.meta.dirname, '../..');
 
 /** The PATH of an FC custom runtime (the layer's node is called by its full path). */
 export const FC_PATH = '/usr/local/bin:/usr/bin:/bin';

@@ -7,7 +7,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import type { RunningSandbox } from '../src/sandbox-service/index.ts';
+import type { RunningSandbox } from '../../src/sandbox-service/index.ts';
 import { codeFolder, type FcInstance, fcVariables, startFcProcess } from './fc-bundle.ts';
 import { type FcOpenApiStandIn, type StandInCredentials, startFcOpenApiStandIn } from './fc-openapi-stand-in.ts';
 import { type RenderedResource, renderServerlessYaml } from './fc-render-yaml.ts';

@@ -8,10 +8,10 @@ import { once } from 'node:events';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport, type CallToolResult } from '@modelcontextprotocol/client';
-import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
+import { startSandbox, type RunningSandbox } from '../../src/sandbox-service/index.ts';
 import { stopChild } from './processes.ts';
 
-export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SECRET = 'test-context-secret-0123456789';
 
 /** One real embedded sandbox on a free loopback port, no pre-started kernels. */

@@ -3,8 +3,8 @@
  * way the MCP side does (fetch + the client's NDJSON line reader + the protocol's
  * own parser). The processes of the sandboxes a test started: ./processes.ts.
  */
-import { readLines } from '../src/mcp-server/sandbox-client/execution.ts';
-import { parseExecutionEvent, type ExecutionEvent } from '../src/protocol/sandbox-api.ts';
+import { readLines } from '../../src/mcp-server/sandbox-client/execution.ts';
+import { parseExecutionEvent, type ExecutionEvent } from '../../src/protocol/sandbox-api.ts';
 
 export interface Execution {
   status: number;
