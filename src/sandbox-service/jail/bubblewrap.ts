@@ -266,8 +266,15 @@ export function spawnJailed(options: JailCommandOptions, { pipes = false }: { pi
     if (match && initPid === undefined) {
       initPid = Number(match[1]);
       if (options.allowNetwork) {
-        network = attachNetwork(initPid);
-        networkUp(network.ready);
+        const pid = initPid;
+        // bwrap reports its init before it has set up the namespace's loopback; slirp4netns
+        // configuring the same namespace meanwhile made bwrap fail (RTM_NEWADDR) under load.
+        networkUp(
+          afterSetup(pid).then(() => {
+            network = attachNetwork(pid);
+            return network.ready;
+          }),
+        );
       }
     }
   });
@@ -316,6 +323,26 @@ export function spawnJailed(options: JailCommandOptions, { pipes = false }: { pi
       clearTimeout(fallback);
     },
   };
+}
+
+/** The longest a jail's network waits for bwrap to finish setting up its namespaces. */
+const SETUP_WAIT_MS = 10_000;
+
+/**
+ * Resolves once bwrap's init (`pid`) has a child: it forks the command only when the namespaces
+ * are set up (loopback included). Resolves too when the init is gone (the exit says why) or
+ * after SETUP_WAIT_MS, so a slow setup costs time, never a hang.
+ */
+async function afterSetup(pid: number): Promise<void> {
+  const deadline = Date.now() + SETUP_WAIT_MS;
+  for (let pause = 1; Date.now() < deadline; pause = Math.min(pause * 2, 20)) {
+    try {
+      if (readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim() !== '') return;
+    } catch {
+      return; // gone
+    }
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
 }
 
 /** Polls /proc until the process is gone or a zombie (bounded: 5 s). */

@@ -46,6 +46,8 @@ export function attachNetwork(pid: number): PrivateNetwork {
   const child = spawn(PYTHON, ['-I', '-c', JOIN_AND_EXEC, `/proc/${pid}/ns/net`, SLIRP4NETNS], {
     env: {},
     stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+    // A group of its own, ended whole by close(); the server's death ends it through --exit-fd.
+    detached: true,
   });
   let tail = '';
   child.stderr!.on('data', (chunk: Buffer) => {
@@ -66,7 +68,16 @@ export function attachNetwork(pid: number): PrivateNetwork {
   return {
     ready,
     close() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) {
+        // Its group: slirp4netns forks a helper that enters the namespace, which can outlive it.
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+      }
+      // Our ends of its pipes: a helper still holding theirs must not keep this process alive.
+      for (const stream of [child.stderr, exitPipe, readyPipe]) (stream as NodeJS.ReadableStream & { destroy(): void }).destroy();
     },
   };
 }
