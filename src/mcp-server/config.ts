@@ -15,6 +15,8 @@ import { LOG_LEVELS, type LogLevel } from '../shared/logger.ts';
 import { isLoopbackHost } from '../shared/local-request.ts';
 import { DEFAULT_SESSION_HEADER, SessionId } from '../protocol/sandbox-api.ts';
 import type { FcSessionsSettings } from './sessions/types.ts';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_RUN_TIMEOUT_SECONDS } from '../protocol/limits.ts';
+import { DEFAULT_SESSION_ID } from './context-ids/context-id.ts';
 
 /** CLI flag → environment variable of the same meaning. */
 export const CLI_FLAGS = {
@@ -61,12 +63,12 @@ const EnvSchema = SandboxEnv.extend({
   SANDBOX_URL: envText.pipe(z.url({ protocol: /^https?$/ }).optional()),
   LOG_LEVEL: envText.pipe(z.enum(LOG_LEVELS).default('info')),
   SANDBOX_SESSION_MODE: envText.pipe(z.enum(['direct', 'fc']).default('direct')),
-  SANDBOX_SESSION_ID: envText.pipe(SessionId.default('default')),
+  SANDBOX_SESSION_ID: envText.pipe(SessionId.default(DEFAULT_SESSION_ID)),
   CONTEXT_SECRET: envText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   MCP_AUTH_TOKEN: envText,
   MCP_ALLOW_UNAUTHENTICATED: envBoolean.pipe(z.boolean().default(false)),
   // A write_file call carries its file base64-encoded in the body: room for a few MB.
-  MCP_MAX_BODY_BYTES: envNumber.pipe(positiveInt.default(8 * 1024 * 1024)),
+  MCP_MAX_BODY_BYTES: envNumber.pipe(positiveInt.default(DEFAULT_MAX_BODY_BYTES)),
   MCP_MAX_FILE_BYTES: envNumber.pipe(positiveInt.default(20 * 1024 * 1024)),
   /** Comma-separated hosts write_file's url may reach though they resolve to private addresses. */
   MCP_FETCH_ALLOW_HOSTS: envText.transform((v) =>
@@ -84,7 +86,7 @@ const EnvSchema = SandboxEnv.extend({
       .nonnegative()
       .default(16 * 1024),
   ),
-  RUN_TIMEOUT_SECONDS: envNumber.pipe(positiveInt.default(300)),
+  RUN_TIMEOUT_SECONDS: envNumber.pipe(positiveInt.default(DEFAULT_RUN_TIMEOUT_SECONDS)),
   // Callers and OAuth (issue 11): who a caller is, and the OAuth 2.1 resource server
   /** The URL clients reach this server at (scheme, host, any prefix; no MCP path), e.g. https://ci.example.com */
   MCP_PUBLIC_URL: envText.pipe(z.url({ protocol: /^https?$/ }).optional()),

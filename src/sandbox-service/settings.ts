@@ -12,6 +12,7 @@ import { type Env, parseEnv } from '../shared/env.ts';
 import { isLoopbackHost } from '../shared/local-request.ts';
 import { DEFAULT_SESSION_HEADER, SessionHeaderName } from '../protocol/sandbox-api.ts';
 import { describeIssues } from '../shared/zod-issues.ts';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_RUN_TIMEOUT_SECONDS, MAX_RUN_TIMEOUT_SECONDS } from '../protocol/limits.ts';
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -43,9 +44,9 @@ export const SandboxOptions = z
     diskMb: nonNegativeInt.default(1024),
     maxContexts: positiveInt.default(100),
     /** Seconds an execution may run when the request names no timeout. */
-    executeTimeoutSeconds: z.number().positive().default(300),
+    executeTimeoutSeconds: z.number().positive().default(DEFAULT_RUN_TIMEOUT_SECONDS),
     /** Upper bound on a requested timeout. */
-    maxExecuteTimeoutSeconds: z.number().positive().default(3600),
+    maxExecuteTimeoutSeconds: z.number().positive().default(MAX_RUN_TIMEOUT_SECONDS),
     /** Bytes of output (text and rich results) one execution may produce before it is stopped. */
     outputLimitBytes: positiveInt.default(4 * 1024 * 1024),
     /** A context unused this long is removed; 0 = never. */
@@ -55,7 +56,7 @@ export const SandboxOptions = z
     /** Where session workspaces and kernel run directories live; the default is removed on close(). */
     workspaceRoot: z.string().min(1).optional(),
     /** The largest request body but a file's (POST /files and uploads follow maxUploadMb), bytes (SANDBOX_MAX_BODY_BYTES). */
-    maxBodyBytes: positiveInt.default(8 * 1024 * 1024),
+    maxBodyBytes: positiveInt.default(DEFAULT_MAX_BODY_BYTES),
     /** The largest file one request may write (upload or POST /files), MiB. */
     maxUploadMb: positiveInt.default(100),
     /** The largest file one request may read (GET /files, download), MiB. */

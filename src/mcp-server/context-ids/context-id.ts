@@ -50,15 +50,18 @@ export interface ContextIdOptions {
 
 const PREFIX = 'ctx_';
 const TAG_BYTES = 12;
-/** Longer than any id encode() makes (255-byte fields): anything longer is refused unread. */
-const MAX_ID_LENGTH = 1024;
+/** Longer than any id encode() makes (255-byte fields): anything longer is refused unread (and by the tools' schemas). */
+export const MAX_ID_LENGTH = 1024;
+
+/** Direct mode's one sandbox session when SANDBOX_SESSION_ID is unset. */
+export const DEFAULT_SESSION_ID = 'default';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const HEX = /^(?:[0-9a-f]{2})+$/;
 const DOTTED_BASE64 = /^(?:[A-Za-z0-9.-]{4})+$/;
 
 export function createContextIdCodec(secret: string, options: ContextIdOptions = {}): ContextIdCodec {
   if (secret.length < 16) throw new Error('context secret must be at least 16 characters');
-  const sessionId = options.sessionId ?? 'default';
+  const sessionId = options.sessionId ?? DEFAULT_SESSION_ID;
   // The tenant and the session id (which form 1 leaves out) go in length-prefixed: no name
   // can end where another begins, and another deployment's ids are unknown, never misrouted.
   const domain = (tenant: string) => `ctx3.${sessionId.length}:${sessionId}.${tenant.length}:${tenant}.`;

@@ -29,6 +29,7 @@ import {
 } from '../../protocol/sandbox-api.ts';
 import { SandboxError, toSandboxError } from './errors.ts';
 import { collectExecution, type Execution, type ExecutionEventListener } from './execution.ts';
+import { DEFAULT_RUN_TIMEOUT_SECONDS } from '../../protocol/limits.ts';
 
 export { SandboxError } from './errors.ts';
 export type { Execution, ExecutionEventListener } from './execution.ts';
@@ -109,7 +110,6 @@ export interface SandboxClient {
 
 /** Slack on top of the sandbox's own run timeout before this side gives up on the stream. */
 const EXECUTE_GRACE_MS = 15_000;
-const DEFAULT_RUN_TIMEOUT_S = 300;
 
 export function createSandboxClient(options: SandboxClientOptions): SandboxClient {
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -201,7 +201,7 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
     },
 
     execute(session, request, executeOptions = {}) {
-      const runTimeoutMs = (request.timeout ?? DEFAULT_RUN_TIMEOUT_S) * 1000;
+      const runTimeoutMs = (request.timeout ?? DEFAULT_RUN_TIMEOUT_SECONDS) * 1000;
       // ky's timeout covers the wait for headers only; this deadline also bounds the stream.
       const deadline = AbortSignal.timeout(runTimeoutMs + EXECUTE_GRACE_MS);
       const signal = executeOptions.signal ? AbortSignal.any([executeOptions.signal, deadline]) : deadline;

@@ -3,7 +3,7 @@
  * releasing a session whose last context is gone.
  */
 import { z } from 'zod';
-import type { ContextAddress } from '../context-ids/context-id.ts';
+import { type ContextAddress, MAX_ID_LENGTH } from '../context-ids/context-id.ts';
 import { LANGUAGES, normalizeLanguage } from '../../protocol/sandbox-api.ts';
 import { decodeContextId } from './tenant-contexts.ts';
 import type { ToolDeps } from './tool-definition.ts';
@@ -16,7 +16,7 @@ export const LanguageParam = z.preprocess(
   }),
 );
 
-export const ContextIdParam = z.string().min(1).max(1024).describe('A context_id returned by create_context or list_contexts.');
+export const ContextIdParam = z.string().min(1).max(MAX_ID_LENGTH).describe('A context_id returned by create_context or list_contexts.');
 
 /** Decodes an id the agent gave; undefined (another tenant's, altered, not ours) means "refuse it before touching the sandbox". */
 export function resolveContext(deps: ToolDeps, contextId: string): ContextAddress | undefined {

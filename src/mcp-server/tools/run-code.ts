@@ -12,8 +12,7 @@ import { failureOf, unknownContext } from './tool-failure.ts';
 import { defineTool, type ToolDeps } from './tool-definition.ts';
 import { discardedFilesNote, withNote } from './one-off-files.ts';
 import { boundRunResult } from './bounded-output.ts';
-
-const MAX_TIMEOUT_SECONDS = 3600;
+import { MAX_RUN_TIMEOUT_SECONDS } from '../../protocol/limits.ts';
 
 export const runCode = defineTool({
   name: 'run_code',
@@ -37,13 +36,13 @@ export const runCode = defineTool({
     timeout_seconds: z
       .number()
       .positive()
-      .max(MAX_TIMEOUT_SECONDS)
+      .max(MAX_RUN_TIMEOUT_SECONDS)
       .optional()
       .describe('Stop the run after this many seconds (default set by the server, typically 300). The context survives a timeout.'),
     wait_seconds: z
       .number()
       .positive()
-      .max(MAX_TIMEOUT_SECONDS)
+      .max(MAX_RUN_TIMEOUT_SECONDS)
       .optional()
       .describe(
         `Answer after at most this many seconds (default ${DEFAULT_WAIT_SECONDS}): a run still going then keeps running, and the answer has status "running", ` +

@@ -5,8 +5,9 @@ import { SandboxError } from '../sandbox-client/errors.ts';
 import { decodeRunId, type RunAddress } from './run-ids.ts';
 import { failureOf, toolFailure } from './tool-failure.ts';
 import type { ToolDeps } from './tool-definition.ts';
+import { MAX_ID_LENGTH } from '../context-ids/context-id.ts';
 
-export const RunIdParam = z.string().min(1).max(1024).describe('The run_id of a run_code answer with status "running".');
+export const RunIdParam = z.string().min(1).max(MAX_ID_LENGTH).describe('The run_id of a run_code answer with status "running".');
 
 export function unknownRun(runId: string, why = 'it was not issued by this server or was altered'): CallToolResult {
   return toolFailure(
