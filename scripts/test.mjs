@@ -29,6 +29,7 @@ export const FAST = [
   'protocol-events',
   'public-fetch',
   'sandbox-options',
+  'settings-defaults',
 ];
 
 const run = (command, args) => spawnSync(command, args, { stdio: 'inherit', cwd: root }).status ?? 1;

@@ -14,6 +14,7 @@ import type { Context, ResultEvent } from '../src/protocol/sandbox-api.ts';
 import { FcSessionApiError } from '../src/mcp-server/sessions/fc.ts';
 import type { SandboxSessions, SandboxSessionsFactory } from '../src/mcp-server/sessions/types.ts';
 import { ERAS, MODERN_VERSION, TOOL_NAMES, type Era } from './support/mcp-harness.ts';
+import { loadConfig } from '../src/mcp-server/config.ts';
 
 const ORIGIN = 'http://127.0.0.1:3000';
 
@@ -123,6 +124,8 @@ function makeApp(overrides: Partial<AppDeps> & { authTokens?: string[]; maxBodyB
   const sandbox = fakeSandbox();
   const app = createApp({
     config: {
+      // The defaults, as the server reads them from an empty environment, then this tier's own.
+      ...loadConfig({}),
       path: '/mcp',
       host: '127.0.0.1',
       authTokens: (overrides.authTokens ?? []).map((token) => ({ tenant: 'test', token })),

@@ -25,24 +25,13 @@ import { createProtectedResourceRoutes, protectedResourceMetadataUrl } from './h
 import type { Logger } from '../shared/logger.ts';
 import type { ToolCatalog } from './tools/tool-catalog.ts';
 import type { McpServerDeps } from './tools/server.ts';
+import type { ToolSettings } from './tools/tool-definition.ts';
 import { isLoopbackHost } from '../shared/local-request.ts';
 import type { SandboxClientFactory } from './sandbox-client/client.ts';
 import type { SandboxSessions, SandboxSessionsFactory } from './sessions/types.ts';
 
 export interface AppDeps {
-  config: Pick<
-    Config,
-    | 'path'
-    | 'host'
-    | 'authTokens'
-    | 'maxBodyBytes'
-    | 'runTimeoutSeconds'
-    | 'transport'
-    | 'maxFileBytes'
-    | 'fetchAllowHosts'
-    | 'maxContextsPerTenant'
-  > &
-    Partial<Pick<Config, 'oauth' | 'fetchTimeoutSeconds' | 'fetchMinBytesPerSecond' | 'maxTextBytes'>>;
+  config: Pick<Config, 'path' | 'host' | 'authTokens' | 'maxBodyBytes' | 'transport'> & ToolSettings & Partial<Pick<Config, 'oauth'>>;
   /** Where sandbox sessions come from, per request (FC: credentials arrive with the request). */
   sessions: SandboxSessionsFactory;
   /** The sandbox client for one request (FC may authorize with the request's credentials). */
@@ -75,15 +64,7 @@ export function mcpServerDepsFor(
     sessions: () => (sessions ??= (async () => deps.sessions(request))()),
     contexts: deps.contexts,
     logger,
-    runTimeoutSeconds: deps.config.runTimeoutSeconds,
-    maxContextsPerTenant: deps.config.maxContextsPerTenant,
-    maxTextBytes: deps.config.maxTextBytes,
-    files: {
-      maxBytes: deps.config.maxFileBytes,
-      fetchAllowHosts: deps.config.fetchAllowHosts,
-      fetchDeadlineMs: deps.config.fetchTimeoutSeconds && deps.config.fetchTimeoutSeconds * 1000,
-      fetchMinBytesPerSecond: deps.config.fetchMinBytesPerSecond,
-    },
+    settings: deps.config,
     tenant,
   };
 }

@@ -17,6 +17,7 @@ import { DEFAULT_SESSION_HEADER, SessionId } from '../protocol/sandbox-api.ts';
 import type { FcSessionsSettings } from './sessions/types.ts';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_RUN_TIMEOUT_SECONDS } from '../protocol/limits.ts';
 import { DEFAULT_SESSION_ID } from './context-ids/context-id.ts';
+import { DEFAULT_DEADLINE_MS, DEFAULT_MIN_BYTES_PER_SECOND } from './net/public-fetch.ts';
 
 /** CLI flag → environment variable of the same meaning. */
 export const CLI_FLAGS = {
@@ -78,14 +79,13 @@ const EnvSchema = SandboxEnv.extend({
       .filter((host) => host !== ''),
   ),
   /** write_file's url: the whole download's deadline, and the slowest average it may keep (0 = none). */
-  MCP_FETCH_TIMEOUT_SECONDS: envNumber.pipe(z.number().positive().default(120)),
-  MCP_FETCH_MIN_BYTES_PER_SECOND: envNumber.pipe(
+  MCP_FETCH_TIMEOUT_SECONDS: envNumber.pipe(
     z
       .number()
-      .int()
-      .nonnegative()
-      .default(16 * 1024),
+      .positive()
+      .default(DEFAULT_DEADLINE_MS / 1000),
   ),
+  MCP_FETCH_MIN_BYTES_PER_SECOND: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_MIN_BYTES_PER_SECOND)),
   RUN_TIMEOUT_SECONDS: envNumber.pipe(positiveInt.default(DEFAULT_RUN_TIMEOUT_SECONDS)),
   // Callers and OAuth (issue 11): who a caller is, and the OAuth 2.1 resource server
   /** The URL clients reach this server at (scheme, host, any prefix; no MCP path), e.g. https://ci.example.com */
@@ -122,55 +122,69 @@ const EnvSchema = SandboxEnv.extend({
 
 export const DEFAULT_SANDBOX_URL = 'http://localhost:5001';
 
+/**
+ * The MCP server's one settings object: read and checked once (loadConfig), then passed
+ * down whole (the tools get their part as ToolSettings). Each field names the variable
+ * (and CLI flag, CLI_FLAGS) that sets it and its default.
+ */
 export interface Config {
+  /** MCP_TRANSPORT (--transport). @default 'http' */
   transport: 'http' | 'stdio' | 'sse';
+  /** MCP_HOST (--host). @default '127.0.0.1' */
   host: string;
+  /** MCP_PORT (--port); 0 = any free port. @default 3000 */
   port: number;
-  /** The MCP endpoint's path, e.g. /mcp */
+  /** MCP_PATH (--path): the MCP endpoint's path. @default '/mcp' */
   path: string;
-  /** SANDBOX_URL as given; undefined means "not set" (npm start then embeds a sandbox). */
+  /** SANDBOX_URL (--sandbox-url) as given; undefined means "not set" (npm start then starts the sandbox service). @default undefined */
   sandboxUrlSetting?: string;
-  /** SANDBOX_URL or its default */
+  /** SANDBOX_URL or its default. @default DEFAULT_SANDBOX_URL ('http://localhost:5001') */
   sandboxUrl: string;
-  /** SANDBOX_API_TOKEN: sent to the sandbox on every call when set. */
+  /** SANDBOX_API_TOKEN: sent to the sandbox service on every call when set. @default undefined */
   sandboxApiToken?: string;
   /**
    * The SANDBOX_* variables as read, for the sandbox service npm start starts unless SANDBOX_URL
    * is set: it turns them into its settings (and says what is wrong with them) itself.
+   * @default each undefined (the sandbox service's settings default them)
    */
   embeddedSandbox: SandboxEnv;
+  /** LOG_LEVEL (--log-level). @default 'info' */
   logLevel: LogLevel;
+  /** SANDBOX_SESSION_HEADER (--session-header), lower-cased. @default DEFAULT_SESSION_HEADER ('x-ci-session-id') */
   sessionHeader: string;
+  /** SANDBOX_SESSION_MODE (--session-mode). @default 'direct' */
   sessionMode: 'direct' | 'fc';
-  /** Direct mode's one sandbox session. */
+  /** SANDBOX_SESSION_ID (--session-id): direct mode's one sandbox session. @default DEFAULT_SESSION_ID ('default') */
   sessionId: string;
-  /** HMAC key of context ids. */
+  /** CONTEXT_SECRET (--context-secret): the HMAC key of context ids. @default a random one per process, on loopback in direct mode or stdio only */
   contextSecret: string;
-  /** True when CONTEXT_SECRET was unset and a random per-process one was made (loopback only). */
+  /** True when CONTEXT_SECRET was unset and a random per-process one was made. @default true (CONTEXT_SECRET unset) */
   contextSecretEphemeral: boolean;
-  /** Accepted static bearer tokens, each naming its tenant (MCP_AUTH_TOKEN); empty = none. */
+  /** MCP_AUTH_TOKEN (--auth-token): accepted static bearer tokens, each naming its tenant. @default [] (none) */
   authTokens: StaticToken[];
-  /** The OAuth 2.1 resource server's settings, when MCP_OAUTH_ISSUER is set. */
+  /** The OAuth 2.1 resource server's settings (MCP_OAUTH_*), when MCP_OAUTH_ISSUER is set. @default undefined */
   oauth?: OAuthConfig;
-  /** MCP_PUBLIC_URL, without a trailing slash. */
+  /** MCP_PUBLIC_URL (--public-url), without a trailing slash. @default undefined */
   publicUrl?: string;
-  /** Live contexts one tenant may hold (MCP_MAX_CONTEXTS_PER_TENANT). */
+  /** MCP_MAX_CONTEXTS_PER_TENANT (--max-contexts-per-tenant): live contexts one tenant may hold. @default 20 */
   maxContextsPerTenant: number;
-  /** MCP_MAX_TEXT_BYTES: the most bytes of run output per field of an answer. */
+  /** MCP_MAX_TEXT_BYTES (--max-text-bytes): the most bytes of run output per field of an answer (at least 1024). @default 32768 */
   maxTextBytes: number;
+  /** MCP_ALLOW_UNAUTHENTICATED (--allow-unauthenticated): serve beyond loopback without auth. @default false */
   allowUnauthenticated: boolean;
+  /** MCP_MAX_BODY_BYTES (--max-body-bytes): the largest request body. @default DEFAULT_MAX_BODY_BYTES (8388608, 8 MiB) */
   maxBodyBytes: number;
-  /** run_code's timeout when the caller gives none. */
+  /** RUN_TIMEOUT_SECONDS (--run-timeout): run_code's timeout when the caller gives none. @default DEFAULT_RUN_TIMEOUT_SECONDS (300) */
   runTimeoutSeconds: number;
-  /** MCP_MAX_FILE_BYTES: the most bytes write_file takes and read_file returns inline. */
+  /** MCP_MAX_FILE_BYTES: the most bytes write_file takes and read_file or resources/read return. @default 20971520 (20 MiB) */
   maxFileBytes: number;
-  /** MCP_FETCH_ALLOW_HOSTS: hosts write_file's url may reach although private. */
+  /** MCP_FETCH_ALLOW_HOSTS: hosts write_file's url may reach although private. @default [] */
   fetchAllowHosts: string[];
-  /** MCP_FETCH_TIMEOUT_SECONDS: the whole of a write_file download. */
+  /** MCP_FETCH_TIMEOUT_SECONDS: the whole of a write_file download. @default 120 */
   fetchTimeoutSeconds: number;
-  /** MCP_FETCH_MIN_BYTES_PER_SECOND: the slowest average a write_file download may keep; 0 = none. */
+  /** MCP_FETCH_MIN_BYTES_PER_SECOND: the slowest average a write_file download may keep; 0 = none. @default 16384 */
   fetchMinBytesPerSecond: number;
-  /** Present when sessionMode is fc. */
+  /** FC session mode's settings (SANDBOX_FUNCTION_NAME, FC_*, SESSION_API_*, ALIBABA_CLOUD_*), when sessionMode is fc. @default undefined */
   fc?: FcSessionsSettings;
 }
 

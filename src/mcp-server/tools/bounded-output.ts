@@ -14,9 +14,6 @@ import { WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
 import type { ToolDeps } from './tool-definition.ts';
 import { fileLink, fileUri } from './workspace-files.ts';
 
-/** MCP_MAX_TEXT_BYTES's default: about 8k tokens of text per field. */
-export const DEFAULT_MAX_TEXT_BYTES = 32 * 1024;
-
 /** Where full outputs go, in the workspace. */
 const OUTPUT_FOLDER = 'outputs';
 
@@ -35,7 +32,7 @@ export interface SavedTo {
  * them) to `outputs/run-<n>.txt` when anything had to be cut and the run has a context.
  */
 export async function boundRunResult(result: CallToolResult, deps: ToolDeps, where: SavedTo): Promise<CallToolResult> {
-  const max = deps.maxTextBytes ?? DEFAULT_MAX_TEXT_BYTES;
+  const max = deps.settings.maxTextBytes;
   const textBlock = result.content[0];
   const structured = result.structuredContent as Record<string, unknown> | undefined;
   const fullText = textBlock?.type === 'text' ? textBlock.text : '';

@@ -40,7 +40,7 @@ export function addFileResources(server: Server, deps: ToolDeps): void {
     try {
       const entry = await deps.sandbox.statFile(address.session, path);
       if (entry.type !== 'file') throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${entry.path} is a ${entry.type}, not a file`);
-      const limit = deps.files.maxBytes;
+      const limit = deps.settings.maxFileBytes;
       if ((entry.size ?? 0) > limit) {
         throw new ProtocolError(
           ProtocolErrorCode.InvalidParams,

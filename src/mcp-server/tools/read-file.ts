@@ -38,7 +38,7 @@ export const readFile = defineTool({
     const checked = pathPartsOrFailure(path);
     if ('failure' in checked) return checked.failure;
     const uri = fileUri(context_id, checked.parts);
-    const limit = Math.min(max_bytes ?? DEFAULT_READ_BYTES, deps.files.maxBytes);
+    const limit = Math.min(max_bytes ?? DEFAULT_READ_BYTES, deps.settings.maxFileBytes);
     try {
       const entry = await deps.sandbox.statFile(address.session, checked.path);
       if (entry.type === 'directory') {

@@ -52,7 +52,7 @@ export const runCode = defineTool({
   outputSchema: RunOutput,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
   async handler({ code, context_id, language, timeout_seconds, wait_seconds }, deps, call) {
-    const timeout = timeout_seconds ?? deps.runTimeoutSeconds;
+    const timeout = timeout_seconds ?? deps.settings.runTimeoutSeconds;
     const wait = wait_seconds ?? DEFAULT_WAIT_SECONDS;
     // Past `wait` the sandbox holds the run and ends the stream; a run that cannot outlast the wait needs no holding.
     const hold_after = wait < timeout ? wait : undefined;

@@ -39,7 +39,7 @@ export async function createTenantContext(
   deps: ToolDeps,
   params: { language: Language; description?: string },
 ): Promise<{ session: string; context: Context }> {
-  const cap = deps.maxContextsPerTenant;
+  const cap = deps.settings.maxContextsPerTenant;
   const tooMany = (held: string) =>
     new TooManyContexts(
       `you have ${held} (MCP_MAX_CONTEXTS_PER_TENANT=${cap}); ` +

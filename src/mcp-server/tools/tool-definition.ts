@@ -6,6 +6,7 @@
 import type { CallToolResult, LoggingLevel, ServerNotification, ToolAnnotations } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import type { Tenant } from '../auth/tenant.ts';
+import type { Config } from '../config.ts';
 import type { ContextIdCodec } from '../context-ids/context-id.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { SandboxClient } from '../sandbox-client/client.ts';
@@ -23,27 +24,23 @@ export interface ToolDeps {
   sessions(): Promise<SandboxSessions>;
   contexts: ContextIdCodec;
   logger: Logger;
-  /** run_code's timeout when the caller gives none, seconds. */
-  runTimeoutSeconds: number;
-  /** The most UTF-8 bytes of a run's text block and of each output field (MCP_MAX_TEXT_BYTES; default in bounded-output.ts). */
-  maxTextBytes?: number;
-  /** Live contexts one tenant may hold (MCP_MAX_CONTEXTS_PER_TENANT); 0 = no cap. */
-  maxContextsPerTenant: number;
+  /** The server's settings the tools follow, as config.ts read them (each documented there). */
+  settings: ToolSettings;
   /** Who is calling, as the HTTP edge authenticated it (the anonymous tenant without auth, and over stdio). */
   tenant: Tenant;
-  files: FileLimits;
 }
 
-export interface FileLimits {
-  /** The most bytes write_file takes and read_file or resources/read return (MCP_MAX_FILE_BYTES). */
-  maxBytes: number;
-  /** Hosts write_file may fetch from although they resolve to private addresses (MCP_FETCH_ALLOW_HOSTS). */
-  fetchAllowHosts: readonly string[];
-  /** The whole of a write_file download, in ms (MCP_FETCH_TIMEOUT_SECONDS); default public-fetch's. */
-  fetchDeadlineMs?: number;
-  /** The slowest average a write_file download may keep (MCP_FETCH_MIN_BYTES_PER_SECOND); default public-fetch's. */
-  fetchMinBytesPerSecond?: number;
-}
+/** The part of the one settings object (Config) the tools read: passed down whole, never renamed. */
+export type ToolSettings = Pick<
+  Config,
+  | 'runTimeoutSeconds'
+  | 'maxContextsPerTenant'
+  | 'maxTextBytes'
+  | 'maxFileBytes'
+  | 'fetchAllowHosts'
+  | 'fetchTimeoutSeconds'
+  | 'fetchMinBytesPerSecond'
+>;
 
 /** The request-scoped part of a call: cancellation and notifications back to the client. */
 export interface ToolCall {

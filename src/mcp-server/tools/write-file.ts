@@ -50,7 +50,7 @@ export const writeFile = defineTool({
           return toolFailure('invalid_arguments', 'content is not valid base64 (encoding "base64" was given)');
         }
         const size = base64 ? Buffer.byteLength(text, 'base64') : Buffer.byteLength(text);
-        if (size > deps.files.maxBytes) return tooLarge(size, deps.files.maxBytes);
+        if (size > deps.settings.maxFileBytes) return tooLarge(size, deps.settings.maxFileBytes);
         written = await deps.sandbox.writeFile(address.session, {
           path: checked.path,
           content: base64 ? text.replace(/\s+/g, '') : text,
@@ -95,11 +95,11 @@ async function fromUrl(
   let bytes: Uint8Array;
   try {
     const fetched = await fetchPublicUrl(url, {
-      maxBytes: deps.files.maxBytes,
-      allowHosts: deps.files.fetchAllowHosts,
+      maxBytes: deps.settings.maxFileBytes,
+      allowHosts: deps.settings.fetchAllowHosts,
       signal,
-      ...(deps.files.fetchDeadlineMs !== undefined ? { deadlineMs: deps.files.fetchDeadlineMs } : {}),
-      ...(deps.files.fetchMinBytesPerSecond !== undefined ? { minBytesPerSecond: deps.files.fetchMinBytesPerSecond } : {}),
+      deadlineMs: deps.settings.fetchTimeoutSeconds * 1000,
+      minBytesPerSecond: deps.settings.fetchMinBytesPerSecond,
     });
     bytes = await readAll(fetched.body);
   } catch (error) {
