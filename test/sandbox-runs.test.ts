@@ -149,6 +149,27 @@ describe('runs', () => {
     assert.ok(!(await contexts()).includes(id), 'and goes with its last read');
   });
 
+  test('a run whose error is out is ending: a read until its end brings the error with the end, never with "running"', async () => {
+    const id = await createContext(url, {}, SESSION);
+    for (let round = 0; round < 5; round++) {
+      const code = 'import time\ntime.sleep(0.3)\nopen(f"f{time.time()}.txt", "w").write("x")\nraise ValueError("late")';
+      const first = await execute(url, { context_id: id, code, hold_after: 0.1, report_files: true }, SESSION);
+      const runId = (first.events.at(-1) as { run_id: string }).run_id;
+      // Reads with a wait far shorter than the run, polled back to back: one is bound to land
+      // between the error and the end unless the sandbox keeps the error for the end's answer.
+      for (;;) {
+        const read = await request(url, 'POST', `/runs/${runId}/events`, { wait_seconds: 0.01, until: 'end' }, SESSION);
+        assert.equal(read.status, 200, read.text);
+        const types = read.json.events.map((event: ExecutionEvent) => event.type);
+        if (types.includes('error')) {
+          assert.equal(read.json.status, 'done', `the error came with "running": ${types.join(', ')}`);
+          assert.deepEqual(types.slice(-2), ['files_changed', 'end_of_execution']);
+        }
+        if (read.json.status === 'done') break;
+      }
+    }
+  });
+
   test('bad requests: an invalid tag, an unknown run', async () => {
     const bad = await request(url, 'POST', '/runs/interrupt', { tag: 'a b' }, SESSION);
     assert.equal(bad.status, 400);

@@ -25,6 +25,8 @@ const EARLY_CANCEL_MS = 10_000;
 const MAX_EARLY_CANCELS = 1000;
 /** At most this many held runs are kept after their end (oldest forgotten first). */
 const MAX_ENDED_RUNS = 200;
+/** How long a read until a run's end waits beyond its own wait for a run whose error is out. */
+const ENDING_WAIT_MS = 15_000;
 /**
  * Ended runs keep at most this many output caps of unread events together (oldest forgotten
  * first): 8 × the 4 MiB default is 32 MiB, where 200 runs at their cap would be 800 MiB.
@@ -85,6 +87,8 @@ export class Run {
   /** Where the last read without a position ended. */
   #cursor = 0;
   #held = false;
+  /** Its error is out: the run is ending. */
+  #erred = false;
   #discarded = false;
   #endedAt: number | undefined;
   #waiters = new Set<Waiter>();
@@ -160,9 +164,19 @@ export class Run {
     return this.#state === 'done' && this.#cursor >= this.#base + this.#buffer.length;
   }
 
-  /** Resolves when an event arrives after `position` (with `untilEnd`: only) when the run ends, or after `ms`. */
+  /**
+   * Resolves when an event arrives after `position` (with `untilEnd`: only) when the run ends, or
+   * after `ms`. A run whose error is out is ending (its files_changed and end follow, after the
+   * interrupt settles): a read until its end then waits for that end too (ENDING_WAIT_MS at most),
+   * so that the error comes with the final answer rather than with one that says "running".
+   */
   async waitBeyond(position: number, ms: number, untilEnd = false): Promise<void> {
-    if (ms <= 0 || (untilEnd ? this.#state === 'done' : this.#hasBeyond(position))) return;
+    await this.#waitFor(untilEnd ? () => this.#state === 'done' : () => this.#hasBeyond(position), ms);
+    if (untilEnd && ms > 0 && this.#erred) await this.#waitFor(() => this.#state === 'done', ENDING_WAIT_MS);
+  }
+
+  async #waitFor(condition: () => boolean, ms: number): Promise<void> {
+    if (ms <= 0 || condition()) return;
     await new Promise<void>((resolve) => {
       const finish = () => {
         clearTimeout(timer);
@@ -170,7 +184,7 @@ export class Run {
         resolve();
       };
       const waiter: Waiter = () => {
-        if (untilEnd ? this.#state === 'done' : this.#hasBeyond(position)) finish();
+        if (condition()) finish();
       };
       const timer = setTimeout(finish, ms);
       this.#waiters.add(waiter);
@@ -191,6 +205,7 @@ export class Run {
   async #run(context: CodeContext, params: RunParams, deps: RunsDeps): Promise<void> {
     let lastWrite = Date.now();
     const send = (event: ExecutionEvent) => {
+      if (event.type === 'error') this.#erred = true;
       if (this.#held) {
         if (event.type === 'keepalive') return;
         this.#buffer.push(event);
@@ -211,7 +226,8 @@ export class Run {
       params.holdAfterMs === undefined
         ? undefined
         : setTimeout(() => {
-            if (this.#state !== 'running' || !this.#stream) return;
+            // Not one that is ending (its error is out): its end follows, on the same stream.
+            if (this.#state !== 'running' || !this.#stream || this.#erred) return;
             this.#stream.push(formatExecutionEvent({ type: 'run_held', run_id: this.id }));
             this.#stream.close();
             this.#stream = undefined;
