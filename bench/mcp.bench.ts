@@ -149,7 +149,7 @@ try {
   const context = await sandboxClient.createContext('default', { language: 'python' });
   // Signed for the caller the bench is: the tenant of its (unnamed) bearer token.
   const contextId = createContextIdCodec(SECRET).encode(
-    { session: 'default', context: context.id },
+    { session: 'default', sandboxContextId: context.id },
     tenantKey({ id: unnamedTenant(TOKEN), source: 'token' }),
   );
   const clients = {

@@ -137,7 +137,7 @@ function makeApp(overrides: Partial<AppDeps> & { authTokens?: string[]; maxBodyB
       maxContextsPerTenant: 0,
     },
     sessions: overrides.sessions ?? directSessions(),
-    sandbox: overrides.sandbox ?? (() => sandbox),
+    sandboxClientFor: overrides.sandboxClientFor ?? (() => sandbox),
     contexts: createContextIdCodec('fast-tier-secret-0123456789'),
     catalog: createCodeInterpreterCatalog(),
     logger,
@@ -219,7 +219,7 @@ for (const era of ERAS) {
 
     test('sandbox failures become tool errors with a readable text and structured kind', async () => {
       const failing = fakeSandbox({ fail: new SandboxError('timeout', 'create context: the sandbox timed out (HTTP 504)', 504) });
-      const { fetchApp } = makeApp({ sandbox: () => failing });
+      const { fetchApp } = makeApp({ sandboxClientFor: () => failing });
       const client = await clientFor(fetchApp, era);
       const result = (await client.callTool({ name: 'create_context', arguments: {} })) as CallToolResult;
       assert.equal(result.isError, true);

@@ -38,11 +38,13 @@ export function createAppDeps(config: Config, logger: Logger, overrides: AppDeps
   // Without per-request credentials one client serves every request (it holds no state).
   const shared = overrides.authorize ? undefined : createSandboxClient(clientOptions);
   const authorize = overrides.authorize;
-  const sandbox = shared ? () => shared : (request: Request) => createSandboxClient({ ...clientOptions, authorize: authorize!(request) });
+  const sandboxClientFor = shared
+    ? () => shared
+    : (request: Request) => createSandboxClient({ ...clientOptions, authorize: authorize!(request) });
   return {
     config,
-    sessions: overrides.sessions ?? ((request) => createDirectSessions(config.sessionId, sandbox(request))),
-    sandbox,
+    sessions: overrides.sessions ?? ((request) => createDirectSessions(config.sessionId, sandboxClientFor(request))),
+    sandboxClientFor,
     contexts: createContextIdCodec(config.contextSecret, { sessionId: config.sessionId }),
     catalog: createCodeInterpreterCatalog(),
     logger,

@@ -35,7 +35,7 @@ export interface AppDeps {
   /** Where sandbox sessions come from, per request (FC: credentials arrive with the request). */
   sessions: SandboxSessionsFactory;
   /** The sandbox client for one request (FC may authorize with the request's credentials). */
-  sandbox: SandboxClientFactory;
+  sandboxClientFor: SandboxClientFactory;
   contexts: ContextIdCodec;
   /** The tools and their precomputed tools/list entries (createCodeInterpreterCatalog()). */
   catalog: ToolCatalog;
@@ -60,7 +60,7 @@ export function mcpServerDepsFor(
   let sessions: Promise<SandboxSessions> | undefined;
   return {
     catalog: deps.catalog,
-    sandbox: deps.sandbox(request),
+    sandbox: deps.sandboxClientFor(request),
     sessions: () => (sessions ??= (async () => deps.sessions(request))()),
     contexts: deps.contexts,
     logger,
@@ -105,7 +105,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.use(requestId({ generator: (c) => c.req.header('x-fc-request-id') ?? crypto.randomUUID() }));
   if (isLoopbackHost(config.host)) app.use(localOnly());
 
-  app.route('/', createHealthRoutes({ sandbox: deps.sandbox }));
+  app.route('/', createHealthRoutes({ sandboxClientFor: deps.sandboxClientFor }));
   if (oauth) app.route('/', createProtectedResourceRoutes({ resource: oauth.resource, issuer: oauth.issuer, scopes: oauth.scopes, path }));
 
   const guarded = config.transport === 'sse' ? [path, INVOKE_PATH, '/sse', '/messages'] : [path, INVOKE_PATH];

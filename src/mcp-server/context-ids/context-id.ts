@@ -32,8 +32,8 @@ import { tenantTagOfKey } from '../auth/tenant.ts';
 export interface ContextAddress {
   /** The sandbox session (routing key) that holds the context. */
   session: string;
-  /** The sandbox's own context id. */
-  context: string;
+  /** The sandbox service's own id of the context (the wire's `context_id`); never shown to agents. */
+  sandboxContextId: string;
 }
 
 export interface ContextIdCodec {
@@ -77,12 +77,12 @@ export function createContextIdCodec(secret: string, options: ContextIdOptions =
   };
 
   return {
-    encode({ session, context }, tenant) {
+    encode({ session, sandboxContextId }, tenant) {
       const named = forms(tenant).find(([, prefix]) => session.length > prefix.length && session.startsWith(prefix));
       const payload = Buffer.concat([
         Buffer.of(named?.[0] ?? 0),
         stringField(named ? session.slice(named[1].length) : session),
-        stringField(context),
+        stringField(sandboxContextId),
       ]);
       return `${PREFIX}${Buffer.concat([payload, tag(payload, tenant)]).toString('base64url')}`;
     },
@@ -97,12 +97,13 @@ export function createContextIdCodec(secret: string, options: ContextIdOptions =
       const reader = { bytes: payload, at: 1 };
       const form = payload[0];
       const stored = readStringField(reader);
-      const context = readStringField(reader);
+      const sandboxContextId = readStringField(reader);
       // A valid tag over a malformed payload cannot come from encode(); refuse it like any other.
-      if (stored === undefined || context === undefined || reader.at !== payload.length || !stored || !context) return undefined;
-      if (form === 0) return { session: stored, context };
+      if (stored === undefined || sandboxContextId === undefined || reader.at !== payload.length || !stored || !sandboxContextId)
+        return undefined;
+      if (form === 0) return { session: stored, sandboxContextId };
       const prefix = forms(tenant).find(([f]) => f === form)?.[1];
-      return prefix === undefined ? undefined : { session: `${prefix}${stored}`, context };
+      return prefix === undefined ? undefined : { session: `${prefix}${stored}`, sandboxContextId };
     },
   };
 }

@@ -6,7 +6,7 @@
  * 200 when the sandbox is healthy and 503 otherwise. The route asks for no token, so it leaves
  * out what only a caller should learn: the sandbox's address and the error text (which names it).
  *
- * @example app.route('/', createHealthRoutes({ sandbox: deps.sandbox }))
+ * @example app.route('/', createHealthRoutes({ sandboxClientFor: deps.sandboxClientFor }))
  */
 import { Hono } from 'hono';
 import { sandboxHealth } from '../tools/health-check.ts';
@@ -14,14 +14,14 @@ import type { SandboxClient } from '../sandbox-client/client.ts';
 
 export interface HealthRoutesDeps {
   /** The sandbox client for a request (FC may authorize with the request's credentials). */
-  sandbox(request: Request): Pick<SandboxClient, 'health'>;
+  sandboxClientFor(request: Request): Pick<SandboxClient, 'health'>;
 }
 
 export function createHealthRoutes(deps: HealthRoutesDeps): Hono {
   const routes = new Hono();
   routes.get('/health', () => Response.json({ status: 'ok' }));
   routes.get('/health_check', async (c) => {
-    const { sandbox_url: _url, error: _error, ...answer } = await sandboxHealth(deps.sandbox(c.req.raw));
+    const { sandbox_url: _url, error: _error, ...answer } = await sandboxHealth(deps.sandboxClientFor(c.req.raw));
     return c.json(answer, answer.status === 'healthy' ? 200 : 503);
   });
   return routes;

@@ -84,7 +84,7 @@ export interface SandboxClient {
   health(): Promise<HealthReport>;
   createContext(session: string, request: CreateContextRequest): Promise<Context>;
   listContexts(session: string): Promise<Context[]>;
-  deleteContext(session: string, contextId: string): Promise<void>;
+  deleteContext(session: string, sandboxContextId: string): Promise<void>;
   /** Runs code; resolves when the sandbox ends the stream. `timeout` (s) also bounds the HTTP call. */
   execute(session: string, request: ExecuteRequest, options?: ExecuteCallOptions): Promise<Execution>;
   /**
@@ -193,9 +193,9 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
       return call('list contexts', async () => ContextList.parse(await http.get('contexts', withSession(session)).json()));
     },
 
-    deleteContext(session, contextId) {
+    deleteContext(session, sandboxContextId) {
       return call('stop context', async () => {
-        const response = await http.delete(`contexts/${encodeURIComponent(contextId)}`, withSession(session));
+        const response = await http.delete(`contexts/${encodeURIComponent(sandboxContextId)}`, withSession(session));
         await response.body?.cancel();
       });
     },

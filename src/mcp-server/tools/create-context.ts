@@ -28,7 +28,7 @@ export const createContext = defineTool({
     try {
       const { session, context } = await createTenantContext(deps, { language, description });
       const structured = {
-        context_id: encodeContextId(deps, { session, context: context.id }),
+        context_id: encodeContextId(deps, { session, sandboxContextId: context.id }),
         language: context.language,
         description: description ?? '',
         created_at: context.created_at ?? new Date().toISOString(),

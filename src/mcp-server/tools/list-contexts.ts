@@ -24,7 +24,7 @@ export const listContexts = defineTool({
   async handler(_args, deps) {
     try {
       const contexts = (await listTenantContexts(deps)).map(({ session, context }) => ({
-        context_id: encodeContextId(deps, { session, context: context.id }),
+        context_id: encodeContextId(deps, { session, sandboxContextId: context.id }),
         language: context.language,
         description: context.metadata?.description ?? '',
         created_at: context.created_at ?? null,

@@ -69,7 +69,7 @@ export const runCode = defineTool({
         const before = deps.sandbox.features.reportsFiles ? undefined : await snapshotWorkspace(deps, address.session);
         const execution = await deps.sandbox.execute(
           address.session,
-          { code, context_id: address.context, timeout, tag, report_files: true, hold_after },
+          { code, context_id: address.sandboxContextId, timeout, tag, report_files: true, hold_after },
           { signal: call.signal, onEvent: progress.onEvent },
         );
         await progress.finish();
@@ -90,16 +90,16 @@ export const runCode = defineTool({
     // One-off run: a fresh context, always removed, even when the run fails; a held run's goes
     // when its end has been collected (or expired), which the sandbox sees to (discard_context).
     let session: string | undefined;
-    let contextId: string | undefined;
+    let sandboxContextId: string | undefined;
     let held = false;
     try {
       // Counted against the tenant's cap like any context, for as long as it runs.
       const created = await createTenantContext(deps, { language: language ?? 'python', description: 'one-off run_code' });
       session = created.session;
-      contextId = created.context.id;
+      sandboxContextId = created.context.id;
       const execution = await deps.sandbox.execute(
         session,
-        { code, context_id: contextId, timeout, tag, hold_after, discard_context: true },
+        { code, context_id: sandboxContextId, timeout, tag, hold_after, discard_context: true },
         { signal: call.signal, onEvent: progress.onEvent },
       );
       await progress.finish();
@@ -116,9 +116,9 @@ export const runCode = defineTool({
       return failureOf(error);
     } finally {
       if (session !== undefined && !held) {
-        if (contextId !== undefined) {
+        if (sandboxContextId !== undefined) {
           await deps.sandbox
-            .deleteContext(session, contextId)
+            .deleteContext(session, sandboxContextId)
             .catch((error: unknown) => deps.logger.warn('could not remove one-off context', { error: String(error) }));
         }
         await releaseSessionIfEmpty(deps, session);

@@ -20,7 +20,7 @@ export interface RunAddress {
 }
 
 export function encodeRunId(deps: ToolDeps, { session, run }: RunAddress): string {
-  return RUN_PREFIX + encodeContextId(deps, { session, context: MARK + run }).slice(CONTEXT_PREFIX.length);
+  return RUN_PREFIX + encodeContextId(deps, { session, sandboxContextId: MARK + run }).slice(CONTEXT_PREFIX.length);
 }
 
 /** The address of a run id the caller gave; undefined when it is not the caller's, altered, or no run id at all. */
@@ -28,6 +28,6 @@ export function decodeRunId(deps: ToolDeps, runId: string): RunAddress | undefin
   const trimmed = runId.trim();
   if (!trimmed.startsWith(RUN_PREFIX)) return undefined;
   const address: ContextAddress | undefined = decodeContextId(deps, CONTEXT_PREFIX + trimmed.slice(RUN_PREFIX.length));
-  if (!address?.context.startsWith(MARK)) return undefined;
-  return { session: address.session, run: address.context.slice(MARK.length) };
+  if (!address?.sandboxContextId.startsWith(MARK)) return undefined;
+  return { session: address.session, run: address.sandboxContextId.slice(MARK.length) };
 }

@@ -17,7 +17,7 @@ export const stopContext = defineTool({
     const address = resolveContext(deps, context_id);
     if (!address) return unknownContext(context_id);
     try {
-      await deps.sandbox.deleteContext(address.session, address.context);
+      await deps.sandbox.deleteContext(address.session, address.sandboxContextId);
     } catch (error) {
       return failureOf(error, context_id);
     }

@@ -45,7 +45,7 @@ export const waitRun = defineTool({
         });
       }
       if (read.context_discarded) await releaseSessionIfEmpty(deps, session);
-      const contextId = encodeContextId(deps, { session, context: read.context_id });
+      const contextId = encodeContextId(deps, { session, sandboxContextId: read.context_id });
       const files = execution.filesChanged && !read.context_discarded ? filesFromEvent(execution.filesChanged, contextId) : [];
       const collectedBefore = read.events.length === 0 ? ['(The run has ended; its output was all collected before.)'] : undefined;
       // A run read to its end: whatever the stream said, the sandbox's own record is complete.
