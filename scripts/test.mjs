@@ -22,6 +22,8 @@ export const FAST = [
   'app-fast',
   'bench-stats',
   'context-id',
+  'docs-agree',
+  'examples',
   'fc-sessions',
   'fc-trigger-signature',
   'layout',

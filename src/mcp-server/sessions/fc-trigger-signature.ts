@@ -46,7 +46,8 @@ export function fcTriggerAuthorization(
 
 /**
  * Adds FC's signature headers to an outgoing sandbox request (the sandbox client's
- * `authorize` hook). Called again on each retry, so the date is always fresh.
+ * `authorize` hook). Called again on each retry, so the date is always fresh. The example
+ * is compiled in fc.examples.ts.
  *
  * @example
  * createSandboxClient({ baseUrl, sessionHeader, authorize: signForFcTrigger(credentials) });

@@ -47,11 +47,20 @@ const READ_TIMEOUT_MS = 15_000;
 
 /**
  * The Session API as seen from one request, signed with `settings.credentials`;
- * without credentials it throws at once, saying where they come from.
+ * without credentials it throws at once, saying where they come from. The example
+ * is compiled in fc.examples.ts (test/examples.test.ts keeps the two the same).
  *
  * @example
- * const sessions = createFcSessions({ functionName: 'ci-sandbox', qualifier: 'LATEST', region: 'cn-hangzhou',
- *   accountId: '123', protocol: 'https', credentials, sessionTTLInSeconds: 3600, sessionIdleTimeoutInSeconds: 1800 });
+ * const sessions = createFcSessions({
+ *   functionName: 'ci-sandbox',
+ *   qualifier: 'LATEST',
+ *   region: 'cn-hangzhou',
+ *   accountId: '123',
+ *   protocol: 'https',
+ *   credentials,
+ *   sessionTTLInSeconds: 3600,
+ *   sessionIdleTimeoutInSeconds: 1800,
+ * });
  * const { id } = await sessions.open(tenantTag, 20);
  */
 export function createFcSessions(settings: FcSessionsSettings): SandboxSessions {
