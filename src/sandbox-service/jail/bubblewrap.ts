@@ -18,7 +18,7 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { chmod, chown, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jailEnabled } from './jail-mode.ts';
-import type { KernelExit } from '../kernels/kernel-launch.ts';
+import type { KernelExit } from './jail-command.ts';
 import { attachNetwork, type PrivateNetwork } from './private-network.ts';
 import { spawnUnjailed } from './unjailed-process.ts';
 import { JAIL_UID, type JailCommandOptions, type JailedProcess, RUN_MOUNT } from './jail-command.ts';

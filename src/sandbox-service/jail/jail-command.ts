@@ -3,7 +3,6 @@
  * of running it share, in the bubblewrap jail (bubblewrap.ts) or without one
  * (unjailed-process.ts, where the platform is the jail).
  */
-import type { KernelExit, KernelLaunchOptions } from '../kernels/kernel-launch.ts';
 
 /** The unprivileged user code runs as, inside. */
 export const JAIL_UID = 1000;
@@ -11,9 +10,38 @@ export const JAIL_UID = 1000;
 /** Where the kernel's run directory (sockets, connection file) appears inside. Not under /tmp: the private /tmp is a fresh tmpfs that would hide it. */
 export const RUN_MOUNT = '/run/kernel';
 
-/** What the jail needs of a launch (kernel-launch.ts documents those fields), and its own settings. */
-export interface JailCommandOptions
-  extends Pick<KernelLaunchOptions, 'workspace' | 'workspaceMount' | 'runDir' | 'allowNetwork' | 'cgroupDirs' | 'hostUid'> {
+/** How a jailed process (a kernel's outermost one, a file worker) ended. */
+export interface KernelExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export function describeExit(exit: KernelExit): string {
+  if (exit.signal) return `killed by ${exit.signal}`;
+  return `exit code ${exit.code ?? 'unknown'}`;
+}
+
+/** Where a jailed command's files are and what it may reach: a kernel launch gives the same fields (kernel-launch.ts). */
+export interface JailPlacement {
+  /** Host path of the session's workspace: the only persistent writable place besides a private /tmp. Seen inside as the context's cwd. */
+  workspace: string;
+  /** Path the workspace appears at inside the jail (e.g. /home/user); also the working directory there. */
+  workspaceMount: string;
+  /** Host directory private to this kernel for sockets and the connection file (inside at RUN_MOUNT); removed by kill(). */
+  runDir: string;
+  /** cgroup directories the jail's first process joins before anything else runs, so the context's limits hold the kernel's whole tree. */
+  cgroupDirs?: string[];
+  /** Egress through slirp4netns (private-network.ts); either way the kernel has a network namespace of its own. */
+  allowNetwork: boolean;
+  /**
+   * The unprivileged host uid (and gid) the whole jail runs under, bwrap included; unset =
+   * the server's own. A root server always sets one (its session's, see session-uids.ts).
+   */
+  hostUid?: number;
+}
+
+/** What the jail needs of a launch (JailPlacement), and its own settings. */
+export interface JailCommandOptions extends JailPlacement {
   /** Address-space limit for every process of the kernel, in MiB (0 = none). */
   memoryMb: number;
   /** The complete environment inside; nothing of the server's is inherited. */

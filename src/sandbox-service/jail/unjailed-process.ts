@@ -26,7 +26,7 @@ import {
 import { randomUUID } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { JailCommandOptions, JailedProcess } from './jail-command.ts';
-import type { KernelExit } from '../kernels/kernel-launch.ts';
+import type { KernelExit } from './jail-command.ts';
 
 /** Where the jail shows a kernel its run directory (bubblewrap.ts's RUN_MOUNT; not imported: that module imports this one). */
 const RUN_MOUNT = '/run/kernel';

@@ -6,7 +6,10 @@
  * inside it (ipc sockets for ipykernel; TCP bridged to unix sockets for Deno).
  */
 import type { Language } from '../../protocol/sandbox-api.ts';
+import type { JailPlacement, KernelExit } from '../jail/jail-command.ts';
 import type { SeccompFilters } from '../jail/seccomp-filter.ts';
+
+export { describeExit, type KernelExit } from '../jail/jail-command.ts';
 
 /** A Jupyter kernel's five ZeroMQ channels. */
 export const CHANNELS = ['shell', 'iopub', 'stdin', 'control', 'hb'] as const;
@@ -15,41 +18,17 @@ export type Channel = (typeof CHANNELS)[number];
 /** ZeroMQ addresses as the server connects to them, e.g. `ipc:///run/…/shell`. */
 export type KernelEndpoints = Record<Channel, string>;
 
-export interface KernelLaunchOptions {
+/** A kernel's launch: where it runs (JailPlacement, documented in jail-command.ts) and what it is. */
+export interface KernelLaunchOptions extends JailPlacement {
   language: Language;
-  /** Host path of the session's workspace: the only persistent writable place besides a private /tmp. Seen inside as the context's cwd. */
-  workspace: string;
-  /** Path the workspace appears at inside the sandbox (e.g. /home/user); also the working directory there. */
-  workspaceMount: string;
-  /** Host directory private to this kernel for sockets and the connection file (inside at bubblewrap's RUN_MOUNT); removed by kill(). */
-  runDir: string;
   /** The context's memory limit in MiB; launchers apply it per process too (a second line behind the cgroup). */
   memoryMb: number;
-  /** cgroup directories the jail's first process joins before anything else runs, so the context's limits hold the kernel's whole tree. */
-  cgroupDirs?: string[];
-  /** Egress through slirp4netns (private-network.ts); either way the kernel has a network namespace of its own. */
-  allowNetwork: boolean;
   /** Variables added to the kernel's base environment (the server's own variables are never passed). */
   env?: Record<string, string>;
-  /**
-   * The unprivileged host uid (and gid) the whole jail runs under, bwrap included; unset =
-   * the server's own. A root server always sets one (its session's, see session-uids.ts).
-   */
-  hostUid?: number;
   /** The seccomp programs (seccomp-filter.ts); unset = no filter. */
   seccomp?: SeccompFilters;
   /** Private writable tmpfs directories, capped like /tmp (scratch-cwd.ts). */
   scratchDirs?: string[];
-}
-
-export interface KernelExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-export function describeExit(exit: KernelExit): string {
-  if (exit.signal) return `killed by ${exit.signal}`;
-  return `exit code ${exit.code ?? 'unknown'}`;
 }
 
 export interface LaunchedKernel {
