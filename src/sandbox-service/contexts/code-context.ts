@@ -24,11 +24,16 @@ import { within } from '../kernels/time-limit.ts';
 /** How long an interrupted kernel gets to become idle before it is restarted. */
 const INTERRUPT_GRACE_MS = 5_000;
 
-export interface ExecuteParams {
+/** What code to run and within which bounds: one shape for a run (executions.ts) and the execution it becomes. */
+export interface CodeRequest {
   code: string;
   timeoutMs: number;
   outputLimitBytes: number;
   envVars?: Record<string, string>;
+}
+
+/** One execution on this context's kernel: the request, and how it is told apart and reported. */
+export interface ExecuteParams extends CodeRequest {
   /** Aborted when the client has gone away. */
   signal?: AbortSignal;
   /** Aborted when someone asks the execution to stop (it is told so, unlike a client that left). */

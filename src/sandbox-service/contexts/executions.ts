@@ -17,7 +17,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { formatExecutionEvent, RUN_RETENTION_SECONDS, SANDBOX_ERROR_NAMES, type ExecutionEvent } from '../../protocol/sandbox-api.ts';
-import type { CodeContext } from './code-context.ts';
+import type { CodeContext, CodeRequest } from './code-context.ts';
 
 /** A cancel that found nothing is remembered this long, for a run whose /execute arrives after it. */
 const EARLY_CANCEL_MS = 10_000;
@@ -39,11 +39,7 @@ export interface RunStream {
   close(): void;
 }
 
-export interface RunParams {
-  code: string;
-  timeoutMs: number;
-  outputLimitBytes: number;
-  envVars?: Record<string, string>;
+export interface RunParams extends CodeRequest {
   tag?: string;
   /** Hold the run when it is still going this long after it started on its stream. */
   holdAfterMs?: number;
