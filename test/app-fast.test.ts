@@ -8,7 +8,7 @@ import { Client, StreamableHTTPClientTransport, type CallToolResult } from '@mod
 import { createApp, type AppDeps } from '../src/mcp-server/app.ts';
 import { createContextIdCodec } from '../src/mcp-server/context-ids/context-id.ts';
 import { createLogger } from '../src/shared/logger.ts';
-import { createCodeInterpreterCatalog, TOOLS } from '../src/mcp-server/tools/code-interpreter-tools.ts';
+import { createCodeInterpreterCatalog, TOOLS } from '../src/mcp-server/server/code-interpreter-tools.ts';
 import { SandboxError, type Execution, type SandboxClient } from '../src/mcp-server/sandbox-client/client.ts';
 import type { Context, ResultEvent } from '../src/protocol/sandbox-api.ts';
 import { FcSessionApiError } from '../src/mcp-server/sessions/fc.ts';

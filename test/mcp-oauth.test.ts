@@ -20,7 +20,7 @@ import { parseStaticTokens, unnamedTenant } from '../src/mcp-server/auth/static-
 import { loadConfig } from '../src/mcp-server/config.ts';
 import { ConfigError } from '../src/shared/cli.ts';
 import { createLogger } from '../src/shared/logger.ts';
-import { TOOLS } from '../src/mcp-server/tools/code-interpreter-tools.ts';
+import { TOOLS } from '../src/mcp-server/server/code-interpreter-tools.ts';
 import { createToolCatalog } from '../src/mcp-server/tools/tool-catalog.ts';
 import { defineTool, toolResult } from '../src/mcp-server/tools/tool-definition.ts';
 import { listenHttp, type HttpListener } from '../src/shared/listen-http.ts';

@@ -8,7 +8,7 @@ import type { Config } from './config.ts';
 import { ConfigError } from '../shared/cli.ts';
 import { createContextIdCodec } from './context-ids/context-id.ts';
 import type { Logger } from '../shared/logger.ts';
-import { createCodeInterpreterCatalog } from './tools/code-interpreter-tools.ts';
+import { createCodeInterpreterCatalog } from './server/code-interpreter-tools.ts';
 import { createSandboxClient, type SandboxClientOptions } from './sandbox-client/client.ts';
 import { createDirectSessions } from './sessions/direct.ts';
 import type { SandboxSessionsFactory } from './sessions/types.ts';

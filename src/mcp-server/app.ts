@@ -24,7 +24,7 @@ import { createMcpRoute } from './http/mcp-route.ts';
 import { createProtectedResourceRoutes, protectedResourceMetadataUrl } from './http/protected-resource.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { ToolCatalog } from './tools/tool-catalog.ts';
-import type { McpServerDeps } from './tools/server.ts';
+import type { McpServerDeps } from './server/server.ts';
 import type { ToolSettings } from './tools/tool-definition.ts';
 import { isLoopbackHost } from '../shared/local-request.ts';
 import type { SandboxClientFactory } from './sandbox-client/client.ts';

@@ -31,7 +31,7 @@ import { Hono } from 'hono';
 import type { RequestIdVariables } from 'hono/request-id';
 import { z } from 'zod';
 import type { Logger } from '../../shared/logger.ts';
-import { createMcpServer, type McpServerDeps } from '../tools/server.ts';
+import { createMcpServer, type McpServerDeps } from '../server/server.ts';
 import { describeIssues } from '../../shared/zod-issues.ts';
 import { tenantKey, type Tenant } from '../auth/tenant.ts';
 import { bearer, type CallerAuth, type TenantVariables } from './bearer-auth.ts';

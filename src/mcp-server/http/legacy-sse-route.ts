@@ -11,7 +11,7 @@
  */
 import { tenantKey, type Tenant } from '../auth/tenant.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { createMcpServer, type McpServerDeps } from '../tools/server.ts';
+import { createMcpServer, type McpServerDeps } from '../server/server.ts';
 import { errors, rpcError, RpcCode } from './errors.ts';
 import { SseServerTransport } from './sse-server-transport.ts';
 

@@ -5,7 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '../../shared/logger.ts';
-import type { ToolOutcome } from '../tools/server.ts';
+import type { ToolOutcome } from '../server/server.ts';
 
 export interface RequestLog {
   era?: 'modern' | 'legacy';

@@ -2,7 +2,7 @@
  * The MCP server on stdin/stdout (the stdio entry point); the MCP server is loaded
  * only when stdio needs it. Nothing here reads the environment.
  */
-import type { McpServerDeps } from '../tools/server.ts';
+import type { McpServerDeps } from '../server/server.ts';
 
 /**
  * Serves MCP over stdin/stdout until stdin closes, through the SDK's `serveStdio`:
@@ -12,7 +12,7 @@ import type { McpServerDeps } from '../tools/server.ts';
 export async function serveStdio(deps: () => McpServerDeps): Promise<{ closed: Promise<void> }> {
   const { serveStdio: serve, StdioServerTransport } = await import('@modelcontextprotocol/server/stdio');
   const { answerMalformedLines } = await import('./stdio-lines.ts');
-  const { createMcpServer } = await import('../tools/server.ts');
+  const { createMcpServer } = await import('../server/server.ts');
   const closed = new Promise<void>((resolve) => {
     process.stdin.once('end', () => resolve());
     process.stdin.once('close', () => resolve());

@@ -7,7 +7,7 @@
  */
 import { type FilesChangedEvent, WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
 import { workspacePartsIfInside } from '../../protocol/workspace-path.ts';
-import type { ToolDeps } from './tool-definition.ts';
+import type { ToolDeps } from '../tools/tool-definition.ts';
 import { fileUri } from './workspace-files.ts';
 
 /** Folders deeper than this are not looked into. */

@@ -11,8 +11,8 @@
  */
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import { WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
-import type { ToolDeps } from './tool-definition.ts';
-import { fileLink, fileUri } from './workspace-files.ts';
+import type { ToolDeps } from '../tools/tool-definition.ts';
+import { fileLink, fileUri } from '../file-tools/workspace-files.ts';
 
 /** Where full outputs go, in the workspace. */
 const OUTPUT_FOLDER = 'outputs';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { RunIdParam, withRun } from './run-params.ts';
-import { defineTool, toolResult } from './tool-definition.ts';
+import { defineTool, toolResult } from '../tools/tool-definition.ts';
 
 export const cancelRun = defineTool({
   name: 'cancel_run',

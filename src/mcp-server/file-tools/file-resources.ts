@@ -7,8 +7,8 @@
 import { ProtocolError, ProtocolErrorCode, ResourceNotFoundError, type Server } from '@modelcontextprotocol/server';
 import { SandboxError } from '../sandbox-client/errors.ts';
 import { WorkspacePathError, workspaceParts, workspacePathOf } from '../../protocol/workspace-path.ts';
-import { decodeContextId } from './tenant-contexts.ts';
-import type { ToolDeps } from './tool-definition.ts';
+import { decodeContextId } from '../tools/tenant-contexts.ts';
+import type { ToolDeps } from '../tools/tool-definition.ts';
 import { FILE_URI_TEMPLATE, fileContent, parseFileUri, readAll } from './workspace-files.ts';
 
 export function addFileResources(server: Server, deps: ToolDeps): void {

@@ -6,8 +6,8 @@
  * never passes for a context id's address nor the other way round.
  */
 import type { ContextAddress } from '../context-ids/context-id.ts';
-import { decodeContextId, encodeContextId } from './tenant-contexts.ts';
-import type { ToolDeps } from './tool-definition.ts';
+import { decodeContextId, encodeContextId } from '../tools/tenant-contexts.ts';
+import type { ToolDeps } from '../tools/tool-definition.ts';
 
 const CONTEXT_PREFIX = 'ctx_';
 const RUN_PREFIX = 'run_';

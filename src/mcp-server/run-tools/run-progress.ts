@@ -6,7 +6,7 @@
  * does not become thousands of notifications; the final result holds everything anyway.
  */
 import type { ExecutionEvent } from '../../protocol/sandbox-api.ts';
-import type { ToolCall } from './tool-definition.ts';
+import type { ToolCall } from '../tools/tool-definition.ts';
 
 const FLUSH_MS = 200;
 const MAX_MESSAGE_CHARS = 2000;

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { FILE_ENCODINGS, WORKSPACE_DIR, type WrittenFile } from '../../protocol/sandbox-api.ts';
-import { ContextIdParam, resolveContext } from './context-params.ts';
-import { failureOf, toolFailure, unknownContext } from './tool-failure.ts';
-import { defineTool, type ToolDeps, toolResult } from './tool-definition.ts';
+import { ContextIdParam, resolveContext } from '../tools/context-params.ts';
+import { failureOf, toolFailure, unknownContext } from '../tools/tool-failure.ts';
+import { defineTool, type ToolDeps, toolResult } from '../tools/tool-definition.ts';
 import { FilePathParam, fileUri, pathPartsOrFailure } from './workspace-files.ts';
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;

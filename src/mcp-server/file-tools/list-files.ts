@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
-import { ContextIdParam, resolveContext } from './context-params.ts';
-import { failureOf, unknownContext } from './tool-failure.ts';
-import { defineTool, toolResult } from './tool-definition.ts';
+import { ContextIdParam, resolveContext } from '../tools/context-params.ts';
+import { failureOf, unknownContext } from '../tools/tool-failure.ts';
+import { defineTool, toolResult } from '../tools/tool-definition.ts';
 import { fileUri, pathPartsOrFailure } from './workspace-files.ts';
 import { workspacePartsIfInside } from '../../protocol/workspace-path.ts';
 

@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { tenantKey, tenantTag, type Tenant } from '../auth/tenant.ts';
-import type { ToolDeps } from './tool-definition.ts';
+import type { ToolDeps } from '../tools/tool-definition.ts';
 
 export type RequestId = string | number;
 

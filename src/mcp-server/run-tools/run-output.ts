@@ -7,9 +7,9 @@ import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import type { Execution } from '../sandbox-client/client.ts';
 import { RESULT_FORMATS, type ResultEvent, type ResultFormat } from '../../protocol/sandbox-api.ts';
-import type { ChangedFile } from './changed-files.ts';
-import type { ToolDeps } from './tool-definition.ts';
-import { fileLink } from './workspace-files.ts';
+import type { ChangedFile } from '../file-tools/changed-files.ts';
+import type { ToolDeps } from '../tools/tool-definition.ts';
+import { fileLink } from '../file-tools/workspace-files.ts';
 
 /** How long run_code and wait_run wait for a run before answering "running": below the common clients' 60 s deadline. */
 export const DEFAULT_WAIT_SECONDS = 40;

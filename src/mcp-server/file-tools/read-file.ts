@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
-import { ContextIdParam, resolveContext } from './context-params.ts';
-import { failureOf, toolFailure, unknownContext } from './tool-failure.ts';
-import { defineTool } from './tool-definition.ts';
+import { ContextIdParam, resolveContext } from '../tools/context-params.ts';
+import { failureOf, toolFailure, unknownContext } from '../tools/tool-failure.ts';
+import { defineTool } from '../tools/tool-definition.ts';
 import { FilePathParam, fileContent, fileLink, fileUri, pathPartsOrFailure, readAll } from './workspace-files.ts';
 
 /** What read_file returns inline when the caller names no max_bytes. */

@@ -7,7 +7,7 @@ import type { ContentBlock } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { WorkspacePathError, workspaceParts, workspacePathOf } from '../../protocol/workspace-path.ts';
 import { fileText, WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
-import { toolFailure } from './tool-failure.ts';
+import { toolFailure } from '../tools/tool-failure.ts';
 
 /** `sandbox://contexts/{context_id}/files/{+path}`: a file of a context, readable with resources/read. */
 export const FILE_URI_TEMPLATE = 'sandbox://contexts/{context_id}/files/{+path}';

@@ -3,8 +3,8 @@ import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { SandboxError } from '../sandbox-client/errors.ts';
 import { decodeRunId, type RunAddress } from './run-ids.ts';
-import { failureOf, toolFailure } from './tool-failure.ts';
-import type { ToolDeps } from './tool-definition.ts';
+import { failureOf, toolFailure } from '../tools/tool-failure.ts';
+import type { ToolDeps } from '../tools/tool-definition.ts';
 import { MAX_ID_LENGTH } from '../context-ids/context-id.ts';
 
 export const RunIdParam = z.string().min(1).max(MAX_ID_LENGTH).describe('The run_id of a run_code answer with status "running".');

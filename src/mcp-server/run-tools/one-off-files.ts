@@ -7,7 +7,7 @@ import type { CallToolResult } from '@modelcontextprotocol/server';
 import { tenantTag } from '../auth/tenant.ts';
 import { WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
 import { workspacePartsIfInside } from '../../protocol/workspace-path.ts';
-import type { ToolDeps } from './tool-definition.ts';
+import type { ToolDeps } from '../tools/tool-definition.ts';
 
 const DEPTH = 3;
 const SHOWN = 5;

@@ -10,11 +10,11 @@
  */
 import { ProtocolError, ProtocolErrorCode, Server, type CallToolResult, type jsonSchemaValidator } from '@modelcontextprotocol/server';
 import { describeIssues } from '../../shared/zod-issues.ts';
-import { addFileResources } from './file-resources.ts';
+import { addFileResources } from '../file-tools/file-resources.ts';
 import { addPrompts } from './prompts.ts';
-import type { ToolCatalog } from './tool-catalog.ts';
-import type { ToolDeps } from './tool-definition.ts';
-import { toolFailure } from './tool-failure.ts';
+import type { ToolCatalog } from '../tools/tool-catalog.ts';
+import type { ToolDeps } from '../tools/tool-definition.ts';
+import { toolFailure } from '../tools/tool-failure.ts';
 
 /** What a tool call ended as, for the request's one log line. */
 export type ToolOutcome = 'ok' | 'tool_error' | 'invalid_arguments' | 'exception';

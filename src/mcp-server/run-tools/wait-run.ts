@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { ExecutionFold } from '../sandbox-client/execution.ts';
 import { MAX_RUN_WAIT_SECONDS, parseExecutionEvent } from '../../protocol/sandbox-api.ts';
-import { filesFromEvent } from './changed-files.ts';
-import { releaseSessionIfEmpty } from './context-params.ts';
+import { filesFromEvent } from '../file-tools/changed-files.ts';
+import { releaseSessionIfEmpty } from '../tools/context-params.ts';
 import { RunIdParam, withRun } from './run-params.ts';
 import { DEFAULT_WAIT_SECONDS, RunOutput, renderExecution } from './run-output.ts';
-import { encodeContextId } from './tenant-contexts.ts';
-import { defineTool } from './tool-definition.ts';
+import { encodeContextId } from '../tools/tenant-contexts.ts';
+import { defineTool } from '../tools/tool-definition.ts';
 
 export const waitRun = defineTool({
   name: 'wait_run',
