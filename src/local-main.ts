@@ -62,9 +62,17 @@ export async function runLocal(env: Env, argv: readonly string[], forced: { tran
 
   if (config.transport === 'stdio') {
     // stdio has no HTTP request; the factories get a stand-in one (direct mode ignores it).
-    const { closed } = await serveStdio(() => mcpServerDepsFor(deps, new Request('http://stdio.invalid/')));
+    const { closed, answered } = await serveStdio(() => mcpServerDepsFor(deps, new Request('http://stdio.invalid/')));
     logger.info('serving MCP on stdio', { sandbox_url: sandboxUrl });
-    const shutdown = onShutdown(async () => await sandbox?.close(), { report: logShutdown(logger) });
+    // A call in flight ends with the sandbox's shutdown error, which is answered before the exit
+    // (once stdin has closed the SDK answers nothing more, as the stdio binding allows).
+    const shutdown = onShutdown(
+      async () => {
+        await sandbox?.close();
+        await answered(MCP_ANSWER_GRACE_MS);
+      },
+      { report: logShutdown(logger) },
+    );
     await closed;
     shutdown('stdin closed');
     return;

@@ -67,25 +67,8 @@ export function startRequestLog(logger: Logger, requestId: string, route: string
         outgoing.once('close', () => write(outgoing.writableFinished ? undefined : 'cancelled'));
         return response;
       }
-      const body = response.body.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          flush: () => write(),
-        }),
-      );
-      // A client that hangs up cancels the stream: flush never runs, so log the cancellation.
-      const reader = body.getReader();
-      const stream = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          const { done: end, value } = await reader.read();
-          if (end) controller.close();
-          else controller.enqueue(value);
-        },
-        cancel(reason) {
-          write('cancelled');
-          return reader.cancel(reason);
-        },
-      });
-      return new Response(stream, { status: response.status, statusText: response.statusText, headers: response.headers });
+      // A client that hangs up cancels the stream: log the cancellation.
+      return observeBody(response, { onEnd: () => write(), onCancel: () => write('cancelled') });
     },
   };
   return log;
@@ -94,39 +77,52 @@ export function startRequestLog(logger: Logger, requestId: string, route: string
 /** Answers larger than this are results, not errors (a JSON-RPC error is a few hundred bytes). */
 const MAX_ERROR_ANSWER = 64 * 1024;
 
+/** How much of an answer's start shows whether it is a result: `"result"` comes within it. */
+const HEAD_BYTES = 256;
+
 /**
  * The response, its body passed through unchanged; once it has been sent, `done` gets the
- * JSON-RPC error it answered ("-32601 Method not found"), or undefined for a result.
+ * JSON-RPC error it answered ("-32601 Method not found"), or undefined for a result. Cheap for
+ * results (tools/list answers tens of KB on every agent's first call): one stream, and nothing
+ * kept once the answer's start has shown `"result"`.
  */
 function watchForRpcError(response: Response, done: (error: string | undefined) => void): Response {
   const sse = (response.headers.get('content-type') ?? '').startsWith('text/event-stream');
-  const chunks: Uint8Array[] = [];
+  let chunks: Uint8Array[] | undefined = [];
   let size = 0;
-  let reported = false;
-  const report = (error: string | undefined) => {
-    if (reported) return;
-    reported = true;
-    done(error);
-  };
-  const body = response.body!.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        size += chunk.byteLength;
-        if (size <= MAX_ERROR_ANSWER) chunks.push(chunk);
-        controller.enqueue(chunk);
-      },
-      flush: () => report(size <= MAX_ERROR_ANSWER ? rpcErrorOf(Buffer.concat(chunks).toString('utf8'), sse) : undefined),
-    }),
-  );
-  const reader = body.getReader();
+  return observeBody(response, {
+    onChunk(chunk) {
+      if (!chunks) return;
+      const before = size;
+      size += chunk.byteLength;
+      chunks.push(chunk);
+      if (size > MAX_ERROR_ANSWER) chunks = undefined;
+      else if (before < HEAD_BYTES && Buffer.concat(chunks).toString('utf8', 0, HEAD_BYTES).includes('"result"')) chunks = undefined;
+    },
+    onEnd: () => done(chunks ? rpcErrorOf(Buffer.concat(chunks).toString('utf8'), sse) : undefined),
+    onCancel: () => done(undefined),
+  });
+}
+
+/** The response with its body passed through one stream that tells each chunk, the end, or the client's cancel (once). */
+function observeBody(response: Response, on: { onChunk?(chunk: Uint8Array): void; onEnd(): void; onCancel(): void }): Response {
+  let over = false;
+  const reader = response.body!.getReader();
   const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const { done: end, value } = await reader.read();
-      if (end) controller.close();
-      else controller.enqueue(value);
+      const { done, value } = await reader.read();
+      if (done) {
+        controller.close();
+        if (!over) on.onEnd();
+        over = true;
+        return;
+      }
+      on.onChunk?.(value);
+      controller.enqueue(value);
     },
     cancel(reason) {
-      report(undefined);
+      if (!over) on.onCancel();
+      over = true;
       return reader.cancel(reason);
     },
   });

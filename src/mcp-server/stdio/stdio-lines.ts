@@ -3,7 +3,7 @@
  * not JSON without a word (and one that is JSON but no JSON-RPC message only reaches
  * onerror), so a client that sent garbage would wait forever. Each such line is answered
  * here as JSON-RPC says (-32700 Parse error, -32600 Invalid Request, id null) and kept
- * from the SDK; every other line passes through unchanged.
+ * from the SDK; every other line passes through unchanged, its messages told to `onMessage`.
  */
 import { StringDecoder } from 'node:string_decoder';
 import { Transform, type Readable, type Writable } from 'node:stream';
@@ -11,7 +11,7 @@ import { Transform, type Readable, type Writable } from 'node:stream';
 /** A line longer than this is passed on unread: the SDK's own buffer limit (10 MiB) then applies. */
 const MAX_CHECKED_LINE = 16 * 1024 * 1024;
 
-export function answerMalformedLines(input: Readable, output: Writable): Readable {
+export function answerMalformedLines(input: Readable, output: Writable, onMessage?: (message: unknown) => void): Readable {
   const decoder = new StringDecoder('utf8');
   let pending = '';
   /** Inside a line too long to check, passed on as it comes until its end. */
@@ -29,7 +29,10 @@ export function answerMalformedLines(input: Readable, output: Writable): Readabl
       return false;
     }
     const isMessage = (item: unknown) => typeof item === 'object' && item !== null && (item as { jsonrpc?: unknown }).jsonrpc === '2.0';
-    if (Array.isArray(value) ? value.length > 0 && value.every(isMessage) : isMessage(value)) return true;
+    if (Array.isArray(value) ? value.length > 0 && value.every(isMessage) : isMessage(value)) {
+      for (const message of Array.isArray(value) ? value : [value]) onMessage?.(message);
+      return true;
+    }
     answer(-32600, 'Invalid Request: not a JSON-RPC 2.0 message');
     return false;
   };
