@@ -3,7 +3,7 @@
  *
  *   npm run build && npx tsx bench/cold-start.ts [runs=15]
  *
- * Each run spawns a fresh process the way FC does (test/fc-bundle.ts: s.yaml's command and
+ * Each run spawns a fresh process the way FC does (test/support/fc-bundle.ts: s.yaml's command and
  * V8 flags, cwd a code folder holding what a deploy uploads, FC's variables, a bare PATH) and measures from spawn to the first answered request:
  * for the bundle a JSON-RPC `initialize` on POST /mcp, for the baseline a GET on a
  * `node:http` server that does nothing else. Runs alternate, so both see the same
@@ -15,9 +15,9 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { codeFolder, type CustomRuntimeConfig, fcVariables, spawnFcProcess } from '../test/fc-bundle.ts';
-import { renderServerlessYaml } from '../test/fc-render-yaml.ts';
-import { freePort, stopChild } from '../test/processes.ts';
+import { codeFolder, type CustomRuntimeConfig, fcVariables, spawnFcProcess } from '../test/support/fc-bundle.ts';
+import { renderServerlessYaml } from '../test/support/fc-render-yaml.ts';
+import { freePort, stopChild } from '../test/support/processes.ts';
 import { residentMiB } from './lib/processes.ts';
 import { percentile } from './lib/stats.ts';
 

@@ -10,8 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { startSandbox } from '../src/local-sandbox/index.ts';
-import { startMcp } from '../test/mcp-harness.ts';
+import { startSandbox } from '../src/sandbox-service/index.ts';
+import { startMcp } from '../test/support/mcp-harness.ts';
 import { summarize } from './lib/stats.ts';
 import { formatMarkdownTable } from './lib/table.ts';
 

@@ -16,12 +16,12 @@ import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { tenantKey } from '../src/auth/tenant.ts';
-import { unnamedTenant } from '../src/auth/static-tokens.ts';
-import { createContextIdCodec } from '../src/contexts/context-id.ts';
-import { createSandboxClient } from '../src/sandbox/client.ts';
+import { tenantKey } from '../src/mcp-server/auth/tenant.ts';
+import { unnamedTenant } from '../src/mcp-server/auth/static-tokens.ts';
+import { createContextIdCodec } from '../src/mcp-server/context-ids/context-id.ts';
+import { createSandboxClient } from '../src/mcp-server/sandbox-client/client.ts';
 import { parse } from 'yaml';
-import { freePort, stopChild } from '../test/processes.ts';
+import { freePort, stopChild } from '../test/support/processes.ts';
 import { residentMiB } from './lib/processes.ts';
 import { percentile } from './lib/stats.ts';
 
@@ -149,7 +149,7 @@ try {
   const context = await sandboxClient.createContext('default', { language: 'python' });
   // Signed for the caller the bench is: the tenant of its (unnamed) bearer token.
   const contextId = createContextIdCodec(SECRET).encode(
-    { session: 'default', context: context.id },
+    { session: 'default', sandboxContextId: context.id },
     tenantKey({ id: unnamedTenant(TOKEN), source: 'token' }),
   );
   const clients = {

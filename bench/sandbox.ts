@@ -10,8 +10,8 @@
  */
 import { cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { startSandbox } from '../src/local-sandbox/index.ts';
-import { parseSandboxEnv } from '../src/local-sandbox/options.ts';
+import { startSandbox } from '../src/sandbox-service/index.ts';
+import { parseSandboxEnv } from '../src/sandbox-service/settings.ts';
 import { connectKernelOverWebsocket, executeOverWebsocket, shutdownKernel, startKernelOverRest } from './lib/jupyter-baseline.ts';
 import { startJupyterServer } from './lib/jupyter-server.ts';
 import { delay } from './lib/processes.ts';

@@ -2,15 +2,15 @@
 // In FC session mode (SANDBOX_SESSION_MODE=fc, as s.yaml deploys it) every context is a session of the sandbox
 // function, and every sandbox call is signed for its trigger's function-level auth, with the credentials FC hands
 // this function's role: the request's x-fc-access-key-* headers when present, else ALIBABA_CLOUD_*.
-import { createApp } from '../src/app.ts';
-import { createAppDeps, type AppDepsOverrides } from '../src/app-deps.ts';
-import { runMain } from '../src/cli.ts';
-import { loadConfig, type Config } from '../src/config.ts';
-import { createLogger } from '../src/logger.ts';
-import { listenHttp } from '../src/serve.ts';
-import { logShutdown, onShutdown } from '../src/shutdown.ts';
-import { credentialsFor, fcSessionsFactory } from '../src/sessions/fc.ts';
-import { signForFcTrigger } from '../src/sessions/fc-trigger-signature.ts';
+import { createApp } from '../src/mcp-server/app.ts';
+import { createAppDeps, type AppDepsOverrides } from '../src/mcp-server/app-deps.ts';
+import { runMain } from '../src/shared/cli.ts';
+import { loadConfig, type Config } from '../src/mcp-server/config.ts';
+import { createLogger } from '../src/shared/logger.ts';
+import { listenHttp } from '../src/shared/listen-http.ts';
+import { logShutdown, onShutdown } from '../src/shared/shutdown.ts';
+import { credentialsFor, fcSessionsFactory } from '../src/mcp-server/sessions/fc.ts';
+import { signForFcTrigger } from '../src/mcp-server/sessions/fc-trigger-signature.ts';
 
 /** How long calls in flight may still finish after SIGTERM, inside the shutdown's bound. */
 const FC_DRAIN_MS = 5_000;

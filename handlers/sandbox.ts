@@ -4,12 +4,18 @@
  * container image (infra/Containerfile), where FC_CUSTOM_LISTEN_PORT sets the port and
  * SANDBOX_JAIL says whether kernels run in the bubblewrap jail (jail-mode.ts).
  */
-import { runMain } from '../src/cli.ts';
-import { ConfigError } from '../src/config.ts';
-import { describeShutdown, onShutdown } from '../src/shutdown.ts';
-import { parseSandboxEnv, type SandboxOptions, SandboxOptionsError, startSandbox } from '../src/local-sandbox/index.ts';
-import { decideJail, JailSettingError, parseJailSetting, probeJailNetwork, probeNamespaces } from '../src/local-sandbox/jail-mode.ts';
-import { withPlatformPort } from '../src/local-sandbox/platform-env.ts';
+import { runMain } from '../src/shared/cli.ts';
+import { ConfigError } from '../src/shared/cli.ts';
+import { describeShutdown, onShutdown } from '../src/shared/shutdown.ts';
+import { parseSandboxEnv, type SandboxOptions, SandboxOptionsError, startSandbox } from '../src/sandbox-service/index.ts';
+import {
+  decideJail,
+  JailSettingError,
+  parseJailSetting,
+  probeJailNetwork,
+  probeNamespaces,
+} from '../src/sandbox-service/jail/jail-mode.ts';
+import { withPlatformPort } from '../src/sandbox-service/platform-env.ts';
 
 runMain(async () => {
   let options: SandboxOptions;

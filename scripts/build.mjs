@@ -58,8 +58,8 @@ const zodEnglishOnly = {
   },
 };
 
-/** Inputs that may never reach the FC bundle: the embedded sandbox and its native/binary dependencies. */
-const FORBIDDEN_IN_FC = [/(^|\/)src\/local-sandbox\//, /node_modules\/zeromq\//, /node_modules\/deno\//, /node_modules\/@deno\//];
+/** Inputs that may never reach the FC bundle: the sandbox service and its native/binary dependencies. */
+const FORBIDDEN_IN_FC = [/(^|\/)src\/sandbox-service\//, /node_modules\/zeromq\//, /node_modules\/deno\//, /node_modules\/@deno\//];
 
 async function main() {
   await rm(outdir, { recursive: true, force: true });

@@ -151,25 +151,8 @@ function npmPackage(name, version, dest) {
   must('tar', ['-xzf', file, '-C', dest, '--strip-components=1']);
 }
 
-/** Inputs the sandbox bundle may not contain: the MCP server's side (src/http's plain HTTP helpers are shared). */
-const FORBIDDEN_IN_SANDBOX = [/(^|\/)src\/(mcp|sessions|contexts)\//, /node_modules\/@modelcontextprotocol\//, /node_modules\/@alicloud\//];
-
-/**
- * src/serve.ts also holds the stdio transport, which imports the MCP server lazily: in the
- * sandbox bundle those imports resolve to a module that says it is not there.
- */
-const withoutMcp = {
-  name: 'sandbox-without-mcp',
-  setup(b) {
-    b.onResolve({ filter: /^(\.\/mcp\/server\.ts|@modelcontextprotocol\/server\/stdio)$/ }, (args) =>
-      args.importer.endsWith('src/serve.ts') ? { path: args.path, namespace: 'not-in-sandbox' } : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'not-in-sandbox' }, () => ({
-      contents: 'throw new Error("the sandbox image has no MCP server");',
-      loader: 'js',
-    }));
-  },
-};
+/** Inputs the sandbox bundle may not contain: the MCP server (the sandbox service imports only src/protocol and src/shared). */
+const FORBIDDEN_IN_SANDBOX = [/(^|\/)src\/mcp-server\//, /node_modules\/@modelcontextprotocol\//, /node_modules\/@alicloud\//];
 
 /** The sandbox service as the image runs it: one ESM file, zeromq beside it (native, not bundled). */
 async function bundleSandbox(appDir) {
@@ -189,7 +172,6 @@ async function bundleSandbox(appDir) {
     external: ['zeromq'],
     define: { 'process.env.NODE_ENV': '"production"' },
     banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-    plugins: [withoutMcp],
   });
   const forbidden = Object.keys(result.metafile.inputs).filter((input) => FORBIDDEN_IN_SANDBOX.some((re) => re.test(input)));
   if (forbidden.length > 0)

@@ -3,21 +3,25 @@
  * (unless SANDBOX_URL points at one), on the configured transport.
  */
 import { randomBytes } from 'node:crypto';
-import { createApp, mcpServerDepsFor } from './app.ts';
-import { createAppDeps } from './app-deps.ts';
-import { ConfigError, loadConfig, type Config } from './config.ts';
-import { type Env, sandboxEnvName } from './env.ts';
-import { createLogger, type Logger } from './logger.ts';
-import { listenHttp, serveStdio } from './serve.ts';
-import { logShutdown, onShutdown } from './shutdown.ts';
+import { createApp, mcpServerDepsFor } from './mcp-server/app.ts';
+import { createAppDeps } from './mcp-server/app-deps.ts';
+import { loadConfig, type Config } from './mcp-server/config.ts';
+import { ConfigError } from './shared/cli.ts';
+import type { Env } from './shared/env.ts';
+import { createLogger, type Logger } from './shared/logger.ts';
+import { serveStdio } from './mcp-server/stdio/serve-stdio.ts';
+import { listenHttp } from './shared/listen-http.ts';
+import { logShutdown, onShutdown } from './shared/shutdown.ts';
 
 /**
  * The embedded sandbox (issue 2), loaded only when this process needs one, with the
  * options the configuration read from SANDBOX_* (and the session header the MCP side uses).
  */
 async function startEmbeddedSandbox(config: Config, overrides: { port?: number; apiToken: string }) {
-  const { startSandbox, parseSandboxOptions, SandboxOptionsError } = await import('./local-sandbox/index.ts');
-  const input = { ...config.embeddedSandbox, sessionHeader: config.sessionHeader, apiToken: overrides.apiToken };
+  const { startSandbox, parseSandboxOptions, SandboxOptionsError, sandboxEnvName, sandboxOptionsFromEnv } = await import(
+    './sandbox-service/index.ts'
+  );
+  const input = { ...sandboxOptionsFromEnv(config.embeddedSandbox), sessionHeader: config.sessionHeader, apiToken: overrides.apiToken };
   if (overrides.port !== undefined && input.port === undefined) input.port = overrides.port;
   try {
     return await startSandbox(parseSandboxOptions(input, sandboxEnvName));

@@ -5,15 +5,16 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport, type CallToolResult } from '@modelcontextprotocol/client';
-import { createApp, type AppDeps } from '../src/app.ts';
-import { createContextIdCodec } from '../src/contexts/context-id.ts';
-import { createLogger } from '../src/logger.ts';
-import { createCodeInterpreterCatalog, TOOLS } from '../src/mcp/code-interpreter-tools.ts';
-import { SandboxError, type Execution, type SandboxClient } from '../src/sandbox/client.ts';
-import type { Context, ResultEvent } from '../src/sandbox/protocol.ts';
-import { FcSessionApiError } from '../src/sessions/fc.ts';
-import type { SandboxSessions, SandboxSessionsFactory } from '../src/sessions/types.ts';
-import { ERAS, MODERN_VERSION, TOOL_NAMES, type Era } from './mcp-harness.ts';
+import { createApp, type AppDeps } from '../src/mcp-server/app.ts';
+import { createContextIdCodec } from '../src/mcp-server/context-ids/context-id.ts';
+import { createLogger } from '../src/shared/logger.ts';
+import { createCodeInterpreterCatalog, TOOLS } from '../src/mcp-server/server/code-interpreter-tools.ts';
+import { SandboxError, type Execution, type SandboxClient } from '../src/mcp-server/sandbox-client/client.ts';
+import type { Context, ResultEvent } from '../src/protocol/sandbox-api.ts';
+import { FcSessionApiError } from '../src/mcp-server/sessions/fc.ts';
+import type { SandboxSessions, SandboxSessionsFactory } from '../src/mcp-server/sessions/types.ts';
+import { ERAS, MODERN_VERSION, TOOL_NAMES, type Era } from './support/mcp-harness.ts';
+import { loadConfig } from '../src/mcp-server/config.ts';
 
 const ORIGIN = 'http://127.0.0.1:3000';
 
@@ -123,6 +124,8 @@ function makeApp(overrides: Partial<AppDeps> & { authTokens?: string[]; maxBodyB
   const sandbox = fakeSandbox();
   const app = createApp({
     config: {
+      // The defaults, as the server reads them from an empty environment, then this tier's own.
+      ...loadConfig({}),
       path: '/mcp',
       host: '127.0.0.1',
       authTokens: (overrides.authTokens ?? []).map((token) => ({ tenant: 'test', token })),
@@ -134,7 +137,7 @@ function makeApp(overrides: Partial<AppDeps> & { authTokens?: string[]; maxBodyB
       maxContextsPerTenant: 0,
     },
     sessions: overrides.sessions ?? directSessions(),
-    sandbox: overrides.sandbox ?? (() => sandbox),
+    sandboxClientFor: overrides.sandboxClientFor ?? (() => sandbox),
     contexts: createContextIdCodec('fast-tier-secret-0123456789'),
     catalog: createCodeInterpreterCatalog(),
     logger,
@@ -216,7 +219,7 @@ for (const era of ERAS) {
 
     test('sandbox failures become tool errors with a readable text and structured kind', async () => {
       const failing = fakeSandbox({ fail: new SandboxError('timeout', 'create context: the sandbox timed out (HTTP 504)', 504) });
-      const { fetchApp } = makeApp({ sandbox: () => failing });
+      const { fetchApp } = makeApp({ sandboxClientFor: () => failing });
       const client = await clientFor(fetchApp, era);
       const result = (await client.callTool({ name: 'create_context', arguments: {} })) as CallToolResult;
       assert.equal(result.isError, true);

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Ajv } from 'ajv';
-import { buildBundle, uploadedFiles } from './fc-bundle.ts';
-import { renderServerlessYaml, type RenderedYaml } from './fc-render-yaml.ts';
+import { buildBundle, uploadedFiles } from './support/fc-bundle.ts';
+import { renderServerlessYaml, type RenderedYaml } from './support/fc-render-yaml.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const SCHEMA_PATH = join(ROOT, 'infra/fc3-schema/schema.json');
@@ -188,7 +188,7 @@ describe('s.yaml rendered offline by `s preview`', () => {
     for (const kept of [
       'node_modules/typescript/package.json',
       'node_modules/zeromq/package.json',
-      'src/app.ts',
+      'src/mcp-server/app.ts',
       'test',
       'bench',
       '.git',

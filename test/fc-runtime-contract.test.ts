@@ -16,13 +16,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
-import { spawnFcProcess } from './fc-bundle.ts';
-import { type FcDeployment, startFcDeployment } from './fc-deployment.ts';
-import { call, ROOT, structured, textOf } from './mcp-harness.ts';
-import type { FcOpenApiStandIn } from './fc-openapi-stand-in.ts';
-import type { RenderedResource } from './fc-render-yaml.ts';
-import type { FcTriggerStandIn } from './fc-trigger-stand-in.ts';
-import { freePort } from './processes.ts';
+import { spawnFcProcess } from './support/fc-bundle.ts';
+import { type FcDeployment, startFcDeployment } from './support/fc-deployment.ts';
+import { call, ROOT, structured, textOf } from './support/mcp-harness.ts';
+import type { FcOpenApiStandIn } from './support/fc-openapi-stand-in.ts';
+import type { RenderedResource } from './support/fc-render-yaml.ts';
+import type { FcTriggerStandIn } from './support/fc-trigger-stand-in.ts';
+import { freePort } from './support/processes.ts';
 
 const ROLE = { accessKeyId: 'STS.role-key', accessKeySecret: 'role-secret', securityToken: 'role-token' };
 const AUTH_TOKEN = 'contract-test-token';
@@ -166,13 +166,13 @@ describe('the bundle under the FC custom-runtime contract (stand-ins for the FC 
     assert.equal(output.trim(), 'configuration error: FC_ACCOUNT_ID: required when SANDBOX_SESSION_MODE=fc');
   });
 
-  test('the FC bundle holds no part of the embedded sandbox (zeromq, deno, src/local-sandbox)', async () => {
+  test('the FC bundle holds no part of the sandbox service (zeromq, deno, src/sandbox-service)', async () => {
     const files = (await readdir(join(codeDir, 'dist'), { recursive: true })).map(String);
     const fcFiles = files.filter((f) => f.endsWith('.js') && f !== 'stdio.js');
     assert.ok(fcFiles.includes('fc.js') && fcFiles.length > 1, 'fc.js and its chunks');
     for (const file of fcFiles.map((f) => `${f}.map`)) {
       const map = JSON.parse(await readFile(join(codeDir, 'dist', file), 'utf8')) as { sources: string[] };
-      const offending = map.sources.filter((source) => /zeromq|node_modules\/deno\/|@deno\/|local-sandbox/.test(source));
+      const offending = map.sources.filter((source) => /zeromq|node_modules\/deno\/|@deno\/|sandbox-service/.test(source));
       assert.deepEqual(offending, [], file);
     }
   });

@@ -5,9 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createFcSessions, credentialsFor, credentialsFromHeaders, FcSessionApiError, fcSessionsFactory } from '../src/sessions/fc.ts';
-import { type AlibabaCredentials, type FcSessionsSettings, TenantCapReached } from '../src/sessions/types.ts';
-import { startFcOpenApiStandIn, type FcOpenApiStandIn } from './fc-openapi-stand-in.ts';
+import {
+  createFcSessions,
+  credentialsFor,
+  credentialsFromHeaders,
+  FcSessionApiError,
+  fcSessionsFactory,
+} from '../src/mcp-server/sessions/fc.ts';
+import { type AlibabaCredentials, type FcSessionsSettings, TenantCapReached } from '../src/mcp-server/sessions/types.ts';
+import { startFcOpenApiStandIn, type FcOpenApiStandIn } from './support/fc-openapi-stand-in.ts';
 
 const SANDBOX_FUNCTION = 'ci-sandbox';
 /** A tenant's tag, as tenantTag() makes them. */

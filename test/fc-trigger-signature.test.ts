@@ -8,8 +8,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { OpenApiUtil } from '@alicloud/openapi-core';
-import { fcTriggerAuthorization, signForFcTrigger } from '../src/sessions/fc-trigger-signature.ts';
-import { startFcTriggerStandIn, type FcTriggerStandIn } from './fc-trigger-stand-in.ts';
+import { fcTriggerAuthorization, signForFcTrigger } from '../src/mcp-server/sessions/fc-trigger-signature.ts';
+import { startFcTriggerStandIn, type FcTriggerStandIn } from './support/fc-trigger-stand-in.ts';
 
 const ROLE = { accessKeyId: 'STS.trigger-key', accessKeySecret: 'trigger-secret', securityToken: 'trigger-token' };
 

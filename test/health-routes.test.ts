@@ -7,8 +7,8 @@ import { after, before, test } from 'node:test';
 import type { CallToolResult } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { type McpProcess, mcpOnSandbox, startMcp, structured } from './mcp-harness.ts';
-import { freePort } from './processes.ts';
+import { type McpProcess, mcpOnSandbox, startMcp, structured } from './support/mcp-harness.ts';
+import { freePort } from './support/processes.ts';
 
 const servers = mcpOnSandbox();
 let up: McpProcess;

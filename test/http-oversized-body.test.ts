@@ -17,12 +17,12 @@ import { after, before, describe, test } from 'node:test';
 import { Client as Client1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport as SSEClientTransport1 } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport as StreamableHTTPClientTransport1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { TOOL_NAMES } from './mcp-harness.ts';
+import { TOOL_NAMES } from './support/mcp-harness.ts';
 import { Client, SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import type { RunningSandbox } from '../src/local-sandbox/index.ts';
-import { filesBodyLimit } from '../src/local-sandbox/file-routes.ts';
-import { startMcp, startTestSandbox, type McpProcess } from './mcp-harness.ts';
-import { freePort, stopChild } from './processes.ts';
+import type { RunningSandbox } from '../src/sandbox-service/index.ts';
+import { filesBodyLimit } from '../src/sandbox-service/http/file-routes.ts';
+import { startMcp, startTestSandbox, type McpProcess } from './support/mcp-harness.ts';
+import { freePort, stopChild } from './support/processes.ts';
 
 /** Small limits (the defaults are 8 MiB), large enough that 8x outruns what the sockets buffer. */
 const MCP_LIMIT = 1024 * 1024;

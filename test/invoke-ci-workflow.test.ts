@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import { ROOT } from './mcp-harness.ts';
+import { ROOT } from './support/mcp-harness.ts';
 
 interface Step {
   name?: string;

@@ -13,10 +13,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type FcDeployment, startFcDeployment } from './fc-deployment.ts';
-import { ROOT, TOOL_NAMES } from './mcp-harness.ts';
-import type { FcOpenApiStandIn } from './fc-openapi-stand-in.ts';
-import { freePort } from './processes.ts';
+import { type FcDeployment, startFcDeployment } from './support/fc-deployment.ts';
+import { ROOT, TOOL_NAMES } from './support/mcp-harness.ts';
+import type { FcOpenApiStandIn } from './support/fc-openapi-stand-in.ts';
+import { freePort } from './support/processes.ts';
 
 const ROLE = { accessKeyId: 'STS.invoke-key', accessKeySecret: 'invoke-role-secret', securityToken: 'invoke-role-token' };
 const TOKEN = 'invoke-test-token';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, test } from 'node:test';
-import { startMcp, type McpProcess } from './mcp-harness.ts';
+import { startMcp, type McpProcess } from './support/mcp-harness.ts';
 
 let mcp: McpProcess;
 const invokeUrl = () => `${mcp.origin}/invoke`;

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import type { CallToolResult } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { type McpProcess, mcpOnSandbox, structured, textOf } from './mcp-harness.ts';
+import { type McpProcess, mcpOnSandbox, structured, textOf } from './support/mcp-harness.ts';
 
 const MAX = 4096;
 const servers = mcpOnSandbox();

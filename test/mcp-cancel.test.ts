@@ -9,8 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { RunningSandbox } from '../src/local-sandbox/index.ts';
-import { rawPost, startMcp, startTestSandbox, type McpProcess } from './mcp-harness.ts';
+import type { RunningSandbox } from '../src/sandbox-service/index.ts';
+import { rawPost, startMcp, startTestSandbox, type McpProcess } from './support/mcp-harness.ts';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdefgh';

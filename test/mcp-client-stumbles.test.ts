@@ -7,9 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import type { CallToolResult } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { eventually } from './eventually.ts';
-import { type McpProcess, mcpOnSandbox, ROOT, rawPost, rpcBody, structured, textOf } from './mcp-harness.ts';
-import { stopChild } from './processes.ts';
+import { eventually } from './support/eventually.ts';
+import { type McpProcess, mcpOnSandbox, ROOT, rawPost, rpcBody, structured, textOf } from './support/mcp-harness.ts';
+import { stopChild } from './support/processes.ts';
 
 const servers = mcpOnSandbox();
 let mcp: McpProcess;

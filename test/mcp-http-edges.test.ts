@@ -18,9 +18,9 @@ import {
   textOf,
   TOOL_NAMES,
   type McpProcess,
-} from './mcp-harness.ts';
-import { eventually } from './eventually.ts';
-import { freePort, stopChild } from './processes.ts';
+} from './support/mcp-harness.ts';
+import { eventually } from './support/eventually.ts';
+import { freePort, stopChild } from './support/processes.ts';
 
 let deadSandboxUrl: string;
 let mcp: McpProcess;

@@ -13,21 +13,22 @@ import {
   StreamableHTTPClientTransport,
 } from '@modelcontextprotocol/client';
 import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT, UnsecuredJWT } from 'jose';
-import { createApp } from '../src/app.ts';
-import { createAppDeps } from '../src/app-deps.ts';
-import { createJwtAccessTokens, type JwtAccessTokenOptions } from '../src/auth/jwt-access-tokens.ts';
-import { parseStaticTokens, unnamedTenant } from '../src/auth/static-tokens.ts';
-import { ConfigError, loadConfig } from '../src/config.ts';
-import { createLogger } from '../src/logger.ts';
-import { TOOLS } from '../src/mcp/code-interpreter-tools.ts';
-import { createToolCatalog } from '../src/mcp/tool-catalog.ts';
-import { defineTool, toolResult } from '../src/mcp/tool-definition.ts';
-import { listenHttp, type HttpListener } from '../src/serve.ts';
+import { createApp } from '../src/mcp-server/app.ts';
+import { createAppDeps } from '../src/mcp-server/app-deps.ts';
+import { createJwtAccessTokens, type JwtAccessTokenOptions } from '../src/mcp-server/auth/jwt-access-tokens.ts';
+import { parseStaticTokens, unnamedTenant } from '../src/mcp-server/auth/static-tokens.ts';
+import { loadConfig } from '../src/mcp-server/config.ts';
+import { ConfigError } from '../src/shared/cli.ts';
+import { createLogger } from '../src/shared/logger.ts';
+import { TOOLS } from '../src/mcp-server/server/code-interpreter-tools.ts';
+import { createToolCatalog } from '../src/mcp-server/tools/tool-catalog.ts';
+import { defineTool, toolResult } from '../src/mcp-server/tools/tool-definition.ts';
+import { listenHttp, type HttpListener } from '../src/shared/listen-http.ts';
 import { z } from 'zod';
-import type { RunningSandbox } from '../src/local-sandbox/index.ts';
-import { eventually } from './eventually.ts';
-import { call, rawPost, SECRET, startMcp, startTestSandbox, structured } from './mcp-harness.ts';
-import { freePort } from './processes.ts';
+import type { RunningSandbox } from '../src/sandbox-service/index.ts';
+import { eventually } from './support/eventually.ts';
+import { call, rawPost, SECRET, startMcp, startTestSandbox, structured } from './support/mcp-harness.ts';
+import { freePort } from './support/processes.ts';
 
 type Key = { kid: string; privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey']; jwk: JWK };
 

@@ -2,7 +2,7 @@
 // contexts interchangeably, and a restarted process still serves old ones.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { call, connect, mcpOnSandbox, SECRET, structured, textOf } from './mcp-harness.ts';
+import { call, connect, mcpOnSandbox, SECRET, structured, textOf } from './support/mcp-harness.ts';
 
 const { start: mcp } = mcpOnSandbox();
 

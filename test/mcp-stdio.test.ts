@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
-import { eventually } from './eventually.ts';
-import { call, ERAS, MODERN_VERSION, newClient, ROOT, structured, textOf } from './mcp-harness.ts';
+import { eventually } from './support/eventually.ts';
+import { call, ERAS, MODERN_VERSION, newClient, ROOT, structured, textOf } from './support/mcp-harness.ts';
 
 for (const era of ERAS) {
   describe(`stdio, ${era} era`, () => {

@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { CallToolResult, Client } from '@modelcontextprotocol/client';
-import type { RunningSandbox } from '../src/local-sandbox/index.ts';
-import { eventually } from './eventually.ts';
-import { holdings, isEmpty } from './host-leftovers.ts';
-import { call, connect, type McpProcess, startMcp, startTestSandbox, structured, textOf } from './mcp-harness.ts';
+import type { RunningSandbox } from '../src/sandbox-service/index.ts';
+import { eventually } from './support/eventually.ts';
+import { holdings, isEmpty } from './support/host-leftovers.ts';
+import { call, connect, type McpProcess, startMcp, startTestSandbox, structured, textOf } from './support/mcp-harness.ts';
 
 const ROUNDS = 10;
 let sandbox: RunningSandbox;

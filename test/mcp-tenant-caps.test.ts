@@ -10,10 +10,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { CallToolResult, Client } from '@modelcontextprotocol/client';
-import type { RunningSandbox } from '../src/local-sandbox/index.ts';
-import { eventually } from './eventually.ts';
-import { call, connect, type McpProcess, startMcp, startTestSandbox, structured, textOf } from './mcp-harness.ts';
-import { request } from './sandbox-support.ts';
+import type { RunningSandbox } from '../src/sandbox-service/index.ts';
+import { eventually } from './support/eventually.ts';
+import { call, connect, type McpProcess, startMcp, startTestSandbox, structured, textOf } from './support/mcp-harness.ts';
+import { request } from './support/sandbox-support.ts';
 
 const TOKEN_A = 'tenant-a-token-0123456789abcdef';
 const TOKEN_B = 'tenant-b-token-0123456789abcdef';

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { CallToolResult, Client } from '@modelcontextprotocol/client';
-import type { RunningSandbox } from '../src/local-sandbox/index.ts';
-import { call, connect, startMcp, startTestSandbox, structured, textOf, type McpProcess } from './mcp-harness.ts';
+import type { RunningSandbox } from '../src/sandbox-service/index.ts';
+import { call, connect, startMcp, startTestSandbox, structured, textOf, type McpProcess } from './support/mcp-harness.ts';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdefgh';

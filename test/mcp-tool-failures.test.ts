@@ -21,8 +21,8 @@ import { Client as Client1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { AjvJsonSchemaValidator as Ajv1 } from '@modelcontextprotocol/sdk/validation/ajv';
-import type { RunningSandbox } from '../src/local-sandbox/index.ts';
-import { TOOL_FAILURE_KINDS, type ToolFailureKind, toolFailure } from '../src/mcp/tool-failure.ts';
+import type { RunningSandbox } from '../src/sandbox-service/index.ts';
+import { TOOL_FAILURE_KINDS, type ToolFailureKind, toolFailure } from '../src/mcp-server/tools/tool-failure.ts';
 import {
   call,
   connect,
@@ -35,8 +35,8 @@ import {
   TOOL_NAMES,
   textOf,
   type McpProcess,
-} from './mcp-harness.ts';
-import { freePort } from './processes.ts';
+} from './support/mcp-harness.ts';
+import { freePort } from './support/processes.ts';
 
 /** What the servers under test are told: small enough limits to hit. */
 const LIMITS = { CONTEXT_SECRET: SECRET, MCP_MAX_FILE_BYTES: '1000', MCP_MAX_CONTEXTS_PER_TENANT: '1' };

@@ -17,8 +17,8 @@ import {
   TOOL_NAMES,
   textOf,
   type McpProcess,
-} from './mcp-harness.ts';
-import { eventually } from './eventually.ts';
+} from './support/mcp-harness.ts';
+import { eventually } from './support/eventually.ts';
 
 const servers = mcpOnSandbox();
 let mcp: McpProcess;

@@ -1,7 +1,7 @@
 /** The /execute stream's line parser: known events typed, unknown types skipped (the protocol may grow), malformed lines refused. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatExecutionEvent, parseExecutionEvent } from '../src/sandbox/protocol.ts';
+import { formatExecutionEvent, parseExecutionEvent } from '../src/protocol/sandbox-api.ts';
 
 test('a known event parses, and round-trips through formatExecutionEvent', () => {
   const event = parseExecutionEvent('{"type":"stdout","text":"hi\\n","timestamp":1}');

@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { ReadableStream } from 'node:stream/web';
 import { after, before, describe, test } from 'node:test';
-import { fetchPublicUrl, parseAllowHosts, PublicFetchError, type PublicFetchErrorKind } from '../src/net/public-fetch.ts';
+import { fetchPublicUrl, parseAllowHosts, PublicFetchError, type PublicFetchErrorKind } from '../src/mcp-server/net/public-fetch.ts';
 
 interface TestServer {
   origin: string;

@@ -9,9 +9,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
-import { DirectoryListing } from '../src/sandbox/protocol.ts';
-import { createContext, execute } from './sandbox-support.ts';
+import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
+import { DirectoryListing } from '../src/protocol/sandbox-api.ts';
+import { createContext, execute } from './support/sandbox-support.ts';
 
 const SESSION = { 'x-ci-session-id': 'agentrun-files' };
 const UPLOAD_LIMIT_MB = 1;

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { failureOf } from '../src/mcp/tool-failure.ts';
-import { createSandboxClient, SandboxError } from '../src/sandbox/client.ts';
-import { createDirectSessions } from '../src/sessions/direct.ts';
+import { failureOf } from '../src/mcp-server/tools/tool-failure.ts';
+import { createSandboxClient, SandboxError } from '../src/mcp-server/sandbox-client/client.ts';
+import { createDirectSessions } from '../src/mcp-server/sessions/direct.ts';
 
 let server: Server;
 let url: string;

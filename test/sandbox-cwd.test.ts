@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
-import { createContext, execute, request } from './sandbox-support.ts';
+import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
+import { createContext, execute, request } from './support/sandbox-support.ts';
 
 const S = { 'x-ci-session-id': 'cwd-test' };
 let sandbox: RunningSandbox;

@@ -10,10 +10,10 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import * as zmq from 'zeromq';
-import { launchDenoKernel } from '../src/local-sandbox/deno-kernel.ts';
-import { KernelConnection } from '../src/local-sandbox/kernel-connection.ts';
-import type { LaunchedKernel } from '../src/local-sandbox/kernel-launch.ts';
-import { commandLine, descendants, processesIn, sandboxNamespaces, stillRunning } from './processes.ts';
+import { launchDenoKernel } from '../src/sandbox-service/kernels/deno-kernel.ts';
+import { KernelConnection } from '../src/sandbox-service/kernels/kernel-connection.ts';
+import type { LaunchedKernel } from '../src/sandbox-service/kernels/kernel-launch.ts';
+import { commandLine, descendants, processesIn, sandboxNamespaces, stillRunning } from './support/processes.ts';
 
 interface Run {
   reply: Record<string, unknown>;

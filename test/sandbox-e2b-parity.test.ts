@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Sandbox } from '@e2b/code-interpreter';
-import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
+import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
 
 const E2B_DEBUG_PORT = 49999;
 

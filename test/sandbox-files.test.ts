@@ -11,9 +11,9 @@ import { existsSync, linkSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
-import { DirectoryListing, EntryResponse, FileContent, WrittenFile } from '../src/sandbox/protocol.ts';
-import { createContext, execute, request } from './sandbox-support.ts';
+import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
+import { DirectoryListing, EntryResponse, FileContent, WrittenFile } from '../src/protocol/sandbox-api.ts';
+import { createContext, execute, request } from './support/sandbox-support.ts';
 
 const A = { 'x-ci-session-id': 'files-a' };
 const B = { 'x-ci-session-id': 'files-b' };

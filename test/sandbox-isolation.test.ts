@@ -10,8 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
-import { createContext, execute, request } from './sandbox-support.ts';
+import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
+import { createContext, execute, request } from './support/sandbox-support.ts';
 
 const SECRET_NAME = 'SANDBOX_TEST_SERVER_SECRET';
 const SECRET_VALUE = `s3cr3t-${process.pid}`;

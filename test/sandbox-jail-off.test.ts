@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { lstatSync, readlinkSync, unlinkSync } from 'node:fs';
-import { WORKSPACE_DIR } from '../src/sandbox/protocol.ts';
+import { WORKSPACE_DIR } from '../src/protocol/sandbox-api.ts';
 import { after, before, describe, test } from 'node:test';
 import {
   decideJail,
@@ -16,12 +16,12 @@ import {
   parseJailSetting,
   probeJailNetwork,
   probeNamespaces,
-} from '../src/local-sandbox/jail-mode.ts';
-import type { RunningSandbox } from '../src/local-sandbox/index.ts';
-import { eventually } from './eventually.ts';
-import { startTestSandbox } from './mcp-harness.ts';
-import { stillRunning } from './processes.ts';
-import { createContext, execute, request } from './sandbox-support.ts';
+} from '../src/sandbox-service/jail/jail-mode.ts';
+import type { RunningSandbox } from '../src/sandbox-service/index.ts';
+import { eventually } from './support/eventually.ts';
+import { startTestSandbox } from './support/mcp-harness.ts';
+import { stillRunning } from './support/processes.ts';
+import { createContext, execute, request } from './support/sandbox-support.ts';
 
 const A = { 'x-ci-session-id': 'jail-off-a' };
 const B = { 'x-ci-session-id': 'jail-off-b' };

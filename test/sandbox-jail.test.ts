@@ -11,11 +11,11 @@ import { createServer, type Server } from 'node:net';
 import { arch, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
-import { resolveDenoBinary } from '../src/local-sandbox/deno-kernel.ts';
-import { SessionUids } from '../src/local-sandbox/session-uids.ts';
-import { descendants, processesIn, sandboxNamespaces } from './processes.ts';
-import { createContext, execute, request } from './sandbox-support.ts';
+import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
+import { resolveDenoBinary } from '../src/sandbox-service/kernels/deno-kernel.ts';
+import { SessionUids } from '../src/sandbox-service/jail/session-uids.ts';
+import { descendants, processesIn, sandboxNamespaces } from './support/processes.ts';
+import { createContext, execute, request } from './support/sandbox-support.ts';
 
 const A = { 'x-ci-session-id': 'jail-a' };
 const B = { 'x-ci-session-id': 'jail-b' };

@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parseExecutionEvent } from '../src/sandbox/protocol.ts';
-import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
-import { eventually } from './eventually.ts';
-import { commandLine, processesIn, sandboxNamespaces } from './processes.ts';
-import { createContext, execute, request } from './sandbox-support.ts';
+import { parseExecutionEvent } from '../src/protocol/sandbox-api.ts';
+import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
+import { eventually } from './support/eventually.ts';
+import { commandLine, processesIn, sandboxNamespaces } from './support/processes.ts';
+import { createContext, execute, request } from './support/sandbox-support.ts';
 
 const OUTPUT_LIMIT = 20_000;
 const MAX_CONTEXTS = 4;

@@ -10,8 +10,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ContextLimits, startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
-import { createContext, execute, request } from './sandbox-support.ts';
+import { ContextLimits, startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
+import { createContext, execute, request } from './support/sandbox-support.ts';
 
 const MEMORY_MB = 256;
 const PIDS_MAX = 64;

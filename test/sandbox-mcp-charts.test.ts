@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { mcpOnSandbox } from './mcp-harness.ts';
+import { mcpOnSandbox } from './support/mcp-harness.ts';
 
 const servers = mcpOnSandbox();
 let client: Client;

@@ -10,8 +10,8 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { after, before, test } from 'node:test';
-import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
-import { createContext, execute } from './sandbox-support.ts';
+import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
+import { createContext, execute } from './support/sandbox-support.ts';
 
 const A = { 'x-ci-session-id': 'net-a' };
 const B = { 'x-ci-session-id': 'net-b' };

@@ -1,9 +1,15 @@
 /** SANDBOX_* variables: defaults, parsing, and one-line errors naming the variable. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig } from '../src/config.ts';
-import { sandboxEnvName } from '../src/env.ts';
-import { SandboxOptionsError, parseSandboxEnv, parseSandboxOptions } from '../src/local-sandbox/options.ts';
+import { loadConfig } from '../src/mcp-server/config.ts';
+import { ConfigError } from '../src/shared/cli.ts';
+import {
+  SandboxOptionsError,
+  parseSandboxEnv,
+  parseSandboxOptions,
+  sandboxEnvName,
+  sandboxOptionsFromEnv,
+} from '../src/sandbox-service/settings.ts';
 
 describe('parseSandboxEnv', () => {
   test('gives the documented defaults for an empty environment', () => {
@@ -134,7 +140,7 @@ test('npm start hands the sandbox the SANDBOX_* variables as npm run sandbox rea
   ];
   for (const env of envs) {
     const alone = outcome(() => parseSandboxEnv(env));
-    const viaConfig = outcome(() => parseSandboxOptions(loadConfig(env, []).embeddedSandbox, sandboxEnvName));
+    const viaConfig = outcome(() => parseSandboxOptions(sandboxOptionsFromEnv(loadConfig(env, []).embeddedSandbox), sandboxEnvName));
     assert.deepEqual(viaConfig, alone, JSON.stringify(env));
   }
 });

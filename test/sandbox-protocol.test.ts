@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
-import { createContext, execute, request } from './sandbox-support.ts';
+import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
+import { createContext, execute, request } from './support/sandbox-support.ts';
 
 let sandbox: RunningSandbox;
 let url: string;

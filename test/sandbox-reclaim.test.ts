@@ -5,9 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { sweepRoot } from '../src/local-sandbox/leftovers.ts';
-import { eventually } from './eventually.ts';
-import { cgroupsOf, freshTmp, groupAlive, HEADERS, leftovers, rootsIn, type ServerProcess, startServer } from './shutdown-support.ts';
+import { sweepRoot } from '../src/sandbox-service/roots/leftovers.ts';
+import { eventually } from './support/eventually.ts';
+import {
+  cgroupsOf,
+  freshTmp,
+  groupAlive,
+  HEADERS,
+  leftovers,
+  rootsIn,
+  type ServerProcess,
+  startServer,
+} from './support/shutdown-support.ts';
 
 const tmp = freshTmp();
 const started: ServerProcess[] = [];

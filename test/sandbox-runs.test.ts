@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
-import { readLines } from '../src/sandbox/execution.ts';
-import { type ExecutionEvent, parseExecutionEvent } from '../src/sandbox/protocol.ts';
-import { createContext, execute, request, summarize } from './sandbox-support.ts';
+import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
+import { readLines } from '../src/mcp-server/sandbox-client/execution.ts';
+import { type ExecutionEvent, parseExecutionEvent } from '../src/protocol/sandbox-api.ts';
+import { createContext, execute, request, summarize } from './support/sandbox-support.ts';
 
 let sandbox: RunningSandbox;
 let url: string;

@@ -6,11 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { readLines } from '../src/sandbox/execution.ts';
-import { parseExecutionEvent, type ExecutionEvent } from '../src/sandbox/protocol.ts';
-import { sweepRoot } from '../src/local-sandbox/leftovers.ts';
-import { eventually } from './eventually.ts';
-import { groupAlive, HEADERS, leftovers, type ServerProcess, startServer } from './shutdown-support.ts';
+import { readLines } from '../src/mcp-server/sandbox-client/execution.ts';
+import { parseExecutionEvent, type ExecutionEvent } from '../src/protocol/sandbox-api.ts';
+import { sweepRoot } from '../src/sandbox-service/roots/leftovers.ts';
+import { eventually } from './support/eventually.ts';
+import { groupAlive, HEADERS, leftovers, type ServerProcess, startServer } from './support/shutdown-support.ts';
 
 const started: ServerProcess[] = [];
 after(async () => {

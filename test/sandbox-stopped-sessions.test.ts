@@ -7,12 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
-import { tenantShare } from '../src/local-sandbox/tenant-quota.ts';
-import { QUOTA_REFUSAL, UNKNOWN_SESSION_REFUSAL } from '../src/sandbox/protocol.ts';
-import { eventually } from './eventually.ts';
-import { holdings, isEmpty } from './host-leftovers.ts';
-import { createContext, request } from './sandbox-support.ts';
+import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
+import { tenantShare } from '../src/sandbox-service/contexts/tenant-quota.ts';
+import { QUOTA_REFUSAL, UNKNOWN_SESSION_REFUSAL } from '../src/protocol/sandbox-api.ts';
+import { eventually } from './support/eventually.ts';
+import { holdings, isEmpty } from './support/host-leftovers.ts';
+import { createContext, request } from './support/sandbox-support.ts';
 
 const MAX_CONTEXTS = 8;
 let sandbox: RunningSandbox;

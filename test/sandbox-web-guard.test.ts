@@ -8,9 +8,9 @@
 import assert from 'node:assert/strict';
 import { Agent, request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { startSandbox, type RunningSandbox } from '../src/local-sandbox/index.ts';
-import { connect, call, startMcp, structured, type McpProcess } from './mcp-harness.ts';
-import { execute, request } from './sandbox-support.ts';
+import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
+import { connect, call, startMcp, structured, type McpProcess } from './support/mcp-harness.ts';
+import { execute, request } from './support/sandbox-support.ts';
 
 /** A raw HTTP/1.1 request, so Host can be anything (fetch sets it from the URL). */
 function rawRequest(

@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, test } from 'node:test';
-import { sweepRoot } from '../src/local-sandbox/leftovers.ts';
-import { eventually } from './eventually.ts';
-import { ROOT } from './mcp-harness.ts';
-import { freshTmp, groupAlive, leftovers } from './shutdown-support.ts';
+import { sweepRoot } from '../src/sandbox-service/roots/leftovers.ts';
+import { eventually } from './support/eventually.ts';
+import { ROOT } from './support/mcp-harness.ts';
+import { freshTmp, groupAlive, leftovers } from './support/shutdown-support.ts';
 
 const tmps: string[] = [];
 after(async () => {

@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ServerConnection } from '@jupyterlab/services';
 import WebSocket from 'ws';
-import { freePort, pidsWithArgument } from '../../test/processes.ts';
+import { freePort, pidsWithArgument } from '../../test/support/processes.ts';
 import { delay, killAll, scratchDir } from './processes.ts';
 
 export const JUPYTER_PYTHON = '/usr/bin/python3';

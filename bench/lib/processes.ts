@@ -1,6 +1,6 @@
 /**
  * Helpers to start helper processes for a bench and to be sure none outlives it
- * (free ports and finding processes by argument: test/processes.ts).
+ * (free ports and finding processes by argument: test/support/processes.ts).
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';

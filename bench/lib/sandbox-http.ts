@@ -1,6 +1,6 @@
 /** The embedded sandbox as a client sees it over HTTP: create a context, run code to end_of_execution. */
-import { readLines } from '../../src/sandbox/execution.ts';
-import { parseExecutionEvent, type Context } from '../../src/sandbox/protocol.ts';
+import { readLines } from '../../src/mcp-server/sandbox-client/execution.ts';
+import { parseExecutionEvent, type Context } from '../../src/protocol/sandbox-api.ts';
 
 export async function createContext(baseUrl: string, language = 'python'): Promise<Context> {
   const response = await fetch(new URL('/contexts', baseUrl), {

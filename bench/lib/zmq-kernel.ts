@@ -9,7 +9,7 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Dealer, Subscriber } from 'zeromq';
-import { pidsWithArgument } from '../../test/processes.ts';
+import { pidsWithArgument } from '../../test/support/processes.ts';
 import { delay, killAll, scratchDir } from './processes.ts';
 
 const DELIMITER = '<IDS|MSG>';

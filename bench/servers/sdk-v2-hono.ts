@@ -9,7 +9,7 @@ import { serve } from '@hono/node-server';
 import { createMcpHonoApp } from '@modelcontextprotocol/hono';
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import type { AddressInfo } from 'node:net';
-import { TOOLS } from '../../src/mcp/code-interpreter-tools.ts';
+import { TOOLS } from '../../src/mcp-server/server/code-interpreter-tools.ts';
 
 const handler = createMcpHandler(() => {
   const server = new McpServer({ name: 'sdk-v2-reference', version: '1.0.0' }, { capabilities: { logging: {} } });

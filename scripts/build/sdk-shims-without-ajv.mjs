@@ -1,6 +1,6 @@
 // Stands in for @modelcontextprotocol/server/_shims in the FC bundle. The SDK's Node shim
 // exports an Ajv-backed DefaultJsonSchemaValidator that it constructs only when a Server
-// is given no jsonSchemaValidator; ours always gets one (src/mcp/server.ts), and nothing
+// is given no jsonSchemaValidator; ours always gets one (src/mcp-server/server/server.ts), and nothing
 // here validates elicitation results. Without this, Ajv is parsed at every cold start.
 import process from 'node:process';
 

@@ -18,11 +18,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { eventually } from '../eventually.ts';
-import { type FcDeployment, startFcDeployment } from '../fc-deployment.ts';
-import { renderServerlessYaml } from '../fc-render-yaml.ts';
-import { call, ROOT, structured, textOf } from '../mcp-harness.ts';
-import { freePort } from '../processes.ts';
+import { eventually } from '../support/eventually.ts';
+import { type FcDeployment, startFcDeployment } from '../support/fc-deployment.ts';
+import { renderServerlessYaml } from '../support/fc-render-yaml.ts';
+import { call, ROOT, structured, textOf } from '../support/mcp-harness.ts';
+import { freePort } from '../support/processes.ts';
 
 const run = promisify(execFile);
 const ROLE = { accessKeyId: 'STS.image-role-key', accessKeySecret: 'image-role-secret', securityToken: 'image-role-token' };

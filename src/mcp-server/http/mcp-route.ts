@@ -1,0 +1,131 @@
+/**
+ * `createMcpRoute(deps)`: POST /mcp, both protocol eras from one server factory
+ * through the SDK's `createMcpHandler`: 2026-07-28 requests (with the `_meta`
+ * envelope: server/discover, header validation, caching hints) natively, 2025
+ * clients (initialize, or a bare request) by its stateless fallback. Every request
+ * gets a new MCP server (GHSA-345p-7cg4-v4c7); the handler keeps nothing about a
+ * request once it is answered.
+ *
+ * @example app.route('/mcp', createMcpRoute({ maxBodyBytes, logger, serverDeps }))
+ */
+import { createMcpHandler, type McpServerFactory } from '@modelcontextprotocol/server';
+import type { HttpBindings } from '@hono/node-server';
+import { Hono } from 'hono';
+import type { RequestIdVariables } from 'hono/request-id';
+import { ANONYMOUS_TENANT, type Tenant } from '../auth/tenant.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { cancelRequest, type RequestId } from '../run-tools/request-cancel.ts';
+import { createMcpServer, type McpServerDeps } from '../server/server.ts';
+import type { TenantVariables } from './bearer-auth.ts';
+import { errors } from './errors.ts';
+import { startRequestLog, type RequestLog } from './request-log.ts';
+
+export interface McpRouteDeps {
+  maxBodyBytes: number;
+  logger: Logger;
+  /** The MCP server's dependencies for one request of `tenant`, logging through `logger`. */
+  serverDeps(request: Request, logger: Logger, tenant: Tenant): McpServerDeps;
+}
+
+type Env = { Variables: RequestIdVariables & Partial<TenantVariables>; Bindings: Partial<HttpBindings> };
+
+interface RequestScope {
+  log: RequestLog;
+  logger: Logger;
+  tenant: Tenant;
+  /** This request's server, once the factory made it. */
+  server?: { close(): Promise<void> };
+}
+
+/** What the log line names: the JSON-RPC method and, for tools/call, the tool. */
+function describeMessage(body: unknown): { method?: string; tool?: string } {
+  if (Array.isArray(body)) return { method: 'batch' };
+  if (typeof body !== 'object' || body === null) return {};
+  const { method, params } = body as { method?: unknown; params?: { name?: unknown } };
+  return {
+    method: typeof method === 'string' ? method : undefined,
+    tool: method === 'tools/call' && typeof params?.name === 'string' ? params.name : undefined,
+  };
+}
+
+/** The request ids a body's `notifications/cancelled` name (a batch may hold several). */
+function cancelledRequestIds(body: unknown): RequestId[] {
+  const ids: RequestId[] = [];
+  for (const message of Array.isArray(body) ? body : [body]) {
+    if (typeof message !== 'object' || message === null) continue;
+    const { method, params } = message as { method?: unknown; params?: { requestId?: unknown } };
+    const id = params?.requestId;
+    if (method === 'notifications/cancelled' && (typeof id === 'string' || typeof id === 'number')) ids.push(id);
+  }
+  return ids;
+}
+
+export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
+  // Keyed by the request object itself: what one request's server needs, gone with the request.
+  const scopes = new WeakMap<Request, RequestScope>();
+
+  const factory: McpServerFactory = (ctx) => {
+    const scope = ctx.requestInfo ? scopes.get(ctx.requestInfo) : undefined;
+    if (scope) scope.log.era = ctx.era;
+    const logger = scope?.logger ?? deps.logger;
+    const server = createMcpServer({
+      ...deps.serverDeps(ctx.requestInfo ?? new Request('http://mcp.invalid/'), logger, scope?.tenant ?? ANONYMOUS_TENANT),
+      onToolCall: ({ outcome, error }) => {
+        if (!scope) return;
+        scope.log.outcome = outcome;
+        scope.log.error = error;
+      },
+    });
+    if (scope) scope.server = server;
+    return server;
+  };
+  const handler = createMcpHandler(factory, {
+    maxRequestBodySize: deps.maxBodyBytes,
+    onerror: (error) => deps.logger.debug('mcp request refused or failed', { error: error.message }),
+  });
+
+  const route = new Hono<Env>();
+  route.post('/', async (c) => {
+    const requestId = c.get('requestId');
+    const log = startRequestLog(deps.logger, requestId, 'mcp');
+    // Set by the bearer middleware; only a test's bare route has none.
+    const tenant = c.get('tenant') ?? ANONYMOUS_TENANT;
+    log.tenant = tenant.id;
+    let body: unknown;
+    try {
+      body = JSON.parse(await c.req.text());
+    } catch (error) {
+      return log.finish(errors.parse(`the body is not JSON (${error instanceof Error ? error.message : String(error)})`));
+    }
+    Object.assign(log, describeMessage(body));
+    const request = c.req.raw;
+    const scope: RequestScope = { log, tenant, logger: deps.logger.child({ request_id: requestId, tenant: tenant.id }) };
+    scopes.set(request, scope);
+    // A cancel for a call that another request (maybe on another instance) is running: the SDK
+    // can only answer it here; the call's code is stopped in the sandbox, before the 202 goes out
+    // (on FC an instance may be frozen once it has answered).
+    const cancelled = cancelledRequestIds(body);
+    if (cancelled.length > 0) {
+      const toolDeps = deps.serverDeps(request, scope.logger, tenant);
+      await Promise.all(
+        cancelled.map((id) =>
+          cancelRequest(toolDeps, id).catch((error: unknown) =>
+            scope.logger.warn('could not pass a cancel on to the sandbox', { error: String(error) }),
+          ),
+        ),
+      );
+    }
+    const outgoing = c.env?.outgoing;
+    // A client that hangs up mid-stream must stop its tool call (and so the sandbox call):
+    // closing the request's server aborts its handlers. The SDK's own wiring of the
+    // request's signal did not always reach a streaming 2026-07-28 exchange.
+    outgoing?.once('close', () => {
+      if (!outgoing.writableFinished) void scope.server?.close().catch(() => {});
+    });
+    return log.finish(await handler.fetch(request, { parsedBody: body }), outgoing);
+  });
+  const stateless = () => errors.methodNotAllowed('this server is stateless; send JSON-RPC requests with POST', 'POST, OPTIONS');
+  route.get('/', stateless);
+  route.delete('/', stateless);
+  return route;
+}

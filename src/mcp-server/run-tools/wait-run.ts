@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { ExecutionFold } from '../sandbox-client/execution.ts';
+import { MAX_RUN_WAIT_SECONDS, parseExecutionEvent } from '../../protocol/sandbox-api.ts';
+import { filesFromEvent } from '../file-tools/changed-files.ts';
+import { releaseSessionIfEmpty } from '../tools/context-params.ts';
+import { RunIdParam, withRun } from './run-params.ts';
+import { DEFAULT_WAIT_SECONDS, RunOutput, renderExecution } from './run-output.ts';
+import { encodeContextId } from '../tools/tenant-contexts.ts';
+import { defineTool } from '../tools/tool-definition.ts';
+
+export const waitRun = defineTool({
+  name: 'wait_run',
+  title: 'Wait for a running run_code',
+  description:
+    'Collects what a run_code that answered status "running" produced since it was last collected (never twice, in order: stdout, stderr, results, charts), ' +
+    'waiting up to wait_seconds for the run to end. While it goes on the answer has status "running" again; at its end, the final result as run_code gives it ' +
+    '(the error if it raised, files_changed), holding the output not collected before. Any server instance can serve it.',
+  inputSchema: z.object({
+    run_id: RunIdParam,
+    wait_seconds: z
+      .number()
+      .nonnegative()
+      .max(MAX_RUN_WAIT_SECONDS)
+      .optional()
+      .describe(
+        `Wait at most this long for the run to end (default ${DEFAULT_WAIT_SECONDS}, at most ${MAX_RUN_WAIT_SECONDS}); 0 answers at once.`,
+      ),
+  }),
+  outputSchema: RunOutput,
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  async handler({ run_id, wait_seconds }, deps) {
+    const started = performance.now();
+    return withRun(deps, run_id, async ({ session, run }) => {
+      const read = await deps.sandbox.runEvents(session, run, { wait_seconds: wait_seconds ?? DEFAULT_WAIT_SECONDS, until: 'end' });
+      const fold = new ExecutionFold();
+      for (const raw of read.events) {
+        const event = parseExecutionEvent(JSON.stringify(raw));
+        if (event) fold.add(event);
+      }
+      const execution = fold.execution();
+      if (read.status === 'running') {
+        return renderExecution(execution, deps, started, {
+          runningAs: run_id,
+          notes: ['The run is still going. Call wait_run again with the same run_id for what follows, or cancel_run to stop it.'],
+        });
+      }
+      if (read.context_discarded) await releaseSessionIfEmpty(deps, session);
+      const contextId = encodeContextId(deps, { session, sandboxContextId: read.context_id });
+      const files = execution.filesChanged && !read.context_discarded ? filesFromEvent(execution.filesChanged, contextId) : [];
+      const collectedBefore = read.events.length === 0 ? ['(The run has ended; its output was all collected before.)'] : undefined;
+      // A run read to its end: whatever the stream said, the sandbox's own record is complete.
+      return renderExecution({ ...execution, complete: true }, deps, started, { files, notes: collectedBefore });
+    });
+  },
+});

@@ -1,0 +1,365 @@
+/**
+ * The MCP side's client of the sandbox wire protocol (src/protocol/sandbox-api.ts), on ky.
+ * Every request carries the session header; GET and DELETE retry with backoff,
+ * POSTs never do (creating a context or running code twice is not harmless).
+ * Failures come out as SandboxError with a message meant for the agent.
+ */
+import ky, { HTTPError, type KyInstance, type Options as KyOptions } from 'ky';
+import type { z } from 'zod';
+import {
+  Context,
+  ContextList,
+  DirectoryListing,
+  EntryResponse,
+  FILE_ROUTES,
+  FileContent,
+  type FileEntry,
+  SESSIONS_ROUTE,
+  SessionList,
+  InterruptedRuns,
+  RUN_ROUTES,
+  RunEvents,
+  RunStatus,
+  type RunEventsRequest,
+  type WriteFileRequest,
+  WrittenFile,
+  type CreateContextRequest,
+  type ExecuteRequest,
+  UNKNOWN_SESSION_REFUSAL,
+} from '../../protocol/sandbox-api.ts';
+import { SandboxError, toSandboxError } from './errors.ts';
+import { collectExecution, type Execution, type ExecutionEventListener } from './execution.ts';
+import { DEFAULT_RUN_TIMEOUT_SECONDS } from '../../protocol/limits.ts';
+
+export { SandboxError } from './errors.ts';
+export type { Execution, ExecutionEventListener } from './execution.ts';
+
+export interface SandboxClientOptions {
+  /** e.g. http://localhost:5001 */
+  baseUrl: string;
+  /** Header that routes a request to the session's instance. */
+  sessionHeader: string;
+  /** The sandbox API's own token, sent as X-Access-Token (the embedded sandbox's; E2B's header name). */
+  accessToken?: string;
+  /** Adds a credential to each request (FC: the sandbox function is not public). */
+  authorize?: (request: Request) => void | Promise<void>;
+  /** Per-call timeout for everything but /execute, ms (default 15000). */
+  requestTimeoutMs?: number;
+  /** Retries of idempotent calls (default 2). */
+  retries?: number;
+  /** For tests and benchmarks. */
+  fetch?: typeof fetch;
+  /** What the client learns about the sandbox as it goes; share one among the clients of one sandbox. */
+  features?: SandboxFeatures;
+}
+
+/** Extensions a sandbox was seen to offer (undefined: not known yet). */
+export interface SandboxFeatures {
+  /** The execute stream carries `files_changed` when asked (report_files). */
+  reportsFiles?: boolean;
+}
+
+/** What a health check found; health_check's output schema lists the same values. */
+export const HEALTH_STATUSES = ['healthy', 'unhealthy', 'timeout', 'connection_error'] as const;
+export type HealthStatus = (typeof HEALTH_STATUSES)[number];
+
+export interface HealthReport {
+  status: HealthStatus;
+  url: string;
+  responseCode?: number;
+  latencyMs: number;
+  error?: string;
+}
+
+/** One execute call's caller-side options (the embedded sandbox's kernel has its own ExecuteOptions). */
+export interface ExecuteCallOptions {
+  signal?: AbortSignal;
+  onEvent?: ExecutionEventListener;
+}
+
+export interface SandboxClient {
+  readonly baseUrl: string;
+  /** What this sandbox was seen to offer so far. */
+  readonly features: SandboxFeatures;
+  health(): Promise<HealthReport>;
+  createContext(session: string, request: CreateContextRequest): Promise<Context>;
+  listContexts(session: string): Promise<Context[]>;
+  deleteContext(session: string, sandboxContextId: string): Promise<void>;
+  /** Runs code; resolves when the sandbox ends the stream. `timeout` (s) also bounds the HTTP call. */
+  execute(session: string, request: ExecuteRequest, options?: ExecuteCallOptions): Promise<Execution>;
+  /**
+   * A held run's events (POST /runs/{id}/events, ours), waiting up to `wait_seconds` for one.
+   * A SandboxError `not_found` for a run the sandbox does not know (or a sandbox without runs).
+   */
+  runEvents(session: string, runId: string, request: RunEventsRequest): Promise<RunEvents>;
+  /** Interrupts a run (POST /runs/{id}/interrupt); `not_found` as runEvents. */
+  interruptRun(session: string, runId: string): Promise<z.infer<typeof RunStatus>>;
+  /** Interrupts the session's runs tagged `tag` (POST /runs/interrupt); undefined when the sandbox has no runs. */
+  interruptTagged(session: string, tag: string): Promise<number | undefined>;
+  /** The sessions holding contexts (GET /sessions, ours); undefined when the sandbox does not list them. */
+  listSessions(): Promise<string[] | undefined>;
+  readFile(session: string, path: string): Promise<FileContent>;
+  writeFile(session: string, request: WriteFileRequest): Promise<WrittenFile>;
+  /** Streams `body` into the file (multipart, as the cloud image takes uploads). */
+  uploadFile(session: string, path: string, body: ReadableStream<Uint8Array>, signal?: AbortSignal): Promise<WrittenFile>;
+  /** The file's raw bytes as a stream, and its size when the sandbox says. */
+  downloadFile(session: string, path: string, signal?: AbortSignal): Promise<{ body: ReadableStream<Uint8Array>; size?: number }>;
+  listFiles(session: string, path: string, depth: number): Promise<DirectoryListing>;
+  statFile(session: string, path: string): Promise<FileEntry>;
+}
+
+/** Slack on top of the sandbox's own run timeout before this side gives up on the stream. */
+const EXECUTE_GRACE_MS = 15_000;
+
+export function createSandboxClient(options: SandboxClientOptions): SandboxClient {
+  const baseUrl = options.baseUrl.replace(/\/+$/, '');
+  const requestTimeout = options.requestTimeoutMs ?? 15_000;
+  const http: KyInstance = ky.create({
+    prefixUrl: baseUrl,
+    timeout: requestTimeout,
+    retry: { limit: options.retries ?? 2, methods: ['get', 'delete'], backoffLimit: 2000 },
+    fetch: options.fetch,
+    headers: options.accessToken ? { 'X-Access-Token': options.accessToken } : undefined,
+    hooks: options.authorize
+      ? {
+          beforeRequest: [
+            async (request) => {
+              await options.authorize!(request);
+            },
+          ],
+        }
+      : undefined,
+  });
+
+  const withSession = (session: string, extra: KyOptions = {}): KyOptions => ({
+    ...extra,
+    headers: { ...(extra.headers as Record<string, string> | undefined), [options.sessionHeader]: session },
+  });
+
+  async function call<T>(what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw await toSandboxError(error, baseUrl, what);
+    }
+  }
+
+  /** A file call: a 404 is the file's (when the answer says so) or a sandbox without the file API. */
+  async function fileCall<T>(what: string, path: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof HTTPError && error.response.status === 404) throw await fileNotFound(error.response, what, path);
+      throw await toSandboxError(error, baseUrl, what);
+    }
+  }
+
+  const features = options.features ?? {};
+
+  return {
+    baseUrl,
+    features,
+
+    async health() {
+      const started = performance.now();
+      const latency = () => Math.round((performance.now() - started) * 10) / 10;
+      try {
+        const response = await http.get('health', { retry: 0, throwHttpErrors: false, timeout: 5000 });
+        await response.body?.cancel();
+        return {
+          status: response.ok ? 'healthy' : 'unhealthy',
+          url: baseUrl,
+          responseCode: response.status,
+          latencyMs: latency(),
+        };
+      } catch (error) {
+        const mapped = await toSandboxError(error, baseUrl, 'health check');
+        return {
+          status: mapped.kind === 'timeout' ? 'timeout' : mapped.kind === 'unreachable' ? 'connection_error' : 'unhealthy',
+          url: baseUrl,
+          latencyMs: latency(),
+          error: mapped.message,
+        };
+      }
+    },
+
+    createContext(session, request) {
+      return call('create context', async () =>
+        Context.parse(await http.post('contexts', withSession(session, { json: request, retry: 0 })).json()),
+      );
+    },
+
+    listContexts(session) {
+      return call('list contexts', async () => ContextList.parse(await http.get('contexts', withSession(session)).json()));
+    },
+
+    deleteContext(session, sandboxContextId) {
+      return call('stop context', async () => {
+        const response = await http.delete(`contexts/${encodeURIComponent(sandboxContextId)}`, withSession(session));
+        await response.body?.cancel();
+      });
+    },
+
+    execute(session, request, executeOptions = {}) {
+      const runTimeoutMs = (request.timeout ?? DEFAULT_RUN_TIMEOUT_SECONDS) * 1000;
+      // ky's timeout covers the wait for headers only; this deadline also bounds the stream.
+      const deadline = AbortSignal.timeout(runTimeoutMs + EXECUTE_GRACE_MS);
+      const signal = executeOptions.signal ? AbortSignal.any([executeOptions.signal, deadline]) : deadline;
+      return call('run code', async () => {
+        const response = await http.post(
+          'execute',
+          withSession(session, { json: request, retry: 0, timeout: runTimeoutMs + EXECUTE_GRACE_MS, signal }),
+        );
+        if (!response.body) throw new SandboxError('protocol', 'run code: the sandbox sent no output stream');
+        const execution = await collectExecution(response.body, executeOptions.onEvent);
+        if (request.report_files && execution.complete) features.reportsFiles = execution.filesChanged !== undefined;
+        return execution;
+      });
+    },
+
+    runEvents(session, runId, request) {
+      const waitMs = (request.wait_seconds ?? 0) * 1000;
+      return call('read run', async () =>
+        RunEvents.parse(
+          await http
+            .post(runPath(RUN_ROUTES.events, runId), withSession(session, { json: request, retry: 0, timeout: requestTimeout + waitMs }))
+            .json(),
+        ),
+      );
+    },
+
+    interruptRun(session, runId) {
+      return call('cancel run', async () =>
+        RunStatus.parse(await http.post(runPath(RUN_ROUTES.interrupt, runId), withSession(session, { retry: 0 })).json()),
+      );
+    },
+
+    async interruptTagged(session, tag) {
+      try {
+        const answer = await http.post(RUN_ROUTES.interruptTagged.slice(1), withSession(session, { json: { tag }, retry: 0 })).json();
+        return InterruptedRuns.parse(answer).interrupted;
+      } catch (error) {
+        if (error instanceof HTTPError && error.response.status === 404) return undefined;
+        throw await toSandboxError(error, baseUrl, 'cancel run');
+      }
+    },
+
+    async listSessions() {
+      try {
+        return SessionList.parse(await http.get(SESSIONS_ROUTE.slice(1)).json());
+      } catch (error) {
+        if (error instanceof HTTPError && error.response.status === 404) return undefined;
+        throw await toSandboxError(error, baseUrl, 'list sessions');
+      }
+    },
+
+    readFile(session, path) {
+      return fileCall('read file', path, async () =>
+        FileContent.parse(await http.get(FILE_ROUTES.files.slice(1), withSession(session, { searchParams: { path } })).json()),
+      );
+    },
+
+    writeFile(session, request) {
+      return fileCall('write file', request.path, async () =>
+        WrittenFile.parse(await http.post(FILE_ROUTES.files.slice(1), withSession(session, { json: request, retry: 0 })).json()),
+      );
+    },
+
+    uploadFile(session, path, body, signal) {
+      const boundary = `----fc-ci-${crypto.randomUUID()}`;
+      return fileCall('upload file', path, async () =>
+        WrittenFile.parse(
+          await http
+            .post(
+              FILE_ROUTES.upload.slice(1),
+              withSession(session, {
+                body: multipartStream(boundary, path, body),
+                headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+                retry: 0,
+                timeout: false,
+                signal,
+              }),
+            )
+            .json(),
+        ),
+      );
+    },
+
+    downloadFile(session, path, signal) {
+      return fileCall('download file', path, async () => {
+        const response = await http.get(
+          FILE_ROUTES.download.slice(1),
+          withSession(session, { searchParams: { path }, timeout: false, signal }),
+        );
+        if (!response.body) throw new SandboxError('protocol', 'download file: the sandbox sent no body');
+        const length = Number(response.headers.get('content-length'));
+        return { body: response.body, size: Number.isFinite(length) && length >= 0 ? length : undefined };
+      });
+    },
+
+    listFiles(session, path, depth) {
+      return fileCall('list files', path, async () =>
+        DirectoryListing.parse(await http.get(FILE_ROUTES.list.slice(1), withSession(session, { searchParams: { path, depth } })).json()),
+      );
+    },
+
+    statFile(session, path) {
+      return fileCall('stat file', path, async () => {
+        const answer = await http.get(FILE_ROUTES.stat.slice(1), withSession(session, { searchParams: { path } })).json();
+        return EntryResponse.parse(answer).entry;
+      });
+    },
+  };
+}
+
+function runPath(route: string, runId: string): string {
+  return route.slice(1).replace(':id', encodeURIComponent(runId));
+}
+
+/** The sandbox's 404 about a file names it; any other 404 means the route itself is missing. */
+async function fileNotFound(response: Response, what: string, path: string): Promise<SandboxError> {
+  const body = (await response.text().catch(() => '')).trim().slice(0, 500);
+  // The session holds no live context (stopped, expired): the context is what is missing, not the file.
+  if (body.startsWith(UNKNOWN_SESSION_REFUSAL)) return new SandboxError('not_found', 'unknown or expired context', 404);
+  if (/no such file|not found|does not exist/i.test(body) && body.length > 0 && !/^<|^404 Not Found$/i.test(body)) {
+    return new SandboxError('file_not_found', `no such file or directory: ${path}`, 404);
+  }
+  return new SandboxError(
+    'no_file_api',
+    `${what}: this sandbox has no file API (it answered 404 for its file routes); files need Alibaba's code-interpreter image or the embedded sandbox`,
+    404,
+  );
+}
+
+/** A multipart/form-data body with the `path` field first, then the file, streamed as it arrives. */
+function multipartStream(boundary: string, path: string, file: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  const name = path.split('/').pop() || 'file';
+  const head = encoder.encode(
+    `--${boundary}\r\nContent-Disposition: form-data; name="path"\r\n\r\n${path}\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name.replaceAll('"', '%22')}"\r\n` +
+      'Content-Type: application/octet-stream\r\n\r\n',
+  );
+  const tail = encoder.encode(`\r\n--${boundary}--\r\n`);
+  const reader = file.getReader();
+  let started = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!started) {
+        started = true;
+        controller.enqueue(head);
+        return;
+      }
+      const { done, value } = await reader.read();
+      if (done) {
+        controller.enqueue(tail);
+        controller.close();
+      } else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}
+
+export type SandboxClientFactory = (request: Request) => SandboxClient;

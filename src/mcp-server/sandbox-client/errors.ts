@@ -1,0 +1,79 @@
+/**
+ * One place that turns what can go wrong talking to the sandbox into a message an
+ * agent can act on. Callers never inspect HTTP statuses themselves.
+ */
+import { HTTPError, TimeoutError } from 'ky';
+import { QUOTA_REFUSAL } from '../../protocol/sandbox-api.ts';
+
+export type SandboxErrorKind =
+  | 'not_found'
+  | 'file_not_found'
+  | 'no_file_api'
+  | 'over_quota'
+  | 'unreachable'
+  | 'timeout'
+  | 'http'
+  | 'protocol'
+  | 'aborted';
+
+export class SandboxError extends Error {
+  override name = 'SandboxError';
+  constructor(
+    readonly kind: SandboxErrorKind,
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET']);
+
+function networkCode(error: unknown): string | undefined {
+  let e: unknown = error;
+  for (let depth = 0; depth < 4 && e && typeof e === 'object'; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NETWORK_CODES.has(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+const MAX_BODY_IN_MESSAGE = 500;
+
+/** Maps any failure of a sandbox call to a SandboxError (already-mapped errors pass through). */
+export async function toSandboxError(error: unknown, baseUrl: string, what: string): Promise<SandboxError> {
+  if (error instanceof SandboxError) return error;
+  if (error instanceof HTTPError) {
+    const status = error.response.status;
+    let body = '';
+    try {
+      body = (await error.response.text()).trim().slice(0, MAX_BODY_IN_MESSAGE);
+    } catch {
+      // the body is only decoration for the message
+    }
+    if (status === 404) return new SandboxError('not_found', 'unknown or expired context', status);
+    // The tenant's quota (protocol.ts TenantQuota): the message is the count and the limit that applied.
+    if (status === 429 && body.startsWith(QUOTA_REFUSAL)) {
+      return new SandboxError('over_quota', body.slice(QUOTA_REFUSAL.length).replace(/^:\s*/, ''), status);
+    }
+    if (status === 502 || status === 504) {
+      return new SandboxError('timeout', `${what}: the sandbox timed out (HTTP ${status}${body ? `: ${body}` : ''})`, status);
+    }
+    return new SandboxError('http', `${what}: the sandbox answered HTTP ${status}${body ? `: ${body}` : ''}`, status);
+  }
+  if (error instanceof TimeoutError) {
+    return new SandboxError('timeout', `${what}: the sandbox at ${baseUrl} did not answer in time`);
+  }
+  if (error instanceof Error && error.name === 'AbortError') {
+    return new SandboxError('aborted', `${what}: cancelled`);
+  }
+  if (error instanceof Error && error.name === 'TimeoutError') {
+    return new SandboxError('timeout', `${what}: the sandbox at ${baseUrl} did not finish in time`);
+  }
+  const code = networkCode(error);
+  if (code || (error instanceof TypeError && /fetch failed/i.test(error.message))) {
+    return new SandboxError('unreachable', `sandbox unreachable at ${baseUrl}${code ? ` (${code})` : ''}`);
+  }
+  return new SandboxError('protocol', `${what}: ${error instanceof Error ? error.message : String(error)}`);
+}

@@ -1,0 +1,30 @@
+/** The code-interpreter tools: the seed's five, with its names and parameters, the three file tools, and the two for long runs. */
+import { createToolCatalog, type ToolCatalog } from '../tools/tool-catalog.ts';
+import { createContext } from '../tools/create-context.ts';
+import { healthCheck } from '../tools/health-check.ts';
+import { listContexts } from '../tools/list-contexts.ts';
+import { runCode } from '../run-tools/run-code.ts';
+import { stopContext } from '../tools/stop-context.ts';
+import { listFiles } from '../file-tools/list-files.ts';
+import { readFile } from '../file-tools/read-file.ts';
+import { writeFile } from '../file-tools/write-file.ts';
+import { waitRun } from '../run-tools/wait-run.ts';
+import { cancelRun } from '../run-tools/cancel-run.ts';
+
+export const TOOLS = [
+  healthCheck,
+  createContext,
+  runCode,
+  listContexts,
+  stopContext,
+  writeFile,
+  readFile,
+  listFiles,
+  waitRun,
+  cancelRun,
+] as const;
+
+/** Builds the catalog (JSON Schemas included); call once per process. */
+export function createCodeInterpreterCatalog(): ToolCatalog {
+  return createToolCatalog(TOOLS);
+}

@@ -1,0 +1,39 @@
+/**
+ * Pieces several tools share: the language parameter, context-id resolution and
+ * releasing a session whose last context is gone.
+ */
+import { z } from 'zod';
+import { type ContextAddress, MAX_ID_LENGTH } from '../context-ids/context-id.ts';
+import { LANGUAGES, normalizeLanguage } from '../../protocol/sandbox-api.ts';
+import { decodeContextId } from './tenant-contexts.ts';
+import type { ToolDeps } from './tool-definition.ts';
+
+/** python | javascript | typescript | bash | r; aliases (py, js, ts, sh, any case) are accepted too. */
+export const LanguageParam = z.preprocess(
+  (value) => (typeof value === 'string' ? (normalizeLanguage(value) ?? value) : value),
+  z.enum(LANGUAGES, {
+    error: (issue) => `unsupported language ${JSON.stringify(issue.input)}; supported: ${LANGUAGES.join(', ')} (aliases: py, js, ts)`,
+  }),
+);
+
+export const ContextIdParam = z.string().min(1).max(MAX_ID_LENGTH).describe('A context_id returned by create_context or list_contexts.');
+
+/** Decodes an id the agent gave; undefined (another tenant's, altered, not ours) means "refuse it before touching the sandbox". */
+export function resolveContext(deps: ToolDeps, contextId: string): ContextAddress | undefined {
+  return decodeContextId(deps, contextId);
+}
+
+/**
+ * After a session's last context is gone, hand the session back (FC deletes it).
+ * Direct mode's close() does nothing, so the listing that decides it is skipped there.
+ */
+export async function releaseSessionIfEmpty(deps: ToolDeps, session: string): Promise<void> {
+  try {
+    const sessions = await deps.sessions();
+    if (sessions.mode === 'direct') return;
+    const remaining = await deps.sandbox.listContexts(session);
+    if (remaining.length === 0) await sessions.close(session);
+  } catch (error) {
+    deps.logger.warn('could not release sandbox session', { error: error instanceof Error ? error.message : String(error) });
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The one failure model of the tools: whatever goes wrong in the user's domain
+ * (a sandbox error, an FC Session API error, a missing credential, an unknown
+ * context, bad arguments) becomes a tool result with `isError`, a text an agent
+ * can act on and `structuredContent.error` a program can branch on. Protocol
+ * errors (an unknown tool) are thrown by the server instead; anything not listed
+ * here is a bug and is rethrown.
+ */
+import type { CallToolResult } from '@modelcontextprotocol/server';
+import { z } from 'zod';
+import { SandboxError } from '../sandbox-client/errors.ts';
+import { FcSessionApiError } from '../sessions/session-api-error.ts';
+
+/** The caller is at its cap of contexts (tenant-contexts.ts); the message says what to do. */
+export class TooManyContexts extends Error {
+  override name = 'TooManyContexts';
+}
+
+export const TOOL_FAILURE_KINDS = [
+  'invalid_arguments',
+  'unknown_context',
+  'unknown_run',
+  'sandbox_not_found',
+  'sandbox_unreachable',
+  'sandbox_timeout',
+  'sandbox_http',
+  'sandbox_protocol',
+  'sandbox_file_not_found',
+  'sandbox_no_file_api',
+  'invalid_path',
+  'file_too_large',
+  'fetch_failed',
+  'too_many_contexts',
+  'cancelled',
+  'session_api',
+  'internal',
+] as const;
+
+export type ToolFailureKind = (typeof TOOL_FAILURE_KINDS)[number];
+
+/**
+ * The failure's structuredContent, as every tool's listed outputSchema admits it
+ * (tool-definition.ts): clients that check structuredContent against the schema
+ * also when isError is set (the 1.x SDK, Inspector) must let our message through.
+ */
+export const ToolFailureOutput = z
+  .object({
+    error: z.object({
+      kind: z.enum(TOOL_FAILURE_KINDS).describe('What went wrong, for a program to branch on'),
+      message: z.string().describe('What went wrong and what to do about it'),
+      status: z.number().int().optional().describe('The HTTP status the sandbox or the FC Session API answered'),
+      code: z.string().optional().describe('The FC Session API error code'),
+      operation: z.string().optional().describe('The FC Session API operation that failed'),
+    }),
+  })
+  .describe('The call failed (isError is true)');
+
+export type ToolFailure = z.infer<typeof ToolFailureOutput>;
+
+export function toolFailure(
+  kind: ToolFailureKind,
+  message: string,
+  details: Omit<ToolFailure['error'], 'kind' | 'message'> = {},
+): CallToolResult {
+  const structured: ToolFailure = { error: { kind, message, ...details } };
+  return { content: [{ type: 'text', text: message }], structuredContent: structured as unknown as Record<string, unknown>, isError: true };
+}
+
+export function unknownContext(contextId: string): CallToolResult {
+  return toolFailure(
+    'unknown_context',
+    `unknown context "${contextId}": it was not issued by this server or was altered. Call list_contexts to see live contexts, or create_context for a new one.`,
+  );
+}
+
+/** Maps an error a tool caught; rethrows what is not a domain failure (a bug). */
+export function failureOf(error: unknown, contextId?: string): CallToolResult {
+  if (error instanceof SandboxError) {
+    if (error.kind === 'not_found' && contextId) {
+      return toolFailure(
+        'unknown_context',
+        `unknown or expired context "${contextId}": it was stopped or its sandbox session ended. Call create_context for a new one.`,
+        { status: error.status },
+      );
+    }
+    if (error.kind === 'over_quota') return toolFailure('too_many_contexts', error.message, { status: error.status });
+    const kind: ToolFailureKind = error.kind === 'aborted' ? 'cancelled' : `sandbox_${error.kind}`;
+    return toolFailure(kind, error.message, error.status !== undefined ? { status: error.status } : {});
+  }
+  if (error instanceof TooManyContexts) return toolFailure('too_many_contexts', error.message);
+  if (error instanceof FcSessionApiError) {
+    return toolFailure('session_api', `sandbox sessions (FC Session API ${error.operation}): ${error.message}`, {
+      operation: error.operation,
+      ...(error.status !== undefined ? { status: error.status } : {}),
+      ...(error.code !== undefined ? { code: error.code } : {}),
+    });
+  }
+  throw error;
+}

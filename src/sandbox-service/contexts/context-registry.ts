@@ -1,0 +1,511 @@
+/**
+ * Every context of the sandbox, by session: creation (from the pool), lookup,
+ * deletion, the context limit, idle removal, and shutdown. A session is a
+ * namespace with its own space (workspace, uid, file worker: session-space.ts); a
+ * context id is only found in the session that created it. Only a context's creation
+ * gives a session its space: a file request for a session without one (never created,
+ * or stopped) is refused, never answered with a fresh space that nothing counts. A
+ * session ends, and its workspace is removed from disk, when its last context is
+ * deleted or removed idle.
+ */
+import { randomUUID } from 'node:crypto';
+import { chmod, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type Context,
+  LANGUAGES,
+  type Language,
+  type TenantQuota,
+  UNKNOWN_SESSION_REFUSAL,
+  WORKSPACE_DIR,
+} from '../../protocol/sandbox-api.ts';
+import { CodeContext } from './code-context.ts';
+import { FRESH_SPACE, KernelPool } from './kernel-pool.ts';
+import type { KernelLauncher } from '../kernels/kernel-launch.ts';
+import type { ContextLimits } from '../limits/context-limits.ts';
+import type { SandboxOptions } from '../settings.ts';
+import { RunningKernel } from '../kernels/running-kernel.ts';
+import type { SeccompFilters } from '../jail/seccomp-filter.ts';
+import type { SessionUids } from '../jail/session-uids.ts';
+import { SessionSpace, SpaceEndedError, type SpaceSettings } from './session-space.ts';
+import type { FileWorker } from '../files/file-worker.ts';
+import { normalCwd, ScratchCwdError, scratchDirFor } from './scratch-cwd.ts';
+import { quotaRefusal } from './tenant-quota.ts';
+
+/** Where the session's workspace appears inside every kernel; E2B's default cwd. */
+export const WORKSPACE_MOUNT = WORKSPACE_DIR;
+/** The session of requests without a session header (not a valid header value: no clash). */
+export const DEFAULT_SESSION = '_default';
+/**
+ * The contexts E2B's image has from the start. The header-less session (E2B's clients) lists
+ * them before they exist; each is created when first used (its id or its language), so a
+ * fresh sandbox starts no kernel for them.
+ */
+const LISTED_DEFAULTS: Language[] = ['python', 'javascript'];
+const defaultId = (language: Language) => `default-${language}`;
+
+/** What an execution cut short by the sandbox's shutdown is told. */
+export const SHUTDOWN_MESSAGE = 'The sandbox is shutting down: this code was stopped and its context is gone.';
+
+export type KernelLaunchers = Partial<Record<Language, KernelLauncher>>;
+
+export interface ContextRegistryDeps {
+  options: SandboxOptions;
+  /** Holds `sessions/<name>` (workspaces) and `run/` (kernel sockets, never inside a workspace). */
+  workspaceRoot: string;
+  launchers: KernelLaunchers;
+  /** Memory, process and disk limits per context (cgroups, workspace quotas). */
+  limits: ContextLimits;
+  /** How kernels are jailed beyond bubblewrap's mounts: session uids (a root server) and seccomp. */
+  jail?: JailSettings;
+}
+
+export interface JailSettings {
+  /** Set when the server is root: every session's kernels run under a uid of their own. */
+  uids?: SessionUids;
+  seccomp?: SeccompFilters;
+}
+
+export interface CreateContextParams {
+  language: Language;
+  cwd?: string;
+  metadata?: Record<string, string>;
+  /** The tenant's cap, counted over every session starting with its prefix (the session must too). */
+  quota?: TenantQuota;
+}
+
+/** A request the registry refuses; `status` is the HTTP status to answer with. */
+export class ContextRequestError extends Error {
+  constructor(
+    readonly status: 400 | 404 | 429 | 503,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ContextRequestError';
+  }
+}
+
+/** A file request's 404 for a session without live contexts; the client tells it from a missing file by its start. */
+function unknownSession(session: string): ContextRequestError {
+  return new ContextRequestError(
+    404,
+    `${UNKNOWN_SESSION_REFUSAL}: session "${session}" holds no live context (stopped, removed idle, or never created); create a context first`,
+  );
+}
+
+interface PooledKernel {
+  space: SessionSpace;
+  kernel: RunningKernel;
+}
+
+export class ContextRegistry {
+  readonly #options: SandboxOptions;
+  readonly #workspaceRoot: string;
+  readonly #launchers: KernelLaunchers;
+  readonly #jail: JailSettings;
+  readonly #limits: ContextLimits;
+  readonly #spaceSettings: SpaceSettings;
+  readonly #pool: KernelPool<PooledKernel>;
+  /** session → context id → context */
+  readonly #sessions = new Map<string, Map<string, CodeContext>>();
+  /** session → its space (set before the space is ready, so concurrent requests share one) */
+  readonly #spaces = new Map<string, Promise<SessionSpace>>();
+  /** The spaces of named sessions, by space id (the pool's key for their spares). */
+  readonly #spaceById = new Map<string, SessionSpace>();
+  /** The context E2B runs code in when a request names only a language, per session and language. */
+  readonly #defaults = new Map<string, Promise<CodeContext>>();
+  /** Contexts being created, awaited by close(). */
+  readonly #creating = new Set<Promise<unknown>>();
+  /**
+   * How many creations each session has under way, until their context is live: they
+   * count against the limits (so parallel creations cannot overshoot), and the
+   * session's space must outlive them.
+   */
+  readonly #creatingIn = new Map<string, number>();
+  readonly #sweeper: NodeJS.Timeout | undefined;
+  #parents: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(deps: ContextRegistryDeps) {
+    this.#options = deps.options;
+    this.#workspaceRoot = deps.workspaceRoot;
+    this.#launchers = deps.launchers;
+    this.#jail = deps.jail ?? {};
+    this.#limits = deps.limits;
+    this.#spaceSettings = {
+      workspaceRoot: deps.workspaceRoot,
+      workspaceMount: WORKSPACE_MOUNT,
+      limits: deps.limits,
+      uids: this.#jail.uids,
+      seccomp: this.#jail.seccomp,
+    };
+    this.#pool = new KernelPool<PooledKernel>(deps.options.poolSize, {
+      start: (space, language) => this.#startPooled(space, language),
+      discard: async ({ space, kernel }, key) => {
+        await kernel.stop();
+        if (key === FRESH_SPACE) await space.destroy();
+      },
+    });
+    if (this.#launchers.python) this.#pool.fill(FRESH_SPACE, 'python');
+    const idleMs = deps.options.idleTimeoutSeconds * 1000;
+    if (idleMs > 0) {
+      this.#sweeper = setInterval(() => void this.removeIdle(idleMs), Math.min(Math.max(idleMs / 4, 250), 30_000));
+      this.#sweeper.unref();
+    }
+  }
+
+  get size(): number {
+    let count = 0;
+    for (const contexts of this.#sessions.values()) count += contexts.size;
+    return count;
+  }
+
+  list(session: string): CodeContext[] {
+    return [...(this.#sessions.get(session)?.values() ?? [])];
+  }
+
+  /** The session's contexts as listed: for the header-less session, with E2B's defaults not yet used first. */
+  listed(session: string): Context[] {
+    const contexts = this.list(session).map((context) => context.toJSON());
+    if (session !== DEFAULT_SESSION) return contexts;
+    const unused = LISTED_DEFAULTS.filter((language) => !contexts.some((context) => context.id === defaultId(language)));
+    return [...unused.map((language) => ({ id: defaultId(language), language, cwd: WORKSPACE_MOUNT })), ...contexts];
+  }
+
+  /** Like get, but a default context's id creates that context on first use. */
+  async resolve(session: string, id: string): Promise<CodeContext> {
+    const language = LANGUAGES.find((name) => defaultId(name) === id);
+    if (language && !this.#sessions.get(session)?.has(id)) return this.defaultContext(session, language);
+    return this.get(session, id);
+  }
+
+  /** The sessions that hold live contexts. */
+  sessionNames(): string[] {
+    return [...this.#sessions.keys()];
+  }
+
+  /** The host path of a session's workspace, if the session has one (tests look at it from outside). */
+  async workspaceOf(session: string): Promise<string | undefined> {
+    return (await this.#spaces.get(session)?.catch(() => undefined))?.workspace;
+  }
+
+  /** The context, or a 404 error; a context of another session is unknown here. */
+  get(session: string, id: string): CodeContext {
+    const context = this.#sessions.get(session)?.get(id);
+    if (!context || context.closed) throw new ContextRequestError(404, `context "${id}" not found`);
+    return context;
+  }
+
+  /**
+   * The session's file worker. Only a session holding contexts (or creating its first)
+   * has one: any other is a 404, so a stopped session's name cannot bring back a
+   * workspace, a uid and a worker that no limit counts.
+   */
+  async files(session: string): Promise<FileWorker> {
+    this.requireSession(session);
+    try {
+      return await (await this.#spaces.get(session)!).files();
+    } catch (error) {
+      // Its space failed to start, or ended (last context stopped) while this request waited.
+      if (error instanceof SpaceEndedError || !this.#spaces.has(session)) throw unknownSession(session);
+      throw error;
+    }
+  }
+
+  /** Throws the 404 (or 503 when closing) a file request gets for a session without a space. */
+  requireSession(session: string): void {
+    if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
+    if (!this.#spaces.has(session)) throw unknownSession(session);
+  }
+
+  /** `id` is the registry's own choice (a default context's); callers leave it out. */
+  async create(session: string, params: CreateContextParams, id: string = randomUUID()): Promise<CodeContext> {
+    if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
+    this.#requireLauncher(params.language);
+    const given = params.cwd ?? WORKSPACE_MOUNT;
+    if (!given.startsWith('/') || given.includes('\0')) {
+      throw new ContextRequestError(400, `cwd must be an absolute path, got "${given}"`);
+    }
+    const cwd = normalCwd(given);
+    try {
+      scratchDirFor(cwd, WORKSPACE_MOUNT);
+    } catch (error) {
+      if (error instanceof ScratchCwdError) throw new ContextRequestError(400, error.message);
+      throw error;
+    }
+    // Counted and reserved with no await in between: parallel creations see each other.
+    const release = this.#reserve(session, params.quota);
+    const creation = this.#create(session, { ...params, cwd }, release, id);
+    this.#creating.add(creation);
+    let failed = false;
+    try {
+      return await creation;
+    } catch (error) {
+      failed = true;
+      throw error;
+    } finally {
+      this.#creating.delete(creation);
+      release();
+      // A failed first creation leaves the session's fresh space without contexts: it goes too.
+      if (failed) await this.#endIfEmpty(session);
+    }
+  }
+
+  /**
+   * Checks the limits (the tenant's quota, then the sandbox's) against the live contexts
+   * plus the creations under way, and counts this creation in; the returned function
+   * (idempotent) takes it out again once its context is live or has failed.
+   */
+  #reserve(session: string, quota: TenantQuota | undefined): () => void {
+    if (quota) {
+      if (!session.startsWith(quota.session_prefix)) {
+        throw new ContextRequestError(400, `the quota's session_prefix "${quota.session_prefix}" does not begin this session's name`);
+      }
+      const refusal = quotaRefusal(quota, this.#held(quota.session_prefix), this.#options.maxContexts);
+      if (refusal) throw new ContextRequestError(429, refusal);
+    }
+    if (this.#held() >= this.#options.maxContexts) {
+      throw new ContextRequestError(
+        429,
+        `context limit reached: this sandbox holds at most ${this.#options.maxContexts} contexts; delete one first`,
+      );
+    }
+    this.#creatingIn.set(session, (this.#creatingIn.get(session) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = this.#creatingIn.get(session)! - 1;
+      if (left > 0) this.#creatingIn.set(session, left);
+      else this.#creatingIn.delete(session);
+    };
+  }
+
+  /** Live contexts plus creations under way, in every session or in those starting with `prefix`. */
+  #held(prefix?: string): number {
+    let count = 0;
+    for (const [session, contexts] of this.#sessions) if (prefix === undefined || session.startsWith(prefix)) count += contexts.size;
+    for (const [session, creating] of this.#creatingIn) if (prefix === undefined || session.startsWith(prefix)) count += creating;
+    return count;
+  }
+
+  /** The session's default context for a language (created on first use), as E2B keeps one. */
+  async defaultContext(session: string, language: Language): Promise<CodeContext> {
+    const key = `${language}\0${session}`;
+    const existing = this.#defaults.get(key);
+    if (existing) {
+      const context = await existing.catch(() => undefined);
+      if (context && !context.closed) return context;
+    }
+    const created = this.create(session, { language }, defaultId(language));
+    this.#defaults.set(key, created);
+    created.catch(() => this.#defaults.delete(key));
+    return created;
+  }
+
+  /** Deletes the context; the session's last one takes the session's workspace with it. */
+  async delete(session: string, id: string): Promise<void> {
+    const context = this.get(session, id);
+    this.#forget(context);
+    await context.close();
+    await this.#endIfEmpty(session);
+  }
+
+  /**
+   * Removes contexts that have been idle (not executing) longer than `idleMs`, and any
+   * space left without contexts whose files have not been touched for as long.
+   */
+  async removeIdle(idleMs: number): Promise<void> {
+    const now = Date.now();
+    const idle = [...this.#sessions.values()]
+      .flatMap((contexts) => [...contexts.values()])
+      .filter((context) => !context.busy && now - context.lastUsed.getTime() > idleMs);
+    for (const context of idle) this.#forget(context);
+    await Promise.all(idle.map((context) => context.close()));
+    const bare = [...this.#spaces.keys()].filter((session) => !this.#sessions.has(session));
+    await Promise.all(
+      bare.map(async (session) => {
+        const space = await this.#spaces.get(session)?.catch(() => undefined);
+        if (space && now - space.lastUsed > idleMs) await this.#endIfEmpty(session);
+      }),
+    );
+  }
+
+  /**
+   * Stops every context and spare and removes every workspace. Executions in flight end
+   * with SHUTDOWN_MESSAGE; from the first line on, nothing starts a kernel any more.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    await Promise.allSettled(this.#creating);
+    const all = [...this.#sessions.values()].flatMap((contexts) => [...contexts.values()]);
+    this.#sessions.clear();
+    await Promise.all([...all.map((context) => context.close(SHUTDOWN_MESSAGE)), this.#pool.close()]);
+    await Promise.allSettled([...this.#spaces.keys()].map((session) => this.#endIfEmpty(session)));
+  }
+
+  async #create(
+    session: string,
+    params: Required<Pick<CreateContextParams, 'language' | 'cwd'>> & CreateContextParams,
+    release: () => void,
+    id: string,
+  ): Promise<CodeContext> {
+    const scratch = scratchDirFor(params.cwd, WORKSPACE_MOUNT);
+    const scratchDirs = scratch === undefined ? undefined : [scratch];
+    // A cwd of its own needs a kernel started with it (a tmpfs there), not a pooled one.
+    const { space, kernel } = scratchDirs
+      ? await this.#ownKernel(session, params.language, scratchDirs)
+      : await this.#claim(session, params.language);
+    const context = new CodeContext({
+      id,
+      session,
+      language: params.language,
+      cwd: params.cwd,
+      metadata: params.metadata,
+      kernel,
+      startKernel: () => this.#startKernel(space, params.language, scratchDirs),
+      onGone: (gone) => {
+        this.#forget(gone);
+        void this.#endIfEmpty(gone.session);
+      },
+    });
+    try {
+      if (params.cwd !== WORKSPACE_MOUNT) await context.prepare();
+    } catch (error) {
+      await context.close();
+      throw new ContextRequestError(400, `cannot use cwd "${params.cwd}": ${(error as Error).message}`);
+    }
+    if (this.#closed) {
+      await context.close();
+      throw new ContextRequestError(503, 'the sandbox is shutting down');
+    }
+    let contexts = this.#sessions.get(session);
+    if (!contexts) {
+      contexts = new Map();
+      this.#sessions.set(session, contexts);
+    }
+    // From reserved to live in one step: counted once, never twice or not at all.
+    release();
+    contexts.set(context.id, context);
+    return context;
+  }
+
+  /**
+   * A kernel for a new context of the session. A session's first context takes a spare
+   * with a fresh space, which becomes the session's; later ones start in that space.
+   */
+  async #claim(session: string, language: Language): Promise<PooledKernel> {
+    const existing = this.#spaces.get(session);
+    if (existing) {
+      const space = await existing;
+      return this.#pool.take(space.id, language);
+    }
+    const taking = this.#pool.take(FRESH_SPACE, language);
+    this.#bindSpace(
+      session,
+      taking.then(({ space }) => space),
+    );
+    return taking;
+  }
+
+  #bindSpace(session: string, space: Promise<SessionSpace>): void {
+    this.#spaces.set(session, space);
+    space.then(
+      (ready) => this.#spaceById.set(ready.id, ready),
+      () => {
+        if (this.#spaces.get(session) === space) this.#spaces.delete(session);
+      },
+    );
+  }
+
+  #forget(context: CodeContext): void {
+    const contexts = this.#sessions.get(context.session);
+    contexts?.delete(context.id);
+    if (contexts?.size === 0) this.#sessions.delete(context.session);
+  }
+
+  /** Ends a session without contexts: its spares stop and its workspace is removed from disk. */
+  async #endIfEmpty(session: string): Promise<void> {
+    if (this.#sessions.has(session) || this.#creatingIn.has(session)) return;
+    const pending = this.#spaces.get(session);
+    if (!pending) return;
+    this.#spaces.delete(session);
+    const space = await pending.catch(() => undefined);
+    if (!space) return;
+    this.#spaceById.delete(space.id);
+    await this.#pool.drop(space.id);
+    await space.destroy();
+  }
+
+  #requireLauncher(language: Language): void {
+    if (!this.#launchers[language]) {
+      const available = LANGUAGES.filter((name) => this.#launchers[name]);
+      throw new ContextRequestError(400, `${language} is not available in this sandbox; available: ${available.join(', ')}`);
+    }
+  }
+
+  /** The pool's start hook: a kernel in a named session's space, or in a fresh space of its own. */
+  async #startPooled(spaceKey: string, language: Language): Promise<PooledKernel> {
+    if (spaceKey !== FRESH_SPACE) {
+      const space = this.#spaceById.get(spaceKey);
+      if (!space) throw new Error('the session has ended');
+      return { space, kernel: await this.#startKernel(space, language) };
+    }
+    await this.#ensureParents();
+    if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
+    const space = await SessionSpace.open(this.#spaceSettings);
+    try {
+      return { space, kernel: await this.#startKernel(space, language) };
+    } catch (error) {
+      await space.destroy();
+      throw error;
+    }
+  }
+
+  /** Jails under session uids must pass through the parents (not list them); each workspace is 0700, its uid's. */
+  #ensureParents(): Promise<void> {
+    this.#parents ??= (async () => {
+      const parentMode = this.#jail.uids ? 0o711 : 0o700;
+      for (const parent of [join(this.#workspaceRoot, 'sessions'), join(this.#workspaceRoot, 'run')]) {
+        await mkdir(parent, { recursive: true, mode: parentMode });
+        if (this.#jail.uids) await chmod(parent, parentMode); // a workspace root kept from an earlier, non-root run
+      }
+    })();
+    this.#parents.catch(() => {
+      this.#parents = undefined;
+    });
+    return this.#parents;
+  }
+
+  /** A kernel started for one context in the session's space (made if the session has none). */
+  async #ownKernel(session: string, language: Language, scratchDirs: string[]): Promise<PooledKernel> {
+    let space = this.#spaces.get(session);
+    if (!space) {
+      space = this.#ensureParents().then(() => SessionSpace.open(this.#spaceSettings));
+      this.#bindSpace(session, space);
+    }
+    const ready = await space;
+    return { space: ready, kernel: await this.#startKernel(ready, language, scratchDirs) };
+  }
+
+  async #startKernel(space: SessionSpace, language: Language, scratchDirs?: string[]): Promise<RunningKernel> {
+    // A kernel that died during shutdown is not replaced: its context is being closed.
+    if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
+    const launcher = this.#launchers[language];
+    if (!launcher) throw new Error(`no launcher for ${language}`);
+    return RunningKernel.start(launcher, {
+      language,
+      workspace: space.workspace,
+      workspaceMount: WORKSPACE_MOUNT,
+      runRoot: space.runRoot,
+      memoryMb: this.#limits.perProcessMemoryMb,
+      allowNetwork: this.#options.allowNetwork,
+      scratchDirs,
+      cgroup: () => this.#limits.kernelCgroup(),
+      watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
+      hostUid: space.hostUid,
+      seccomp: this.#jail.seccomp,
+    });
+  }
+}

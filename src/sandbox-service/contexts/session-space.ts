@@ -1,0 +1,107 @@
+/**
+ * What a session owns on the host: its workspace (under its disk quota), its
+ * unprivileged uid (a root server) and, once asked for, its file worker. A space is
+ * made before anyone names it, so the kernel pool can keep spares in fresh spaces
+ * ready for new sessions; its directory is a random id, never the session's name.
+ * Only a context's creation gives a session a space (context-registry.ts); destroying
+ * it removes the workspace from disk.
+ */
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { FileWorker } from '../files/file-worker.ts';
+import type { ContextLimits } from '../limits/context-limits.ts';
+import type { SeccompFilters } from '../jail/seccomp-filter.ts';
+import type { SessionUidLease, SessionUids } from '../jail/session-uids.ts';
+
+export interface SpaceSettings {
+  /** Holds `sessions/<id>` (workspaces) and `run/` (kernel and worker sockets). */
+  workspaceRoot: string;
+  workspaceMount: string;
+  limits: ContextLimits;
+  uids?: SessionUids;
+  seccomp?: SeccompFilters;
+}
+
+/** The space was destroyed (its session's last context went): its files are gone. */
+export class SpaceEndedError extends Error {
+  constructor() {
+    super('the session has ended');
+    this.name = 'SpaceEndedError';
+  }
+}
+
+export class SessionSpace {
+  readonly id: string;
+  /** Host path of the workspace. */
+  readonly workspace: string;
+  readonly #settings: SpaceSettings;
+  readonly #lease: SessionUidLease | undefined;
+  #files: Promise<FileWorker> | undefined;
+  #destroyed = false;
+  /** When a file request last touched it (idle removal of spaces without contexts). */
+  lastUsed = Date.now();
+
+  private constructor(id: string, settings: SpaceSettings, lease: SessionUidLease | undefined) {
+    this.id = id;
+    this.workspace = workspaceOf(settings, id);
+    this.#settings = settings;
+    this.#lease = lease;
+  }
+
+  static async open(settings: SpaceSettings): Promise<SessionSpace> {
+    const id = randomUUID();
+    const workspace = workspaceOf(settings, id);
+    await settings.limits.prepareWorkspace(workspace);
+    let lease: SessionUidLease | undefined;
+    try {
+      lease = await settings.uids?.acquire(id, workspace);
+    } catch (error) {
+      await settings.limits.removeWorkspace(workspace);
+      throw error;
+    }
+    return new SessionSpace(id, settings, lease);
+  }
+
+  /** The uid its jails run under (a root server's), else undefined: the server's own. */
+  get hostUid(): number | undefined {
+    return this.#lease?.uid;
+  }
+
+  get runRoot(): string {
+    return join(this.#settings.workspaceRoot, 'run');
+  }
+
+  /** The space's file worker, started on first use and again if it has ended. */
+  async files(): Promise<FileWorker> {
+    if (this.#destroyed) throw new SpaceEndedError();
+    this.lastUsed = Date.now();
+    const current = this.#files && (await this.#files.catch(() => undefined));
+    if (current?.alive) return current;
+    this.#files = FileWorker.start({
+      workspace: this.workspace,
+      workspaceMount: this.#settings.workspaceMount,
+      runRoot: this.runRoot,
+      hostUid: this.hostUid,
+      seccomp: this.#settings.seccomp,
+      memoryMb: this.#settings.limits.perProcessMemoryMb,
+    });
+    return this.#files;
+  }
+
+  /** Ends the file worker and removes the workspace; its kernels must be gone already. */
+  async destroy(): Promise<void> {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    const worker = await this.#files?.catch(() => undefined);
+    await worker?.close();
+    try {
+      await this.#settings.limits.removeWorkspace(this.workspace);
+    } finally {
+      this.#lease?.release();
+    }
+  }
+}
+
+function workspaceOf(settings: SpaceSettings, id: string): string {
+  return join(settings.workspaceRoot, 'sessions', id);
+}

@@ -1,0 +1,257 @@
+/**
+ * The embedded sandbox's file API, in the shapes of Alibaba's code-interpreter image
+ * (src/protocol/sandbox-api.ts FILE_ROUTES), scoped to the session's workspace. Paths are
+ * checked here (workspace-path.ts); the IO itself is the session's file worker's,
+ * inside the jail (file-worker.ts). Refusals are plain text with a precise status; a
+ * session without live contexts is a 404 (UNKNOWN_SESSION_REFUSAL), never a new workspace.
+ */
+import { randomUUID } from 'node:crypto';
+import type { HttpBindings } from '@hono/node-server';
+import busboy from 'busboy';
+import type { Context as HonoContext, Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { z } from 'zod';
+import {
+  FILE_ROUTES,
+  fileText,
+  MkdirRequest,
+  MoveRequest,
+  RemoveRequest,
+  WriteFileRequest,
+  type FileContent,
+} from '../../protocol/sandbox-api.ts';
+import { WorkspacePathError, workspaceParts } from '../../protocol/workspace-path.ts';
+import type { ContextRegistry } from '../contexts/context-registry.ts';
+import { FileRefusal, type FileWorker } from '../files/file-worker.ts';
+
+export interface FileRouteDeps {
+  registry: ContextRegistry;
+  /** The session a request is for (its header, validated). */
+  sessionOf(c: HonoContext): string;
+  /** Parses a JSON body with a protocol schema (400 naming its issues otherwise). */
+  parseBody<S extends z.ZodType>(c: HonoContext, schema: S): Promise<z.output<S>>;
+  maxUploadBytes: number;
+  maxReadBytes: number;
+}
+
+/** The most bytes a base64 POST /files body may take for a file of `bytes`, plus room for the JSON around it. */
+export function filesBodyLimit(maxUploadBytes: number): number {
+  return Math.ceil(maxUploadBytes / 3) * 4 + 64 * 1024;
+}
+
+export function addFileRoutes(app: Hono, deps: FileRouteDeps): void {
+  const { registry, sessionOf } = deps;
+  const worker = (c: HonoContext): Promise<FileWorker> => registry.files(sessionOf(c));
+
+  app.get(FILE_ROUTES.files, async (c) => {
+    const parts = pathParam(c);
+    const files = await worker(c);
+    const { entry, body } = await read(files, parts, deps.maxReadBytes);
+    const bytes = Buffer.from(await new Response(body).arrayBuffer());
+    const text = fileText(bytes);
+    const content: FileContent = {
+      ...entry,
+      content: text ?? bytes.toString('base64'),
+      encoding: text === undefined ? 'base64' : 'utf-8',
+    };
+    return c.json(content);
+  });
+
+  app.post(FILE_ROUTES.files, async (c) => {
+    const request = await deps.parseBody(c, WriteFileRequest);
+    const parts = checked(request.path);
+    const bytes = Buffer.from(request.content, request.encoding === 'base64' ? 'base64' : 'utf8');
+    if (bytes.length > deps.maxUploadBytes) throw overLimit(bytes.length, deps.maxUploadBytes, 'SANDBOX_MAX_UPLOAD_MB');
+    const files = await worker(c);
+    return c.json(await write(files, parts, { mode: request.mode, createDir: request.createDir ?? true }, [bytes], deps.maxUploadBytes));
+  });
+
+  app.get(FILE_ROUTES.list, async (c) => {
+    const parts = pathParam(c, true);
+    const depth = Number(c.req.query('depth') ?? 1);
+    if (!Number.isInteger(depth) || depth < 1 || depth > 10) {
+      throw new HTTPException(400, { message: `depth must be an integer from 1 to 10, got "${c.req.query('depth')}"` });
+    }
+    return c.json(await refusing(async () => (await worker(c)).list(parts, depth)));
+  });
+
+  app.get(FILE_ROUTES.stat, async (c) => {
+    const parts = pathParam(c, true);
+    return c.json(await refusing(async () => (await worker(c)).stat(parts)));
+  });
+
+  app.get(FILE_ROUTES.download, async (c) => {
+    const parts = pathParam(c);
+    const { entry, body } = await read(await worker(c), parts, deps.maxReadBytes);
+    return new Response(body, {
+      headers: {
+        'Content-Type': 'application/octet-stream',
+        'Content-Length': String(entry.size),
+        'Content-Disposition': `attachment; filename*=UTF-8''${encodeURIComponent(entry.name)}`,
+        'X-Content-Type-Options': 'nosniff',
+      },
+    });
+  });
+
+  app.post(FILE_ROUTES.upload, async (c) => {
+    const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+    if (!incoming) throw new Error('the sandbox app must be served by @hono/node-server');
+    const session = sessionOf(c);
+    registry.requireSession(session); // before a byte is read: a stopped session gets its 404 at once
+    return c.json(await receiveUpload(incoming, () => registry.files(session), deps));
+  });
+
+  app.post(FILE_ROUTES.mkdir, async (c) => {
+    const request = await deps.parseBody(c, MkdirRequest);
+    const parts = checked(request.path);
+    return c.json(await refusing(async () => (await worker(c)).mkdir(parts, { parents: request.parents ?? true, mode: request.mode })));
+  });
+
+  app.post(FILE_ROUTES.move, async (c) => {
+    const request = await deps.parseBody(c, MoveRequest);
+    const [source, destination] = [checked(request.source), checked(request.destination)];
+    return c.json(await refusing(async () => (await worker(c)).move(source, destination)));
+  });
+
+  app.post(FILE_ROUTES.remove, async (c) => {
+    const request = await deps.parseBody(c, RemoveRequest);
+    const parts = checked(request.path);
+    return c.json(await refusing(async () => (await worker(c)).remove(parts)));
+  });
+}
+
+/**
+ * Streams a multipart upload into the file, with its fields in any order. When `path`
+ * comes first (as AgentRun's Python SDK sends it) the bytes go straight to their file.
+ * When `file` comes first (AgentRun's Node SDK), they are spooled to a hidden file at
+ * the workspace's top, through the same worker and under the same quota, and renamed
+ * to their path once it arrives: nothing is held in the server's memory either way.
+ */
+function receiveUpload(
+  incoming: NodeJS.ReadableStream & { headers: Record<string, string | string[] | undefined> },
+  files: () => Promise<FileWorker>,
+  deps: FileRouteDeps,
+): Promise<{ path: string; size: number }> {
+  return new Promise((resolve, reject) => {
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({
+        headers: incoming.headers as Record<string, string>,
+        limits: { files: 1, fields: 4, fieldSize: 8192, fileSize: deps.maxUploadBytes + 1 },
+      });
+    } catch (error) {
+      reject(new HTTPException(400, { message: `not a multipart upload: ${(error as Error).message}` }));
+      return;
+    }
+    let path: string | undefined;
+    /** The spool's name when the bytes came before their path. */
+    let spool: string | undefined;
+    let writing: Promise<{ path: string; size: number }> | undefined;
+    let file: (NodeJS.ReadableStream & { destroy(error?: Error): void }) | undefined;
+    // A client that goes away mid-upload leaves the file stream waiting for bytes that never
+    // come: end it with an error, so the worker drops the partial file and serves the next request.
+    incoming.once('close', () => {
+      if (!(incoming as { complete?: boolean }).complete) file?.destroy(new FileRefusal(499, 'the upload was cut off'));
+    });
+    const fail = (error: unknown) => {
+      incoming.unpipe(parser); // the rest is drained within bounds as the refusal goes out (sandbox-app.ts's onError)
+      reject(error);
+    };
+    parser.on('field', (name, value) => {
+      if (name === 'path') path = value;
+    });
+    parser.on('file', (name, stream) => {
+      if (name !== 'file') return void stream.resume();
+      file = stream;
+      let target: string[];
+      if (path === undefined) {
+        spool = `.upload-${randomUUID()}`;
+        target = [spool];
+      } else {
+        try {
+          target = checked(path);
+        } catch (error) {
+          stream.resume();
+          return fail(error);
+        }
+      }
+      writing = files().then((worker) => write(worker, target, { createDir: true }, stream, deps.maxUploadBytes));
+      writing.catch((error) => {
+        stream.resume();
+        fail(error);
+      });
+    });
+    parser.on('error', (error: Error) => fail(new HTTPException(400, { message: `malformed multipart upload: ${error.message}` })));
+    parser.on('close', () => {
+      if (!writing) return reject(new HTTPException(400, { message: 'the upload has no "file" field' }));
+      if (spool === undefined) return void writing.then(resolve, reject);
+      const spooled = spool;
+      writing
+        .then(async () => {
+          const worker = await files();
+          let parts: string[];
+          try {
+            if (path === undefined) throw new HTTPException(400, { message: 'the upload has no "path" field' });
+            parts = checked(path);
+          } catch (error) {
+            await worker.remove([spooled]).catch(() => {});
+            throw error;
+          }
+          return refusing(() => worker.place(spooled, parts, { createDir: true }));
+        })
+        .then(resolve, reject);
+    });
+    incoming.pipe(parser);
+  });
+}
+
+function pathParam(c: HonoContext, optional = false): string[] {
+  const path = c.req.query('path');
+  if (path === undefined || path === '') {
+    if (optional) return [];
+    throw new HTTPException(400, { message: 'the "path" query parameter is required' });
+  }
+  return checked(path);
+}
+
+function checked(path: string): string[] {
+  try {
+    return workspaceParts(path);
+  } catch (error) {
+    if (error instanceof WorkspacePathError) throw new HTTPException(400, { message: error.message });
+    throw error;
+  }
+}
+
+function overLimit(size: number, limit: number, variable: string): HTTPException {
+  return new HTTPException(413, {
+    message: `the file is ${size} bytes, over this sandbox's limit of ${limit} bytes (${variable})`,
+  });
+}
+
+async function read(files: FileWorker, parts: string[], maxBytes: number) {
+  return refusing(() => files.read(parts, maxBytes), 'SANDBOX_MAX_READ_MB');
+}
+
+async function write(
+  files: FileWorker,
+  parts: string[],
+  options: { mode?: string; createDir?: boolean },
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  maxBytes: number,
+) {
+  return refusing(() => files.write(parts, options, source, maxBytes), 'SANDBOX_MAX_UPLOAD_MB');
+}
+
+/** The worker's refusals as HTTP answers; a 413 names the variable that sets the limit. */
+async function refusing<T>(run: () => Promise<T>, limitVariable?: string): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof FileRefusal) {
+      const message = error.status === 413 && limitVariable ? `${error.message} (${limitVariable})` : error.message;
+      throw new HTTPException(error.status as 400, { message });
+    }
+    throw error;
+  }
+}

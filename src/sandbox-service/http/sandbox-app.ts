@@ -1,0 +1,232 @@
+/**
+ * The HTTP face of the embedded sandbox: E2B's code-interpreter API (see
+ * src/protocol/sandbox-api.ts) over a ContextRegistry. Requests are validated with the
+ * protocol's zod schemas; refusals are plain-text bodies with a precise status.
+ */
+import type { ServerResponse } from 'node:http';
+import type { HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { Hono, type Context as HonoContext } from 'hono';
+import { bearerAuth } from 'hono/bearer-auth';
+import { HTTPException } from 'hono/http-exception';
+import { LINGER_LIMITS, LINGER_MS, limitBody } from '../../shared/body-limit.ts';
+import { lingeringRefusal } from '../../shared/lingering-close.ts';
+import { foreignHeader, isLoopbackHost } from '../../shared/local-request.ts';
+import { describeIssues } from '../../shared/zod-issues.ts';
+import type { z } from 'zod';
+import {
+  CreateContextRequest,
+  ExecuteRequest,
+  SESSION_ID_PATTERN,
+  SESSION_ID_RULE,
+  FILE_ROUTES,
+  SESSIONS_ROUTE,
+} from '../../protocol/sandbox-api.ts';
+import { addFileRoutes, filesBodyLimit } from './file-routes.ts';
+import type { CodeContext } from '../contexts/code-context.ts';
+import { ContextRequestError, DEFAULT_SESSION, type ContextRegistry } from '../contexts/context-registry.ts';
+import { Runs } from '../contexts/executions.ts';
+import { NdjsonResponse } from './ndjson-response.ts';
+import { addRunRoutes } from './run-routes.ts';
+import { watchWorkspace } from '../files/workspace-changes.ts';
+import type { SandboxOptions } from '../settings.ts';
+
+const NDJSON_HEADERS = {
+  'Content-Type': 'application/x-ndjson; charset=utf-8',
+  'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
+};
+
+export interface SandboxAppDeps {
+  registry: ContextRegistry;
+  options: SandboxOptions;
+}
+
+export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
+  const app = new Hono();
+
+  const sessionOf = (c: HonoContext): string => {
+    const value = c.req.header(options.sessionHeader);
+    if (value === undefined || value === '') return DEFAULT_SESSION;
+    if (!SESSION_ID_PATTERN.test(value)) {
+      throw new ContextRequestError(400, `invalid ${options.sessionHeader} header: use ${SESSION_ID_RULE}`);
+    }
+    return value;
+  };
+
+  const maxUploadBytes = options.maxUploadMb * 1024 * 1024;
+  const answer = (error: Error, c: HonoContext): Response => {
+    if (error instanceof HTTPException) return error.getResponse();
+    if (error instanceof ContextRequestError) return c.text(error.message, error.status);
+    if (error instanceof BadRequest) return c.text(error.message, 400);
+    console.error('sandbox: unexpected error', error);
+    return c.text(`internal error: ${error.message}`, 500);
+  };
+  // A refusal before the body was all read (an upload, which streams past the body limit) is
+  // sent with a lingering close: the rest is read and dropped within bounds, never for as
+  // long as the client sends, and the client reads the answer rather than a reset.
+  app.onError((error, c) => {
+    const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+    if (!incoming || incoming.complete) return answer(error, c);
+    return lingeringRefusal(c, answer(error, c), { ms: LINGER_MS, bytes: LINGER_LIMITS * maxUploadBytes });
+  });
+
+  // A browser page can post here without a preflight (text/plain, no-cors) or reach a
+  // loopback bind under its own name (DNS rebinding): refuse both before anything runs.
+  app.use('*', async function webPageGuard(c, next) {
+    const foreign = foreignHeader(
+      { host: c.req.header('host') ?? new URL(c.req.url).host, origin: c.req.header('origin') },
+      { checkHost: isLoopbackHost(options.host) },
+    );
+    if (foreign) {
+      return c.text(`${foreign.header} "${foreign.value}" is not local: the sandbox API answers no web page`, 403);
+    }
+    const hasBody = Number(c.req.header('content-length') ?? 0) > 0 || c.req.header('transfer-encoding') !== undefined;
+    const type = c.req.header('content-type');
+    const upload = c.req.path === FILE_ROUTES.upload;
+    if (hasBody && !(upload ? isMultipart(type) : isJsonContentType(type))) {
+      const expected = upload ? 'multipart/form-data' : 'application/json';
+      return c.text(`request bodies here must be ${expected}, got ${type ?? 'no content-type'}`, 415);
+    }
+    await next();
+  });
+
+  const limit = (maxSize: number, what: string) =>
+    limitBody(maxSize, (c) => c.text(`request body too large (limit ${maxSize} bytes${what})`, 413));
+  // Files have limits of their own: an upload is counted as it streams (file-routes.ts), POST /files by its base64.
+  const generalLimit = limit(options.maxBodyBytes, '');
+  const filesLimit = limit(filesBodyLimit(maxUploadBytes), ': a file of at most SANDBOX_MAX_UPLOAD_MB, base64-encoded');
+  app.use('*', async (c, next) => {
+    if (c.req.path === FILE_ROUTES.upload) return next();
+    return (c.req.path === FILE_ROUTES.files ? filesLimit : generalLimit)(c, next);
+  });
+
+  app.get('/health', (c) => c.json('OK'));
+
+  if (options.apiToken !== undefined) {
+    app.use(
+      '*',
+      bearerAuth({
+        token: options.apiToken,
+        headerName: 'X-Access-Token',
+        prefix: '',
+        noAuthenticationHeader: { message: 'this sandbox requires its API token in the X-Access-Token header' },
+        invalidAuthenticationHeader: { message: 'the X-Access-Token header is malformed' },
+        invalidToken: { message: 'the X-Access-Token header holds the wrong token' },
+      }),
+    );
+  }
+
+  app.post('/contexts', async (c) => {
+    const session = sessionOf(c);
+    const body = await parseBody(c, CreateContextRequest);
+    const context = await registry.create(session, {
+      language: body.language ?? 'python',
+      cwd: body.cwd,
+      metadata: body.metadata,
+      quota: body.quota,
+    });
+    return c.json(context.toJSON());
+  });
+
+  app.get('/contexts', (c) => c.json(registry.listed(sessionOf(c))));
+
+  app.post('/contexts/:id/restart', async (c) => {
+    await (await registry.resolve(sessionOf(c), c.req.param('id'))).restart();
+    return c.body(null, 200);
+  });
+
+  app.delete('/contexts/:id', async (c) => {
+    await registry.delete(sessionOf(c), c.req.param('id'));
+    return c.body(null, 200);
+  });
+
+  app.get(SESSIONS_ROUTE, (c) => c.json(registry.sessionNames()));
+
+  addFileRoutes(app, {
+    registry,
+    sessionOf,
+    parseBody,
+    maxUploadBytes,
+    maxReadBytes: options.maxReadMb * 1024 * 1024,
+  });
+
+  const runs = new Runs({
+    deleteContext: (session, id) => registry.delete(session, id),
+    workspaceChanges: async (session) => watchWorkspace(await registry.files(session)),
+    outputLimitBytes: options.outputLimitBytes,
+  });
+  addRunRoutes(app, { runs, sessionOf, parseBody });
+
+  app.post('/execute', async (c) => {
+    const session = sessionOf(c);
+    const request = await parseBody(c, ExecuteRequest);
+    if (request.context_id !== undefined && request.language !== undefined) {
+      throw new BadRequest('give either context_id or language, not both');
+    }
+    const timeoutSeconds = Math.min(request.timeout ?? options.executeTimeoutSeconds, options.maxExecuteTimeoutSeconds);
+    const context: CodeContext =
+      request.context_id !== undefined
+        ? await registry.resolve(session, request.context_id)
+        : await registry.defaultContext(session, request.language ?? 'python');
+
+    // The run outlives this handler: it streams into the Node response itself (ndjson-response.ts).
+    let run: { streamGone(): void } | undefined;
+    const body = new NdjsonResponse(outgoingOf(c), NDJSON_HEADERS, () => run?.streamGone());
+    run = runs.start(
+      session,
+      context,
+      {
+        code: request.code,
+        timeoutMs: timeoutSeconds * 1000,
+        outputLimitBytes: options.outputLimitBytes,
+        envVars: request.env_vars,
+        tag: request.tag,
+        holdAfterMs: request.hold_after === undefined ? undefined : request.hold_after * 1000,
+        discardContext: request.discard_context,
+        reportFiles: request.report_files,
+        keepaliveMs: options.keepaliveSeconds * 1000,
+      },
+      body,
+    );
+    return RESPONSE_ALREADY_SENT;
+  });
+
+  return app;
+}
+
+class BadRequest extends Error {}
+
+function isJsonContentType(value: string | undefined): boolean {
+  return value !== undefined && /^application\/json\s*(;|$)/i.test(value.trim());
+}
+
+function isMultipart(value: string | undefined): boolean {
+  return value !== undefined && /^multipart\/form-data\s*;/i.test(value.trim());
+}
+
+/**
+ * The Node response under the request: /execute streams into it directly (see
+ * ndjson-response.ts), so the app must be served by @hono/node-server, as startSandbox does.
+ */
+function outgoingOf(c: HonoContext): ServerResponse {
+  const outgoing = (c.env as Partial<HttpBindings> | undefined)?.outgoing;
+  if (!outgoing) throw new Error('the sandbox app must be served by @hono/node-server (no Node response to stream to)');
+  return outgoing;
+}
+
+/** Parses a JSON body (an empty one counts as `{}`) with a protocol schema; 400 naming every issue otherwise. */
+async function parseBody<S extends z.ZodType>(c: HonoContext, schema: S): Promise<z.output<S>> {
+  const text = await c.req.text();
+  let raw: unknown = {};
+  if (text.trim() !== '') {
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw new BadRequest('request body is not valid JSON');
+    }
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new BadRequest(`invalid request: ${describeIssues(parsed.error, 'body')}`);
+  return parsed.data;
+}

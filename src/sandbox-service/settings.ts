@@ -1,0 +1,158 @@
+/**
+ * The sandbox service's settings: one zod schema (defaults included). The SANDBOX_*
+ * variables that set them are named by the protocol's `SandboxEnv`, which npm start's
+ * config shares; the caller passes the environment in, nothing here reads process.env.
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { SandboxEnv } from '../protocol/service-env.ts';
+import { TOKEN_PATTERN, TOKEN_RULE } from '../shared/bearer-token.ts';
+import { type Env, parseEnv } from '../shared/env.ts';
+import { isLoopbackHost } from '../shared/local-request.ts';
+import { DEFAULT_SESSION_HEADER, SessionHeaderName } from '../protocol/sandbox-api.ts';
+import { describeIssues } from '../shared/zod-issues.ts';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_RUN_TIMEOUT_SECONDS, MAX_RUN_TIMEOUT_SECONDS } from '../protocol/limits.ts';
+
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+
+export const SandboxOptions = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    /**
+     * Callers must send it as `X-Access-Token` (E2B's header for a sandbox's own API).
+     * `npm start` sets a random one that only its MCP side knows; required beyond loopback.
+     */
+    apiToken: z
+      .string()
+      .refine(
+        (token) => TOKEN_PATTERN.test(token) && token.replace(/=+$/, '').length >= 16,
+        `must be at least 16 characters of ${TOKEN_RULE}`,
+      )
+      .optional(),
+    /** 0 = any free port. */
+    port: z.number().int().min(0).max(65535).default(5001),
+    /** Lower-cased header name that namespaces contexts; FC forbids the `x-fc-` prefix for affinity headers. */
+    sessionHeader: SessionHeaderName.default(DEFAULT_SESSION_HEADER),
+    allowNetwork: z.boolean().default(false),
+    /** Memory of everything one context runs (its processes and its tmpfs files), MiB; 0 = none. See docs/limits.md. */
+    memoryMb: nonNegativeInt.default(2048),
+    /** Processes (and threads) one context may run at once; 0 = none. */
+    pidsMax: nonNegativeInt.default(256),
+    /** Size of a session's workspace (its contexts share it), MiB; 0 = none. */
+    diskMb: nonNegativeInt.default(1024),
+    maxContexts: positiveInt.default(100),
+    /** Seconds an execution may run when the request names no timeout. */
+    executeTimeoutSeconds: z.number().positive().default(DEFAULT_RUN_TIMEOUT_SECONDS),
+    /** Upper bound on a requested timeout. */
+    maxExecuteTimeoutSeconds: z.number().positive().default(MAX_RUN_TIMEOUT_SECONDS),
+    /** Bytes of output (text and rich results) one execution may produce before it is stopped. */
+    outputLimitBytes: positiveInt.default(4 * 1024 * 1024),
+    /** A context unused this long is removed; 0 = never. */
+    idleTimeoutSeconds: nonNegativeInt.default(1800),
+    /** Pre-started kernels kept ready, in total, for the most recently active sessions; 0 = none. */
+    poolSize: nonNegativeInt.default(2),
+    /** Where session workspaces and kernel run directories live; the default is removed on close(). */
+    workspaceRoot: z.string().min(1).optional(),
+    /** The largest request body but a file's (POST /files and uploads follow maxUploadMb), bytes (SANDBOX_MAX_BODY_BYTES). */
+    maxBodyBytes: positiveInt.default(DEFAULT_MAX_BODY_BYTES),
+    /** The largest file one request may write (upload or POST /files), MiB. */
+    maxUploadMb: positiveInt.default(100),
+    /** The largest file one request may read (GET /files, download), MiB. */
+    maxReadMb: positiveInt.default(100),
+    /**
+     * A root server's first session uid (SANDBOX_UID_BASE): sessions get uids from here up, unique
+     * across every sandbox of the host (session-uids.ts). Keep the range clear of real users.
+     */
+    uidBase: z.number().int().min(1000).max(4_294_000_000).default(200_000),
+    /** A `keepalive` line is sent after this many seconds without any other line. */
+    keepaliveSeconds: z.number().positive().default(5),
+  })
+  .refine((o) => o.apiToken !== undefined || isLoopbackHost(o.host), {
+    message: 'a sandbox bound beyond loopback needs an API token (SANDBOX_API_TOKEN): without one, anyone who reaches it runs code',
+    path: ['apiToken'],
+  })
+  .refine((o) => o.executeTimeoutSeconds <= o.maxExecuteTimeoutSeconds, {
+    message: 'the default execute timeout must not exceed the maximum',
+    path: ['executeTimeoutSeconds'],
+  });
+export type SandboxOptions = z.output<typeof SandboxOptions>;
+export type SandboxOptionsInput = z.input<typeof SandboxOptions>;
+
+/** Variable → the option it sets; of two variables for one option, the later wins. */
+const SANDBOX_ENV_OPTIONS: ReadonlyArray<readonly [keyof SandboxEnv, keyof SandboxOptionsInput]> = [
+  ['SANDBOX_HOST', 'host'],
+  ['SANDBOX_PORT', 'port'],
+  ['SANDBOX_API_TOKEN', 'apiToken'],
+  ['SANDBOX_SESSION_HEADER', 'sessionHeader'],
+  ['SANDBOX_ALLOW_NETWORK', 'allowNetwork'],
+  ['SANDBOX_KERNEL_MEMORY_MB', 'memoryMb'],
+  ['SANDBOX_MEMORY_MB', 'memoryMb'],
+  ['SANDBOX_PIDS_MAX', 'pidsMax'],
+  ['SANDBOX_DISK_MB', 'diskMb'],
+  ['SANDBOX_MAX_CONTEXTS', 'maxContexts'],
+  ['SANDBOX_EXECUTE_TIMEOUT_SECONDS', 'executeTimeoutSeconds'],
+  ['SANDBOX_MAX_EXECUTE_TIMEOUT_SECONDS', 'maxExecuteTimeoutSeconds'],
+  ['SANDBOX_OUTPUT_LIMIT_BYTES', 'outputLimitBytes'],
+  ['SANDBOX_IDLE_TIMEOUT_SECONDS', 'idleTimeoutSeconds'],
+  ['SANDBOX_POOL_SIZE', 'poolSize'],
+  ['SANDBOX_WORKSPACE_ROOT', 'workspaceRoot'],
+  ['SANDBOX_KEEPALIVE_SECONDS', 'keepaliveSeconds'],
+  ['SANDBOX_MAX_UPLOAD_MB', 'maxUploadMb'],
+  ['SANDBOX_MAX_READ_MB', 'maxReadMb'],
+  ['SANDBOX_MAX_BODY_BYTES', 'maxBodyBytes'],
+  ['SANDBOX_UID_BASE', 'uidBase'],
+];
+
+const OPTION_TO_ENV = new Map<string, string>(SANDBOX_ENV_OPTIONS.map(([name, option]) => [option, name]));
+
+/** The sandbox's options as the variables set them; unset variables leave their option to its default. */
+export function sandboxOptionsFromEnv(env: SandboxEnv): SandboxOptionsInput {
+  const options: Record<string, unknown> = {};
+  for (const [name, option] of SANDBOX_ENV_OPTIONS) {
+    if (env[name] !== undefined) options[option] = env[name];
+  }
+  return options as SandboxOptionsInput;
+}
+
+/** The variable that sets a sandbox option (`port` → `SANDBOX_PORT`), for errors about options read from it. */
+export function sandboxEnvName(option: string): string {
+  return OPTION_TO_ENV.get(option) ?? option;
+}
+
+/** Thrown with a one-line message naming the variable and what is wrong with it. */
+export class SandboxOptionsError extends Error {
+  override name = 'SandboxOptionsError';
+}
+
+/**
+ * Validates options (defaults filled in); throws SandboxOptionsError. `name` says
+ * what to call an option in the message, e.g. the variable it was read from.
+ */
+export function parseSandboxOptions(input: SandboxOptionsInput = {}, name = (option: string) => option): SandboxOptions {
+  const parsed = SandboxOptions.safeParse(input);
+  if (!parsed.success) {
+    // The token is a secret: an error does not repeat it.
+    const given = (option: string) => {
+      const value = (input as Record<string, unknown>)[option];
+      return option === 'apiToken' || value === undefined ? undefined : String(value);
+    };
+    throw new SandboxOptionsError(describeIssues(parsed.error, 'options', { name, given }));
+  }
+  return parsed.data;
+}
+
+/**
+ * Reads SANDBOX_* variables (unset or empty = default). Throws SandboxOptionsError
+ * with a one-line message such as `SANDBOX_PORT: expected a number (got "abc")`.
+ */
+export function parseSandboxEnv(env: Env): SandboxOptions {
+  const read = parseEnv(SandboxEnv, env, (message) => new SandboxOptionsError(message));
+  return parseSandboxOptions(sandboxOptionsFromEnv(read), sandboxEnvName);
+}
+
+/** The default workspace root's parent: a fresh directory is made under it per server. */
+export function defaultWorkspaceParent(): string {
+  return join(tmpdir(), 'fc-ci-sandbox-');
+}
