@@ -99,6 +99,16 @@ describe('runs', () => {
     assert.equal((await execute(url, { context_id: id, code: 'print(globals().get("y"))' }, SESSION)).stdout, 'None\n');
   });
 
+  test("with early: false a tag that finds no run is forgotten: a run that starts with it after runs (a gone client's id, reused)", async () => {
+    const id = await createContext(url, {}, SESSION);
+    assert.deepEqual((await request(url, 'POST', '/runs/interrupt', { tag: 'gone', early: false }, SESSION)).json, { interrupted: 0 });
+    const run = await execute(url, { context_id: id, tag: 'gone', code: 'y = 2\ny' }, SESSION);
+    assert.equal(run.error, undefined, JSON.stringify(run.error));
+    assert.equal(run.results[0]?.text, '2');
+    const bad = await request(url, 'POST', '/runs/interrupt', { tag: 'gone', early: 'no' }, SESSION);
+    assert.equal(bad.status, 400, bad.text);
+  });
+
   test('hold_after: the stream ends with run_held, the run goes on, and its events are read once each, in order', async () => {
     const id = await createContext(url, {}, SESSION);
     const code = 'import time\nfor i in range(6):\n    print(f"line {i}", flush=True)\n    time.sleep(0.4)\nz = 3\nz';

@@ -397,6 +397,13 @@ export const RunEvents = RunStatus.extend({
 });
 export type RunEvents = z.infer<typeof RunEvents>;
 
-export const InterruptTaggedRequest = z.object({ tag: RunTag });
+export const InterruptTaggedRequest = z.object({
+  tag: RunTag,
+  /**
+   * A tag that finds no run stops a run that starts with it soon after (a cancel can overtake its
+   * call); false for a caller whose call will not start again (its client went away). Default true.
+   */
+  early: z.boolean().optional(),
+});
 export const InterruptedRuns = z.object({ interrupted: z.number().int().nonnegative() });
 export type InterruptedRuns = z.infer<typeof InterruptedRuns>;

@@ -48,6 +48,13 @@ function describeMessage(body: unknown): { method?: string; tool?: string } {
   };
 }
 
+/** The id of a body that is one tools/call request. */
+function toolCallId(body: unknown): RequestId | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const { method, id } = body as { method?: unknown; id?: unknown };
+  return method === 'tools/call' && (typeof id === 'string' || typeof id === 'number') ? id : undefined;
+}
+
 /** The request ids a body's `notifications/cancelled` name (a batch may hold several). */
 function cancelledRequestIds(body: unknown): RequestId[] {
   const ids: RequestId[] = [];
@@ -118,9 +125,18 @@ export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
     const outgoing = c.env?.outgoing;
     // A client that hangs up mid-stream must stop its tool call (and so the sandbox call):
     // closing the request's server aborts its handlers. The SDK's own wiring of the
-    // request's signal did not always reach a streaming 2026-07-28 exchange.
+    // request's signal did not always reach a streaming 2026-07-28 exchange. The code is also
+    // interrupted by the call's tag, as a cancel would (rarely, under load, the aborted sandbox
+    // stream alone let a run go on to its end).
     outgoing?.once('close', () => {
-      if (!outgoing.writableFinished) void scope.server?.close().catch(() => {});
+      if (outgoing.writableFinished) return;
+      void scope.server?.close().catch(() => {});
+      const callId = toolCallId(body);
+      if (callId === undefined) return;
+      // Not early: the call will not start again, and a new client may soon reuse its id.
+      cancelRequest(deps.serverDeps(request, scope.logger, tenant), callId, { early: false }).catch((error: unknown) =>
+        scope.logger.warn('could not interrupt the call of a client that went away', { error: String(error) }),
+      );
     });
     return log.finish(await handler.fetch(request, { parsedBody: body }), outgoing);
   });

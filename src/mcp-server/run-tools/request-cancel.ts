@@ -24,13 +24,16 @@ export function runTag(tenant: Tenant, requestId: RequestId): string {
     .slice(0, 32);
 }
 
-/** Interrupts the caller's runs started by request `requestId`, in every session of the caller; how many were found. */
-export async function cancelRequest(deps: ToolDeps, requestId: RequestId): Promise<number> {
+/**
+ * Interrupts the caller's runs started by request `requestId`, in every session of the caller;
+ * how many were found. `early` (default): a run that starts with it soon after is stopped too.
+ */
+export async function cancelRequest(deps: ToolDeps, requestId: RequestId, { early = true }: { early?: boolean } = {}): Promise<number> {
   const tag = runTag(deps.tenant, requestId);
   const sessions = await (await deps.sessions()).list(tenantTag(deps.tenant));
   const counts = await Promise.all(
     sessions.map((session) =>
-      deps.sandbox.interruptTagged(session, tag).catch((error: unknown) => {
+      deps.sandbox.interruptTagged(session, tag, early ? undefined : false).catch((error: unknown) => {
         deps.logger.warn('could not pass a cancel to a sandbox session', { error: String(error) });
         return 0;
       }),

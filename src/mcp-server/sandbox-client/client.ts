@@ -94,8 +94,8 @@ export interface SandboxClient {
   runEvents(session: string, runId: string, request: RunEventsRequest): Promise<RunEvents>;
   /** Interrupts a run (POST /runs/{id}/interrupt); `not_found` as runEvents. */
   interruptRun(session: string, runId: string): Promise<z.infer<typeof RunStatus>>;
-  /** Interrupts the session's runs tagged `tag` (POST /runs/interrupt); undefined when the sandbox has no runs. */
-  interruptTagged(session: string, tag: string): Promise<number | undefined>;
+  /** Interrupts the session's runs tagged `tag` (POST /runs/interrupt; `early` as InterruptTaggedRequest's); undefined when the sandbox has no runs. */
+  interruptTagged(session: string, tag: string, early?: boolean): Promise<number | undefined>;
   /** The sessions holding contexts (GET /sessions, ours); undefined when the sandbox does not list them. */
   listSessions(): Promise<string[] | undefined>;
   readFile(session: string, path: string): Promise<FileContent>;
@@ -234,9 +234,10 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
       );
     },
 
-    async interruptTagged(session, tag) {
+    async interruptTagged(session, tag, early) {
       try {
-        const answer = await http.post(RUN_ROUTES.interruptTagged.slice(1), withSession(session, { json: { tag }, retry: 0 })).json();
+        const json = early === undefined ? { tag } : { tag, early };
+        const answer = await http.post(RUN_ROUTES.interruptTagged.slice(1), withSession(session, { json, retry: 0 })).json();
         return InterruptedRuns.parse(answer).interrupted;
       } catch (error) {
         if (error instanceof HTTPError && error.response.status === 404) return undefined;

@@ -313,8 +313,8 @@ export class Runs {
     return run?.session === session ? run : undefined;
   }
 
-  /** Interrupts the session's live runs that carry `tag`; a tag that finds none stops a run that starts with it soon after. */
-  interruptTagged(session: string, tag: string): number {
+  /** Interrupts the session's live runs that carry `tag`; with `early`, a tag that finds none stops a run that starts with it soon after. */
+  interruptTagged(session: string, tag: string, early = true): number {
     let count = 0;
     for (const run of this.#runs.values()) {
       if (run.session === session && run.tag === tag && run.state === 'running') {
@@ -322,7 +322,7 @@ export class Runs {
         count++;
       }
     }
-    if (count === 0) {
+    if (count === 0 && early) {
       if (this.#earlyCancels.size >= MAX_EARLY_CANCELS) this.#earlyCancels.delete(this.#earlyCancels.keys().next().value!);
       this.#earlyCancels.set(tagKey(session, tag), Date.now());
     }

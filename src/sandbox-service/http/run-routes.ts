@@ -33,8 +33,8 @@ export function addRunRoutes(app: Hono, { runs, sessionOf, parseBody }: RunRoute
   };
 
   app.post(RUN_ROUTES.interruptTagged, async (c) => {
-    const { tag } = await parseBody(c, InterruptTaggedRequest);
-    return c.json({ interrupted: runs.interruptTagged(sessionOf(c), tag) } satisfies z.input<typeof InterruptedRuns>);
+    const { tag, early } = await parseBody(c, InterruptTaggedRequest);
+    return c.json({ interrupted: runs.interruptTagged(sessionOf(c), tag, early ?? true) } satisfies z.input<typeof InterruptedRuns>);
   });
 
   app.post(RUN_ROUTES.events, async (c) => {
