@@ -126,7 +126,7 @@ describe('tools', () => {
       assert.equal(result.isError, true);
       assert.match(
         textOf(result),
-        /unsupported language "cobol"; supported: python, javascript, typescript, bash, r \(aliases: py, js, ts\)/,
+        /unsupported language "cobol"; supported: python, javascript, typescript, bash, r \(aliases: py, js, ts, sh\)/,
       );
     }
     assert.equal((await callTool('run_code', { language: 'PY', code: '1' })).isError, false, 'an alias in any case works');

@@ -47,14 +47,16 @@ export function normalizeLanguage(name: string): Language | undefined {
   return LANGUAGE_ALIASES[name.trim().toLowerCase()];
 }
 
+/** What both programs answer to a language they do not run. */
+export function unsupportedLanguage(name: unknown): string {
+  return `unsupported language ${JSON.stringify(name)}; supported: ${LANGUAGES.join(', ')} (aliases: py, js, ts, sh)`;
+}
+
 /** A language name on the wire: any case, aliases allowed; an unsupported one fails with the list. */
 export const LanguageName = z.string().transform((name, ctx) => {
   const language = normalizeLanguage(name);
   if (!language) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `unsupported language "${name}"; supported: ${LANGUAGES.join(', ')} (aliases: py, js, ts, sh)`,
-    });
+    ctx.addIssue({ code: 'custom', message: unsupportedLanguage(name) });
     return z.NEVER;
   }
   return language;

@@ -4,16 +4,17 @@
  */
 import { z } from 'zod';
 import { type ContextAddress, MAX_ID_LENGTH } from '../context-ids/context-id.ts';
-import { LANGUAGES, normalizeLanguage } from '../../protocol/sandbox-api.ts';
+import { LANGUAGES, normalizeLanguage, unsupportedLanguage } from '../../protocol/sandbox-api.ts';
 import { decodeContextId } from './tenant-contexts.ts';
 import type { ToolDeps } from './tool-definition.ts';
 
-/** python | javascript | typescript | bash | r; aliases (py, js, ts, sh, any case) are accepted too. */
+/**
+ * python | javascript | typescript | bash | r; aliases (py, js, ts, sh, any case) are accepted too.
+ * The wire's names and message (protocol's normalizeLanguage), listed as an enum for tools/list.
+ */
 export const LanguageParam = z.preprocess(
   (value) => (typeof value === 'string' ? (normalizeLanguage(value) ?? value) : value),
-  z.enum(LANGUAGES, {
-    error: (issue) => `unsupported language ${JSON.stringify(issue.input)}; supported: ${LANGUAGES.join(', ')} (aliases: py, js, ts)`,
-  }),
+  z.enum(LANGUAGES, { error: (issue) => unsupportedLanguage(issue.input) }),
 );
 
 export const ContextIdParam = z.string().min(1).max(MAX_ID_LENGTH).describe('A context_id returned by create_context or list_contexts.');
