@@ -4,26 +4,14 @@
  * code-interpreter requests to http://localhost:49999, so the sandbox listens there.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { Sandbox } from '@e2b/code-interpreter';
-import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
+import { describe, test } from 'node:test';
+import { useE2bDebugSandbox } from './support/e2b-debug-sandbox.ts';
 
-const E2B_DEBUG_PORT = 49999;
-
-let sandbox: RunningSandbox;
-let client: Sandbox;
-
-before(async () => {
-  sandbox = await startSandbox({ host: '127.0.0.1', port: E2B_DEBUG_PORT, poolSize: 1 });
-  client = await Sandbox.create({ debug: true });
-});
-after(async () => {
-  await sandbox?.close();
-});
+const e2b = useE2bDebugSandbox();
 
 describe("E2B's official client against the embedded sandbox", () => {
   test('runCode returns logs and the main result', async () => {
-    const execution = await client.runCode('x = 41\nprint("hello")\nx + 1');
+    const execution = await e2b.client.runCode('x = 41\nprint("hello")\nx + 1');
     assert.deepEqual(execution.logs.stdout, ['hello\n']);
     assert.equal(execution.text, '42');
     assert.equal(execution.error, undefined);
@@ -31,12 +19,12 @@ describe("E2B's official client against the embedded sandbox", () => {
   });
 
   test('state persists in the default context', async () => {
-    const execution = await client.runCode('x * 2');
+    const execution = await e2b.client.runCode('x * 2');
     assert.equal(execution.text, '82');
   });
 
   test('errors arrive as ExecutionError with name, value and traceback', async () => {
-    const execution = await client.runCode('raise KeyError("missing")');
+    const execution = await e2b.client.runCode('raise KeyError("missing")');
     assert.equal(execution.error?.name, 'KeyError');
     assert.equal(execution.error?.value, "'missing'");
     assert.match(execution.error!.traceback, /KeyError/);
@@ -44,7 +32,7 @@ describe("E2B's official client against the embedded sandbox", () => {
 
   test('charts and tables arrive as png and html results; streaming callbacks fire', async () => {
     const stdout: string[] = [];
-    const execution = await client.runCode(
+    const execution = await e2b.client.runCode(
       'import matplotlib.pyplot as plt, pandas as pd\nprint("plotting")\nplt.plot([1, 2], [3, 4])\nplt.show()\npd.DataFrame({"a": [1]})',
       { onStdout: (message) => void stdout.push(message.line) },
     );
@@ -57,28 +45,28 @@ describe("E2B's official client against the embedded sandbox", () => {
   });
 
   test('contexts: create, run in, list, restart, remove', async () => {
-    const context = await client.createCodeContext({ language: 'python' });
+    const context = await e2b.client.createCodeContext({ language: 'python' });
     assert.equal(context.language, 'python');
     assert.equal(context.cwd, '/home/user');
-    await client.runCode('y = 5', { context });
-    assert.equal((await client.runCode('y', { context })).text, '5');
-    const listed = await client.listCodeContexts();
+    await e2b.client.runCode('y = 5', { context });
+    assert.equal((await e2b.client.runCode('y', { context })).text, '5');
+    const listed = await e2b.client.listCodeContexts();
     assert.ok(listed.some((c) => c.id === context.id));
-    await client.restartCodeContext(context);
-    assert.equal((await client.runCode('y', { context })).error?.name, 'NameError');
-    await client.removeCodeContext(context);
-    assert.ok(!(await client.listCodeContexts()).some((c) => c.id === context.id));
+    await e2b.client.restartCodeContext(context);
+    assert.equal((await e2b.client.runCode('y', { context })).error?.name, 'NameError');
+    await e2b.client.removeCodeContext(context);
+    assert.ok(!(await e2b.client.listCodeContexts()).some((c) => c.id === context.id));
   });
 
   test('JavaScript and TypeScript run too', async () => {
-    const js = await client.runCode('[1, 2].map((n) => n * 10)', { language: 'js' });
+    const js = await e2b.client.runCode('[1, 2].map((n) => n * 10)', { language: 'js' });
     assert.equal(js.text, '[ 10, 20 ]');
-    const ts = await client.runCode('const n: number = 7; n * 6', { language: 'ts' });
+    const ts = await e2b.client.runCode('const n: number = 7; n * 6', { language: 'ts' });
     assert.equal(ts.text, '42');
   });
 
   test('per-execution environment variables', async () => {
-    const execution = await client.runCode('import os\nos.environ["ONLY_HERE"]', { envs: { ONLY_HERE: 'yes' } });
+    const execution = await e2b.client.runCode('import os\nos.environ["ONLY_HERE"]', { envs: { ONLY_HERE: 'yes' } });
     assert.equal(execution.text, 'yes');
   });
 });
