@@ -11,13 +11,14 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent } from 'node:http';
 import { connect as tcpConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Client as Client1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport as SSEClientTransport1 } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport as StreamableHTTPClientTransport1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { TOOL_NAMES } from './support/mcp-harness.ts';
+import { onAgent } from './support/on-agent.ts';
 import { Client, SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { RunningSandbox } from '../src/sandbox-service/index.ts';
 import { filesBodyLimit } from '../src/sandbox-service/http/file-routes.ts';
@@ -100,26 +101,6 @@ function post(url: string, body: string, headers: Record<string, string>, chunke
     body: chunked ? new Blob([body]).stream() : body,
     duplex: 'half',
   } as RequestInit);
-}
-
-/** One request on a node:http agent, answered in full. */
-function onAgent(
-  agent: Agent,
-  url: string,
-  method: string,
-  headers: Record<string, string>,
-  body?: string,
-): Promise<{ status: number; connection: string | undefined; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method, agent, headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
 }
 
 /** The legacy SSE endpoint's message URL for a fresh GET /sse (whose stream is then left open until `close`). */

@@ -20,6 +20,7 @@ import {
   type McpProcess,
 } from './support/mcp-harness.ts';
 import { eventually } from './support/eventually.ts';
+import { onAgent } from './support/on-agent.ts';
 import { freePort, stopChild } from './support/processes.ts';
 
 let deadSandboxUrl: string;
@@ -98,20 +99,7 @@ test('an oversized body gives 413, with or without Content-Length', async () => 
 test('after a 413 on /mcp, the next requests on the same kept-alive connection work', async () => {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const post = (body: string) =>
-    new Promise<{ status: number; connection: string | undefined; text: string }>((resolve, reject) => {
-      const req = httpRequest(
-        mcp.url,
-        { method: 'POST', agent, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...AUTH } },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk) => (text += chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, text }));
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
+    onAgent(agent, mcp.url, 'POST', { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...AUTH }, body);
   try {
     const big = await post(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { pad: 'x'.repeat(200_000) } }));
     assert.equal(big.status, 413);
