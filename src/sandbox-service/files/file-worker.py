@@ -254,14 +254,7 @@ def op_write(request):
         raise
     temp = ".upload-%s" % secrets.token_hex(8)
     try:
-        try:
-            existing = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            existing = None
-        if existing is not None and stat.S_ISLNK(existing.st_mode):
-            raise Refusal(400, "%s is a symbolic link: file tools do not follow or replace links" % shown(parts))
-        if existing is not None and stat.S_ISDIR(existing.st_mode):
-            raise Refusal(409, "%s is a directory" % shown(parts))
+        refuse_unless_replaceable(dir_fd, parts)
         out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
         size = 0
         try:
@@ -292,6 +285,19 @@ def op_write(request):
         os.close(dir_fd)
 
 
+def refuse_unless_replaceable(dir_fd, parts):
+    """A file may take the name parts[-1] in dir_fd by a rename: nothing is there, or a file
+    (which the rename replaces, itself untouched); never a link or a directory."""
+    try:
+        existing = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(existing.st_mode):
+        raise Refusal(400, "%s is a symbolic link: file tools do not follow or replace links" % shown(parts))
+    if stat.S_ISDIR(existing.st_mode):
+        raise Refusal(409, "%s is a directory" % shown(parts))
+
+
 def op_place(request):
     """Renames a spooled upload (a file at the workspace's top, written before its path was
     known) to its path, with write's rules: parents created when asked, never over a link or
@@ -304,14 +310,7 @@ def op_place(request):
                 raise Refusal(400, "a file path is required")
             dir_fd = open_dir(parts[:-1], create=request.get("createDir", True))
             try:
-                try:
-                    existing = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
-                except FileNotFoundError:
-                    existing = None
-                if existing is not None and stat.S_ISLNK(existing.st_mode):
-                    raise Refusal(400, "%s is a symbolic link: file tools do not follow or replace links" % shown(parts))
-                if existing is not None and stat.S_ISDIR(existing.st_mode):
-                    raise Refusal(409, "%s is a directory" % shown(parts))
+                refuse_unless_replaceable(dir_fd, parts)
                 try:
                     os.rename(spool, parts[-1], src_dir_fd=root_fd, dst_dir_fd=dir_fd)
                 except OSError as error:
