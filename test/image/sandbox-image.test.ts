@@ -144,17 +144,22 @@ describe('the sandbox image under a container engine, as FC runs it (stand-ins f
     FC_INSTANCE_ID: instance,
   });
 
+  /** The container's sandbox runs a trivial execute. */
+  const assertRunsCode = async (container: Container) => {
+    const response = await fetch(`${container.url}/execute`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-access-token': SANDBOX_API_TOKEN },
+      body: JSON.stringify({ code: '6 * 7' }),
+    });
+    assert.match(await response.text(), /"text":"42"/);
+  };
+
   test("with podman's masked /proc, SANDBOX_JAIL=auto finds no namespaces for the jail, says so, and still serves", async (t) => {
     const container = await startContainer(fcEnvironment('auto', 'c-image-auto'), sandboxFunction.customContainerConfig.port, []);
     try {
       t.diagnostic(`container start until /health: ${container.healthAfterMs.toFixed(0)} ms`);
       assert.match(await container.logs(), /^sandbox jail: off \(no namespaces here: bwrap: .+\): kernels run without namespaces/m);
-      const response = await fetch(`${container.url}/execute`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-access-token': SANDBOX_API_TOKEN },
-        body: JSON.stringify({ code: '6 * 7' }),
-      });
-      assert.match(await response.text(), /"text":"42"/);
+      await assertRunsCode(container);
     } finally {
       await container.stop();
     }
@@ -177,12 +182,7 @@ describe('the sandbox image under a container engine, as FC runs it (stand-ins f
         await container.logs(),
         /^sandbox jail: off \(the network is allowed, but a jail cannot get it here \(.+\)\): kernels run without namespaces/m,
       );
-      const response = await fetch(`${container.url}/execute`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-access-token': SANDBOX_API_TOKEN },
-        body: JSON.stringify({ code: '6 * 7' }),
-      });
-      assert.match(await response.text(), /"text":"42"/);
+      await assertRunsCode(container);
     } finally {
       await container.stop();
     }
