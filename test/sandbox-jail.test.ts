@@ -4,7 +4,7 @@
  * embedded sandbox's HTTP API, and must fail without touching the host.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -370,20 +370,9 @@ describe('the jail: host uid', { skip: !isRoot && 'the server is not root: kerne
   // Issue 17: every root sandbox handed out uids from 200000, so two on one host ran different
   // tenants' kernels under one host uid (shared inotify limits, shared file ownership).
   test('two sandbox processes on one host never share a session uid', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'handlers/sandbox.ts'], {
-      env: { ...process.env, SANDBOX_PORT: '0', SANDBOX_POOL_SIZE: '0' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawnSandboxProcess(['ignore', 'pipe', 'inherit']);
     try {
-      const childUrl = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        child.stdout!.on('data', (chunk: Buffer) => {
-          out += chunk.toString();
-          const match = /listening on (http:\/\/\S+)/.exec(out);
-          if (match) resolve(match[1]!);
-        });
-        child.once('exit', (code) => reject(new Error(`the sandbox exited (${code}): ${out}`)));
-      });
+      const childUrl = await listeningUrl(child);
       const mine = await createContext(url, {}, { 'x-ci-session-id': 'uid-here' });
       const theirs = await createContext(childUrl, {}, { 'x-ci-session-id': 'uid-there' });
       const uidOf = async (base: string, context: string, session: string) => {
@@ -489,6 +478,27 @@ describe("the jail: the kernel's sockets", () => {
   });
 });
 
+/** `npm run sandbox`'s entry as a process of its own, on a free port, without spare kernels; stdout must be a pipe. */
+function spawnSandboxProcess(stdio: Array<'ignore' | 'pipe' | 'inherit'>): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'handlers/sandbox.ts'], {
+    env: { ...process.env, SANDBOX_PORT: '0', SANDBOX_POOL_SIZE: '0' },
+    stdio,
+  });
+}
+
+/** The URL the sandbox process says it listens on; rejects, with its output, if it exits first. */
+function listeningUrl(child: ChildProcess): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`the sandbox exited (${code}): ${out}`)));
+  });
+}
+
 describe('the jail: what reaches the kernel from the host', () => {
   test('fds the server inherited do not reach any process of the jail', async () => {
     // A server started with an extra inherited socket (as a supervisor or test runner may leave
@@ -497,20 +507,9 @@ describe('the jail: what reaches the kernel from the host', () => {
     const stdio: Array<'ignore' | 'pipe' | 'inherit'> = ['ignore', 'pipe', 'inherit'];
     while (stdio.length < FD) stdio.push('ignore');
     stdio.push('pipe');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'handlers/sandbox.ts'], {
-      env: { ...process.env, SANDBOX_PORT: '0', SANDBOX_POOL_SIZE: '0' },
-      stdio,
-    });
+    const child = spawnSandboxProcess(stdio);
     try {
-      const childUrl = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        child.stdout!.on('data', (chunk: Buffer) => {
-          out += chunk.toString();
-          const match = /listening on (http:\/\/\S+)/.exec(out);
-          if (match) resolve(match[1]!);
-        });
-        child.once('exit', (code) => reject(new Error(`the sandbox exited (${code}): ${out}`)));
-      });
+      const childUrl = await listeningUrl(child);
       const inherited = readlinkSync(`/proc/${child.pid}/fd/${FD}`);
       assert.match(inherited, /^(pipe|socket):/);
       const listing = await execute(childUrl, {
