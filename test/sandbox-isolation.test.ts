@@ -185,6 +185,8 @@ describe('sandbox isolation with SANDBOX_ALLOW_NETWORK', () => {
       assert.equal(run.stdout, 'reached the host\nno loopback\nNone False\n');
     } finally {
       await open.close();
+      // Its kept-alive connections too: an open one would hold this file's process past its tests.
+      hostServer.closeAllConnections();
       hostServer.close();
     }
   });
