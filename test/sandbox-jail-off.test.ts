@@ -144,6 +144,27 @@ describe('the sandbox with the jail off', () => {
     assert.match(read.text, /from code/);
   });
 
+  test('report_files: the stream says which files the run wrote, as with the jail (issue 27, item 1)', async () => {
+    const id = await createContext(url, {}, A);
+    const run = await execute(
+      url,
+      {
+        context_id: id,
+        report_files: true,
+        code: 'import os\nos.makedirs("out", exist_ok=True)\nopen("out/chart.csv", "w").write("a,b\\n")',
+      },
+      A,
+    );
+    assert.equal(run.error, undefined, run.stderr);
+    const changed = run.events.find((event) => event.type === 'files_changed');
+    assert.deepEqual(
+      changed,
+      { type: 'files_changed', files: [{ path: `${WORKSPACE_DIR}/out/chart.csv`, size: 4 }] },
+      JSON.stringify(run.events),
+    );
+    await request(url, 'DELETE', `/contexts/${id}`, undefined, A);
+  });
+
   test("escape attempt: one session reads another's workspace by its host path, and is refused by the uids", async () => {
     await request(url, 'POST', '/files', { path: 'secret.txt', content: 'A only' }, A);
     const path = `${await sandbox.workspaceOf(A['x-ci-session-id'])}/secret.txt`;
