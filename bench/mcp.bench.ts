@@ -133,6 +133,7 @@ const sandbox = await start(
   ['--import', 'tsx', 'handlers/sandbox.ts'],
   { SANDBOX_PORT: '0', SANDBOX_POOL_SIZE: '0' },
   /listening on (http:\/\/\S+)/,
+  'stderr',
 );
 const sandboxUrl = sandbox.match[1]!;
 const mcpPort = await freePort();

@@ -1,47 +1,26 @@
 /**
  * `npm run sandbox`: the embedded sandbox alone (E2B's code-interpreter API),
  * configured from SANDBOX_* environment variables. Also the entry of the sandbox's
- * container image (infra/Containerfile), where FC_CUSTOM_LISTEN_PORT sets the port and
- * SANDBOX_JAIL says whether kernels run in the bubblewrap jail (jail-mode.ts).
+ * container image (infra/Containerfile), where FC_CUSTOM_LISTEN_PORT sets the port.
+ * startSandbox decides the jail (SANDBOX_JAIL) and says so, as it does for `npm start`.
  */
-import { runMain } from '../src/shared/cli.ts';
-import { ConfigError } from '../src/shared/cli.ts';
-import { describeShutdown, onShutdown } from '../src/shared/shutdown.ts';
+import { ConfigError, runMain } from '../src/shared/cli.ts';
+import { createLogger } from '../src/shared/logger.ts';
+import { logShutdown, onShutdown } from '../src/shared/shutdown.ts';
 import { parseSandboxEnv, type SandboxOptions, SandboxOptionsError, startSandbox } from '../src/sandbox-service/index.ts';
-import {
-  decideJail,
-  JailSettingError,
-  parseJailSetting,
-  probeJailNetwork,
-  probeNamespaces,
-} from '../src/sandbox-service/jail/jail-mode.ts';
 import { withPlatformPort } from '../src/sandbox-service/platform-env.ts';
 
 runMain(async () => {
+  const logger = createLogger({ level: 'info' });
   let options: SandboxOptions;
-  let jail: Awaited<ReturnType<typeof decideJail>>;
   try {
     options = parseSandboxEnv(withPlatformPort(process.env));
-    jail = await decideJail(
-      parseJailSetting(process.env.SANDBOX_JAIL),
-      probeNamespaces,
-      undefined,
-      options.allowNetwork ? probeJailNetwork : undefined,
-    );
   } catch (error) {
-    throw error instanceof SandboxOptionsError || error instanceof JailSettingError ? new ConfigError(error.message) : error;
+    throw error instanceof SandboxOptionsError ? new ConfigError(error.message) : error;
   }
-  console.log(jail.line);
-  // Unjailed, the workspace's inside path is one symlink, to the session that started a kernel last
-  // (unjailed-process.ts): kernels pre-started for sessions yet to come would point it elsewhere.
-  if (!jail.jailed && options.poolSize > 0) {
-    console.log('sandbox: no pre-started kernels without the jail (SANDBOX_POOL_SIZE ignored)');
-    options = { ...options, poolSize: 0 };
-  }
-  const sandbox = await startSandbox(options);
-  console.log(
-    `sandbox: listening on ${sandbox.url} (session header ${options.sessionHeader}, network ${options.allowNetwork ? 'allowed' : jail.jailed ? 'cut off' : "the platform's to cut off (no namespace of its own)"})`,
-  );
+  const sandbox = await startSandbox(options, { log: (line) => logger.info(line) }).catch((error: Error) => {
+    throw error instanceof SandboxOptionsError ? new ConfigError(error.message) : error;
+  });
   // Kernels stopped, workspaces unmounted and removed, the root and cgroups gone; then one line.
-  onShutdown(() => sandbox.close(), { report: (outcome) => console.log(`sandbox: ${describeShutdown(outcome)}`) });
+  onShutdown(() => sandbox.close(), { report: logShutdown(logger) });
 });

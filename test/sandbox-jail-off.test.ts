@@ -19,7 +19,9 @@ import {
 } from '../src/sandbox-service/jail/jail-mode.ts';
 import type { RunningSandbox } from '../src/sandbox-service/index.ts';
 import { eventually } from './support/eventually.ts';
-import { startTestSandbox } from './support/mcp-harness.ts';
+import { startSandbox } from '../src/sandbox-service/index.ts';
+import { call, connect, runToExit, SECRET, spawnHandler, startMcp, structured } from './support/mcp-harness.ts';
+import { stopChild } from './support/processes.ts';
 import { stillRunning } from './support/processes.ts';
 import { createContext, execute, request } from './support/sandbox-support.ts';
 
@@ -88,10 +90,10 @@ describe('the sandbox with the jail off', () => {
   let url: string;
 
   before(async () => {
-    const decision = await decideJail('off');
-    assert.equal(decision.jailed, false);
-    assert.match(decision.line, /^sandbox jail: off \(SANDBOX_JAIL=off\)/);
-    sandbox = await startTestSandbox();
+    const lines: string[] = [];
+    // As `npm run sandbox` and `npm start` start it with SANDBOX_JAIL=off: startSandbox decides.
+    sandbox = await startSandbox({ host: '127.0.0.1', port: 0, poolSize: 0, jail: 'off' }, { log: (line) => lines.push(line) });
+    assert.match(lines[0] ?? '', /^sandbox jail: off \(SANDBOX_JAIL=off\)/);
     url = sandbox.url;
   });
   after(async () => {
@@ -280,5 +282,62 @@ describe('the sandbox with the jail off', () => {
     const run = await execute(url, { code: 'hog = bytearray(64 * 1024 ** 3)' }, A);
     assert.equal(run.error?.name, 'MemoryError');
     assert.equal((await execute(url, { code: '1' }, A)).results[0]?.text, '1');
+  });
+});
+
+describe('one start for every entry point (issue 27, item 4)', () => {
+  after(() => {
+    if (lstatSync(WORKSPACE_DIR, { throwIfNoEntry: false })?.isSymbolicLink()) unlinkSync(WORKSPACE_DIR);
+  });
+
+  /** The messages of the JSON log lines a process wrote. */
+  const messages = (stderr: string) =>
+    stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => String((JSON.parse(line) as { msg: unknown }).msg));
+  const startLines = (stderr: string) =>
+    messages(stderr).filter((msg) => /^sandbox (jail|limits):|^sandbox: (no pre-started|listening)/.test(msg));
+
+  test('SANDBOX_JAIL=off npm start runs the jail-off sandbox, says what npm run sandbox says, and links the files run_code wrote', async () => {
+    const env = { SANDBOX_JAIL: 'off', SANDBOX_POOL_SIZE: '1' };
+    const mcp = await startMcp(env);
+    const alone = spawnHandler('sandbox.ts', { ...env, SANDBOX_PORT: '0' });
+    try {
+      let err = '';
+      alone.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      assert.ok(await eventually(() => /listening on/.test(err), 30_000), err);
+      const [mine, theirs] = [startLines(mcp.stderr()), startLines(err)];
+      assert.match(mine[0] ?? '', /^sandbox jail: off \(SANDBOX_JAIL=off\): kernels run without namespaces/, mcp.stderr());
+      assert.ok(mine.includes('sandbox: no pre-started kernels without the jail (SANDBOX_POOL_SIZE ignored)'), mine.join('\n'));
+      // The same lines but the address.
+      const addressless = (lines: string[]) => lines.map((line) => line.replace(/http:\/\/\S+/, 'URL'));
+      assert.deepEqual(addressless(mine), addressless(theirs));
+
+      const client = await connect(mcp.url);
+      try {
+        const created = await call(client, 'create_context', { language: 'python' });
+        const contextId = structured<{ context_id: string }>(created).context_id;
+        const result = await call(client, 'run_code', { context_id: contextId, code: 'open("chart.csv", "w").write("a,b\\n")' });
+        assert.ok(!result.isError, JSON.stringify(result.content));
+        const link = result.content.find((c) => c.type === 'resource_link') as { uri: string } | undefined;
+        assert.match(link?.uri ?? '', /\/files\/chart\.csv$/, JSON.stringify(result.content));
+        assert.deepEqual(
+          structured<{ files_changed: { path: string }[] }>(result).files_changed.map((f) => f.path),
+          [`${WORKSPACE_DIR}/chart.csv`],
+        );
+        await call(client, 'stop_context', { context_id: contextId });
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await Promise.all([mcp.stop(), stopChild(alone)]);
+    }
+  });
+
+  test('a bad SANDBOX_JAIL stops npm start with one clear line', { timeout: 60_000 }, async () => {
+    const { code, stderr } = await runToExit('local.ts', { SANDBOX_JAIL: 'no', MCP_PORT: '0', CONTEXT_SECRET: SECRET });
+    assert.notEqual(code, 0);
+    assert.match(stderr, /SANDBOX_JAIL: .*(auto|on|off)/);
   });
 });

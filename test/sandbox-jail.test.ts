@@ -370,7 +370,7 @@ describe('the jail: host uid', { skip: !isRoot && 'the server is not root: kerne
   // Issue 17: every root sandbox handed out uids from 200000, so two on one host ran different
   // tenants' kernels under one host uid (shared inotify limits, shared file ownership).
   test('two sandbox processes on one host never share a session uid', async () => {
-    const child = spawnSandboxProcess(['ignore', 'pipe', 'inherit']);
+    const child = spawnSandboxProcess(['ignore', 'inherit', 'pipe']);
     try {
       const childUrl = await listeningUrl(child);
       const mine = await createContext(url, {}, { 'x-ci-session-id': 'uid-here' });
@@ -478,7 +478,7 @@ describe("the jail: the kernel's sockets", () => {
   });
 });
 
-/** `npm run sandbox`'s entry as a process of its own, on a free port, without spare kernels; stdout must be a pipe. */
+/** `npm run sandbox`'s entry as a process of its own, on a free port, without spare kernels; stderr must be a pipe. */
 function spawnSandboxProcess(stdio: Array<'ignore' | 'pipe' | 'inherit'>): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'handlers/sandbox.ts'], {
     env: { ...process.env, SANDBOX_PORT: '0', SANDBOX_POOL_SIZE: '0' },
@@ -486,11 +486,11 @@ function spawnSandboxProcess(stdio: Array<'ignore' | 'pipe' | 'inherit'>): Child
   });
 }
 
-/** The URL the sandbox process says it listens on; rejects, with its output, if it exits first. */
+/** The URL the sandbox process says it listens on (a log line on stderr); rejects, with its output, if it exits first. */
 function listeningUrl(child: ChildProcess): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const match = /listening on (http:\/\/\S+)/.exec(out);
       if (match) resolve(match[1]!);
@@ -504,7 +504,7 @@ describe('the jail: what reaches the kernel from the host', () => {
     // A server started with an extra inherited socket (as a supervisor or test runner may leave
     // one). Above 15: Node marks fds up to the first gap after 15 close-on-exec at start, not beyond.
     const FD = 40;
-    const stdio: Array<'ignore' | 'pipe' | 'inherit'> = ['ignore', 'pipe', 'inherit'];
+    const stdio: Array<'ignore' | 'pipe' | 'inherit'> = ['ignore', 'inherit', 'pipe'];
     while (stdio.length < FD) stdio.push('ignore');
     stdio.push('pipe');
     const child = spawnSandboxProcess(stdio);

@@ -22,6 +22,8 @@ export const SandboxEnv = z.object({
   /** Read by both sides of npm start: the MCP side sends it, the sandbox namespaces contexts by it. */
   SANDBOX_SESSION_HEADER: envText.pipe(SessionHeaderName.optional()),
   SANDBOX_ALLOW_NETWORK: envBoolean,
+  /** auto, on or off: whether the sandbox runs its kernels in the jail. */
+  SANDBOX_JAIL: envText,
   /** The old name of SANDBOX_MEMORY_MB, still read; the new name wins when both are set. */
   SANDBOX_KERNEL_MEMORY_MB: envNumber,
   SANDBOX_MEMORY_MB: envNumber,

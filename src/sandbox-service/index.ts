@@ -1,7 +1,9 @@
 /**
  * The embedded sandbox service: E2B's code-interpreter HTTP API over Jupyter
- * kernels isolated with bubblewrap. `startSandbox` is what `npm start` and
- * `npm run sandbox` call; `createSandboxApp` is the bare Hono app.
+ * kernels isolated with bubblewrap. `startSandbox` is what `npm start`, stdio,
+ * `npm run sandbox` and the container image call, so all of them decide the jail
+ * (SANDBOX_JAIL), apply the pool's rule and say so in the same start lines;
+ * `createSandboxApp` is the bare Hono app.
  */
 import { chmod, mkdtemp, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,6 +18,8 @@ import { launchRKernel } from './kernels/r-kernel.ts';
 import { createSandboxApp } from './http/sandbox-app.ts';
 import { buildSeccompFilters, type SeccompFilters } from './jail/seccomp-filter.ts';
 import { SessionUids, assertSearchableByOthers } from './jail/session-uids.ts';
+import { decideJail, JailSettingError, probeJailNetwork, probeNamespaces } from './jail/jail-mode.ts';
+import { SandboxOptionsError } from './settings.ts';
 import { mountRunRoot } from './roots/run-root.ts';
 import { claimRoot, reclaimConfiguredRoot, reclaimDeadRoots, sweepRoot } from './roots/leftovers.ts';
 import { listenHttp } from '../shared/listen-http.ts';
@@ -48,7 +52,7 @@ export interface RunningSandbox {
 export interface SandboxDeps {
   /** Kernel launchers by language; the default has every language this build supports. */
   launchers?: KernelLaunchers;
-  /** Where the start line naming each limit's mechanism goes; default stderr. */
+  /** Where the start lines (the jail, the limits' mechanisms, the address) go; default stderr, as JSON log lines. */
   log?: (line: string) => void;
   /** The limits' mechanisms; by default the best this host offers (ContextLimits.open). Closed with the sandbox. */
   limits?: ContextLimits;
@@ -71,9 +75,22 @@ const DEFAULT_LAUNCHERS: KernelLaunchers = {
 export const GRACEFUL_CLOSE_MS = 6_000;
 
 export async function startSandbox(input: SandboxOptions | SandboxOptionsInput = {}, deps: SandboxDeps = {}): Promise<RunningSandbox> {
-  const options = parseSandboxOptions(input);
+  let options = parseSandboxOptions(input);
   // JSON log lines like every other line on stderr (stdio clients parse it).
   const log = deps.log ?? ((line: string) => createLogger({ level: 'info' }).info(line));
+  // Process-wide (jail-mode.ts): every spawn of this process follows it.
+  const jail = await decideJail(options.jail, probeNamespaces, undefined, options.allowNetwork ? probeJailNetwork : undefined).catch(
+    (error: Error) => {
+      throw error instanceof JailSettingError ? new SandboxOptionsError(error.message) : error;
+    },
+  );
+  log(jail.line);
+  // Unjailed, the workspace's inside path is one symlink, to the session that started a kernel last
+  // (unjailed-process.ts): kernels pre-started for sessions yet to come would point it elsewhere.
+  if (!jail.jailed && options.poolSize > 0) {
+    log('sandbox: no pre-started kernels without the jail (SANDBOX_POOL_SIZE ignored)');
+    options = { ...options, poolSize: 0 };
+  }
   const ownRoot = options.workspaceRoot === undefined;
   // What sandboxes killed outright (SIGKILL, the OOM killer) left: their mounts, loop devices, roots.
   const reclaimed = ownRoot ? await reclaimDeadRoots(defaultWorkspaceParent()) : [];
@@ -124,9 +141,13 @@ export async function startSandbox(input: SandboxOptions | SandboxOptionsInput =
     throw new Error(`the sandbox cannot listen on ${options.host}:${options.port}: ${error.message}`);
   });
 
+  const url = options.host === '0.0.0.0' ? `http://127.0.0.1:${listener.port}` : listener.origin;
+  const network = options.allowNetwork ? 'allowed' : jail.jailed ? 'cut off' : "the platform's to cut off (no namespace of its own)";
+  log(`sandbox: listening on ${url} (session header ${options.sessionHeader}, network ${network})`);
+
   let closing: Promise<void> | undefined;
   return {
-    url: options.host === '0.0.0.0' ? `http://127.0.0.1:${listener.port}` : listener.origin,
+    url,
     port: listener.port,
     workspaceRoot,
     workspaceOf: (session) => registry.workspaceOf(session),

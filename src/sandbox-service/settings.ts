@@ -36,6 +36,14 @@ export const SandboxOptions = z
     /** Lower-cased header name that namespaces contexts; FC forbids the `x-fc-` prefix for affinity headers. */
     sessionHeader: SessionHeaderName.default(DEFAULT_SESSION_HEADER),
     allowNetwork: z.boolean().default(false),
+    /**
+     * Whether kernels run in the bubblewrap jail (SANDBOX_JAIL, jail-mode.ts): `auto` where a probe
+     * shows namespaces work, `on` or no start, `off` never; case and blanks aside, empty = auto.
+     */
+    jail: z.preprocess(
+      (value) => (typeof value === 'string' ? value.trim().toLowerCase() || undefined : value),
+      z.enum(['auto', 'on', 'off']).default('auto'),
+    ),
     /** Memory of everything one context runs (its processes and its tmpfs files), MiB; 0 = none. See docs/limits.md. */
     memoryMb: nonNegativeInt.default(2048),
     /** Processes (and threads) one context may run at once; 0 = none. */
@@ -89,6 +97,7 @@ const SANDBOX_ENV_OPTIONS: ReadonlyArray<readonly [keyof SandboxEnv, keyof Sandb
   ['SANDBOX_API_TOKEN', 'apiToken'],
   ['SANDBOX_SESSION_HEADER', 'sessionHeader'],
   ['SANDBOX_ALLOW_NETWORK', 'allowNetwork'],
+  ['SANDBOX_JAIL', 'jail'],
   ['SANDBOX_KERNEL_MEMORY_MB', 'memoryMb'],
   ['SANDBOX_MEMORY_MB', 'memoryMb'],
   ['SANDBOX_PIDS_MAX', 'pidsMax'],

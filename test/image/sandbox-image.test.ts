@@ -108,7 +108,7 @@ const MODES = [
     name: 'jail on (SANDBOX_JAIL=on, a runtime that leaves /proc unmasked)',
     jail: 'on',
     runArgs: ['--security-opt', 'unmask=/proc/*'],
-    startLine: /^sandbox jail: bubblewrap/m,
+    startLine: /"msg":"sandbox jail: bubblewrap/,
     // The jail's pid namespace: its first process is bwrap's init.
     pid1: 'bwrap',
   },
@@ -116,7 +116,7 @@ const MODES = [
     name: 'jail forced off (SANDBOX_JAIL=off, a runtime that forbids namespaces)',
     jail: 'off',
     runArgs: [],
-    startLine: /^sandbox jail: off \(SANDBOX_JAIL=off\)/m,
+    startLine: /"msg":"sandbox jail: off \(SANDBOX_JAIL=off\)/,
     // The container's own pid namespace: tini is its first process.
     pid1: 'tini',
   },
@@ -158,7 +158,7 @@ describe('the sandbox image under a container engine, as FC runs it (stand-ins f
     const container = await startContainer(fcEnvironment('auto', 'c-image-auto'), sandboxFunction.customContainerConfig.port, []);
     try {
       t.diagnostic(`container start until /health: ${container.healthAfterMs.toFixed(0)} ms`);
-      assert.match(await container.logs(), /^sandbox jail: off \(no namespaces here: bwrap: .+\): kernels run without namespaces/m);
+      assert.match(await container.logs(), /"msg":"sandbox jail: off \(no namespaces here: bwrap: .+\): kernels run without namespaces/);
       await assertRunsCode(container);
     } finally {
       await container.stop();
@@ -180,7 +180,7 @@ describe('the sandbox image under a container engine, as FC runs it (stand-ins f
     try {
       assert.match(
         await container.logs(),
-        /^sandbox jail: off \(the network is allowed, but a jail cannot get it here \(.+\)\): kernels run without namespaces/m,
+        /"msg":"sandbox jail: off \(the network is allowed, but a jail cannot get it here \(.+\)\): kernels run without namespaces/,
       );
       await assertRunsCode(container);
     } finally {
