@@ -75,22 +75,17 @@ const DEFAULT_LAUNCHERS: KernelLaunchers = {
 export const GRACEFUL_CLOSE_MS = 6_000;
 
 export async function startSandbox(input: SandboxOptions | SandboxOptionsInput = {}, deps: SandboxDeps = {}): Promise<RunningSandbox> {
-  let options = parseSandboxOptions(input);
+  const options = parseSandboxOptions(input);
   // JSON log lines like every other line on stderr (stdio clients parse it).
   const log = deps.log ?? ((line: string) => createLogger({ level: 'info' }).info(line));
-  // Process-wide (jail-mode.ts): every spawn of this process follows it.
+  // Process-wide (jail-mode.ts): every spawn of this process follows it. Without the jail the pool
+  // still works: a spare runs under its fresh space's own uid, which the session that takes it keeps.
   const jail = await decideJail(options.jail, probeNamespaces, undefined, options.allowNetwork ? probeJailNetwork : undefined).catch(
     (error: Error) => {
       throw error instanceof JailSettingError ? new SandboxOptionsError(error.message) : error;
     },
   );
   log(jail.line);
-  // Unjailed, the workspace's inside path is one symlink, to the session that started a kernel last
-  // (unjailed-process.ts): kernels pre-started for sessions yet to come would point it elsewhere.
-  if (!jail.jailed && options.poolSize > 0) {
-    log('sandbox: no pre-started kernels without the jail (SANDBOX_POOL_SIZE ignored)');
-    options = { ...options, poolSize: 0 };
-  }
   const ownRoot = options.workspaceRoot === undefined;
   // What sandboxes killed outright (SIGKILL, the OOM killer) left: their mounts, loop devices, roots.
   const reclaimed = ownRoot ? await reclaimDeadRoots(defaultWorkspaceParent()) : [];

@@ -28,6 +28,8 @@ import { RunningKernel } from '../kernels/running-kernel.ts';
 import type { SeccompFilters } from '../jail/seccomp-filter.ts';
 import type { SessionUids } from '../jail/session-uids.ts';
 import { SessionSpace, SpaceEndedError, type SpaceSettings } from './session-space.ts';
+import { jailEnabled } from '../jail/jail-mode.ts';
+import { pointWorkspaceMount } from '../jail/unjailed-process.ts';
 import type { FileWorker } from '../files/file-worker.ts';
 import { normalCwd, ScratchCwdError, scratchDirFor } from './scratch-cwd.ts';
 import { quotaRefusal } from './tenant-quota.ts';
@@ -357,6 +359,8 @@ export class ContextRegistry {
     const { space, kernel } = scratchDirs
       ? await this.#ownKernel(session, params.language, scratchDirs)
       : await this.#claim(session, params.language);
+    // Without the jail, /home/user is one link: to the session whose context came last (a spare's start left it alone).
+    if (!jailEnabled()) pointWorkspaceMount(WORKSPACE_MOUNT, space.workspace);
     const context = new CodeContext({
       id,
       session,
@@ -450,13 +454,13 @@ export class ContextRegistry {
     if (spaceKey !== FRESH_SPACE) {
       const space = this.#spaceById.get(spaceKey);
       if (!space) throw new Error('the session has ended');
-      return { space, kernel: await this.#startKernel(space, language) };
+      return { space, kernel: await this.#startKernel(space, language, undefined, true) };
     }
     await this.#ensureParents();
     if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
     const space = await SessionSpace.open(this.#spaceSettings);
     try {
-      return { space, kernel: await this.#startKernel(space, language) };
+      return { space, kernel: await this.#startKernel(space, language, undefined, true) };
     } catch (error) {
       await space.destroy();
       throw error;
@@ -489,7 +493,7 @@ export class ContextRegistry {
     return { space: ready, kernel: await this.#startKernel(ready, language, scratchDirs) };
   }
 
-  async #startKernel(space: SessionSpace, language: Language, scratchDirs?: string[]): Promise<RunningKernel> {
+  async #startKernel(space: SessionSpace, language: Language, scratchDirs?: string[], spare = false): Promise<RunningKernel> {
     // A kernel that died during shutdown is not replaced: its context is being closed.
     if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
     const launcher = this.#launchers[language];
@@ -506,6 +510,7 @@ export class ContextRegistry {
       watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
       hostUid: space.hostUid,
       seccomp: this.#jail.seccomp,
+      spare,
     });
   }
 }

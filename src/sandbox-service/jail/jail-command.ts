@@ -38,6 +38,12 @@ export interface JailPlacement {
    * the server's own. A root server always sets one (its session's, see session-uids.ts).
    */
   hostUid?: number;
+  /**
+   * Started for no context yet (the pool's spare). Without the jail, only a context's kernel (and a
+   * session's file worker) points the workspace's inside path at its workspace: a spare's start
+   * would lead the running session's `/home/user` into a space nobody has taken yet.
+   */
+  spare?: boolean;
 }
 
 /** What the jail needs of a launch (JailPlacement), and its own settings. */

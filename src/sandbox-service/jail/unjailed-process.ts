@@ -134,7 +134,7 @@ async function killCgroupMembers(dirs: string[]): Promise<void> {
  * last. One session per instance (FC's sessionConcurrencyPerInstance: 1) is what this mode is for;
  * a real directory at that path is never touched.
  */
-function pointWorkspaceMount(mount: string, workspace: string): void {
+export function pointWorkspaceMount(mount: string, workspace: string): void {
   try {
     if (!lstatSync(mount).isSymbolicLink() || readlinkSync(mount) === workspace) return;
   } catch (error) {
@@ -171,7 +171,8 @@ export function spawnUnjailed(options: JailCommandOptions, { pipes = false }: { 
   if (options.hostUid !== undefined) {
     chownSync(tmp, options.hostUid, options.hostUid);
   }
-  pointWorkspaceMount(options.workspaceMount, options.workspace);
+  // A spare's is pointed when a context takes it (context-registry.ts).
+  if (!options.spare) pointWorkspaceMount(options.workspaceMount, options.workspace);
   const map = pathMap(options, tmp);
   // A connection file names the kernel's sockets by their inside path.
   const connection = join(options.runDir, 'connection.json');

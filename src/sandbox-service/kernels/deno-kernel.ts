@@ -147,6 +147,7 @@ function denoSandboxOptions(
 
   return {
     hostUid: options.hostUid,
+    spare: options.spare,
     // umount2 stays allowed for the launcher's one umount; the code has no capability to use it.
     seccompFilter: options.seccomp?.codeWithUmount,
     // The umount below needs CAP_SYS_ADMIN over the mount namespace, which a nested user

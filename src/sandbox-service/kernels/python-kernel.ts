@@ -57,6 +57,7 @@ export function launchIpcKernel(
     startTimeoutMs: START_TIMEOUT_MS,
     sandbox: {
       hostUid: options.hostUid,
+      spare: options.spare,
       seccompFilter: options.seccomp?.code,
       workspace: options.workspace,
       workspaceMount: options.workspaceMount,

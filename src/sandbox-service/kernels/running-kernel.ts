@@ -13,7 +13,7 @@ import type { KernelCgroup } from '../limits/context-limits.ts';
 export interface KernelSpec
   extends Pick<
     KernelLaunchOptions,
-    'language' | 'workspace' | 'workspaceMount' | 'memoryMb' | 'allowNetwork' | 'hostUid' | 'seccomp' | 'scratchDirs'
+    'language' | 'workspace' | 'workspaceMount' | 'memoryMb' | 'allowNetwork' | 'hostUid' | 'seccomp' | 'scratchDirs' | 'spare'
   > {
   /** Parent of the per-kernel run directories (outside every workspace). */
   runRoot: string;
@@ -55,6 +55,7 @@ export class RunningKernel {
         hostUid: spec.hostUid,
         seccomp: spec.seccomp,
         scratchDirs: spec.scratchDirs,
+        spare: spec.spare,
       });
     } catch (error) {
       await cgroup?.remove().catch(() => {});
