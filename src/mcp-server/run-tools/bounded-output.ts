@@ -51,7 +51,7 @@ export async function boundRunResult(result: CallToolResult, deps: ToolDeps, whe
   }
   // A run stopped at the sandbox's output cap lost what came after it: the file holds what was kept, not all.
   const stoppedAtCap = (structured?.error as { name?: unknown } | null | undefined)?.name === SANDBOX_ERROR_NAMES.outputLimit;
-  const kept = stoppedAtCap ? 'what the sandbox kept before it stopped the run at its output limit' : 'the whole output';
+  const kept = stoppedAtCap ? 'what the sandbox kept before it stopped the run at its output limit' : 'the full output';
   const remedy = saved
     ? `${kept} is in ${saved.path} (read_file "${OUTPUT_FOLDER}/${saved.name}", or the linked resource)`
     : where.contextId === undefined
