@@ -95,9 +95,11 @@ export class SessionSpace {
     const worker = await this.#files?.catch(() => undefined);
     await worker?.close();
     try {
+      // Whatever left its kernel's process group goes too, before its files (issue 26, 4b).
+      await this.#lease?.endProcesses();
       await this.#settings.limits.removeWorkspace(this.workspace);
     } finally {
-      this.#lease?.release();
+      await this.#lease?.release();
     }
   }
 }

@@ -71,6 +71,13 @@ export interface JailCommandOptions extends JailPlacement {
   disableUserns?: boolean;
   /** Size cap of /dev/shm (a tmpfs), in MiB; default SHM_MAX_MB, never above a memoryMb limit. */
   shmSizeMb?: number;
+  /**
+   * Without the jail only (unjailed-process.ts; the jail always has one): the command runs in a
+   * network namespace of its own (and the user namespace that owns it, as root there, mapped to
+   * the host uid), its loopback up; with allowNetwork slirp4netns gives it its way out. For a
+   * kernel that listens only on TCP (Deno), whose ports would else be every session's to reach.
+   */
+  ownNetworkNamespace?: boolean;
 }
 
 export interface JailedProcess {
