@@ -14,7 +14,7 @@ import { Hono } from 'hono';
 import type { RequestIdVariables } from 'hono/request-id';
 import { ANONYMOUS_TENANT, type Tenant } from '../auth/tenant.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { cancelRequest, type RequestId } from '../run-tools/request-cancel.ts';
+import { cancelRequest, cancelRequests, MAX_CANCELS_PER_REQUEST, type RequestId } from '../run-tools/request-cancel.ts';
 import { createMcpServer, type McpServerDeps } from '../server/server.ts';
 import type { TenantVariables } from './bearer-auth.ts';
 import { errors } from './errors.ts';
@@ -55,17 +55,24 @@ function toolCallId(body: unknown): RequestId | undefined {
   return method === 'tools/call' && (typeof id === 'string' || typeof id === 'number') ? id : undefined;
 }
 
-/** The request ids a body's `notifications/cancelled` name (a batch may hold several). */
+/** The request ids a body's `notifications/cancelled` name, each once (a batch may hold several). */
 function cancelledRequestIds(body: unknown): RequestId[] {
-  const ids: RequestId[] = [];
+  const ids = new Set<RequestId>();
   for (const message of Array.isArray(body) ? body : [body]) {
     if (typeof message !== 'object' || message === null) continue;
     const { method, params } = message as { method?: unknown; params?: { requestId?: unknown } };
     const id = params?.requestId;
-    if (method === 'notifications/cancelled' && (typeof id === 'string' || typeof id === 'number')) ids.push(id);
+    if (method === 'notifications/cancelled' && (typeof id === 'string' || typeof id === 'number')) ids.add(id);
   }
-  return ids;
+  return [...ids];
 }
+
+/**
+ * The most messages in one JSON-RPC batch (2025-03-26 clients may batch): the SDK's own limit
+ * (MAX_BATCH_SIZE, not exported), kept here too so a batch over it is refused before this route
+ * acts on anything in it.
+ */
+export const MAX_BATCH_MESSAGES = 100;
 
 export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
   // Keyed by the request object itself: what one request's server needs, gone with the request.
@@ -105,21 +112,31 @@ export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
       return log.finish(errors.parse(`the body is not JSON (${error instanceof Error ? error.message : String(error)})`));
     }
     Object.assign(log, describeMessage(body));
+    // What one request costs is bounded before anything in it is acted on.
+    if (Array.isArray(body) && body.length > MAX_BATCH_MESSAGES) {
+      return log.finish(
+        errors.invalidRequest(
+          `Invalid Request: a JSON-RPC batch of ${body.length} messages; this server takes at most ${MAX_BATCH_MESSAGES} in one batch`,
+        ),
+      );
+    }
+    const cancelled = cancelledRequestIds(body);
+    if (cancelled.length > MAX_CANCELS_PER_REQUEST) {
+      return log.finish(
+        errors.invalidRequest(
+          `Invalid Request: the batch cancels ${cancelled.length} calls; one request may cancel at most ${MAX_CANCELS_PER_REQUEST} (send the rest in another request)`,
+        ),
+      );
+    }
     const request = c.req.raw;
     const scope: RequestScope = { log, tenant, logger: deps.logger.child({ request_id: requestId, tenant: tenant.id }) };
     scopes.set(request, scope);
     // A cancel for a call that another request (maybe on another instance) is running: the SDK
     // can only answer it here; the call's code is stopped in the sandbox, before the 202 goes out
     // (on FC an instance may be frozen once it has answered).
-    const cancelled = cancelledRequestIds(body);
     if (cancelled.length > 0) {
-      const toolDeps = deps.serverDeps(request, scope.logger, tenant);
-      await Promise.all(
-        cancelled.map((id) =>
-          cancelRequest(toolDeps, id).catch((error: unknown) =>
-            scope.logger.warn('could not pass a cancel on to the sandbox', { error: String(error) }),
-          ),
-        ),
+      await cancelRequests(deps.serverDeps(request, scope.logger, tenant), cancelled).catch((error: unknown) =>
+        scope.logger.warn('could not pass a cancel on to the sandbox', { error: String(error) }),
       );
     }
     const outgoing = c.env?.outgoing;
