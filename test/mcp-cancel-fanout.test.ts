@@ -11,8 +11,8 @@ import { readdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/client';
 import type { RunningSandbox } from '../src/sandbox-service/index.ts';
-import { MAX_CANCELS_PER_REQUEST, CANCEL_CONCURRENCY } from '../src/mcp-server/run-tools/request-cancel.ts';
-import { MAX_BATCH_MESSAGES } from '../src/mcp-server/http/mcp-route.ts';
+import { CANCEL_CONCURRENCY } from '../src/mcp-server/run-tools/request-cancel.ts';
+import { MAX_BATCH_MESSAGES } from '../src/mcp-server/http/batch-limit.ts';
 import { type CountingProxy, startCountingProxy } from './support/counting-proxy.ts';
 import { call, connect, type McpProcess, rawPost, startMcp, startTestSandbox, structured } from './support/mcp-harness.ts';
 
@@ -85,24 +85,26 @@ describe('a batch of cancels', () => {
     assert.ok(peakFds < 200, `peak fds ${peakFds}`);
   });
 
-  test(`more than ${MAX_CANCELS_PER_REQUEST} distinct calls cancelled in one request: refused before any sandbox call`, async () => {
-    const body = JSON.stringify(Array.from({ length: MAX_CANCELS_PER_REQUEST + 1 }, (_, i) => cancel(i)));
+  test(`a batch of ${MAX_BATCH_MESSAGES + 1} cancels, on /mcp and on /invoke: refused before any sandbox call`, async () => {
+    const body = JSON.stringify(Array.from({ length: MAX_BATCH_MESSAGES + 1 }, (_, i) => cancel(i)));
     proxy.reset();
-    const response = await rawPost(mcp.url, body, asAlice);
-    const text = await response.text();
-    assert.equal(response.status, 400, text);
-    assert.match(text, new RegExp(`cancels ${MAX_CANCELS_PER_REQUEST + 1} calls.*at most ${MAX_CANCELS_PER_REQUEST}`));
+    for (const url of [mcp.url, `${mcp.origin}/invoke`]) {
+      const response = await rawPost(url, body, asAlice);
+      const text = await response.text();
+      assert.equal(response.status, 400, text);
+      assert.match(text, new RegExp(`batch of ${MAX_BATCH_MESSAGES + 1} messages.*at most ${MAX_BATCH_MESSAGES} in one batch`));
+    }
     assert.equal(proxy.count('/runs/interrupt') + proxy.count('/sessions'), 0, JSON.stringify([...proxy.counts()]));
   });
 
-  test(`${MAX_CANCELS_PER_REQUEST} distinct cancels (and repeats) in a batch: the sessions listed once, the interrupts ${CANCEL_CONCURRENCY} at a time`, async () => {
-    const ids = Array.from({ length: MAX_CANCELS_PER_REQUEST }, (_, i) => `run-${i}`);
-    const body = JSON.stringify([...ids, ...ids, ...ids].map(cancel));
+  test(`${MAX_BATCH_MESSAGES / 2} distinct cancels, each twice, in a batch: the sessions listed once, the interrupts ${CANCEL_CONCURRENCY} at a time`, async () => {
+    const ids = Array.from({ length: MAX_BATCH_MESSAGES / 2 }, (_, i) => `run-${i}`);
+    const body = JSON.stringify([...ids, ...ids].map(cancel));
     proxy.reset();
     const response = await rawPost(mcp.url, body, asAlice);
     assert.equal(response.status, 202, await response.text());
     assert.equal(proxy.count('/sessions'), 1, JSON.stringify([...proxy.counts()]));
-    assert.equal(proxy.count('/runs/interrupt'), MAX_CANCELS_PER_REQUEST * CONTEXTS, JSON.stringify([...proxy.counts()]));
+    assert.equal(proxy.count('/runs/interrupt'), ids.length * CONTEXTS, JSON.stringify([...proxy.counts()]));
     assert.ok(proxy.peakInFlight() <= CANCEL_CONCURRENCY, `peak in flight ${proxy.peakInFlight()}`);
   });
 

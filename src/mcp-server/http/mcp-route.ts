@@ -14,9 +14,10 @@ import { Hono } from 'hono';
 import type { RequestIdVariables } from 'hono/request-id';
 import { ANONYMOUS_TENANT, type Tenant } from '../auth/tenant.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { cancelRequest, cancelRequests, MAX_CANCELS_PER_REQUEST, type RequestId } from '../run-tools/request-cancel.ts';
+import { cancelRequest, cancelRequests, type RequestId } from '../run-tools/request-cancel.ts';
 import { createMcpServer, type McpServerDeps } from '../server/server.ts';
 import type { TenantVariables } from './bearer-auth.ts';
+import { oversizedBatch } from './batch-limit.ts';
 import { errors } from './errors.ts';
 import { startRequestLog, type RequestLog } from './request-log.ts';
 
@@ -67,13 +68,6 @@ function cancelledRequestIds(body: unknown): RequestId[] {
   return [...ids];
 }
 
-/**
- * The most messages in one JSON-RPC batch (2025-03-26 clients may batch): the SDK's own limit
- * (MAX_BATCH_SIZE, not exported), kept here too so a batch over it is refused before this route
- * acts on anything in it.
- */
-export const MAX_BATCH_MESSAGES = 100;
-
 export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
   // Keyed by the request object itself: what one request's server needs, gone with the request.
   const scopes = new WeakMap<Request, RequestScope>();
@@ -113,21 +107,9 @@ export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
     }
     Object.assign(log, describeMessage(body));
     // What one request costs is bounded before anything in it is acted on.
-    if (Array.isArray(body) && body.length > MAX_BATCH_MESSAGES) {
-      return log.finish(
-        errors.invalidRequest(
-          `Invalid Request: a JSON-RPC batch of ${body.length} messages; this server takes at most ${MAX_BATCH_MESSAGES} in one batch`,
-        ),
-      );
-    }
+    const oversized = oversizedBatch(body);
+    if (oversized) return log.finish(oversized);
     const cancelled = cancelledRequestIds(body);
-    if (cancelled.length > MAX_CANCELS_PER_REQUEST) {
-      return log.finish(
-        errors.invalidRequest(
-          `Invalid Request: the batch cancels ${cancelled.length} calls; one request may cancel at most ${MAX_CANCELS_PER_REQUEST} (send the rest in another request)`,
-        ),
-      );
-    }
     const request = c.req.raw;
     const scope: RequestScope = { log, tenant, logger: deps.logger.child({ request_id: requestId, tenant: tenant.id }) };
     scopes.set(request, scope);

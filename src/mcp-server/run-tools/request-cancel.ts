@@ -24,12 +24,6 @@ export function runTag(tenant: Tenant, requestId: RequestId): string {
     .slice(0, 32);
 }
 
-/**
- * The most calls one request may cancel (a 2025-era batch may carry several cancels): each costs
- * a request to every session of the tenant, so a batch of 20,000 once cost 20,000 session
- * listings and more interrupts, all at once. Real clients send one cancel per POST.
- */
-export const MAX_CANCELS_PER_REQUEST = 16;
 /** The most interrupts one request has in flight at once. */
 export const CANCEL_CONCURRENCY = 4;
 
@@ -44,7 +38,7 @@ export async function cancelRequest(deps: ToolDeps, requestId: RequestId, option
 /**
  * cancelRequest for several request ids at once (a batch's cancels, repeats counted once): the
  * tenant's sessions are listed once, and at most CANCEL_CONCURRENCY interrupts are in flight.
- * The caller keeps `requestIds` within MAX_CANCELS_PER_REQUEST.
+ * The caller bounds `requestIds` (a batch holds at most MAX_BATCH_MESSAGES).
  */
 export async function cancelRequests(
   deps: ToolDeps,
