@@ -28,6 +28,7 @@ import type { ToolCatalog } from './tools/tool-catalog.ts';
 import type { McpServerDeps } from './server/server.ts';
 import type { ToolSettings } from './tools/tool-definition.ts';
 import { isLoopbackHost } from '../shared/local-request.ts';
+import type { DownloadBudget } from './net/download-budget.ts';
 import type { SandboxClientFactory } from './sandbox-client/client.ts';
 import type { SandboxSessions, SandboxSessionsFactory } from './sessions/types.ts';
 
@@ -43,6 +44,8 @@ export interface AppDeps {
   /** The tools and their precomputed tools/list entries (createCodeInterpreterCatalog()). */
   catalog: ToolCatalog;
   logger: Logger;
+  /** The bytes of write_file downloads held at once, one budget for the whole process (createDownloadBudget). */
+  downloads: DownloadBudget;
   /** Verifies OAuth access tokens when config.oauth is set (default: jose against the issuer's JWKS, default timings). */
   accessTokens?: JwtAccessTokens;
 }
@@ -69,6 +72,7 @@ export function mcpServerDepsFor(
     logger,
     settings: deps.config,
     tenant,
+    downloads: deps.downloads,
   };
 }
 

@@ -50,6 +50,8 @@ export const CLI_FLAGS = {
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
 
+/** write_file downloads held at once, per process: three files of MCP_MAX_FILE_BYTES' default, well within FC's 256 MB. */
+export const DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
 /** A tenant's requests in progress at once, per process: one per context of its cap, and room for list and file calls beside. */
 export const DEFAULT_MAX_REQUESTS_PER_TENANT = 32;
 /** A request's headers and body arrive within this (Node's own default is 300 s). */
@@ -103,6 +105,8 @@ const EnvSchema = SandboxEnv.extend({
       .default(DEFAULT_DEADLINE_MS / 1000),
   ),
   MCP_FETCH_MIN_BYTES_PER_SECOND: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_MIN_BYTES_PER_SECOND)),
+  /** write_file's url: the bytes of downloads this process holds at once, all tenants together. */
+  MCP_FETCH_MAX_BYTES_IN_FLIGHT: envNumber.pipe(positiveInt.default(DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT)),
   RUN_TIMEOUT_SECONDS: envNumber.pipe(positiveInt.default(DEFAULT_RUN_TIMEOUT_SECONDS)),
   // Callers and OAuth (issue 11): who a caller is, and the OAuth 2.1 resource server
   /** The URL clients reach this server at (scheme, host, any prefix; no MCP path), e.g. https://ci.example.com */
@@ -207,6 +211,8 @@ export interface Config {
   fetchTimeoutSeconds: number;
   /** MCP_FETCH_MIN_BYTES_PER_SECOND: the slowest average a write_file download may keep; 0 = none. @default 16384 */
   fetchMinBytesPerSecond: number;
+  /** MCP_FETCH_MAX_BYTES_IN_FLIGHT: the bytes of write_file downloads this process holds at once (at least MCP_MAX_FILE_BYTES); a download past it fails with fetch_failed. @default DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT (67108864, 64 MiB) */
+  fetchMaxBytesInFlight: number;
   /** FC session mode's settings (SANDBOX_FUNCTION_NAME, FC_*, SESSION_API_*, ALIBABA_CLOUD_*), when sessionMode is fc. @default undefined */
   fc?: FcSessionsSettings;
 }
@@ -297,6 +303,12 @@ export function loadConfig(env: Env, argv: readonly string[] = [], options: Load
     );
   }
 
+  if (e.MCP_FETCH_MAX_BYTES_IN_FLIGHT < e.MCP_MAX_FILE_BYTES) {
+    throw new ConfigError(
+      `MCP_FETCH_MAX_BYTES_IN_FLIGHT: must be at least MCP_MAX_FILE_BYTES (${e.MCP_MAX_FILE_BYTES}), or a file of that size could never be downloaded (got ${e.MCP_FETCH_MAX_BYTES_IN_FLIGHT})`,
+    );
+  }
+
   let fc: FcSessionsSettings | undefined;
   if (e.SANDBOX_SESSION_MODE === 'fc') {
     const missing = (['SANDBOX_FUNCTION_NAME', 'FC_REGION', 'FC_ACCOUNT_ID'] as const).filter((k) => !e[k]);
@@ -369,6 +381,7 @@ export function loadConfig(env: Env, argv: readonly string[] = [], options: Load
     fetchAllowHosts: e.MCP_FETCH_ALLOW_HOSTS,
     fetchTimeoutSeconds: e.MCP_FETCH_TIMEOUT_SECONDS,
     fetchMinBytesPerSecond: e.MCP_FETCH_MIN_BYTES_PER_SECOND,
+    fetchMaxBytesInFlight: e.MCP_FETCH_MAX_BYTES_IN_FLIGHT,
     fc,
   };
 }
