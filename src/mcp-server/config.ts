@@ -75,7 +75,7 @@ const EnvSchema = SandboxEnv.extend({
       .default('/mcp'),
   ),
   SANDBOX_URL: envText.pipe(z.url({ protocol: /^https?$/ }).optional()),
-  LOG_LEVEL: envText.pipe(z.enum(LOG_LEVELS).default('info')),
+  LOG_LEVEL: envText.pipe(z.enum(LOG_LEVELS).optional()),
   SANDBOX_SESSION_MODE: envText.pipe(z.enum(['direct', 'fc']).default('direct')),
   SANDBOX_SESSION_ID: envText.pipe(SessionId.default(DEFAULT_SESSION_ID)),
   CONTEXT_SECRET: envText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
@@ -169,7 +169,10 @@ export interface Config {
    * @default each undefined (the sandbox service's settings default them)
    */
   embeddedSandbox: SandboxEnv;
-  /** LOG_LEVEL (--log-level). @default 'info' */
+  /**
+   * LOG_LEVEL (--log-level). Over stdio the default is 'warn': clients such as OpenAI's MCPServerStdio show the
+   * server's stderr to the user, who should not read a line per tool call. @default 'info' ('warn' over stdio)
+   */
   logLevel: LogLevel;
   /** SANDBOX_SESSION_HEADER (--session-header), lower-cased. @default DEFAULT_SESSION_HEADER ('x-ci-session-id') */
   sessionHeader: string;
@@ -360,7 +363,7 @@ export function loadConfig(env: Env, argv: readonly string[] = [], options: Load
     sandboxUrl: e.SANDBOX_URL ?? DEFAULT_SANDBOX_URL,
     sandboxApiToken: e.SANDBOX_API_TOKEN,
     embeddedSandbox: Object.fromEntries(Object.keys(SandboxEnv.shape).map((name) => [name, e[name as keyof SandboxEnv]])) as SandboxEnv,
-    logLevel: e.LOG_LEVEL,
+    logLevel: e.LOG_LEVEL ?? (e.MCP_TRANSPORT === 'stdio' ? 'warn' : 'info'),
     sessionHeader: e.SANDBOX_SESSION_HEADER ?? DEFAULT_SESSION_HEADER,
     sessionMode: e.SANDBOX_SESSION_MODE,
     sessionId: e.SANDBOX_SESSION_ID,

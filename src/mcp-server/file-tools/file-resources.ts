@@ -9,6 +9,7 @@ import { SandboxError } from '../sandbox-client/errors.ts';
 import { WorkspacePathError, workspaceParts, workspacePathOf } from '../../protocol/workspace-path.ts';
 import { decodeContextId } from '../tools/tenant-contexts.ts';
 import type { ToolDeps } from '../tools/tool-definition.ts';
+import { NOT_ISSUED_HERE } from '../tools/tool-failure.ts';
 import { FILE_URI_TEMPLATE, fileContent, parseFileUri, readAll } from './workspace-files.ts';
 
 export function addFileResources(server: Server, deps: ToolDeps): void {
@@ -29,7 +30,7 @@ export function addFileResources(server: Server, deps: ToolDeps): void {
     const named = parseFileUri(uri);
     if (!named) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `"${uri}" is not a file of this server (${FILE_URI_TEMPLATE})`);
     const address = decodeContextId(deps, named.contextId);
-    if (!address) throw new ResourceNotFoundError(uri, `unknown context "${named.contextId}": not issued by this server, or altered`);
+    if (!address) throw new ResourceNotFoundError(uri, `unknown context "${named.contextId}": ${NOT_ISSUED_HERE}`);
     let path: string;
     try {
       path = workspacePathOf(workspaceParts(named.path));

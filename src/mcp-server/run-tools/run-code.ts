@@ -5,7 +5,7 @@ import { changedFiles, filesFromEvent, snapshotWorkspace } from '../file-tools/c
 import { runTag } from './request-cancel.ts';
 import { createRunProgress } from './run-progress.ts';
 import { encodeRunId } from './run-ids.ts';
-import { DEFAULT_WAIT_SECONDS, RunOutput, renderExecution } from './run-output.ts';
+import { DEFAULT_WAIT_SECONDS, RunOutput, renderExecution, waitSecondsParam } from './run-output.ts';
 import { createTenantContext } from '../tools/tenant-contexts.ts';
 import { ContextIdParam, LanguageParam, releaseSessionIfEmpty, resolveContext } from '../tools/context-params.ts';
 import { failureOf, unknownContext } from '../tools/tool-failure.ts';
@@ -39,15 +39,11 @@ export const runCode = defineTool({
       .max(MAX_RUN_TIMEOUT_SECONDS)
       .optional()
       .describe('Stop the run after this many seconds (default set by the server, typically 300). The context survives a timeout.'),
-    wait_seconds: z
-      .number()
-      .positive()
-      .max(MAX_RUN_TIMEOUT_SECONDS)
-      .optional()
-      .describe(
-        `Answer after at most this many seconds (default ${DEFAULT_WAIT_SECONDS}): a run still going then keeps running, and the answer has status "running", ` +
-          'its output so far and a run_id for wait_run / cancel_run.',
-      ),
+    wait_seconds: waitSecondsParam(
+      'Answer after at most this many seconds: a run still going then keeps running, and the answer has status "running", ' +
+        'its output so far and a run_id for wait_run / cancel_run',
+      { zero: false },
+    ),
   }),
   outputSchema: RunOutput,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },

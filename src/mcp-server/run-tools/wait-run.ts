@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { ExecutionFold } from '../sandbox-client/execution.ts';
-import { MAX_RUN_WAIT_SECONDS, parseExecutionEvent } from '../../protocol/sandbox-api.ts';
+import { parseExecutionEvent } from '../../protocol/sandbox-api.ts';
 import { filesFromEvent } from '../file-tools/changed-files.ts';
 import { releaseSessionIfEmpty } from '../tools/context-params.ts';
 import { RunIdParam, withRun } from './run-params.ts';
-import { DEFAULT_WAIT_SECONDS, RunOutput, renderExecution } from './run-output.ts';
+import { DEFAULT_WAIT_SECONDS, RunOutput, renderExecution, waitSecondsParam } from './run-output.ts';
 import { encodeContextId } from '../tools/tenant-contexts.ts';
 import { defineTool } from '../tools/tool-definition.ts';
 
@@ -17,14 +17,7 @@ export const waitRun = defineTool({
     '(the error if it raised, files_changed), holding the output not collected before. Any server instance can serve it.',
   inputSchema: z.object({
     run_id: RunIdParam,
-    wait_seconds: z
-      .number()
-      .nonnegative()
-      .max(MAX_RUN_WAIT_SECONDS)
-      .optional()
-      .describe(
-        `Wait at most this long for the run to end (default ${DEFAULT_WAIT_SECONDS}, at most ${MAX_RUN_WAIT_SECONDS}); 0 answers at once.`,
-      ),
+    wait_seconds: waitSecondsParam('Wait at most this long for the run to end; 0 answers at once', { zero: true }),
   }),
   outputSchema: RunOutput,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },

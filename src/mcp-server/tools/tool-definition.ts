@@ -80,9 +80,14 @@ export function toolResult<T extends Record<string, unknown>>(structured: T, tex
   return { content: [{ type: 'text', text }], structuredContent: structured };
 }
 
-/** A tool's tools/list input schema. */
+/**
+ * A tool's tools/list input schema. The root says no arguments beyond those named
+ * (`additionalProperties: false`), which strict tool-calling modes require: without it
+ * OpenAI's Agents SDK (`convertSchemasToStrict`) falls back to non-strict for a tool
+ * that takes no arguments. The handler's zod schema still ignores extra arguments.
+ */
 export function listedInputSchema(tool: Tool): JsonSchema & { type: 'object' } {
-  return { ...portableJsonSchema(tool.inputSchema, 'input'), type: 'object' };
+  return { ...portableJsonSchema(tool.inputSchema, 'input'), type: 'object', additionalProperties: false };
 }
 
 /**

@@ -66,10 +66,18 @@ export function toolFailure(
   return { content: [{ type: 'text', text: message }], structuredContent: structured as unknown as Record<string, unknown>, isError: true };
 }
 
+/**
+ * Why a signed id does not verify. Besides tampering, the usual cause is a restart with another secret: stdio and
+ * loopback servers make a random CONTEXT_SECRET per process (the Inspector's stdio CLI starts one per call).
+ */
+export const NOT_ISSUED_HERE =
+  'it was not issued by this server or was altered, or the server has restarted since with another CONTEXT_SECRET ' +
+  '(without one set, each process makes its own: set CONTEXT_SECRET, 16+ characters, to keep ids valid across restarts)';
+
 export function unknownContext(contextId: string): CallToolResult {
   return toolFailure(
     'unknown_context',
-    `unknown context "${contextId}": it was not issued by this server or was altered. Call list_contexts to see live contexts, or create_context for a new one.`,
+    `unknown context "${contextId}": ${NOT_ISSUED_HERE}. Call list_contexts to see live contexts, or create_context for a new one.`,
   );
 }
 
