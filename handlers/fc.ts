@@ -5,7 +5,7 @@
 import { createApp } from '../src/mcp-server/app.ts';
 import { createAppDeps, type AppDepsOverrides } from '../src/mcp-server/app-deps.ts';
 import { runMain } from '../src/shared/cli.ts';
-import { loadConfig, type Config } from '../src/mcp-server/config.ts';
+import { connectionBounds, loadConfig, type Config } from '../src/mcp-server/config.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { listenHttp } from '../src/shared/listen-http.ts';
 import { logShutdown, onShutdown } from '../src/shared/shutdown.ts';
@@ -36,7 +36,7 @@ runMain(async () => {
   });
   const logger = createLogger({ level: config.logLevel });
   const app = createApp(createAppDeps(config, logger, fcSessionMode(config)));
-  const listener = await listenHttp(app, config.host, config.port);
+  const listener = await listenHttp(app, config.host, config.port, connectionBounds(config));
   logger.info('listening', { url: `${listener.origin}${config.path}`, sandbox_url: config.sandboxUrl, session_mode: config.sessionMode });
   // FC stops an instance with SIGTERM: calls in flight (each waits on a sandbox elsewhere) get a few seconds to answer.
   onShutdown(() => listener.close(undefined, { graceMs: FC_DRAIN_MS }), { report: logShutdown(logger) });

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { createApp, mcpServerDepsFor } from './mcp-server/app.ts';
 import { createAppDeps } from './mcp-server/app-deps.ts';
-import { loadConfig, type Config } from './mcp-server/config.ts';
+import { connectionBounds, loadConfig, type Config } from './mcp-server/config.ts';
 import { ConfigError } from './shared/cli.ts';
 import type { Env } from './shared/env.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
@@ -78,7 +78,7 @@ export async function runLocal(env: Env, argv: readonly string[], forced: { tran
     return;
   }
 
-  const listener = await listenHttp(createApp(deps), config.host, config.port);
+  const listener = await listenHttp(createApp(deps), config.host, config.port, connectionBounds(config));
   const url = `${listener.origin}${config.path}`;
   process.stdout.write(
     [

@@ -10,6 +10,7 @@ import { createContextIdCodec } from './context-ids/context-id.ts';
 import type { Logger } from '../shared/logger.ts';
 import { createCodeInterpreterCatalog } from './server/code-interpreter-tools.ts';
 import { createSandboxClient, type SandboxClientOptions } from './sandbox-client/client.ts';
+import { createDownloadBudget } from './net/download-budget.ts';
 import { createDirectSessions } from './sessions/direct.ts';
 import type { SandboxSessionsFactory } from './sessions/types.ts';
 
@@ -47,6 +48,7 @@ export function createAppDeps(config: Config, logger: Logger, overrides: AppDeps
     sandboxClientFor,
     contexts: createContextIdCodec(config.contextSecret, { sessionId: config.sessionId }),
     catalog: createCodeInterpreterCatalog(),
+    downloads: createDownloadBudget(config.fetchMaxBytesInFlight),
     logger,
   };
 }

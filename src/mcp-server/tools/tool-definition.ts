@@ -5,6 +5,7 @@
  */
 import type { CallToolResult, LoggingLevel, ServerNotification, ToolAnnotations } from '@modelcontextprotocol/server';
 import { z } from 'zod';
+import type { DownloadBudget } from '../net/download-budget.ts';
 import type { Tenant } from '../auth/tenant.ts';
 import type { Config } from '../config.ts';
 import type { ContextIdCodec } from '../context-ids/context-id.ts';
@@ -28,6 +29,8 @@ export interface ToolDeps {
   settings: ToolSettings;
   /** Who is calling, as the HTTP edge authenticated it (the anonymous tenant without auth, and over stdio). */
   tenant: Tenant;
+  /** The bytes of write_file downloads the process holds at once, shared by every request (one per process). */
+  downloads: DownloadBudget;
 }
 
 /** The part of the one settings object (Config) the tools read: passed down whole, never renamed. */
