@@ -25,7 +25,7 @@ import {
 import { CodeContext } from './code-context.ts';
 import { FRESH_SPACE, KernelPool } from './kernel-pool.ts';
 import type { KernelLauncher } from '../kernels/kernel-launch.ts';
-import type { ContextLimits } from '../limits/context-limits.ts';
+import type { ContextLimits, KernelCgroup } from '../limits/context-limits.ts';
 import type { SandboxOptions } from '../settings.ts';
 import { RunningKernel } from '../kernels/running-kernel.ts';
 import type { SeccompFilters } from '../jail/seccomp-filter.ts';
@@ -94,6 +94,17 @@ function unknownSession(session: string): ContextRequestError {
     404,
     `${UNKNOWN_SESSION_REFUSAL}: session "${session}" holds no live context (stopped, removed idle, or never created); create a context first`,
   );
+}
+
+/** What a shell command of a session runs in and under: what its kernels get. */
+export interface CommandJail {
+  space: SessionSpace;
+  workspaceMount: string;
+  memoryMb: number;
+  allowNetwork: boolean;
+  seccompFilter?: string;
+  cgroup(): Promise<KernelCgroup>;
+  watch(rootPid: number, stop: () => void): () => void;
 }
 
 interface PooledKernel {
@@ -214,6 +225,31 @@ export class ContextRegistry {
       if (error instanceof SpaceEndedError || !this.#spaces.has(session)) throw unknownSession(session);
       throw error;
     }
+  }
+
+  /**
+   * Where a shell command of the session runs (session-commands.ts): its space (opened as
+   * files() opens it) and the limits and jail its kernels get.
+   */
+  async commandJail(session: string, { open = false }: { open?: boolean } = {}): Promise<CommandJail> {
+    if (open) this.openSpace(session);
+    else this.requireSession(session);
+    let space: SessionSpace | undefined;
+    try {
+      space = await this.#spaces.get(session);
+    } catch {
+      // its space failed to start
+    }
+    if (!space || !this.#spaces.has(session)) throw unknownSession(session);
+    return {
+      space,
+      workspaceMount: WORKSPACE_MOUNT,
+      memoryMb: this.#limits.perProcessMemoryMb,
+      allowNetwork: this.#options.allowNetwork,
+      seccompFilter: this.#jail.seccomp?.code,
+      cgroup: () => this.#limits.kernelCgroup(),
+      watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
+    };
   }
 
   /** Throws the 404 (or 503 when closing) a file request gets for a session without a space. */
@@ -365,7 +401,7 @@ export class ContextRegistry {
     await Promise.all(
       bare.map(async (session) => {
         const space = await this.#spaces.get(session)?.catch(() => undefined);
-        if (space && now - space.lastUsed > idleMs) await this.#endIfEmpty(session);
+        if (space && !space.busy && now - space.lastUsed > idleMs) await this.#endIfEmpty(session);
       }),
     );
   }
