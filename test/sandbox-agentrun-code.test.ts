@@ -7,11 +7,12 @@
  * session's code does: in its workspace, in its jail, with its limits; nothing outlives them.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
 import { AgentRunExecution, CommandResult, ProcessInfo, ProcessList } from '../src/protocol/agentrun-api.ts';
-import { EXISTING_SESSION_HEADER } from '../src/protocol/sandbox-api.ts';
+import { EXISTING_SESSION_HEADER, WORKSPACE_DIR } from '../src/protocol/sandbox-api.ts';
+import { decideJail } from '../src/sandbox-service/jail/jail-mode.ts';
 import { MAX_COMMANDS_PER_SESSION } from '../src/sandbox-service/contexts/session-commands.ts';
 import { eventually } from './support/eventually.ts';
 import { holdings, isEmpty } from './support/host-leftovers.ts';
@@ -166,6 +167,12 @@ describe('POST /processes/cmd', () => {
     assert.equal(answer.exitCode, 137);
     assert.match(answer.error ?? '', /timed out after 1 s/);
     assert.equal(answer.stdout, '');
+    // A command that leaves a process in the background answers at its own end, not the process's.
+    const quick = Date.now();
+    const background = CommandResult.parse((await cmd('ar-cmd-3', 'sleep 60 & echo left', '/home/user', 20)).json);
+    assert.equal(background.stdout, 'left\n');
+    assert.equal(background.exitCode, 0);
+    assert.ok(Date.now() - quick < 10_000, 'the answer did not wait for the background sleep');
     // A background process ends with its command: none of the session's sleeps is left on the host.
     const left = await eventually(() => !holdings(sandbox.workspaceRoot).processes.some((pid) => isSleep(pid)), 5_000);
     assert.ok(left, 'no sleep of the command is left');
@@ -266,6 +273,39 @@ describe('afterwards', () => {
   test('with every session ended, the host holds nothing of the commands', async () => {
     await sandbox.close();
     assert.ok(isEmpty(holdings(sandbox.workspaceRoot)), JSON.stringify(holdings(sandbox.workspaceRoot)));
+  });
+});
+
+describe('with the jail off (as in a container that forbids namespaces)', () => {
+  let off: RunningSandbox;
+  before(async () => {
+    assert.equal((await decideJail('off')).jailed, false);
+    off = await startSandbox({ port: 0, poolSize: 0 });
+  });
+  after(async () => {
+    await off?.close();
+    await decideJail('auto');
+    // The symlink unjailed processes made for the workspace's inside path (unjailed-process.ts).
+    if (lstatSync(WORKSPACE_DIR, { throwIfNoEntry: false })?.isSymbolicLink()) unlinkSync(WORKSPACE_DIR);
+  });
+
+  test("a command runs under the session's uid in its workspace, and what it started in the background ends with it", async () => {
+    const call = (command: string, timeout = 30) =>
+      fetch(`${off.url}/processes/cmd`, {
+        method: 'POST',
+        headers: sdkHeaders('ar-off'),
+        body: JSON.stringify({ command, cwd: '/home/user', timeout }),
+      }).then(async (response) => CommandResult.parse(await response.json()));
+    const ran = await call('id -u; echo made > made.txt');
+    assert.equal(ran.exitCode, 0, ran.stderr);
+    if (process.getuid?.() === 0) assert.ok(Number(ran.stdout.trim()) >= 200_000, `a session uid, got ${ran.stdout}`);
+    const read = await fetch(`${off.url}/files?path=made.txt`, { headers: sdkHeaders('ar-off') });
+    assert.equal(((await read.json()) as { content: string }).content, 'made\n');
+    const started = Date.now();
+    const background = await call('sleep 60 & echo left', 20);
+    assert.equal(background.stdout, 'left\n');
+    assert.equal(background.exitCode, 0);
+    assert.ok(Date.now() - started < 10_000, 'the answer did not wait for the background sleep');
   });
 });
 
