@@ -13,8 +13,10 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { constants } from 'node:os';
 import type { CommandResult, ProcessInfo } from '../../protocol/agentrun-api.ts';
-import { WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
+import { UNKNOWN_SESSION_REFUSAL, WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
 import { baseKernelEnv, lendRunDir, spawnJailed } from '../jail/bubblewrap.ts';
+import type { JailedProcess } from '../jail/jail-command.ts';
+import { SpaceEndedError } from './session-space.ts';
 import { type CommandJail, ContextRequestError } from './context-registry.ts';
 
 /** Commands one session may run at once; past it, 429. */
@@ -98,38 +100,46 @@ export class SessionCommands {
       await rm(runDir, { recursive: true, force: true });
       throw error;
     });
-    const process = spawnJailed(
-      {
-        workspace: space.workspace,
-        workspaceMount: jail.workspaceMount,
-        runDir,
-        cgroupDirs: cgroup.dirs,
-        memoryMb: jail.memoryMb,
-        allowNetwork: jail.allowNetwork,
-        hostUid: space.hostUid,
-        seccompFilter: jail.seccompFilter,
-        env: baseKernelEnv(jail.workspaceMount),
-        // cd first: a cwd that is missing or not a directory fails like bash's own cd.
-        command: ['/bin/bash', '--norc', '--noprofile', '-c', `cd -- ${shellQuoted(cwd)} || exit 1\n${params.command}`],
-      },
-      { pipes: true },
-    );
-    await lendRunDir(runDir, space.hostUid).catch(() => {});
-    process.stdin?.end();
-
+    const cleanUp = () => Promise.all([cgroup.remove().catch(() => {}), rm(runDir, { recursive: true, force: true })]);
+    let process: JailedProcess | undefined;
     let error: string | undefined;
     const kill = async (reason: string) => {
       error ??= reason;
-      await process.kill();
+      await process?.kill();
     };
+    // Held before the spawn: a session that ends from here on stops the command first.
     let release: () => void;
     try {
       release = space.hold(() => kill('the session ended'));
     } catch (gone) {
-      await process.kill();
-      await Promise.all([cgroup.remove().catch(() => {}), rm(runDir, { recursive: true, force: true })]);
-      throw gone;
+      await cleanUp();
+      throw gone instanceof SpaceEndedError ? new ContextRequestError(404, `${UNKNOWN_SESSION_REFUSAL}: the session ended`) : gone;
     }
+    try {
+      await lendRunDir(runDir, space.hostUid);
+      process = spawnJailed(
+        {
+          workspace: space.workspace,
+          workspaceMount: jail.workspaceMount,
+          runDir,
+          cgroupDirs: cgroup.dirs,
+          memoryMb: jail.memoryMb,
+          allowNetwork: jail.allowNetwork,
+          hostUid: space.hostUid,
+          seccompFilter: jail.seccompFilter,
+          env: baseKernelEnv(jail.workspaceMount),
+          // cd first: a cwd that is missing or not a directory fails like bash's own cd.
+          command: ['/bin/bash', '--norc', '--noprofile', '-c', `cd -- ${shellQuoted(cwd)} || exit 1\n${params.command}`],
+        },
+        { pipes: true },
+      );
+    } catch (failed) {
+      release();
+      await cleanUp();
+      throw failed;
+    }
+    process.stdin?.end();
+    if (error !== undefined) void process.kill(); // the session ended during the spawn
     const info: ProcessInfo = {
       pid: process.pid,
       name: params.command.trim().split(/\s+/)[0] ?? '',
@@ -174,7 +184,7 @@ export class SessionCommands {
       sessionRunning.delete(process.pid);
       if (sessionRunning.size === 0 && this.#running.get(session) === sessionRunning) this.#running.delete(session);
       release();
-      await Promise.all([cgroup.remove().catch(() => {}), rm(runDir, { recursive: true, force: true })]);
+      await cleanUp();
     }
   }
 }
