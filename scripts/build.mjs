@@ -8,7 +8,8 @@
  *   loaded on first use. The embedded sandbox (zeromq, deno) must not be in it: the
  *   build fails if it is.
  * - dist/stdio.js: the package's bin. It runs from an installed package, so its npm
- *   dependencies stay external (zeromq is native and cannot be bundled anyway).
+ *   dependencies stay external (zeromq is native and cannot be bundled anyway). The files
+ *   the embedded sandbox reads beside its modules (*.py) are copied beside it.
  *
  * Prints the size of every file and of what FC loads at start.
  */
@@ -18,6 +19,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
+import { copyBundleAssets } from './build/bundle-assets.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist');
@@ -83,12 +85,15 @@ async function main() {
     throw new Error(`the FC bundle must not contain the embedded sandbox, but it pulls in:\n  ${forbidden.slice(0, 10).join('\n  ')}`);
   }
 
-  await build({
+  const stdio = await build({
     ...common,
     entryPoints: { stdio: 'handlers/stdio.ts' },
     outdir,
     packages: 'external',
   });
+  // The embedded sandbox reads its Python helpers beside its modules, i.e. beside the bundle.
+  if (copyBundleAssets(stdio.metafile, root, outdir).length === 0)
+    throw new Error('found no file the embedded sandbox reads beside its modules (file-worker.py at least)');
 
   // dist/ is what FC runs from (/code/dist): .js files there are ES modules whatever surrounds them.
   await writeFile(join(outdir, 'package.json'), `${JSON.stringify({ type: 'module', private: true }, null, 2)}\n`);

