@@ -21,6 +21,7 @@ import { StdioClientTransport as StdioV2, getDefaultEnvironment as defaultEnvV2 
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport as StdioV1, getDefaultEnvironment as defaultEnvV1 } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ROOT } from './support/mcp-harness.ts';
+import { type ToolResult, useEveryPart } from './support/every-part.ts';
 
 const run = promisify(execFile);
 const manifest = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
@@ -87,52 +88,6 @@ test('the tarball holds what the bin needs and nothing else, within its size bud
   assert.ok(packed.unpackedSize <= budget.unpacked, `unpacked ${packed.unpackedSize} B > budget ${budget.unpacked} B`);
   assert.ok(paths.length <= budget.files, `${paths.length} files > budget ${budget.files}: ${paths.join(', ')}`);
 });
-
-interface ToolResult {
-  isError?: boolean;
-  content: { type: string; text?: string; mimeType?: string }[];
-  structuredContent?: Record<string, unknown>;
-}
-type CallTool = (name: string, args: Record<string, unknown>) => Promise<ToolResult>;
-
-const text = (r: ToolResult) => r.content.map((c) => c.text ?? `[${c.type}]`).join('\n');
-async function ok(result: Promise<ToolResult>): Promise<Record<string, any>> {
-  const r = await result;
-  assert.notEqual(r.isError, true, text(r));
-  return r.structuredContent ?? {};
-}
-
-/** Python, JavaScript, a chart, a file, stop: what a desktop user does first. */
-async function useEveryPart(callTool: CallTool) {
-  const py = (await ok(callTool('create_context', { language: 'python' }))).context_id as string;
-  await ok(callTool('run_code', { context_id: py, code: 'import pandas as pd\ndf = pd.DataFrame({"a": [1, 2, 3]})' }));
-  assert.equal((await ok(callTool('run_code', { context_id: py, code: 'print(df["a"].sum())' }))).stdout, '6\n');
-
-  const chart = await callTool('run_code', {
-    context_id: py,
-    code: 'import matplotlib.pyplot as plt\nplt.bar(["a", "b"], [2, 3])\nplt.title("counts")\nplt.show()',
-  });
-  assert.notEqual(chart.isError, true, text(chart));
-  assert.equal(chart.content.filter((c) => c.type === 'image' && c.mimeType === 'image/png').length, 1, 'the chart as a PNG');
-  assert.equal((chart.structuredContent as { results: { chart?: { type: string } }[] }).results[0]?.chart?.type, 'bar');
-
-  await ok(callTool('write_file', { context_id: py, path: 'data/sales.csv', content: 'month,sales\n1,10\n2,30\n' }));
-  const total = await ok(callTool('run_code', { context_id: py, code: 'print(pd.read_csv("data/sales.csv").sales.sum())' }));
-  assert.equal(total.stdout, '40\n');
-  const listed = await ok(callTool('list_files', { context_id: py, path: 'data' }));
-  assert.deepEqual(
-    (listed.files as { name: string }[]).map((f) => f.name),
-    ['sales.csv'],
-  );
-
-  const js = (await ok(callTool('create_context', { language: 'javascript' }))).context_id as string;
-  const sum = await ok(
-    callTool('run_code', { context_id: js, code: 'const xs = [1, 2, 3];\nconsole.log(xs.reduce((a, b) => a + b, 0));' }),
-  );
-  assert.equal(sum.stdout, '6\n');
-
-  for (const id of [py, js]) assert.equal((await ok(callTool('stop_context', { context_id: id }))).success, true);
-}
 
 describe('the installed bin over stdio', () => {
   test('1.x client (@modelcontextprotocol/sdk), the bin by its path', { timeout: 180_000 }, async () => {
