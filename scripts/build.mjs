@@ -27,6 +27,22 @@ const outdir = join(root, 'dist');
 // Bundled CommonJS dependencies call require() for Node's built-ins; an ESM bundle has none.
 const requireShim = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
 
+/**
+ * src/shared/package-version.ts imports package.json for its version: the bundles get that field
+ * alone, not the whole manifest (its dependency lists are of no use at run time).
+ */
+const manifestVersionOnly = {
+  name: 'manifest-version-only',
+  setup(b) {
+    const manifest = join(root, 'package.json');
+    b.onLoad({ filter: /package\.json$/ }, (args) =>
+      args.path === manifest
+        ? { contents: JSON.stringify({ version: JSON.parse(readFileSync(manifest, 'utf8')).version }), loader: 'json' }
+        : undefined,
+    );
+  },
+};
+
 const common = {
   absWorkingDir: root,
   bundle: true,
@@ -37,6 +53,7 @@ const common = {
   legalComments: 'linked',
   logLevel: 'warning',
   metafile: true,
+  plugins: [manifestVersionOnly],
 };
 
 /**
@@ -78,7 +95,7 @@ async function main() {
     define: { 'process.env.NODE_ENV': '"production"' },
     // Ajv stays out of what loads at start (see the file for why that is safe).
     alias: { '@modelcontextprotocol/server/_shims': './scripts/build/sdk-shims-without-ajv.mjs' },
-    plugins: [zodEnglishOnly],
+    plugins: [manifestVersionOnly, zodEnglishOnly],
   });
   const forbidden = Object.keys(fc.metafile.inputs).filter((input) => FORBIDDEN_IN_FC.some((re) => re.test(input)));
   if (forbidden.length > 0) {
