@@ -127,6 +127,24 @@ describe('a session opened by files and the pool', () => {
   });
 });
 
+describe("E2B's clients (no session header)", () => {
+  let sandbox: RunningSandbox;
+  before(async () => {
+    sandbox = await startSandbox({ port: 0, poolSize: 0 });
+  });
+  after(async () => {
+    await sandbox?.close();
+  });
+
+  test('write a file on a fresh sandbox, then run code by language in the default context that reads it', async () => {
+    const written = await request(sandbox.url, 'POST', '/files', { path: 'input.txt', content: 'e2b' });
+    assert.equal(written.status, 200, written.text);
+    assert.equal((await request(sandbox.url, 'GET', '/files?path=input.txt')).json.content, 'e2b');
+    const run = await execute(sandbox.url, { language: 'python', code: 'open("input.txt").read()' });
+    assert.equal(run.results[0]?.text, 'e2b', JSON.stringify(run));
+  });
+});
+
 describe('a session holding only files', () => {
   let sandbox: RunningSandbox;
   before(async () => {
