@@ -267,6 +267,28 @@ describe('afterwards', () => {
   });
 });
 
+describe('with the network allowed', () => {
+  let net: RunningSandbox;
+  before(async () => {
+    net = await startSandbox({ port: 0, poolSize: 0, allowNetwork: true });
+  });
+  after(async () => {
+    await net?.close();
+  });
+
+  test("a command starts once its jail's way out is up (a default route from its first line), as a kernel's code does", async () => {
+    for (let round = 0; round < 3; round++) {
+      const response = await fetch(`${net.url}/processes/cmd`, {
+        method: 'POST',
+        headers: sdkHeaders(`ar-net-${round}`),
+        body: JSON.stringify({ command: `awk '$2 == "00000000"' /proc/net/route | wc -l`, cwd: '/home/user' }),
+      });
+      const answer = CommandResult.parse(await response.json());
+      assert.equal(answer.stdout, '1\n', JSON.stringify(answer));
+    }
+  });
+});
+
 describe('with the jail off (as in a container that forbids namespaces)', () => {
   let off: RunningSandbox;
   before(async () => {

@@ -7,10 +7,11 @@
  * the tests run as root (loop-mounted workspaces).
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
 import { eventually } from './support/eventually.ts';
-import { holdings, isEmpty } from './support/host-leftovers.ts';
+import { holdings } from './support/host-leftovers.ts';
 import { createContext, execute, request } from './support/sandbox-support.ts';
 
 const MAX_CONTEXTS = 3;
@@ -90,22 +91,85 @@ describe('files before any context', () => {
   });
 });
 
-describe('a session holding only files', () => {
+/** How long a Python spare may take to boot on a loaded machine. */
+const SPARE_UP_MS = 4000;
+
+describe('a session opened by files and the pool', () => {
   let sandbox: RunningSandbox;
   before(async () => {
-    sandbox = await startSandbox({ port: 0, poolSize: 0, diskMb: 64, idleTimeoutSeconds: 1 });
+    sandbox = await startSandbox({ port: 0, poolSize: 1, diskMb: 64, idleTimeoutSeconds: 0 });
   });
   after(async () => {
     await sandbox?.close();
   });
 
-  test('ends after the idle timeout: its workspace, worker and disk leave the host', async () => {
+  test("takes over a fresh spare that is up: its first context runs in the spare's kernel, started before the files came", async () => {
+    assert.ok(await eventually(() => holdings(sandbox.workspaceRoot).processes.length > 0, 30_000), 'the pool starts a spare');
+    await new Promise((resolve) => setTimeout(resolve, SPARE_UP_MS));
+    const headers = session('spare-taker');
+    assert.equal((await request(sandbox.url, 'POST', '/files', { path: 'a.txt', content: 'x' }, headers)).status, 200);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const asked = performance.now();
+    const id = await createContext(sandbox.url, {}, headers);
+    // The kernel's age, from the host-wide clock ticks of /proc (the jail's pid namespace keeps them).
+    const age = await execute(
+      sandbox.url,
+      {
+        context_id: id,
+        code: 'import os\nuptime = float(open("/proc/uptime").read().split()[0])\nstart = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])\nround(uptime - start / os.sysconf("SC_CLK_TCK"), 2)',
+      },
+      headers,
+    );
+    const since = (performance.now() - asked) / 1000;
+    const kernelAge = Number(age.results[0]?.text);
+    assert.ok(kernelAge > since + 1, `the kernel is ${kernelAge} s old, the context was asked for ${since.toFixed(2)} s ago`);
+    assert.equal((await execute(sandbox.url, { context_id: id, code: 'open("a.txt").read()' }, headers)).results[0]?.text, 'x');
+  });
+});
+
+describe("E2B's clients (no session header)", () => {
+  let sandbox: RunningSandbox;
+  before(async () => {
+    sandbox = await startSandbox({ port: 0, poolSize: 0 });
+  });
+  after(async () => {
+    await sandbox?.close();
+  });
+
+  test('write a file on a fresh sandbox, then run code by language in the default context that reads it', async () => {
+    const written = await request(sandbox.url, 'POST', '/files', { path: 'input.txt', content: 'e2b' });
+    assert.equal(written.status, 200, written.text);
+    assert.equal((await request(sandbox.url, 'GET', '/files?path=input.txt')).json.content, 'e2b');
+    const run = await execute(sandbox.url, { language: 'python', code: 'open("input.txt").read()' });
+    assert.equal(run.results[0]?.text, 'e2b', JSON.stringify(run));
+  });
+});
+
+describe('a session holding only files', () => {
+  let sandbox: RunningSandbox;
+  before(async () => {
+    sandbox = await startSandbox({ port: 0, poolSize: 1, diskMb: 64, idleTimeoutSeconds: 1 });
+  });
+  after(async () => {
+    await sandbox?.close();
+  });
+
+  test('ends after the idle timeout: its workspace, worker, disk and the spare kernel it took over leave the host', async () => {
+    // The pool's one spare, up: what the host holds without any session.
+    assert.ok(await eventually(() => holdings(sandbox.workspaceRoot).processes.length > 0, 30_000), 'the pool starts a spare');
+    await new Promise((resolve) => setTimeout(resolve, SPARE_UP_MS));
+    const spareOnly = holdings(sandbox.workspaceRoot);
     const headers = session('idle-files');
     assert.equal((await request(sandbox.url, 'POST', '/files', { path: 'a.txt', content: 'x' }, headers)).status, 200);
-    assert.ok(!isEmpty(holdings(sandbox.workspaceRoot)), 'the session holds a workspace and a worker');
+    const workspace = await sandbox.workspaceOf('idle-files');
+    assert.ok(workspace, 'the session holds a workspace');
     const gone = await eventually(async () => (await sandbox.workspaceOf('idle-files')) === undefined, 10_000);
     assert.ok(gone, 'the idle session ended');
-    const clean = await eventually(() => isEmpty(holdings(sandbox.workspaceRoot)));
-    assert.ok(clean, `left behind: ${JSON.stringify(holdings(sandbox.workspaceRoot))}`);
+    // Left: the pool's refilled spare alone, as before the session.
+    const settled = await eventually(() => {
+      const held = holdings(sandbox.workspaceRoot);
+      return held.workspaces.length === 1 && held.processes.length === spareOnly.processes.length && !existsSync(workspace);
+    }, 30_000);
+    assert.ok(settled, `left behind: ${JSON.stringify(holdings(sandbox.workspaceRoot))}, before: ${JSON.stringify(spareOnly)}`);
   });
 });

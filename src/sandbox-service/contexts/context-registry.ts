@@ -126,6 +126,12 @@ export class ContextRegistry {
   readonly #spaces = new Map<string, Promise<SessionSpace>>();
   /** The spaces of named sessions, by space id (the pool's key for their spares). */
   readonly #spaceById = new Map<string, SessionSpace>();
+  /**
+   * The Python kernel of a session opened by a file request, for its first context: the
+   * fresh spare whose space it took over (openSpace), so that context starts as fast as
+   * one from the pool, and the pool's spares stay where they are.
+   */
+  readonly #firstKernels = new Map<string, PooledKernel>();
   /** The context E2B runs code in when a request names only a language, per session and language. */
   readonly #defaults = new Map<string, Promise<CodeContext>>();
   /** Contexts being created, awaited by close(). */
@@ -272,9 +278,12 @@ export class ContextRegistry {
         `context limit reached: this sandbox holds at most ${this.#options.maxContexts} contexts (a session holding only files counts as one); delete one first`,
       );
     }
+    // A fresh spare that is up gives its space, and its kernel to the first context; else a new space.
+    const spare = this.#launchers.python ? this.#pool.takeReady(FRESH_SPACE, 'python') : undefined;
+    if (spare) this.#firstKernels.set(session, spare);
     this.#bindSpace(
       session,
-      this.#ensureParents().then(() => SessionSpace.open(this.#spaceSettings)),
+      spare ? Promise.resolve(spare.space) : this.#ensureParents().then(() => SessionSpace.open(this.#spaceSettings)),
     );
   }
 
@@ -473,6 +482,12 @@ export class ContextRegistry {
   async #claim(session: string, language: Language): Promise<PooledKernel> {
     const existing = this.#spaces.get(session);
     if (existing) {
+      const first = language === 'python' ? this.#firstKernels.get(session) : undefined;
+      if (first) {
+        this.#firstKernels.delete(session);
+        if (first.kernel.alive) return first;
+        void first.kernel.stop();
+      }
       const space = await existing;
       return this.#pool.take(space.id, language);
     }
@@ -506,6 +521,9 @@ export class ContextRegistry {
     const pending = this.#spaces.get(session);
     if (!pending) return;
     this.#spaces.delete(session);
+    const first = this.#firstKernels.get(session);
+    this.#firstKernels.delete(session);
+    await first?.kernel.stop();
     const space = await pending.catch(() => undefined);
     if (!space) return;
     this.#spaceById.delete(space.id);

@@ -128,8 +128,15 @@ export class SessionCommands {
           hostUid: space.hostUid,
           seccompFilter: jail.seccompFilter,
           env: baseKernelEnv(jail.workspaceMount),
-          // cd first: a cwd that is missing or not a directory fails like bash's own cd.
-          command: ['/bin/bash', '--norc', '--noprofile', '-c', `cd -- ${shellQuoted(cwd)} || exit 1\n${params.command}`],
+          // Waits for the go (a line on stdin, sent once the jail's network is up, as a kernel's
+          // code waits for it), then cd: a cwd missing or not a directory fails like bash's own cd.
+          command: [
+            '/bin/bash',
+            '--norc',
+            '--noprofile',
+            '-c',
+            `read -r _ || exit 125\ncd -- ${shellQuoted(cwd)} || exit 1\n${params.command}`,
+          ],
         },
         { pipes: true },
       );
@@ -138,8 +145,14 @@ export class SessionCommands {
       await cleanUp();
       throw failed;
     }
-    process.stdin?.end();
     if (error !== undefined) void process.kill(); // the session ended during the spawn
+    const started = process;
+    started.stdin?.on('error', () => {}); // a command that died first: its exit says why
+    // The go, then end-of-file: the command reads no input.
+    started.network.then(
+      () => started.stdin?.end('\n'),
+      () => void kill('the network of its jail could not be set up: the command did not run'),
+    );
     const info: ProcessInfo = {
       pid: process.pid,
       name: params.command.trim().split(/\s+/)[0] ?? '',
