@@ -10,6 +10,7 @@ import { ConfigError } from './shared/cli.ts';
 import type { Env } from './shared/env.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
 import { serveStdio } from './mcp-server/stdio/serve-stdio.ts';
+import { loadMcpTelemetry } from './mcp-server/telemetry/load-telemetry.ts';
 import { listenHttp } from './shared/listen-http.ts';
 import { logShutdown, onShutdown } from './shared/shutdown.ts';
 
@@ -58,7 +59,9 @@ export async function runLocal(env: Env, argv: readonly string[], forced: { tran
   const sandboxUrl = sandbox?.url ?? config.sandboxUrl;
   if (sandbox) logger.info('embedded sandbox started', { sandbox_url: sandboxUrl });
 
-  const deps = createAppDeps(config, logger, { sandboxUrl, sandboxApiToken });
+  // Over stdio there is no HTTP request to trace.
+  const telemetry = config.transport === 'stdio' ? undefined : await loadMcpTelemetry(env);
+  const deps = createAppDeps(config, logger, { sandboxUrl, sandboxApiToken, telemetry });
 
   if (config.transport === 'stdio') {
     // stdio has no HTTP request; the factories get a stand-in one (direct mode ignores it).
@@ -96,7 +99,14 @@ export async function runLocal(env: Env, argv: readonly string[], forced: { tran
   );
   // The sandbox stops while the MCP listener drains: a run_code in flight ends with the
   // sandbox's shutdown error, and its answer gets a moment to reach the client before the cut.
-  onShutdown(() => listener.close(async () => await sandbox?.close(), { graceMs: MCP_ANSWER_GRACE_MS }), {
-    report: logShutdown(logger),
-  });
+  // Telemetry last, with the spans of the answers the drain let out.
+  onShutdown(
+    async () => {
+      await listener.close(async () => await sandbox?.close(), { graceMs: MCP_ANSWER_GRACE_MS });
+      await telemetry?.shutdown();
+    },
+    {
+      report: logShutdown(logger),
+    },
+  );
 }
