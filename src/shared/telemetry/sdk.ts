@@ -45,12 +45,11 @@ function samplerOf(settings: TelemetrySettings): Sampler {
 }
 
 async function spanExporterOf(settings: TelemetrySettings): Promise<SpanExporter> {
-  // Endpoint, headers, timeout and compression: the exporter reads the OTEL_EXPORTER_OTLP_* variables itself.
   const { OTLPTraceExporter } =
     settings.tracesProtocol === 'http/json'
       ? await import('@opentelemetry/exporter-trace-otlp-http')
       : await import('@opentelemetry/exporter-trace-otlp-proto');
-  return new OTLPTraceExporter();
+  return new OTLPTraceExporter({ url: settings.tracesUrl, headers: settings.tracesHeaders, timeoutMillis: settings.requestTimeoutMs });
 }
 
 async function metricExporterOf(settings: TelemetrySettings): Promise<PushMetricExporter> {
@@ -58,7 +57,7 @@ async function metricExporterOf(settings: TelemetrySettings): Promise<PushMetric
     settings.metricsProtocol === 'http/json'
       ? await import('@opentelemetry/exporter-metrics-otlp-http')
       : await import('@opentelemetry/exporter-metrics-otlp-proto');
-  return new OTLPMetricExporter();
+  return new OTLPMetricExporter({ url: settings.metricsUrl, headers: settings.metricsHeaders, timeoutMillis: settings.requestTimeoutMs });
 }
 
 /** Resolves when `work` settles or after `ms`, whichever is first; never rejects. */
@@ -78,21 +77,21 @@ export async function startTelemetry(settings: TelemetrySettings): Promise<Telem
   const tracerProvider = new TracerProvider({
     resource,
     sampler: samplerOf(settings),
-    spanProcessors: settings.traces
+    spanProcessors: settings.tracesUrl
       ? [
           new BatchSpanProcessor({
             exporter: await spanExporterOf(settings),
             maxQueueSize: settings.maxQueuedSpans,
-            maxExportBatchSize: Math.min(512, settings.maxQueuedSpans),
+            maxExportBatchSize: settings.maxExportBatchSize,
             scheduledDelayMillis: settings.scheduleDelayMs,
-            exportTimeoutMillis: 10_000,
+            exportTimeoutMillis: settings.exportTimeoutMs,
           }),
         ]
       : [],
   });
   const meterProvider = new MeterProvider({
     resource,
-    readers: settings.metrics
+    readers: settings.metricsUrl
       ? [
           new PeriodicExportingMetricReader({
             exporter: await metricExporterOf(settings),

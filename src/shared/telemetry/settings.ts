@@ -1,10 +1,10 @@
 /**
  * Whether and how a program exports telemetry, read from the standard OpenTelemetry
- * variables (https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/).
- * Only what decides the SDK's shape is read here; the exporters read the endpoint, headers
- * and timeout themselves, and the resource detector the service name and attributes,
- * all as the specification defines them. Nothing here loads OpenTelemetry: with no endpoint
- * set the programs never import it.
+ * variables (https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/
+ * and the OTLP exporter's https://opentelemetry.io/docs/specs/otel/protocol/exporter/), from the
+ * env the program was given. The resource detector reads OTEL_SERVICE_NAME and
+ * OTEL_RESOURCE_ATTRIBUTES itself. Nothing here loads OpenTelemetry: with no endpoint set the
+ * programs never import it.
  */
 import type { Env } from '../env.ts';
 
@@ -26,10 +26,16 @@ export const DEFAULT_MAX_QUEUED_SPANS = 2048;
 export interface TelemetrySettings {
   /** OTEL_SERVICE_NAME's default for this program (the resource detector lets the variable win). */
   serviceName: string;
-  /** Traces are exported: OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set. */
-  traces: boolean;
-  /** Metrics are exported: OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is set. */
-  metrics: boolean;
+  /** Where spans go: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces; undefined: none. */
+  tracesUrl?: string;
+  /** Where metrics go: OTEL_EXPORTER_OTLP_METRICS_ENDPOINT as given, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/metrics; undefined: none. */
+  metricsUrl?: string;
+  /** OTEL_EXPORTER_OTLP_HEADERS (`key=value,…`, values URL-encoded), with the signal's own OTEL_EXPORTER_OTLP_TRACES_HEADERS winning. */
+  tracesHeaders: Record<string, string>;
+  /** OTEL_EXPORTER_OTLP_HEADERS, with OTEL_EXPORTER_OTLP_METRICS_HEADERS winning. */
+  metricsHeaders: Record<string, string>;
+  /** OTEL_EXPORTER_OTLP_TIMEOUT, ms: one export request's bound. @default 10000 */
+  requestTimeoutMs: number;
   /** OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL. @default 'http/protobuf' */
   tracesProtocol: OtlpProtocol;
   /** OTEL_EXPORTER_OTLP_METRICS_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL. @default 'http/protobuf' */
@@ -42,8 +48,12 @@ export interface TelemetrySettings {
   metricExportIntervalMs: number;
   /** OTEL_BSP_MAX_QUEUE_SIZE. @default DEFAULT_MAX_QUEUED_SPANS (2048) */
   maxQueuedSpans: number;
+  /** OTEL_BSP_MAX_EXPORT_BATCH_SIZE: the most spans in one export. @default 512 (at most maxQueuedSpans) */
+  maxExportBatchSize: number;
   /** OTEL_BSP_SCHEDULE_DELAY, ms: how often queued spans are exported. @default 5000 */
   scheduleDelayMs: number;
+  /** OTEL_BSP_EXPORT_TIMEOUT, ms: how long one export may take before its spans are given up. @default 30000 */
+  exportTimeoutMs: number;
   /** The bound on one flush (each answer's on FC, and the one at shutdown). @default DEFAULT_FLUSH_TIMEOUT_MS (1000) */
   flushTimeoutMs: number;
 }
@@ -79,7 +89,29 @@ function numberOf(env: Env, name: string, fallback: number, valid: (n: number) =
   return value;
 }
 
-const set = (env: Env, name: string) => (env[name]?.trim() ?? '') !== '';
+const text = (env: Env, name: string) => env[name]?.trim() || undefined;
+
+/** A signal's URL: its own variable as given, else the base endpoint with the signal's path. */
+function urlOf(env: Env, signal: 'TRACES' | 'METRICS'): string | undefined {
+  const own = text(env, `OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`);
+  const base = text(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  const url = own ?? (base && `${base.replace(/\/+$/, '')}/v1/${signal.toLowerCase()}`);
+  if (url && !URL.canParse(url))
+    throw new TelemetrySettingError(`${own ? `OTEL_EXPORTER_OTLP_${signal}_ENDPOINT` : 'OTEL_EXPORTER_OTLP_ENDPOINT'}: not a URL`);
+  return url;
+}
+
+/** `key=value,…` with URL-encoded values (the W3C baggage format the specification names). */
+function headersOf(env: Env, name: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const pair of (text(env, name) ?? '').split(',')) {
+    const at = pair.indexOf('=');
+    if (pair.trim() === '') continue;
+    if (at <= 0) throw new TelemetrySettingError(`${name}: expected key=value pairs separated by commas`);
+    headers[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(pair.slice(at + 1).trim());
+  }
+  return headers;
+}
 
 /**
  * The settings, or undefined when nothing is to be exported (no endpoint, or OTEL_SDK_DISABLED=true):
@@ -87,24 +119,34 @@ const set = (env: Env, name: string) => (env[name]?.trim() ?? '') !== '';
  */
 export function telemetrySettingsFrom(env: Env, serviceName: string): TelemetrySettings | undefined {
   if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return undefined;
-  const traces = set(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') || set(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
-  const metrics = set(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') || set(env, 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT');
-  if (!traces && !metrics) return undefined;
+  const tracesUrl = urlOf(env, 'TRACES');
+  const metricsUrl = urlOf(env, 'METRICS');
+  if (!tracesUrl && !metricsUrl) return undefined;
+  const headers = headersOf(env, 'OTEL_EXPORTER_OTLP_HEADERS');
   const sampler = env.OTEL_TRACES_SAMPLER?.trim() || 'parentbased_always_on';
   if (!(TRACES_SAMPLERS as readonly string[]).includes(sampler)) {
     throw new TelemetrySettingError(`OTEL_TRACES_SAMPLER: must be one of ${TRACES_SAMPLERS.join(', ')} (got "${sampler}")`);
   }
+  const maxQueuedSpans = numberOf(env, 'OTEL_BSP_MAX_QUEUE_SIZE', DEFAULT_MAX_QUEUED_SPANS, (n) => Number.isInteger(n) && n > 0);
   return {
     serviceName,
-    traces,
-    metrics,
+    tracesUrl,
+    metricsUrl,
+    tracesHeaders: { ...headers, ...headersOf(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS') },
+    metricsHeaders: { ...headers, ...headersOf(env, 'OTEL_EXPORTER_OTLP_METRICS_HEADERS') },
+    requestTimeoutMs: numberOf(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', 10_000, (n) => n > 0),
     tracesProtocol: protocolOf(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'),
     metricsProtocol: protocolOf(env, 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL'),
     sampler,
     samplerRatio: numberOf(env, 'OTEL_TRACES_SAMPLER_ARG', 1, (n) => n >= 0 && n <= 1),
     metricExportIntervalMs: numberOf(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000, (n) => n > 0),
-    maxQueuedSpans: numberOf(env, 'OTEL_BSP_MAX_QUEUE_SIZE', DEFAULT_MAX_QUEUED_SPANS, (n) => Number.isInteger(n) && n > 0),
+    maxQueuedSpans,
+    maxExportBatchSize: Math.min(
+      maxQueuedSpans,
+      numberOf(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512, (n) => Number.isInteger(n) && n > 0),
+    ),
     scheduleDelayMs: numberOf(env, 'OTEL_BSP_SCHEDULE_DELAY', 5_000, (n) => n >= 0),
+    exportTimeoutMs: numberOf(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30_000, (n) => n > 0),
     flushTimeoutMs: DEFAULT_FLUSH_TIMEOUT_MS,
   };
 }
