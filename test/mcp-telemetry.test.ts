@@ -8,7 +8,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/client';
-import { call, connect, mcpOnSandbox, type McpProcess, rawPost, rpcBody, structured } from './support/mcp-harness.ts';
+import { type RunningSandbox, startSandbox } from '../src/sandbox-service/index.ts';
+import { SANDBOX_SERVICE_NAME } from '../src/sandbox-service/telemetry/load-telemetry.ts';
+import { createSandboxTelemetry } from '../src/sandbox-service/telemetry/sandbox-telemetry.ts';
+import { startTelemetry } from '../src/shared/telemetry/sdk.ts';
+import { telemetrySettingsFrom } from '../src/shared/telemetry/settings.ts';
+import { call, connect, mcpOnSandbox, type McpProcess, rawPost, rpcBody, startMcp, structured } from './support/mcp-harness.ts';
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './support/otlp-receiver.ts';
 
 const TOKEN = 'telemetry-test-token-0123456789';
@@ -139,3 +144,91 @@ for (const protocol of ['http/protobuf', 'http/json'] as const) {
     });
   });
 }
+
+describe('one trace from the MCP request to the kernel, across both programs', () => {
+  let receiver: OtlpReceiver;
+  let sandbox: RunningSandbox;
+  let mcp: McpProcess;
+  let client: Client;
+
+  before(async () => {
+    receiver = await startOtlpReceiver();
+    const settings = telemetrySettingsFrom(
+      { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: '50', OTEL_METRIC_EXPORT_INTERVAL: '300' },
+      SANDBOX_SERVICE_NAME,
+    );
+    const telemetry = createSandboxTelemetry(await startTelemetry(settings!));
+    sandbox = await startSandbox({ host: '127.0.0.1', port: 0, poolSize: 1 }, { telemetry });
+    mcp = await startMcp({ SANDBOX_URL: sandbox.url, ...otelEnv(receiver) });
+    client = await connect(mcp.url, { authorization: `Bearer ${TOKEN}` });
+  });
+  after(async () => {
+    await client?.close();
+    await mcp?.stop();
+    await sandbox?.close();
+    await receiver?.close();
+  });
+
+  test('run_code: MCP SERVER → sandbox CLIENT → sandbox SERVER → the wait for the kernel and its execution, with count, language and outcome', async () => {
+    const created = structured<{ context_id: string }>(await call(client, 'create_context', { language: 'python' }));
+    const create = await receiver.waitForSpan(
+      (s) => s.name === 'POST /contexts' && s.kind === SERVER && s.resource['service.name'] === SANDBOX_SERVICE_NAME,
+    );
+    assert.equal(typeof create.attributes['code_interpreter.pool.hit'], 'boolean');
+
+    await call(client, 'run_code', { context_id: created.context_id, code: `${CODE_MARKER} = 2` });
+    const traceId = `${'b'.repeat(31)}2`;
+    const result = await client.callTool({
+      name: 'run_code',
+      arguments: { context_id: created.context_id, code: `print("${OUTPUT_MARKER}", ${CODE_MARKER})` },
+      _meta: { traceparent: `00-${traceId}-${PARENT_ID}-01` },
+    });
+    assert.ok(!result.isError, JSON.stringify(result));
+
+    const kernel = await receiver.waitForSpan((s) => s.traceId === traceId && s.name === 'code_interpreter.execute python');
+    // Each program exports on its own schedule.
+    await receiver.waitForSpan((s) => s.traceId === traceId && s.name === 'tools/call run_code');
+    const inTrace = receiver.spans.filter((s) => s.traceId === traceId);
+    const byId = new Map(inTrace.map((s) => [s.spanId, s]));
+    const chain: string[] = [];
+    for (let span: ReceivedSpan | undefined = kernel; span; span = byId.get(span.parentSpanId)) {
+      chain.unshift(`${span.resource['service.name']}: ${span.name}`);
+    }
+    assert.deepEqual(chain, [
+      'fc-code-interpreter-mcp: tools/call run_code',
+      'fc-code-interpreter-mcp: POST /execute',
+      `${SANDBOX_SERVICE_NAME}: POST /execute`,
+      `${SANDBOX_SERVICE_NAME}: code_interpreter.execute python`,
+    ]);
+    assert.equal(kernel.attributes['code_interpreter.language'], 'python');
+    assert.equal(kernel.attributes['code_interpreter.outcome'], 'ok');
+    assert.equal(kernel.attributes['code_interpreter.execution_count'], 2);
+    const queue = inTrace.find((s) => s.name === 'code_interpreter.queue');
+    assert.ok(queue, 'the wait for the kernel is a span of the same request');
+    assert.equal(byId.get(queue.parentSpanId)?.name, 'POST /execute');
+  });
+
+  test('code that raises: outcome code_error on the kernel span, the executions metric by outcome', async () => {
+    const traceId = `${'c'.repeat(31)}3`;
+    await client.callTool({ name: 'run_code', arguments: { code: '1/0' }, _meta: { traceparent: `00-${traceId}-${PARENT_ID}-01` } });
+    const kernel = await receiver.waitForSpan((s) => s.traceId === traceId && s.name === 'code_interpreter.execute python');
+    assert.equal(kernel.attributes['code_interpreter.outcome'], 'code_error');
+    assert.equal(kernel.attributes['error.type'], 'code_error');
+    assert.equal(kernel.statusCode, 2);
+    const deadline = Date.now() + 10_000;
+    const latest = () => receiver.metrics.findLast((m) => m.name === 'code_interpreter.executions' && m.service === SANDBOX_SERVICE_NAME);
+    while (!latest()?.points.some((p) => p['code_interpreter.outcome'] === 'code_error')) {
+      assert.ok(Date.now() < deadline, `no code_interpreter.executions with code_error: ${JSON.stringify(latest())}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const names = new Set(receiver.metrics.filter((m) => m.service === SANDBOX_SERVICE_NAME).map((m) => m.name));
+    for (const name of ['code_interpreter.execution.duration', 'code_interpreter.contexts.active', 'code_interpreter.kernels.taken']) {
+      assert.ok(names.has(name), `${name} among ${[...names].join(', ')}`);
+    }
+  });
+
+  test('no code, output or token in any span of either program', () => {
+    assert.ok(receiver.spans.some((s) => s.resource['service.name'] === SANDBOX_SERVICE_NAME));
+    assertNoSecrets(receiver.spans);
+  });
+});

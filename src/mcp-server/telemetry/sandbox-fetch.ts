@@ -7,16 +7,7 @@
  */
 import { type Context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Telemetry } from '../../shared/telemetry/types.ts';
-
-/** Path segments that are ids (a context's, a run's) become `{id}`, so span names stay few. */
-function urlTemplate(pathname: string): string {
-  const segments = pathname.split('/');
-  for (let i = 1; i < segments.length; i++) {
-    const before = segments[i - 1];
-    if ((before === 'contexts' || before === 'runs') && segments[i] !== 'interrupt' && segments[i] !== '') segments[i] = '{id}';
-  }
-  return segments.join('/') || '/';
-}
+import { urlTemplate } from '../../shared/telemetry/url-template.ts';
 
 function endWhenRead(response: Response, span: Span): Response {
   const reader = response.body!.getReader();

@@ -24,6 +24,8 @@ export interface PoolHooks<T extends { kernel: RunningKernel }> {
   start(space: string, language: Language): Promise<T>;
   /** Stops a spare nobody took (and, for FRESH_SPACE, its space). */
   discard(spare: T, space: string): Promise<void>;
+  /** Told whether a take found a spare (telemetry). */
+  taken?(hit: boolean): void;
 }
 
 /**
@@ -68,9 +70,15 @@ export class KernelPool<T extends { kernel: RunningKernel }> {
       );
       if (!taken) this.#discard(spare!);
     }
+    this.#hooks.taken?.(taken !== undefined);
     if (taken) this.#fillLater(key, space, language);
     else this.fill(space, language);
     return taken ?? this.#hooks.start(space, language);
+  }
+
+  /** Spares started or starting, not yet taken. */
+  get spareCount(): number {
+    return this.#spares.length;
   }
 
   /** Stops the space's spares (its session has ended). */
