@@ -11,10 +11,11 @@ import { after, before, describe, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/client';
 import { DEFAULT_FLUSH_TIMEOUT_MS, telemetrySettingsFrom } from '../src/shared/telemetry/settings.ts';
 import { startTelemetry } from '../src/shared/telemetry/sdk.ts';
-import { call, connect, mcpOnSandbox, SECRET, spawnHandler, startTestSandbox, structured } from './support/mcp-harness.ts';
+import { buildBundle } from './support/fc-bundle.ts';
+import { call, connect, mcpOnSandbox, ROOT, SECRET, spawnHandler, startTestSandbox, structured } from './support/mcp-harness.ts';
 import { type OtlpReceiver, startOtlpReceiver } from './support/otlp-receiver.ts';
 import { commandLine, descendants, freePort, stopChild } from './support/processes.ts';
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import type { RunningSandbox } from '../src/sandbox-service/index.ts';
 
 const TOKEN = 'flush-test-token-0123456789';
@@ -186,6 +187,48 @@ describe('the span queue is bounded', () => {
     } finally {
       await telemetry.shutdown();
       await receiver.close();
+    }
+  });
+});
+
+describe('the FC bundle (dist/fc.js) exports as the sources do', () => {
+  test('its split chunks load the exporters (CommonJS packages) and the answer ends after its spans went out', async () => {
+    await buildBundle();
+    const [sandbox, receiver] = await Promise.all([startTestSandbox(), startOtlpReceiver()]);
+    const port = await freePort();
+    const child = spawn(process.execPath, ['dist/fc.js'], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        FC_CUSTOM_LISTEN_PORT: String(port),
+        SANDBOX_URL: sandbox.url,
+        MCP_AUTH_TOKEN: TOKEN,
+        CONTEXT_SECRET: SECRET,
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+        // Both exporter packages of each kind: spans in JSON, metrics in protobuf.
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+        OTEL_BSP_SCHEDULE_DELAY: '60000',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let err = '';
+      await new Promise<void>((resolve, reject) => {
+        child.stderr!.on('data', (d: Buffer) => {
+          err += d.toString();
+          if (err.includes('"msg":"listening"')) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`dist/fc.js exited ${code}: ${err}`)));
+      });
+      const client = await connect(`http://127.0.0.1:${port}/mcp`, AUTH);
+      const result = await call(client, 'run_code', { code: 'print(6 * 7)' });
+      assert.ok(!result.isError, JSON.stringify(result));
+      assert.ok(receiver.spans.some((s) => s.name === 'tools/call run_code'));
+      assert.ok(receiver.contentTypes.every((t) => t.includes('json')));
+      await client.close();
+    } finally {
+      await stopChild(child);
+      await Promise.all([receiver.close(), sandbox.close()]);
     }
   });
 });

@@ -19,6 +19,7 @@ import {
   TraceIdRatioBasedSampler,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
+import { commonJsExports } from '../common-js.ts';
 import type { TelemetrySettings } from './settings.ts';
 import type { Telemetry } from './types.ts';
 
@@ -45,18 +46,21 @@ function samplerOf(settings: TelemetrySettings): Sampler {
 }
 
 async function spanExporterOf(settings: TelemetrySettings): Promise<SpanExporter> {
-  const { OTLPTraceExporter } =
+  // CommonJS packages: the FC bundle's chunks give their exports as `default` only.
+  const { OTLPTraceExporter } = commonJsExports<typeof import('@opentelemetry/exporter-trace-otlp-proto')>(
     settings.tracesProtocol === 'http/json'
       ? await import('@opentelemetry/exporter-trace-otlp-http')
-      : await import('@opentelemetry/exporter-trace-otlp-proto');
+      : await import('@opentelemetry/exporter-trace-otlp-proto'),
+  );
   return new OTLPTraceExporter({ url: settings.tracesUrl, headers: settings.tracesHeaders, timeoutMillis: settings.requestTimeoutMs });
 }
 
 async function metricExporterOf(settings: TelemetrySettings): Promise<PushMetricExporter> {
-  const { OTLPMetricExporter } =
+  const { OTLPMetricExporter } = commonJsExports<typeof import('@opentelemetry/exporter-metrics-otlp-proto')>(
     settings.metricsProtocol === 'http/json'
       ? await import('@opentelemetry/exporter-metrics-otlp-http')
-      : await import('@opentelemetry/exporter-metrics-otlp-proto');
+      : await import('@opentelemetry/exporter-metrics-otlp-proto'),
+  );
   return new OTLPMetricExporter({ url: settings.metricsUrl, headers: settings.metricsHeaders, timeoutMillis: settings.requestTimeoutMs });
 }
 
