@@ -85,6 +85,9 @@ for (const protocol of ['http/protobuf', 'http/json'] as const) {
       assert.equal(execute.parentSpanId, server.spanId);
       assert.equal(execute.attributes['http.response.status_code'], 200);
       assert.ok(execute.durationMs <= server.durationMs, 'the execute span lies within the request span');
+      const auth = await receiver.waitForSpan((s) => s.traceId === TRACE_ID && s.name === 'auth');
+      assert.equal(auth.parentSpanId, server.spanId);
+      assert.ok(auth.durationMs >= 0 && auth.durationMs < server.durationMs);
       // One span per request, not per message of its stream.
       assert.equal(receiver.spans.filter((s) => s.kind === SERVER && s.traceId === TRACE_ID).length, 1);
       assert.ok(

@@ -133,6 +133,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       maxAge: 86400,
     }),
   );
+  if (deps.telemetry) app.use(path, deps.telemetry.markArrival);
   for (const guardedPath of guarded) {
     // /invoke also takes its credential from the event: its route checks it (with the same auth).
     if (guardedPath !== INVOKE_PATH) app.use(guardedPath, bearer(auth));

@@ -56,6 +56,8 @@ export function startMcpRequestSpan(
   telemetry: Telemetry,
   message: McpMessage,
   http: { traceparent?: string; tracestate?: string; protocolVersion?: string },
+  /** When the request arrived, if before the span could start (ms since the epoch). */
+  startTime?: number,
 ): McpRequestSpan {
   const carrier = typeof message.meta?.traceparent === 'string' ? message.meta : http;
   const parent = telemetry.extract(carrier);
@@ -75,7 +77,7 @@ export function startMcpRequestSpan(
   const attributes: Attributes = { ...metricAttributes };
   if (message.id !== undefined) attributes['jsonrpc.request.id'] = String(message.id);
   const name = message.target ? `${message.method} ${message.target}` : message.method;
-  const span = telemetry.tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
+  const span = telemetry.tracer.startSpan(name, { kind: SpanKind.SERVER, attributes, startTime }, parent);
   const fail = (errorType: string) => {
     if (metricAttributes['error.type'] !== undefined) return;
     metricAttributes['error.type'] = errorType;

@@ -80,6 +80,9 @@ function reportingTool(tool: Tool, span: McpRequestSpan): Tool {
 
 export function createMcpTelemetry(telemetry: Telemetry, options: McpTelemetryOptions = {}): McpTelemetry {
   const spans = new WeakMap<Request, McpRequestSpan>();
+  /** When each request arrived, by its Hono context (the same object through the middleware chain). */
+  const arrivals = new WeakMap<object, number>();
+  const now = () => performance.timeOrigin + performance.now();
   const duration = telemetry.meter.createHistogram('mcp.server.operation.duration', {
     unit: 's',
     description: 'The duration of an MCP request as the server saw it, its streamed answer included',
@@ -99,11 +102,19 @@ export function createMcpTelemetry(telemetry: Telemetry, options: McpTelemetryOp
     if (!message) return next();
     const started = performance.now();
     const request = c.req.raw;
-    const span = startMcpRequestSpan(telemetry, message, {
-      traceparent: c.req.header('traceparent'),
-      tracestate: c.req.header('tracestate'),
-      protocolVersion: c.req.header('mcp-protocol-version'),
-    });
+    const arrived = arrivals.get(c);
+    const span = startMcpRequestSpan(
+      telemetry,
+      message,
+      {
+        traceparent: c.req.header('traceparent'),
+        tracestate: c.req.header('tracestate'),
+        protocolVersion: c.req.header('mcp-protocol-version'),
+      },
+      arrived,
+    );
+    // The caller's credential checked (static token or OAuth access token), and the body read.
+    if (arrived !== undefined) telemetry.tracer.startSpan('auth', { startTime: arrived }, span.context).end(now());
     spans.set(request, span);
     await next();
     const response = c.res;
@@ -119,6 +130,10 @@ export function createMcpTelemetry(telemetry: Telemetry, options: McpTelemetryOp
 
   return {
     traceRequests,
+    async markArrival(c, next) {
+      arrivals.set(c, now());
+      await next();
+    },
     sandboxFetch(request, fetch) {
       const span = spans.get(request);
       return span ? tracedFetch(telemetry, span.context, fetch) : fetch;

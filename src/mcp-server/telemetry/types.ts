@@ -14,6 +14,12 @@ export interface McpTelemetry {
    * HTTP `traceparent`; ended (and, on FC, exported) before the answer's last byte goes out.
    */
   readonly traceRequests: MiddlewareHandler;
+  /**
+   * On the MCP path before the bearer check: notes when the request arrived, so that its span
+   * starts then and an `auth` span covers the check (the span itself can only start once the
+   * body has said which trace it continues).
+   */
+  readonly markArrival: MiddlewareHandler;
   /** The fetch for `request`'s sandbox client: a CLIENT span per sandbox call, `traceparent` sent on each. */
   sandboxFetch(request: Request, fetch?: typeof globalThis.fetch): typeof globalThis.fetch | undefined;
   /** `request`'s sessions, each Session API call a span of its trace. */
