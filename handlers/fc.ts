@@ -12,6 +12,7 @@ import { listenHttp } from '../src/shared/listen-http.ts';
 import { logShutdown, onShutdown } from '../src/shared/shutdown.ts';
 import { credentialsFor, fcSessionsFactory } from '../src/mcp-server/sessions/fc.ts';
 import { signForFcTrigger } from '../src/mcp-server/sessions/fc-trigger-signature.ts';
+import { loadMcpTelemetry } from '../src/mcp-server/telemetry/load-telemetry.ts';
 
 /** How long calls in flight may still finish after SIGTERM, inside the shutdown's bound. */
 const FC_DRAIN_MS = 5_000;
@@ -37,9 +38,17 @@ runMain(async () => {
     overrides: { MCP_HOST: '0.0.0.0', MCP_PORT: port, ...(env.MCP_TRANSPORT ? {} : { MCP_TRANSPORT: 'http' }) },
   });
   const logger = createLogger({ level: config.logLevel });
-  const app = createApp(createAppDeps(config, logger, fcSessionMode(config)));
+  // Each answer's spans go out before it ends: FC may freeze the instance as soon as it has answered.
+  const telemetry = await loadMcpTelemetry(env, { flushEachAnswer: true });
+  const app = createApp(createAppDeps(config, logger, { ...fcSessionMode(config), telemetry }));
   const listener = await listenHttp(app, config.host, config.port, connectionBounds(config));
   logger.info('listening', { url: `${listener.origin}${config.path}`, sandbox_url: config.sandboxUrl, session_mode: config.sessionMode });
   // FC stops an instance with SIGTERM: calls in flight (each waits on a sandbox elsewhere) get a few seconds to answer.
-  onShutdown(() => listener.close(undefined, { graceMs: FC_DRAIN_MS }), { report: logShutdown(logger) });
+  onShutdown(
+    async () => {
+      await listener.close(undefined, { graceMs: FC_DRAIN_MS });
+      await telemetry?.shutdown();
+    },
+    { report: logShutdown(logger) },
+  );
 });

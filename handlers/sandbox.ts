@@ -16,11 +16,15 @@ import {
   probeNamespaces,
 } from '../src/sandbox-service/jail/jail-mode.ts';
 import { withPlatformPort } from '../src/sandbox-service/platform-env.ts';
+import { loadSandboxTelemetry } from '../src/sandbox-service/telemetry/load-telemetry.ts';
+import { TelemetrySettingError } from '../src/shared/telemetry/settings.ts';
 
 runMain(async () => {
   let options: SandboxOptions;
   let jail: Awaited<ReturnType<typeof decideJail>>;
+  let telemetry: Awaited<ReturnType<typeof loadSandboxTelemetry>>;
   try {
+    telemetry = await loadSandboxTelemetry(process.env);
     options = parseSandboxEnv(withPlatformPort(process.env));
     jail = await decideJail(
       parseJailSetting(process.env.SANDBOX_JAIL),
@@ -29,7 +33,9 @@ runMain(async () => {
       options.allowNetwork ? probeJailNetwork : undefined,
     );
   } catch (error) {
-    throw error instanceof SandboxOptionsError || error instanceof JailSettingError ? new ConfigError(error.message) : error;
+    throw error instanceof SandboxOptionsError || error instanceof JailSettingError || error instanceof TelemetrySettingError
+      ? new ConfigError(error.message)
+      : error;
   }
   console.log(jail.line);
   // Unjailed, the workspace's inside path is one symlink, to the session that started a kernel last
@@ -38,7 +44,7 @@ runMain(async () => {
     console.log('sandbox: no pre-started kernels without the jail (SANDBOX_POOL_SIZE ignored)');
     options = { ...options, poolSize: 0 };
   }
-  const sandbox = await startSandbox(options);
+  const sandbox = await startSandbox(options, { telemetry });
   console.log(
     `sandbox: listening on ${sandbox.url} (session header ${options.sessionHeader}, network ${options.allowNetwork ? 'allowed' : jail.jailed ? 'cut off' : "the platform's to cut off (no namespace of its own)"})`,
   );

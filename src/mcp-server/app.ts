@@ -31,6 +31,7 @@ import { isLoopbackHost } from '../shared/local-request.ts';
 import type { DownloadBudget } from './net/download-budget.ts';
 import type { SandboxClientFactory } from './sandbox-client/client.ts';
 import type { SandboxSessions, SandboxSessionsFactory } from './sessions/types.ts';
+import type { McpTelemetry } from './telemetry/types.ts';
 
 export interface AppDeps {
   config: Pick<Config, 'path' | 'host' | 'authTokens' | 'maxBodyBytes' | 'transport' | 'maxRequestsPerTenant'> &
@@ -48,6 +49,8 @@ export interface AppDeps {
   downloads: DownloadBudget;
   /** Verifies OAuth access tokens when config.oauth is set (default: jose against the issuer's JWKS, default timings). */
   accessTokens?: JwtAccessTokens;
+  /** Traces and metrics (telemetry/load-telemetry.ts), when an OTLP endpoint is set. @default undefined (off) */
+  telemetry?: McpTelemetry;
 }
 
 type Env = { Variables: RequestIdVariables & TenantVariables; Bindings: HttpBindings };
@@ -64,10 +67,12 @@ export function mcpServerDepsFor(
   tenant: Tenant = ANONYMOUS_TENANT,
 ): McpServerDeps {
   let sessions: Promise<SandboxSessions> | undefined;
+  const telemetry = deps.telemetry;
   return {
-    catalog: deps.catalog,
+    catalog: telemetry ? telemetry.catalog(request, deps.catalog) : deps.catalog,
     sandbox: deps.sandboxClientFor(request),
-    sessions: () => (sessions ??= (async () => deps.sessions(request))()),
+    sessions: () =>
+      (sessions ??= (async () => (telemetry ? telemetry.sessions(request, await deps.sessions(request)) : deps.sessions(request)))()),
     contexts: deps.contexts,
     logger,
     settings: deps.config,
@@ -135,6 +140,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       maxAge: 86400,
     }),
   );
+  if (deps.telemetry) app.use(path, deps.telemetry.markArrival);
   // Each tenant's requests in progress in this process (MCP_MAX_REQUESTS_PER_TENANT), on every guarded path.
   const requests = createTenantRequests(config.maxRequestsPerTenant);
   const tooManyRequests = limitTenantRequests(requests, (tenant, max) => errors.tooManyRequests(tenant.id, max));
@@ -145,6 +151,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     app.use(guardedPath, limitBody(config.maxBodyBytes, tooLarge));
   }
 
+  if (deps.telemetry) app.use(path, deps.telemetry.traceRequests);
   app.route(path, createMcpRoute({ maxBodyBytes: config.maxBodyBytes, logger, serverDeps }));
   // FC events (s invoke, s local invoke, InvokeFunction): the same tools and auth, plain JSON.
   app.route(INVOKE_PATH, createInvokeRoute({ auth, logger, serverDeps, requests }));

@@ -61,6 +61,8 @@ export interface ContextRegistryDeps {
   limits: ContextLimits;
   /** How kernels are jailed beyond bubblewrap's mounts: session uids (a root server) and seccomp. */
   jail?: JailSettings;
+  /** Told whether each new context's kernel was a spare (telemetry/types.ts). */
+  onKernelTaken?(hit: boolean): void;
 }
 
 export interface JailSettings {
@@ -165,6 +167,7 @@ export class ContextRegistry {
         await kernel.stop();
         if (key === FRESH_SPACE) await space.destroy();
       },
+      taken: deps.onKernelTaken,
     });
     if (this.#launchers.python) this.#pool.fill(FRESH_SPACE, 'python');
     const idleMs = deps.options.idleTimeoutSeconds * 1000;
@@ -172,6 +175,11 @@ export class ContextRegistry {
       this.#sweeper = setInterval(() => void this.removeIdle(idleMs), Math.min(Math.max(idleMs / 4, 250), 30_000));
       this.#sweeper.unref();
     }
+  }
+
+  /** Pre-started kernels not yet given to a context. */
+  get spareKernels(): number {
+    return this.#pool.spareCount;
   }
 
   get size(): number {

@@ -18,6 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { formatExecutionEvent, RUN_RETENTION_SECONDS, SANDBOX_ERROR_NAMES, type ExecutionEvent } from '../../protocol/sandbox-api.ts';
 import type { CodeContext, CodeRequest } from './code-context.ts';
+import type { SandboxTelemetry } from '../telemetry/types.ts';
 
 /** A cancel that found nothing is remembered this long, for a run whose /execute arrives after it. */
 const EARLY_CANCEL_MS = 10_000;
@@ -59,6 +60,8 @@ export interface RunsDeps {
   retentionMs?: number;
   /** The execution's output cap: ended runs keep ENDED_RUN_OUTPUTS of it, together, at most. */
   outputLimitBytes: number;
+  /** Traces each execution (telemetry/types.ts), when telemetry is on. */
+  telemetry?: SandboxTelemetry;
 }
 
 export type RunState = 'running' | 'done';
@@ -231,7 +234,7 @@ export class Run {
           }, params.holdAfterMs);
     let changes: (() => Promise<ExecutionEvent | undefined>) | undefined;
     try {
-      await context.execute({
+      await (deps.telemetry?.traced(context) ?? context).execute({
         code: params.code,
         timeoutMs: params.timeoutMs,
         outputLimitBytes: params.outputLimitBytes,

@@ -24,6 +24,8 @@ export interface PoolHooks<T extends { kernel: RunningKernel }> {
   start(space: string, language: Language): Promise<T>;
   /** Stops a spare nobody took (and, for FRESH_SPACE, its space). */
   discard(spare: T, space: string): Promise<void>;
+  /** Told whether a take found a spare (telemetry). */
+  taken?(hit: boolean): void;
 }
 
 /**
@@ -70,6 +72,7 @@ export class KernelPool<T extends { kernel: RunningKernel }> {
       );
       if (!taken) this.#discard(spare!);
     }
+    this.#hooks.taken?.(taken !== undefined);
     if (taken) this.#fillLater(key, space, language);
     else this.fill(space, language);
     return taken ?? this.#hooks.start(space, language);
@@ -81,8 +84,14 @@ export class KernelPool<T extends { kernel: RunningKernel }> {
     const index = this.#spares.findIndex((spare) => spare.key === key && spare.ready?.kernel.alive === true);
     if (index < 0) return undefined;
     const [spare] = this.#spares.splice(index, 1);
+    this.#hooks.taken?.(true);
     this.#fillLater(key, space, language);
     return spare!.ready;
+  }
+
+  /** Spares started or starting, not yet taken. */
+  get spareCount(): number {
+    return this.#spares.length;
   }
 
   /** Stops the space's spares (its session has ended). */

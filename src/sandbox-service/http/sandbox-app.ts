@@ -32,6 +32,7 @@ import { addAgentRunRoutes } from './agentrun-routes.ts';
 import { SessionCommands } from '../contexts/session-commands.ts';
 import { watchWorkspace } from '../files/workspace-changes.ts';
 import type { SandboxOptions } from '../settings.ts';
+import type { SandboxTelemetry } from '../telemetry/types.ts';
 
 const NDJSON_HEADERS = {
   'Content-Type': 'application/x-ndjson; charset=utf-8',
@@ -42,10 +43,14 @@ const NDJSON_HEADERS = {
 export interface SandboxAppDeps {
   registry: ContextRegistry;
   options: SandboxOptions;
+  /** Spans and metrics (telemetry/load-telemetry.ts), when an OTLP endpoint is set. @default undefined (off) */
+  telemetry?: SandboxTelemetry;
 }
 
-export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
+export function createSandboxApp({ registry, options, telemetry }: SandboxAppDeps): Hono {
   const app = new Hono();
+  // First, so that refusals are traced and counted too.
+  if (telemetry) app.use('*', telemetry.traceRequests);
 
   const sessionOf = (c: HonoContext): string => {
     const value = c.req.header(options.sessionHeader);
@@ -157,6 +162,7 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
     deleteContext: (session, id) => registry.delete(session, id),
     workspaceChanges: async (session) => watchWorkspace(await registry.files(session)),
     outputLimitBytes: options.outputLimitBytes,
+    telemetry,
   });
   addRunRoutes(app, { runs, sessionOf, parseBody });
   const commands = new SessionCommands({
