@@ -396,6 +396,8 @@ export const RunEvents = RunStatus.extend({
   next: z.number().int().nonnegative(),
   /** The run's context was deleted with the end of the run (`discard_context`). */
   context_discarded: z.boolean().optional(),
+  /** The run's context goes with the end of the run (it was started with `discard_context`): nothing saved there lasts. */
+  discard_context: z.boolean().optional(),
 });
 export type RunEvents = z.infer<typeof RunEvents>;
 
