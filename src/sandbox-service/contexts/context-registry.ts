@@ -23,7 +23,7 @@ import { CodeContext } from './code-context.ts';
 import { FRESH_SPACE, KernelPool } from './kernel-pool.ts';
 import type { KernelLauncher } from '../kernels/kernel-launch.ts';
 import type { ContextLimits } from '../limits/context-limits.ts';
-import type { SandboxOptions } from '../settings.ts';
+import { kernelMessageBytes, type SandboxOptions } from '../settings.ts';
 import { RunningKernel } from '../kernels/running-kernel.ts';
 import type { SeccompFilters } from '../jail/seccomp-filter.ts';
 import type { SessionUids } from '../jail/session-uids.ts';
@@ -506,6 +506,7 @@ export class ContextRegistry {
       watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
       hostUid: space.hostUid,
       seccomp: this.#jail.seccomp,
+      connection: { maxMessageBytes: kernelMessageBytes(this.#options) },
     });
   }
 }

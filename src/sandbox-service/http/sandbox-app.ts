@@ -155,6 +155,11 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
     deleteContext: (session, id) => registry.delete(session, id),
     workspaceChanges: async (session) => watchWorkspace(await registry.files(session)),
     outputLimitBytes: options.outputLimitBytes,
+    limits: {
+      maxQueuedRuns: options.maxQueuedRuns,
+      maxSessionRuns: options.maxSessionRuns,
+      queuedCodeBytes: options.queuedCodeMb * 1024 * 1024,
+    },
   });
   addRunRoutes(app, { runs, sessionOf, parseBody });
 
@@ -170,6 +175,8 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
         ? await registry.resolve(session, request.context_id)
         : await registry.defaultContext(session, request.language ?? 'python');
 
+    const refusal = runs.refusal(session, context, request.code);
+    if (refusal) return c.text(refusal, 429);
     // The run outlives this handler: it streams into the Node response itself (ndjson-response.ts).
     let run: { streamGone(): void } | undefined;
     const body = new NdjsonResponse(outgoingOf(c), NDJSON_HEADERS, () => run?.streamGone());
@@ -180,6 +187,7 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
         code: request.code,
         timeoutMs: timeoutSeconds * 1000,
         outputLimitBytes: options.outputLimitBytes,
+        outputLimitEvents: options.maxOutputEvents,
         envVars: request.env_vars,
         tag: request.tag,
         holdAfterMs: request.hold_after === undefined ? undefined : request.hold_after * 1000,
