@@ -16,6 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import { createContext, execute, request } from './support/sandbox-support.ts';
 import { stopChild } from './support/processes.ts';
 import { call, connect, startMcp, structured, textOf } from './support/mcp-harness.ts';
+import { startSandbox } from '../src/sandbox-service/index.ts';
 
 const SESSION = { 'x-ci-session-id': 'shared-memory-a' };
 /** Small caps, so that the bounds are reached in seconds: 1 MB of output (8 MB for held runs together), 10,000 events. */
@@ -262,6 +263,38 @@ describe('finding 2: queued runs are bounded', () => {
       /^too many runs: this session's waiting runs would hold 34\.3 MiB of code, at most 32 MiB \(SANDBOX_QUEUED_CODE_MB/,
     );
     for (const id of ids) await request(url, 'DELETE', `/contexts/${id}`, undefined, session);
+  });
+
+  test('a context with runs waiting is not removed as idle; once they are done, it is', async () => {
+    const idle = await startSandbox({ port: 0, poolSize: 0, idleTimeoutSeconds: 1 });
+    try {
+      const session = { 'x-ci-session-id': 'shared-memory-idle' };
+      const id = await createContext(idle.url, {}, session);
+      const start = async (code: string) => {
+        const response = await fetch(`${idle.url}/execute`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...session },
+          body: JSON.stringify({ context_id: id, code, hold_after: 0.2 }),
+        });
+        const held = (await response.text()).split('\n').find((line) => line.includes('run_held'));
+        assert.ok(held, 'held');
+        return JSON.parse(held).run_id as string;
+      };
+      await start('import time\ntime.sleep(2.5)');
+      const last = await start('import time\ntime.sleep(1.5)\nprint("ran")');
+      // 4 s on, well past the idle timeout, the second run has ended in its context.
+      const read = await request(idle.url, 'POST', `/runs/${last}/events`, { wait_seconds: 10, until: 'end' }, session);
+      assert.equal(read.status, 200, read.text);
+      assert.equal(read.json.events.find((event: { type: string }) => event.type === 'stdout')?.text, 'ran\n');
+      assert.deepEqual(
+        (await request(idle.url, 'GET', '/contexts', undefined, session)).json.map((context: { id: string }) => context.id),
+        [id],
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      assert.deepEqual((await request(idle.url, 'GET', '/contexts', undefined, session)).json, [], 'removed once idle');
+    } finally {
+      await idle.close();
+    }
   });
 
   test('run_code past the limit: a tool failure of kind too_many_runs that names it', async () => {
