@@ -69,7 +69,12 @@ export const runCode = defineTool({
           { signal: call.signal, onEvent: progress.onEvent },
         );
         await progress.finish();
-        if (execution.heldAs !== undefined) return renderRunning(execution, deps, started, address.session, false);
+        if (execution.heldAs !== undefined) {
+          return boundRunResult(renderRunning(execution, deps, started, address.session, false), deps, {
+            contextId: context_id,
+            session: address.session,
+          });
+        }
         const files = execution.filesChanged
           ? filesFromEvent(execution.filesChanged, context_id)
           : await changedFiles(deps, address.session, context_id, before);
@@ -101,7 +106,7 @@ export const runCode = defineTool({
       await progress.finish();
       if (execution.heldAs !== undefined) {
         held = true;
-        return renderRunning(execution, deps, started, session, true);
+        return await boundRunResult(renderRunning(execution, deps, started, session, true), deps, { session });
       }
       const bounded = await boundRunResult(renderExecution(execution, deps, started, { notes: notHeld(started, hold_after) }), deps, {
         session,

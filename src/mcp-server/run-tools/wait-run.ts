@@ -6,6 +6,7 @@ import { releaseSessionIfEmpty } from '../tools/context-params.ts';
 import { RunIdParam, withRun } from './run-params.ts';
 import { DEFAULT_WAIT_SECONDS, RunOutput, renderExecution, waitSecondsParam } from './run-output.ts';
 import { encodeContextId } from '../tools/tenant-contexts.ts';
+import { boundRunResult } from './bounded-output.ts';
 import { defineTool } from '../tools/tool-definition.ts';
 
 export const waitRun = defineTool({
@@ -31,18 +32,25 @@ export const waitRun = defineTool({
         if (event) fold.add(event);
       }
       const execution = fold.execution();
+      const contextId = encodeContextId(deps, { session, sandboxContextId: read.context_id });
+      // Bounded and linked as run_code's answers: a one-off run's workspace goes with it, so nothing is saved there.
+      const savedTo = { session, contextId: read.discard_context || read.context_discarded ? undefined : contextId };
       if (read.status === 'running') {
-        return renderExecution(execution, deps, started, {
+        const running = renderExecution(execution, deps, started, {
           runningAs: run_id,
           notes: ['The run is still going. Call wait_run again with the same run_id for what follows, or cancel_run to stop it.'],
         });
+        return boundRunResult(running, deps, savedTo);
       }
       if (read.context_discarded) await releaseSessionIfEmpty(deps, session);
-      const contextId = encodeContextId(deps, { session, sandboxContextId: read.context_id });
       const files = execution.filesChanged && !read.context_discarded ? filesFromEvent(execution.filesChanged, contextId) : [];
       const collectedBefore = read.events.length === 0 ? ['(The run has ended; its output was all collected before.)'] : undefined;
       // A run read to its end: whatever the stream said, the sandbox's own record is complete.
-      return renderExecution({ ...execution, complete: true }, deps, started, { files, notes: collectedBefore });
+      return boundRunResult(
+        renderExecution({ ...execution, complete: true }, deps, started, { files, notes: collectedBefore }),
+        deps,
+        savedTo,
+      );
     });
   },
 });

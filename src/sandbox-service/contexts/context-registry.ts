@@ -26,7 +26,7 @@ import { CodeContext } from './code-context.ts';
 import { FRESH_SPACE, KernelPool } from './kernel-pool.ts';
 import type { KernelLauncher } from '../kernels/kernel-launch.ts';
 import type { ContextLimits, KernelCgroup } from '../limits/context-limits.ts';
-import type { SandboxOptions } from '../settings.ts';
+import { kernelMessageBytes, type SandboxOptions } from '../settings.ts';
 import { RunningKernel } from '../kernels/running-kernel.ts';
 import type { SeccompFilters } from '../jail/seccomp-filter.ts';
 import type { SessionUids } from '../jail/session-uids.ts';
@@ -607,6 +607,7 @@ export class ContextRegistry {
       watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
       hostUid: space.hostUid,
       seccomp: this.#jail.seccomp,
+      connection: { maxMessageBytes: kernelMessageBytes(this.#options) },
     });
   }
 }

@@ -45,6 +45,9 @@ export function addAgentRunRoutes(app: Hono, deps: AgentRunRouteDeps): void {
       request.contextId !== undefined
         ? await registry.resolve(session, request.contextId)
         : await registry.defaultContext(session, request.language ?? 'python');
+    // The same bounds as /execute: queued runs and waiting code are capped.
+    const refusal = runs.refusal(session, context, request.code);
+    if (refusal) return c.text(refusal, 429);
     const events: ExecutionEvent[] = [];
     let closed = () => {};
     const streamEnded = new Promise<void>((resolve) => (closed = resolve));
@@ -55,6 +58,7 @@ export function addAgentRunRoutes(app: Hono, deps: AgentRunRouteDeps): void {
         code: request.code,
         timeoutMs: timeoutMs(request.timeout),
         outputLimitBytes: options.outputLimitBytes,
+        outputLimitEvents: options.maxOutputEvents,
         keepaliveMs: options.keepaliveSeconds * 1000,
       },
       {

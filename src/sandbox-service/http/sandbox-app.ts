@@ -163,6 +163,11 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
     workspaceChanges: async (session) => watchWorkspace(await registry.files(session)),
     outputLimitBytes: options.outputLimitBytes,
     telemetry,
+    limits: {
+      maxQueuedRuns: options.maxQueuedRuns,
+      maxSessionRuns: options.maxSessionRuns,
+      queuedCodeBytes: options.queuedCodeMb * 1024 * 1024,
+    },
   });
   addRunRoutes(app, { runs, sessionOf, parseBody });
   const commands = new SessionCommands({
@@ -183,6 +188,8 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
         ? await registry.resolve(session, request.context_id)
         : await registry.defaultContext(session, request.language ?? 'python');
 
+    const refusal = runs.refusal(session, context, request.code);
+    if (refusal) return c.text(refusal, 429);
     // The run outlives this handler: it streams into the Node response itself (ndjson-response.ts).
     let run: { streamGone(): void } | undefined;
     const body = new NdjsonResponse(outgoingOf(c), NDJSON_HEADERS, () => run?.streamGone());
@@ -193,6 +200,7 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
         code: request.code,
         timeoutMs: timeoutSeconds * 1000,
         outputLimitBytes: options.outputLimitBytes,
+        outputLimitEvents: options.maxOutputEvents,
         envVars: request.env_vars,
         tag: request.tag,
         holdAfterMs: request.hold_after === undefined ? undefined : request.hold_after * 1000,

@@ -4,9 +4,14 @@
 # - a matplotlib figure shown also carries its chart as structured data (e2b/chart): type
 #   (line, scatter, bar, pie, box_and_whisker, superchart with one chart per axes, unknown),
 #   title, axis labels, units, scales, ticks and elements; E2B's field names;
-# - a PIL image saved to a file is also displayed (a png result).
+# - a PIL image saved to a file is also displayed (a png result);
+# - stdout and stderr go out in messages of at most 64 Ki characters: the server stops a kernel
+#   that sends it one message larger than SANDBOX_MAX_KERNEL_MESSAGE_BYTES (2 × the output cap
+#   + 1 MiB), and a print of 10 MB, or a flood between two flushes, is to be cut at the output
+#   cap rather than end the kernel; a writer faster than that waits for its output to go out.
 # Nothing here imports pandas, matplotlib or PIL before the user's code does.
 def _sandbox_prelude():
+    import collections
     import math
     import re
     import sys
@@ -265,6 +270,38 @@ def _sandbox_prelude():
             return spec
 
     sys.meta_path.insert(0, DisplayOnSave())
+
+    from ipykernel.iostream import OutStream
+
+    chunk = 1 << 16
+    flush_buffer, flush = OutStream._flush_buffer, OutStream._flush
+
+    def _flush_buffer(self):
+        # What one flush sends: the next piece of what was buffered (_flush sends until none is left).
+        rest = self.__dict__.setdefault("_sandbox_rest", collections.deque())
+        if not rest:
+            data = flush_buffer(self)
+            rest.extend(data[at : at + chunk] for at in range(0, len(data), chunk))
+        return rest.popleft() if rest else ""
+
+    def _flush(self):
+        flush(self)
+        while self.__dict__.get("_sandbox_rest"):
+            flush(self)
+
+    write = OutStream.write
+
+    def _write(self, string):
+        # A writer faster than its output goes out waits for it (about 1 MiB buffered at most):
+        # else a print loop buffers hundreds of MB before an interrupt lands, all to be sent after.
+        written = write(self, string)
+        if self._buffer.tell() > 1 << 20:
+            self.flush()
+        return written
+
+    OutStream._flush_buffer = _flush_buffer
+    OutStream._flush = _flush
+    OutStream.write = _write
 
 
 _sandbox_prelude()
