@@ -7,6 +7,8 @@ import { RunIdParam, withRun } from './run-params.ts';
 import { DEFAULT_WAIT_SECONDS, RunOutput, renderExecution, waitSecondsParam } from './run-output.ts';
 import { encodeContextId } from '../tools/tenant-contexts.ts';
 import { defineTool } from '../tools/tool-definition.ts';
+import { SHOWN_IN_VIEW } from '../apps/result-view.ts';
+import { withViewData } from '../apps/result-tables.ts';
 
 export const waitRun = defineTool({
   name: 'wait_run',
@@ -21,6 +23,7 @@ export const waitRun = defineTool({
   }),
   outputSchema: RunOutput,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  _meta: SHOWN_IN_VIEW,
   async handler({ run_id, wait_seconds }, deps) {
     const started = performance.now();
     return withRun(deps, run_id, async ({ session, run }) => {
@@ -42,7 +45,8 @@ export const waitRun = defineTool({
       const files = execution.filesChanged && !read.context_discarded ? filesFromEvent(execution.filesChanged, contextId) : [];
       const collectedBefore = read.events.length === 0 ? ['(The run has ended; its output was all collected before.)'] : undefined;
       // A run read to its end: whatever the stream said, the sandbox's own record is complete.
-      return renderExecution({ ...execution, complete: true }, deps, started, { files, notes: collectedBefore });
+      const result = renderExecution({ ...execution, complete: true }, deps, started, { files, notes: collectedBefore });
+      return withViewData(result, execution, deps, read.context_discarded ? { session } : { session, sandboxContextId: read.context_id });
     });
   },
 });
