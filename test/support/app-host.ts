@@ -56,6 +56,8 @@ async function bridgeBundle(): Promise<string> {
 const HOST_SCRIPT = `
 window.loadView = async (html) => {
   const iframe = document.getElementById('view');
+  // One bridge per view: an earlier one would also answer the new view's requests (the iframe's window stays the same).
+  if (window.bridge) await window.bridge.close();
   const bridge = new ExtApps.AppBridge(null, { name: 'test-host', version: '1.0.0' }, { serverTools: {} }, {
     hostContext: { theme: 'light', displayMode: 'inline', platform: 'web' },
   });

@@ -47,20 +47,31 @@ def _sandbox_prelude():
                 for name, values in columns.items()
             }
 
-    def json_cells(series):
-        """A column as JSON-safe values: numbers (NaN and infinities as null), strings, booleans, null."""
+    def column_json(series):
+        """A column as a JSON array: numbers (NaN and infinities as null), ISO times, strings, booleans, null.
+
+        pandas' and numpy's C encoders where they apply: a 100,000-row datetime column took 0.7 s as
+        astype(str), 0.1 s here; numbers keep 15 significant digits (to_json's most).
+        """
+        import json
+
+        import numpy
+
         kind = series.dtype.kind
-        values = series.tolist()
-        if kind in "iub":
-            return values
-        if kind == "f":
-            return [v if v == v and v not in (math.inf, -math.inf) else None for v in values]
+        if kind in "iufb":
+            return series.to_json(orient="values", double_precision=15)
+        if kind == "M" and getattr(series.dtype, "tz", None) is None:
+            values = series.values
+            whole = numpy.isnat(values) | (values.astype("int64") % 1_000_000_000 == 0)
+            texts = numpy.datetime_as_string(values, unit="s" if whole.all() else "us").tolist()
+            return json.dumps([None if text == "NaT" else text for text in texts])
         if kind in "Mm":
-            return [None if missing else text for text, missing in zip(series.astype(str).tolist(), series.isna().tolist())]
+            texts = zip(series.astype(str).tolist(), series.isna().tolist())
+            return json.dumps([None if missing else text for text, missing in texts])
         plain = (str, int, bool)
-        return [
-            v if v is None or isinstance(v, plain) else (number(v) if isinstance(v, float) else str(v)) for v in values
-        ]
+        return json.dumps(
+            [v if v is None or isinstance(v, plain) else (number(v) if isinstance(v, float) else str(v)) for v in series.tolist()]
+        )
 
     def save_table(frame, columns):
         import gzip
@@ -77,11 +88,12 @@ def _sandbox_prelude():
             os.unlink(entry.path)
         rows = min(frame.shape[0], TABLE_MAX_CELLS // max(len(columns), 1))
         part = frame.iloc[:rows]
-        table = {"columns": columns, "data": [json_cells(part.iloc[:, i]) for i in range(len(columns))]}
+        data = ",".join(column_json(part.iloc[:, i]) for i in range(len(columns)))
+        text = '{"columns":' + json.dumps(columns) + ',"data":[' + data + "]}"
         name = uuid.uuid4().hex + ".json.gz"
         # gzip's fastest level: a quarter of the bytes for the file API to carry on every page, for ~40 ms here.
-        with gzip.open(os.path.join(folder, name), "wt", encoding="utf-8", compresslevel=1) as out:
-            json.dump(table, out)
+        with open(os.path.join(folder, name), "wb") as out:
+            out.write(gzip.compress(text.encode("utf-8"), compresslevel=1, mtime=0))
         return ".results/" + name, rows
 
     class TableView(BaseFormatter):
@@ -91,15 +103,17 @@ def _sandbox_prelude():
 
         def __call__(self, obj):
             pandas = sys.modules.get("pandas")
-            if pandas is None or not isinstance(obj, pandas.DataFrame):
+            if not self.enabled or pandas is None or not isinstance(obj, pandas.DataFrame):
                 return super().__call__(obj)
             try:
+                import json
+
                 frame = obj
                 if not isinstance(frame.index, pandas.RangeIndex) or frame.index.start != 0 or frame.index.step != 1:
                     frame = frame.reset_index()
                 columns = [{"name": str(name), "dtype": str(dtype)} for name, dtype in frame.dtypes.items()]
                 head = frame.iloc[:TABLE_FIRST_ROWS]
-                data = [json_cells(head.iloc[:, i]) for i in range(len(columns))]
+                data = [json.loads(column_json(head.iloc[:, i])) for i in range(len(columns))]
                 table = {"columns": columns, "row_count": int(frame.shape[0]), "rows": [list(r) for r in zip(*data)]}
                 if not columns:
                     table["rows"] = []
