@@ -30,6 +30,7 @@ export const FAST = [
   'mcp-config',
   'protocol-events',
   'public-fetch',
+  'result-page-order',
   'sandbox-options',
   'settings-defaults',
 ];

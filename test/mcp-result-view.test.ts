@@ -191,6 +191,18 @@ describe('a 100,000-row DataFrame', () => {
     assert.equal(failureKind(asId), 'unknown_context');
   });
 
+  test('wait_run collects a held run that ends in the table, with its viewer data and a handle', async () => {
+    const started = await call(alice, 'run_code', { context_id: contextId, code: 'import time\ntime.sleep(3)\ndf', wait_seconds: 1 });
+    const { status, run_id } = structured<{ status: string; run_id: string }>(started);
+    assert.equal(status, 'running', textOf(started));
+    const ended = await call(alice, 'wait_run', { run_id, wait_seconds: 30 });
+    assert.equal(structured<{ status: string }>(ended).status, 'done', textOf(ended));
+    const [held] = tablesOf(ended);
+    assert.equal(held?.row_count, 100_000);
+    const page = structured<{ rows: unknown[][] }>(await call(alice, 'result_page', { handle: held?.result_handle, offset: 7, limit: 1 }));
+    assert.equal(page.rows[0]![0], 7);
+  });
+
   test("a one-off run's table shows its first rows and says why there is no more", async () => {
     const once = await call(alice, 'run_code', { code: `${FRAME_CODE}\ndf` });
     assert.notEqual(once.isError, true, textOf(once));

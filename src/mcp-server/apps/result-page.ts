@@ -83,7 +83,8 @@ export const resultPage = defineTool({
         return toolFailure('internal', `the saved table of "${handle}" cannot be read: ${error.message}`);
       return failureOf(error);
     }
-    let order: ArrayLike<number> | undefined;
+    let page: ArrayLike<number>;
+    const end = Math.min(offset + limit, table.rowCount);
     if (sort) {
       const index = table.columns.findIndex((column) => column.name === sort.column);
       if (index < 0) {
@@ -92,14 +93,13 @@ export const resultPage = defineTool({
           `no column "${sort.column}" to sort by; the table has: ${table.columns.map((c) => c.name).join(', ')}`,
         );
       }
-      order = sortedOrder(table.data[index]!, sort.descending ?? false);
+      const cells = table.data[index]!;
+      const descending = sort.descending ?? false;
+      page = numericPage(cells, descending, offset, limit) ?? sortedOrder(cells, descending).slice(offset, end);
+    } else {
+      page = Array.from({ length: Math.max(0, end - offset) }, (_, i) => offset + i);
     }
-    const end = Math.min(offset + limit, table.rowCount);
-    const rows: unknown[][] = [];
-    for (let i = offset; i < end; i++) {
-      const row = order ? order[i]! : i;
-      rows.push(table.data.map((column) => column[row] ?? null));
-    }
+    const rows = Array.from(page, (row) => table.data.map((column) => column[row] ?? null));
     const structured = { columns: table.columns, row_count: table.rowCount, offset, rows };
     return {
       content: [
@@ -145,9 +145,7 @@ function parseSavedTable(text: string): SavedTable {
 }
 
 /** Row numbers in the order of a column's cells: numbers, then booleans, then strings, each by value; empty cells last. Stable. */
-export function sortedOrder(cells: readonly unknown[], descending: boolean): ArrayLike<number> {
-  const numeric = numericOrder(cells, descending);
-  if (numeric) return numeric;
+export function sortedOrder(cells: readonly unknown[], descending: boolean): number[] {
   const rank = (value: unknown) => (typeof value === 'number' ? 0 : typeof value === 'boolean' ? 1 : typeof value === 'string' ? 2 : 3);
   const direction = descending ? -1 : 1;
   const order = Array.from(cells, (_, i) => i);
@@ -162,23 +160,44 @@ export function sortedOrder(cells: readonly unknown[], descending: boolean): Arr
   });
 }
 
-/** A column of numbers and empty cells only (most columns): sorted as a typed array, several times faster than the general case. */
-function numericOrder(cells: readonly unknown[], descending: boolean): Uint32Array | undefined {
+/**
+ * One page of rows in the order of a column of numbers and empty cells (most columns), without
+ * ordering every row: the values alone sort natively (a typed array, no comparator, several times
+ * faster), which gives the values at the page's first and last place; only the rows within those
+ * bounds are then sorted with their row numbers (equal values keep the run's order, as in
+ * sortedOrder). Undefined for a column that holds anything else.
+ */
+export function numericPage(cells: readonly unknown[], descending: boolean, offset: number, limit: number): number[] | undefined {
+  const sign = descending ? -1 : 1;
   const keys = new Float64Array(cells.length);
-  const order = new Uint32Array(cells.length);
-  let filled = 0;
-  let empty = cells.length;
-  for (let i = 0; i < cells.length; i++) {
-    const value = cells[i];
-    if (typeof value === 'number') {
-      keys[i] = value;
-      order[filled++] = i;
-    } else if (value === null || value === undefined) order[--empty] = i;
+  const empty: number[] = [];
+  let count = 0;
+  for (let row = 0; row < cells.length; row++) {
+    const value = cells[row];
+    if (typeof value === 'number') keys[count++] = sign * value;
+    else if (value === null || value === undefined) empty.push(row);
     else return undefined;
   }
-  const numbers = order.subarray(0, filled);
-  numbers.sort(descending ? (a, b) => keys[b]! - keys[a]! || a - b : (a, b) => keys[a]! - keys[b]! || a - b);
-  // The empty cells were put in from the end: back into row order, after the numbers.
-  order.subarray(filled).reverse();
-  return order;
+  const page: number[] = [];
+  const last = Math.min(offset + limit, count) - 1;
+  if (offset <= last) {
+    const sorted = keys.slice(0, count).sort();
+    const low = sorted[offset]!;
+    const high = sorted[last]!;
+    let before = 0; // how many values are below the page's first: binary search
+    for (let hi = offset; before < hi; ) {
+      const mid = (before + hi) >>> 1;
+      if (sorted[mid]! < low) before = mid + 1;
+      else hi = mid;
+    }
+    const within: number[] = [];
+    for (let row = 0; row < cells.length; row++) {
+      const value = cells[row];
+      if (typeof value === 'number' && sign * value >= low && sign * value <= high) within.push(row);
+    }
+    within.sort((a, b) => sign * ((cells[a] as number) - (cells[b] as number)) || a - b);
+    page.push(...within.slice(offset - before, offset - before + (last - offset + 1)));
+  }
+  for (let i = Math.max(0, offset - count); page.length < limit && i < empty.length; i++) page.push(empty[i]!);
+  return page;
 }
