@@ -285,6 +285,29 @@ describe('the view in Chromium, with the ext-apps host bridge', () => {
   });
 });
 
+describe('long cells', () => {
+  test("are cut for the view, in the result's _meta and in pages: the view's data stays small", async () => {
+    const shown = await call(alice, 'run_code', {
+      context_id: contextId,
+      code: 'import pandas as pd\nwide = pd.DataFrame({"k": range(60), "s": ["x" * 20_000] * 60})\nwide',
+    });
+    assert.notEqual(shown.isError, true, textOf(shown));
+    const [table] = tablesOf(shown);
+    const meta = Buffer.byteLength(JSON.stringify(shown._meta));
+    assert.ok(meta < 100_000, `the view's data is ${meta} bytes`);
+    const cell = table!.rows[0]![1] as string;
+    assert.ok(cell.length <= 1001 && cell.endsWith('…'), `a cell of ${cell.length} characters`);
+    const page = structured<{ rows: unknown[][] }>(
+      await call(alice, 'result_page', { handle: table!.result_handle, offset: 50, limit: 10 }),
+    );
+    assert.equal(page.rows.length, 10);
+    assert.ok(
+      page.rows.every((row) => (row[1] as string).length <= 1001),
+      'cells of a page are cut too',
+    );
+  });
+});
+
 describe('a stopped context', () => {
   test('its handles are refused: the table went with it', async () => {
     const id = structured<{ context_id: string }>(await call(alice, 'create_context', { language: 'python' })).context_id;

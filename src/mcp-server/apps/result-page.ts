@@ -16,6 +16,7 @@ import { SandboxError } from '../sandbox-client/errors.ts';
 import { defineTool } from '../tools/tool-definition.ts';
 import { failureOf, NOT_ISSUED_HERE, toolFailure } from '../tools/tool-failure.ts';
 import { decodeResultHandle } from './result-handles.ts';
+import { MAX_CELL_CHARS, viewCell } from './result-tables.ts';
 
 /** Rows one call returns at most. */
 export const MAX_PAGE_ROWS = 500;
@@ -54,7 +55,11 @@ export const resultPage = defineTool({
     columns: z.array(Column),
     row_count: z.number().int().describe('Rows in the saved table'),
     offset: z.number().int(),
-    rows: z.array(z.array(Cell)).describe('The page: one array of cells per row, in the order of columns'),
+    rows: z
+      .array(z.array(Cell))
+      .describe(
+        `The page: one array of cells per row, in the order of columns; text longer than ${MAX_CELL_CHARS} characters cut with "…"`,
+      ),
   }),
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   _meta: { ui: { visibility: ['app'] } },
@@ -99,7 +104,7 @@ export const resultPage = defineTool({
     } else {
       page = Array.from({ length: Math.max(0, end - offset) }, (_, i) => offset + i);
     }
-    const rows = Array.from(page, (row) => table.data.map((column) => column[row] ?? null));
+    const rows = Array.from(page, (row) => table.data.map((column) => viewCell(column[row])));
     const structured = { columns: table.columns, row_count: table.rowCount, offset, rows };
     return {
       content: [

@@ -16,8 +16,18 @@ import { encodeResultHandle, isSavedTablePath } from './result-handles.ts';
 
 /** The MIME type under which the sandbox's Python prelude describes a DataFrame it shows. */
 export const TABLE_MIME = 'application/vnd.fc-code-interpreter.table+json';
+/** Rows of a table the result carries at most (the prelude sends 50). */
+const FIRST_ROWS = 50;
 /** The key of the result's `_meta` the viewer reads. */
 export const VIEW_META_KEY = 'fc-code-interpreter/view';
+
+/** A text cell longer than this is cut (with "…") wherever the view gets it: the view shows a cell on one line. */
+export const MAX_CELL_CHARS = 1000;
+
+/** A cell as the view gets it: long text cut. */
+export function viewCell(value: unknown): unknown {
+  return typeof value === 'string' && value.length > MAX_CELL_CHARS ? `${value.slice(0, MAX_CELL_CHARS)}…` : (value ?? null);
+}
 
 /** One table as the viewer gets it. */
 export interface ViewTable {
@@ -74,7 +84,7 @@ function describedTable(value: unknown): (Omit<ViewTable, 'result'> & { file?: s
   return {
     columns: (columns as { name: string; dtype: string }[]).map(({ name, dtype }) => ({ name, dtype })),
     row_count,
-    rows: rows as unknown[][],
+    rows: (rows as unknown[][]).slice(0, FIRST_ROWS).map((row) => row.map(viewCell)),
     ...(isSavedTablePath(file) ? { file } : {}),
     ...(typeof saved_rows === 'number' ? { saved_rows } : {}),
   };

@@ -27,6 +27,7 @@ def _sandbox_prelude():
     DATA_MAX_CELLS = 50_000
     TABLE_MIME = "application/vnd.fc-code-interpreter.table+json"
     TABLE_FIRST_ROWS = 50
+    TABLE_CELL_CHARS = 1000  # a longer text cell is cut in the first rows (the MCP side cuts it as well)
     TABLE_MAX_CELLS = 5_000_000  # what a saved table holds at most (about 60 MB of JSON)
     TABLE_FILES_KEPT = 20  # the newest saved tables kept per workspace
 
@@ -114,7 +115,9 @@ def _sandbox_prelude():
                 columns = [{"name": str(name), "dtype": str(dtype)} for name, dtype in frame.dtypes.items()]
                 head = frame.iloc[:TABLE_FIRST_ROWS]
                 data = [json.loads(column_json(head.iloc[:, i])) for i in range(len(columns))]
-                table = {"columns": columns, "row_count": int(frame.shape[0]), "rows": [list(r) for r in zip(*data)]}
+                cut = lambda v: v[:TABLE_CELL_CHARS] + "…" if isinstance(v, str) and len(v) > TABLE_CELL_CHARS else v  # noqa: E731
+                rows = [[cut(v) for v in row] for row in zip(*data)]
+                table = {"columns": columns, "row_count": int(frame.shape[0]), "rows": rows}
                 if not columns:
                     table["rows"] = []
                 if frame.shape[0] > TABLE_FIRST_ROWS:
