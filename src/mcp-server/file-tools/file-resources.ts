@@ -29,7 +29,7 @@ export function addFileResources(server: Server, deps: ToolDeps): void {
 
   server.setRequestHandler('resources/read', async (request, ctx) => {
     const uri = request.params.uri;
-    if (uri === VIEW_URI) return { contents: viewContents() };
+    if (uri === VIEW_URI) return { contents: await viewContents() };
     const named = parseFileUri(uri);
     if (!named) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `"${uri}" is not a file of this server (${FILE_URI_TEMPLATE})`);
     const address = decodeContextId(deps, named.contextId);
