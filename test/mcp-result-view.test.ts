@@ -285,6 +285,27 @@ describe('the view in Chromium, with the ext-apps host bridge', () => {
   });
 });
 
+describe('a saved table that code in the context replaced', () => {
+  test('is refused with what is wrong, and the server goes on', async () => {
+    const shown = await call(alice, 'run_code', { context_id: contextId, code: 'import pandas as pd\npd.DataFrame({"a": range(80)})' });
+    const { result_handle } = tablesOf(shown)[0]!;
+    // The handle does not show its file; the newest table in the folder is this one.
+    const overwrite = await call(alice, 'run_code', {
+      context_id: contextId,
+      code: 'import os, glob\nnewest = max(glob.glob(os.path.expanduser("~/.results/*.json.gz")), key=os.path.getmtime)\nopen(newest, "wb").write(b"not gzip")',
+    });
+    assert.notEqual(overwrite.isError, true, textOf(overwrite));
+    const broken = await call(alice, 'result_page', { handle: result_handle });
+    assert.equal(failureKind(broken), 'internal', textOf(broken));
+    assert.match(textOf(broken), /the saved table of "res_.*" cannot be read/);
+    const after = await call(alice, 'result_page', {
+      handle: tablesOf(await call(alice, 'run_code', { context_id: contextId, code: 'df' }))[0]!.result_handle,
+      offset: 100_000,
+    });
+    assert.equal(textOf(after), 'no rows from offset 100000: the table has 100000');
+  });
+});
+
 describe('long cells', () => {
   test("are cut for the view, in the result's _meta and in pages: the view's data stays small", async () => {
     const shown = await call(alice, 'run_code', {

@@ -74,7 +74,11 @@ export const resultPage = defineTool({
         deps.sandbox
           .downloadFile(address.session, `${WORKSPACE_DIR}/${address.file}`, call.signal)
           // Unzipped as it arrives; the cap counts the unzipped bytes.
-          .then((download) => readAll(download.body.pipeThrough(new DecompressionStream('gzip')), MAX_TABLE_FILE_BYTES)),
+          .then((download) => readAll(download.body.pipeThrough(new DecompressionStream('gzip')), MAX_TABLE_FILE_BYTES))
+          // Not gzip, or larger than the cap: the file is not what the prelude writes (code in the context can write anything there).
+          .catch((error: unknown) => {
+            throw error instanceof SandboxError ? error : new SavedTableError(error instanceof Error ? error.message : String(error));
+          }),
       ]);
       if (!contexts.some((context) => context.id === address.sandboxContextId)) {
         return unknownResult(handle, 'its context was stopped, so the table is gone');
@@ -110,7 +114,10 @@ export const resultPage = defineTool({
       content: [
         {
           type: 'text',
-          text: `rows ${offset}..${Math.max(offset, end) - 1} of ${table.rowCount}${sort ? ` sorted by ${sort.column}` : ''}`,
+          text:
+            rows.length === 0
+              ? `no rows from offset ${offset}: the table has ${table.rowCount}`
+              : `rows ${offset}..${offset + rows.length - 1} of ${table.rowCount}${sort ? ` sorted by ${sort.column}` : ''}`,
         },
       ],
       structuredContent: structured,
