@@ -9,7 +9,8 @@ if [ "${1:-}" = "--check" ]; then
   check_only=true
   shift
 fi
-# Extra packages may be named as arguments (npm run bench adds Jupyter Server, its baseline).
+# Extra packages may be named as arguments (npm run bench adds Jupyter Server, its baseline;
+# npm test adds Chromium, in which the MCP Apps view is tested).
 # The data stack follows what E2B's code-interpreter image ships, where Debian packages it
 # (parquet's pyarrow is not packaged in Debian 12: see the README).
 PACKAGES=(python3-ipykernel python3-numpy python3-pandas python3-matplotlib

@@ -142,6 +142,7 @@ export const TOOL_NAMES = [
   'list_contexts',
   'list_files',
   'read_file',
+  'result_page',
   'run_code',
   'stop_context',
   'wait_run',

@@ -13,6 +13,8 @@ import { defineTool, type ToolDeps } from '../tools/tool-definition.ts';
 import { discardedFilesNote, withNote } from './one-off-files.ts';
 import { boundRunResult } from './bounded-output.ts';
 import { MAX_RUN_TIMEOUT_SECONDS } from '../../protocol/limits.ts';
+import { SHOWN_IN_VIEW } from '../apps/result-view.ts';
+import { withViewData } from '../apps/result-tables.ts';
 
 export const runCode = defineTool({
   name: 'run_code',
@@ -47,6 +49,7 @@ export const runCode = defineTool({
   }),
   outputSchema: RunOutput,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+  _meta: SHOWN_IN_VIEW,
   async handler({ code, context_id, language, timeout_seconds, wait_seconds }, deps, call) {
     const timeout = timeout_seconds ?? deps.settings.runTimeoutSeconds;
     const wait = wait_seconds ?? DEFAULT_WAIT_SECONDS;
@@ -78,10 +81,15 @@ export const runCode = defineTool({
         const files = execution.filesChanged
           ? filesFromEvent(execution.filesChanged, context_id)
           : await changedFiles(deps, address.session, context_id, before);
-        return await boundRunResult(renderExecution(execution, deps, started, { files, notes: notHeld(started, hold_after) }), deps, {
-          contextId: context_id,
-          session: address.session,
-        });
+        const bounded = await boundRunResult(
+          renderExecution(execution, deps, started, { files, notes: notHeld(started, hold_after) }),
+          deps,
+          {
+            contextId: context_id,
+            session: address.session,
+          },
+        );
+        return withViewData(bounded, execution, deps, address);
       } catch (error) {
         await progress.finish();
         return failureOf(error, context_id);
@@ -111,7 +119,7 @@ export const runCode = defineTool({
       const bounded = await boundRunResult(renderExecution(execution, deps, started, { notes: notHeld(started, hold_after) }), deps, {
         session,
       });
-      return withNote(bounded, await discardedFilesNote(deps, session));
+      return withViewData(withNote(bounded, await discardedFilesNote(deps, session)), execution, deps, { session });
     } catch (error) {
       await progress.finish();
       return failureOf(error);

@@ -8,6 +8,8 @@ import { DEFAULT_WAIT_SECONDS, RunOutput, renderExecution, waitSecondsParam } fr
 import { encodeContextId } from '../tools/tenant-contexts.ts';
 import { boundRunResult } from './bounded-output.ts';
 import { defineTool } from '../tools/tool-definition.ts';
+import { SHOWN_IN_VIEW } from '../apps/result-view.ts';
+import { withViewData } from '../apps/result-tables.ts';
 
 export const waitRun = defineTool({
   name: 'wait_run',
@@ -22,6 +24,7 @@ export const waitRun = defineTool({
   }),
   outputSchema: RunOutput,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  _meta: SHOWN_IN_VIEW,
   async handler({ run_id, wait_seconds }, deps) {
     const started = performance.now();
     return withRun(deps, run_id, async ({ session, run }) => {
@@ -46,11 +49,12 @@ export const waitRun = defineTool({
       const files = execution.filesChanged && !read.context_discarded ? filesFromEvent(execution.filesChanged, contextId) : [];
       const collectedBefore = read.events.length === 0 ? ['(The run has ended; its output was all collected before.)'] : undefined;
       // A run read to its end: whatever the stream said, the sandbox's own record is complete.
-      return boundRunResult(
+      const bounded = await boundRunResult(
         renderExecution({ ...execution, complete: true }, deps, started, { files, notes: collectedBefore }),
         deps,
         savedTo,
       );
+      return withViewData(bounded, execution, deps, read.context_discarded ? { session } : { session, sandboxContextId: read.context_id });
     });
   },
 });

@@ -67,6 +67,8 @@ export interface Tool<In extends z.ZodObject = z.ZodObject, Out extends z.ZodObj
   inputSchema: In;
   outputSchema: Out;
   annotations: ToolAnnotations;
+  /** The tool's `_meta` in tools/list, e.g. MCP Apps' `ui` (the view that shows its results, or who may call it). */
+  _meta?: Record<string, unknown>;
   handler(args: z.output<In>, deps: ToolDeps, call: ToolCall): Promise<CallToolResult>;
 }
 

@@ -20,6 +20,7 @@ export const TOOL_FAILURE_KINDS = [
   'invalid_arguments',
   'unknown_context',
   'unknown_run',
+  'unknown_result',
   'sandbox_not_found',
   'sandbox_unreachable',
   'sandbox_timeout',
