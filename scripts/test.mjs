@@ -30,6 +30,8 @@ export const FAST = [
   'mcp-config',
   'protocol-events',
   'public-fetch',
+  'release',
+  'result-page-order',
   'sandbox-options',
   'settings-defaults',
 ];
@@ -56,7 +58,7 @@ if (files.length === 0) {
 }
 
 if (!fast && patterns.length === 0) {
-  must(process.execPath, ['scripts/ensure-system.mjs']);
+  must(process.execPath, ['scripts/ensure-system.mjs', '--test']);
   must(join(root, 'node_modules/.bin/biome'), ['ci', '.']);
   must(join(root, 'node_modules/.bin/tsc'), ['--noEmit']);
 }

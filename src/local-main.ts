@@ -5,11 +5,14 @@
 import { randomBytes } from 'node:crypto';
 import { createApp, mcpServerDepsFor } from './mcp-server/app.ts';
 import { createAppDeps } from './mcp-server/app-deps.ts';
-import { loadConfig, type Config } from './mcp-server/config.ts';
+import { connectionBounds, loadConfig, type Config } from './mcp-server/config.ts';
 import { ConfigError } from './shared/cli.ts';
 import type { Env } from './shared/env.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
 import { serveStdio } from './mcp-server/stdio/serve-stdio.ts';
+import { missingSandboxPackages } from './system-check.ts';
+import { loadMcpTelemetry } from './mcp-server/telemetry/load-telemetry.ts';
+import { TelemetrySettingError } from './shared/telemetry/settings.ts';
 import { listenHttp } from './shared/listen-http.ts';
 import { logShutdown, onShutdown } from './shared/shutdown.ts';
 
@@ -17,16 +20,16 @@ import { logShutdown, onShutdown } from './shared/shutdown.ts';
  * The embedded sandbox (issue 2), loaded only when this process needs one, with the
  * options the configuration read from SANDBOX_* (and the session header the MCP side uses).
  */
-async function startEmbeddedSandbox(config: Config, overrides: { port?: number; apiToken: string }) {
-  const { startSandbox, parseSandboxOptions, SandboxOptionsError, sandboxEnvName, sandboxOptionsFromEnv } = await import(
-    './sandbox-service/index.ts'
-  );
+async function startEmbeddedSandbox(config: Config, overrides: { port?: number; apiToken: string }, env: Env) {
+  const [{ startSandbox, parseSandboxOptions, SandboxOptionsError, sandboxEnvName, sandboxOptionsFromEnv }, { loadSandboxTelemetry }] =
+    await Promise.all([import('./sandbox-service/index.ts'), import('./sandbox-service/telemetry/load-telemetry.ts')]);
   const input = { ...sandboxOptionsFromEnv(config.embeddedSandbox), sessionHeader: config.sessionHeader, apiToken: overrides.apiToken };
   if (overrides.port !== undefined && input.port === undefined) input.port = overrides.port;
   try {
-    return await startSandbox(parseSandboxOptions(input, sandboxEnvName));
+    // The same OTEL_* variables as the MCP side (runLocal's loadMcpTelemetry checked them), its own service name.
+    return await startSandbox(parseSandboxOptions(input, sandboxEnvName), { telemetry: await loadSandboxTelemetry(env) });
   } catch (error) {
-    if (error instanceof SandboxOptionsError) throw new ConfigError(error.message);
+    if (error instanceof SandboxOptionsError || error instanceof TelemetrySettingError) throw new ConfigError(error.message);
     throw error;
   }
 }
@@ -46,6 +49,13 @@ export async function runLocal(env: Env, argv: readonly string[], forced: { tran
   const config = loadConfig(env, argv, forced.transport ? { overrides: { MCP_TRANSPORT: forced.transport } } : {});
   const logger = createLogger({ level: config.logLevel });
   warnAboutSecret(config, logger);
+  if (!config.sandboxUrlSetting) {
+    const missing = missingSandboxPackages();
+    if (missing) throw new ConfigError(missing);
+  }
+
+  // Over stdio there is no HTTP request to trace. Loaded first: it checks the OTEL_* variables the embedded sandbox reads too.
+  const telemetry = config.transport === 'stdio' ? undefined : await loadMcpTelemetry(env);
 
   // stdio: a desktop client owns this process; an ephemeral port avoids clashing with `npm start`.
   // The embedded sandbox answers only whoever holds this token: this process's MCP side.
@@ -54,11 +64,11 @@ export async function runLocal(env: Env, argv: readonly string[], forced: { tran
     : (config.sandboxApiToken ?? randomBytes(32).toString('base64url'));
   const sandbox = config.sandboxUrlSetting
     ? undefined
-    : await startEmbeddedSandbox(config, { apiToken: sandboxApiToken!, ...(config.transport === 'stdio' ? { port: 0 } : {}) });
+    : await startEmbeddedSandbox(config, { apiToken: sandboxApiToken!, ...(config.transport === 'stdio' ? { port: 0 } : {}) }, env);
   const sandboxUrl = sandbox?.url ?? config.sandboxUrl;
   if (sandbox) logger.info('embedded sandbox started', { sandbox_url: sandboxUrl });
 
-  const deps = createAppDeps(config, logger, { sandboxUrl, sandboxApiToken });
+  const deps = createAppDeps(config, logger, { sandboxUrl, sandboxApiToken, telemetry });
 
   if (config.transport === 'stdio') {
     // stdio has no HTTP request; the factories get a stand-in one (direct mode ignores it).
@@ -78,7 +88,7 @@ export async function runLocal(env: Env, argv: readonly string[], forced: { tran
     return;
   }
 
-  const listener = await listenHttp(createApp(deps), config.host, config.port);
+  const listener = await listenHttp(createApp(deps), config.host, config.port, connectionBounds(config));
   const url = `${listener.origin}${config.path}`;
   process.stdout.write(
     [
@@ -96,7 +106,14 @@ export async function runLocal(env: Env, argv: readonly string[], forced: { tran
   );
   // The sandbox stops while the MCP listener drains: a run_code in flight ends with the
   // sandbox's shutdown error, and its answer gets a moment to reach the client before the cut.
-  onShutdown(() => listener.close(async () => await sandbox?.close(), { graceMs: MCP_ANSWER_GRACE_MS }), {
-    report: logShutdown(logger),
-  });
+  // Telemetry last, with the spans of the answers the drain let out.
+  onShutdown(
+    async () => {
+      await listener.close(async () => await sandbox?.close(), { graceMs: MCP_ANSWER_GRACE_MS });
+      await telemetry?.shutdown();
+    },
+    {
+      report: logShutdown(logger),
+    },
+  );
 }

@@ -8,6 +8,7 @@ import { Client, StreamableHTTPClientTransport, type CallToolResult } from '@mod
 import { createApp, type AppDeps } from '../src/mcp-server/app.ts';
 import { createContextIdCodec } from '../src/mcp-server/context-ids/context-id.ts';
 import { createLogger } from '../src/shared/logger.ts';
+import { createDownloadBudget } from '../src/mcp-server/net/download-budget.ts';
 import { createCodeInterpreterCatalog, TOOLS } from '../src/mcp-server/server/code-interpreter-tools.ts';
 import { SandboxError, type Execution, type SandboxClient } from '../src/mcp-server/sandbox-client/client.ts';
 import type { Context, ResultEvent } from '../src/protocol/sandbox-api.ts';
@@ -140,6 +141,7 @@ function makeApp(overrides: Partial<AppDeps> & { authTokens?: string[]; maxBodyB
     sandboxClientFor: overrides.sandboxClientFor ?? (() => sandbox),
     contexts: createContextIdCodec('fast-tier-secret-0123456789'),
     catalog: createCodeInterpreterCatalog(),
+    downloads: createDownloadBudget(64 * 1024 * 1024),
     logger,
   });
   const fetchApp = (input: string | URL | Request, init?: RequestInit) =>

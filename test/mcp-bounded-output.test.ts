@@ -87,3 +87,44 @@ test('at the sandbox output cap (4 MiB) with the default limit the answer stays 
   assert.ok(bytes < 100_000, `${bytes} bytes`);
   await other.close();
 });
+
+// Issue 26, finding 8: wait_run answered a held run's 4 MiB of output in full (8.4 MB, the
+// same bytes in the text block and in structuredContent.stdout) where run_code answers 66 KB.
+test('wait_run: a held run at the 4 MiB cap answers small, bounded and linked as run_code does', async () => {
+  const wide = await servers.start();
+  const other = new Client({ name: 'bounded-1x', version: '1.0.0' });
+  await other.connect(new StreamableHTTPClientTransport(new URL(wide.url)));
+  await other.listTools();
+  const call = async (name: string, args: Record<string, unknown>) => (await other.callTool({ name, arguments: args })) as CallToolResult;
+  const id = structured<{ context_id: string }>(await call('create_context', {})).context_id;
+  const code = 'import time\nprint("FIRST", flush=True)\ntime.sleep(1.5)\nprint("y" * 5_000_000)\nprint("LAST")';
+  const started = structured<{ status: string; run_id: string }>(await call('run_code', { context_id: id, code, wait_seconds: 0.5 }));
+  assert.equal(started.status, 'running');
+  const run = await call('wait_run', { run_id: started.run_id, wait_seconds: 30 });
+  const bytes = Buffer.byteLength(JSON.stringify(run));
+  assert.ok(bytes < 100_000, `${bytes} bytes`);
+  assert.equal(structured<{ status: string }>(run).status, 'done');
+  // The run printed past the sandbox's 4 MiB cap, which stopped it: the file holds what was kept, not all (issue 33).
+  assert.match(
+    textOf(run),
+    /cut here \(MCP_MAX_TEXT_BYTES=\d+\); what the sandbox kept before it stopped the run at its output limit is in \/home\/user\/outputs\/run-/,
+  );
+  const link = run.content.find((c) => c.type === 'resource_link') as { uri: string } | undefined;
+  assert.ok(link, 'the full output is linked');
+  const full = (await other.readResource({ uri: link.uri })).contents[0] as { text: string };
+  assert.ok(full.text.length > 4_000_000, `${full.text.length} chars saved`);
+  await other.close();
+});
+
+test('wait_run: a held one-off run says the cut part is gone; a running answer is bounded too', async () => {
+  const code = 'import time\nprint("x" * 20000, flush=True)\ntime.sleep(1.5)\nprint("z" * 20000)';
+  const started = await callTool('run_code', { code, wait_seconds: 0.5 });
+  const first = structured<RunOutput & { status: string; run_id: string }>(started);
+  assert.equal(first.status, 'running');
+  assert.ok(Buffer.byteLength(first.stdout) < MAX + 400, `running run_code: ${Buffer.byteLength(first.stdout)} bytes`);
+  assert.match(textOf(started), /the rest is gone with this one-off run/);
+  const end = await callTool('wait_run', { run_id: first.run_id, wait_seconds: 30 });
+  assert.ok(Buffer.byteLength(structured<RunOutput>(end).stdout) < MAX + 400);
+  assert.match(textOf(end), /the rest is gone with this one-off run: run in a context \(create_context\)/);
+  assert.ok(!end.content.some((c) => c.type === 'resource_link'));
+});

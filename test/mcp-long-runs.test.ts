@@ -143,7 +143,7 @@ for (const [name, open] of Object.entries(CLIENTS)) {
       );
 
       // The same code without waiting gives the same result.
-      const direct = output(await alice.call('run_code', { context_id: contextId, code, wait_seconds: 60 }));
+      const direct = output(await alice.call('run_code', { context_id: contextId, code, wait_seconds: 50 }));
       assert.equal(direct.status, 'done');
       assert.equal(direct.stdout, all.map((a) => a.stdout).join(''));
       assert.deepEqual(

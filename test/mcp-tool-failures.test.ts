@@ -133,6 +133,21 @@ const CASES: Case[] = [
   // A context id is no run id, and a run id made from one is refused before any sandbox call.
   { tool: 'wait_run', kind: 'unknown_run', on: 'capped', args: () => ({ run_id: `run_${ctx.slice(4)}` }), message: /unknown run/ },
   { tool: 'cancel_run', kind: 'unknown_run', on: 'capped', args: () => ({ run_id: ctx }), message: /unknown run/ },
+  // Nor is a context id made into a result handle one (test/mcp-result-view.test.ts has the rest).
+  {
+    tool: 'result_page',
+    kind: 'unknown_result',
+    on: 'capped',
+    args: () => ({ handle: `res_${ctx.slice(4)}` }),
+    message: /unknown result/,
+  },
+  {
+    tool: 'result_page',
+    kind: 'invalid_arguments',
+    on: 'capped',
+    args: () => ({ handle: `res_${ctx.slice(4)}`, limit: 10_000 }),
+    message: /invalid arguments for result_page/,
+  },
   { tool: 'list_files', kind: 'unknown_context', on: 'capped', args: () => ({ context_id: tampered() }), message: /unknown context/ },
   {
     tool: 'read_file',

@@ -148,7 +148,7 @@ describe('Deno kernel under bubblewrap', () => {
       allowNetwork: false,
       env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' },
     });
-    connection = await KernelConnection.open(kernel.endpoints, kernel.key);
+    connection = await KernelConnection.open(kernel.endpoints, kernel.key, { maxMessageBytes: 16 * 1024 * 1024 });
     tap = new IopubTap(kernel.endpoints.iopub);
     await tap.connected(connection);
   });
@@ -293,7 +293,7 @@ describe('Deno kernel with the network allowed', () => {
       allowNetwork: true,
       env: {},
     });
-    const connection = await KernelConnection.open(kernel.endpoints, kernel.key);
+    const connection = await KernelConnection.open(kernel.endpoints, kernel.key, { maxMessageBytes: 16 * 1024 * 1024 });
     const tap = new IopubTap(kernel.endpoints.iopub);
     try {
       await tap.connected(connection);

@@ -194,7 +194,8 @@ describe('held runs nobody reads', () => {
   const CAP = 20_000;
   let small: RunningSandbox;
   before(async () => {
-    small = await startSandbox({ port: 0, poolSize: 0, outputLimitBytes: CAP });
+    // Runs queue up here (each is held while it waits its turn): more than SANDBOX_MAX_QUEUED_RUNS's default.
+    small = await startSandbox({ port: 0, poolSize: 0, outputLimitBytes: CAP, maxQueuedRuns: 16 });
   });
   after(async () => {
     await small?.close();

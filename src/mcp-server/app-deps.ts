@@ -10,8 +10,10 @@ import { createContextIdCodec } from './context-ids/context-id.ts';
 import type { Logger } from '../shared/logger.ts';
 import { createCodeInterpreterCatalog } from './server/code-interpreter-tools.ts';
 import { createSandboxClient, type SandboxClientOptions } from './sandbox-client/client.ts';
+import { createDownloadBudget } from './net/download-budget.ts';
 import { createDirectSessions } from './sessions/direct.ts';
 import type { SandboxSessionsFactory } from './sessions/types.ts';
+import type { McpTelemetry } from './telemetry/types.ts';
 
 export interface AppDepsOverrides {
   /** FC session mode's factory (handlers/fc.ts passes fcSessionsFactory here). */
@@ -22,6 +24,8 @@ export interface AppDepsOverrides {
   sandboxUrl?: string;
   /** Overrides config.sandboxApiToken (npm start: the token it gave its embedded sandbox). */
   sandboxApiToken?: string;
+  /** Traces and metrics (loadMcpTelemetry), when an OTLP endpoint is set. */
+  telemetry?: McpTelemetry;
 }
 
 export function createAppDeps(config: Config, logger: Logger, overrides: AppDepsOverrides = {}): AppDeps {
@@ -35,18 +39,25 @@ export function createAppDeps(config: Config, logger: Logger, overrides: AppDeps
     // One for every client of this sandbox: what one request learns, the next uses.
     features: {},
   };
-  // Without per-request credentials one client serves every request (it holds no state).
-  const shared = overrides.authorize ? undefined : createSandboxClient(clientOptions);
-  const authorize = overrides.authorize;
+  // Without per-request credentials or traces one client serves every request (it holds no state).
+  const { authorize, telemetry } = overrides;
+  const shared = authorize || telemetry ? undefined : createSandboxClient(clientOptions);
   const sandboxClientFor = shared
     ? () => shared
-    : (request: Request) => createSandboxClient({ ...clientOptions, authorize: authorize!(request) });
+    : (request: Request) =>
+        createSandboxClient({
+          ...clientOptions,
+          authorize: authorize?.(request),
+          fetch: telemetry?.sandboxFetch(request, clientOptions.fetch),
+        });
   return {
     config,
     sessions: overrides.sessions ?? ((request) => createDirectSessions(config.sessionId, sandboxClientFor(request))),
     sandboxClientFor,
     contexts: createContextIdCodec(config.contextSecret, { sessionId: config.sessionId }),
     catalog: createCodeInterpreterCatalog(),
+    downloads: createDownloadBudget(config.fetchMaxBytesInFlight),
     logger,
+    telemetry,
   };
 }

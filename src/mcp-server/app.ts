@@ -21,17 +21,22 @@ import { createInvokeRoute, INVOKE_PATH } from './http/invoke-route.ts';
 import type { LegacySseRoutes } from './http/legacy-sse-route.ts';
 import { localOnly } from './http/local-only.ts';
 import { createMcpRoute } from './http/mcp-route.ts';
+import { createTenantRequests, limitTenantRequests } from './http/tenant-requests.ts';
 import { createProtectedResourceRoutes, protectedResourceMetadataUrl } from './http/protected-resource.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { ToolCatalog } from './tools/tool-catalog.ts';
 import type { McpServerDeps } from './server/server.ts';
 import type { ToolSettings } from './tools/tool-definition.ts';
 import { isLoopbackHost } from '../shared/local-request.ts';
+import type { DownloadBudget } from './net/download-budget.ts';
 import type { SandboxClientFactory } from './sandbox-client/client.ts';
 import type { SandboxSessions, SandboxSessionsFactory } from './sessions/types.ts';
+import type { McpTelemetry } from './telemetry/types.ts';
 
 export interface AppDeps {
-  config: Pick<Config, 'path' | 'host' | 'authTokens' | 'maxBodyBytes' | 'transport'> & ToolSettings & Partial<Pick<Config, 'oauth'>>;
+  config: Pick<Config, 'path' | 'host' | 'authTokens' | 'maxBodyBytes' | 'transport' | 'maxRequestsPerTenant'> &
+    ToolSettings &
+    Partial<Pick<Config, 'oauth'>>;
   /** Where sandbox sessions come from, per request (FC: credentials arrive with the request). */
   sessions: SandboxSessionsFactory;
   /** The sandbox client for one request (FC may authorize with the request's credentials). */
@@ -40,8 +45,12 @@ export interface AppDeps {
   /** The tools and their precomputed tools/list entries (createCodeInterpreterCatalog()). */
   catalog: ToolCatalog;
   logger: Logger;
+  /** The bytes of write_file downloads held at once, one budget for the whole process (createDownloadBudget). */
+  downloads: DownloadBudget;
   /** Verifies OAuth access tokens when config.oauth is set (default: jose against the issuer's JWKS, default timings). */
   accessTokens?: JwtAccessTokens;
+  /** Traces and metrics (telemetry/load-telemetry.ts), when an OTLP endpoint is set. @default undefined (off) */
+  telemetry?: McpTelemetry;
 }
 
 type Env = { Variables: RequestIdVariables & TenantVariables; Bindings: HttpBindings };
@@ -58,14 +67,17 @@ export function mcpServerDepsFor(
   tenant: Tenant = ANONYMOUS_TENANT,
 ): McpServerDeps {
   let sessions: Promise<SandboxSessions> | undefined;
+  const telemetry = deps.telemetry;
   return {
-    catalog: deps.catalog,
+    catalog: telemetry ? telemetry.catalog(request, deps.catalog) : deps.catalog,
     sandbox: deps.sandboxClientFor(request),
-    sessions: () => (sessions ??= (async () => deps.sessions(request))()),
+    sessions: () =>
+      (sessions ??= (async () => (telemetry ? telemetry.sessions(request, await deps.sessions(request)) : deps.sessions(request)))()),
     contexts: deps.contexts,
     logger,
     settings: deps.config,
     tenant,
+    downloads: deps.downloads,
   };
 }
 
@@ -128,16 +140,21 @@ export function createApp(deps: AppDeps): Hono<Env> {
       maxAge: 86400,
     }),
   );
+  if (deps.telemetry) app.use(path, deps.telemetry.markArrival);
+  // Each tenant's requests in progress in this process (MCP_MAX_REQUESTS_PER_TENANT), on every guarded path.
+  const requests = createTenantRequests(config.maxRequestsPerTenant);
+  const tooManyRequests = limitTenantRequests(requests, (tenant, max) => errors.tooManyRequests(tenant.id, max));
   for (const guardedPath of guarded) {
-    // /invoke also takes its credential from the event: its route checks it (with the same auth).
-    if (guardedPath !== INVOKE_PATH) app.use(guardedPath, bearer(auth));
+    // /invoke also takes its credential from the event: its route checks it (with the same auth), and the cap after it.
+    if (guardedPath !== INVOKE_PATH) app.use(guardedPath, bearer(auth), tooManyRequests);
     const tooLarge = () => errors.tooLarge(config.maxBodyBytes, guardedPath === INVOKE_PATH ? 'the event' : undefined);
     app.use(guardedPath, limitBody(config.maxBodyBytes, tooLarge));
   }
 
+  if (deps.telemetry) app.use(path, deps.telemetry.traceRequests);
   app.route(path, createMcpRoute({ maxBodyBytes: config.maxBodyBytes, logger, serverDeps }));
   // FC events (s invoke, s local invoke, InvokeFunction): the same tools and auth, plain JSON.
-  app.route(INVOKE_PATH, createInvokeRoute({ auth, logger, serverDeps }));
+  app.route(INVOKE_PATH, createInvokeRoute({ auth, logger, serverDeps, requests }));
 
   if (config.transport === 'sse') {
     // Loaded on first use: start-up pays only for what every deployment serves.

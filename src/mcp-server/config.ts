@@ -10,6 +10,7 @@ import { isAcceptableUrl } from './auth/issuer-metadata.ts';
 import { parseStaticTokens, type StaticToken } from './auth/static-tokens.ts';
 import { SandboxEnv } from '../protocol/service-env.ts';
 import { ConfigError } from '../shared/cli.ts';
+import type { ConnectionBounds } from '../shared/listen-http.ts';
 import { type Env, envBoolean, envNumber, envText, parseEnv } from '../shared/env.ts';
 import { LOG_LEVELS, type LogLevel } from '../shared/logger.ts';
 import { isLoopbackHost } from '../shared/local-request.ts';
@@ -41,10 +42,22 @@ export const CLI_FLAGS = {
   'oauth-scopes': 'MCP_OAUTH_SCOPES',
   'max-contexts-per-tenant': 'MCP_MAX_CONTEXTS_PER_TENANT',
   'max-text-bytes': 'MCP_MAX_TEXT_BYTES',
+  'max-requests-per-tenant': 'MCP_MAX_REQUESTS_PER_TENANT',
+  'body-timeout': 'MCP_BODY_TIMEOUT_SECONDS',
+  'max-connections': 'MCP_MAX_CONNECTIONS',
 } as const;
 
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
+
+/** write_file downloads held at once, per process: three files of MCP_MAX_FILE_BYTES' default, well within FC's 256 MB. */
+export const DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
+/** A tenant's requests in progress at once, per process: one per context of its cap, and room for list and file calls beside. */
+export const DEFAULT_MAX_REQUESTS_PER_TENANT = 32;
+/** A request's headers and body arrive within this (Node's own default is 300 s). */
+export const DEFAULT_BODY_TIMEOUT_SECONDS = 30;
+/** Open connections per process: FC sends an instance at most 50 requests at once; clients' kept-alive connections come beside them. */
+export const DEFAULT_MAX_CONNECTIONS = 512;
 
 /**
  * Env names are the schema's keys, so an issue names the variable the user must fix.
@@ -62,7 +75,7 @@ const EnvSchema = SandboxEnv.extend({
       .default('/mcp'),
   ),
   SANDBOX_URL: envText.pipe(z.url({ protocol: /^https?$/ }).optional()),
-  LOG_LEVEL: envText.pipe(z.enum(LOG_LEVELS).default('info')),
+  LOG_LEVEL: envText.pipe(z.enum(LOG_LEVELS).optional()),
   SANDBOX_SESSION_MODE: envText.pipe(z.enum(['direct', 'fc']).default('direct')),
   SANDBOX_SESSION_ID: envText.pipe(SessionId.default(DEFAULT_SESSION_ID)),
   CONTEXT_SECRET: envText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
@@ -71,6 +84,12 @@ const EnvSchema = SandboxEnv.extend({
   // A write_file call carries its file base64-encoded in the body: room for a few MB.
   MCP_MAX_BODY_BYTES: envNumber.pipe(positiveInt.default(DEFAULT_MAX_BODY_BYTES)),
   MCP_MAX_FILE_BYTES: envNumber.pipe(positiveInt.default(20 * 1024 * 1024)),
+  /** What a tenant may hold of this process at once: requests in progress (0 = no cap). */
+  MCP_MAX_REQUESTS_PER_TENANT: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_MAX_REQUESTS_PER_TENANT)),
+  /** How long a request's headers and body may take to arrive (slow-body clients hold a connection). */
+  MCP_BODY_TIMEOUT_SECONDS: envNumber.pipe(z.number().positive().max(3600).default(DEFAULT_BODY_TIMEOUT_SECONDS)),
+  /** Open connections the listener keeps; further ones are closed at once (0 = no cap). */
+  MCP_MAX_CONNECTIONS: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_MAX_CONNECTIONS)),
   /** Comma-separated hosts write_file's url may reach though they resolve to private addresses. */
   MCP_FETCH_ALLOW_HOSTS: envText.transform((v) =>
     (v ?? '')
@@ -86,6 +105,8 @@ const EnvSchema = SandboxEnv.extend({
       .default(DEFAULT_DEADLINE_MS / 1000),
   ),
   MCP_FETCH_MIN_BYTES_PER_SECOND: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_MIN_BYTES_PER_SECOND)),
+  /** write_file's url: the bytes of downloads this process holds at once, all tenants together. */
+  MCP_FETCH_MAX_BYTES_IN_FLIGHT: envNumber.pipe(positiveInt.default(DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT)),
   RUN_TIMEOUT_SECONDS: envNumber.pipe(positiveInt.default(DEFAULT_RUN_TIMEOUT_SECONDS)),
   // Callers and OAuth (issue 11): who a caller is, and the OAuth 2.1 resource server
   /** The URL clients reach this server at (scheme, host, any prefix; no MCP path), e.g. https://ci.example.com */
@@ -148,7 +169,10 @@ export interface Config {
    * @default each undefined (the sandbox service's settings default them)
    */
   embeddedSandbox: SandboxEnv;
-  /** LOG_LEVEL (--log-level). @default 'info' */
+  /**
+   * LOG_LEVEL (--log-level). Over stdio the default is 'warn': clients such as OpenAI's MCPServerStdio show the
+   * server's stderr to the user, who should not read a line per tool call. @default 'info' ('warn' over stdio)
+   */
   logLevel: LogLevel;
   /** SANDBOX_SESSION_HEADER (--session-header), lower-cased. @default DEFAULT_SESSION_HEADER ('x-ci-session-id') */
   sessionHeader: string;
@@ -170,6 +194,12 @@ export interface Config {
   maxContextsPerTenant: number;
   /** MCP_MAX_TEXT_BYTES (--max-text-bytes): the most bytes of run output per field of an answer (at least 1024). @default 32768 */
   maxTextBytes: number;
+  /** MCP_MAX_REQUESTS_PER_TENANT (--max-requests-per-tenant): one tenant's requests in progress at once in this process; past it 429; 0 = no cap. @default DEFAULT_MAX_REQUESTS_PER_TENANT (32) */
+  maxRequestsPerTenant: number;
+  /** MCP_BODY_TIMEOUT_SECONDS (--body-timeout): the time a request's headers and body may take to arrive; past it 408 and the connection closes. @default DEFAULT_BODY_TIMEOUT_SECONDS (30) */
+  bodyTimeoutSeconds: number;
+  /** MCP_MAX_CONNECTIONS (--max-connections): open connections kept at once; further ones are closed as they come; 0 = no cap. @default DEFAULT_MAX_CONNECTIONS (512) */
+  maxConnections: number;
   /** MCP_ALLOW_UNAUTHENTICATED (--allow-unauthenticated): serve beyond loopback without auth. @default false */
   allowUnauthenticated: boolean;
   /** MCP_MAX_BODY_BYTES (--max-body-bytes): the largest request body. @default DEFAULT_MAX_BODY_BYTES (8388608, 8 MiB) */
@@ -184,6 +214,8 @@ export interface Config {
   fetchTimeoutSeconds: number;
   /** MCP_FETCH_MIN_BYTES_PER_SECOND: the slowest average a write_file download may keep; 0 = none. @default 16384 */
   fetchMinBytesPerSecond: number;
+  /** MCP_FETCH_MAX_BYTES_IN_FLIGHT: the bytes of write_file downloads this process holds at once (at least MCP_MAX_FILE_BYTES); a download past it fails with fetch_failed. @default DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT (67108864, 64 MiB) */
+  fetchMaxBytesInFlight: number;
   /** FC session mode's settings (SANDBOX_FUNCTION_NAME, FC_*, SESSION_API_*, ALIBABA_CLOUD_*), when sessionMode is fc. @default undefined */
   fc?: FcSessionsSettings;
 }
@@ -202,6 +234,11 @@ export interface OAuthConfig {
 export interface LoadConfigOptions {
   /** Overrides applied after env and flags (handlers: e.g. FC's listen address). */
   overrides?: Partial<Record<keyof z.input<typeof EnvSchema>, string>>;
+}
+
+/** What one client may hold of the HTTP listener (listenHttp's bounds), from the settings. */
+export function connectionBounds(config: Pick<Config, 'bodyTimeoutSeconds' | 'maxConnections'>): ConnectionBounds {
+  return { requestTimeoutMs: config.bodyTimeoutSeconds * 1000, maxConnections: config.maxConnections };
 }
 
 /** Turns CLI flags into env entries; unknown flags are a ConfigError. */
@@ -269,6 +306,12 @@ export function loadConfig(env: Env, argv: readonly string[] = [], options: Load
     );
   }
 
+  if (e.MCP_FETCH_MAX_BYTES_IN_FLIGHT < e.MCP_MAX_FILE_BYTES) {
+    throw new ConfigError(
+      `MCP_FETCH_MAX_BYTES_IN_FLIGHT: must be at least MCP_MAX_FILE_BYTES (${e.MCP_MAX_FILE_BYTES}), or a file of that size could never be downloaded (got ${e.MCP_FETCH_MAX_BYTES_IN_FLIGHT})`,
+    );
+  }
+
   let fc: FcSessionsSettings | undefined;
   if (e.SANDBOX_SESSION_MODE === 'fc') {
     const missing = (['SANDBOX_FUNCTION_NAME', 'FC_REGION', 'FC_ACCOUNT_ID'] as const).filter((k) => !e[k]);
@@ -320,7 +363,7 @@ export function loadConfig(env: Env, argv: readonly string[] = [], options: Load
     sandboxUrl: e.SANDBOX_URL ?? DEFAULT_SANDBOX_URL,
     sandboxApiToken: e.SANDBOX_API_TOKEN,
     embeddedSandbox: Object.fromEntries(Object.keys(SandboxEnv.shape).map((name) => [name, e[name as keyof SandboxEnv]])) as SandboxEnv,
-    logLevel: e.LOG_LEVEL,
+    logLevel: e.LOG_LEVEL ?? (e.MCP_TRANSPORT === 'stdio' ? 'warn' : 'info'),
     sessionHeader: e.SANDBOX_SESSION_HEADER ?? DEFAULT_SESSION_HEADER,
     sessionMode: e.SANDBOX_SESSION_MODE,
     sessionId: e.SANDBOX_SESSION_ID,
@@ -333,11 +376,15 @@ export function loadConfig(env: Env, argv: readonly string[] = [], options: Load
     maxTextBytes: e.MCP_MAX_TEXT_BYTES,
     allowUnauthenticated: e.MCP_ALLOW_UNAUTHENTICATED,
     maxBodyBytes: e.MCP_MAX_BODY_BYTES,
+    maxRequestsPerTenant: e.MCP_MAX_REQUESTS_PER_TENANT,
+    bodyTimeoutSeconds: e.MCP_BODY_TIMEOUT_SECONDS,
+    maxConnections: e.MCP_MAX_CONNECTIONS,
     runTimeoutSeconds: e.RUN_TIMEOUT_SECONDS,
     maxFileBytes: e.MCP_MAX_FILE_BYTES,
     fetchAllowHosts: e.MCP_FETCH_ALLOW_HOSTS,
     fetchTimeoutSeconds: e.MCP_FETCH_TIMEOUT_SECONDS,
     fetchMinBytesPerSecond: e.MCP_FETCH_MIN_BYTES_PER_SECOND,
+    fetchMaxBytesInFlight: e.MCP_FETCH_MAX_BYTES_IN_FLIGHT,
     fc,
   };
 }

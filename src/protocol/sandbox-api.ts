@@ -339,7 +339,18 @@ export const RemoveRequest = z.object({ path: z.string().min(1) });
  * contexts (a stopped or expired one: file routes never create a session).
  */
 export const QUOTA_REFUSAL = 'tenant quota reached';
+/** The start of a 429 body refusing an /execute: the context, the session or the sandbox holds as many runs (or as much code waiting) as it takes. */
+export const RUNS_REFUSAL = 'too many runs';
 export const UNKNOWN_SESSION_REFUSAL = 'unknown or expired context';
+
+/**
+ * A request header (extension; any value) saying that the session must exist already: a file
+ * route then answers a session without a workspace with UNKNOWN_SESSION_REFUSAL instead of
+ * opening one. Without it a file route opens the session's workspace, as AgentRun's and E2B's
+ * sandboxes have a filesystem from the start. The MCP side sends it on every request: its
+ * sessions come from contexts, and a stopped context's id must bring nothing back.
+ */
+export const EXISTING_SESSION_HEADER = 'x-sandbox-existing-session';
 
 /** GET /sessions (extension): the sessions holding live contexts, for a client that gives each context a session of its own. */
 export const SESSIONS_ROUTE = '/sessions';
@@ -396,6 +407,8 @@ export const RunEvents = RunStatus.extend({
   next: z.number().int().nonnegative(),
   /** The run's context was deleted with the end of the run (`discard_context`). */
   context_discarded: z.boolean().optional(),
+  /** The run's context goes with the end of the run (it was started with `discard_context`): nothing saved there lasts. */
+  discard_context: z.boolean().optional(),
 });
 export type RunEvents = z.infer<typeof RunEvents>;
 

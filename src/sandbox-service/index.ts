@@ -24,6 +24,7 @@ import { mountRunRoot } from './roots/run-root.ts';
 import { claimRoot, reclaimConfiguredRoot, reclaimDeadRoots, sweepRoot } from './roots/leftovers.ts';
 import { listenHttp } from '../shared/listen-http.ts';
 import { createLogger } from '../shared/logger.ts';
+import type { SandboxTelemetry } from './telemetry/types.ts';
 
 export { createSandboxApp } from './http/sandbox-app.ts';
 export { ContextRegistry, DEFAULT_SESSION, WORKSPACE_MOUNT } from './contexts/context-registry.ts';
@@ -56,6 +57,8 @@ export interface SandboxDeps {
   log?: (line: string) => void;
   /** The limits' mechanisms; by default the best this host offers (ContextLimits.open). Closed with the sandbox. */
   limits?: ContextLimits;
+  /** Spans and metrics (loadSandboxTelemetry), when an OTLP endpoint is set; shut down with the sandbox. */
+  telemetry?: SandboxTelemetry;
 }
 
 /** Deno's one kernel serves both JavaScript and TypeScript. */
@@ -121,8 +124,10 @@ export async function startSandbox(input: SandboxOptions | SandboxOptionsInput =
     launchers: deps.launchers ?? DEFAULT_LAUNCHERS,
     limits,
     jail: { uids, seccomp },
+    onKernelTaken: deps.telemetry && ((hit) => deps.telemetry!.kernelTaken(hit)),
   });
-  const app = createSandboxApp({ registry, options });
+  deps.telemetry?.observe(() => ({ contexts: registry.size, spareKernels: registry.spareKernels }));
+  const app = createSandboxApp({ registry, options, telemetry: deps.telemetry });
 
   /** Every kernel (and the pool's) stopped, then what held them. */
   const stopKernels = async () => {
@@ -162,6 +167,7 @@ export async function startSandbox(input: SandboxOptions | SandboxOptionsInput =
         // Whatever the stop in order left (or all of it, if it hangs): mounts, loop devices, the root.
         const left = await sweepRoot(workspaceRoot, { removeRoot: ownRoot });
         if (left.length > 0) log(`sandbox: could not remove ${left.join(', ')}`);
+        await deps.telemetry?.shutdown();
       })()),
   };
 }

@@ -59,6 +59,19 @@ export const SandboxOptions = z
     maxExecuteTimeoutSeconds: z.number().positive().default(MAX_RUN_TIMEOUT_SECONDS),
     /** Bytes of output (text and rich results) one execution may produce before it is stopped. */
     outputLimitBytes: positiveInt.default(4 * 1024 * 1024),
+    /**
+     * The largest message a kernel may send this process, bytes; a kernel sending a larger one is
+     * stopped as dead. Default: kernelMessageBytes(), just above the output cap in its JSON.
+     */
+    kernelMessageBytes: positiveInt.optional(),
+    /** Output events (stream messages, results, errors) one execution may produce before it is stopped. */
+    maxOutputEvents: positiveInt.default(50_000),
+    /** Runs one context may have waiting for it behind the one it runs (SANDBOX_MAX_QUEUED_RUNS). */
+    maxQueuedRuns: positiveInt.default(8),
+    /** Runs one session may have going, waiting or held unread together (SANDBOX_MAX_SESSION_RUNS). */
+    maxSessionRuns: positiveInt.default(16),
+    /** MiB of code runs waiting for their context may hold, in all sessions; one session at most half (SANDBOX_QUEUED_CODE_MB). */
+    queuedCodeMb: positiveInt.default(64),
     /** A context unused this long is removed; 0 = never. */
     idleTimeoutSeconds: nonNegativeInt.default(1800),
     /** Pre-started kernels kept ready, in total, for the most recently active sessions; 0 = none. */
@@ -107,6 +120,11 @@ const SANDBOX_ENV_OPTIONS: ReadonlyArray<readonly [keyof SandboxEnv, keyof Sandb
   ['SANDBOX_EXECUTE_TIMEOUT_SECONDS', 'executeTimeoutSeconds'],
   ['SANDBOX_MAX_EXECUTE_TIMEOUT_SECONDS', 'maxExecuteTimeoutSeconds'],
   ['SANDBOX_OUTPUT_LIMIT_BYTES', 'outputLimitBytes'],
+  ['SANDBOX_MAX_KERNEL_MESSAGE_BYTES', 'kernelMessageBytes'],
+  ['SANDBOX_MAX_OUTPUT_EVENTS', 'maxOutputEvents'],
+  ['SANDBOX_MAX_QUEUED_RUNS', 'maxQueuedRuns'],
+  ['SANDBOX_MAX_SESSION_RUNS', 'maxSessionRuns'],
+  ['SANDBOX_QUEUED_CODE_MB', 'queuedCodeMb'],
   ['SANDBOX_IDLE_TIMEOUT_SECONDS', 'idleTimeoutSeconds'],
   ['SANDBOX_POOL_SIZE', 'poolSize'],
   ['SANDBOX_WORKSPACE_ROOT', 'workspaceRoot'],
@@ -131,6 +149,15 @@ export function sandboxOptionsFromEnv(env: SandboxEnv): SandboxOptionsInput {
 /** The variable that sets a sandbox option (`port` → `SANDBOX_PORT`), for errors about options read from it. */
 export function sandboxEnvName(option: string): string {
   return OPTION_TO_ENV.get(option) ?? option;
+}
+
+/**
+ * The largest message a kernel may send: as set, else twice the output cap and 1 MiB (output
+ * up to the cap grows in its JSON, e.g. quotes and newlines escaped: a message that carries no
+ * more than the cap fits).
+ */
+export function kernelMessageBytes(options: Pick<SandboxOptions, 'kernelMessageBytes' | 'outputLimitBytes'>): number {
+  return options.kernelMessageBytes ?? 2 * options.outputLimitBytes + 1024 * 1024;
 }
 
 /** Thrown with a one-line message naming the variable and what is wrong with it. */

@@ -19,11 +19,41 @@ export interface HttpListener {
   close(drain?: () => Promise<void>, options?: { graceMs?: number }): Promise<void>;
 }
 
+/** What one client may hold of the listener; each unset one keeps Node's default. */
+export interface ConnectionBounds {
+  /**
+   * The time a request's headers and body may take to arrive; past it Node answers 408 and
+   * closes the connection (Node's default: 300 s, checked every 30 s). Headers alone get at
+   * most HEADERS_TIMEOUT_MS of it. A response may stream for longer: only arriving counts.
+   */
+  requestTimeoutMs?: number;
+  /** Open connections at once; a connection past it is closed as it is accepted. */
+  maxConnections?: number;
+}
+
+/** The most a request's headers may take to arrive, when a request timeout is set. */
+export const HEADERS_TIMEOUT_MS = 15_000;
+
 /** Serves the app on host:port (0 = any free port) with @hono/node-server; rejects if it cannot listen. */
-// biome-ignore lint/suspicious/noExplicitAny: serves any app, whatever its bindings and variables
-export function listenHttp(app: Hono<any>, host: string, port: number): Promise<HttpListener> {
+export function listenHttp(
+  // biome-ignore lint/suspicious/noExplicitAny: serves any app, whatever its bindings and variables
+  app: Hono<any>,
+  host: string,
+  port: number,
+  bounds: ConnectionBounds = {},
+): Promise<HttpListener> {
+  const { requestTimeoutMs, maxConnections } = bounds;
+  const serverOptions =
+    requestTimeoutMs === undefined
+      ? {}
+      : {
+          requestTimeout: requestTimeoutMs,
+          headersTimeout: Math.min(requestTimeoutMs, HEADERS_TIMEOUT_MS),
+          // How often Node looks for requests past their timeout (default 30 s, which would add up to 30 s to it).
+          connectionsCheckingInterval: Math.min(1_000, requestTimeoutMs),
+        };
   return new Promise((resolve, reject) => {
-    const server: ServerType = serve({ fetch: app.fetch, hostname: host, port }, (info: AddressInfo) => {
+    const server: ServerType = serve({ fetch: app.fetch, hostname: host, port, serverOptions }, (info: AddressInfo) => {
       server.off('error', reject);
       const shownHost = host.includes(':') ? `[${host}]` : host;
       resolve({
@@ -42,6 +72,7 @@ export function listenHttp(app: Hono<any>, host: string, port: number): Promise<
         },
       });
     });
+    if (maxConnections) server.maxConnections = maxConnections;
     server.once('error', reject);
   });
 }

@@ -60,6 +60,8 @@ export interface McpProcess {
   /** http://127.0.0.1:port/mcp */
   url: string;
   origin: string;
+  /** The server process's pid (for its /proc figures: open fds, resident memory). */
+  pid: number;
   stdout(): string;
   stderr(): string;
   /** JSON log lines from stderr. */
@@ -109,6 +111,7 @@ export async function startMcp(env: Record<string, string>, handler = 'local.ts'
   return {
     url,
     origin: new URL(url).origin,
+    pid: child.pid!,
     stdout: () => out,
     stderr: () => err,
     logs: () =>
@@ -139,6 +142,7 @@ export const TOOL_NAMES = [
   'list_contexts',
   'list_files',
   'read_file',
+  'result_page',
   'run_code',
   'stop_context',
   'wait_run',

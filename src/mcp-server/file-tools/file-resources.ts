@@ -1,18 +1,21 @@
 /**
  * A context's files as MCP resources: the template `sandbox://contexts/{context_id}/files/{+path}`
  * and resources/read for it, with read_file's checks (signed context id, the path
- * rule, the size cap). Nothing is listed: the server keeps no state to list from, so
- * files are found with list_files and the links tools return.
+ * rule, the size cap). No file is listed: the server keeps no state to list from, so
+ * files are found with list_files and the links tools return. The one listed resource is the
+ * results viewer (src/mcp-server/apps/result-view.ts), which MCP Apps hosts read by its ui:// URI.
  */
 import { ProtocolError, ProtocolErrorCode, ResourceNotFoundError, type Server } from '@modelcontextprotocol/server';
 import { SandboxError } from '../sandbox-client/errors.ts';
 import { WorkspacePathError, workspaceParts, workspacePathOf } from '../../protocol/workspace-path.ts';
 import { decodeContextId } from '../tools/tenant-contexts.ts';
 import type { ToolDeps } from '../tools/tool-definition.ts';
+import { NOT_ISSUED_HERE } from '../tools/tool-failure.ts';
 import { FILE_URI_TEMPLATE, fileContent, parseFileUri, readAll } from './workspace-files.ts';
+import { VIEW_RESOURCE, VIEW_URI, viewContents } from '../apps/result-view.ts';
 
 export function addFileResources(server: Server, deps: ToolDeps): void {
-  server.setRequestHandler('resources/list', () => ({ resources: [] }));
+  server.setRequestHandler('resources/list', () => ({ resources: [VIEW_RESOURCE] }));
   server.setRequestHandler('resources/templates/list', () => ({
     resourceTemplates: [
       {
@@ -26,10 +29,11 @@ export function addFileResources(server: Server, deps: ToolDeps): void {
 
   server.setRequestHandler('resources/read', async (request, ctx) => {
     const uri = request.params.uri;
+    if (uri === VIEW_URI) return { contents: await viewContents() };
     const named = parseFileUri(uri);
     if (!named) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `"${uri}" is not a file of this server (${FILE_URI_TEMPLATE})`);
     const address = decodeContextId(deps, named.contextId);
-    if (!address) throw new ResourceNotFoundError(uri, `unknown context "${named.contextId}": not issued by this server, or altered`);
+    if (!address) throw new ResourceNotFoundError(uri, `unknown context "${named.contextId}": ${NOT_ISSUED_HERE}`);
     let path: string;
     try {
       path = workspacePathOf(workspaceParts(named.path));

@@ -30,6 +30,11 @@ export const readFile = defineTool({
     mime_type: z.string(),
     kind: z.enum(['text', 'image', 'binary', 'link']).describe('"link": too large to return inline; read the uri with resources/read'),
     uri: z.string().describe('The file as an MCP resource'),
+    content: z
+      .string()
+      .optional()
+      .describe('The file itself (absent for "link"): the text, or base64 for images and other binary files, as encoding says'),
+    encoding: z.enum(['utf-8', 'base64']).optional().describe('How content is written'),
   }),
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler({ context_id, path, max_bytes }, deps, call) {
@@ -57,10 +62,11 @@ export const readFile = defineTool({
       }
       const download = await deps.sandbox.downloadFile(address.session, checked.path, call.signal);
       const bytes = await readAll(download.body, limit);
-      const { kind, mimeType, block } = fileContent(bytes, entry.name, uri);
+      const { kind, mimeType, block, inline } = fileContent(bytes, entry.name, uri);
       return {
         content: [block],
-        structuredContent: { path: entry.path, size: bytes.byteLength, mime_type: mimeType, kind, uri },
+        // Also in structured form: some clients (Mastra) give the model only structuredContent when there is one.
+        structuredContent: { path: entry.path, size: bytes.byteLength, mime_type: mimeType, kind, uri, ...inline },
       };
     } catch (error) {
       return failureOf(error, context_id);

@@ -93,17 +93,40 @@ export function mimeTypeOf(name: string): string | undefined {
 
 export type FileKind = 'text' | 'image' | 'binary';
 
+/** A file's bytes as read_file's structured output carries them: text as text, anything else as base64. */
+export interface InlineContent {
+  content: string;
+  encoding: 'utf-8' | 'base64';
+}
+
 /** How a file goes out: images as image content, text as text, anything else as an embedded blob. */
-export function fileContent(bytes: Uint8Array, name: string, uri: string): { kind: FileKind; mimeType: string; block: ContentBlock } {
+export function fileContent(
+  bytes: Uint8Array,
+  name: string,
+  uri: string,
+): { kind: FileKind; mimeType: string; block: ContentBlock; inline: InlineContent } {
   const mimeType = mimeTypeOf(name);
-  const base64 = () => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  const base64 = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  const asBase64 = { content: base64, encoding: 'base64' } as const;
   if (mimeType && IMAGE_TYPES.has(mimeType)) {
-    return { kind: 'image', mimeType, block: { type: 'image', data: base64(), mimeType } };
+    return { kind: 'image', mimeType, block: { type: 'image', data: base64, mimeType }, inline: asBase64 };
   }
   const text = fileText(bytes);
-  if (text !== undefined) return { kind: 'text', mimeType: mimeType ?? 'text/plain', block: { type: 'text', text } };
+  if (text !== undefined) {
+    return {
+      kind: 'text',
+      mimeType: mimeType ?? 'text/plain',
+      block: { type: 'text', text },
+      inline: { content: text, encoding: 'utf-8' },
+    };
+  }
   const binaryType = mimeType ?? 'application/octet-stream';
-  return { kind: 'binary', mimeType: binaryType, block: { type: 'resource', resource: { uri, mimeType: binaryType, blob: base64() } } };
+  return {
+    kind: 'binary',
+    mimeType: binaryType,
+    block: { type: 'resource', resource: { uri, mimeType: binaryType, blob: base64 } },
+    inline: asBase64,
+  };
 }
 
 /** Reads a stream whole; more than `maxBytes` stops it with an error (a size the sandbox misreported). */

@@ -78,10 +78,11 @@ function tooLarge(size: number, limit: number) {
  * The download comes first so that a slow server holds nothing of the sandbox's: the
  * session's file worker serves one request at a time, and an upload fed by a trickling
  * download kept it (and every list_files and read_file of the context) busy. The bytes
- * are held in memory, not spooled to a temp file: they are bounded by MCP_MAX_FILE_BYTES,
- * the same order as a request body this server already holds (MCP_MAX_BODY_BYTES), and
- * Function Compute's /tmp is small, shared by the instance's requests and left behind by
- * a crash.
+ * are held in memory, not spooled to a temp file (Function Compute's /tmp is small, shared
+ * by the instance's requests and left behind by a crash): each download at most
+ * MCP_MAX_FILE_BYTES, all of them together at most the process's download budget
+ * (MCP_FETCH_MAX_BYTES_IN_FLIGHT), taken as the bytes arrive and given back once the upload
+ * has ended. The chunks go to the upload as they came, never copied into one buffer.
  */
 async function fromUrl(
   deps: ToolDeps,
@@ -92,31 +93,79 @@ async function fromUrl(
 ): Promise<{ written: WrittenFile } | { failure: ReturnType<typeof toolFailure> }> {
   // Loaded on first use: only write_file with a url needs https and DNS.
   const { fetchPublicUrl, PublicFetchError } = await import('../net/public-fetch.ts');
-  let bytes: Uint8Array;
+  const budget = deps.downloads;
+  let taken = 0;
+  /** Takes what `bytes` needs beyond what this download holds already; false when the budget has no room. */
+  const holdUpTo = (bytes: number) => {
+    if (bytes <= taken) return true;
+    if (!budget.take(bytes - taken)) return false;
+    taken = bytes;
+    return true;
+  };
+  const busy = (bytes: number) =>
+    toolFailure(
+      'fetch_failed',
+      `this server is holding ${budget.held()} bytes of other write_file downloads, and ${bytes} more would pass its limit of ${budget.max} (MCP_FETCH_MAX_BYTES_IN_FLIGHT); try again shortly, or write the file in parts`,
+    );
   try {
-    const fetched = await fetchPublicUrl(url, {
-      maxBytes: deps.settings.maxFileBytes,
-      allowHosts: deps.settings.fetchAllowHosts,
-      signal,
-      deadlineMs: deps.settings.fetchTimeoutSeconds * 1000,
-      minBytesPerSecond: deps.settings.fetchMinBytesPerSecond,
-    });
-    bytes = await readAll(fetched.body);
-  } catch (error) {
-    if (error instanceof PublicFetchError) {
-      return { failure: toolFailure(error.kind === 'too_large' ? 'file_too_large' : 'fetch_failed', error.message) };
+    let chunks: Uint8Array[];
+    try {
+      const fetched = await fetchPublicUrl(url, {
+        maxBytes: deps.settings.maxFileBytes,
+        allowHosts: deps.settings.fetchAllowHosts,
+        signal,
+        deadlineMs: deps.settings.fetchTimeoutSeconds * 1000,
+        minBytesPerSecond: deps.settings.fetchMinBytesPerSecond,
+      });
+      if (fetched.contentLength !== undefined && !holdUpTo(fetched.contentLength)) {
+        await fetched.body.cancel();
+        return { failure: busy(fetched.contentLength) };
+      }
+      const read = await readWithin(fetched.body, holdUpTo);
+      if ('over' in read) return { failure: busy(read.over) };
+      chunks = read.chunks;
+    } catch (error) {
+      if (error instanceof PublicFetchError) {
+        return { failure: toolFailure(error.kind === 'too_large' ? 'file_too_large' : 'fetch_failed', error.message) };
+      }
+      throw error;
     }
-    throw error;
+    return { written: await deps.sandbox.uploadFile(session, path, streamOf(chunks), signal) };
+  } finally {
+    budget.give(taken);
   }
-  return { written: await deps.sandbox.uploadFile(session, path, new Blob([bytes]).stream(), signal) };
 }
 
-async function readAll(body: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+/** Reads the body's chunks as they come, holding each in the budget first; `over`: the bytes it had when the budget ran out. */
+async function readWithin(
+  body: ReadableStream<Uint8Array>,
+  holdUpTo: (bytes: number) => boolean,
+): Promise<{ chunks: Uint8Array[] } | { over: number }> {
   const chunks: Uint8Array[] = [];
+  let received = 0;
   const reader = body.getReader();
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) return Buffer.concat(chunks);
+    if (done) return { chunks };
+    received += value.length;
+    if (!holdUpTo(received)) {
+      await reader.cancel();
+      return { over: received };
+    }
     chunks.push(value);
   }
 }
+
+/** The chunks as a stream, each let go once the upload has taken it. */
+function streamOf(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
+  let next = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (next === chunks.length) return controller.close();
+      controller.enqueue(chunks[next]!);
+      chunks[next++] = EMPTY;
+    },
+  });
+}
+
+const EMPTY = new Uint8Array(0);

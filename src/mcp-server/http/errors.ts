@@ -18,7 +18,7 @@ export const RpcCode = {
   unauthorized: -32001,
 } as const;
 
-export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 406 | 413 | 415 | 500 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 406 | 408 | 413 | 415 | 429 | 500 | 503;
 
 export function rpcErrorBody(code: number, message: string): string {
   return JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
@@ -44,6 +44,14 @@ export const errors = {
   // the kept-alive client's next request (the client opens a fresh connection).
   tooLarge: (maxBytes: number, what = 'the request body') =>
     rpcError(413, RpcCode.refused, `Payload Too Large: ${what} must not exceed ${maxBytes} bytes`, { Connection: 'close' }),
+  /** The tenant already has its share of this process's requests in progress (tenant-requests.ts). */
+  tooManyRequests: (tenant: string, max: number) =>
+    rpcError(
+      429,
+      RpcCode.refused,
+      `Too Many Requests: tenant "${tenant}" already has ${max} requests in progress here, the most one tenant may (MCP_MAX_REQUESTS_PER_TENANT); retry once one has answered`,
+      { 'Retry-After': '1' },
+    ),
   notLocal: (header: 'Host' | 'Origin', value: string) =>
     rpcError(403, RpcCode.refused, `Forbidden: ${header} "${value}" is not local; this server only accepts local requests`),
   methodNotAllowed: (message: string, allow: string) => rpcError(405, RpcCode.refused, `Method not allowed: ${message}`, { Allow: allow }),

@@ -34,6 +34,8 @@ import type { Logger } from '../../shared/logger.ts';
 import { createMcpServer, type McpServerDeps } from '../server/server.ts';
 import { describeIssues } from '../../shared/zod-issues.ts';
 import { tenantKey, type Tenant } from '../auth/tenant.ts';
+import { MAX_BATCH_MESSAGES } from './batch-limit.ts';
+import type { TenantRequests } from './tenant-requests.ts';
 import { bearer, type CallerAuth, type TenantVariables } from './bearer-auth.ts';
 import { errors, rpcError } from './errors.ts';
 import { startRequestLog } from './request-log.ts';
@@ -46,6 +48,8 @@ export interface InvokeRouteDeps {
   logger: Logger;
   /** The MCP server's dependencies for one request (the same as the MCP path's). */
   serverDeps(request: Request, logger: Logger, tenant: Tenant): McpServerDeps;
+  /** Each tenant's requests in progress, shared with the MCP path's cap. */
+  requests: TenantRequests;
 }
 
 type Env = { Variables: RequestIdVariables & TenantVariables };
@@ -111,6 +115,9 @@ function parseEvent(text: string): Parsed {
   }
   if (Array.isArray(value)) {
     if (value.length === 0) throw new InvalidEvent(-32600, 'the event is an empty batch');
+    if (value.length > MAX_BATCH_MESSAGES) {
+      throw new InvalidEvent(-32600, `the event is a batch of ${value.length} messages; at most ${MAX_BATCH_MESSAGES} in one batch`);
+    }
     const items = value.map((item, i) => jsonRpcMessage(item, `batch item ${i} `));
     return { shape: 'batch', messages: items.map((i) => i.message), tokens: items.map((i) => i.token) };
   }
@@ -178,49 +185,62 @@ export function createInvokeRoute(deps: InvokeRouteDeps): Hono<Env> {
     }
     if (tenant === undefined) throw new Error('invoke: no tenant after authentication');
     log.tenant = tenant.id;
+    // The tenant is known only now (an event may carry its token): the cap is taken here.
+    const release = deps.requests.enter(tenant);
+    if (!release) return log.finish(errors.tooManyRequests(tenant.id, deps.requests.max));
+    try {
+      const messages: JSONRPCMessage[] =
+        event.shape === 'tool'
+          ? [
+              {
+                jsonrpc: '2.0',
+                id: 'invoke',
+                method: 'tools/call',
+                params: { name: event.call.tool, arguments: event.call.arguments ?? {} },
+              },
+            ]
+          : event.messages;
 
-    const messages: JSONRPCMessage[] =
-      event.shape === 'tool'
-        ? [{ jsonrpc: '2.0', id: 'invoke', method: 'tools/call', params: { name: event.call.tool, arguments: event.call.arguments ?? {} } }]
-        : event.messages;
+      const incoming = c.req.raw;
+      log.era = 'legacy';
+      const server = createMcpServer({
+        ...deps.serverDeps(incoming, logger.child({ request_id: requestId, tenant: tenant.id }), tenant),
+        onToolCall: ({ outcome, error }) => {
+          log.outcome = outcome;
+          log.error = error;
+        },
+      });
+      // An event is one plain JSON answer: the SDK's stateless 2025 transport in JSON mode.
+      const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      await server.connect(transport);
+      incoming.signal.addEventListener('abort', () => void transport.close(), { once: true });
+      // The transport speaks Streamable HTTP; an event has neither its Accept nor its Content-Type.
+      const headers = new Headers(incoming.headers);
+      headers.set('accept', 'application/json, text/event-stream');
+      headers.set('content-type', 'application/json');
+      // The body goes in parsed (auth_token removed); the original's length no longer describes it.
+      headers.delete('content-length');
+      headers.delete('transfer-encoding');
+      const response = await transport.handleRequest(new Request(incoming.url, { method: 'POST', headers }), {
+        parsedBody: event.shape === 'batch' ? messages : messages[0],
+      });
 
-    const incoming = c.req.raw;
-    log.era = 'legacy';
-    const server = createMcpServer({
-      ...deps.serverDeps(incoming, logger.child({ request_id: requestId, tenant: tenant.id }), tenant),
-      onToolCall: ({ outcome, error }) => {
-        log.outcome = outcome;
-        log.error = error;
-      },
-    });
-    // An event is one plain JSON answer: the SDK's stateless 2025 transport in JSON mode.
-    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-    await server.connect(transport);
-    incoming.signal.addEventListener('abort', () => void transport.close(), { once: true });
-    // The transport speaks Streamable HTTP; an event has neither its Accept nor its Content-Type.
-    const headers = new Headers(incoming.headers);
-    headers.set('accept', 'application/json, text/event-stream');
-    headers.set('content-type', 'application/json');
-    // The body goes in parsed (auth_token removed); the original's length no longer describes it.
-    headers.delete('content-length');
-    headers.delete('transfer-encoding');
-    const response = await transport.handleRequest(new Request(incoming.url, { method: 'POST', headers }), {
-      parsedBody: event.shape === 'batch' ? messages : messages[0],
-    });
-
-    if (event.shape === 'jsonrpc' || response.status !== 200) return log.finish(response);
-    const body = (await response.json()) as unknown;
-    if (event.shape === 'batch') {
-      // The SDK answers a batch holding one request with a bare object; JSON-RPC wants an array.
-      return log.finish(Response.json(Array.isArray(body) ? body : [body]));
+      if (event.shape === 'jsonrpc' || response.status !== 200) return log.finish(response);
+      const body = (await response.json()) as unknown;
+      if (event.shape === 'batch') {
+        // The SDK answers a batch holding one request with a bare object; JSON-RPC wants an array.
+        return log.finish(Response.json(Array.isArray(body) ? body : [body]));
+      }
+      if (isJSONRPCResultResponse(body)) return log.finish(Response.json(body.result as CallToolResult));
+      if (isJSONRPCErrorResponse(body)) {
+        // Bad parameters (an unknown tool) are the caller's to fix; anything else is ours.
+        const status = [-32600, -32601, -32602].includes(body.error.code) ? 400 : 500;
+        return log.finish(rpcError(status, body.error.code, body.error.message));
+      }
+      return log.finish(rpcError(500, -32603, 'Internal error: the MCP server gave no response to the tool call'));
+    } finally {
+      release();
     }
-    if (isJSONRPCResultResponse(body)) return log.finish(Response.json(body.result as CallToolResult));
-    if (isJSONRPCErrorResponse(body)) {
-      // Bad parameters (an unknown tool) are the caller's to fix; anything else is ours.
-      const status = [-32600, -32601, -32602].includes(body.error.code) ? 400 : 500;
-      return log.finish(rpcError(status, body.error.code, body.error.message));
-    }
-    return log.finish(rpcError(500, -32603, 'Internal error: the MCP server gave no response to the tool call'));
   });
 
   route.all('/', () => errors.methodNotAllowed(`send events with POST. ${EXAMPLES}`, 'POST'));

@@ -10,7 +10,7 @@
  * the text block and in structuredContent.stdout.
  */
 import type { CallToolResult } from '@modelcontextprotocol/server';
-import { WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
+import { SANDBOX_ERROR_NAMES, WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
 import type { ToolDeps } from '../tools/tool-definition.ts';
 import { fileLink, fileUri } from '../file-tools/workspace-files.ts';
 
@@ -49,8 +49,11 @@ export async function boundRunResult(result: CallToolResult, deps: ToolDeps, whe
       deps.logger.warn('could not save a run output', { error: error instanceof Error ? error.message : String(error) });
     }
   }
+  // A run stopped at the sandbox's output cap lost what came after it: the file holds what was kept, not all.
+  const stoppedAtCap = (structured?.error as { name?: unknown } | null | undefined)?.name === SANDBOX_ERROR_NAMES.outputLimit;
+  const kept = stoppedAtCap ? 'what the sandbox kept before it stopped the run at its output limit' : 'the full output';
   const remedy = saved
-    ? `the full output is in ${saved.path} (read_file "${OUTPUT_FOLDER}/${saved.name}", or the linked resource)`
+    ? `${kept} is in ${saved.path} (read_file "${OUTPUT_FOLDER}/${saved.name}", or the linked resource)`
     : where.contextId === undefined
       ? 'the rest is gone with this one-off run: run in a context (create_context) to keep full outputs as files'
       : 'the full output could not be saved';

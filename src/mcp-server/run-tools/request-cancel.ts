@@ -24,20 +24,42 @@ export function runTag(tenant: Tenant, requestId: RequestId): string {
     .slice(0, 32);
 }
 
+/** The most interrupts one request has in flight at once. */
+export const CANCEL_CONCURRENCY = 4;
+
 /**
  * Interrupts the caller's runs started by request `requestId`, in every session of the caller;
  * how many were found. `early` (default): a run that starts with it soon after is stopped too.
  */
-export async function cancelRequest(deps: ToolDeps, requestId: RequestId, { early = true }: { early?: boolean } = {}): Promise<number> {
-  const tag = runTag(deps.tenant, requestId);
+export async function cancelRequest(deps: ToolDeps, requestId: RequestId, options: { early?: boolean } = {}): Promise<number> {
+  return cancelRequests(deps, [requestId], options);
+}
+
+/**
+ * cancelRequest for several request ids at once (a batch's cancels, repeats counted once): the
+ * tenant's sessions are listed once, and at most CANCEL_CONCURRENCY interrupts are in flight.
+ * The caller bounds `requestIds` (a batch holds at most MAX_BATCH_MESSAGES).
+ */
+export async function cancelRequests(
+  deps: ToolDeps,
+  requestIds: readonly RequestId[],
+  { early = true }: { early?: boolean } = {},
+): Promise<number> {
+  const tags = [...new Set(requestIds.map((id) => runTag(deps.tenant, id)))];
   const sessions = await (await deps.sessions()).list(tenantTag(deps.tenant));
-  const counts = await Promise.all(
-    sessions.map((session) =>
-      deps.sandbox.interruptTagged(session, tag, early ? undefined : false).catch((error: unknown) => {
+  const calls = sessions.flatMap((session) => tags.map((tag) => ({ session, tag })));
+  let found = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < calls.length) {
+      const { session, tag } = calls[next++]!;
+      try {
+        found += (await deps.sandbox.interruptTagged(session, tag, early ? undefined : false)) ?? 0;
+      } catch (error) {
         deps.logger.warn('could not pass a cancel to a sandbox session', { error: String(error) });
-        return 0;
-      }),
-    ),
-  );
-  return counts.reduce<number>((sum, count) => sum + (count ?? 0), 0);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CANCEL_CONCURRENCY, calls.length) }, worker));
+  return found;
 }

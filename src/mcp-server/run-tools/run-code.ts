@@ -5,7 +5,7 @@ import { changedFiles, filesFromEvent, snapshotWorkspace } from '../file-tools/c
 import { runTag } from './request-cancel.ts';
 import { createRunProgress } from './run-progress.ts';
 import { encodeRunId } from './run-ids.ts';
-import { DEFAULT_WAIT_SECONDS, RunOutput, renderExecution } from './run-output.ts';
+import { DEFAULT_WAIT_SECONDS, RunOutput, renderExecution, waitSecondsParam } from './run-output.ts';
 import { createTenantContext } from '../tools/tenant-contexts.ts';
 import { ContextIdParam, LanguageParam, releaseSessionIfEmpty, resolveContext } from '../tools/context-params.ts';
 import { failureOf, unknownContext } from '../tools/tool-failure.ts';
@@ -13,6 +13,8 @@ import { defineTool, type ToolDeps } from '../tools/tool-definition.ts';
 import { discardedFilesNote, withNote } from './one-off-files.ts';
 import { boundRunResult } from './bounded-output.ts';
 import { MAX_RUN_TIMEOUT_SECONDS } from '../../protocol/limits.ts';
+import { SHOWN_IN_VIEW } from '../apps/result-view.ts';
+import { withViewData } from '../apps/result-tables.ts';
 
 export const runCode = defineTool({
   name: 'run_code',
@@ -39,18 +41,15 @@ export const runCode = defineTool({
       .max(MAX_RUN_TIMEOUT_SECONDS)
       .optional()
       .describe('Stop the run after this many seconds (default set by the server, typically 300). The context survives a timeout.'),
-    wait_seconds: z
-      .number()
-      .positive()
-      .max(MAX_RUN_TIMEOUT_SECONDS)
-      .optional()
-      .describe(
-        `Answer after at most this many seconds (default ${DEFAULT_WAIT_SECONDS}): a run still going then keeps running, and the answer has status "running", ` +
-          'its output so far and a run_id for wait_run / cancel_run.',
-      ),
+    wait_seconds: waitSecondsParam(
+      'Answer after at most this many seconds: a run still going then keeps running, and the answer has status "running", ' +
+        'its output so far and a run_id for wait_run / cancel_run',
+      { zero: false },
+    ),
   }),
   outputSchema: RunOutput,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+  _meta: SHOWN_IN_VIEW,
   async handler({ code, context_id, language, timeout_seconds, wait_seconds }, deps, call) {
     const timeout = timeout_seconds ?? deps.settings.runTimeoutSeconds;
     const wait = wait_seconds ?? DEFAULT_WAIT_SECONDS;
@@ -73,14 +72,24 @@ export const runCode = defineTool({
           { signal: call.signal, onEvent: progress.onEvent },
         );
         await progress.finish();
-        if (execution.heldAs !== undefined) return renderRunning(execution, deps, started, address.session, false);
+        if (execution.heldAs !== undefined) {
+          return boundRunResult(renderRunning(execution, deps, started, address.session, false), deps, {
+            contextId: context_id,
+            session: address.session,
+          });
+        }
         const files = execution.filesChanged
           ? filesFromEvent(execution.filesChanged, context_id)
           : await changedFiles(deps, address.session, context_id, before);
-        return await boundRunResult(renderExecution(execution, deps, started, { files, notes: notHeld(started, hold_after) }), deps, {
-          contextId: context_id,
-          session: address.session,
-        });
+        const bounded = await boundRunResult(
+          renderExecution(execution, deps, started, { files, notes: notHeld(started, hold_after) }),
+          deps,
+          {
+            contextId: context_id,
+            session: address.session,
+          },
+        );
+        return withViewData(bounded, execution, deps, address);
       } catch (error) {
         await progress.finish();
         return failureOf(error, context_id);
@@ -105,12 +114,12 @@ export const runCode = defineTool({
       await progress.finish();
       if (execution.heldAs !== undefined) {
         held = true;
-        return renderRunning(execution, deps, started, session, true);
+        return await boundRunResult(renderRunning(execution, deps, started, session, true), deps, { session });
       }
       const bounded = await boundRunResult(renderExecution(execution, deps, started, { notes: notHeld(started, hold_after) }), deps, {
         session,
       });
-      return withNote(bounded, await discardedFilesNote(deps, session));
+      return withViewData(withNote(bounded, await discardedFilesNote(deps, session)), execution, deps, { session });
     } catch (error) {
       await progress.finish();
       return failureOf(error);

@@ -14,6 +14,27 @@ import { fileLink } from '../file-tools/workspace-files.ts';
 /** How long run_code and wait_run wait for a run before answering "running": below the common clients' 60 s deadline. */
 export const DEFAULT_WAIT_SECONDS = 40;
 
+/**
+ * The longest wait a call may ask for. Both official SDKs time a request out at 60 s, not reset by
+ * progress, and a caller that times out loses the answer (run_code's run is then interrupted); 10 s
+ * are left for the answer to be built and sent. A longer run is collected by wait_run, call by call.
+ */
+export const MAX_WAIT_SECONDS = 50;
+
+/** wait_seconds of run_code and wait_run: bounded below the clients' deadline, and saying why. */
+export function waitSecondsParam(what: string, { zero }: { zero: boolean }) {
+  const seconds = z.number();
+  return (zero ? seconds.nonnegative() : seconds.positive())
+    .max(MAX_WAIT_SECONDS, {
+      error: `wait_seconds is at most ${MAX_WAIT_SECONDS}: MCP clients time a request out at 60 s and the answer would be lost. Wait again with wait_run instead`,
+    })
+    .optional()
+    .describe(
+      `${what} (default ${DEFAULT_WAIT_SECONDS}, at most ${MAX_WAIT_SECONDS}, below the 60 s after which MCP clients give up on a request; ` +
+        'a longer run is collected by calling wait_run again).',
+    );
+}
+
 /** Result formats carried in structuredContent; png/jpeg go out as MCP image content instead. */
 const TEXTUAL_FORMATS = ['text', 'html', 'markdown', 'latex', 'svg', 'javascript'] as const satisfies readonly ResultFormat[];
 
@@ -100,8 +121,8 @@ export function renderExecution(execution: Execution, deps: ToolDeps, started: n
     else if (result.png || result.jpeg) sections.push(`${label}: image${result.text ? ` (${result.text})` : ''}`);
     else if (result.markdown !== undefined) sections.push(`${label}:\n${result.markdown}`);
     else if (result.html !== undefined) sections.push(`${label} (html):\n${result.html}`);
-    if (result.png) content.push({ type: 'image', data: result.png, mimeType: 'image/png' });
-    if (result.jpeg) content.push({ type: 'image', data: result.jpeg, mimeType: 'image/jpeg' });
+    if (result.png) content.push({ type: 'image', data: canonicalBase64(result.png), mimeType: 'image/png' });
+    if (result.jpeg) content.push({ type: 'image', data: canonicalBase64(result.jpeg), mimeType: 'image/jpeg' });
   }
   if (structured.error) {
     const { name, value, traceback } = structured.error;
@@ -119,4 +140,12 @@ export function renderExecution(execution: Execution, deps: ToolDeps, started: n
     structuredContent: structured,
     isError: structured.error !== null,
   };
+}
+
+/**
+ * Jupyter's base64 ends in a newline (and a sandbox may wrap lines); clients that check image data
+ * with a strict base64 schema (the Vercel AI SDK's MCP client) refuse the whole result for it.
+ */
+function canonicalBase64(data: string): string {
+  return Buffer.from(data, 'base64').toString('base64');
 }

@@ -3,13 +3,13 @@ import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { SandboxError } from '../sandbox-client/errors.ts';
 import { decodeRunId, type RunAddress } from './run-ids.ts';
-import { failureOf, toolFailure } from '../tools/tool-failure.ts';
+import { failureOf, NOT_ISSUED_HERE, toolFailure } from '../tools/tool-failure.ts';
 import type { ToolDeps } from '../tools/tool-definition.ts';
 import { MAX_ID_LENGTH } from '../context-ids/context-id.ts';
 
 export const RunIdParam = z.string().min(1).max(MAX_ID_LENGTH).describe('The run_id of a run_code answer with status "running".');
 
-export function unknownRun(runId: string, why = 'it was not issued by this server or was altered'): CallToolResult {
+export function unknownRun(runId: string, why = NOT_ISSUED_HERE): CallToolResult {
   return toolFailure(
     'unknown_run',
     `unknown run "${runId}": ${why}. A run's output is kept until it has been collected, or for 10 minutes after the run ended.`,

@@ -3,13 +3,14 @@
  * agent can act on. Callers never inspect HTTP statuses themselves.
  */
 import { HTTPError, TimeoutError } from 'ky';
-import { QUOTA_REFUSAL } from '../../protocol/sandbox-api.ts';
+import { QUOTA_REFUSAL, RUNS_REFUSAL } from '../../protocol/sandbox-api.ts';
 
 export type SandboxErrorKind =
   | 'not_found'
   | 'file_not_found'
   | 'no_file_api'
   | 'over_quota'
+  | 'too_many_runs'
   | 'unreachable'
   | 'timeout'
   | 'http'
@@ -57,6 +58,8 @@ export async function toSandboxError(error: unknown, baseUrl: string, what: stri
     if (status === 429 && body.startsWith(QUOTA_REFUSAL)) {
       return new SandboxError('over_quota', body.slice(QUOTA_REFUSAL.length).replace(/^:\s*/, ''), status);
     }
+    // Runs waiting or kept (executions.ts Runs.refusal): the message names the limit and what to do.
+    if (status === 429 && body.startsWith(RUNS_REFUSAL)) return new SandboxError('too_many_runs', body, status);
     if (status === 502 || status === 504) {
       return new SandboxError('timeout', `${what}: the sandbox timed out (HTTP ${status}${body ? `: ${body}` : ''})`, status);
     }

@@ -1,4 +1,7 @@
-/** The code-interpreter tools: the seed's five, with its names and parameters, the three file tools, and the two for long runs. */
+/**
+ * The code-interpreter tools: the seed's five, with its names and parameters, the three file tools, the two for long runs,
+ * and result_page, which the results viewer calls (MCP Apps hosts keep it from the model: `_meta.ui.visibility`).
+ */
 import { createToolCatalog, type ToolCatalog } from '../tools/tool-catalog.ts';
 import { createContext } from '../tools/create-context.ts';
 import { healthCheck } from '../tools/health-check.ts';
@@ -10,6 +13,7 @@ import { readFile } from '../file-tools/read-file.ts';
 import { writeFile } from '../file-tools/write-file.ts';
 import { waitRun } from '../run-tools/wait-run.ts';
 import { cancelRun } from '../run-tools/cancel-run.ts';
+import { resultPage } from '../apps/result-page.ts';
 
 export const TOOLS = [
   healthCheck,
@@ -22,6 +26,7 @@ export const TOOLS = [
   listFiles,
   waitRun,
   cancelRun,
+  resultPage,
 ] as const;
 
 /** Builds the catalog (JSON Schemas included); call once per process. */

@@ -12,7 +12,7 @@ const ANALYZE_FILE: Prompt = {
   name: 'analyze_file',
   title: 'Analyse a data file',
   description:
-    'Loads a file (CSV, Excel, JSON, Parquet, text …) into a Python context and analyses it: its shape, columns, a summary and charts, or the question you ask.',
+    'Loads a file (CSV, TSV, Excel, JSON, text …) into a Python context and analyses it: its shape, columns, a summary and charts, or the question you ask.',
   arguments: [
     {
       name: 'file',
@@ -38,7 +38,8 @@ function analyzeFile(args: Record<string, string>): GetPromptResult {
     isUrl
       ? `Download the file with write_file (url "${file}", and a path such as "data/${file.split(/[?#]/)[0]!.split('/').pop() || 'input'}").`
       : `The file is "${file}" in the context's workspace; check it is there with list_files if unsure.`,
-    'Load it with pandas (read_csv, read_excel, read_json, read_parquet …, by its type) and look at its shape, columns, types and a few rows before anything else.',
+    // Debian 12 packages no pyarrow, so the sandbox's pandas cannot read Parquet: the prompt says so rather than promise it.
+    'Load it with pandas (read_csv, read_excel, read_json …, by its type; Parquet cannot be read here, as the sandbox has no pyarrow) and look at its shape, columns, types and a few rows before anything else.',
     args.question?.trim()
       ? `Then answer: ${args.question.trim()}`
       : 'Then give an overview: what the data holds, summary statistics, missing values, and anything notable.',

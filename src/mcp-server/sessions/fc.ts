@@ -25,6 +25,7 @@ import {
   TenantCapReached,
 } from './types.ts';
 import { FcSessionApiError, type SessionApiOperation } from './session-api-error.ts';
+import { commonJsExports } from '../../shared/common-js.ts';
 
 export { FcSessionApiError } from './session-api-error.ts';
 
@@ -253,16 +254,6 @@ const importSdk = () => import('@alicloud/fc20230330');
 type SdkModule = Awaited<ReturnType<typeof importSdk>>;
 type FcClientClass = SdkModule['default']['default'];
 type FcClient = InstanceType<FcClientClass>;
-
-/**
- * A CommonJS module's `module.exports`, however it was imported: Node's ESM loader
- * gives named exports plus `default` = module.exports; esbuild's split chunks give
- * only `default`; tsx unwraps `default` to `exports.default` and keeps named exports.
- */
-function commonJsExports<T>(namespace: unknown): T {
-  const inner = (namespace as { default?: unknown }).default;
-  return (typeof inner === 'object' && inner !== null ? inner : namespace) as T;
-}
 
 async function loadSdk(): Promise<SdkModule> {
   return commonJsExports<SdkModule>(await importSdk());

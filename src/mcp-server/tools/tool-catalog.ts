@@ -27,6 +27,7 @@ export function createToolCatalog(tools: readonly Tool[]): ToolCatalog {
         inputSchema: listedInputSchema(tool),
         outputSchema: listedOutputSchema(tool),
         annotations: tool.annotations,
+        ...(tool._meta ? { _meta: tool._meta } : {}),
       }),
     ),
   });

@@ -5,6 +5,7 @@
  */
 import type { CallToolResult, LoggingLevel, ServerNotification, ToolAnnotations } from '@modelcontextprotocol/server';
 import { z } from 'zod';
+import type { DownloadBudget } from '../net/download-budget.ts';
 import type { Tenant } from '../auth/tenant.ts';
 import type { Config } from '../config.ts';
 import type { ContextIdCodec } from '../context-ids/context-id.ts';
@@ -28,6 +29,8 @@ export interface ToolDeps {
   settings: ToolSettings;
   /** Who is calling, as the HTTP edge authenticated it (the anonymous tenant without auth, and over stdio). */
   tenant: Tenant;
+  /** The bytes of write_file downloads the process holds at once, shared by every request (one per process). */
+  downloads: DownloadBudget;
 }
 
 /** The part of the one settings object (Config) the tools read: passed down whole, never renamed. */
@@ -64,6 +67,8 @@ export interface Tool<In extends z.ZodObject = z.ZodObject, Out extends z.ZodObj
   inputSchema: In;
   outputSchema: Out;
   annotations: ToolAnnotations;
+  /** The tool's `_meta` in tools/list, e.g. MCP Apps' `ui` (the view that shows its results, or who may call it). */
+  _meta?: Record<string, unknown>;
   handler(args: z.output<In>, deps: ToolDeps, call: ToolCall): Promise<CallToolResult>;
 }
 
@@ -77,9 +82,14 @@ export function toolResult<T extends Record<string, unknown>>(structured: T, tex
   return { content: [{ type: 'text', text }], structuredContent: structured };
 }
 
-/** A tool's tools/list input schema. */
+/**
+ * A tool's tools/list input schema. The root says no arguments beyond those named
+ * (`additionalProperties: false`), which strict tool-calling modes require: without it
+ * OpenAI's Agents SDK (`convertSchemasToStrict`) falls back to non-strict for a tool
+ * that takes no arguments. The handler's zod schema still ignores extra arguments.
+ */
 export function listedInputSchema(tool: Tool): JsonSchema & { type: 'object' } {
-  return { ...portableJsonSchema(tool.inputSchema, 'input'), type: 'object' };
+  return { ...portableJsonSchema(tool.inputSchema, 'input'), type: 'object', additionalProperties: false };
 }
 
 /**

@@ -20,6 +20,7 @@ export const TOOL_FAILURE_KINDS = [
   'invalid_arguments',
   'unknown_context',
   'unknown_run',
+  'unknown_result',
   'sandbox_not_found',
   'sandbox_unreachable',
   'sandbox_timeout',
@@ -31,6 +32,7 @@ export const TOOL_FAILURE_KINDS = [
   'file_too_large',
   'fetch_failed',
   'too_many_contexts',
+  'too_many_runs',
   'cancelled',
   'session_api',
   'internal',
@@ -66,10 +68,18 @@ export function toolFailure(
   return { content: [{ type: 'text', text: message }], structuredContent: structured as unknown as Record<string, unknown>, isError: true };
 }
 
+/**
+ * Why a signed id does not verify. Besides tampering, the usual cause is a restart with another secret: stdio and
+ * loopback servers make a random CONTEXT_SECRET per process (the Inspector's stdio CLI starts one per call).
+ */
+export const NOT_ISSUED_HERE =
+  'it was not issued by this server or was altered, or the server has restarted since with another CONTEXT_SECRET ' +
+  '(without one set, each process makes its own: set CONTEXT_SECRET, 16+ characters, to keep ids valid across restarts)';
+
 export function unknownContext(contextId: string): CallToolResult {
   return toolFailure(
     'unknown_context',
-    `unknown context "${contextId}": it was not issued by this server or was altered. Call list_contexts to see live contexts, or create_context for a new one.`,
+    `unknown context "${contextId}": ${NOT_ISSUED_HERE}. Call list_contexts to see live contexts, or create_context for a new one.`,
   );
 }
 
@@ -84,6 +94,7 @@ export function failureOf(error: unknown, contextId?: string): CallToolResult {
       );
     }
     if (error.kind === 'over_quota') return toolFailure('too_many_contexts', error.message, { status: error.status });
+    if (error.kind === 'too_many_runs') return toolFailure('too_many_runs', error.message, { status: error.status });
     const kind: ToolFailureKind = error.kind === 'aborted' ? 'cancelled' : `sandbox_${error.kind}`;
     return toolFailure(kind, error.message, error.status !== undefined ? { status: error.status } : {});
   }

@@ -29,6 +29,8 @@ export interface CodeRequest {
   code: string;
   timeoutMs: number;
   outputLimitBytes: number;
+  /** Output events one execution may produce (SANDBOX_MAX_OUTPUT_EVENTS). */
+  outputLimitEvents: number;
   envVars?: Record<string, string>;
 }
 
@@ -38,6 +40,8 @@ export interface ExecuteParams extends CodeRequest {
   signal?: AbortSignal;
   /** Aborted when someone asks the execution to stop (it is told so, unlike a client that left). */
   cancel?: AbortSignal;
+  /** Aborted, its reason saying what ("more … than …"), when the run holds more output than the server keeps for it. */
+  overLimit?: AbortSignal;
   /** Awaited once this execution has the kernel, before its code is sent (e.g. a look at the workspace). */
   onStart?(): Promise<void>;
   /** Awaited after the code ended by itself or was stopped, while the execution still holds the kernel. */
@@ -71,6 +75,8 @@ export class CodeContext {
   /** Executions and restarts run one after another. */
   #queue: Promise<unknown> = Promise.resolve();
   #busy = 0;
+  /** Executions and restarts queued that have not had their turn yet. */
+  #waiting = 0;
   #closed = false;
   /** What an execution cut short by close() is told. */
   #closedBecause = 'The context was deleted while this code ran.';
@@ -95,6 +101,11 @@ export class CodeContext {
   /** True while an execution or restart is queued or running (idle removal leaves it alone). */
   get busy(): boolean {
     return this.#busy > 0;
+  }
+
+  /** How many executions (or restarts) wait for their turn, behind the one under way. */
+  get waiting(): number {
+    return this.#waiting;
   }
 
   toJSON(): Context {
@@ -136,7 +147,14 @@ export class CodeContext {
 
   async #exclusive<T>(task: () => Promise<T>): Promise<T> {
     this.#busy++;
+    this.#waiting++;
+    let waits = true;
+    const turn = () => {
+      if (waits) this.#waiting--;
+      waits = false;
+    };
     const run = this.#queue.then(async () => {
+      turn();
       if (this.#closed) throw new ContextClosedError(this.id);
       await this.#revival;
       return task();
@@ -145,6 +163,7 @@ export class CodeContext {
     try {
       return await run;
     } finally {
+      turn();
       this.#busy--;
       this.lastUsed = new Date();
     }
@@ -214,7 +233,7 @@ export class CodeContext {
     const hasEnv = params.envVars !== undefined && Object.keys(params.envVars).length > 0;
     if (hasEnv) await this.#runSilent(snippets.setEnv(params.envVars!));
 
-    const output = new ExecutionOutput(params.emit, params.outputLimitBytes);
+    const output = new ExecutionOutput(params.emit, params.outputLimitBytes, params.outputLimitEvents);
     const handle = kernel.connection.execute(params.code, { onIopub: output.add, linger: snippets.lateOutput });
     const disarm = stopOnTimeoutOrAbort(output, params);
     try {
@@ -225,7 +244,7 @@ export class CodeContext {
       }
       if (outcome.kind === 'done') {
         await this.#finish(kernel.connection, outcome.reply, output, params.code);
-      } else if (!(await this.#stopCode(kernel, handle.done, outcome.kind, params))) {
+      } else if (!(await this.#stopCode(kernel, handle.done, outcome.kind, params, output.overflow))) {
         return; // the kernel was replaced: nothing of this execution is left to undo
       }
       if (hasEnv) await this.#runSilent(snippets.restoreEnv()).catch(() => {});
@@ -266,10 +285,16 @@ export class CodeContext {
    * The server stopped the code: interrupts it, tells the client why (unless it left), and
    * restarts a kernel that would not stop. True when the kernel (and its variables) stayed.
    */
-  async #stopCode(kernel: RunningKernel, done: Promise<unknown>, reason: StopReason, params: ExecuteParams): Promise<boolean> {
+  async #stopCode(
+    kernel: RunningKernel,
+    done: Promise<unknown>,
+    reason: StopReason,
+    params: ExecuteParams,
+    overflow: string | undefined,
+  ): Promise<boolean> {
     const connection = kernel.connection;
     const stoppedCleanly = (await this.#interrupt(connection, done, kernel)) && (await this.#responsive(connection));
-    if (reason !== 'abort') params.emit(this.#stopError(reason, params, stoppedCleanly));
+    if (reason !== 'abort') params.emit(this.#stopError(reason, params, stoppedCleanly, overflow));
     if (!stoppedCleanly) await this.#replaceKernel();
     return stoppedCleanly;
   }
@@ -294,7 +319,7 @@ export class CodeContext {
     return (await within(woundDown, INTERRUPT_GRACE_MS)) ?? false;
   }
 
-  #stopError(reason: Exclude<StopReason, 'abort'>, params: ExecuteParams, settled: boolean): ExecutionEvent {
+  #stopError(reason: Exclude<StopReason, 'abort'>, params: ExecuteParams, settled: boolean, overflow?: string): ExecutionEvent {
     const lost = settled ? '' : ' The kernel did not stop when interrupted and was restarted: its variables are lost.';
     if (reason === 'cancel')
       return cancelledError(`The run was cancelled and interrupted.${lost || ' The context and its variables remain.'}`);
@@ -310,7 +335,7 @@ export class CodeContext {
     return {
       type: 'error',
       name: SANDBOX_ERROR_NAMES.outputLimit,
-      value: `Execution produced more than ${params.outputLimitBytes} bytes of output and was interrupted.${lost}`,
+      value: `Execution produced ${overflow ?? `more than ${params.outputLimitBytes} bytes of output`} and was interrupted.${lost}`,
       traceback: '',
     };
   }
@@ -323,12 +348,16 @@ export class CodeContext {
       emit({ type: 'error', name: SANDBOX_ERROR_NAMES.context, value: this.#closedBecause, traceback: '' });
       return;
     }
+    const lost = kernel.lostBecause;
+    const died = lost
+      ? `The kernel was stopped: ${lost}.`
+      : `The kernel died (${describeExit(exit)}), for instance by exiting or running out of memory.`;
     emit({
       type: 'error',
       name: SANDBOX_ERROR_NAMES.kernelDied,
       value: restarted
-        ? `The kernel died (${describeExit(exit)}), for instance by exiting or running out of memory. The context was restarted with a fresh kernel: its variables and imports are lost.`
-        : `The kernel died (${describeExit(exit)}) and could not be restarted.`,
+        ? `${died} The context was restarted with a fresh kernel: its variables and imports are lost.`
+        : `${died} It could not be restarted.`,
       traceback: '',
     });
   }
@@ -353,14 +382,18 @@ function stopOnTimeoutOrAbort(output: ExecutionOutput, params: ExecuteParams): (
   const timer = setTimeout(() => output.stop('timeout'), params.timeoutMs);
   const onAbort = () => output.stop('abort');
   const onCancel = () => output.stop('cancel');
+  const onOverLimit = () => output.overLimit(String(params.overLimit?.reason));
   if (params.signal?.aborted) onAbort();
   if (params.cancel?.aborted) onCancel();
+  if (params.overLimit?.aborted) onOverLimit();
   params.signal?.addEventListener('abort', onAbort, { once: true });
   params.cancel?.addEventListener('abort', onCancel, { once: true });
+  params.overLimit?.addEventListener('abort', onOverLimit, { once: true });
   return () => {
     clearTimeout(timer);
     params.signal?.removeEventListener('abort', onAbort);
     params.cancel?.removeEventListener('abort', onCancel);
+    params.overLimit?.removeEventListener('abort', onOverLimit);
   };
 }
 

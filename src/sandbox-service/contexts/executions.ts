@@ -8,16 +8,26 @@
  * going then is held: the stream gets `run_held` and ends, later events are buffered (bounded
  * by the execution's output cap, which ExecutionOutput enforces; keepalives are not kept), and
  * the record stays until its last event has been read, or RUN_RETENTION_SECONDS after its end.
- * A run that ended on its stream is forgotten at once. Ended runs nobody reads are bounded in
- * number and in the bytes they keep together (ENDED_RUN_OUTPUTS output caps): the oldest go first,
- * so runs left unread cannot fill the sandbox's memory.
+ * A run that ended on its stream is forgotten at once. Held runs, running or ended, are bounded
+ * together in the bytes of unread events they keep (HELD_RUN_OUTPUTS output caps, each event
+ * counted with EVENT_COST_BYTES): the oldest ended runs go first, then the running run holding
+ * the most is stopped; ended runs are bounded in number too. Runs left unread cannot fill the
+ * sandbox's memory.
  *
  * Nothing here is about one protocol's shape: MCP's Tasks (tasks/get, tasks/cancel) can sit on
  * the same runs later.
  */
 import { randomBytes } from 'node:crypto';
-import { formatExecutionEvent, RUN_RETENTION_SECONDS, SANDBOX_ERROR_NAMES, type ExecutionEvent } from '../../protocol/sandbox-api.ts';
+import {
+  formatExecutionEvent,
+  RUN_RETENTION_SECONDS,
+  RUNS_REFUSAL,
+  SANDBOX_ERROR_NAMES,
+  type ExecutionEvent,
+} from '../../protocol/sandbox-api.ts';
 import type { CodeContext, CodeRequest } from './code-context.ts';
+import type { SandboxTelemetry } from '../telemetry/types.ts';
+import { EVENT_COST_BYTES } from './execution-output.ts';
 
 /** A cancel that found nothing is remembered this long, for a run whose /execute arrives after it. */
 const EARLY_CANCEL_MS = 10_000;
@@ -28,10 +38,11 @@ const MAX_ENDED_RUNS = 200;
 /** How long a read until a run's end waits beyond its own wait for a run whose error is out. */
 const ENDING_WAIT_MS = 15_000;
 /**
- * Ended runs keep at most this many output caps of unread events together (oldest forgotten
- * first): 8 × the 4 MiB default is 32 MiB, where 200 runs at their cap would be 800 MiB.
+ * Held runs, running or ended, keep at most this many output caps of unread events together: 8 ×
+ * the 4 MiB default is 32 MiB, where 200 ended runs at their cap would be 800 MiB, and running
+ * ones were not counted at all (issue 26).
  */
-const ENDED_RUN_OUTPUTS = 8;
+const HELD_RUN_OUTPUTS = 8;
 
 /** Where an attached run's lines go: the /execute response. */
 export interface RunStream {
@@ -57,9 +68,25 @@ export interface RunsDeps {
   workspaceChanges?(session: string): Promise<() => Promise<ExecutionEvent | undefined>>;
   /** Held runs are kept this long after their end (default RUN_RETENTION_SECONDS). */
   retentionMs?: number;
-  /** The execution's output cap: ended runs keep ENDED_RUN_OUTPUTS of it, together, at most. */
+  /** The execution's output cap: held runs keep HELD_RUN_OUTPUTS of it, together, at most. */
   outputLimitBytes: number;
+  /** Traces each execution (telemetry/types.ts), when telemetry is on. */
+  telemetry?: SandboxTelemetry;
+  /** What runs may wait or be kept (issue 26); a start past them is refused (Runs.refusal). */
+  limits: RunLimits;
 }
+
+export interface RunLimits {
+  /** Runs waiting for one context behind the one it runs (SANDBOX_MAX_QUEUED_RUNS). */
+  maxQueuedRuns: number;
+  /** Runs of one session going, waiting, or held and not read to their end (SANDBOX_MAX_SESSION_RUNS). */
+  maxSessionRuns: number;
+  /** Bytes of code of runs waiting for their turn, in all sessions; one session at most half (SANDBOX_QUEUED_CODE_MB). */
+  queuedCodeBytes: number;
+}
+
+/** Told of every change in the bytes of unread events a held run keeps. */
+type BufferedBytes = (run: Run, delta: number) => void;
 
 export type RunState = 'running' | 'done';
 
@@ -73,6 +100,10 @@ export class Run {
   readonly discardContext: boolean;
   readonly #cancel = new AbortController();
   readonly #gone = new AbortController();
+  readonly #overLimit = new AbortController();
+  #onBuffered: BufferedBytes;
+  /** Called once, when the run no longer waits for its context (its turn came, or it ended before). */
+  #onTurn: (() => void) | undefined;
   #state: RunState = 'running';
   #stream: RunStream | undefined;
   /** Events since the run was held; #base is the position of the first one kept. */
@@ -91,7 +122,18 @@ export class Run {
   /** Settles when the execution is over (its end_of_execution is out). */
   readonly finished: Promise<void>;
 
-  constructor(session: string, context: CodeContext, params: RunParams, stream: RunStream, deps: RunsDeps, onEnd: (run: Run) => void) {
+  constructor(
+    session: string,
+    context: CodeContext,
+    params: RunParams,
+    stream: RunStream,
+    deps: RunsDeps,
+    onEnd: (run: Run) => void,
+    onBuffered: BufferedBytes,
+    onTurn: () => void,
+  ) {
+    this.#onBuffered = onBuffered;
+    this.#onTurn = onTurn;
     this.session = session;
     this.contextId = context.id;
     this.tag = params.tag;
@@ -121,6 +163,26 @@ export class Run {
     this.#cancel.abort();
   }
 
+  #turn(): void {
+    const onTurn = this.#onTurn;
+    this.#onTurn = undefined;
+    onTurn?.();
+  }
+
+  /** Stops the code for the unread output it holds (`what`: "more … than …"); what it holds stays readable. */
+  stopOverLimit(what: string): void {
+    this.#overLimit.abort(what);
+  }
+
+  get stoppedOverLimit(): boolean {
+    return this.#overLimit.signal.aborted;
+  }
+
+  /** The run is no longer kept: its bytes are nobody's count any more. */
+  detach(): void {
+    this.#onBuffered = () => {};
+  }
+
   /** The client of an attached run went away: stop the code without a word (nobody would read it). */
   streamGone(): void {
     if (this.#held) return;
@@ -138,7 +200,10 @@ export class Run {
     // What a read without a position has passed is not kept: the buffer holds unread events only.
     const drop = this.#cursor - this.#base;
     if (drop > 0) {
-      for (const event of this.#buffer.slice(0, drop)) this.#bufferedBytes -= eventBytes(event);
+      let dropped = 0;
+      for (const event of this.#buffer.slice(0, drop)) dropped += eventBytes(event);
+      this.#bufferedBytes -= dropped;
+      this.#onBuffered(this, -dropped);
       this.#buffer = this.#buffer.slice(drop);
       this.#base = this.#cursor;
     }
@@ -204,8 +269,10 @@ export class Run {
       if (event.type === 'error') this.#erred = true;
       if (this.#held) {
         if (event.type === 'keepalive') return;
+        const bytes = eventBytes(event);
         this.#buffer.push(event);
-        this.#bufferedBytes += eventBytes(event);
+        this.#bufferedBytes += bytes;
+        this.#onBuffered(this, bytes);
         for (const waiter of this.#waiters) waiter();
         return;
       }
@@ -231,20 +298,20 @@ export class Run {
           }, params.holdAfterMs);
     let changes: (() => Promise<ExecutionEvent | undefined>) | undefined;
     try {
-      await context.execute({
+      await (deps.telemetry?.traced(context) ?? context).execute({
         code: params.code,
         timeoutMs: params.timeoutMs,
         outputLimitBytes: params.outputLimitBytes,
+        outputLimitEvents: params.outputLimitEvents,
         envVars: params.envVars,
         signal: this.#gone.signal,
         cancel: this.#cancel.signal,
+        overLimit: this.#overLimit.signal,
         emit: send,
-        onStart:
-          params.reportFiles && deps.workspaceChanges
-            ? async () => {
-                changes = await lookAt(deps, this.session);
-              }
-            : undefined,
+        onStart: async () => {
+          this.#turn();
+          if (params.reportFiles && deps.workspaceChanges) changes = await lookAt(deps, this.session);
+        },
         onEnd: async () => {
           const event = await changes?.().catch(() => undefined);
           if (event) send(event);
@@ -254,6 +321,7 @@ export class Run {
       // The context was deleted or lost while this request waited for it.
       send({ type: 'error', name: SANDBOX_ERROR_NAMES.context, value: (error as Error).message, traceback: '' });
     } finally {
+      this.#turn();
       clearInterval(keepalive);
       clearTimeout(hold);
       send({ type: 'end_of_execution' });
@@ -266,8 +334,9 @@ export class Run {
   }
 }
 
+/** What a kept event costs: its JSON and its record (an empty one is not free). */
 function eventBytes(event: ExecutionEvent): number {
-  return formatExecutionEvent(event).length;
+  return formatExecutionEvent(event).length + EVENT_COST_BYTES;
 }
 
 /** A workspace snapshot taken before the code; failures (no worker) mean no event. */
@@ -286,6 +355,11 @@ export class Runs {
   /** session + tag of cancels that found no run yet → when they came */
   readonly #earlyCancels = new Map<string, number>();
   readonly #sweeper: NodeJS.Timeout;
+  /** Bytes of unread events the held runs keep, together. */
+  #heldBytes = 0;
+  /** Bytes of code of runs waiting for their turn: in all, and per session. */
+  #waitingCode = 0;
+  readonly #waitingCodeOf = new Map<string, number>();
 
   constructor(deps: RunsDeps) {
     this.#deps = deps;
@@ -294,9 +368,57 @@ export class Runs {
     this.#sweeper.unref();
   }
 
-  /** Starts the code on `context`, streaming to `stream` until it ends or is held. */
+  /**
+   * Why a run of `code` on `context` may not start now (RUNS_REFUSAL, the limit named), or
+   * undefined. Runs queued behind a long one each keep their code here (issue 26: 40 of 4 MB
+   * took the service from 139 to 442 MB, and with a 512 MB heap killed it).
+   */
+  refusal(session: string, context: CodeContext, code: string): string | undefined {
+    const { maxQueuedRuns, maxSessionRuns, queuedCodeBytes } = this.#deps.limits;
+    const after = 'collect a run (wait_run) or cancel one (cancel_run), then start again';
+    if (context.busy && context.waiting >= maxQueuedRuns) {
+      return `${RUNS_REFUSAL}: this context has ${context.waiting} runs waiting behind the one it runs, at most ${maxQueuedRuns} (SANDBOX_MAX_QUEUED_RUNS); ${after}`;
+    }
+    let live = 0;
+    for (const run of this.#runs.values()) if (run.session === session && !run.drained) live++;
+    if (live >= maxSessionRuns) {
+      return `${RUNS_REFUSAL}: this session has ${live} runs going, waiting or unread, at most ${maxSessionRuns} (SANDBOX_MAX_SESSION_RUNS); ${after}`;
+    }
+    if (!context.busy) return undefined;
+    const bytes = Buffer.byteLength(code);
+    const mine = this.#waitingCodeOf.get(session) ?? 0;
+    const share = Math.floor(queuedCodeBytes / 2);
+    if (mine + bytes > share || this.#waitingCode + bytes > queuedCodeBytes) {
+      const held =
+        mine + bytes > share
+          ? `this session's waiting runs would hold ${mib(mine + bytes)} of code, at most ${mib(share)}`
+          : `waiting runs would hold ${mib(this.#waitingCode + bytes)} of code in this sandbox, at most ${mib(queuedCodeBytes)}`;
+      return `${RUNS_REFUSAL}: ${held} (SANDBOX_QUEUED_CODE_MB; a session takes at most half); ${after}`;
+    }
+    return undefined;
+  }
+
+  /** Starts the code on `context`, streaming to `stream` until it ends or is held (ask refusal() first). */
   start(session: string, context: CodeContext, params: RunParams, stream: RunStream): Run {
-    const run = new Run(session, context, params, stream, this.#deps, (ended) => this.#ended(ended));
+    const bytes = Buffer.byteLength(params.code);
+    this.#waitingCode += bytes;
+    this.#waitingCodeOf.set(session, (this.#waitingCodeOf.get(session) ?? 0) + bytes);
+    const turn = () => {
+      this.#waitingCode -= bytes;
+      const left = (this.#waitingCodeOf.get(session) ?? bytes) - bytes;
+      if (left > 0) this.#waitingCodeOf.set(session, left);
+      else this.#waitingCodeOf.delete(session);
+    };
+    const run = new Run(
+      session,
+      context,
+      params,
+      stream,
+      this.#deps,
+      (ended) => this.#ended(ended),
+      (growing, delta) => this.#buffered(growing, delta),
+      turn,
+    );
     this.#runs.set(run.id, run);
     if (params.tag !== undefined) {
       const key = tagKey(session, params.tag);
@@ -342,7 +464,24 @@ export class Runs {
 
   #ended(run: Run): void {
     if (!run.held) this.#runs.delete(run.id);
-    else this.#trimEnded(run);
+    else this.#trim(run);
+  }
+
+  #buffered(run: Run, delta: number): void {
+    this.#heldBytes += delta;
+    if (delta > 0 && this.#heldBytes > this.#budget) this.#trim(run, true);
+  }
+
+  get #budget(): number {
+    return HELD_RUN_OUTPUTS * this.#deps.outputLimitBytes;
+  }
+
+  /** Forgets a kept run (and what it keeps). */
+  #drop(run: Run): void {
+    this.#runs.delete(run.id);
+    this.#heldBytes -= run.unreadBytes;
+    run.detach();
+    void this.#forget(run);
   }
 
   async #forget(run: Run): Promise<void> {
@@ -350,34 +489,43 @@ export class Runs {
   }
 
   /**
-   * Forgets the oldest ended runs beyond MAX_ENDED_RUNS, and while the rest keep more than their
-   * budget; never the one that just ended (its JSON may outweigh the budget alone: many tiny events).
+   * Forgets the oldest ended runs beyond MAX_ENDED_RUNS, and while the held runs keep more than
+   * their budget; never `keep` (a run that just ended: its JSON may outweigh the budget alone).
+   * Still over as a run's output grows, the running run that holds the most is stopped, unless
+   * one so stopped is still winding down (what it holds stays readable until it is read or its
+   * end makes it an ended run like the others).
    */
-  #trimEnded(justEnded: Run): void {
+  #trim(keep: Run, growing = false): void {
     const ended = [...this.#runs.values()].filter((run) => run.endedAt !== undefined);
-    const budget = ENDED_RUN_OUTPUTS * this.#deps.outputLimitBytes;
-    let kept = ended.reduce((sum, run) => sum + run.unreadBytes, 0);
     let count = ended.length;
     for (const run of ended) {
-      if (count <= MAX_ENDED_RUNS && kept <= budget) break;
-      if (run === justEnded) continue;
-      this.#runs.delete(run.id);
-      void this.#forget(run);
-      kept -= run.unreadBytes;
+      if (count <= MAX_ENDED_RUNS && this.#heldBytes <= this.#budget) break;
+      if (run === keep) continue;
+      this.#drop(run);
       count--;
     }
+    if (!growing || this.#heldBytes <= this.#budget) return;
+    const running = [...this.#runs.values()].filter((run) => run.held && run.state === 'running');
+    if (running.some((run) => run.stoppedOverLimit)) return;
+    let largest: Run | undefined;
+    for (const run of running) if (run.unreadBytes > (largest?.unreadBytes ?? 0)) largest = run;
+    largest?.stopOverLimit(
+      `more unread output than this sandbox keeps for held runs (${this.#budget} bytes among them all, ` +
+        `${HELD_RUN_OUTPUTS} × SANDBOX_OUTPUT_LIMIT_BYTES): collect a run's output as it comes`,
+    );
   }
 
   #sweep(): void {
     const now = Date.now();
     for (const run of this.#runs.values()) {
-      if (run.endedAt !== undefined && now - run.endedAt >= this.#retentionMs) {
-        this.#runs.delete(run.id);
-        void this.#forget(run);
-      }
+      if (run.endedAt !== undefined && now - run.endedAt >= this.#retentionMs) this.#drop(run);
     }
     for (const [key, at] of this.#earlyCancels) if (now - at >= EARLY_CANCEL_MS) this.#earlyCancels.delete(key);
   }
+}
+
+function mib(bytes: number): string {
+  return `${Math.round((bytes / 1024 / 1024) * 10) / 10} MiB`;
 }
 
 function tagKey(session: string, tag: string): string {

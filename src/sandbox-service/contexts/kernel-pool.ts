@@ -24,6 +24,8 @@ export interface PoolHooks<T extends { kernel: RunningKernel }> {
   start(space: string, language: Language): Promise<T>;
   /** Stops a spare nobody took (and, for FRESH_SPACE, its space). */
   discard(spare: T, space: string): Promise<void>;
+  /** Told whether a take found a spare (telemetry). */
+  taken?(hit: boolean): void;
 }
 
 /**
@@ -37,6 +39,8 @@ interface Spare<T> {
   key: string;
   space: string;
   item: Promise<T>;
+  /** Set once the kernel is up. */
+  ready?: T;
 }
 
 export class KernelPool<T extends { kernel: RunningKernel }> {
@@ -68,9 +72,26 @@ export class KernelPool<T extends { kernel: RunningKernel }> {
       );
       if (!taken) this.#discard(spare!);
     }
+    this.#hooks.taken?.(taken !== undefined);
     if (taken) this.#fillLater(key, space, language);
     else this.fill(space, language);
     return taken ?? this.#hooks.start(space, language);
+  }
+
+  /** A spare that is up now, taken without waiting (undefined when none is); refills behind itself as take() does. */
+  takeReady(space: string, language: Language): T | undefined {
+    const key = poolKey(space, language);
+    const index = this.#spares.findIndex((spare) => spare.key === key && spare.ready?.kernel.alive === true);
+    if (index < 0) return undefined;
+    const [spare] = this.#spares.splice(index, 1);
+    this.#hooks.taken?.(true);
+    this.#fillLater(key, space, language);
+    return spare!.ready;
+  }
+
+  /** Spares started or starting, not yet taken. */
+  get spareCount(): number {
+    return this.#spares.length;
   }
 
   /** Stops the space's spares (its session has ended). */
@@ -102,8 +123,14 @@ export class KernelPool<T extends { kernel: RunningKernel }> {
         this.#discard(this.#spares.splice(oldest, 1)[0]!);
       }
       const item = this.#hooks.start(space, language);
-      item.catch(() => {}); // a failed spare is dropped when taken
-      this.#spares.push({ key, space, item });
+      const spare: Spare<T> = { key, space, item };
+      item.then(
+        (ready) => {
+          spare.ready = ready;
+        },
+        () => {}, // a failed spare is dropped when taken
+      );
+      this.#spares.push(spare);
     }
   }
 

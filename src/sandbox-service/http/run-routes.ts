@@ -51,6 +51,7 @@ export function addRunRoutes(app: Hono, { runs, sessionOf, parseBody }: RunRoute
       events: read.events,
       next: read.next,
       ...(run.contextDiscarded ? { context_discarded: true } : {}),
+      ...(run.discardContext ? { discard_context: true } : {}),
     } satisfies z.input<typeof RunEvents>);
   });
 

@@ -28,8 +28,11 @@ import { ContextRequestError, DEFAULT_SESSION, type ContextRegistry } from '../c
 import { Runs } from '../contexts/executions.ts';
 import { NdjsonResponse } from './ndjson-response.ts';
 import { addRunRoutes } from './run-routes.ts';
+import { addAgentRunRoutes } from './agentrun-routes.ts';
+import { SessionCommands } from '../contexts/session-commands.ts';
 import { watchWorkspace } from '../files/workspace-changes.ts';
 import type { SandboxOptions } from '../settings.ts';
+import type { SandboxTelemetry } from '../telemetry/types.ts';
 
 const NDJSON_HEADERS = {
   'Content-Type': 'application/x-ndjson; charset=utf-8',
@@ -40,10 +43,14 @@ const NDJSON_HEADERS = {
 export interface SandboxAppDeps {
   registry: ContextRegistry;
   options: SandboxOptions;
+  /** Spans and metrics (telemetry/load-telemetry.ts), when an OTLP endpoint is set. @default undefined (off) */
+  telemetry?: SandboxTelemetry;
 }
 
-export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
+export function createSandboxApp({ registry, options, telemetry }: SandboxAppDeps): Hono {
   const app = new Hono();
+  // First, so that refusals are traced and counted too.
+  if (telemetry) app.use('*', telemetry.traceRequests);
 
   const sessionOf = (c: HonoContext): string => {
     const value = c.req.header(options.sessionHeader);
@@ -155,8 +162,19 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
     deleteContext: (session, id) => registry.delete(session, id),
     workspaceChanges: async (session) => watchWorkspace(await registry.files(session)),
     outputLimitBytes: options.outputLimitBytes,
+    telemetry,
+    limits: {
+      maxQueuedRuns: options.maxQueuedRuns,
+      maxSessionRuns: options.maxSessionRuns,
+      queuedCodeBytes: options.queuedCodeMb * 1024 * 1024,
+    },
   });
   addRunRoutes(app, { runs, sessionOf, parseBody });
+  const commands = new SessionCommands({
+    jailFor: (session, open) => registry.commandJail(session, { open }),
+    outputLimitBytes: options.outputLimitBytes,
+  });
+  addAgentRunRoutes(app, { registry, runs, commands, options, sessionOf, parseBody });
 
   app.post('/execute', async (c) => {
     const session = sessionOf(c);
@@ -170,6 +188,8 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
         ? await registry.resolve(session, request.context_id)
         : await registry.defaultContext(session, request.language ?? 'python');
 
+    const refusal = runs.refusal(session, context, request.code);
+    if (refusal) return c.text(refusal, 429);
     // The run outlives this handler: it streams into the Node response itself (ndjson-response.ts).
     let run: { streamGone(): void } | undefined;
     const body = new NdjsonResponse(outgoingOf(c), NDJSON_HEADERS, () => run?.streamGone());
@@ -180,6 +200,7 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
         code: request.code,
         timeoutMs: timeoutSeconds * 1000,
         outputLimitBytes: options.outputLimitBytes,
+        outputLimitEvents: options.maxOutputEvents,
         envVars: request.env_vars,
         tag: request.tag,
         holdAfterMs: request.hold_after === undefined ? undefined : request.hold_after * 1000,

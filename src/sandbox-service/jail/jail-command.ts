@@ -91,6 +91,8 @@ export interface JailedProcess {
   /** With `pipes`: the command's stdin and stdout, a channel to the server (else both unused). */
   stdin?: NodeJS.WritableStream;
   stdout?: NodeJS.ReadableStream;
+  /** With `pipes`: what the command (and, jailed, bwrap itself) writes to stderr; the tail is kept too. */
+  stderr?: NodeJS.ReadableStream;
   /** Resolves once the jail's network is up (at once without allowNetwork); rejects if it cannot be. */
   network: Promise<void>;
   /** Resolves when the outer bwrap has exited; with --unshare-pid the whole tree is gone then. */

@@ -235,6 +235,7 @@ export function spawnUnjailed(options: JailCommandOptions, { pipes = false }: { 
     pid: child.pid ?? -1,
     stdin: pipes ? child.stdin! : undefined,
     stdout: pipes ? child.stdout! : undefined,
+    stderr: pipes ? child.stderr! : undefined,
     exited,
     // Without a namespace of its own, the container's network is the process's (nothing to attach).
     network: networkOrExit,

@@ -73,21 +73,18 @@ const MAX_SOCKET_PATH = 107;
 
 /**
  * The Deno binary from the `deno` npm package's platform package (so no Node shim is
- * involved). `npm run setup` installs it into .tools/deno (see scripts/ensure-system.mjs
- * for why it is not a dependency); a project that lists `deno` itself works too.
+ * involved): an optional dependency of this package, which npm installs for the platform.
  */
 export function resolveDenoBinary(): string {
   const platformPackage = `@deno/${process.platform}-${process.arch}${process.platform === 'linux' ? '-glibc' : ''}`;
-  const places = [new URL('../../../.tools/deno/package.json', import.meta.url), new URL(import.meta.url)];
-  for (const place of places) {
-    try {
-      const manifest = createRequire(place).resolve(`${platformPackage}/package.json`);
-      return path.join(path.dirname(manifest), 'deno');
-    } catch {
-      // not installed there; try the next place
-    }
+  try {
+    return path.join(path.dirname(createRequire(import.meta.url).resolve(`${platformPackage}/package.json`)), 'deno');
+  } catch {
+    // npm leaves an optional dependency out where it has no build for the platform, or when told to (--omit=optional).
+    throw new Error(
+      `Deno (${platformPackage}) is not installed: it comes with this package's optional dependency deno (npm install without --omit=optional)`,
+    );
   }
-  throw new Error(`Deno (${platformPackage}) is not installed: run \`npm run setup\` to install it into .tools/deno`);
 }
 
 export const launchDenoKernel: KernelLauncher = async (options) => {

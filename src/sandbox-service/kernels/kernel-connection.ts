@@ -6,10 +6,20 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import * as zmq from 'zeromq';
 import type { KernelEndpoints } from './kernel-launch.ts';
+import { type MessageLimits, type Relay, relayKernelSocket } from './kernel-relay.ts';
 import { within } from './time-limit.ts';
 
 const DELIMITER = '<IDS|MSG>';
 const PROTOCOL_VERSION = '5.3';
+/**
+ * Messages a socket holds received but not yet read. Past it libzmq stops reading the kernel's
+ * socket and the kernel waits (or, on iopub, its own queue drops): what piles up does so in the
+ * kernel's cgroup, not here. libzmq's default, 1,000 messages, let a kernel fill this process.
+ */
+const RECEIVE_QUEUE = 8;
+
+/** What this process takes from a kernel (issue 26): beyond it the connection drops, and the kernel is dead to us. */
+export type ConnectionLimits = MessageLimits;
 
 export interface MessageHeader {
   msg_id: string;
@@ -61,23 +71,41 @@ export class KernelConnection {
   // reconnectInterval -1: a dropped connection is never made again by path. The socket
   // path may by then lead elsewhere (code that could touch it could have put a symlink to
   // any host socket there); a kernel we lost is dead to us instead (`lost`).
-  readonly #shell = new zmq.Dealer({ linger: 0, reconnectInterval: -1 });
-  readonly #control = new zmq.Dealer({ linger: 0, reconnectInterval: -1 });
-  readonly #iopub = new zmq.Subscriber({ linger: 0, reconnectInterval: -1 });
-  #markLost!: () => void;
-  /** Resolves when a connection to the kernel dropped while open: treat the kernel as dead. */
-  readonly lost = new Promise<void>((resolve) => (this.#markLost = resolve));
+  readonly #shell: zmq.Dealer;
+  readonly #control: zmq.Dealer;
+  readonly #iopub: zmq.Subscriber;
+  #markLost!: (breach?: string) => void;
+  /**
+   * Resolves when a connection to the kernel dropped while open: treat the kernel as dead. With
+   * the limit the kernel broke, when a relay cut it for that (else the kernel ended, or closed it).
+   */
+  readonly lost = new Promise<string | undefined>((resolve) => (this.#markLost = resolve));
   readonly #pending = new Map<string, PendingRequest>();
+  readonly #relays: Relay[];
   #closed = false;
 
-  private constructor(endpoints: KernelEndpoints, key: string) {
+  /** `endpoints`: the relays' (kernel-relay.ts), which measure what the kernel sends. */
+  private constructor(
+    endpoints: Pick<KernelEndpoints, 'shell' | 'control' | 'iopub'>,
+    key: string,
+    limits: ConnectionLimits,
+    relays: Relay[],
+  ) {
     this.#key = Buffer.from(key, 'utf8');
+    this.#relays = relays;
+    // A frame over maxMessageSize makes libzmq drop the connection before it allocates the frame
+    // (a second line: the relays cut a message over the limit, whatever its frames).
+    const options = { linger: 0, reconnectInterval: -1, maxMessageSize: limits.maxMessageBytes, receiveHighWaterMark: RECEIVE_QUEUE };
+    this.#shell = new zmq.Dealer(options);
+    this.#control = new zmq.Dealer(options);
+    this.#iopub = new zmq.Subscriber(options);
     this.#shell.connect(endpoints.shell);
     this.#control.connect(endpoints.control);
     this.#iopub.connect(endpoints.iopub);
     this.#iopub.subscribe();
     for (const socket of [this.#shell, this.#control, this.#iopub]) {
       socket.events.on('disconnect', () => {
+        // A relay that cut the connection said why first (the first call holds).
         if (!this.#closed) this.#markLost();
       });
     }
@@ -90,8 +118,21 @@ export class KernelConnection {
    * Connects and waits until the kernel answers on shell *and* its iopub messages
    * reach us (a SUB socket misses what is published before its subscription lands).
    */
-  static async open(endpoints: KernelEndpoints, key: string, timeoutMs = 30_000): Promise<KernelConnection> {
-    const connection = new KernelConnection(endpoints, key);
+  static async open(endpoints: KernelEndpoints, key: string, limits: ConnectionLimits, timeoutMs = 30_000): Promise<KernelConnection> {
+    let connection: KernelConnection | undefined;
+    const breach = (why: string) => {
+      if (connection) connection.#markLost(`${why} (the most the sandbox takes: SANDBOX_MAX_KERNEL_MESSAGE_BYTES)`);
+    };
+    const relays: Relay[] = [];
+    try {
+      for (const channel of ['shell', 'control', 'iopub'] as const)
+        relays.push(await relayKernelSocket(endpoints[channel], limits, breach));
+    } catch (error) {
+      for (const relay of relays) relay.close();
+      throw error;
+    }
+    const [shell, control, iopub] = relays.map((relay) => relay.endpoint) as [string, string, string];
+    connection = new KernelConnection({ shell, control, iopub }, key, limits, relays);
     const deadline = Date.now() + timeoutMs;
     try {
       while (Date.now() < deadline) {
@@ -189,6 +230,7 @@ export class KernelConnection {
     this.#shell.close();
     this.#control.close();
     this.#iopub.close();
+    for (const relay of this.#relays) relay.close();
   }
 
   #sign(parts: string[]): string {

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { KernelConnection } from './kernel-connection.ts';
+import { type ConnectionLimits, KernelConnection } from './kernel-connection.ts';
 import { describeExit, type KernelExit, type KernelLauncher, type KernelLaunchOptions, type LaunchedKernel } from './kernel-launch.ts';
 import { SNIPPETS } from './language-snippets.ts';
 import type { KernelCgroup } from '../limits/context-limits.ts';
@@ -21,12 +21,15 @@ export interface KernelSpec
   cgroup?: () => Promise<KernelCgroup>;
   /** Watches the kernel's tree from outside (memory where no cgroup holds it); returns the unwatch function. */
   watch?: (rootPid: number, stop: () => void) => () => void;
+  /** What the server takes from the kernel's sockets. */
+  connection: ConnectionLimits;
 }
 
 export class RunningKernel {
   readonly #launched: LaunchedKernel;
   readonly connection: KernelConnection;
   #exit: KernelExit | undefined;
+  #lostBecause: string | undefined;
 
   private constructor(launched: LaunchedKernel, connection: KernelConnection) {
     this.#launched = launched;
@@ -37,7 +40,13 @@ export class RunningKernel {
     });
     // A lost connection is a dead kernel: the server never reconnects by path (the path may
     // lead somewhere else by then). Killing it makes `exited` resolve, and the context restarts.
-    void connection.lost.then(() => launched.kill());
+    void connection.lost.then((breach) => {
+      if (breach) {
+        this.#lostBecause = breach;
+        console.warn(`sandbox: kernel ${launched.pid} stopped: ${breach}`);
+      }
+      return launched.kill();
+    });
   }
 
   static async start(launcher: KernelLauncher, spec: KernelSpec): Promise<RunningKernel> {
@@ -68,7 +77,7 @@ export class RunningKernel {
     if (unwatch) void launched.exited.then(unwatch);
     try {
       const connection = await Promise.race([
-        KernelConnection.open(launched.endpoints, launched.key),
+        KernelConnection.open(launched.endpoints, launched.key, spec.connection),
         launched.exited.then((exit) => {
           throw new Error(`the ${spec.language} kernel exited while starting (${describeExit(exit)})`);
         }),
@@ -85,6 +94,11 @@ export class RunningKernel {
   /** Resolves when the kernel's process tree has ended. */
   get exited(): Promise<KernelExit> {
     return this.#launched.exited;
+  }
+
+  /** Why the server stopped the kernel after its connection dropped (the kernel broke the rules), if it did. */
+  get lostBecause(): string | undefined {
+    return this.#lostBecause;
   }
 
   get alive(): boolean {
