@@ -88,7 +88,7 @@ const EnvSchema = SandboxEnv.extend({
   MCP_MAX_REQUESTS_PER_TENANT: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_MAX_REQUESTS_PER_TENANT)),
   /** How long a request's headers and body may take to arrive (slow-body clients hold a connection). */
   MCP_BODY_TIMEOUT_SECONDS: envNumber.pipe(z.number().positive().max(3600).default(DEFAULT_BODY_TIMEOUT_SECONDS)),
-  /** Open connections the listener keeps; further ones are closed at once (0 = no cap). */
+  /** Open connections the listener keeps; past it the oldest idle one gives way (0 = no cap). */
   MCP_MAX_CONNECTIONS: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_MAX_CONNECTIONS)),
   /** Comma-separated hosts write_file's url may reach though they resolve to private addresses. */
   MCP_FETCH_ALLOW_HOSTS: envText.transform((v) =>
@@ -198,7 +198,7 @@ export interface Config {
   maxRequestsPerTenant: number;
   /** MCP_BODY_TIMEOUT_SECONDS (--body-timeout): the time a request's headers and body may take to arrive; past it 408 and the connection closes. @default DEFAULT_BODY_TIMEOUT_SECONDS (30) */
   bodyTimeoutSeconds: number;
-  /** MCP_MAX_CONNECTIONS (--max-connections): open connections kept at once; further ones are closed as they come; 0 = no cap. @default DEFAULT_MAX_CONNECTIONS (512) */
+  /** MCP_MAX_CONNECTIONS (--max-connections): open connections kept at once; past it the oldest idle one is closed for the newcomer; 0 = no cap. @default DEFAULT_MAX_CONNECTIONS (512) */
   maxConnections: number;
   /** MCP_ALLOW_UNAUTHENTICATED (--allow-unauthenticated): serve beyond loopback without auth. @default false */
   allowUnauthenticated: boolean;
