@@ -142,8 +142,10 @@ export interface Attack {
   finding: string;
   /** The language of the context it needs, made before any attack starts (the others' floods would refuse it). */
   context?: 'python' | 'bash';
+  /** What it starts in its context before any attack starts (the others' floods would refuse it); what run() gets as `prepared`. */
+  prepare?(stack: FairStack, context: string): Promise<string>;
   /** Repeats its burst until `stop` aborts; resolves once it has cleaned up. */
-  run(stack: FairStack, stop: AbortSignal, report: AttackReport, context: string): Promise<void>;
+  run(stack: FairStack, stop: AbortSignal, report: AttackReport, context: string, prepared: string): Promise<void>;
 }
 
 const note = (report: AttackReport, text: string) => report.notes.add(text.replace(/\s+/g, ' ').slice(0, 160));
@@ -179,9 +181,12 @@ export const ATTACKS: Attack[] = [
     name: 'queued runs (4 MB of code each behind a sleeping run)',
     finding: '2',
     context: 'python',
+    async prepare(stack, context) {
+      const answer = await aliceCalls(stack, 'run_code', { context_id: context, code: 'import time\ntime.sleep(600)', wait_seconds: 0.2 });
+      return String(answer.structured?.status ?? answer.text);
+    },
     async run(stack, stop, report, context) {
       const big = `x = 1\n#${'y'.repeat(4 * 1024 * 1024)}\n`;
-      await aliceCalls(stack, 'run_code', { context_id: context, code: 'import time\ntime.sleep(600)', wait_seconds: 0.2 });
       await repeat(stop, report, async () => {
         const answers = await Promise.all(
           Array.from({ length: 10 }, () => aliceCalls(stack, 'run_code', { context_id: context, code: big, wait_seconds: 0.2 })),
@@ -226,11 +231,14 @@ export const ATTACKS: Attack[] = [
     name: 'CPU loops left running in a bash context',
     finding: '6',
     context: 'bash',
-    async run(stack, stop, report, context) {
+    async prepare(stack, context) {
       // Bounded: each loop ends on its own after 60 s, whatever becomes of the context.
       const code = 'for i in 1 2 3 4; do timeout 60 bash -c "while :; do :; done" & done; echo started';
       const answer = await aliceCalls(stack, 'run_code', { context_id: context, code, wait_seconds: 5 });
-      note(report, `${answer.status} ${answer.text}`);
+      return `${answer.status} ${answer.text}`;
+    },
+    async run(stack, stop, report, context, prepared) {
+      note(report, prepared);
       report.bursts++;
       await once(stop, 'abort');
       await aliceCalls(stack, 'stop_context', { context_id: context });
@@ -256,14 +264,16 @@ export const ATTACKS: Attack[] = [
     name: 'wait_run on 4 MiB of output',
     finding: '8',
     context: 'python',
-    async run(stack, stop, report, context) {
+    async prepare(stack, context) {
       const started = await aliceCalls(stack, 'run_code', {
         context_id: context,
         code: 'import sys, time\nsys.stdout.write("z" * (4 * 1024 * 1024))\nsys.stdout.flush()\ntime.sleep(600)',
         wait_seconds: 1,
       });
-      const runId = started.structured?.run_id as string | undefined;
-      if (!runId) return void note(report, `no run: ${started.status} ${started.text}`);
+      return (started.structured?.run_id as string | undefined) ?? `no run: ${started.status} ${started.text}`;
+    },
+    async run(stack, stop, report, context, runId) {
+      if (!runId.startsWith('run_')) return void note(report, runId);
       await repeat(stop, report, async () => {
         const answers = await Promise.all(
           Array.from({ length: 8 }, () => aliceCalls(stack, 'wait_run', { run_id: runId, wait_seconds: 0 })),
@@ -313,14 +323,16 @@ export async function underAttack<T>(
   const stop = new AbortController();
   const reports = new Map(attacks.map((attack) => [attack.name, { bursts: 0, notes: new Set<string>() } as AttackReport]));
   const contexts: string[] = [];
+  const prepared: string[] = [];
   for (const attack of attacks) {
     const context = attack.context ? await aliceContext(stack, attack.context) : '';
     if (context === undefined) throw new Error(`alice could not create a ${attack.context} context for "${attack.name}"`);
     contexts.push(context);
+    prepared.push((await attack.prepare?.(stack, context)) ?? '');
   }
   const running = attacks.map((attack, i) =>
     attack
-      .run(stack, stop.signal, reports.get(attack.name)!, contexts[i]!)
+      .run(stack, stop.signal, reports.get(attack.name)!, contexts[i]!, prepared[i]!)
       .catch((error: unknown) => note(reports.get(attack.name)!, `threw ${String(error)}`)),
   );
   try {
