@@ -214,7 +214,7 @@ export interface Config {
   fetchTimeoutSeconds: number;
   /** MCP_FETCH_MIN_BYTES_PER_SECOND: the slowest average a write_file download may keep; 0 = none. @default 16384 */
   fetchMinBytesPerSecond: number;
-  /** MCP_FETCH_MAX_BYTES_IN_FLIGHT: the bytes of write_file downloads this process holds at once (at least MCP_MAX_FILE_BYTES); a download past it fails with fetch_failed. @default DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT (67108864, 64 MiB) */
+  /** MCP_FETCH_MAX_BYTES_IN_FLIGHT: the bytes of write_file downloads this process holds at once (at least MCP_MAX_FILE_BYTES), one tenant at most half; a download past it fails with fetch_failed. @default DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT (67108864, 64 MiB) */
   fetchMaxBytesInFlight: number;
   /** FC session mode's settings (SANDBOX_FUNCTION_NAME, FC_*, SESSION_API_*, ALIBABA_CLOUD_*), when sessionMode is fc. @default undefined */
   fc?: FcSessionsSettings;
