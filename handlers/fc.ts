@@ -1,4 +1,5 @@
-// Function Compute custom runtime: listen on 0.0.0.0 and FC's port (FC_CUSTOM_LISTEN_PORT in the cloud, FC_SERVER_PORT in local emulation, else 9000).
+// Function Compute custom runtime: listen on 0.0.0.0 and FC's port (FC_CUSTOM_LISTEN_PORT in the cloud, FC_SERVER_PORT in local emulation,
+// else MCP_PORT, else 9000). The server image (infra/server.Containerfile) runs this handler too, on MCP_PORT=3000.
 // In FC session mode (SANDBOX_SESSION_MODE=fc, as s.yaml deploys it) every context is a session of the sandbox
 // function, and every sandbox call is signed for its trigger's function-level auth, with the credentials FC hands
 // this function's role: the request's x-fc-access-key-* headers when present, else ALIBABA_CLOUD_*.
@@ -30,7 +31,8 @@ function fcSessionMode(config: Config): AppDepsOverrides {
 
 runMain(async () => {
   const env = process.env;
-  const port = env.FC_CUSTOM_LISTEN_PORT ?? env.FC_SERVER_PORT ?? '9000';
+  // Outside FC (the server image, infra/server.Containerfile) no FC variable is set: MCP_PORT then.
+  const port = env.FC_CUSTOM_LISTEN_PORT ?? env.FC_SERVER_PORT ?? env.MCP_PORT ?? '9000';
   const config = loadConfig(env, process.argv.slice(2), {
     overrides: { MCP_HOST: '0.0.0.0', MCP_PORT: port, ...(env.MCP_TRANSPORT ? {} : { MCP_TRANSPORT: 'http' }) },
   });

@@ -8,7 +8,8 @@
  *   loaded on first use. The embedded sandbox (zeromq, deno) must not be in it: the
  *   build fails if it is.
  * - dist/stdio.js: the package's bin. It runs from an installed package, so its npm
- *   dependencies stay external (zeromq is native and cannot be bundled anyway).
+ *   dependencies stay external (zeromq is native and cannot be bundled anyway). The files
+ *   the embedded sandbox reads beside its modules (*.py) are copied beside it.
  *
  * Prints the size of every file and of what FC loads at start.
  */
@@ -18,12 +19,29 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
+import { copyBundleAssets } from './build/bundle-assets.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist');
 
 // Bundled CommonJS dependencies call require() for Node's built-ins; an ESM bundle has none.
 const requireShim = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+
+/**
+ * src/shared/package-version.ts imports package.json for its version: the bundles get that field
+ * alone, not the whole manifest (its dependency lists are of no use at run time).
+ */
+const manifestVersionOnly = {
+  name: 'manifest-version-only',
+  setup(b) {
+    const manifest = join(root, 'package.json');
+    b.onLoad({ filter: /package\.json$/ }, (args) =>
+      args.path === manifest
+        ? { contents: JSON.stringify({ version: JSON.parse(readFileSync(manifest, 'utf8')).version }), loader: 'json' }
+        : undefined,
+    );
+  },
+};
 
 const common = {
   absWorkingDir: root,
@@ -35,6 +53,7 @@ const common = {
   legalComments: 'linked',
   logLevel: 'warning',
   metafile: true,
+  plugins: [manifestVersionOnly],
 };
 
 /**
@@ -76,19 +95,22 @@ async function main() {
     define: { 'process.env.NODE_ENV': '"production"' },
     // Ajv stays out of what loads at start (see the file for why that is safe).
     alias: { '@modelcontextprotocol/server/_shims': './scripts/build/sdk-shims-without-ajv.mjs' },
-    plugins: [zodEnglishOnly],
+    plugins: [manifestVersionOnly, zodEnglishOnly],
   });
   const forbidden = Object.keys(fc.metafile.inputs).filter((input) => FORBIDDEN_IN_FC.some((re) => re.test(input)));
   if (forbidden.length > 0) {
     throw new Error(`the FC bundle must not contain the embedded sandbox, but it pulls in:\n  ${forbidden.slice(0, 10).join('\n  ')}`);
   }
 
-  await build({
+  const stdio = await build({
     ...common,
     entryPoints: { stdio: 'handlers/stdio.ts' },
     outdir,
     packages: 'external',
   });
+  // The embedded sandbox reads its Python helpers beside its modules, i.e. beside the bundle.
+  if (copyBundleAssets(stdio.metafile, root, outdir).length === 0)
+    throw new Error('found no file the embedded sandbox reads beside its modules (file-worker.py at least)');
 
   // dist/ is what FC runs from (/code/dist): .js files there are ES modules whatever surrounds them.
   await writeFile(join(outdir, 'package.json'), `${JSON.stringify({ type: 'module', private: true }, null, 2)}\n`);

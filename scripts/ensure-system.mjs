@@ -1,14 +1,10 @@
-// Makes one command work on a fresh machine: runs infra/setup-sandbox.sh (Debian
-// packages) and installs the Deno binary the JS/TS kernels use. Plain .mjs so it
-// runs before any TypeScript tooling matters.
-//
-// Deno is installed into .tools/deno rather than listed as a dependency: the
-// `deno` npm package's per-platform optional packages must all be in
-// package-lock.json for `npm ci`, and registries that carry only some of them
-// (as the one CI uses does) leave a lock that `npm ci` refuses, here and on the
-// operator's machine that runs `s deploy`. The MCP function never needs Deno.
+// Makes one command work on a fresh machine: installs the locked npm dependencies
+// (Deno, which the JS/TS kernels run, among them: the optional dependency `deno`,
+// whose platform package npm picks) and runs infra/setup-sandbox.sh (Debian packages).
+// Plain .mjs so it runs before any TypeScript tooling matters. The installed package's
+// bin makes the same check without installing anything (src/system-check.ts).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -30,21 +26,3 @@ if (!existsSync(installedLock) || statSync(installedLock).mtimeMs < statSync(loc
 const benchPackages = process.argv.includes('--bench') ? ['python3-jupyter-server'] : [];
 const apt = run('bash', ['infra/setup-sandbox.sh', ...benchPackages]);
 if (apt !== 0) process.exit(apt);
-
-const { sandboxTools } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-const denoPackage = new URL('../.tools/deno/node_modules/deno/package.json', import.meta.url);
-const installed = existsSync(denoPackage) ? JSON.parse(readFileSync(denoPackage, 'utf8')).version : undefined;
-if (installed !== sandboxTools.deno) {
-  console.error(`Installing Deno ${sandboxTools.deno} into .tools/deno (JavaScript/TypeScript kernels) ...`);
-  const status = run(npm, [
-    'install',
-    '--prefix',
-    '.tools/deno',
-    '--no-audit',
-    '--no-fund',
-    '--no-save',
-    '--loglevel=error',
-    `deno@${sandboxTools.deno}`,
-  ]);
-  if (status !== 0) process.exit(status);
-}

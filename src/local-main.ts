@@ -10,6 +10,7 @@ import { ConfigError } from './shared/cli.ts';
 import type { Env } from './shared/env.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
 import { serveStdio } from './mcp-server/stdio/serve-stdio.ts';
+import { missingSandboxPackages } from './system-check.ts';
 import { listenHttp } from './shared/listen-http.ts';
 import { logShutdown, onShutdown } from './shared/shutdown.ts';
 
@@ -46,6 +47,10 @@ export async function runLocal(env: Env, argv: readonly string[], forced: { tran
   const config = loadConfig(env, argv, forced.transport ? { overrides: { MCP_TRANSPORT: forced.transport } } : {});
   const logger = createLogger({ level: config.logLevel });
   warnAboutSecret(config, logger);
+  if (!config.sandboxUrlSetting) {
+    const missing = missingSandboxPackages();
+    if (missing) throw new ConfigError(missing);
+  }
 
   // stdio: a desktop client owns this process; an ephemeral port avoids clashing with `npm start`.
   // The embedded sandbox answers only whoever holds this token: this process's MCP side.

@@ -1,6 +1,7 @@
 /**
  * The example CI workflow (infra/ci/deploy.yml), read as GitHub Actions reads it: the
- * deploy job waits for the tests, builds the sandbox image, pushes it to ACR, deploys, then
+ * deploy job waits for the tests, builds the bundle and both images with the release's build stage
+ * (scripts/release.mjs), pushes them to ACR, deploys, then
  * runs the smoke test against what it just deployed, with the token from the job's secrets.
  * Its steps' scripts run here as the runner runs them (`bash -e`), with stand-ins for `npx`,
  * `npm` and `podman` that record how they were called.
@@ -11,6 +12,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { ROOT } from './support/mcp-harness.ts';
@@ -29,7 +31,7 @@ interface Job {
 
 const SMOKE_COMMAND = /^\s*npm run -s smoke -- "\$URL"\s*$/m;
 const DEPLOY_COMMAND = /\bnpx s deploy -y\b/;
-const BUILD_COMMAND = /^\s*npm run image\s*$/m;
+const BUILD_COMMAND = /^\s*npm run release -- --only build\s*$/m;
 const PUSH_COMMAND = /\bpodman push\b/;
 
 describe('infra/ci/deploy.yml', () => {
@@ -125,10 +127,16 @@ describe('infra/ci/deploy.yml', () => {
     assert.notEqual(tokens[0], tokens[1]);
   });
 
-  test("the image steps build with npm run image, then push to the user's ACR under a tag per commit and hand the name to s deploy", async () => {
+  test("the image steps build with the release's build stage, then push to the user's ACR under a tag per commit and hand the sandbox's to s deploy", async () => {
     const build = await runStep(step(BUILD_COMMAND), { SANDBOX_IMAGE: '' });
     assert.equal(build.code, 0, build.output);
-    assert.deepEqual(build.calls, ['npm run image MCP_AUTH_TOKEN=']);
+    assert.deepEqual(build.calls, ['npm run release -- --only build MCP_AUTH_TOKEN=']);
+    // That stage is the release's own: the bundle and both images.
+    const { STEPS } = (await import(pathToFileURL(join(ROOT, 'scripts/release.mjs')).href)) as { STEPS: { build: [string, string[]][] } };
+    assert.deepEqual(
+      STEPS.build.map(([command, args]) => [command, ...args].join(' ')),
+      ['npm run build', 'npm run image -- sandbox server'],
+    );
 
     const githubEnv = join(bin, 'github-env');
     await writeFile(githubEnv, '');
@@ -146,10 +154,13 @@ describe('infra/ci/deploy.yml', () => {
     assert.equal(push.code, 0, push.output);
     const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
     const image = `registry.cn-shanghai.aliyuncs.com/my-ns/fc-code-interpreter-sandbox:${pkg.version}-0123456789ab`;
+    const server = `registry.cn-shanghai.aliyuncs.com/my-ns/fc-code-interpreter-mcp:${pkg.version}-0123456789ab`;
     assert.deepEqual(push.calls, [
       'podman login registry.cn-shanghai.aliyuncs.com --username me@example --password-stdin stdin=acr-pass word',
       `podman tag localhost/fc-code-interpreter-sandbox:latest ${image}`,
       `podman push ${image}`,
+      `podman tag localhost/fc-code-interpreter-mcp:latest ${server}`,
+      `podman push ${server}`,
     ]);
     assert.equal(await readFile(githubEnv, 'utf8'), `SANDBOX_IMAGE=${image}\n`);
     assert.ok(!push.output.includes('acr-pass word'), 'the password goes through stdin, never the log');

@@ -21,9 +21,7 @@ let url: string;
 before(async () => {
   sandbox = await startSandbox({ port: 0, poolSize: 1, maxUploadMb: UPLOAD_LIMIT_MB });
   url = sandbox.url;
-  // Only context creation gives a session its workspace (a session without one is a 404):
-  // as AgentRun's users do, the sandbox has a context before files go in.
-  await createContext(url, { language: 'python' }, SESSION);
+  // No context first: as on AgentRun's sandboxes, files go in before any context exists.
 });
 after(async () => {
   await sandbox?.close();

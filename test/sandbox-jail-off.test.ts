@@ -6,7 +6,7 @@
  * context's removal take its whole process group, and the start line says what holds.
  */
 import assert from 'node:assert/strict';
-import { lstatSync, readlinkSync, unlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import { WORKSPACE_DIR } from '../src/protocol/sandbox-api.ts';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -25,6 +25,20 @@ import { createContext, execute, request } from './support/sandbox-support.ts';
 
 const A = { 'x-ci-session-id': 'jail-off-a' };
 const B = { 'x-ci-session-id': 'jail-off-b' };
+
+/** Live processes whose real uid is `uid` (from /proc/<pid>/status, which a non-dumpable process cannot hide). */
+function processesOfUid(uid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const status = readFileSync(`/proc/${entry}/status`, 'utf8');
+      if (Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) === uid && !/^State:\s+Z/m.test(status)) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
 
 describe('SANDBOX_JAIL', () => {
   test('auto, on and off are read (case and blanks aside); anything else is one clear error', () => {
@@ -130,6 +144,27 @@ describe('the sandbox with the jail off', () => {
     assert.match(read.text, /from code/);
   });
 
+  test('report_files: the stream says which files the run wrote, as with the jail (issue 27, item 1)', async () => {
+    const id = await createContext(url, {}, A);
+    const run = await execute(
+      url,
+      {
+        context_id: id,
+        report_files: true,
+        code: 'import os\nos.makedirs("out", exist_ok=True)\nopen("out/chart.csv", "w").write("a,b\\n")',
+      },
+      A,
+    );
+    assert.equal(run.error, undefined, run.stderr);
+    const changed = run.events.find((event) => event.type === 'files_changed');
+    assert.deepEqual(
+      changed,
+      { type: 'files_changed', files: [{ path: `${WORKSPACE_DIR}/out/chart.csv`, size: 4 }] },
+      JSON.stringify(run.events),
+    );
+    await request(url, 'DELETE', `/contexts/${id}`, undefined, A);
+  });
+
   test("escape attempt: one session reads another's workspace by its host path, and is refused by the uids", async () => {
     await request(url, 'POST', '/files', { path: 'secret.txt', content: 'A only' }, A);
     const path = `${await sandbox.workspaceOf(A['x-ci-session-id'])}/secret.txt`;
@@ -152,6 +187,93 @@ describe('the sandbox with the jail off', () => {
     const again = await execute(url, { code: '2 * 21', context_id: id }, A);
     assert.equal(again.results[0]?.text, '42');
     await request(url, 'DELETE', `/contexts/${id}`, undefined, A);
+  });
+
+  test("escape attempt: a session's code finds another session's Deno kernel on loopback TCP and subscribes to its output; it sees nothing", async () => {
+    // Issue 26, finding 4a: with the jail off, Deno's kernel listened on the container's loopback.
+    const js = await createContext(url, { language: 'javascript' }, A);
+    assert.match((await execute(url, { code: 'console.log("up")', context_id: js }, A)).stdout, /up/);
+    const python = await createContext(url, {}, B);
+    assert.equal((await execute(url, { code: 'import zmq', context_id: python }, B)).error, undefined, 'pyzmq is there');
+    const sniffer = execute(
+      url,
+      {
+        code: [
+          'import time, zmq',
+          'ports = set()',
+          'for table in ("/proc/net/tcp", "/proc/net/tcp6"):',
+          '    for line in open(table).readlines()[1:]:',
+          '        local, state = line.split()[1], line.split()[3]',
+          '        address, port = local.split(":")',
+          '        if state == "0A" and address in ("0100007F", "00000000", "00000000000000000000000001000000"):',
+          '            ports.add(int(port, 16))',
+          'context = zmq.Context()',
+          'poller = zmq.Poller()',
+          'for port in ports:',
+          '    sub = context.socket(zmq.SUB)',
+          '    sub.setsockopt(zmq.SUBSCRIBE, b"")',
+          '    sub.connect(f"tcp://127.0.0.1:{port}")',
+          '    poller.register(sub, zmq.POLLIN)',
+          'seen = b""',
+          'deadline = time.time() + 5',
+          'while time.time() < deadline:',
+          '    for sub, _ in poller.poll(100):',
+          '        seen += b"".join(sub.recv_multipart())',
+          'print(len(ports), b"sk-A-SECRET-42" in seen)',
+        ].join('\n'),
+        context_id: python,
+        timeout: 30,
+      },
+      B,
+    );
+    let sniffing = true;
+    void sniffer.finally(() => (sniffing = false));
+    // A's output goes on for as long as the sniffer listens.
+    while (sniffing) {
+      await execute(url, { code: 'console.log("A sees sk-A-SECRET-42")', context_id: js }, A);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const sniffed = await sniffer;
+    assert.equal(sniffed.error, undefined, sniffed.stderr);
+    assert.match(sniffed.stdout, /^\d+ False\n$/, `the other session read A's output: ${sniffed.stdout}`);
+    await request(url, 'DELETE', `/contexts/${js}`, undefined, A);
+    await request(url, 'DELETE', `/contexts/${python}`, undefined, B);
+  });
+
+  test("escape attempt: background jobs that left their kernel's process group die with the session (no sniffer outlives its tenant)", async () => {
+    // Issue 26, finding 4b: bash-kernel.py starts bash in a session of its own, so killing the kernel's group missed its jobs.
+    const C = { 'x-ci-session-id': 'jail-off-leaver' };
+    const keeper = await createContext(url, {}, C);
+    const bash = await createContext(url, { language: 'bash' }, C);
+    const jobs = await execute(
+      url,
+      { code: 'sleep 1001 & echo $!\nsetsid sleep 1002 & echo $!\nnohup sleep 1003 >/dev/null 2>&1 & echo $!', context_id: bash },
+      C,
+    );
+    const python = await execute(
+      url,
+      {
+        code: 'import subprocess, os\nprint(subprocess.Popen(["sleep", "1004"], start_new_session=True).pid, os.getuid())',
+        context_id: keeper,
+      },
+      C,
+    );
+    const [escaped, uid] = python.stdout.trim().split(' ').map(Number);
+    const pids = [...jobs.stdout.trim().split('\n').map(Number), escaped as number];
+    assert.equal(pids.length, 4, jobs.stdout + jobs.stderr + python.stderr);
+    assert.ok(pids.every((pid) => pid > 0));
+    assert.equal(stillRunning(pids).length, 4, 'all started');
+    // Stopping the bash context alone: its jobs are in its cgroup (this host has them as root).
+    await request(url, 'DELETE', `/contexts/${bash}`, undefined, C);
+    assert.ok(
+      await eventually(() => stillRunning(pids.slice(0, 3)).length === 0),
+      `bash's jobs outlived stop_context: ${stillRunning(pids)}`,
+    );
+    assert.equal(stillRunning([escaped as number]).length, 1, "the other context's process is untouched");
+    // The session's last context: every process of its uid ends with it.
+    await request(url, 'DELETE', `/contexts/${keeper}`, undefined, C);
+    assert.ok(await eventually(() => stillRunning(pids).length === 0), `still running after the session ended: ${stillRunning(pids)}`);
+    assert.deepEqual(processesOfUid(uid as number), [], `no process of the session's uid ${uid} is left`);
   });
 
   test('a memory hog gets MemoryError from the per-process cap, and the sandbox stays up', async () => {

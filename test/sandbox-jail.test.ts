@@ -350,17 +350,18 @@ describe('the jail: host uid', { skip: !isRoot && 'the server is not root: kerne
       assert.equal(a1.uid, a2.uid);
       assert.notEqual(a1.uid, b.uid);
       await assert.rejects(uids.acquire('c', dir), /no free session uid/);
-      a1.release();
-      a1.release();
+      // release() ends the uid's processes before the uid is free again: awaited, as the sandbox does.
+      await a1.release();
+      await a1.release();
       await assert.rejects(uids.acquire('c', dir), /no free session uid/);
-      a2.release();
+      await a2.release();
       const c = await uids.acquire('c', dir);
       assert.equal(c.uid, a1.uid);
       assert.equal(statSync(dir).uid, c.uid);
       // A second registry of the same host (another server) gets none of them while they are held.
       const other = new SessionUids({ first: 900_000, count: 2, registryDir: join(dir, 'registry') });
       await assert.rejects(other.acquire('d', dir), /no free session uid/);
-      b.release();
+      await b.release();
       assert.equal((await other.acquire('d', dir)).uid, b.uid);
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -7,10 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ContextLimits, startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
+import { cgroupMounts, ownCgroupPaths, ownDirIn } from '../src/sandbox-service/limits/kernel-cgroup.ts';
+import { eventually } from './support/eventually.ts';
+import { pidsWithArgument, stillRunning } from './support/processes.ts';
 import { createContext, execute, request } from './support/sandbox-support.ts';
 
 const MEMORY_MB = 256;
@@ -21,6 +25,42 @@ let sandbox: RunningSandbox;
 let url: string;
 
 const A = { 'x-ci-session-id': 'limits-a' };
+
+/**
+ * The cpu group (v1's cpu and cpuacct hierarchies, or v2's unified one) a host process is in: its
+ * quota in CPUs (undefined: none) and the CPU time its processes have used.
+ */
+async function cpuGroupOf(pid: number): Promise<{ dir: string; quotaCpus(): number | undefined; usageSeconds(): number } | undefined> {
+  const paths = await ownCgroupPaths(`/proc/${pid}/cgroup`);
+  const mounts = await cgroupMounts();
+  const dirIn = (hierarchy: string, controller: string) => {
+    const path = paths.get(hierarchy);
+    const mount = mounts.find((m) => (controller ? m.fsType === 'cgroup' && m.superOptions.includes(controller) : m.fsType === 'cgroup2'));
+    return path !== undefined && mount ? ownDirIn(mount, path) : undefined;
+  };
+  const read = (file: string) => readFileSync(file, 'utf8').trim();
+  const [cpuDir, acctDir] = [dirIn('cpu', 'cpu'), dirIn('cpuacct', 'cpuacct')];
+  if (cpuDir && acctDir) {
+    return {
+      dir: cpuDir,
+      quotaCpus: () => {
+        const quota = Number(read(`${cpuDir}/cpu.cfs_quota_us`));
+        return quota < 0 ? undefined : quota / Number(read(`${cpuDir}/cpu.cfs_period_us`));
+      },
+      usageSeconds: () => Number(read(`${acctDir}/cpuacct.usage`)) / 1e9,
+    };
+  }
+  const unified = dirIn('', '');
+  if (!unified || !existsSync(`${unified}/cpu.max`)) return undefined;
+  return {
+    dir: unified,
+    quotaCpus: () => {
+      const [quota, period] = read(`${unified}/cpu.max`).split(' ');
+      return quota === 'max' ? undefined : Number(quota) / Number(period);
+    },
+    usageSeconds: () => Number(/usage_usec (\d+)/.exec(read(`${unified}/cpu.stat`))?.[1]) / 1e6,
+  };
+}
 const B = { 'x-ci-session-id': 'limits-b' };
 
 before(async () => {
@@ -144,6 +184,36 @@ except OSError as error:
     assert.match(read.results[0]?.text ?? '', /kept/, read.error?.traceback);
   });
 
+  test('CPU: four busy loops in a bash context are held to one CPU (SANDBOX_CPUS, default 1) and end with the context', async () => {
+    // Issue 26, finding 6: they burned both cores until stop_context, whatever the run's timeout.
+    const marker = `cpu-burn-${randomUUID()}`;
+    const id = await createContext(url, { language: 'bash' }, A);
+    const started = await execute(
+      url,
+      { code: `for i in 1 2 3 4; do sh -c 'while :; do :; done' ${marker} & done; echo started`, context_id: id },
+      A,
+    );
+    assert.match(started.stdout, /started/, started.stderr);
+    let loops: number[] = [];
+    const found = () => {
+      loops = pidsWithArgument(marker);
+      return loops.length === 4;
+    };
+    assert.ok(await eventually(found), `4 loops running, found ${loops.length}`);
+    const cpu = await cpuGroupOf(loops[0]!);
+    assert.ok(cpu, `the loops' cpu group is not visible: ${readFileSync(`/proc/${loops[0]}/cgroup`, 'utf8')}`);
+    assert.equal(cpu.quotaCpus(), 1, 'the context has a quota of one CPU');
+    for (const loop of loops.slice(1)) assert.equal((await cpuGroupOf(loop))?.dir, cpu.dir, 'one group holds every loop');
+    const [usage0, time0] = [cpu.usageSeconds(), performance.now()];
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const used = (cpu.usageSeconds() - usage0) / ((performance.now() - time0) / 1000);
+    assert.ok(used <= 1.15, `the four loops used ${used.toFixed(2)} CPUs under a limit of one`);
+    const other = await execute(url, { code: '1+1' }, B);
+    assert.equal(other.results[0]?.text, '2');
+    await request(url, 'DELETE', `/contexts/${id}`, undefined, A);
+    assert.ok(await eventually(() => stillRunning(loops).length === 0), `still burning after stop_context: ${stillRunning(loops)}`);
+  });
+
   test('a JavaScript kernel runs within the same limits', async () => {
     const id = await createContext(url, { language: 'javascript' }, B);
     const run = await execute(url, { code: '[1, 2, 3].map((x) => x * 2).join(",")', context_id: id }, B);
@@ -155,7 +225,7 @@ describe('sandbox limits without cgroups', () => {
   test('a watchdog stops a context whose processes and /tmp hold more than its memory', async () => {
     const settings = { memoryMb: MEMORY_MB, pidsMax: 0, diskMb: 0 };
     const limits = await ContextLimits.open(settings, '/nonexistent', { cgroups: false, loopDisk: false });
-    assert.equal(limits.describe(), 'sandbox limits: memory=rss-watchdog pids=off disk=off');
+    assert.equal(limits.describe(), 'sandbox limits: memory=rss-watchdog pids=off cpu=off disk=off');
     const own = await startSandbox({ port: 0, poolSize: 0, ...settings }, { limits, log: () => {} });
     try {
       const code = `
@@ -214,14 +284,15 @@ describe('sandbox limits at start and stop', () => {
       .map((line) => String((JSON.parse(line) as { msg: unknown }).msg))
       .filter((msg) => msg.startsWith('sandbox limits:'));
     assert.equal(lines.length, 1, output);
-    const match = /^sandbox limits: memory=(\S+) pids=(\S+) disk=(\S+)$/.exec(lines[0]!);
+    const match = /^sandbox limits: memory=(\S+) pids=(\S+) cpu=(\S+) disk=(\S+)$/.exec(lines[0]!);
     assert.ok(match, lines[0]);
     assert.match(match[1]!, /^(cgroup-v1|cgroup-v2|rss-watchdog|off)$/);
     assert.match(match[2]!, /^(cgroup-v1|cgroup-v2|none|off)$/);
-    assert.match(match[3]!, /^(loop-ext4|none|off)$/);
+    assert.match(match[3]!, /^(cgroup-v1|cgroup-v2|none|off)$/);
+    assert.match(match[4]!, /^(loop-ext4|none|off)$/);
     if (process.getuid?.() === 0) {
-      // CI runs as root on hosts with writable cgroup v1 memory and pids and loop devices, as here.
-      assert.deepEqual(match.slice(1), ['cgroup-v1', 'cgroup-v1', 'loop-ext4'], lines[0]);
+      // CI runs as root on hosts with writable cgroup v1 memory, pids and cpu and loop devices, as here.
+      assert.deepEqual(match.slice(1), ['cgroup-v1', 'cgroup-v1', 'cgroup-v1', 'loop-ext4'], lines[0]);
     }
   });
 });

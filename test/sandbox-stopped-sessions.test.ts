@@ -1,15 +1,17 @@
 /**
  * A session's name is not a key to a workspace: once its last context is gone, every file
- * route answers 404 "unknown or expired context" and builds nothing (no loop-mounted
- * image, no uid, no file worker). The attack the security review ran: create → stop →
- * file calls with the stopped session's name, in rounds, against a real sandbox as root.
+ * route asked as the MCP side asks (EXISTING_SESSION_HEADER: the session must exist)
+ * answers 404 "unknown or expired context" and builds nothing (no loop-mounted image, no
+ * uid, no file worker). The attack the security review ran: create → stop → file calls
+ * with the stopped session's name, in rounds, against a real sandbox as root. (Without
+ * the header a file route opens a counted workspace: test/sandbox-files-first.test.ts.)
  * Also the tenant quota on POST /contexts: counted and refused in one step.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.ts';
 import { tenantShare } from '../src/sandbox-service/contexts/tenant-quota.ts';
-import { QUOTA_REFUSAL, UNKNOWN_SESSION_REFUSAL } from '../src/protocol/sandbox-api.ts';
+import { EXISTING_SESSION_HEADER, QUOTA_REFUSAL, UNKNOWN_SESSION_REFUSAL } from '../src/protocol/sandbox-api.ts';
 import { eventually } from './support/eventually.ts';
 import { holdings, isEmpty } from './support/host-leftovers.ts';
 import { createContext, request } from './support/sandbox-support.ts';
@@ -27,6 +29,8 @@ after(async () => {
 });
 
 const session = (name: string) => ({ 'x-ci-session-id': name });
+/** The headers of the MCP side's requests: the session must exist. */
+const existing = (name: string) => ({ ...session(name), [EXISTING_SESSION_HEADER]: '1' });
 
 /** Every file route, as a client would call it, for the session. */
 function fileCalls(headers: Record<string, string>): [string, () => Promise<{ status: number; text: string }>][] {
@@ -54,7 +58,7 @@ function fileCalls(headers: Record<string, string>): [string, () => Promise<{ st
   ];
 }
 
-describe('file routes never create a session', () => {
+describe('file routes asked for an existing session never create one', () => {
   test('10 rounds of create → stop → every file route: each a 404 "unknown or expired context", nothing left on the host', async () => {
     assert.ok(isEmpty(holdings(sandbox.workspaceRoot)), JSON.stringify(holdings(sandbox.workspaceRoot)));
     for (let round = 0; round < 10; round++) {
@@ -69,7 +73,7 @@ describe('file routes never create a session', () => {
         if (process.getuid?.() === 0) assert.ok(held.mounts.length === 1 && held.loopDevices.length === 1, JSON.stringify(held));
       }
       assert.equal((await request(url, 'DELETE', `/contexts/${id}`, undefined, headers)).status, 200);
-      for (const [name, call] of fileCalls(headers)) {
+      for (const [name, call] of fileCalls(existing(`ghost-${round}`))) {
         const answer = await call();
         assert.equal(answer.status, 404, `${name}: ${answer.text}`);
         assert.ok(answer.text.startsWith(UNKNOWN_SESSION_REFUSAL), `${name}: ${answer.text}`);
@@ -81,8 +85,8 @@ describe('file routes never create a session', () => {
     assert.deepEqual((await request(url, 'GET', '/sessions')).json, []);
   });
 
-  test('a session that never had a context gets the same 404, and the sandbox still serves files to a live one', async () => {
-    for (const [name, call] of fileCalls(session('never-created'))) {
+  test('a session that never had a context, asked to exist, gets the same 404, and the sandbox still serves files to a live one', async () => {
+    for (const [name, call] of fileCalls(existing('never-created'))) {
       const answer = await call();
       assert.equal(answer.status, 404, `${name}: ${answer.text}`);
       assert.ok(answer.text.startsWith(UNKNOWN_SESSION_REFUSAL), `${name}: ${answer.text}`);
@@ -90,7 +94,7 @@ describe('file routes never create a session', () => {
     const live = session('alive');
     const id = await createContext(url, {}, live);
     assert.equal((await request(url, 'POST', '/files', { path: 'a.txt', content: 'kept' }, live)).status, 200);
-    assert.equal((await request(url, 'GET', '/files?path=a.txt', undefined, live)).json.content, 'kept');
+    assert.equal((await request(url, 'GET', '/files?path=a.txt', undefined, existing('alive'))).json.content, 'kept');
     await request(url, 'DELETE', `/contexts/${id}`, undefined, live);
   });
 });

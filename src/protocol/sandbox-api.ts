@@ -341,6 +341,15 @@ export const RemoveRequest = z.object({ path: z.string().min(1) });
 export const QUOTA_REFUSAL = 'tenant quota reached';
 export const UNKNOWN_SESSION_REFUSAL = 'unknown or expired context';
 
+/**
+ * A request header (extension; any value) saying that the session must exist already: a file
+ * route then answers a session without a workspace with UNKNOWN_SESSION_REFUSAL instead of
+ * opening one. Without it a file route opens the session's workspace, as AgentRun's and E2B's
+ * sandboxes have a filesystem from the start. The MCP side sends it on every request: its
+ * sessions come from contexts, and a stopped context's id must bring nothing back.
+ */
+export const EXISTING_SESSION_HEADER = 'x-sandbox-existing-session';
+
 /** GET /sessions (extension): the sessions holding live contexts, for a client that gives each context a session of its own. */
 export const SESSIONS_ROUTE = '/sessions';
 export const SessionList = z.array(z.string());

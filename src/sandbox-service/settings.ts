@@ -40,6 +40,8 @@ export const SandboxOptions = z
     memoryMb: nonNegativeInt.default(2048),
     /** Processes (and threads) one context may run at once; 0 = none. */
     pidsMax: nonNegativeInt.default(256),
+    /** CPUs one context may use (SANDBOX_CPUS; a CFS quota, fractions allowed, at least 0.01); 0 = none. */
+    cpus: z.union([z.literal(0), z.number().min(0.01).max(1024)]).default(1),
     /** Size of a session's workspace (its contexts share it), MiB; 0 = none. */
     diskMb: nonNegativeInt.default(1024),
     maxContexts: positiveInt.default(100),
@@ -91,6 +93,7 @@ const SANDBOX_ENV_OPTIONS: ReadonlyArray<readonly [keyof SandboxEnv, keyof Sandb
   ['SANDBOX_MEMORY_MB', 'memoryMb'],
   ['SANDBOX_PIDS_MAX', 'pidsMax'],
   ['SANDBOX_DISK_MB', 'diskMb'],
+  ['SANDBOX_CPUS', 'cpus'],
   ['SANDBOX_MAX_CONTEXTS', 'maxContexts'],
   ['SANDBOX_EXECUTE_TIMEOUT_SECONDS', 'executeTimeoutSeconds'],
   ['SANDBOX_MAX_EXECUTE_TIMEOUT_SECONDS', 'maxExecuteTimeoutSeconds'],

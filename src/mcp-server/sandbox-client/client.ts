@@ -26,6 +26,7 @@ import {
   type CreateContextRequest,
   type ExecuteRequest,
   UNKNOWN_SESSION_REFUSAL,
+  EXISTING_SESSION_HEADER,
 } from '../../protocol/sandbox-api.ts';
 import { SandboxError, toSandboxError } from './errors.ts';
 import { collectExecution, type Execution, type ExecutionEventListener } from './execution.ts';
@@ -133,7 +134,8 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
 
   const withSession = (session: string, extra: KyOptions = {}): KyOptions => ({
     ...extra,
-    headers: { ...(extra.headers as Record<string, string> | undefined), [options.sessionHeader]: session },
+    // Every session of ours comes from a context: a file call must never open one (a stopped context's id stays stopped).
+    headers: { ...(extra.headers as Record<string, string> | undefined), [options.sessionHeader]: session, [EXISTING_SESSION_HEADER]: '1' },
   });
 
   async function call<T>(what: string, run: () => Promise<T>): Promise<T> {

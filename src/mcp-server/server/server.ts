@@ -9,6 +9,7 @@
  * handlers. Arguments are still validated with the tools' zod schemas.
  */
 import { ProtocolError, ProtocolErrorCode, Server, type CallToolResult, type jsonSchemaValidator } from '@modelcontextprotocol/server';
+import { PACKAGE_VERSION } from '../../shared/package-version.ts';
 import { describeIssues } from '../../shared/zod-issues.ts';
 import { addFileResources } from '../file-tools/file-resources.ts';
 import { addPrompts } from './prompts.ts';
@@ -26,7 +27,7 @@ export interface McpServerDeps extends ToolDeps {
 }
 
 /** Shown to clients in initialize's serverInfo and server/discover. */
-const SERVER_INFO = { name: 'fc-code-interpreter', version: '0.1.0' };
+const SERVER_INFO = { name: 'fc-code-interpreter', version: PACKAGE_VERSION };
 
 const INSTRUCTIONS =
   'A code interpreter. Use create_context for a stateful Python/JavaScript/TypeScript/bash/R session, run_code with its context_id to run code in it ' +

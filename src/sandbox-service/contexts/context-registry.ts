@@ -2,11 +2,14 @@
  * Every context of the sandbox, by session: creation (from the pool), lookup,
  * deletion, the context limit, idle removal, and shutdown. A session is a
  * namespace with its own space (workspace, uid, file worker: session-space.ts); a
- * context id is only found in the session that created it. Only a context's creation
- * gives a session its space: a file request for a session without one (never created,
- * or stopped) is refused, never answered with a fresh space that nothing counts. A
- * session ends, and its workspace is removed from disk, when its last context is
- * deleted or removed idle.
+ * context id is only found in the session that created it. A session gets its space
+ * from its first context, or from a file request that may open one (AgentRun's and
+ * E2B's clients upload before they create a context); such a space counts as one
+ * context against the limits until the session holds one, so no space goes uncounted.
+ * A file request that says its session must exist (the MCP side's, whose sessions come
+ * from contexts) is refused for a session without a space, so a stopped context's id
+ * brings nothing back. A session ends, and its workspace is removed from disk, when its
+ * last context is deleted or removed idle, or, holding only files, after the idle timeout.
  */
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdir } from 'node:fs/promises';
@@ -22,7 +25,7 @@ import {
 import { CodeContext } from './code-context.ts';
 import { FRESH_SPACE, KernelPool } from './kernel-pool.ts';
 import type { KernelLauncher } from '../kernels/kernel-launch.ts';
-import type { ContextLimits } from '../limits/context-limits.ts';
+import type { ContextLimits, KernelCgroup } from '../limits/context-limits.ts';
 import type { SandboxOptions } from '../settings.ts';
 import { RunningKernel } from '../kernels/running-kernel.ts';
 import type { SeccompFilters } from '../jail/seccomp-filter.ts';
@@ -93,6 +96,17 @@ function unknownSession(session: string): ContextRequestError {
   );
 }
 
+/** What a shell command of a session runs in and under: what its kernels get. */
+export interface CommandJail {
+  space: SessionSpace;
+  workspaceMount: string;
+  memoryMb: number;
+  allowNetwork: boolean;
+  seccompFilter?: string;
+  cgroup(): Promise<KernelCgroup>;
+  watch(rootPid: number, stop: () => void): () => void;
+}
+
 interface PooledKernel {
   space: SessionSpace;
   kernel: RunningKernel;
@@ -112,6 +126,12 @@ export class ContextRegistry {
   readonly #spaces = new Map<string, Promise<SessionSpace>>();
   /** The spaces of named sessions, by space id (the pool's key for their spares). */
   readonly #spaceById = new Map<string, SessionSpace>();
+  /**
+   * The Python kernel of a session opened by a file request, for its first context: the
+   * fresh spare whose space it took over (openSpace), so that context starts as fast as
+   * one from the pool, and the pool's spares stay where they are.
+   */
+  readonly #firstKernels = new Map<string, PooledKernel>();
   /** The context E2B runs code in when a request names only a language, per session and language. */
   readonly #defaults = new Map<string, Promise<CodeContext>>();
   /** Contexts being created, awaited by close(). */
@@ -197,12 +217,13 @@ export class ContextRegistry {
   }
 
   /**
-   * The session's file worker. Only a session holding contexts (or creating its first)
-   * has one: any other is a 404, so a stopped session's name cannot bring back a
-   * workspace, a uid and a worker that no limit counts.
+   * The session's file worker. With `open`, a session without a space gets one
+   * (openSpace); without, it is a 404, so a stopped session's name cannot bring back a
+   * workspace, a uid and a worker.
    */
-  async files(session: string): Promise<FileWorker> {
-    this.requireSession(session);
+  async files(session: string, { open = false }: { open?: boolean } = {}): Promise<FileWorker> {
+    if (open) this.openSpace(session);
+    else this.requireSession(session);
     try {
       return await (await this.#spaces.get(session)!).files();
     } catch (error) {
@@ -212,10 +233,58 @@ export class ContextRegistry {
     }
   }
 
+  /**
+   * Where a shell command of the session runs (session-commands.ts): its space (opened as
+   * files() opens it) and the limits and jail its kernels get.
+   */
+  async commandJail(session: string, { open = false }: { open?: boolean } = {}): Promise<CommandJail> {
+    if (open) this.openSpace(session);
+    else this.requireSession(session);
+    let space: SessionSpace | undefined;
+    try {
+      space = await this.#spaces.get(session);
+    } catch {
+      // its space failed to start
+    }
+    if (!space || !this.#spaces.has(session)) throw unknownSession(session);
+    return {
+      space,
+      workspaceMount: WORKSPACE_MOUNT,
+      memoryMb: this.#limits.perProcessMemoryMb,
+      allowNetwork: this.#options.allowNetwork,
+      seccompFilter: this.#jail.seccomp?.code,
+      cgroup: () => this.#limits.kernelCgroup(),
+      watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
+    };
+  }
+
   /** Throws the 404 (or 503 when closing) a file request gets for a session without a space. */
   requireSession(session: string): void {
     if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
     if (!this.#spaces.has(session)) throw unknownSession(session);
+  }
+
+  /**
+   * Gives the session a space for its files if it has none. Counted as one context from
+   * this call on (no await between the count and the binding: parallel calls see each
+   * other), so past SANDBOX_MAX_CONTEXTS it is a 429 like a creation.
+   */
+  openSpace(session: string): void {
+    if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
+    if (this.#spaces.has(session)) return;
+    if (this.#held() >= this.#options.maxContexts) {
+      throw new ContextRequestError(
+        429,
+        `context limit reached: this sandbox holds at most ${this.#options.maxContexts} contexts (a session holding only files counts as one); delete one first`,
+      );
+    }
+    // A fresh spare that is up gives its space, and its kernel to the first context; else a new space.
+    const spare = this.#launchers.python ? this.#pool.takeReady(FRESH_SPACE, 'python') : undefined;
+    if (spare) this.#firstKernels.set(session, spare);
+    this.#bindSpace(
+      session,
+      spare ? Promise.resolve(spare.space) : this.#ensureParents().then(() => SessionSpace.open(this.#spaceSettings)),
+    );
   }
 
   /** `id` is the registry's own choice (a default context's); callers leave it out. */
@@ -234,6 +303,7 @@ export class ContextRegistry {
       throw error;
     }
     // Counted and reserved with no await in between: parallel creations see each other.
+    const hadSpace = this.#spaces.has(session);
     const release = this.#reserve(session, params.quota);
     const creation = this.#create(session, { ...params, cwd }, release, id);
     this.#creating.add(creation);
@@ -246,8 +316,9 @@ export class ContextRegistry {
     } finally {
       this.#creating.delete(creation);
       release();
-      // A failed first creation leaves the session's fresh space without contexts: it goes too.
-      if (failed) await this.#endIfEmpty(session);
+      // A failed first creation leaves the session's fresh space without contexts: it goes too
+      // (a space opened for files before keeps them, and ends when idle).
+      if (failed && !hadSpace) await this.#endIfEmpty(session);
     }
   }
 
@@ -257,14 +328,16 @@ export class ContextRegistry {
    * (idempotent) takes it out again once its context is live or has failed.
    */
   #reserve(session: string, quota: TenantQuota | undefined): () => void {
+    // A session holding only files is counted already; its first context takes over that count.
+    const counted = this.#holdsOnlyFiles(session) ? 1 : 0;
     if (quota) {
       if (!session.startsWith(quota.session_prefix)) {
         throw new ContextRequestError(400, `the quota's session_prefix "${quota.session_prefix}" does not begin this session's name`);
       }
-      const refusal = quotaRefusal(quota, this.#held(quota.session_prefix), this.#options.maxContexts);
+      const refusal = quotaRefusal(quota, this.#held(quota.session_prefix) - counted, this.#options.maxContexts);
       if (refusal) throw new ContextRequestError(429, refusal);
     }
-    if (this.#held() >= this.#options.maxContexts) {
+    if (this.#held() - counted >= this.#options.maxContexts) {
       throw new ContextRequestError(
         429,
         `context limit reached: this sandbox holds at most ${this.#options.maxContexts} contexts; delete one first`,
@@ -281,12 +354,23 @@ export class ContextRegistry {
     };
   }
 
-  /** Live contexts plus creations under way, in every session or in those starting with `prefix`. */
+  /**
+   * Live contexts plus creations under way plus sessions holding only files (one each), in
+   * every session or in those starting with `prefix`.
+   */
   #held(prefix?: string): number {
     let count = 0;
     for (const [session, contexts] of this.#sessions) if (prefix === undefined || session.startsWith(prefix)) count += contexts.size;
     for (const [session, creating] of this.#creatingIn) if (prefix === undefined || session.startsWith(prefix)) count += creating;
+    for (const session of this.#spaces.keys()) {
+      if ((prefix === undefined || session.startsWith(prefix)) && this.#holdsOnlyFiles(session)) count += 1;
+    }
     return count;
+  }
+
+  /** A session with a space but no context, live or being created. */
+  #holdsOnlyFiles(session: string): boolean {
+    return this.#spaces.has(session) && !this.#sessions.has(session) && !this.#creatingIn.has(session);
   }
 
   /** The session's default context for a language (created on first use), as E2B keeps one. */
@@ -326,7 +410,7 @@ export class ContextRegistry {
     await Promise.all(
       bare.map(async (session) => {
         const space = await this.#spaces.get(session)?.catch(() => undefined);
-        if (space && now - space.lastUsed > idleMs) await this.#endIfEmpty(session);
+        if (space && !space.busy && now - space.lastUsed > idleMs) await this.#endIfEmpty(session);
       }),
     );
   }
@@ -398,6 +482,12 @@ export class ContextRegistry {
   async #claim(session: string, language: Language): Promise<PooledKernel> {
     const existing = this.#spaces.get(session);
     if (existing) {
+      const first = language === 'python' ? this.#firstKernels.get(session) : undefined;
+      if (first) {
+        this.#firstKernels.delete(session);
+        if (first.kernel.alive) return first;
+        void first.kernel.stop();
+      }
       const space = await existing;
       return this.#pool.take(space.id, language);
     }
@@ -431,6 +521,9 @@ export class ContextRegistry {
     const pending = this.#spaces.get(session);
     if (!pending) return;
     this.#spaces.delete(session);
+    const first = this.#firstKernels.get(session);
+    this.#firstKernels.delete(session);
+    await first?.kernel.stop();
     const space = await pending.catch(() => undefined);
     if (!space) return;
     this.#spaceById.delete(space.id);

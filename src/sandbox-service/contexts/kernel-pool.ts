@@ -37,6 +37,8 @@ interface Spare<T> {
   key: string;
   space: string;
   item: Promise<T>;
+  /** Set once the kernel is up. */
+  ready?: T;
 }
 
 export class KernelPool<T extends { kernel: RunningKernel }> {
@@ -73,6 +75,16 @@ export class KernelPool<T extends { kernel: RunningKernel }> {
     return taken ?? this.#hooks.start(space, language);
   }
 
+  /** A spare that is up now, taken without waiting (undefined when none is); refills behind itself as take() does. */
+  takeReady(space: string, language: Language): T | undefined {
+    const key = poolKey(space, language);
+    const index = this.#spares.findIndex((spare) => spare.key === key && spare.ready?.kernel.alive === true);
+    if (index < 0) return undefined;
+    const [spare] = this.#spares.splice(index, 1);
+    this.#fillLater(key, space, language);
+    return spare!.ready;
+  }
+
   /** Stops the space's spares (its session has ended). */
   async drop(space: string): Promise<void> {
     const dropped = this.#spares.filter((spare) => spare.space === space);
@@ -102,8 +114,14 @@ export class KernelPool<T extends { kernel: RunningKernel }> {
         this.#discard(this.#spares.splice(oldest, 1)[0]!);
       }
       const item = this.#hooks.start(space, language);
-      item.catch(() => {}); // a failed spare is dropped when taken
-      this.#spares.push({ key, space, item });
+      const spare: Spare<T> = { key, space, item };
+      item.then(
+        (ready) => {
+          spare.ready = ready;
+        },
+        () => {}, // a failed spare is dropped when taken
+      );
+      this.#spares.push(spare);
     }
   }
 

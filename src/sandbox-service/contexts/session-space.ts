@@ -37,6 +37,8 @@ export class SessionSpace {
   readonly #settings: SpaceSettings;
   readonly #lease: SessionUidLease | undefined;
   #files: Promise<FileWorker> | undefined;
+  /** Processes running in the space besides its kernels (shell commands), each by its stop. */
+  readonly #held = new Set<() => Promise<void>>();
   #destroyed = false;
   /** When a file request last touched it (idle removal of spaces without contexts). */
   lastUsed = Date.now();
@@ -88,16 +90,37 @@ export class SessionSpace {
     return this.#files;
   }
 
+  /**
+   * Keeps a process that runs in the space (a shell command: session-commands.ts), so that
+   * destroy() stops it before the workspace goes, and idle removal waits for it. Returns the release.
+   */
+  hold(stop: () => Promise<void>): () => void {
+    if (this.#destroyed) throw new SpaceEndedError();
+    this.#held.add(stop);
+    return () => {
+      this.#held.delete(stop);
+      this.lastUsed = Date.now();
+    };
+  }
+
+  /** Something runs in it besides its kernels. */
+  get busy(): boolean {
+    return this.#held.size > 0;
+  }
+
   /** Ends the file worker and removes the workspace; its kernels must be gone already. */
   async destroy(): Promise<void> {
     if (this.#destroyed) return;
     this.#destroyed = true;
+    await Promise.all([...this.#held].map((stop) => stop().catch(() => {})));
     const worker = await this.#files?.catch(() => undefined);
     await worker?.close();
     try {
+      // Whatever left its kernel's process group goes too, before its files (issue 26, 4b).
+      await this.#lease?.endProcesses();
       await this.#settings.limits.removeWorkspace(this.workspace);
     } finally {
-      this.#lease?.release();
+      await this.#lease?.release();
     }
   }
 }

@@ -23,7 +23,11 @@ import struct
 import sys
 import time
 
+# Where the workspace is opened, and the path answers name it by (the code's: /home/user). They
+# differ without the jail, where the workspace is reached at its host path; the second comes
+# without its leading slash, which keeps it out of unjailed-process.ts's rewriting of inside paths.
 ROOT = sys.argv[1]
+SHOWN = "/" + sys.argv[2]
 CHUNK = 256 * 1024
 ABORT = 0xFFFFFFFF
 MAX_LIST_ENTRIES = 10000
@@ -40,7 +44,7 @@ class Refusal(Exception):
 
 
 def shown(parts):
-    return ROOT if not parts else ROOT + "/" + "/".join(parts)
+    return SHOWN if not parts else SHOWN + "/" + "/".join(parts)
 
 
 def type_of(mode):
@@ -55,7 +59,7 @@ def type_of(mode):
 
 def entry_of(parts, st):
     return {
-        "name": parts[-1] if parts else os.path.basename(ROOT),
+        "name": parts[-1] if parts else os.path.basename(SHOWN),
         "type": type_of(st.st_mode),
         "path": shown(parts),
         "size": st.st_size,
@@ -173,7 +177,7 @@ def op_list(request):
 def open_file(parts):
     """An fd of the regular file at parts, read-only; refuses links, specials and hard-linked files."""
     if not parts:
-        raise Refusal(400, "%s is a directory" % ROOT)
+        raise Refusal(400, "%s is a directory" % SHOWN)
     fd = open_dir(parts[:-1])
     try:
         file_fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
@@ -331,7 +335,7 @@ def op_place(request):
 def op_mkdir(request):
     parts = request["parts"]
     if not parts:
-        raise Refusal(409, "already exists: %s" % ROOT)
+        raise Refusal(409, "already exists: %s" % SHOWN)
     mode = int(request.get("mode") or "755", 8) & 0o777
     parents = request.get("parents", True)
     fd = open_dir(parts[:-1], create=parents, mode=mode)

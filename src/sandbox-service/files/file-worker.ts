@@ -90,7 +90,9 @@ export class FileWorker {
         hostUid: spec.hostUid,
         seccompFilter: spec.seccomp?.code,
         env: baseKernelEnv(spec.workspaceMount),
-        command: ['/usr/bin/python3', '-I', '-S', '-B', '-c', SCRIPT, spec.workspaceMount],
+        // The workspace where it is opened (rewritten to its host path without the jail) and,
+        // without its leading slash so that it stays as it is, the path answers name it by.
+        command: ['/usr/bin/python3', '-I', '-S', '-B', '-c', SCRIPT, spec.workspaceMount, spec.workspaceMount.replace(/^\//, '')],
       },
       { pipes: true },
     );

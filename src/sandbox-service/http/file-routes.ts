@@ -2,8 +2,9 @@
  * The embedded sandbox's file API, in the shapes of Alibaba's code-interpreter image
  * (src/protocol/sandbox-api.ts FILE_ROUTES), scoped to the session's workspace. Paths are
  * checked here (workspace-path.ts); the IO itself is the session's file worker's,
- * inside the jail (file-worker.ts). Refusals are plain text with a precise status; a
- * session without live contexts is a 404 (UNKNOWN_SESSION_REFUSAL), never a new workspace.
+ * inside the jail (file-worker.ts). Refusals are plain text with a precise status. A
+ * session without a workspace gets one (counted: context-registry.ts openSpace), unless the
+ * request carries EXISTING_SESSION_HEADER: then it is a 404 (UNKNOWN_SESSION_REFUSAL).
  */
 import { randomUUID } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
@@ -12,6 +13,7 @@ import type { Context as HonoContext, Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { z } from 'zod';
 import {
+  EXISTING_SESSION_HEADER,
   FILE_ROUTES,
   fileText,
   MkdirRequest,
@@ -41,7 +43,9 @@ export function filesBodyLimit(maxUploadBytes: number): number {
 
 export function addFileRoutes(app: Hono, deps: FileRouteDeps): void {
   const { registry, sessionOf } = deps;
-  const worker = (c: HonoContext): Promise<FileWorker> => registry.files(sessionOf(c));
+  /** Whether the request may open its session's workspace (it does not say the session must exist). */
+  const mayOpen = (c: HonoContext): boolean => c.req.header(EXISTING_SESSION_HEADER) === undefined;
+  const worker = (c: HonoContext): Promise<FileWorker> => registry.files(sessionOf(c), { open: mayOpen(c) });
 
   app.get(FILE_ROUTES.files, async (c) => {
     const parts = pathParam(c);
@@ -97,8 +101,11 @@ export function addFileRoutes(app: Hono, deps: FileRouteDeps): void {
     const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
     if (!incoming) throw new Error('the sandbox app must be served by @hono/node-server');
     const session = sessionOf(c);
-    registry.requireSession(session); // before a byte is read: a stopped session gets its 404 at once
-    return c.json(await receiveUpload(incoming, () => registry.files(session), deps));
+    // Before a byte is read: a stopped session gets its 404, a sandbox at its limit its 429, at once.
+    const open = mayOpen(c);
+    if (open) registry.openSpace(session);
+    else registry.requireSession(session);
+    return c.json(await receiveUpload(incoming, () => registry.files(session, { open }), deps));
   });
 
   app.post(FILE_ROUTES.mkdir, async (c) => {

@@ -28,6 +28,8 @@ import { ContextRequestError, DEFAULT_SESSION, type ContextRegistry } from '../c
 import { Runs } from '../contexts/executions.ts';
 import { NdjsonResponse } from './ndjson-response.ts';
 import { addRunRoutes } from './run-routes.ts';
+import { addAgentRunRoutes } from './agentrun-routes.ts';
+import { SessionCommands } from '../contexts/session-commands.ts';
 import { watchWorkspace } from '../files/workspace-changes.ts';
 import type { SandboxOptions } from '../settings.ts';
 
@@ -157,6 +159,11 @@ export function createSandboxApp({ registry, options }: SandboxAppDeps): Hono {
     outputLimitBytes: options.outputLimitBytes,
   });
   addRunRoutes(app, { runs, sessionOf, parseBody });
+  const commands = new SessionCommands({
+    jailFor: (session, open) => registry.commandJail(session, { open }),
+    outputLimitBytes: options.outputLimitBytes,
+  });
+  addAgentRunRoutes(app, { registry, runs, commands, options, sessionOf, parseBody });
 
   app.post('/execute', async (c) => {
     const session = sessionOf(c);

@@ -92,7 +92,9 @@ const ARGS_FD = 5;
 function closeInheritedFds(keep: number[]): string[] {
   const kept = [0, 1, 2, ...keep].join('|');
   const script = `for fd in /proc/self/fd/*; do fd=\${fd##*/}; case $fd in ${kept}) ;; *) eval "exec $fd>&-" ;; esac; done; exec "$@"`;
-  return ['/bin/bash', '-c', script, 'close-inherited-fds'];
+  // --norc: with a socket for stdin (a jail spawned with pipes) bash takes itself for rshd's and
+  // would run the server's own ~/.bashrc here, on the host, before the jail.
+  return ['/bin/bash', '--norc', '-c', script, 'close-inherited-fds'];
 }
 
 /**
@@ -297,6 +299,7 @@ export function spawnJailed(options: JailCommandOptions, { pipes = false }: { pi
     pid: child.pid ?? -1,
     stdin: pipes ? child.stdin! : undefined,
     stdout: pipes ? child.stdout! : undefined,
+    stderr: pipes ? child.stderr! : undefined,
     network: networkOrExit,
     exited,
     outputTail: () => tail.trim(),

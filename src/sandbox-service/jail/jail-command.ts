@@ -71,6 +71,13 @@ export interface JailCommandOptions extends JailPlacement {
   disableUserns?: boolean;
   /** Size cap of /dev/shm (a tmpfs), in MiB; default SHM_MAX_MB, never above a memoryMb limit. */
   shmSizeMb?: number;
+  /**
+   * Without the jail only (unjailed-process.ts; the jail always has one): the command runs in a
+   * network namespace of its own (and the user namespace that owns it, as root there, mapped to
+   * the host uid), its loopback up; with allowNetwork slirp4netns gives it its way out. For a
+   * kernel that listens only on TCP (Deno), whose ports would else be every session's to reach.
+   */
+  ownNetworkNamespace?: boolean;
 }
 
 export interface JailedProcess {
@@ -78,6 +85,8 @@ export interface JailedProcess {
   /** With `pipes`: the command's stdin and stdout, a channel to the server (else both unused). */
   stdin?: NodeJS.WritableStream;
   stdout?: NodeJS.ReadableStream;
+  /** With `pipes`: what the command (and, jailed, bwrap itself) writes to stderr; the tail is kept too. */
+  stderr?: NodeJS.ReadableStream;
   /** Resolves once the jail's network is up (at once without allowNetwork); rejects if it cannot be. */
   network: Promise<void>;
   /** Resolves when the outer bwrap has exited; with --unshare-pid the whole tree is gone then. */

@@ -13,10 +13,15 @@
  * kernel releases the lock when that fd is closed, also when the server dies, so a dead
  * server's uids come back without any pid bookkeeping. A uid that still owns a live
  * process (left by something else) is skipped.
+ *
+ * A session's end ends every process of its uid (endProcesses): without the jail's pid
+ * namespace, a process that left its kernel's group (`setsid`, a shell's background job)
+ * would otherwise outlive its tenant and watch the next one. The lock is held until none is
+ * left, so the uid goes to no other session before.
  */
 import { execFile, spawn } from 'node:child_process';
 import { constants } from 'node:fs';
-import { chmod, type FileHandle, mkdir, open, readdir, stat } from 'node:fs/promises';
+import { chmod, type FileHandle, mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -36,8 +41,13 @@ export interface SessionUidsSettings {
 
 export interface SessionUidLease {
   uid: number;
-  /** Gives the lease back; the uid is free again once every lease of its session is. */
-  release(): void;
+  /** SIGKILLs every process of the uid (its session's end: nothing of it may outlive it). */
+  endProcesses(): Promise<void>;
+  /**
+   * Gives the lease back; the uid is free again once every lease of its session is, and
+   * once no process of the uid is left (the last release ends them first).
+   */
+  release(): Promise<void>;
 }
 
 interface Holder {
@@ -56,6 +66,8 @@ export class SessionUids {
   readonly #dir: string;
   /** Where the next search starts: round the range, so a uid just given back is not the next one taken. */
   #cursor = 0;
+  /** Uids given back whose processes are still being ended: not claimed again meanwhile. */
+  readonly #draining = new Set<number>();
   /** Claims run one at a time: two claims of this server must not race for the same lock file. */
   #claiming: Promise<unknown> = Promise.resolve();
 
@@ -86,28 +98,33 @@ export class SessionUids {
     }
     const held = holder;
     held.leases++;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      if (--held.leases > 0 || this.#bySession.get(session) !== held) return;
-      this.#bySession.delete(session);
-      void held.lock.close().catch(() => undefined);
-    };
+    let released: Promise<void> | undefined;
+    const release = () =>
+      (released ??= (async () => {
+        if (--held.leases > 0 || this.#bySession.get(session) !== held) return;
+        this.#bySession.delete(session);
+        this.#draining.add(held.uid);
+        try {
+          await endProcessesOf(held.uid);
+        } finally {
+          this.#draining.delete(held.uid);
+          await held.lock.close().catch(() => undefined);
+        }
+      })());
     try {
       await held.ready;
     } catch (error) {
-      release();
+      await release();
       throw error;
     }
-    return { uid: held.uid, release };
+    return { uid: held.uid, endProcesses: () => endProcessesOf(held.uid), release };
   }
 
   /** The first uid of the range no sandbox of this host holds and no live process runs as, locked. */
   async #claim(): Promise<{ uid: number; lock: FileHandle }> {
     await mkdir(this.#dir, { recursive: true, mode: 0o700 });
     const busy = await uidsWithProcesses();
-    const mine = new Set([...this.#bySession.values()].map((holder) => holder.uid));
+    const mine = new Set([...this.#bySession.values()].map((holder) => holder.uid).concat([...this.#draining]));
     for (let i = 0; i < this.#count; i++) {
       const uid = this.#first + ((this.#cursor + i) % this.#count);
       if (mine.has(uid) || busy.has(uid)) continue;
@@ -141,7 +158,34 @@ function flockNonBlocking(handle: FileHandle): Promise<boolean> {
   });
 }
 
-/** The uids that own a live process on the host right now. */
+/**
+ * The uids (real, effective, saved, filesystem) of every live process on the host right now,
+ * by pid. From /proc/<pid>/status: a non-dumpable process shows root as the owner of /proc/<pid>.
+ */
+async function processUids(): Promise<Map<number, number[]>> {
+  const byPid = new Map<number, number[]>();
+  const pids = (await readdir('/proc')).filter((entry) => /^\d+$/.test(entry));
+  await Promise.all(
+    pids.map((pid) =>
+      readFile(`/proc/${pid}/status`, 'utf8').then(
+        (status) => {
+          if (/^State:\s+Z/m.test(status)) return; // ended, waiting for its parent
+          const uids = /^Uid:\s+(.*)$/m.exec(status)?.[1];
+          if (uids) byPid.set(Number(pid), uids.trim().split(/\s+/).map(Number));
+        },
+        () => undefined,
+      ),
+    ),
+  );
+  return byPid;
+}
+
+/**
+ * The uids that own a live process on the host right now, by the owner of /proc/<pid> (a stat
+ * each: a quarter of the cost of reading every status file, on the way to a new session). A
+ * non-dumpable process shows as root there; this server's own sessions cannot leave one behind
+ * (their uid is held until endProcessesOf has found none left), only a server killed outright could.
+ */
 async function uidsWithProcesses(): Promise<Set<number>> {
   const uids = new Set<number>();
   const pids = (await readdir('/proc')).filter((entry) => /^\d+$/.test(entry));
@@ -154,6 +198,29 @@ async function uidsWithProcesses(): Promise<Set<number>> {
     ),
   );
   return uids;
+}
+
+/** How long ending a uid's processes may take before it is reported as failed (a fork bomb stops at the pids limit). */
+const END_PROCESSES_MS = 10_000;
+
+/**
+ * SIGKILLs every process of `uid`, until none is left. `kill(-1)` sent as the uid itself reaches
+ * every process it may signal (its own: same real or saved uid) in one pass the kernel makes
+ * under its task list lock, so a process forking meanwhile cannot slip past; the rounds only
+ * wait for the dying to go.
+ */
+export async function endProcessesOf(uid: number): Promise<void> {
+  const deadline = Date.now() + END_PROCESSES_MS;
+  for (;;) {
+    const left = [...(await processUids()).entries()].filter(([, uids]) => uids.includes(uid)).map(([pid]) => pid);
+    if (left.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`processes of uid ${uid} outlived its session's end: ${left.join(', ')}`);
+    const id = String(uid);
+    await promisify(execFile)('/usr/bin/setpriv', ['--reuid', id, '--regid', id, '--clear-groups', '--', '/bin/kill', '-KILL', '-1'], {
+      env: {},
+    }).catch(() => undefined); // "no such process" for the last of them: the next round looks again
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 /**

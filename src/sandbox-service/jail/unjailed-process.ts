@@ -27,6 +27,7 @@ import { randomUUID } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { JailCommandOptions, JailedProcess } from './jail-command.ts';
 import type { KernelExit } from './jail-command.ts';
+import { attachNetwork } from './private-network.ts';
 
 /** Where the jail shows a kernel its run directory (bubblewrap.ts's RUN_MOUNT; not imported: that module imports this one). */
 const RUN_MOUNT = '/run/kernel';
@@ -102,6 +103,32 @@ async function killGroup(pgid: number): Promise<void> {
 }
 
 /**
+ * SIGKILLs whatever is left in the process's cgroups (bounded: 5 s): a process that left the
+ * group (`setsid`, a shell's background job) is still in its context's cgroup, where there is one.
+ * Where there is none, the session's end takes it (session-uids.ts, endProcessesOf).
+ */
+async function killCgroupMembers(dirs: string[]): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const pids = dirs.flatMap((dir) => {
+      try {
+        return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    });
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
  * The server names the workspace by its inside path too (a context's cwd, WORKSPACE_DIR): without a
  * mount namespace, that path is a symlink to the workspace of the session that started a process
  * last. One session per instance (FC's sessionConcurrencyPerInstance: 1) is what this mode is for;
@@ -118,6 +145,21 @@ function pointWorkspaceMount(mount: string, workspace: string): void {
   symlinkSync(workspace, staged);
   renameSync(staged, mount);
 }
+
+/**
+ * A user namespace (root there is the host uid, nothing more) owning a network namespace of its
+ * own, whose loopback a small Python step brings up (SIOCSIFFLAGS) before it execs the command.
+ * unshare execs too: the command keeps the spawned pid (slirp4netns finds the namespace by it).
+ */
+const LOOPBACK_UP = `
+import fcntl, os, socket, struct, sys
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    flags = struct.unpack("16sH", fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sH", b"lo", 0)))[1]
+    fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH", b"lo", flags | IFF_UP))
+os.execv(sys.argv[1], sys.argv[1:])
+`;
+const OWN_NETWORK_NAMESPACE = ['/usr/bin/unshare', '--user', '--map-root-user', '--net', '--', '/usr/bin/python3', '-I', '-c', LOOPBACK_UP];
 
 export function spawnUnjailed(options: JailCommandOptions, { pipes = false }: { pipes?: boolean } = {}): JailedProcess {
   // Beside the run root, under the workspace root: <root>/tmp/<run directory's name>.
@@ -147,6 +189,7 @@ export function spawnUnjailed(options: JailCommandOptions, { pipes = false }: { 
     argv.push('/usr/bin/setpriv', '--no-new-privs', '--');
   }
   if (options.memoryMb > 0) argv.push('/usr/bin/prlimit', `--as=${options.memoryMb * 1024 * 1024}`, '--');
+  if (options.ownNetworkNamespace) argv.push(...OWN_NETWORK_NAMESPACE);
   argv.push(...options.command.map((arg) => rewrite(arg, map)));
   const env = Object.fromEntries(Object.entries(options.env).map(([name, value]) => [name, rewrite(value, map)]));
   env.TMPDIR = tmp;
@@ -166,21 +209,38 @@ export function spawnUnjailed(options: JailCommandOptions, { pipes = false }: { 
     child.once('error', () => resolve({ code: null, signal: null }));
   });
   // As with the jail's pid namespace: when the command ends, whatever it started ends with it.
-  const exited = childExited.then(async (exit) => {
+  const killTree = async () => {
     if (pgid !== undefined) await killGroup(pgid);
+    await killCgroupMembers(options.cgroupDirs ?? []);
+  };
+  const exited = childExited.then(async (exit) => {
+    await killTree();
     rmSync(tmp, { recursive: true, force: true });
     return exit;
   });
+  // unshare and the loopback step exec the command in the same process: its pid is the namespace's.
+  const network = options.ownNetworkNamespace && options.allowNetwork && child.pid !== undefined ? attachNetwork(child.pid) : undefined;
+  void exited.then(() => network?.close());
+  const networkOrExit = network
+    ? Promise.race([
+        network.ready,
+        childExited.then(() => {
+          throw new Error('the process ended before its network was up');
+        }),
+      ])
+    : Promise.resolve();
+  networkOrExit.catch(() => {});
   return {
     pid: child.pid ?? -1,
     stdin: pipes ? child.stdin! : undefined,
     stdout: pipes ? child.stdout! : undefined,
+    stderr: pipes ? child.stderr! : undefined,
     exited,
-    // No namespace of its own: the container's network is the kernel's (nothing to attach).
-    network: Promise.resolve(),
+    // Without a namespace of its own, the container's network is the process's (nothing to attach).
+    network: networkOrExit,
     outputTail: () => tail.trim(),
     async kill() {
-      if (pgid !== undefined) await killGroup(pgid);
+      await killTree();
       await exited;
     },
   };

@@ -30,7 +30,8 @@
  *   rejected as unknown arguments). Bubblewrap is therefore the only barrier.
  *
  * Isolation: the kernel runs in its own network namespace (also with allowNetwork: egress then
- * goes through slirp4netns, see private-network.ts), listening on 127.0.0.1 there; socat processes inside the same sandbox bridge each port to a unix socket in
+ * goes through slirp4netns, see private-network.ts; also with the jail off, where unshare makes
+ * it, or JavaScript contexts are refused), listening on 127.0.0.1 there; socat processes inside the same sandbox bridge each port to a unix socket in
  * runDir, which the server reaches from outside as `ipc://<runDir>/<channel>`. Once they listen,
  * runDir is unmounted inside (the code cannot replace them); that takes CAP_SYS_ADMIN, which bwrap
  * grants to uid 0 only, so this sandbox runs as uid 0 of its user namespace (still the jail's
@@ -46,14 +47,15 @@
  * at memoryMb as well. cgroups would bound resident memory exactly but are not available to an
  * unprivileged or FC deployment, so they are not used.
  */
+import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { link, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as zmq from 'zeromq';
 import { baseKernelEnv } from '../jail/bubblewrap.ts';
 import { RUN_MOUNT, type JailCommandOptions } from '../jail/jail-command.ts';
-import { freeLoopbackPorts } from './free-ports.ts';
 import { jailEnabled } from '../jail/jail-mode.ts';
+import { FIRST_SESSION_UID } from '../jail/session-uids.ts';
 import { startJailedKernel, type StartCheck } from './jailed-kernel.ts';
 import { CHANNELS, type Channel, type KernelLauncher, type KernelLaunchOptions } from './kernel-launch.ts';
 
@@ -71,21 +73,18 @@ const MAX_SOCKET_PATH = 107;
 
 /**
  * The Deno binary from the `deno` npm package's platform package (so no Node shim is
- * involved). `npm run setup` installs it into .tools/deno (see scripts/ensure-system.mjs
- * for why it is not a dependency); a project that lists `deno` itself works too.
+ * involved): an optional dependency of this package, which npm installs for the platform.
  */
 export function resolveDenoBinary(): string {
   const platformPackage = `@deno/${process.platform}-${process.arch}${process.platform === 'linux' ? '-glibc' : ''}`;
-  const places = [new URL('../../../.tools/deno/package.json', import.meta.url), new URL(import.meta.url)];
-  for (const place of places) {
-    try {
-      const manifest = createRequire(place).resolve(`${platformPackage}/package.json`);
-      return path.join(path.dirname(manifest), 'deno');
-    } catch {
-      // not installed there; try the next place
-    }
+  try {
+    return path.join(path.dirname(createRequire(import.meta.url).resolve(`${platformPackage}/package.json`)), 'deno');
+  } catch {
+    // npm leaves an optional dependency out where it has no build for the platform, or when told to (--omit=optional).
+    throw new Error(
+      `Deno (${platformPackage}) is not installed: it comes with this package's optional dependency deno (npm install without --omit=optional)`,
+    );
   }
-  throw new Error(`Deno (${platformPackage}) is not installed: run \`npm run setup\` to install it into .tools/deno`);
 }
 
 export const launchDenoKernel: KernelLauncher = async (options) => {
@@ -94,9 +93,10 @@ export const launchDenoKernel: KernelLauncher = async (options) => {
     throw new Error(`runDir is too long for unix socket paths (${MAX_SOCKET_PATH} bytes at most): ${runDir}`);
   }
   // Every jail has a network namespace of its own, the network allowed or not: fixed ports will do.
-  // Without the jail (jail-mode.ts) every kernel shares the host's network namespace: free ports there.
-  const ports = jailEnabled() ? PRIVATE_PORTS : await freeLoopbackPorts(CHANNELS.length);
-  const portOf = Object.fromEntries(CHANNELS.map((channel, i) => [channel, ports[i]])) as Record<Channel, number>;
+  // Without the jail (jail-mode.ts) the kernel gets one too (ownNetworkNamespace), or does not run:
+  // on the container's loopback its ports were every session's to subscribe to (issue 26, 4a).
+  if (!jailEnabled()) await assertOwnNetworkNamespace();
+  const portOf = Object.fromEntries(CHANNELS.map((channel, i) => [channel, PRIVATE_PORTS[i]])) as Record<Channel, number>;
   // Beside the run root, not in it: a root server's run root is a tmpfs, where a hard link cannot go.
   const deno = await neutralDenoBinary(path.join(path.dirname(path.dirname(runDir)), 'bin'));
   return startJailedKernel({
@@ -127,10 +127,11 @@ function denoSandboxOptions(
   // unmounts runDir, so the kernel's code can neither remove nor replace the sockets the server
   // connects to (the listening sockets live on), and everything it starts runs with no
   // capabilities at all (an empty bounding set leaves root nothing on exec).
-  // Without the jail (jail-mode.ts) there are no capabilities to drop and no mount to undo: the run
-  // directory is sealed from outside (jailed-kernel.ts) once the sockets exist.
+  // Without the jail (jail-mode.ts) there is no mount to undo: the run directory is sealed from
+  // outside (jailed-kernel.ts) once the sockets exist. The capabilities to drop are those of root
+  // in the user namespace that owns the kernel's network namespace.
   const jailed = jailEnabled();
-  const noCaps = jailed ? '/usr/bin/setpriv --bounding-set=-all --inh-caps=-all --' : '';
+  const noCaps = '/usr/bin/setpriv --bounding-set=-all --inh-caps=-all --';
   const script = [
     'set -e',
     ...CHANNELS.map(
@@ -182,7 +183,35 @@ function denoSandboxOptions(
       'CAP_SETPCAP',
     ],
     command: ['/bin/sh', '-c', script],
+    ownNetworkNamespace: true,
   };
+}
+
+let ownNetworkNamespace: Promise<void> | undefined;
+
+/**
+ * Without the jail: throws, saying why, unless this runtime lets an unprivileged uid make a user
+ * and network namespace (podman's default does; a runtime may not). Probed once, at the first
+ * JavaScript or TypeScript context.
+ */
+function assertOwnNetworkNamespace(): Promise<void> {
+  ownNetworkNamespace ??= new Promise<void>((resolve, reject) => {
+    const unshare = ['/usr/bin/unshare', '--user', '--map-root-user', '--net', '--', '/bin/true'];
+    // As a session's uid would (a root server's kernels run under one).
+    const uid = String(FIRST_SESSION_UID - 1);
+    const asSession = process.getuid?.() === 0 ? ['/usr/bin/setpriv', '--reuid', uid, '--regid', uid, '--clear-groups', '--'] : [];
+    const [file, ...args] = [...asSession, ...unshare] as [string, ...string[]];
+    execFile(file, args, { env: {} }, (error, _stdout, stderr) => {
+      if (!error) return resolve();
+      const why = stderr.trim().split('\n').at(-1) || error.message;
+      reject(
+        new Error(
+          `JavaScript and TypeScript contexts need a network namespace of their own with the jail off (Deno's kernel listens only on loopback TCP, where every session of this instance could reach it), and this runtime gives none (${why}): use Python, R or bash here`,
+        ),
+      );
+    });
+  });
+  return ownNetworkNamespace;
 }
 
 /**

@@ -1,11 +1,20 @@
 /**
- * cgroup v1: the `memory` and `pids` hierarchies, each mounted on its own. The
+ * cgroup v1: the `memory`, `pids` and `cpu` hierarchies, each mounted on its own (`cpuacct`
+ * beside `cpu`, or with it, counts the CPU time a group used: measured, not limited). The
  * sandbox makes `fc-sandbox-<pid>` under its own group in each (so whatever limits
  * the server itself sits under still hold) and one group per kernel below that.
  */
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Cgroups, type KernelCgroup, type KernelCgroupLimits, removeCgroupDir, removeGroupTree } from './kernel-cgroup.ts';
+import {
+  CPU_PERIOD_US,
+  type Cgroups,
+  cpuQuotaUs,
+  type KernelCgroup,
+  type KernelCgroupLimits,
+  removeCgroupDir,
+  removeGroupTree,
+} from './kernel-cgroup.ts';
 import { makeParentGroup, ownGroupDir } from './own-cgroup.ts';
 
 /** Our parent group in one controller's hierarchy, made (or found) and writable; undefined when not ours to use. */
@@ -26,13 +35,18 @@ async function parentIn(controller: string, name: string): Promise<string | unde
 }
 
 export async function openCgroupV1(groupName: string): Promise<Cgroups | undefined> {
-  const [memory, pids] = await Promise.all([parentIn('memory', groupName), parentIn('pids', groupName)]);
-  if (!memory && !pids) return undefined;
+  const [memory, pids, cpu, cpuacct] = await Promise.all(
+    ['memory', 'pids', 'cpu', 'cpuacct'].map((controller) => parentIn(controller, groupName)),
+  );
+  if (!memory && !pids && !cpu) return undefined;
+  // Mounted together (`cpu,cpuacct`), both are one directory: one group holds and counts.
+  const accounting = cpuacct !== cpu ? cpuacct : undefined;
 
   return {
     kind: 'cgroup-v1',
     holdsMemory: memory !== undefined,
     holdsPids: pids !== undefined,
+    holdsCpu: cpu !== undefined,
     async create(name: string, limits: KernelCgroupLimits): Promise<KernelCgroup> {
       const dirs: string[] = [];
       let removing: Promise<void> | undefined;
@@ -54,6 +68,18 @@ export async function openCgroupV1(groupName: string): Promise<Cgroups | undefin
           dirs.push(dir);
           await writeFile(join(dir, 'pids.max'), String(limits.pidsMax));
         }
+        if (cpu && limits.cpus > 0) {
+          const dir = join(cpu, name);
+          await mkdir(dir);
+          dirs.push(dir);
+          await writeFile(join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+          await writeFile(join(dir, 'cpu.cfs_quota_us'), String(cpuQuotaUs(limits.cpus)));
+          if (accounting) {
+            const counted = join(accounting, name);
+            await mkdir(counted);
+            dirs.push(counted);
+          }
+        }
       } catch (error) {
         await remove().catch(() => {});
         throw error;
@@ -61,7 +87,9 @@ export async function openCgroupV1(groupName: string): Promise<Cgroups | undefin
       return { dirs, remove };
     },
     async close() {
-      await Promise.all([memory, pids].filter((dir): dir is string => !!dir).map((dir) => removeGroupTree(dir).catch(() => {})));
+      await Promise.all(
+        [memory, pids, cpu, accounting].filter((dir): dir is string => !!dir).map((dir) => removeGroupTree(dir).catch(() => {})),
+      );
     },
   };
 }

@@ -8,10 +8,18 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Cgroups, type KernelCgroup, type KernelCgroupLimits, removeCgroupDir, removeGroupTree } from './kernel-cgroup.ts';
+import {
+  CPU_PERIOD_US,
+  type Cgroups,
+  cpuQuotaUs,
+  type KernelCgroup,
+  type KernelCgroupLimits,
+  removeCgroupDir,
+  removeGroupTree,
+} from './kernel-cgroup.ts';
 import { makeParentGroup, ownGroupDir } from './own-cgroup.ts';
 
-const WANTED = ['memory', 'pids'];
+const WANTED = ['memory', 'pids', 'cpu'];
 
 async function words(path: string): Promise<string[]> {
   return (await readFile(path, 'utf8').catch(() => '')).split(/\s+/).filter(Boolean);
@@ -38,11 +46,13 @@ export async function openCgroupV2(groupName: string): Promise<Cgroups | undefin
   }
   const holdsMemory = passed.includes('memory');
   const holdsPids = passed.includes('pids');
+  const holdsCpu = passed.includes('cpu');
 
   return {
     kind: 'cgroup-v2',
     holdsMemory,
     holdsPids,
+    holdsCpu,
     async create(name: string, limits: KernelCgroupLimits): Promise<KernelCgroup> {
       const dir = join(parent, name);
       await mkdir(dir);
@@ -53,6 +63,7 @@ export async function openCgroupV2(groupName: string): Promise<Cgroups | undefin
           await writeFile(join(dir, 'memory.swap.max'), '0').catch(() => {});
         }
         if (holdsPids && limits.pidsMax > 0) await writeFile(join(dir, 'pids.max'), String(limits.pidsMax));
+        if (holdsCpu && limits.cpus > 0) await writeFile(join(dir, 'cpu.max'), `${cpuQuotaUs(limits.cpus)} ${CPU_PERIOD_US}`);
       } catch (error) {
         await remove().catch(() => {});
         throw error;

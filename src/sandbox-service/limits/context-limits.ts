@@ -27,6 +27,8 @@ export interface ContextLimitSettings {
   pidsMax: number;
   /** Size of a session's workspace, MiB; 0 = none. */
   diskMb: number;
+  /** CPUs one context may use (a CFS quota: its processes are throttled past it); 0 or unset = none. */
+  cpus?: number;
 }
 
 /** Mechanisms to leave out even where they would work (tests of the fallbacks). */
@@ -38,6 +40,7 @@ export interface LimitPreferences {
 export interface LimitMechanisms {
   memory: string;
   pids: string;
+  cpu: string;
   disk: string;
 }
 
@@ -67,13 +70,14 @@ export class ContextLimits {
     this.mechanisms = {
       memory: off(settings.memoryMb) ? 'off' : cgroups?.holdsMemory ? cgroups.kind : 'rss-watchdog',
       pids: off(settings.pidsMax) ? 'off' : cgroups?.holdsPids ? cgroups.kind : 'none',
+      cpu: off(settings.cpus ?? 0) ? 'off' : cgroups?.holdsCpu ? cgroups.kind : 'none',
       disk: off(settings.diskMb) ? 'off' : (disk?.kind ?? 'none'),
     };
   }
 
   /** Finds what this host offers; `imagesDir` keeps the workspace disk images (outside every workspace). */
   static async open(settings: ContextLimitSettings, imagesDir: string, prefer: LimitPreferences = {}): Promise<ContextLimits> {
-    const wantsCgroups = (settings.memoryMb > 0 || settings.pidsMax > 0) && prefer.cgroups !== false;
+    const wantsCgroups = (settings.memoryMb > 0 || settings.pidsMax > 0 || (settings.cpus ?? 0) > 0) && prefer.cgroups !== false;
     const groupName = `fc-sandbox-${process.pid}`;
     const [cgroups, disk] = await Promise.all([
       wantsCgroups ? (async () => (await openCgroupV2(groupName)) ?? (await openCgroupV1(groupName)))() : undefined,
@@ -82,10 +86,10 @@ export class ContextLimits {
     return new ContextLimits(settings, cgroups, disk);
   }
 
-  /** The one start line, e.g. `sandbox limits: memory=cgroup-v1 pids=cgroup-v1 disk=loop-ext4`. */
+  /** The one start line, e.g. `sandbox limits: memory=cgroup-v1 pids=cgroup-v1 cpu=cgroup-v1 disk=loop-ext4`. */
   describe(): string {
-    const { memory, pids, disk } = this.mechanisms;
-    return `sandbox limits: memory=${memory} pids=${pids} disk=${disk}`;
+    const { memory, pids, cpu, disk } = this.mechanisms;
+    return `sandbox limits: memory=${memory} pids=${pids} cpu=${cpu} disk=${disk}`;
   }
 
   /** The per-process memory cap (MiB) the launchers apply: the context's limit itself where nothing holds the whole tree. */
@@ -108,6 +112,7 @@ export class ContextLimits {
     return this.#cgroups.create(randomUUID(), {
       memoryBytes: this.#settings.memoryMb * 1024 * 1024,
       pidsMax: this.#settings.pidsMax,
+      cpus: this.#settings.cpus ?? 0,
     });
   }
 

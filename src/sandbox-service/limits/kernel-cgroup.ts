@@ -11,6 +11,16 @@ export interface KernelCgroupLimits {
   memoryBytes: number;
   /** Processes and threads of the whole tree; 0 = no limit. */
   pidsMax: number;
+  /** CPUs the whole tree may use (a CFS quota per period, may be fractional); 0 = no limit. */
+  cpus: number;
+}
+
+/** The CFS period a CPU quota is given in (the kernel's default, 100 ms). */
+export const CPU_PERIOD_US = 100_000;
+
+/** The quota (µs per CPU_PERIOD_US) for `cpus` CPUs; the kernel's least is 1 ms. */
+export function cpuQuotaUs(cpus: number): number {
+  return Math.max(1000, Math.round(cpus * CPU_PERIOD_US));
 }
 
 export interface KernelCgroup {
@@ -25,6 +35,7 @@ export interface Cgroups {
   readonly kind: string;
   readonly holdsMemory: boolean;
   readonly holdsPids: boolean;
+  readonly holdsCpu: boolean;
   create(name: string, limits: KernelCgroupLimits): Promise<KernelCgroup>;
   /** Removes the sandbox's own parent groups (after every kernel is gone). */
   close(): Promise<void>;
