@@ -73,7 +73,7 @@ describe('what one client may hold', () => {
     }
   });
 
-  test(`at most ${MAX_CONNECTIONS} connections are kept: the oldest idle ones give way, so idle connections keep no one out`, async (t) => {
+  test(`at most ${MAX_CONNECTIONS} connections are kept: the oldest idle ones give way, those that sent nothing first, so they keep no one out`, async (t) => {
     await start();
     const fdsBefore = readdirSync(`/proc/${mcp.pid}/fd`).length;
     const sockets = await Promise.all(Array.from({ length: MAX_CONNECTIONS * 3 }, openSocket));
@@ -91,6 +91,21 @@ describe('what one client may hold', () => {
       );
       const response = await rawPost(mcp.url, toolsList, auth(BOB));
       assert.equal(response.status, 200, await response.text());
+      // A connection kept alive between requests outlasts a new flood of connections that send nothing.
+      const kept = await openSocket();
+      const { host } = new URL(mcp.url);
+      const request = `POST /mcp HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${BOB}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${Buffer.byteLength(toolsList)}\r\n\r\n${toolsList}`;
+      const answered = () => new Promise<string>((resolve) => kept.once('data', (d: Buffer) => resolve(d.toString())));
+      let answer = answered();
+      kept.write(request);
+      assert.match(await answer, /^HTTP\/1\.1 200/);
+      sockets.push(...(await Promise.all(Array.from({ length: MAX_CONNECTIONS * 2 }, openSocket))));
+      await sleep(300);
+      assert.ok(!kept.destroyed && !kept.readableEnded, 'the kept-alive connection stays');
+      answer = answered();
+      kept.write(request);
+      assert.match(await answer, /^HTTP\/1\.1 200/);
+      kept.destroy();
     } finally {
       for (const socket of sockets) socket.destroy();
     }
