@@ -88,7 +88,7 @@ const EnvSchema = SandboxEnv.extend({
   MCP_MAX_REQUESTS_PER_TENANT: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_MAX_REQUESTS_PER_TENANT)),
   /** How long a request's headers and body may take to arrive (slow-body clients hold a connection). */
   MCP_BODY_TIMEOUT_SECONDS: envNumber.pipe(z.number().positive().max(3600).default(DEFAULT_BODY_TIMEOUT_SECONDS)),
-  /** Open connections the listener keeps; further ones are closed at once (0 = no cap). */
+  /** Open connections the listener keeps; past it the oldest idle one gives way (0 = no cap). */
   MCP_MAX_CONNECTIONS: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_MAX_CONNECTIONS)),
   /** Comma-separated hosts write_file's url may reach though they resolve to private addresses. */
   MCP_FETCH_ALLOW_HOSTS: envText.transform((v) =>
@@ -198,7 +198,7 @@ export interface Config {
   maxRequestsPerTenant: number;
   /** MCP_BODY_TIMEOUT_SECONDS (--body-timeout): the time a request's headers and body may take to arrive; past it 408 and the connection closes. @default DEFAULT_BODY_TIMEOUT_SECONDS (30) */
   bodyTimeoutSeconds: number;
-  /** MCP_MAX_CONNECTIONS (--max-connections): open connections kept at once; further ones are closed as they come; 0 = no cap. @default DEFAULT_MAX_CONNECTIONS (512) */
+  /** MCP_MAX_CONNECTIONS (--max-connections): open connections kept at once; past it the oldest idle one is closed for the newcomer; 0 = no cap. @default DEFAULT_MAX_CONNECTIONS (512) */
   maxConnections: number;
   /** MCP_ALLOW_UNAUTHENTICATED (--allow-unauthenticated): serve beyond loopback without auth. @default false */
   allowUnauthenticated: boolean;
@@ -214,7 +214,7 @@ export interface Config {
   fetchTimeoutSeconds: number;
   /** MCP_FETCH_MIN_BYTES_PER_SECOND: the slowest average a write_file download may keep; 0 = none. @default 16384 */
   fetchMinBytesPerSecond: number;
-  /** MCP_FETCH_MAX_BYTES_IN_FLIGHT: the bytes of write_file downloads this process holds at once (at least MCP_MAX_FILE_BYTES); a download past it fails with fetch_failed. @default DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT (67108864, 64 MiB) */
+  /** MCP_FETCH_MAX_BYTES_IN_FLIGHT: the bytes of write_file downloads this process holds at once (at least MCP_MAX_FILE_BYTES), one tenant at most half; a download past it fails with fetch_failed. @default DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT (67108864, 64 MiB) */
   fetchMaxBytesInFlight: number;
   /** FC session mode's settings (SANDBOX_FUNCTION_NAME, FC_*, SESSION_API_*, ALIBABA_CLOUD_*), when sessionMode is fc. @default undefined */
   fc?: FcSessionsSettings;

@@ -5,7 +5,9 @@
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Server } from 'node:http';
 import type { Hono } from 'hono';
+import { capConnections } from './connection-cap.ts';
 
 export interface HttpListener {
   /** http://host:port */
@@ -27,7 +29,7 @@ export interface ConnectionBounds {
    * most HEADERS_TIMEOUT_MS of it. A response may stream for longer: only arriving counts.
    */
   requestTimeoutMs?: number;
-  /** Open connections at once; a connection past it is closed as it is accepted. */
+  /** Open connections at once; past it the oldest idle one is closed for the newcomer (connection-cap.ts). */
   maxConnections?: number;
 }
 
@@ -72,7 +74,7 @@ export function listenHttp(
         },
       });
     });
-    if (maxConnections) server.maxConnections = maxConnections;
+    if (maxConnections) capConnections(server as Server, maxConnections);
     server.once('error', reject);
   });
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { tenantKey } from '../auth/tenant.ts';
 import { FILE_ENCODINGS, WORKSPACE_DIR, type WrittenFile } from '../../protocol/sandbox-api.ts';
 import { ContextIdParam, resolveContext } from '../tools/context-params.ts';
 import { failureOf, toolFailure, unknownContext } from '../tools/tool-failure.ts';
@@ -94,18 +95,26 @@ async function fromUrl(
   // Loaded on first use: only write_file with a url needs https and DNS.
   const { fetchPublicUrl, PublicFetchError } = await import('../net/public-fetch.ts');
   const budget = deps.downloads;
+  const tenant = tenantKey(deps.tenant);
   let taken = 0;
+  let refusedBy: 'process' | 'tenant' = 'process';
   /** Takes what `bytes` needs beyond what this download holds already; false when the budget has no room. */
   const holdUpTo = (bytes: number) => {
     if (bytes <= taken) return true;
-    if (!budget.take(bytes - taken)) return false;
+    const answer = budget.take(tenant, bytes - taken);
+    if (answer !== true) {
+      refusedBy = answer;
+      return false;
+    }
     taken = bytes;
     return true;
   };
   const busy = (bytes: number) =>
     toolFailure(
       'fetch_failed',
-      `this server is holding ${budget.held()} bytes of other write_file downloads, and ${bytes} more would pass its limit of ${budget.max} (MCP_FETCH_MAX_BYTES_IN_FLIGHT); try again shortly, or write the file in parts`,
+      refusedBy === 'tenant'
+        ? `your other write_file downloads in progress hold this server's share for one caller (${budget.perTenant} bytes, half of MCP_FETCH_MAX_BYTES_IN_FLIGHT), and this one needs ${bytes}; try again once they are done, or write the file in parts`
+        : `this server is holding ${budget.held()} bytes of other write_file downloads, and ${bytes} more would pass its limit of ${budget.max} (MCP_FETCH_MAX_BYTES_IN_FLIGHT); try again shortly, or write the file in parts`,
     );
   try {
     let chunks: Uint8Array[];
@@ -132,7 +141,7 @@ async function fromUrl(
     }
     return { written: await deps.sandbox.uploadFile(session, path, streamOf(chunks), signal) };
   } finally {
-    budget.give(taken);
+    budget.give(tenant, taken);
   }
 }
 

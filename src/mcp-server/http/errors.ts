@@ -50,7 +50,8 @@ export const errors = {
       429,
       RpcCode.refused,
       `Too Many Requests: tenant "${tenant}" already has ${max} requests in progress here, the most one tenant may (MCP_MAX_REQUESTS_PER_TENANT); retry once one has answered`,
-      { 'Retry-After': '1' },
+      // Closed after it: a refused request whose body still trickles in holds no connection.
+      { 'Retry-After': '1', Connection: 'close' },
     ),
   notLocal: (header: 'Host' | 'Origin', value: string) =>
     rpcError(403, RpcCode.refused, `Forbidden: ${header} "${value}" is not local; this server only accepts local requests`),

@@ -4,33 +4,50 @@
  * bound 20 concurrent 20 MiB downloads took the process from 110 to 959 MB, where FC gives the
  * function 256 MB for every tenant. A download takes its bytes as they arrive (its
  * Content-Length at once when it has one) and gives them back once its upload has ended; one
- * that does not fit is refused, not queued.
+ * that does not fit is refused, not queued. One tenant holds at most half of it (or one file of
+ * the largest size, if that is more), so the others' downloads still fit.
  *
- * One per process (createAppDeps makes it), passed down in the tools' deps; a number, nothing
- * about any request.
+ * One per process (createAppDeps makes it), passed down in the tools' deps; numbers per tenant
+ * with bytes held, nothing about any request.
  */
 export interface DownloadBudget {
-  /** The most bytes held at once. */
+  /** The most bytes held at once, all tenants together. */
   readonly max: number;
-  /** Holds `bytes` more and says true, or holds nothing and says false when that would pass `max`. */
-  take(bytes: number): boolean;
-  /** Gives back bytes taken. */
-  give(bytes: number): void;
-  /** The bytes held now. */
+  /** The most bytes one tenant holds at once. */
+  readonly perTenant: number;
+  /**
+   * Holds `bytes` more for the tenant (by tenantKey) and says true, or holds nothing and says
+   * which bound it would pass.
+   */
+  take(tenant: string, bytes: number): true | 'process' | 'tenant';
+  /** Gives back bytes the tenant took. */
+  give(tenant: string, bytes: number): void;
+  /** The bytes held now, all tenants together. */
   held(): number;
 }
 
-export function createDownloadBudget(max: number): DownloadBudget {
+/** `max` for the process; a tenant gets half of it, but at least `largestFile`. */
+export function createDownloadBudget(max: number, largestFile = 0): DownloadBudget {
   let held = 0;
+  const byTenant = new Map<string, number>();
+  const perTenant = Math.min(max, Math.max(Math.floor(max / 2), largestFile));
   return {
     max,
-    take(bytes) {
-      if (held + bytes > max) return false;
+    perTenant,
+    take(tenant, bytes) {
+      const mine = byTenant.get(tenant) ?? 0;
+      if (mine + bytes > perTenant) return 'tenant';
+      if (held + bytes > max) return 'process';
       held += bytes;
+      byTenant.set(tenant, mine + bytes);
       return true;
     },
-    give(bytes) {
-      held = Math.max(0, held - bytes);
+    give(tenant, bytes) {
+      const mine = byTenant.get(tenant) ?? 0;
+      const given = Math.min(mine, bytes);
+      held -= given;
+      if (mine - given > 0) byTenant.set(tenant, mine - given);
+      else byTenant.delete(tenant);
     },
     held: () => held,
   };
