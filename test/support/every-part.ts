@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 
 export interface ToolResult {
   isError?: boolean;
-  content: { type: string; text?: string; mimeType?: string }[];
+  content: { type: string; text?: string; mimeType?: string; name?: string; uri?: string }[];
   structuredContent?: Record<string, unknown>;
 }
 export type CallTool = (name: string, args: Record<string, unknown>) => Promise<ToolResult>;
@@ -40,6 +40,16 @@ export async function useEveryPart(callTool: CallTool) {
     (listed.files as { name: string }[]).map((f) => f.name),
     ['sales.csv'],
   );
+  // What the code writes comes back linked: with the jail off too, as the sandbox image runs under podman.
+  const wrote = await callTool('run_code', { context_id: py, code: 'open("data/out.csv", "w").write("a\\n1\\n")' });
+  assert.notEqual(wrote.isError, true, text(wrote));
+  const links = wrote.content.filter((c) => c.type === 'resource_link');
+  assert.deepEqual(
+    links.map((l) => l.name),
+    ['out.csv'],
+    text(wrote),
+  );
+  assert.match(links[0]!.uri ?? '', /\/files\/data\/out\.csv$/);
 
   const js = (await ok(callTool('create_context', { language: 'javascript' }))).context_id as string;
   const sum = await ok(
