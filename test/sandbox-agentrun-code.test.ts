@@ -292,8 +292,8 @@ describe('with the network allowed', () => {
 describe('with the jail off (as in a container that forbids namespaces)', () => {
   let off: RunningSandbox;
   before(async () => {
-    assert.equal((await decideJail('off')).jailed, false);
-    off = await startSandbox({ port: 0, poolSize: 0 });
+    // startSandbox decides the jail (as npm start and the image do with SANDBOX_JAIL=off).
+    off = await startSandbox({ port: 0, poolSize: 0, jail: 'off' }, { log: () => {} });
   });
   after(async () => {
     await off?.close();
