@@ -45,9 +45,9 @@ test(`bob's trivial run_code under every attack of alice's at once: no error (${
 });
 
 // Not met yet (issue 26 stays open for it): on 2 cores bob's p99 under all attacks at once was
-// ×7 to ×16 his idle p99 on 2026-12-06 (no error). Kept as a todo so that the figure is printed on
+// ×7 to ×32 his idle p99 on 2026-12-06 (no error). Kept as a todo so that the figure is printed on
 // every run and the day it holds shows; `npm run bench -- fair-sharing` gives each attack's ratio.
-test('under every attack at once, p99 within 3× idle', { todo: 'fair sharing on 2 cores is not met yet (×7–×16)' }, () => {
+test('under every attack at once, p99 within 3× idle', { todo: 'fair sharing on 2 cores is not met yet (×7 to ×32 on 2026-12-06)' }, () => {
   assert.ok(p99, 'the first test measured no p99');
   assert.ok(p99.attacked <= 3 * p99.idle, `p99 under attack ${p99.attacked.toFixed(1)} ms, over 3× idle ${p99.idle.toFixed(1)} ms`);
 });
