@@ -141,6 +141,9 @@ const OFF =
   "tenants are kept apart by the platform (one session per instance, s.yaml's sessionConcurrencyPerInstance: 1)";
 
 /** Decides the mode (probing unless forced off), records it for spawnJailed and returns the start line. */
+/** How many failed network probes in a row make auto give up the jail. */
+const NETWORK_PROBES = 3;
+
 export async function decideJail(
   setting: JailSetting,
   probe = probeNamespaces,
@@ -164,7 +167,11 @@ export async function decideJail(
     );
   }
   if (ok && networkProbe) {
-    const network = await networkProbe();
+    // One failed probe can be a passing hiccup (seen under load: "slirp4netns: child failed(1)"), and in
+    // auto its price is every kernel without the jail: only three failures in a row decide. Where the
+    // runtime really forbids it (no /dev/net/tun), each probe fails at once.
+    let network = await networkProbe();
+    for (let attempt = 1; !network.ok && attempt < NETWORK_PROBES; attempt++) network = await networkProbe();
     if (!network.ok) {
       const why = `the network is allowed, but a jail cannot get it here (${network.reason})`;
       if (setting === 'on') {

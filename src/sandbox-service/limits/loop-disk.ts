@@ -111,10 +111,15 @@ export class LoopDiskQuota {
 
 async function unmount(dir: string): Promise<void> {
   if (!(await isMountPoint(dir))) return;
-  await run('umount', [dir], { env: { PATH: TOOL_PATH } }).catch(() =>
+  // A failure with the mount already gone is success: a session's end and its idle removal can both get here.
+  const unlessGone = async (error: unknown) => {
+    if (await isMountPoint(dir)) throw error;
+  };
+  await run('umount', [dir], { env: { PATH: TOOL_PATH } }).catch(async () => {
+    if (!(await isMountPoint(dir))) return;
     // Still busy (a process that outlived its kernel): detach now; the loop device goes with its last user.
-    run('umount', ['--lazy', dir], { env: { PATH: TOOL_PATH } }),
-  );
+    await run('umount', ['--lazy', dir], { env: { PATH: TOOL_PATH } }).catch(unlessGone);
+  });
 }
 
 /** A directory on another device than its parent is a mount point. */
