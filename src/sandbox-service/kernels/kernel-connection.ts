@@ -81,6 +81,12 @@ export class KernelConnection {
    */
   readonly lost = new Promise<string | undefined>((resolve) => (this.#markLost = resolve));
   readonly #pending = new Map<string, PendingRequest>();
+  /**
+   * The last send on each channel: zeromq.js allows one send in progress per socket ("Socket is
+   * busy writing"), and a Dealer's send waits while its peer (the relay, then the kernel) is not yet
+   * connected, so two requests made at once (a context's first ones) must go one after the other.
+   */
+  readonly #lastSend: Record<'shell' | 'control', Promise<unknown>> = { shell: Promise.resolve(), control: Promise.resolve() };
   readonly #relays: Relay[];
   #closed = false;
 
@@ -207,7 +213,10 @@ export class KernelConnection {
     this.#pending.set(header.msg_id, { onIopub, linger, settled: false, idle: !waitIdle, resolve, reject });
     const parts = [JSON.stringify(header), '{}', '{}', JSON.stringify(content)];
     const socket = channel === 'shell' ? this.#shell : this.#control;
-    socket.send([DELIMITER, this.#sign(parts), ...parts]).catch((error: Error) => this.#fail(header.msg_id, error));
+    const frames = [DELIMITER, this.#sign(parts), ...parts];
+    this.#lastSend[channel] = this.#lastSend[channel]
+      .then(() => socket.send(frames))
+      .catch((error: Error) => this.#fail(header.msg_id, error));
     return { msgId: header.msg_id, done };
   }
 
