@@ -15,7 +15,7 @@ import { startSandbox, type RunningSandbox } from '../src/sandbox-service/index.
 import { resolveDenoBinary } from '../src/sandbox-service/kernels/deno-kernel.ts';
 import { SessionUids } from '../src/sandbox-service/jail/session-uids.ts';
 import { descendants, processesIn, sandboxNamespaces } from './support/processes.ts';
-import { createContext, execute, request } from './support/sandbox-support.ts';
+import { createContext, execute, listeningUrl, request } from './support/sandbox-support.ts';
 
 const A = { 'x-ci-session-id': 'jail-a' };
 const B = { 'x-ci-session-id': 'jail-b' };
@@ -484,19 +484,6 @@ function spawnSandboxProcess(stdio: Array<'ignore' | 'pipe' | 'inherit'>): Child
   return spawn(process.execPath, ['--import', 'tsx', 'handlers/sandbox.ts'], {
     env: { ...process.env, SANDBOX_PORT: '0', SANDBOX_POOL_SIZE: '0' },
     stdio,
-  });
-}
-
-/** The URL the sandbox process says it listens on (a log line on stderr); rejects, with its output, if it exits first. */
-function listeningUrl(child: ChildProcess): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`the sandbox exited (${code}): ${out}`)));
   });
 }
 

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { createContext, execute, request } from './support/sandbox-support.ts';
+import { createContext, execute, listeningUrl, request } from './support/sandbox-support.ts';
 import { stopChild } from './support/processes.ts';
 import { call, connect, startMcp, structured, textOf } from './support/mcp-harness.ts';
 import { startSandbox } from '../src/sandbox-service/index.ts';
@@ -55,19 +55,6 @@ function memory(): { rss: number; peak: number } {
 /** Forgets the peak so far (writing 5 to clear_refs resets VmHWM to the current RSS). */
 function resetPeak(): void {
   writeFileSync(`/proc/${child.pid}/clear_refs`, '5');
-}
-
-function listeningUrl(process: ChildProcess): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    let out = '';
-    // startSandbox's start lines are JSON log lines on stderr.
-    process.stderr!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) resolve(match[1]!);
-    });
-    process.once('exit', (code) => reject(new Error(`the sandbox exited (${code}): ${out}`)));
-  });
 }
 
 describe('finding 1: a kernel cannot make the service take unbounded memory through its sockets', () => {

@@ -3,6 +3,7 @@
  * way the MCP side does (fetch + the client's NDJSON line reader + the protocol's
  * own parser). The processes of the sandboxes a test started: ./processes.ts.
  */
+import type { ChildProcess } from 'node:child_process';
 import { readLines } from '../../src/mcp-server/sandbox-client/execution.ts';
 import { parseExecutionEvent, type ExecutionEvent } from '../../src/protocol/sandbox-api.ts';
 
@@ -73,4 +74,17 @@ export async function createContext(
   const created = await request(url, 'POST', '/contexts', body, headers);
   if (created.status !== 200) throw new Error(`POST /contexts: ${created.status} ${created.text}`);
   return created.json.id as string;
+}
+
+/** The URL the sandbox process says it listens on (a log line on stderr); rejects, with its output, if it exits first. */
+export function listeningUrl(child: ChildProcess): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`the sandbox exited (${code}): ${out}`)));
+  });
 }
