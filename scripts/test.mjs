@@ -42,15 +42,17 @@ const must = (command, args) => {
   if (status !== 0) process.exit(status);
 };
 
-const all = readdirSync(new URL('../test', import.meta.url))
-  .filter((name) => name.endsWith('.test.ts'))
+// Tests live under test/ in folders that mirror src/ (test/image/ runs apart, in `npm run test:image`).
+const all = readdirSync(new URL('../test', import.meta.url), { recursive: true })
+  .map((name) => name.split('\\').join('/'))
+  .filter((name) => name.endsWith('.test.ts') && !name.startsWith('image/'))
   .sort();
 const args = process.argv.slice(2);
 const fast = args.includes('--fast');
-const patterns = args.filter((arg) => arg !== '--fast').map((arg) => basename(arg));
+const patterns = args.filter((arg) => arg !== '--fast').map((arg) => arg.replace(/^test\//, ''));
 
 let files = all;
-if (fast) files = files.filter((name) => FAST.includes(name.replace(/\.test\.ts$/, '')));
+if (fast) files = files.filter((name) => FAST.includes(basename(name).replace(/\.test\.ts$/, '')));
 if (patterns.length > 0) files = files.filter((name) => patterns.some((pattern) => name.includes(pattern)));
 if (files.length === 0) {
   console.error(`no test file of test/ matches ${patterns.join(', ')}; the files are:\n  ${all.join('\n  ')}`);
