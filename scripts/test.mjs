@@ -20,6 +20,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
  */
 export const FAST = [
   'app-fast',
+  'batch-limit',
   'bench-stats',
   'context-id',
   'docs-agree',

@@ -77,7 +77,7 @@ describe('a batch of cancels', () => {
     assert.equal(answer.status, 400, answer.text);
     const error = (JSON.parse(answer.text) as { error: { code: number; message: string } }).error;
     assert.equal(error.code, -32600);
-    assert.match(error.message, new RegExp(`batch.*20000 messages.*at most ${MAX_BATCH_MESSAGES}`));
+    assert.match(error.message, new RegExp(`batch of more than ${MAX_BATCH_MESSAGES} messages.*at most ${MAX_BATCH_MESSAGES}`));
     assert.equal(proxy.count('/runs/interrupt'), 0, JSON.stringify([...proxy.counts()]));
     // Bob's list_contexts lists the sessions once; nothing more.
     assert.ok(proxy.count('/sessions') <= 1, JSON.stringify([...proxy.counts()]));
@@ -92,7 +92,22 @@ describe('a batch of cancels', () => {
       const response = await rawPost(url, body, asAlice);
       const text = await response.text();
       assert.equal(response.status, 400, text);
-      assert.match(text, new RegExp(`batch of ${MAX_BATCH_MESSAGES + 1} messages.*at most ${MAX_BATCH_MESSAGES} in one batch`));
+      assert.match(text, new RegExp(`batch of more than ${MAX_BATCH_MESSAGES} messages.*at most ${MAX_BATCH_MESSAGES} in one batch`));
+    }
+    assert.equal(proxy.count('/runs/interrupt') + proxy.count('/sessions'), 0, JSON.stringify([...proxy.counts()]));
+  });
+
+  test(`a batch refused from its first ${MAX_BATCH_MESSAGES + 1} messages, before it is parsed: what follows is never read as JSON`, async () => {
+    // 7 MiB that JSON.parse would refuse (-32700) after reading all of it: the batch's length is known sooner.
+    const head = JSON.stringify(Array.from({ length: MAX_BATCH_MESSAGES + 1 }, (_, i) => cancel(i))).slice(0, -1);
+    const body = `${head},${'{"x":'.repeat((7 * 1024 * 1024) / 5)}`;
+    proxy.reset();
+    for (const url of [mcp.url, `${mcp.origin}/invoke`]) {
+      const response = await rawPost(url, body, asAlice);
+      const text = await response.text();
+      assert.equal(response.status, 400, text);
+      assert.equal((JSON.parse(text) as { error: { code: number } }).error.code, -32600, text);
+      assert.match(text, new RegExp(`batch of more than ${MAX_BATCH_MESSAGES} messages`));
     }
     assert.equal(proxy.count('/runs/interrupt') + proxy.count('/sessions'), 0, JSON.stringify([...proxy.counts()]));
   });

@@ -34,7 +34,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { createMcpServer, type McpServerDeps } from '../server/server.ts';
 import { describeIssues } from '../../shared/zod-issues.ts';
 import { tenantKey, type Tenant } from '../auth/tenant.ts';
-import { MAX_BATCH_MESSAGES } from './batch-limit.ts';
+import { batchOverLimit, MAX_BATCH_MESSAGES } from './batch-limit.ts';
 import type { TenantRequests } from './tenant-requests.ts';
 import { bearer, type CallerAuth, type TenantVariables } from './bearer-auth.ts';
 import { errors, rpcError } from './errors.ts';
@@ -107,6 +107,12 @@ function jsonRpcMessage(value: unknown, where: string): { message: JSONRPCMessag
 }
 
 function parseEvent(text: string): Parsed {
+  // An over-long batch is refused before it is parsed (batch-limit.ts).
+  if (batchOverLimit(text))
+    throw new InvalidEvent(
+      -32600,
+      `the event is a batch of more than ${MAX_BATCH_MESSAGES} messages; at most ${MAX_BATCH_MESSAGES} in one batch`,
+    );
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -17,7 +17,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { cancelRequest, cancelRequests, type RequestId } from '../run-tools/request-cancel.ts';
 import { createMcpServer, type McpServerDeps } from '../server/server.ts';
 import type { TenantVariables } from './bearer-auth.ts';
-import { oversizedBatch } from './batch-limit.ts';
+import { oversizedBatch, oversizedBatchText } from './batch-limit.ts';
 import { errors } from './errors.ts';
 import { startRequestLog, type RequestLog } from './request-log.ts';
 
@@ -101,7 +101,14 @@ export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
     log.tenant = tenant.id;
     let body: unknown;
     try {
-      body = JSON.parse(await c.req.text());
+      const text = await c.req.text();
+      // An over-long batch is refused before it is parsed (batch-limit.ts).
+      const tooLong = oversizedBatchText(text);
+      if (tooLong) {
+        log.method = 'batch';
+        return log.finish(tooLong);
+      }
+      body = JSON.parse(text);
     } catch (error) {
       return log.finish(errors.parse(`the body is not JSON (${error instanceof Error ? error.message : String(error)})`));
     }
