@@ -21,6 +21,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 export const FAST = [
   'app-fast',
   'batch-limit',
+  'large-bodies',
   'bench-stats',
   'context-id',
   'docs-agree',

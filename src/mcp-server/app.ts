@@ -22,6 +22,12 @@ import type { LegacySseRoutes } from './http/legacy-sse-route.ts';
 import { localOnly } from './http/local-only.ts';
 import { createMcpRoute } from './http/mcp-route.ts';
 import { createTenantRequests, limitTenantRequests } from './http/tenant-requests.ts';
+import {
+  createLargeBodyLanes,
+  LARGE_BODY_BYTES,
+  MAX_WAITING as MAX_LARGE_BODIES_WAITING,
+  takeLargeBodiesInTurn,
+} from './http/large-bodies.ts';
 import { createProtectedResourceRoutes, protectedResourceMetadataUrl } from './http/protected-resource.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { ToolCatalog } from './tools/tool-catalog.ts';
@@ -144,11 +150,16 @@ export function createApp(deps: AppDeps): Hono<Env> {
   // Each tenant's requests in progress in this process (MCP_MAX_REQUESTS_PER_TENANT), on every guarded path.
   const requests = createTenantRequests(config.maxRequestsPerTenant);
   const tooManyRequests = limitTenantRequests(requests, (tenant, max) => errors.tooManyRequests(tenant.id, max));
+  // Each tenant's large requests one at a time (large-bodies.ts): their bytes cost every tenant's event loop.
+  const inTurn = takeLargeBodiesInTurn(createLargeBodyLanes(), config.maxBodyBytes, (tenant) =>
+    errors.largeBodiesWaiting(tenant.id, MAX_LARGE_BODIES_WAITING, LARGE_BODY_BYTES),
+  );
   for (const guardedPath of guarded) {
     // /invoke also takes its credential from the event: its route checks it (with the same auth), and the cap after it.
     if (guardedPath !== INVOKE_PATH) app.use(guardedPath, bearer(auth), tooManyRequests);
     const tooLarge = () => errors.tooLarge(config.maxBodyBytes, guardedPath === INVOKE_PATH ? 'the event' : undefined);
     app.use(guardedPath, limitBody(config.maxBodyBytes, tooLarge));
+    if (guardedPath !== INVOKE_PATH) app.use(guardedPath, inTurn);
   }
 
   if (deps.telemetry) app.use(path, deps.telemetry.traceRequests);

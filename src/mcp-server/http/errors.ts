@@ -53,6 +53,14 @@ export const errors = {
       // Closed after it: a refused request whose body still trickles in holds no connection.
       { 'Retry-After': '1', Connection: 'close' },
     ),
+  /** The tenant's large requests already wait their turn (large-bodies.ts). */
+  largeBodiesWaiting: (tenant: string, waiting: number, overBytes: number) =>
+    rpcError(
+      429,
+      RpcCode.refused,
+      `Too Many Requests: tenant "${tenant}" already has ${waiting} requests over ${overBytes} bytes waiting here behind one in progress (a tenant's large requests are served one at a time); retry once one has answered`,
+      { 'Retry-After': '1', Connection: 'close' },
+    ),
   notLocal: (header: 'Host' | 'Origin', value: string) =>
     rpcError(403, RpcCode.refused, `Forbidden: ${header} "${value}" is not local; this server only accepts local requests`),
   methodNotAllowed: (message: string, allow: string) => rpcError(405, RpcCode.refused, `Method not allowed: ${message}`, { Allow: allow }),
