@@ -4,6 +4,7 @@
  * or contexts; it sends requests and routes what comes back to whoever asked.
  */
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import * as zmq from 'zeromq';
 import type { KernelEndpoints } from './kernel-launch.ts';
 import { type MessageLimits, type Relay, relayKernelSocket } from './kernel-relay.ts';
@@ -17,6 +18,13 @@ const PROTOCOL_VERSION = '5.3';
  * kernel's cgroup, not here. libzmq's default, 1,000 messages, let a kernel fill this process.
  */
 const RECEIVE_QUEUE = 8;
+/**
+ * A receive loop gives the event loop back after this long: messages already queued are read
+ * one promise after another without a turn of the loop between them, and a kernel flooding its
+ * iopub (500,000 empty stream messages) kept every other request of the process (another
+ * tenant's, too) waiting behind them for hundreds of ms at a time (issue 26, fair sharing).
+ */
+const RECEIVE_SLICE_MS = 4;
 
 /** What this process takes from a kernel (issue 26): beyond it the connection drops, and the kernel is dead to us. */
 export type ConnectionLimits = MessageLimits;
@@ -257,9 +265,14 @@ export class KernelConnection {
 
   async #receiveLoop(socket: zmq.Dealer | zmq.Subscriber, channel: string): Promise<void> {
     try {
+      let sliceStart = performance.now();
       for await (const frames of socket) {
         const message = this.#decode(frames);
         if (message) this.#dispatch(message, channel);
+        if (performance.now() - sliceStart > RECEIVE_SLICE_MS) {
+          await nextTurn();
+          sliceStart = performance.now();
+        }
       }
     } catch {
       // The socket was closed: nothing more will arrive.
