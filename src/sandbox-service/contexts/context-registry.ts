@@ -36,6 +36,7 @@ import { pointWorkspaceMount } from '../jail/unjailed-process.ts';
 import type { FileWorker } from '../files/file-worker.ts';
 import { normalCwd, ScratchCwdError, scratchDirFor } from './scratch-cwd.ts';
 import { quotaRefusal } from './tenant-quota.ts';
+import { packageEnv } from '../packages/package-env.ts';
 
 /** Where the session's workspace appears inside every kernel; E2B's default cwd. */
 export const WORKSPACE_MOUNT = WORKSPACE_DIR;
@@ -106,6 +107,8 @@ export interface CommandJail {
   workspaceMount: string;
   memoryMb: number;
   allowNetwork: boolean;
+  /** Added to the command's base environment, as to a kernel's (packages/package-env.ts). */
+  env: Record<string, string>;
   seccompFilter?: string;
   cgroup(): Promise<KernelCgroup>;
   watch(rootPid: number, stop: () => void): () => void;
@@ -262,6 +265,7 @@ export class ContextRegistry {
       workspaceMount: WORKSPACE_MOUNT,
       memoryMb: this.#limits.perProcessMemoryMb,
       allowNetwork: this.#options.allowNetwork,
+      env: packageEnv(this.#options),
       seccompFilter: this.#jail.seccomp?.code,
       cgroup: () => this.#limits.kernelCgroup(),
       watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
@@ -612,6 +616,7 @@ export class ContextRegistry {
       hostUid: space.hostUid,
       seccomp: this.#jail.seccomp,
       spare,
+      env: packageEnv(this.#options),
       connection: { maxMessageBytes: kernelMessageBytes(this.#options) },
     });
   }

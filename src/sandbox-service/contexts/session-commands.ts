@@ -34,6 +34,8 @@ export interface CommandParams {
   timeoutMs: number;
   /** May open the session's space (the request did not say the session must exist). */
   open: boolean;
+  /** Variables added to the jail's base environment (an installer's: packages/package-env.ts). */
+  env?: Record<string, string>;
 }
 
 interface RunningCommand {
@@ -127,7 +129,7 @@ export class SessionCommands {
           allowNetwork: jail.allowNetwork,
           hostUid: space.hostUid,
           seccompFilter: jail.seccompFilter,
-          env: baseKernelEnv(jail.workspaceMount),
+          env: { ...baseKernelEnv(jail.workspaceMount), ...jail.env, ...params.env },
           // Waits for the go (a line on stdin, sent once the jail's network is up, as a kernel's
           // code waits for it), then cd: a cwd missing or not a directory fails like bash's own cd.
           command: [

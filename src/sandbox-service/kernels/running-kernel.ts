@@ -13,7 +13,7 @@ import type { KernelCgroup } from '../limits/context-limits.ts';
 export interface KernelSpec
   extends Pick<
     KernelLaunchOptions,
-    'language' | 'workspace' | 'workspaceMount' | 'memoryMb' | 'allowNetwork' | 'hostUid' | 'seccomp' | 'scratchDirs' | 'spare'
+    'language' | 'workspace' | 'workspaceMount' | 'memoryMb' | 'allowNetwork' | 'hostUid' | 'seccomp' | 'scratchDirs' | 'spare' | 'env'
   > {
   /** Parent of the per-kernel run directories (outside every workspace). */
   runRoot: string;
@@ -65,6 +65,7 @@ export class RunningKernel {
         seccomp: spec.seccomp,
         scratchDirs: spec.scratchDirs,
         spare: spec.spare,
+        env: spec.env,
       });
     } catch (error) {
       await cgroup?.remove().catch(() => {});

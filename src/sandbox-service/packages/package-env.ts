@@ -1,0 +1,53 @@
+/**
+ * Where a session's packages live and the environment that sends every installer there: the
+ * session's workspace (so they survive a kernel restart, count against its disk quota, and the
+ * image stays untouched), never the system. Debian's Python marks itself externally managed;
+ * a user-site install (`pip install --user` with PYTHONUSERBASE in the workspace) is per session,
+ * sees the system's packages (a dependency Debian ships is not downloaded again) and is on a
+ * kernel's sys.path from its start once it exists (site.py adds the user site). Measured here in
+ * the jail: `--user` installs and imports; a venv would cost a `python3 -m venv` per session and
+ * a kernel started from it. Every kernel gets this environment, so `%pip install x` and
+ * `!pip install x` land in the same place from the same index as install_packages.
+ */
+import { WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
+
+/** Hidden in the workspace: the user's files stay the user's. */
+export const PACKAGES_DIR = `${WORKSPACE_DIR}/.packages`;
+/** PYTHONUSERBASE: pip's --user installs go to <this>/lib/python3.X/site-packages, scripts to <this>/bin. */
+export const PYTHON_USER_BASE = `${PACKAGES_DIR}/python`;
+/** pip's cache, in the workspace: under its disk quota, not in the kernel's memory-backed /tmp. */
+export const PIP_CACHE_DIR = `${WORKSPACE_DIR}/.cache/pip`;
+
+export interface PackageIndexes {
+  /** SANDBOX_PIP_INDEX_URL */
+  pipIndexUrl: string;
+  /** SANDBOX_NPM_REGISTRY */
+  npmRegistry: string;
+}
+
+/** Added to every kernel's (and installer's) environment. */
+export function packageEnv(indexes: PackageIndexes): Record<string, string> {
+  return {
+    PATH: `${PYTHON_USER_BASE}/bin:/usr/local/bin:/usr/bin:/bin`,
+    PYTHONUSERBASE: PYTHON_USER_BASE,
+    PIP_USER: '1',
+    // Debian's EXTERNALLY-MANAGED guards the system's site-packages, which a user-site install
+    // into the workspace never touches (and the jail's /usr is read-only anyway).
+    PIP_BREAK_SYSTEM_PACKAGES: '1',
+    PIP_INDEX_URL: indexes.pipIndexUrl,
+    PIP_CACHE_DIR,
+    PIP_DISABLE_PIP_VERSION_CHECK: '1',
+    PIP_NO_INPUT: '1',
+    PIP_PROGRESS_BAR: 'off',
+    PIP_NO_WARN_SCRIPT_LOCATION: '1',
+    NPM_CONFIG_REGISTRY: indexes.npmRegistry,
+    // pip ignores a plain-http index unless its host is trusted: the operator named it so.
+    ...(new URL(indexes.pipIndexUrl).protocol === 'http:' ? { PIP_TRUSTED_HOST: new URL(indexes.pipIndexUrl).host } : {}),
+  };
+}
+
+/** The hosts an install from these indexes reaches: the index's, and PyPI's file host for PyPI. */
+export function indexHosts(url: string): string[] {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  return host === 'pypi.org' ? [host, 'files.pythonhosted.org'] : [host];
+}

@@ -1,0 +1,66 @@
+/**
+ * install_packages on the sandbox side: the manager runs in a jail of the session's own (as a
+ * shell command of the session does: session-commands.ts, with its uid, seccomp filter, cgroup,
+ * timeout and output cap; pip and npm run the packages' code), from the operator's index, into the
+ * session's workspace (package-env.ts); then the running kernel is told, so the packages import
+ * without a restart and its variables stay. A failed install answers the manager's own text.
+ */
+import { type InstallPackagesResult, type Language, MANAGER_OF_LANGUAGE, type PackageManager } from '../../protocol/sandbox-api.ts';
+import { ContextRequestError } from '../contexts/context-registry.ts';
+import type { SessionCommands } from '../contexts/session-commands.ts';
+import { installedFromReport, pipInstallScript } from './pip-command.ts';
+
+/** What an install needs of its context. */
+export interface InstallTarget {
+  language: Language;
+  /** Makes what was installed importable in the running kernel. */
+  activatePackages(): Promise<void>;
+}
+
+export interface PackageInstallerDeps {
+  commands: SessionCommands;
+}
+
+export interface InstallParams {
+  manager: PackageManager;
+  packages: string[];
+  timeoutMs: number;
+}
+
+export class PackageInstaller {
+  readonly #deps: PackageInstallerDeps;
+
+  constructor(deps: PackageInstallerDeps) {
+    this.#deps = deps;
+  }
+
+  async install(session: string, context: InstallTarget, params: InstallParams): Promise<InstallPackagesResult> {
+    const manager = MANAGER_OF_LANGUAGE[context.language];
+    if (manager !== params.manager) {
+      throw new ContextRequestError(
+        400,
+        manager
+          ? `this is a ${context.language} context: its packages come from ${manager}, not ${params.manager}`
+          : `a ${context.language} context has no package manager here: pip installs for Python contexts, npm for JavaScript and TypeScript`,
+      );
+    }
+    if (params.manager === 'npm') {
+      throw new ContextRequestError(400, 'npm installs are not available in this sandbox yet: only pip, for Python contexts');
+    }
+    const result = await this.#deps.commands.run(session, {
+      command: pipInstallScript(params.packages),
+      timeoutMs: params.timeoutMs,
+      open: false,
+    });
+    const ok = result.exitCode === 0 && result.error === undefined;
+    if (ok) await context.activatePackages();
+    return {
+      manager: params.manager,
+      ok,
+      installed: installedFromReport(result.stdout),
+      output: result.stderr,
+      exit_code: result.exitCode,
+      ...(result.error !== undefined ? { error: result.error } : {}),
+    };
+  }
+}
