@@ -465,14 +465,18 @@ export function packageSpecRefusal(manager: PackageManager, spec: string): strin
 
 export const InstallPackagesRequest = z
   .object({
-    manager: z.enum(PACKAGE_MANAGERS),
+    /** Default: the context's language's (MANAGER_OF_LANGUAGE). */
+    manager: z.enum(PACKAGE_MANAGERS).optional(),
     packages: z.array(z.string().trim().min(1)).min(1).max(MAX_PACKAGES),
     /** seconds; the sandbox applies its own default and maximum (those of an execution) */
     timeout: z.number().positive().optional(),
   })
   .superRefine((request, ctx) => {
+    // Without a manager the sandbox checks the specs once it knows the context's (packageSpecRefusal).
+    const manager = request.manager;
+    if (manager === undefined) return;
     request.packages.forEach((spec, index) => {
-      const refusal = packageSpecRefusal(request.manager, spec);
+      const refusal = packageSpecRefusal(manager, spec);
       if (refusal) ctx.addIssue({ code: 'custom', message: refusal, path: ['packages', index] });
     });
   });

@@ -5,7 +5,13 @@
  * session's workspace (package-env.ts); then the running kernel is told, so the packages import
  * without a restart and its variables stay. A failed install answers the manager's own text.
  */
-import { type InstallPackagesResult, type Language, MANAGER_OF_LANGUAGE, type PackageManager } from '../../protocol/sandbox-api.ts';
+import {
+  type InstallPackagesResult,
+  type Language,
+  MANAGER_OF_LANGUAGE,
+  type PackageManager,
+  packageSpecRefusal,
+} from '../../protocol/sandbox-api.ts';
 import { ContextRequestError } from '../contexts/context-registry.ts';
 import type { SessionCommands } from '../contexts/session-commands.ts';
 import { installedFromReport, pipInstallScript } from './pip-command.ts';
@@ -22,7 +28,8 @@ export interface PackageInstallerDeps {
 }
 
 export interface InstallParams {
-  manager: PackageManager;
+  /** Default: the context's language's. */
+  manager?: PackageManager;
   packages: string[];
   timeoutMs: number;
 }
@@ -36,15 +43,18 @@ export class PackageInstaller {
 
   async install(session: string, context: InstallTarget, params: InstallParams): Promise<InstallPackagesResult> {
     const manager = MANAGER_OF_LANGUAGE[context.language];
-    if (manager !== params.manager) {
+    if (!manager) {
       throw new ContextRequestError(
         400,
-        manager
-          ? `this is a ${context.language} context: its packages come from ${manager}, not ${params.manager}`
-          : `a ${context.language} context has no package manager here: pip installs for Python contexts, npm for JavaScript and TypeScript`,
+        `a ${context.language} context has no package manager here: pip installs for Python contexts, npm for JavaScript and TypeScript ones`,
       );
     }
-    if (params.manager === 'npm') {
+    if (params.manager !== undefined && manager !== params.manager) {
+      throw new ContextRequestError(400, `this is a ${context.language} context: its packages come from ${manager}, not ${params.manager}`);
+    }
+    const refusals = params.packages.map((spec) => packageSpecRefusal(manager, spec)).filter((refusal) => refusal !== undefined);
+    if (refusals.length > 0) throw new ContextRequestError(400, refusals.join('; '));
+    if (manager === 'npm') {
       throw new ContextRequestError(400, 'npm installs are not available in this sandbox yet: only pip, for Python contexts');
     }
     const result = await this.#deps.commands.run(session, {
@@ -55,7 +65,7 @@ export class PackageInstaller {
     const ok = result.exitCode === 0 && result.error === undefined;
     if (ok) await context.activatePackages();
     return {
-      manager: params.manager,
+      manager,
       ok,
       installed: installedFromReport(result.stdout),
       output: result.stderr,
