@@ -78,6 +78,24 @@ export const TenantQuota = z.object({
 });
 export type TenantQuota = z.infer<typeof TenantQuota>;
 
+/**
+ * Host patterns of a network policy (E2B's and Alibaba's field names): a host name or IP
+ * address, `*.example.com` (the names below it) or `*` (any host); no scheme, port or path.
+ */
+export const HostPatterns = z.array(z.string().min(1).max(253)).max(256);
+
+/**
+ * A context's network policy: the hosts it may reach through the sandbox's policy proxy
+ * (`allowOut`) but those it may not (`denyOut`, which wins). Nothing by default; `allowOut`
+ * stays within the operator's ceiling (SANDBOX_EGRESS_ALLOW) or the request is refused (403)
+ * with a message naming the host.
+ */
+export const NetworkPolicy = z.object({
+  allowOut: HostPatterns.optional(),
+  denyOut: HostPatterns.optional(),
+});
+export type NetworkPolicy = z.input<typeof NetworkPolicy>;
+
 /** POST /contexts body. */
 export const CreateContextRequest = z.object({
   language: LanguageName.optional(),
@@ -86,6 +104,9 @@ export const CreateContextRequest = z.object({
   metadata: ContextMetadata.optional(),
   /** extension */
   quota: TenantQuota.optional(),
+  /** The context's network policy (NetworkPolicy); none reachable when both are left out. */
+  allowOut: HostPatterns.optional(),
+  denyOut: HostPatterns.optional(),
 });
 export type CreateContextRequest = z.input<typeof CreateContextRequest>;
 
@@ -100,8 +121,17 @@ export const Context = z.object({
   last_used: z.string().optional(),
   /** extension */
   metadata: ContextMetadata.optional(),
+  /** Its network policy, normalised (where the sandbox has a policy proxy). */
+  allowOut: z.array(z.string()).optional(),
+  denyOut: z.array(z.string()).optional(),
 });
 export type Context = z.infer<typeof Context>;
+
+/**
+ * extension: `PUT` a NetworkPolicy to replace a live context's (no restart; the next request
+ * follows it) → the Context; 403 beyond the operator's ceiling, 404 for an unknown context.
+ */
+export const CONTEXT_NETWORK_ROUTE = '/contexts/:id/network';
 
 export const ContextList = z.array(Context);
 

@@ -127,6 +127,7 @@ export class SessionCommands {
           cgroupDirs: cgroup.dirs,
           memoryMb: jail.memoryMb,
           allowNetwork: jail.allowNetwork,
+          egress: jail.egress,
           hostUid: space.hostUid,
           seccompFilter: jail.seccompFilter,
           env: { ...baseKernelEnv(jail.workspaceMount), ...jail.env, ...params.env },

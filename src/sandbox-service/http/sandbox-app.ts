@@ -15,8 +15,10 @@ import { foreignHeader, isLoopbackHost } from '../../shared/local-request.ts';
 import { describeIssues } from '../../shared/zod-issues.ts';
 import type { z } from 'zod';
 import {
+  CONTEXT_NETWORK_ROUTE,
   CreateContextRequest,
   ExecuteRequest,
+  NetworkPolicy,
   SESSION_ID_PATTERN,
   SESSION_ID_RULE,
   FILE_ROUTES,
@@ -135,7 +137,14 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
       cwd: body.cwd,
       metadata: body.metadata,
       quota: body.quota,
+      network: body.allowOut || body.denyOut ? { allowOut: body.allowOut, denyOut: body.denyOut } : undefined,
     });
+    return c.json(context.toJSON());
+  });
+
+  app.put(CONTEXT_NETWORK_ROUTE, async (c) => {
+    const body = await parseBody(c, NetworkPolicy);
+    const context = registry.setNetwork(sessionOf(c), c.req.param('id'), body);
     return c.json(context.toJSON());
   });
 

@@ -157,6 +157,7 @@ function denoSandboxOptions(
     memoryMb: 0,
     cgroupDirs: options.cgroupDirs,
     allowNetwork: options.allowNetwork,
+    egress: options.egress,
     env: {
       ...baseKernelEnv(options.workspaceMount),
       DENO_DIR,
