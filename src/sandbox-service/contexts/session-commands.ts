@@ -16,6 +16,7 @@ import type { CommandResult, ProcessInfo } from '../../protocol/agentrun-api.ts'
 import { UNKNOWN_SESSION_REFUSAL, WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
 import { baseKernelEnv, lendRunDir, spawnJailed } from '../jail/bubblewrap.ts';
 import type { JailedProcess } from '../jail/jail-command.ts';
+import type { EgressRoute } from '../egress/context-egress.ts';
 import { SpaceEndedError } from './session-space.ts';
 import { type CommandJail, ContextRequestError } from './context-registry.ts';
 
@@ -36,6 +37,8 @@ export interface CommandParams {
   open: boolean;
   /** Variables added to the jail's base environment (an installer's: packages/package-env.ts). */
   env?: Record<string, string>;
+  /** The command's way out instead of the session's default (none allowed): an installer's, its context's with the index allowed. */
+  egress?: EgressRoute;
 }
 
 interface RunningCommand {
@@ -127,7 +130,7 @@ export class SessionCommands {
           cgroupDirs: cgroup.dirs,
           memoryMb: jail.memoryMb,
           allowNetwork: jail.allowNetwork,
-          egress: jail.egress,
+          egress: params.egress ?? jail.egress,
           hostUid: space.hostUid,
           seccompFilter: jail.seccompFilter,
           env: { ...baseKernelEnv(jail.workspaceMount), ...jail.env, ...params.env },

@@ -15,16 +15,21 @@ import {
 import { ContextRequestError } from '../contexts/context-registry.ts';
 import type { SessionCommands } from '../contexts/session-commands.ts';
 import { installedFromReport, pipInstallScript } from './pip-command.ts';
+import type { ContextEgress } from '../egress/context-egress.ts';
+import { indexHosts, type PackageIndexes } from './package-env.ts';
 
 /** What an install needs of its context. */
 export interface InstallTarget {
   language: Language;
   /** Makes what was installed importable in the running kernel. */
   activatePackages(): Promise<void>;
+  /** Its network policy: the installer goes out through it, the index's hosts allowed for the install only. */
+  egress?: ContextEgress;
 }
 
 export interface PackageInstallerDeps {
   commands: SessionCommands;
+  indexes: PackageIndexes;
 }
 
 export interface InstallParams {
@@ -57,11 +62,11 @@ export class PackageInstaller {
     if (manager === 'npm') {
       throw new ContextRequestError(400, 'npm installs are not available in this sandbox yet: only pip, for Python contexts');
     }
-    const result = await this.#deps.commands.run(session, {
-      command: pipInstallScript(params.packages),
-      timeoutMs: params.timeoutMs,
-      open: false,
-    });
+    const { egress } = context;
+    const install = () =>
+      this.#deps.commands.run(session, { command: pipInstallScript(params.packages), timeoutMs: params.timeoutMs, open: false, egress });
+    // The operator named the index: its hosts are allowed for this install whatever the context's policy, and only for it.
+    const result = egress ? await egress.withAllowance(indexHosts(this.#deps.indexes.pipIndexUrl), install) : await install();
     const ok = result.exitCode === 0 && result.error === undefined;
     if (ok) await context.activatePackages();
     return {
