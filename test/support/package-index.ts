@@ -69,8 +69,12 @@ function projectOf(wheel: string): string {
   return normalized(wheel.split('-')[0]!);
 }
 
-/** Serves `wheelDir` as a PEP 503 simple index at `<url>` (= http://127.0.0.1:<port>/simple). */
-export async function servePipIndex(wheelDir: string): Promise<Upstream> {
+/**
+ * Serves `wheelDir` as a PEP 503 simple index at `<url>` (= http://127.0.0.1:<port>/simple).
+ * `fileHost`: the host name the file links name (default: relative links, the index's own host),
+ * e.g. "localhost" for files on a host the index's allowance does not cover.
+ */
+export async function servePipIndex(wheelDir: string, { fileHost }: { fileHost?: string } = {}): Promise<Upstream> {
   const requests: string[] = [];
   const server = createServer(async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
@@ -93,7 +97,8 @@ export async function servePipIndex(wheelDir: string): Promise<Upstream> {
           const digest = createHash('sha256')
             .update(await readFile(join(wheelDir, file)))
             .digest('hex');
-          return `<a href="/files/${file}#sha256=${digest}">${file}</a>`;
+          const base = fileHost ? `http://${fileHost}:${(server.address() as { port: number }).port}` : '';
+          return `<a href="${base}/files/${file}#sha256=${digest}">${file}</a>`;
         }),
       );
       return html(links.join('\n'));
