@@ -130,6 +130,20 @@ const CASES: Case[] = [
     note: 'stopped id',
   },
   { tool: 'stop_context', kind: 'unknown_context', on: 'capped', args: () => ({ context_id: stopped }), message: /unknown or expired/ },
+  {
+    tool: 'install_packages',
+    kind: 'invalid_arguments',
+    on: 'capped',
+    args: () => ({ context_id: ctx, packages: ['--index-url=http://evil.test/simple'] }),
+    message: /options are not accepted as packages/,
+  },
+  {
+    tool: 'install_packages',
+    kind: 'unknown_context',
+    on: 'capped',
+    args: () => ({ context_id: stopped, packages: ['pandas'] }),
+    message: /unknown or expired/,
+  },
   // A context id is no run id, and a run id made from one is refused before any sandbox call.
   { tool: 'wait_run', kind: 'unknown_run', on: 'capped', args: () => ({ run_id: `run_${ctx.slice(4)}` }), message: /unknown run/ },
   { tool: 'cancel_run', kind: 'unknown_run', on: 'capped', args: () => ({ run_id: ctx }), message: /unknown run/ },

@@ -68,11 +68,19 @@ describe('a sandbox whose index is on loopback', () => {
     assert.deepEqual(answer.json.installed, [{ name: 'fc-demo', version: '1.2.0' }]);
     assert.match(answer.json.output, /Successfully installed fc-demo-1\.2\.0/);
     console.log(`install took ${Date.now() - started} ms`);
-    const used = await execute(sandbox.url, { context_id: id, code: 'import fc_demo\nprint(fc_demo.VALUE, kept, fc_demo.__file__)' }, session);
+    const used = await execute(
+      sandbox.url,
+      { context_id: id, code: 'import fc_demo\nprint(fc_demo.VALUE, kept, fc_demo.__file__)' },
+      session,
+    );
     assert.equal(used.error, undefined, JSON.stringify(used.error));
     assert.match(used.stdout, /^42 7 \/home\/user\/\.packages\/python\/lib\/python3\.\d+\/site-packages\/fc_demo\/__init__\.py/);
     // The context's policy allows nothing: the index was allowed for the install only.
-    const after = await execute(sandbox.url, { context_id: id, code: `import urllib.request\nurllib.request.urlopen("${index.url}/")` }, session);
+    const after = await execute(
+      sandbox.url,
+      { context_id: id, code: `import urllib.request\nurllib.request.urlopen("${index.url}/")` },
+      session,
+    );
     assert.match(`${after.error?.value}`, /403/);
     // Installed once: the same spec again installs nothing.
     const again = await install(sandbox, session, id, { packages: ['fc-demo'] });
@@ -84,7 +92,7 @@ describe('a sandbox whose index is on loopback', () => {
     assert.equal(restarted.stdout, '42\n');
   });
 
-  test('%pip install and !pip install in run_code land in the workspace under the context\'s own policy', async () => {
+  test("%pip install and !pip install in run_code land in the workspace under the context's own policy", async () => {
     const session = { 'x-ci-session-id': 'pkg-magic' };
     const denied = await createContext(sandbox.url, {}, session);
     const started = Date.now();
@@ -92,7 +100,11 @@ describe('a sandbox whose index is on loopback', () => {
     assert.ok(Date.now() - started < 15_000, `refused in ${Date.now() - started} ms`);
     assert.match(refused.stdout + refused.stderr, /403|No matching distribution/);
     const allowed = await createContext(sandbox.url, { allowOut: ['127.0.0.1'] }, session);
-    const magic = await execute(sandbox.url, { context_id: allowed, code: 'x = 1\n%pip install fc-magic\nimport fc_magic\nprint(fc_magic.NAME, x)' }, session);
+    const magic = await execute(
+      sandbox.url,
+      { context_id: allowed, code: 'x = 1\n%pip install fc-magic\nimport fc_magic\nprint(fc_magic.NAME, x)' },
+      session,
+    );
     assert.equal(magic.error, undefined, JSON.stringify(magic.error));
     assert.match(magic.stdout, /Successfully installed fc-magic-0\.3\.0/);
     assert.match(magic.stdout, /magic 1\n$/);
@@ -118,7 +130,14 @@ describe('a sandbox whose index is on loopback', () => {
   test('specs that smuggle options, URLs or paths, and a manager the language does not use, are refused before anything runs', async () => {
     const session = { 'x-ci-session-id': 'pkg-refused' };
     const id = await createContext(sandbox.url, {}, session);
-    for (const spec of ['--index-url=http://evil.test/simple', '-r', 'pkg @ http://evil.test/pkg.whl', './local', 'git+https://x.test/r', 'a;b']) {
+    for (const spec of [
+      '--index-url=http://evil.test/simple',
+      '-r',
+      'pkg @ http://evil.test/pkg.whl',
+      './local',
+      'git+https://x.test/r',
+      'a;b',
+    ]) {
       const answer = await install(sandbox, session, id, { manager: 'pip', packages: [spec] });
       assert.equal(answer.status, 400, spec);
       assert.match(answer.text, /refused/, spec);
