@@ -39,6 +39,13 @@ export interface CommandParams {
   env?: Record<string, string>;
   /** The command's way out instead of the session's default (none allowed): an installer's, its context's with the index allowed. */
   egress?: EgressRoute;
+  /**
+   * Instead of the session's address-space limit (RLIMIT_AS), 0 for none: V8 cannot start under one
+   * (deno-kernel.ts), so a Deno command sets its own RLIMIT_DATA; the cgroup holds it either way.
+   */
+  memoryMb?: number;
+  /** bwrap arguments the command adds after the common mounts (a binary it runs), given its run directory. */
+  extraArgs?: (runDir: string) => Promise<string[]>;
 }
 
 interface RunningCommand {
@@ -122,13 +129,15 @@ export class SessionCommands {
     }
     try {
       await lendRunDir(runDir, space.hostUid);
+      const extraArgs = await params.extraArgs?.(runDir);
       process = spawnJailed(
         {
           workspace: space.workspace,
           workspaceMount: jail.workspaceMount,
           runDir,
           cgroupDirs: cgroup.dirs,
-          memoryMb: jail.memoryMb,
+          memoryMb: params.memoryMb ?? jail.memoryMb,
+          extraArgs,
           allowNetwork: jail.allowNetwork,
           egress: params.egress ?? jail.egress,
           hostUid: space.hostUid,

@@ -188,7 +188,7 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
   });
   addAgentRunRoutes(app, { registry, runs, commands, options, sessionOf, parseBody });
 
-  const installer = new PackageInstaller({ commands, indexes: options });
+  const installer = new PackageInstaller({ commands, indexes: options, memoryMb: options.memoryMb });
   app.post(PACKAGES_ROUTE, async (c) => {
     const session = sessionOf(c);
     const request = await parseBody(c, InstallPackagesRequest);

@@ -15,6 +15,8 @@ import { WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
 export const PACKAGES_DIR = `${WORKSPACE_DIR}/.packages`;
 /** PYTHONUSERBASE: pip's --user installs go to <this>/lib/python3.X/site-packages, scripts to <this>/bin. */
 export const PYTHON_USER_BASE = `${PACKAGES_DIR}/python`;
+/** DENO_DIR of JavaScript/TypeScript kernels and of npm installs: npm packages cached there import as `npm:name`. */
+export const DENO_PACKAGES_DIR = `${PACKAGES_DIR}/deno`;
 /** pip's cache, in the workspace: under its disk quota, not in the kernel's memory-backed /tmp. */
 export const PIP_CACHE_DIR = `${WORKSPACE_DIR}/.cache/pip`;
 
@@ -41,6 +43,9 @@ export function packageEnv(indexes: PackageIndexes): Record<string, string> {
     PIP_PROGRESS_BAR: 'off',
     PIP_NO_WARN_SCRIPT_LOCATION: '1',
     NPM_CONFIG_REGISTRY: indexes.npmRegistry,
+    DENO_DIR: DENO_PACKAGES_DIR,
+    DENO_NO_UPDATE_CHECK: '1',
+    DENO_NO_PROMPT: '1',
     // pip ignores a plain-http index unless its host is trusted: the operator named it so.
     ...(new URL(indexes.pipIndexUrl).protocol === 'http:' ? { PIP_TRUSTED_HOST: new URL(indexes.pipIndexUrl).host } : {}),
   };

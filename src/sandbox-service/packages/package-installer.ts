@@ -15,6 +15,8 @@ import {
 import { ContextRequestError } from '../contexts/context-registry.ts';
 import type { SessionCommands } from '../contexts/session-commands.ts';
 import { installedFromReport, pipInstallScript } from './pip-command.ts';
+import { installedFromDeno, npmInstallScript } from './npm-command.ts';
+import { denoBinaryArgs } from '../kernels/deno-kernel.ts';
 import type { ContextEgress } from '../egress/context-egress.ts';
 import { indexHosts, type PackageIndexes } from './package-env.ts';
 
@@ -30,6 +32,8 @@ export interface InstallTarget {
 export interface PackageInstallerDeps {
   commands: SessionCommands;
   indexes: PackageIndexes;
+  /** SANDBOX_MEMORY_MB: Deno's data limit (it cannot start under an address-space one). */
+  memoryMb: number;
 }
 
 export interface InstallParams {
@@ -59,20 +63,21 @@ export class PackageInstaller {
     }
     const refusals = params.packages.map((spec) => packageSpecRefusal(manager, spec)).filter((refusal) => refusal !== undefined);
     if (refusals.length > 0) throw new ContextRequestError(400, refusals.join('; '));
-    if (manager === 'npm') {
-      throw new ContextRequestError(400, 'npm installs are not available in this sandbox yet: only pip, for Python contexts');
-    }
     const { egress } = context;
-    const install = () =>
-      this.#deps.commands.run(session, { command: pipInstallScript(params.packages), timeoutMs: params.timeoutMs, open: false, egress });
+    const command =
+      manager === 'pip'
+        ? { command: pipInstallScript(params.packages) }
+        : { command: npmInstallScript(params.packages, this.#deps.memoryMb), memoryMb: 0, extraArgs: denoBinaryArgs };
+    const install = () => this.#deps.commands.run(session, { ...command, timeoutMs: params.timeoutMs, open: false, egress });
+    const index = manager === 'pip' ? this.#deps.indexes.pipIndexUrl : this.#deps.indexes.npmRegistry;
     // The operator named the index: its hosts are allowed for this install whatever the context's policy, and only for it.
-    const result = egress ? await egress.withAllowance(indexHosts(this.#deps.indexes.pipIndexUrl), install) : await install();
+    const result = egress ? await egress.withAllowance(indexHosts(index), install) : await install();
     const ok = result.exitCode === 0 && result.error === undefined;
     if (ok) await context.activatePackages();
     return {
       manager,
       ok,
-      installed: installedFromReport(result.stdout),
+      installed: manager === 'pip' ? installedFromReport(result.stdout) : installedFromDeno(result.stderr),
       output: result.stderr,
       exit_code: result.exitCode,
       ...(result.error !== undefined ? { error: result.error } : {}),

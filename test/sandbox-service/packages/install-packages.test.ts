@@ -14,11 +14,12 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { startSandbox, type RunningSandbox } from '../../../src/sandbox-service/index.ts';
-import { buildWheel, servePipIndex, type Upstream } from '../../support/package-index.ts';
+import { buildWheel, serveNpmRegistry, servePipIndex, type Upstream } from '../../support/package-index.ts';
 import { createContext, execute, request } from '../../support/sandbox-support.ts';
 
 let wheels: string;
 let index: Upstream;
+let registry: Upstream;
 
 before(
   async () => {
@@ -33,11 +34,15 @@ before(
       files: { '__init__.py': `DATA = "${randomBytes(18 * 1024 * 1024).toString('base64')}"\n` },
     });
     index = await servePipIndex(wheels);
+    registry = await serveNpmRegistry([
+      { name: 'fc-npm-demo', version: '3.1.4', files: { 'index.js': 'export const answer = 42;\nexport default "fc";\n' } },
+    ]);
   },
   { timeout: 240_000 },
 );
 after(async () => {
   await index?.close();
+  await registry?.close();
   if (wheels) await rm(wheels, { recursive: true, force: true });
 });
 
@@ -51,11 +56,45 @@ describe('a sandbox whose index is on loopback', () => {
       port: 0,
       poolSize: 0,
       pipIndexUrl: index.url,
+      npmRegistry: registry.url,
       egressAllow: ['127.0.0.1'],
       egressPrivateHosts: ['127.0.0.1'],
     });
   });
   after(() => sandbox?.close());
+
+  test('npm install then import in a JavaScript context: no restart, variables kept, from the cache, not the network', async () => {
+    const session = { 'x-ci-session-id': 'pkg-npm' };
+    const id = await createContext(sandbox.url, { language: 'javascript' }, session);
+    assert.equal((await execute(sandbox.url, { context_id: id, code: 'var kept = 7' }, session)).error, undefined);
+    const answer = await install(sandbox, session, id, { packages: ['fc-npm-demo@^3'] });
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(answer.json.manager, 'npm');
+    assert.equal(answer.json.ok, true, answer.json.output);
+    assert.deepEqual(answer.json.installed, [{ name: 'fc-npm-demo', version: '3.1.4' }]);
+    const fetched = registry.requests.length;
+    const used = await execute(
+      sandbox.url,
+      { context_id: id, code: 'const demo = await import("npm:fc-npm-demo@^3");\nconsole.log(demo.answer, demo.default, kept)' },
+      session,
+    );
+    assert.equal(used.error, undefined, JSON.stringify(used.error));
+    assert.equal(used.stdout, '42 fc 7\n');
+    assert.equal(registry.requests.length, fetched, 'the kernel asked the registry nothing');
+    const ts = await createContext(sandbox.url, { language: 'typescript' }, session);
+    const typed = await execute(
+      sandbox.url,
+      { context_id: ts, code: 'import { answer } from "npm:fc-npm-demo@3.1.4";\nconst n: number = answer;\nconsole.log(n)' },
+      session,
+    );
+    assert.equal(typed.stdout, '42\n', JSON.stringify(typed.error));
+    const wrong = await install(sandbox, session, id, { manager: 'pip', packages: ['fc-demo'] });
+    assert.equal(wrong.status, 400);
+    assert.match(wrong.text, /javascript context: its packages come from npm, not pip/);
+    const missing = await install(sandbox, session, id, { packages: ['fc-npm-missing'] });
+    assert.equal(missing.json.ok, false);
+    assert.match(missing.json.output, /fc-npm-missing/);
+  });
 
   test('install then import in the same context: no restart, variables kept, in the workspace, still there after a restart', async () => {
     const session = { 'x-ci-session-id': 'pkg-install' };
