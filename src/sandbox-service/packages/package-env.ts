@@ -32,9 +32,10 @@ export function packageEnv(indexes: PackageIndexes): Record<string, string> {
   return {
     PATH: `${PYTHON_USER_BASE}/bin:/usr/local/bin:/usr/bin:/bin`,
     PYTHONUSERBASE: PYTHON_USER_BASE,
-    PIP_USER: '1',
-    // Debian's EXTERNALLY-MANAGED guards the system's site-packages, which a user-site install
-    // into the workspace never touches (and the jail's /usr is read-only anyway).
+    // No PIP_USER: it would be `--user` for every pip command (`pip list` would show only these).
+    // pip installs to the user site by itself where the system's is not writable (the jail's /usr
+    // never is); install_packages says --user. Debian's EXTERNALLY-MANAGED guards the system's
+    // site-packages, which a user-site install into the workspace never touches.
     PIP_BREAK_SYSTEM_PACKAGES: '1',
     PIP_INDEX_URL: indexes.pipIndexUrl,
     PIP_CACHE_DIR,

@@ -12,11 +12,12 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/client';
 import type { RunningSandbox } from '../../../src/sandbox-service/index.ts';
-import { buildWheel, servePipIndex, type Upstream } from '../../support/package-index.ts';
+import { buildWheel, serveNpmRegistry, servePipIndex, type Upstream } from '../../support/package-index.ts';
 import { call, connect, type McpProcess, startMcp, startTestSandbox, structured, textOf } from '../../support/mcp-harness.ts';
 
 let wheels: string;
 let index: Upstream;
+let registry: Upstream;
 let sandbox: RunningSandbox;
 let mcp: McpProcess;
 let client: Client;
@@ -26,7 +27,15 @@ before(
     wheels = await mkdtemp(join(tmpdir(), 'fc-wheels-'));
     await buildWheel(wheels, { name: 'fc-tool-demo', version: '2.0.1', files: { '__init__.py': 'VALUE = "from the index"\n' } });
     index = await servePipIndex(wheels);
-    sandbox = await startTestSandbox({ pipIndexUrl: index.url, egressAllow: ['127.0.0.1'], egressPrivateHosts: ['127.0.0.1'] });
+    registry = await serveNpmRegistry([
+      { name: 'fc-tool-npm', version: '0.9.0', files: { 'index.js': 'export const answer = "npm works";\n' } },
+    ]);
+    sandbox = await startTestSandbox({
+      pipIndexUrl: index.url,
+      npmRegistry: registry.url,
+      egressAllow: ['127.0.0.1'],
+      egressPrivateHosts: ['127.0.0.1'],
+    });
     mcp = await startMcp({ SANDBOX_URL: sandbox.url });
     client = await connect(mcp.url);
     await client.listTools(); // from here on the client checks every structuredContent against the output schemas
@@ -38,6 +47,7 @@ after(async () => {
   await mcp?.stop();
   await sandbox?.close();
   await index?.close();
+  await registry?.close();
   if (wheels) await rm(wheels, { recursive: true, force: true });
 });
 
@@ -55,6 +65,20 @@ test('install_packages then import in the same context, variables kept', async (
   assert.match(textOf(installed), /installed fc-tool-demo 2\.0\.1/);
   const used = await call(client, 'run_code', { context_id, code: 'import fc_tool_demo\nprint(fc_tool_demo.VALUE, sum(kept))' });
   assert.match(textOf(used), /from the index 6/);
+});
+
+test('install_packages in a JavaScript context: npm by default, imported as npm:<name>, variables kept', async () => {
+  const context_id = await contextOf('javascript');
+  await call(client, 'run_code', { context_id, code: 'var kept = 5' });
+  const installed = await call(client, 'install_packages', { context_id, packages: ['fc-tool-npm'] });
+  assert.equal(installed.isError, undefined, textOf(installed));
+  assert.equal(structured<{ manager: string }>(installed).manager, 'npm');
+  assert.deepEqual(structured<{ installed: unknown[] }>(installed).installed, [{ name: 'fc-tool-npm', version: '0.9.0' }]);
+  const used = await call(client, 'run_code', {
+    context_id,
+    code: 'const m = await import("npm:fc-tool-npm");\nconsole.log(m.answer, kept)',
+  });
+  assert.match(textOf(used), /npm works 5/);
 });
 
 test("a name the index does not have is install_failed with pip's own words", async () => {

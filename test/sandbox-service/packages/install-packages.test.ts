@@ -151,6 +151,10 @@ describe('a sandbox whose index is on loopback', () => {
     assert.match(bang.stdout, /Successfully installed fc-bang-0\.4\.0/);
     const next = await execute(sandbox.url, { context_id: allowed, code: 'import fc_bang\nprint(fc_bang.NAME, x)' }, session);
     assert.equal(next.stdout, 'bang 1\n', JSON.stringify(next.error));
+    // pip's other commands see everything: the system's packages and the session's.
+    const listed = await execute(sandbox.url, { context_id: allowed, code: '!pip list 2>/dev/null' }, session);
+    assert.match(listed.stdout, /^numpy /m);
+    assert.match(listed.stdout, /^fc-magic +0\.3\.0/m);
     // Same session, same workspace: the first context imports them too.
     const other = await execute(sandbox.url, { context_id: denied, code: 'import fc_magic, fc_bang\nprint("both")' }, session);
     assert.equal(other.stdout, 'both\n', JSON.stringify(other.error));
