@@ -58,6 +58,13 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
       guard();
       return contexts.get(session) ?? [];
     },
+    async setNetwork(session, id, policy) {
+      guard();
+      const context = (contexts.get(session) ?? []).find((c) => c.id === id);
+      if (!context) throw new SandboxError('not_found', 'unknown or expired context', 404);
+      Object.assign(context, { allowOut: policy.allowOut ?? [], denyOut: policy.denyOut ?? [] });
+      return context;
+    },
     async deleteContext(session, id) {
       guard();
       const list = contexts.get(session) ?? [];
