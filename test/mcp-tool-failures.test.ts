@@ -130,6 +130,36 @@ const CASES: Case[] = [
     note: 'stopped id',
   },
   { tool: 'stop_context', kind: 'unknown_context', on: 'capped', args: () => ({ context_id: stopped }), message: /unknown or expired/ },
+  { tool: 'set_network', kind: 'invalid_arguments', on: 'capped', args: () => ({ context_id: ctx, network: 'all' }), message: /network/ },
+  {
+    tool: 'set_network',
+    kind: 'unknown_context',
+    on: 'capped',
+    args: () => ({ context_id: stopped, network: 'none' }),
+    message: /unknown or expired/,
+  },
+  // Beyond the operator's ceiling (SANDBOX_EGRESS_ALLOW, the package indexes by default): the host is named.
+  {
+    tool: 'set_network',
+    kind: 'network_refused',
+    on: 'capped',
+    args: () => ({ context_id: ctx, network: { allow: ['evil.example.com'] } }),
+    message: /evil\.example\.com is beyond the hosts/,
+  },
+  {
+    tool: 'create_context',
+    kind: 'network_refused',
+    on: 'capped',
+    args: () => ({ network: { allow: ['pypi.org', 'evil.example.com'] } }),
+    message: /evil\.example\.com is beyond the hosts/,
+  },
+  {
+    tool: 'set_network',
+    kind: 'sandbox_unreachable',
+    on: 'down',
+    args: () => ({ context_id: ctx, network: 'none' }),
+    message: /unreachable/,
+  },
   // A context id is no run id, and a run id made from one is refused before any sandbox call.
   { tool: 'wait_run', kind: 'unknown_run', on: 'capped', args: () => ({ run_id: `run_${ctx.slice(4)}` }), message: /unknown run/ },
   { tool: 'cancel_run', kind: 'unknown_run', on: 'capped', args: () => ({ run_id: ctx }), message: /unknown run/ },
