@@ -369,6 +369,8 @@ export const RemoveRequest = z.object({ path: z.string().min(1) });
  * contexts (a stopped or expired one: file routes never create a session).
  */
 export const QUOTA_REFUSAL = 'tenant quota reached';
+/** How a refused network policy's text begins (400 for a pattern that is none, 403 beyond the operator's ceiling). */
+export const NETWORK_REFUSAL = 'network policy';
 /** The start of a 429 body refusing an /execute: the context, the session or the sandbox holds as many runs (or as much code waiting) as it takes. */
 export const RUNS_REFUSAL = 'too many runs';
 export const UNKNOWN_SESSION_REFUSAL = 'unknown or expired context';

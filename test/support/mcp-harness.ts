@@ -145,6 +145,7 @@ export const TOOL_NAMES = [
   'read_file',
   'result_page',
   'run_code',
+  'set_network',
   'stop_context',
   'wait_run',
   'write_file',

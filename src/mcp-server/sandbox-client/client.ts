@@ -25,6 +25,8 @@ import {
   WrittenFile,
   type CreateContextRequest,
   type ExecuteRequest,
+  CONTEXT_NETWORK_ROUTE,
+  type NetworkPolicy,
   UNKNOWN_SESSION_REFUSAL,
   EXISTING_SESSION_HEADER,
   InstallPackagesResult,
@@ -88,6 +90,8 @@ export interface SandboxClient {
   health(): Promise<HealthReport>;
   createContext(session: string, request: CreateContextRequest): Promise<Context>;
   listContexts(session: string): Promise<Context[]>;
+  /** Replaces a live context's network policy (PUT /contexts/{id}/network, ours); the context as it is now. */
+  setNetwork(session: string, sandboxContextId: string, policy: NetworkPolicy): Promise<Context>;
   deleteContext(session: string, sandboxContextId: string): Promise<void>;
   /**
    * Installs packages into the session's workspace for the context (POST /contexts/{id}/packages, ours);
@@ -202,6 +206,11 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
       return call('create context', async () =>
         Context.parse(await http.post('contexts', withSession(session, { json: request, retry: 0 })).json()),
       );
+    },
+
+    setNetwork(session, sandboxContextId, policy) {
+      const path = CONTEXT_NETWORK_ROUTE.replace(':id', encodeURIComponent(sandboxContextId)).slice(1);
+      return call('set network', async () => Context.parse(await http.put(path, withSession(session, { json: policy, retry: 0 })).json()));
     },
 
     listContexts(session) {

@@ -8,6 +8,7 @@ import { healthCheck } from '../tools/health-check.ts';
 import { listContexts } from '../tools/list-contexts.ts';
 import { runCode } from '../run-tools/run-code.ts';
 import { stopContext } from '../tools/stop-context.ts';
+import { setNetwork } from '../tools/set-network.ts';
 import { listFiles } from '../file-tools/list-files.ts';
 import { readFile } from '../file-tools/read-file.ts';
 import { writeFile } from '../file-tools/write-file.ts';
@@ -22,6 +23,7 @@ export const TOOLS = [
   runCode,
   listContexts,
   stopContext,
+  setNetwork,
   writeFile,
   readFile,
   listFiles,

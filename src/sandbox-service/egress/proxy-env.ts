@@ -38,7 +38,7 @@ export function withEgressBridge(command: string[], socket = EGRESS_SOCKET_MOUNT
   const noCaps = dropCaps ? '/usr/bin/setpriv --bounding-set=-all --inh-caps=-all -- ' : '';
   const hexPort = EGRESS_PORT.toString(16).toUpperCase().padStart(4, '0');
   const script = [
-    `${noCaps}/usr/bin/socat TCP-LISTEN:${EGRESS_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:${socket} </dev/null >/dev/null 2>&1 &`,
+    `${noCaps}/usr/bin/socat -b 262144 TCP-LISTEN:${EGRESS_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:${socket} </dev/null >/dev/null 2>&1 &`,
     `i=0; until grep -q ':${hexPort} 00000000:0000 0A' /proc/net/tcp 2>/dev/null || [ $i -ge 400 ]; do i=$((i+1)); sleep 0.005; done`,
     'exec "$@"',
   ].join('\n');

@@ -8,6 +8,7 @@ import { ContextEgress } from './context-egress.ts';
 import { beyondCeiling, type EgressPolicy, parsePolicy } from './egress-policy.ts';
 import { HostPatternError } from './host-patterns.ts';
 import { PolicyProxy, type PolicyProxyOptions } from './policy-proxy.ts';
+import { NETWORK_REFUSAL } from '../../protocol/sandbox-api.ts';
 
 export interface SandboxEgressSettings {
   /** SANDBOX_EGRESS_ALLOW, normalised. */
@@ -60,26 +61,26 @@ export class SandboxEgress {
     try {
       policy = parsePolicy(request);
     } catch (error) {
-      if (error instanceof HostPatternError) throw new EgressPolicyError(`network policy: ${error.message}`);
+      if (error instanceof HostPatternError) throw new EgressPolicyError(`${NETWORK_REFUSAL}: ${error.message}`);
       throw error;
     }
     if (policy.allowOut.length === 0) return policy;
     const { ceiling, openNetwork, enforced, advisory } = this.#settings;
     if (openNetwork) {
       throw new EgressPolicyError(
-        'network policy refused: this sandbox gives every context the whole network (SANDBOX_ALLOW_NETWORK=true), which a policy cannot narrow; its operator unsets SANDBOX_ALLOW_NETWORK to use per-context policies',
+        `${NETWORK_REFUSAL} refused: this sandbox gives every context the whole network (SANDBOX_ALLOW_NETWORK=true), which a policy cannot narrow; its operator unsets SANDBOX_ALLOW_NETWORK to use per-context policies`,
       );
     }
     if (!enforced && !advisory) {
       throw new EgressPolicyError(
-        "network policy refused: this sandbox runs without its jail, so it cannot enforce a policy (code could go around the proxy to whatever the platform's network reaches); its operator can accept advisory policies with SANDBOX_EGRESS_ADVISORY=true, and the platform's own network settings decide what is reachable",
+        `${NETWORK_REFUSAL} refused: this sandbox runs without its jail, so it cannot enforce a policy (code could go around the proxy to whatever the platform's network reaches); its operator can accept advisory policies with SANDBOX_EGRESS_ADVISORY=true, and the platform's own network settings decide what is reachable`,
       );
     }
     const beyond = beyondCeiling(policy, ceiling);
     if (beyond !== undefined) {
       const allowed = ceiling.length === 0 ? 'no host' : ceiling.join(', ');
       throw new EgressPolicyError(
-        `network policy refused: ${beyond} is beyond the hosts this sandbox's operator allows contexts (SANDBOX_EGRESS_ALLOW: ${allowed})`,
+        `${NETWORK_REFUSAL} refused: ${beyond} is beyond the hosts this sandbox's operator allows contexts (SANDBOX_EGRESS_ALLOW: ${allowed})`,
       );
     }
     return policy;
