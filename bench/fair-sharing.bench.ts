@@ -18,14 +18,14 @@ const rows: string[] = [];
 const ms = (value: number) => `${value.toFixed(1)} ms`;
 try {
   await timeBob(stack, 10);
-  // `npx tsx bench/fair-sharing.bench.ts 7 9`: only those findings' lines (and no all-at-once line).
+  // `npx tsx bench/fair-sharing.bench.ts 7 9`: only those findings' lines; `… all`: only the all-at-once line.
   const only = process.argv.slice(2);
   const lines: { name: string; attacks: Attack[] }[] = [
     ...ATTACKS.filter((attack) => only.length === 0 || only.includes(attack.finding)).map((attack) => ({
       name: `finding ${attack.finding}: ${attack.name}`,
       attacks: [attack],
     })),
-    ...(only.length === 0 ? [{ name: 'all of them at once', attacks: ATTACKS }] : []),
+    ...(only.length === 0 || only.includes('all') ? [{ name: 'all of them at once', attacks: ATTACKS }] : []),
   ];
   for (const line of lines) {
     const idle = await timeBob(stack, RUNS);

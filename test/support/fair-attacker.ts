@@ -32,7 +32,6 @@ try {
   const prepared: string[] = [];
   for (const attack of attacks) {
     const context = attack.context ? await aliceContext(target, attack.context) : '';
-    if (context === undefined) throw new Error(`alice could not create a ${attack.context} context for "${attack.name}"`);
     contexts.push(context);
     prepared.push((await attack.prepare?.(target, context)) ?? '');
   }

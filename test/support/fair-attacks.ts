@@ -72,9 +72,12 @@ async function aliceCalls(
   }
 }
 
-export async function aliceContext(target: AttackTarget, language = 'python'): Promise<string | undefined> {
+export async function aliceContext(target: AttackTarget, language = 'python'): Promise<string> {
   const created = await aliceCalls(target, 'create_context', { language });
-  return created.structured?.context_id as string | undefined;
+  const id = created.structured?.context_id;
+  if (typeof id !== 'string')
+    throw new Error(`alice could not create a ${language} context: ${created.status} ${created.text.slice(0, 300)}`);
+  return id;
 }
 
 /** What an attack did, for the report. */
