@@ -54,5 +54,7 @@ export const SandboxEnv = z.object({
   SANDBOX_MAX_READ_MB: envNumber,
   SANDBOX_MAX_BODY_BYTES: envNumber,
   SANDBOX_UID_BASE: envNumber,
+  SANDBOX_PIP_INDEX_URL: envText,
+  SANDBOX_NPM_REGISTRY: envText,
 });
 export type SandboxEnv = z.output<typeof SandboxEnv>;

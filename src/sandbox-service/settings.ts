@@ -154,6 +154,10 @@ export const SandboxOptions = z
      * across every sandbox of the host (session-uids.ts). Keep the range clear of real users.
      */
     uidBase: z.number().int().min(1000).max(4_294_000_000).default(200_000),
+    /** The simple index install_packages and `%pip install` use (SANDBOX_PIP_INDEX_URL, PEP 503): packages/package-env.ts. */
+    pipIndexUrl: z.url({ protocol: /^https?$/ }).default('https://pypi.org/simple'),
+    /** The registry install_packages uses for JavaScript and TypeScript contexts (SANDBOX_NPM_REGISTRY). */
+    npmRegistry: z.url({ protocol: /^https?$/ }).default('https://registry.npmjs.org/'),
     /** A `keepalive` line is sent after this many seconds without any other line. */
     keepaliveSeconds: z.number().positive().default(5),
   })
@@ -202,6 +206,8 @@ const SANDBOX_ENV_OPTIONS: ReadonlyArray<readonly [keyof SandboxEnv, keyof Sandb
   ['SANDBOX_MAX_READ_MB', 'maxReadMb'],
   ['SANDBOX_MAX_BODY_BYTES', 'maxBodyBytes'],
   ['SANDBOX_UID_BASE', 'uidBase'],
+  ['SANDBOX_PIP_INDEX_URL', 'pipIndexUrl'],
+  ['SANDBOX_NPM_REGISTRY', 'npmRegistry'],
 ];
 
 const OPTION_TO_ENV = new Map<string, string>(SANDBOX_ENV_OPTIONS.map(([name, option]) => [option, name]));

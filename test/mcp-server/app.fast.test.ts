@@ -86,6 +86,7 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
     statFile: noFileApi,
     runEvents: noRuns,
     interruptRun: noRuns,
+    installPackages: noRuns,
     async interruptTagged() {
       return undefined;
     },

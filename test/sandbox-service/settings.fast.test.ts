@@ -54,6 +54,8 @@ describe('parseSandboxEnv', () => {
       SANDBOX_MAX_READ_MB: '9',
       SANDBOX_MAX_BODY_BYTES: '65536',
       SANDBOX_UID_BASE: '300000',
+      SANDBOX_PIP_INDEX_URL: 'https://pypi.internal.test/simple',
+      SANDBOX_NPM_REGISTRY: 'http://npm.internal.test:4873/',
       SANDBOX_EGRESS_ALLOW: 'PyPI.org, *.example.com',
       SANDBOX_EGRESS_PRIVATE_HOSTS: '127.0.0.1',
       SANDBOX_EGRESS_HEADERS: '{"API.example.com": {"Authorization": "Bearer x"}}',
@@ -93,6 +95,8 @@ describe('parseSandboxEnv', () => {
         maxReadMb: 9,
         maxBodyBytes: 65536,
         uidBase: 300_000,
+        pipIndexUrl: 'https://pypi.internal.test/simple',
+        npmRegistry: 'http://npm.internal.test:4873/',
       },
     );
   });

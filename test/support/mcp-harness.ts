@@ -139,6 +139,7 @@ export const TOOL_NAMES = [
   'cancel_run',
   'create_context',
   'health_check',
+  'install_packages',
   'list_contexts',
   'list_files',
   'read_file',

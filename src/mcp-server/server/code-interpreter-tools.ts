@@ -15,6 +15,7 @@ import { writeFile } from '../file-tools/write-file.ts';
 import { waitRun } from '../run-tools/wait-run.ts';
 import { cancelRun } from '../run-tools/cancel-run.ts';
 import { resultPage } from '../apps/result-page.ts';
+import { installPackages } from '../tools/install-packages.ts';
 
 export const TOOLS = [
   healthCheck,
@@ -26,6 +27,7 @@ export const TOOLS = [
   writeFile,
   readFile,
   listFiles,
+  installPackages,
   waitRun,
   cancelRun,
   resultPage,

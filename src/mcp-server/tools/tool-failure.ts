@@ -31,6 +31,7 @@ export const TOOL_FAILURE_KINDS = [
   'invalid_path',
   'file_too_large',
   'fetch_failed',
+  'install_failed',
   'too_many_contexts',
   'too_many_runs',
   'network_refused',

@@ -136,6 +136,15 @@ export class CodeContext {
     await this.#exclusive(() => this.#runSilent(SNIPPETS[this.language].chdir(this.cwd)));
   }
 
+  /**
+   * Makes packages installed into the workspace since the kernel started importable in it, without
+   * a restart (its variables stay): after any execution under way, like one.
+   */
+  async activatePackages(): Promise<void> {
+    const snippet = SNIPPETS[this.language].activatePackages;
+    if (snippet) await this.#exclusive(() => this.#runSilent(snippet));
+  }
+
   execute(params: ExecuteParams): Promise<void> {
     return this.#exclusive(() => this.#execute(params));
   }

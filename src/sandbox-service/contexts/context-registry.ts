@@ -37,6 +37,7 @@ import { pointWorkspaceMount } from '../jail/unjailed-process.ts';
 import type { FileWorker } from '../files/file-worker.ts';
 import { normalCwd, ScratchCwdError, scratchDirFor } from './scratch-cwd.ts';
 import { quotaRefusal } from './tenant-quota.ts';
+import { packageEnv } from '../packages/package-env.ts';
 import type { ContextEgress } from '../egress/context-egress.ts';
 import { EgressPolicyError, type SandboxEgress } from '../egress/sandbox-egress.ts';
 import { NO_EGRESS, type EgressPolicy } from '../egress/egress-policy.ts';
@@ -114,6 +115,8 @@ export interface CommandJail {
   workspaceMount: string;
   memoryMb: number;
   allowNetwork: boolean;
+  /** Added to the command's base environment, as to a kernel's (packages/package-env.ts). */
+  env: Record<string, string>;
   /** The command's way out: the policy proxy with no host allowed (its variables set, so a client fails at once with the policy's 403). */
   egress?: ContextEgress;
   seccompFilter?: string;
@@ -284,6 +287,7 @@ export class ContextRegistry {
       workspaceMount: WORKSPACE_MOUNT,
       memoryMb: this.#limits.perProcessMemoryMb,
       allowNetwork: this.#options.allowNetwork,
+      env: packageEnv(this.#options),
       egress: this.#egress?.route(),
       seccompFilter: this.#jail.seccomp?.code,
       cgroup: () => this.#limits.kernelCgroup(),
@@ -677,6 +681,7 @@ export class ContextRegistry {
       hostUid: space.hostUid,
       seccomp: this.#jail.seccomp,
       spare,
+      env: packageEnv(this.#options),
       egress,
       connection: { maxMessageBytes: kernelMessageBytes(this.#options) },
     });

@@ -22,8 +22,11 @@ import {
   SESSION_ID_PATTERN,
   SESSION_ID_RULE,
   FILE_ROUTES,
+  InstallPackagesRequest,
+  PACKAGES_ROUTE,
   SESSIONS_ROUTE,
 } from '../../protocol/sandbox-api.ts';
+import { PackageInstaller } from '../packages/package-installer.ts';
 import { addFileRoutes, filesBodyLimit } from './file-routes.ts';
 import type { CodeContext } from '../contexts/code-context.ts';
 import { ContextRequestError, DEFAULT_SESSION, type ContextRegistry } from '../contexts/context-registry.ts';
@@ -184,6 +187,15 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
     outputLimitBytes: options.outputLimitBytes,
   });
   addAgentRunRoutes(app, { registry, runs, commands, options, sessionOf, parseBody });
+
+  const installer = new PackageInstaller({ commands, indexes: options, memoryMb: options.memoryMb });
+  app.post(PACKAGES_ROUTE, async (c) => {
+    const session = sessionOf(c);
+    const request = await parseBody(c, InstallPackagesRequest);
+    const context = await registry.resolve(session, c.req.param('id'));
+    const timeoutSeconds = Math.min(request.timeout ?? options.executeTimeoutSeconds, options.maxExecuteTimeoutSeconds);
+    return c.json(await installer.install(session, context, { ...request, timeoutMs: timeoutSeconds * 1000 }));
+  });
 
   app.post('/execute', async (c) => {
     const session = sessionOf(c);

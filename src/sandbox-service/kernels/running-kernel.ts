@@ -14,7 +14,7 @@ import type { ContextEgress } from '../egress/context-egress.ts';
 export interface KernelSpec
   extends Pick<
     KernelLaunchOptions,
-    'language' | 'workspace' | 'workspaceMount' | 'memoryMb' | 'allowNetwork' | 'hostUid' | 'seccomp' | 'scratchDirs' | 'spare'
+    'language' | 'workspace' | 'workspaceMount' | 'memoryMb' | 'allowNetwork' | 'hostUid' | 'seccomp' | 'scratchDirs' | 'spare' | 'env'
   > {
   /** Parent of the per-kernel run directories (outside every workspace). */
   runRoot: string;
@@ -71,6 +71,7 @@ export class RunningKernel {
         seccomp: spec.seccomp,
         scratchDirs: spec.scratchDirs,
         spare: spec.spare,
+        env: spec.env,
         egress: spec.egress,
       });
     } catch (error) {

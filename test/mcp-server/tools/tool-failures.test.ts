@@ -130,6 +130,20 @@ const CASES: Case[] = [
     note: 'stopped id',
   },
   { tool: 'stop_context', kind: 'unknown_context', on: 'capped', args: () => ({ context_id: stopped }), message: /unknown or expired/ },
+  {
+    tool: 'install_packages',
+    kind: 'invalid_arguments',
+    on: 'capped',
+    args: () => ({ context_id: ctx, packages: ['--index-url=http://evil.test/simple'] }),
+    message: /options are not accepted as packages/,
+  },
+  {
+    tool: 'install_packages',
+    kind: 'unknown_context',
+    on: 'capped',
+    args: () => ({ context_id: stopped, packages: ['pandas'] }),
+    message: /unknown or expired/,
+  },
   { tool: 'set_network', kind: 'invalid_arguments', on: 'capped', args: () => ({ context_id: ctx, network: 'all' }), message: /network/ },
   {
     tool: 'set_network',
