@@ -238,3 +238,14 @@ test('a bash context and a session command get the proxy variables, NO_PROXY emp
   assert.match(command.json.stdout, /^http:\/\/127\.0\.0\.1:3128$/m);
   assert.match(command.json.stdout, /sandbox network policy: upstream\.test is not allowed/);
 });
+
+test("a restarted kernel keeps its context's policy, and a policy change reaches a kernel started after it", async () => {
+  const session = { 'x-ci-session-id': 'egress-restart' };
+  const id = await createContext(sandbox.url, { allowOut: ['upstream.test'] }, session);
+  const restarted = await request(sandbox.url, 'POST', `/contexts/${id}/restart`, undefined, session);
+  assert.equal(restarted.status, 200, restarted.text);
+  assert.equal((await fetchFrom('egress-restart', id, `http://upstream.test:${port}/restarted`)).out, 'OK upstream says hi to /restarted');
+  await request(sandbox.url, 'PUT', `/contexts/${id}/network`, { allowOut: [] }, session);
+  await request(sandbox.url, 'POST', `/contexts/${id}/restart`, undefined, session);
+  assert.match((await fetchFrom('egress-restart', id, `http://upstream.test:${port}/closed`)).out, /^HTTP 403 sandbox network policy/);
+});

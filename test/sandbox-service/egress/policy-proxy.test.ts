@@ -213,3 +213,16 @@ test("one jail's connections to the proxy are capped, so it cannot take the sand
     small.close();
   }
 });
+
+test('the sandbox refuses a policy it cannot hold: the whole network already open, or no jail without advice; nothing asked is always fine', async () => {
+  const { SandboxEgress } = await import('../../../src/sandbox-service/egress/sandbox-egress.ts');
+  const base = { ceiling: ['*'], privateHosts: [], headers: {}, enforced: true, advisory: false, openNetwork: false };
+  const open = await SandboxEgress.start({ ...base, openNetwork: true });
+  assert.throws(() => open.check({ allowOut: ['pypi.org'] }), /network policy refused: .*SANDBOX_ALLOW_NETWORK=true/);
+  assert.deepEqual(open.check({}), { allowOut: [], denyOut: [] });
+  assert.equal(open.route(), undefined, 'no proxy route where the jail has the whole network');
+  assert.match(open.describe(), /per-context policies are refused/);
+  const unjailed = await SandboxEgress.start({ ...base, enforced: false });
+  assert.throws(() => unjailed.check({ allowOut: ['pypi.org'] }), /without its jail.*SANDBOX_EGRESS_ADVISORY=true/);
+  for (const egress of [open, unjailed]) egress.close();
+});
