@@ -12,11 +12,14 @@ import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { startSandbox } from '../src/sandbox-service/index.ts';
 import { startMcp } from '../test/support/mcp-harness.ts';
+import { withTimeout } from './lib/sample.ts';
 import { summarize } from './lib/stats.ts';
 import { formatMarkdownTable } from './lib/table.ts';
 
 const SIZE = 20 * 1024 * 1024;
 const ROUNDS = 7;
+/** What one step may take at most, on a loaded machine (a 20 MB MCP call took 5 s at load 12). */
+const STEP_TIMEOUT_MS = 120_000;
 const SESSION = { 'x-ci-session-id': 'bench-files' };
 
 const bytes = randomBytes(SIZE);
@@ -36,18 +39,26 @@ try {
   const contextId = (created.structuredContent as { context_id: string }).context_id;
   const base64 = bytes.toString('base64');
 
+  let step = 'start';
   const timed = async (run: () => Promise<void> | void) => {
     const started = performance.now();
-    await run();
+    // A step that hangs fails the bench naming it, rather than stopping `npm run bench` there.
+    await withTimeout(Promise.resolve(run()), STEP_TIMEOUT_MS).catch((error: Error) => {
+      throw new Error(`${step}: ${error.message}`);
+    });
     return performance.now() - started;
   };
   const samples: Record<string, number[]> = { cp: [], upload: [], download: [], mcpWrite: [], mcpRead: [] };
   for (let round = 0; round < ROUNDS + 1; round++) {
     const keep = round > 0; // the first round warms every path up
     const add = (name: string, ms: number) => keep && samples[name]!.push(ms);
-    add('cp', await timed(() => void execFileSync('cp', [source, join(sandbox.workspaceRoot, 'bench-copy.bin')])));
+    const at = (name: string) => {
+      step = `round ${round}, ${name}`;
+      return name;
+    };
+    add(at('cp'), await timed(() => void execFileSync('cp', [source, join(sandbox.workspaceRoot, 'bench-copy.bin')])));
     add(
-      'upload',
+      at('upload'),
       await timed(async () => {
         const form = new FormData();
         form.append('path', 'upload.bin');
@@ -57,14 +68,14 @@ try {
       }),
     );
     add(
-      'download',
+      at('download'),
       await timed(async () => {
         const response = await fetch(`${sandbox.url}/filesystem/download?path=upload.bin`, { headers: SESSION });
         if ((await response.arrayBuffer()).byteLength !== SIZE) throw new Error('download: wrong size');
       }),
     );
     add(
-      'mcpWrite',
+      at('mcpWrite'),
       await timed(async () => {
         const result = await client.callTool({
           name: 'write_file',
@@ -74,7 +85,7 @@ try {
       }),
     );
     add(
-      'mcpRead',
+      at('mcpRead'),
       await timed(async () => {
         const result = await client.callTool({ name: 'read_file', arguments: { context_id: contextId, path: 'mcp.bin', max_bytes: SIZE } });
         if (result.isError) throw new Error(JSON.stringify(result.content));
