@@ -15,7 +15,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { delay } from './lib/processes.ts';
 import { sampleInTurns } from './lib/sample.ts';
-import { executeOverHttp } from './lib/sandbox-http.ts';
+import { createContext, executeOverHttp } from './lib/sandbox-http.ts';
 import { summarize } from './lib/stats.ts';
 import { formatMarkdownTable, formatSummary } from './lib/table.ts';
 
@@ -124,8 +124,9 @@ async function idleContexts(): Promise<string[][]> {
   const one: Sandbox = await service.startSandbox({ host: '127.0.0.1', port: 0, poolSize: 0 }, { log: () => {} });
   const many: Sandbox = await service.startSandbox({ host: '127.0.0.1', port: 0, poolSize: 0 }, { log: () => {} });
   try {
-    const oneId = await newContext(one.url, 'default');
-    const manyId = await newContext(many.url, 'default');
+    // In the session a request without the session header gets, as executeOverHttp sends them.
+    const oneId = (await createContext(one.url)).id;
+    const manyId = (await createContext(many.url)).id;
     for (let i = 1; i < IDLE_CONTEXTS; i++) {
       const session = `bench-idle-${i}`;
       await run(many.url, session, await newContext(many.url, session), '1+1');
