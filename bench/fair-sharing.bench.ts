@@ -3,7 +3,7 @@
  * (the local main, its embedded sandbox) while tenant alice runs each attack of the review
  * alone, then all at once; p50 and p99 against bob's on the idle server measured right before
  * each line, and the ratio of the p99s (the target: at most ×3, and no error). Not a test:
- * test/mcp-fair-sharing.test.ts asserts the all-at-once line. The attacks are
+ * test/e2e/fair-sharing.test.ts asserts the all-at-once line. The attacks are
  * test/support/fair-sharing.ts's.
  */
 import { ATTACKS, type Attack, startFairStack, timeBob, underAttack } from '../test/support/fair-sharing.ts';

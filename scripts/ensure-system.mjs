@@ -24,7 +24,7 @@ if (!existsSync(installedLock) || statSync(installedLock).mtimeMs < statSync(loc
 
 // `--bench`: also the Debian packages of the benchmarks' baseline (Jupyter Server) and Chromium (the view's bench), so `npm run bench` works on a fresh machine.
 const benchPackages = process.argv.includes('--bench') ? ['python3-jupyter-server', 'chromium'] : [];
-// `--test`: Debian's Chromium, for tests only (test/mcp-result-view.test.ts renders the MCP Apps view in it); the image never gets it.
+// `--test`: Debian's Chromium, for tests only (test/mcp-server/apps/result-view.test.ts renders the MCP Apps view in it); the image never gets it.
 const testPackages = process.argv.includes('--test') ? ['chromium'] : [];
 const apt = run('bash', ['infra/setup-sandbox.sh', ...benchPackages, ...testPackages]);
 if (apt !== 0) process.exit(apt);

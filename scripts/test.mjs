@@ -1,40 +1,18 @@
 // The test runner behind `npm test` and `npm run test:fast`. Plain .mjs, like ensure-system.mjs.
 //
-//   npm test                 what CI runs: the system check, biome ci, tsc, then every test/*.test.ts
-//                            one file at a time; the output ends with node's own closing lines
+//   npm test                 what CI runs: the system check, biome ci, tsc, then every *.test.ts under
+//                            test/ one file at a time; the output ends with node's own closing lines
 //                            (`# tests N`, `# pass N`, `# fail N`), which CI counts.
-//   npm test -- jail files   only the test files whose name holds one of the words (no lint, no tsc);
+//   npm test -- jail files   only the test files whose path holds one of the words (no lint, no tsc);
 //                            run `npm run setup` once first on a fresh machine
-//   npm run test:fast        the in-process tier (FAST below): no kernel, no sandbox process; well under a minute
+//   npm run test:fast        the in-process tier, the files named *.fast.test.ts: no kernel, no sandbox
+//                            process; well under a minute. A file is named so only while that holds.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-
-/**
- * The in-process tier: files that start no kernel and no sandbox service (the MCP app is
- * driven in-process, or a pure function is), so they run in seconds. A file belongs here
- * only while that holds.
- */
-export const FAST = [
-  'app-fast',
-  'bench-stats',
-  'context-id',
-  'docs-agree',
-  'examples',
-  'fc-sessions',
-  'fc-trigger-signature',
-  'layout',
-  'mcp-config',
-  'protocol-events',
-  'public-fetch',
-  'release',
-  'result-page-order',
-  'sandbox-options',
-  'settings-defaults',
-];
 
 const run = (command, args) => spawnSync(command, args, { stdio: 'inherit', cwd: root }).status ?? 1;
 const must = (command, args) => {
@@ -52,7 +30,7 @@ const fast = args.includes('--fast');
 const patterns = args.filter((arg) => arg !== '--fast').map((arg) => arg.replace(/^test\//, ''));
 
 let files = all;
-if (fast) files = files.filter((name) => FAST.includes(basename(name).replace(/\.test\.ts$/, '')));
+if (fast) files = files.filter((name) => name.endsWith('.fast.test.ts'));
 if (patterns.length > 0) files = files.filter((name) => patterns.some((pattern) => name.includes(pattern)));
 if (files.length === 0) {
   console.error(`no test file of test/ matches ${patterns.join(', ')}; the files are:\n  ${all.join('\n  ')}`);

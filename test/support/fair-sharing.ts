@@ -1,7 +1,7 @@
 /**
  * Fair sharing under attack (issue 26): `npm start`'s stack (handlers/local.ts, its embedded
  * sandbox) with two named tenants; tenant alice runs the review's attacks, tenant bob times a
- * trivial run_code. Shared by test/mcp-fair-sharing.test.ts (all attacks at once, asserted)
+ * trivial run_code. Shared by test/e2e/fair-sharing.test.ts (all attacks at once, asserted)
  * and bench/fair-sharing.bench.ts (each attack alone and all at once, a table of ratios).
  * Every attack is bounded: it repeats a fixed burst until told to stop, and what it leaves
  * running in the sandbox ends on its own (CPU loops under `timeout`) or with the stack.

@@ -7,7 +7,7 @@
  * One self-contained HTML document: no external scripts, styles, fonts or requests (its
  * resource declares no CSP domains, so a host allows it none), the host bridge spoken by hand
  * over postMessage (JSON-RPC as the extension specifies: ui/initialize, the tool-result
- * notification, tools/call). Kept under VIEW_BUDGET_BYTES (test/mcp-result-view.test.ts);
+ * notification, tools/call). Kept under VIEW_BUDGET_BYTES (test/mcp-server/apps/result-view.test.ts);
  * everything the data puts on screen is set as text, never parsed as HTML.
  *
  * The HTML (result-view-html.ts) is a string in a module, not a file beside the code, so the FC

@@ -3,7 +3,7 @@
  * agent can act on. Callers never inspect HTTP statuses themselves.
  */
 import { HTTPError, TimeoutError } from 'ky';
-import { QUOTA_REFUSAL, RUNS_REFUSAL } from '../../protocol/sandbox-api.ts';
+import { NETWORK_REFUSAL, QUOTA_REFUSAL, RUNS_REFUSAL } from '../../protocol/sandbox-api.ts';
 
 export type SandboxErrorKind =
   | 'not_found'
@@ -11,6 +11,7 @@ export type SandboxErrorKind =
   | 'no_file_api'
   | 'over_quota'
   | 'too_many_runs'
+  | 'network_refused'
   | 'unreachable'
   | 'timeout'
   | 'http'
@@ -60,6 +61,8 @@ export async function toSandboxError(error: unknown, baseUrl: string, what: stri
     }
     // Runs waiting or kept (executions.ts Runs.refusal): the message names the limit and what to do.
     if (status === 429 && body.startsWith(RUNS_REFUSAL)) return new SandboxError('too_many_runs', body, status);
+    // A network policy beyond the operator's ceiling, or not one at all: the message names the host.
+    if ((status === 400 || status === 403) && body.startsWith(NETWORK_REFUSAL)) return new SandboxError('network_refused', body, status);
     if (status === 502 || status === 504) {
       return new SandboxError('timeout', `${what}: the sandbox timed out (HTTP ${status}${body ? `: ${body}` : ''})`, status);
     }

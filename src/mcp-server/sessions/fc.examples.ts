@@ -1,6 +1,6 @@
 /**
  * The `@example`s of fc.ts and fc-trigger-signature.ts, where the type checker sees
- * them: each region is the example's text, and test/examples.test.ts holds the doc
+ * them: each region is the example's text, and test/repo/examples.fast.test.ts holds the doc
  * comment to it word for word. Nothing imports this file; it is never run.
  */
 import { createSandboxClient } from '../sandbox-client/client.ts';

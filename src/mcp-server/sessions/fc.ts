@@ -49,7 +49,7 @@ const READ_TIMEOUT_MS = 15_000;
 /**
  * The Session API as seen from one request, signed with `settings.credentials`;
  * without credentials it throws at once, saying where they come from. The example
- * is compiled in fc.examples.ts (test/examples.test.ts keeps the two the same).
+ * is compiled in fc.examples.ts (test/repo/examples.fast.test.ts keeps the two the same).
  *
  * @example
  * const sessions = createFcSessions({

@@ -15,13 +15,18 @@ import { foreignHeader, isLoopbackHost } from '../../shared/local-request.ts';
 import { describeIssues } from '../../shared/zod-issues.ts';
 import type { z } from 'zod';
 import {
+  CONTEXT_NETWORK_ROUTE,
   CreateContextRequest,
   ExecuteRequest,
+  NetworkPolicy,
   SESSION_ID_PATTERN,
   SESSION_ID_RULE,
   FILE_ROUTES,
+  InstallPackagesRequest,
+  PACKAGES_ROUTE,
   SESSIONS_ROUTE,
 } from '../../protocol/sandbox-api.ts';
+import { PackageInstaller } from '../packages/package-installer.ts';
 import { addFileRoutes, filesBodyLimit } from './file-routes.ts';
 import type { CodeContext } from '../contexts/code-context.ts';
 import { ContextRequestError, DEFAULT_SESSION, type ContextRegistry } from '../contexts/context-registry.ts';
@@ -132,7 +137,14 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
       cwd: body.cwd,
       metadata: body.metadata,
       quota: body.quota,
+      network: body.allowOut || body.denyOut ? { allowOut: body.allowOut, denyOut: body.denyOut } : undefined,
     });
+    return c.json(context.toJSON());
+  });
+
+  app.put(CONTEXT_NETWORK_ROUTE, async (c) => {
+    const body = await parseBody(c, NetworkPolicy);
+    const context = registry.setNetwork(sessionOf(c), c.req.param('id'), body);
     return c.json(context.toJSON());
   });
 
@@ -175,6 +187,15 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
     outputLimitBytes: options.outputLimitBytes,
   });
   addAgentRunRoutes(app, { registry, runs, commands, options, sessionOf, parseBody });
+
+  const installer = new PackageInstaller({ commands, indexes: options, memoryMb: options.memoryMb });
+  app.post(PACKAGES_ROUTE, async (c) => {
+    const session = sessionOf(c);
+    const request = await parseBody(c, InstallPackagesRequest);
+    const context = await registry.resolve(session, c.req.param('id'));
+    const timeoutSeconds = Math.min(request.timeout ?? options.executeTimeoutSeconds, options.maxExecuteTimeoutSeconds);
+    return c.json(await installer.install(session, context, { ...request, timeoutMs: timeoutSeconds * 1000 }));
+  });
 
   app.post('/execute', async (c) => {
     const session = sessionOf(c);

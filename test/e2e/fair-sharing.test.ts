@@ -1,0 +1,53 @@
+/**
+ * Fair sharing under attack (issue 26): while tenant alice runs every attack of the review at
+ * once against `npm start`'s stack (the local main, its embedded sandbox), tenant bob's trivial
+ * run_code keeps answering, with no error, at a p99 no worse than 3× its p99 on the idle
+ * server. Bounded: bob's runs are counted, every attack repeats a fixed burst until bob is done
+ * and cleans up after, the CPU loops it leaves end on their own within 60 s. Loopback only.
+ * Each attack alone, with the ratios: `npm run bench -- fair-sharing`.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { percentile } from '../../bench/lib/stats.ts';
+import { ATTACKS, type FairStack, startFairStack, timeBob, underAttack } from '../support/fair-sharing.ts';
+
+const RUNS = 100;
+let stack: FairStack;
+/** Bob's p99, idle and under attack, from the first test; the second holds them to the target. */
+let p99: { idle: number; attacked: number } | undefined;
+
+before(async () => {
+  stack = await startFairStack();
+});
+
+after(async () => {
+  await stack?.close();
+});
+
+test(`bob's trivial run_code under every attack of alice's at once: no error (${RUNS} runs each)`, {
+  timeout: 300_000,
+}, async (t) => {
+  await timeBob(stack, 10); // warm: the kernel, the connection
+  const idle = await timeBob(stack, RUNS);
+  assert.deepEqual(idle.errors, [], 'bob on the idle server');
+  const { result: attacked, reports } = await underAttack(stack, ATTACKS, () => timeBob(stack, RUNS, 120_000));
+  const idleP99 = percentile(idle.samples, 0.99);
+  const attackedP99 = percentile(attacked.samples, 0.99);
+  t.diagnostic(
+    `bob's run_code p50/p99: idle ${percentile(idle.samples, 0.5).toFixed(1)}/${idleP99.toFixed(1)} ms, under attack ${percentile(attacked.samples, 0.5).toFixed(1)}/${attackedP99.toFixed(1)} ms (×${(attackedP99 / idleP99).toFixed(2)})`,
+  );
+  for (const attack of ATTACKS) {
+    const report = reports.get(attack.name)!;
+    t.diagnostic(`finding ${attack.finding}, ${attack.name}: ${report.bursts} bursts; ${[...report.notes].slice(0, 4).join(' | ')}`);
+  }
+  p99 = { idle: idleP99, attacked: attackedP99 };
+  assert.deepEqual(attacked.errors.slice(0, 3), [], `bob's errors under attack (${attacked.errors.length} of ${attacked.samples.length})`);
+});
+
+// Not met yet (issue 26 stays open for it): on 2 cores bob's p99 under all attacks at once was
+// ×7 to ×32 his idle p99 on 2026-12-06 (no error). Kept as a todo so that the figure is printed on
+// every run and the day it holds shows; `npm run bench -- fair-sharing` gives each attack's ratio.
+test('under every attack at once, p99 within 3× idle', { todo: 'fair sharing on 2 cores is not met yet (×7 to ×32 on 2026-12-06)' }, () => {
+  assert.ok(p99, 'the first test measured no p99');
+  assert.ok(p99.attacked <= 3 * p99.idle, `p99 under attack ${p99.attacked.toFixed(1)} ms, over 3× idle ${p99.idle.toFixed(1)} ms`);
+});
