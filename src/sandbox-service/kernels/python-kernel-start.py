@@ -18,6 +18,13 @@ for _name in ("debugpy", "jedi"):
     sys.modules[_name] = None
 del _name
 sys.argv.append("--HistoryManager.enabled=False")
+# As under -m: code and libraries that tell a Jupyter kernel by its argv[0] still do.
+try:
+    import importlib.util
+
+    sys.argv[0] = importlib.util.find_spec("ipykernel_launcher").origin
+except (ImportError, AttributeError):
+    pass
 
 
 class _Later(types.ModuleType):

@@ -27,17 +27,18 @@ const run = async (code: string) => {
   return execution;
 };
 
-test('the first cell counts 1 and finds none of the unused modules loaded, nor the start script in the environment', async () => {
+test('the first cell counts 1 and finds none of the unused modules loaded, nor the start script in the environment, with the launcher as argv[0]', async () => {
   const first = await run(
     'import sys, os, threading\n' +
       'sorted(m for m in ("debugpy", "jedi", "prompt_toolkit", "pydevd", "pkg_resources", "IPython.terminal.interactiveshell") if m in sys.modules), ' +
-      '"SANDBOX_PYTHON_START" in os.environ, sorted(t.name for t in threading.enumerate() if "History" in type(t).__name__)',
+      '"SANDBOX_PYTHON_START" in os.environ, sorted(t.name for t in threading.enumerate() if "History" in type(t).__name__), ' +
+      'sys.argv[0].endswith("ipykernel_launcher.py")',
   );
   assert.deepEqual(
     first.events.find((event) => event.type === 'number_of_executions'),
     { type: 'number_of_executions', execution_count: 1 },
   );
-  assert.equal(first.results[0]?.text, '([], False, [])');
+  assert.equal(first.results[0]?.text, '([], False, [], True)');
 });
 
 test('the cell history and the last result work as in any IPython', async () => {
