@@ -69,7 +69,9 @@ function processes(): { pid: number; kind: string; pssKb: number }[] {
             ? 'file worker'
             : command.includes('python3')
               ? 'kernel'
-              : command.split(' ')[0]!;
+              : command.includes('socat')
+                ? 'bridge (socat)'
+                : command.split(' ')[0]!;
         found.push({ pid: child, kind, pssKb });
       } catch {
         continue;
