@@ -182,3 +182,34 @@ test('a connection that belongs to no route, or a request that is not a proxy re
     listener.close();
   }
 });
+
+test("one jail's connections to the proxy are capped, so it cannot take the sandbox's file descriptors; another jail is untouched", async () => {
+  const small = new PolicyProxy({ privateHosts: ['local.test'], headers: {}, resolve, maxJailConnections: 3 });
+  const greedy = new ContextEgress(small);
+  const other = new ContextEgress(small);
+  for (const route of [greedy, other]) route.setPolicy(parsePolicy({ allowOut: ['local.test'] }));
+  const greedyPath = join(dir, 'greedy.sock');
+  const otherPath = join(dir, 'other.sock');
+  const listeners = [greedy.listenUnix(greedyPath, undefined), other.listenUnix(otherPath, undefined)];
+  try {
+    const held = await Promise.all([1, 2, 3].map(() => tunnel(greedyPath, `local.test:${echoPort}`)));
+    assert.deepEqual(
+      held.map((t) => t.status),
+      [200, 200, 200],
+    );
+    const refused = await tunnel(greedyPath, `local.test:${echoPort}`).then(
+      (t) => `answered ${t.status}`,
+      (error: NodeJS.ErrnoException) => error.code ?? error.message,
+    );
+    assert.match(refused, /ECONNRESET|socket hang up|EPIPE/);
+    assert.deepEqual(await through(otherPath, `http://local.test:${port}/other`), { status: 200, body: 'upstream /other' });
+    held[0]!.socket.destroy();
+    await new Promise((settle) => setTimeout(settle, 50));
+    const again = await tunnel(greedyPath, `local.test:${echoPort}`);
+    assert.equal(again.status, 200);
+    for (const t of [...held, again]) t.socket.destroy();
+  } finally {
+    for (const listener of listeners) listener.close();
+    small.close();
+  }
+});
