@@ -234,6 +234,9 @@ export class PolicyProxy {
     const tls = inject !== undefined;
     const port = url.port !== '' ? Number(url.port) : tls ? 443 : 80;
     const headers = withoutHopByHop(req.headers);
+    // The Host the policy checked, never the code's own: another Host on an allowed server (a CDN's,
+    // a shared host's) would reach a site the policy never named.
+    headers.host = url.port !== '' && Number(url.port) !== (tls ? 443 : 80) ? `${url.hostname}:${url.port}` : url.hostname;
     if (inject) Object.assign(headers, lowerKeys(inject));
     const [first] = checked.addresses;
     const lookup: LookupFunction = (_name, options, callback) => {

@@ -84,6 +84,40 @@ function tunnel(socketPath: string, target: string): Promise<{ status: number; s
   });
 }
 
+test('a forwarded request goes to the host its URL names with that Host, whatever Host header the code sent (no fronting another site on the same server)', async () => {
+  const hosts: (string | undefined)[] = [];
+  const vhosts = createServer((req, res) => {
+    hosts.push(req.headers.host);
+    res.end(`served ${req.headers.host}`);
+  });
+  await new Promise<void>((ready) => vhosts.listen(0, '127.0.0.1', ready));
+  const vport = (vhosts.address() as { port: number }).port;
+  const route = new ContextEgress(proxy);
+  route.setPolicy(parsePolicy({ allowOut: ['local.test'] }));
+  const path = join(dir, 'host.sock');
+  const listener = route.listenUnix(path, undefined);
+  try {
+    const answer = await new Promise<{ status: number; body: string }>((done, fail) => {
+      const req = request(
+        { socketPath: path, path: `http://local.test:${vport}/`, method: 'GET', headers: { host: 'forbidden.example' } },
+        (res) => {
+          let body = '';
+          res.on('data', (chunk) => (body += chunk));
+          res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+        },
+      );
+      req.on('error', fail);
+      req.end();
+    });
+    assert.equal(answer.status, 200);
+    assert.deepEqual(hosts, [`local.test:${vport}`]);
+    assert.equal(answer.body, `served local.test:${vport}`);
+  } finally {
+    listener.close();
+    vhosts.close();
+  }
+});
+
 test('host patterns: exact names, *.domain below a domain only, * for any; the ceiling covers narrower patterns', () => {
   assert.equal(normalizePattern(' PyPI.org. '), 'pypi.org');
   assert.equal(normalizePattern('*.Example.com'), '*.example.com');
