@@ -61,7 +61,7 @@ export const DEFAULT_MAX_CONNECTIONS = 512;
 
 /**
  * Env names are the schema's keys, so an issue names the variable the user must fix.
- * The embedded sandbox's variables are read here too (npm start passes them on), with
+ * The sandbox service's variables are read here too (npm start passes them on), with
  * the same schemas `npm run sandbox` reads them with.
  */
 const EnvSchema = SandboxEnv.extend({
@@ -108,7 +108,7 @@ const EnvSchema = SandboxEnv.extend({
   /** write_file's url: the bytes of downloads this process holds at once, all tenants together. */
   MCP_FETCH_MAX_BYTES_IN_FLIGHT: envNumber.pipe(positiveInt.default(DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT)),
   RUN_TIMEOUT_SECONDS: envNumber.pipe(positiveInt.default(DEFAULT_RUN_TIMEOUT_SECONDS)),
-  // Callers and OAuth (issue 11): who a caller is, and the OAuth 2.1 resource server
+  // Callers and OAuth: who a caller is, and the OAuth 2.1 resource server
   /** The URL clients reach this server at (scheme, host, any prefix; no MCP path), e.g. https://ci.example.com */
   MCP_PUBLIC_URL: envText.pipe(z.url({ protocol: /^https?$/ }).optional()),
   /** The authorization server whose access tokens are accepted (its `iss`). */

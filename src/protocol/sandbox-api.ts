@@ -1,7 +1,7 @@
 /**
  * The sandbox wire protocol: the HTTP API of E2B's code-interpreter server, which
  * Alibaba's sandbox-code-interpreter image speaks too. Written once, here, and
- * imported by both the MCP side's client and the embedded sandbox's server, so the
+ * imported by both the MCP side's client and the sandbox service's server, so the
  * two cannot drift apart. Fields marked "extension" are ours; a sandbox that does
  * not know them ignores them, and a client must cope with their absence.
  */
@@ -20,7 +20,7 @@ export const SessionHeaderName = z
   .refine((name) => !name.toLowerCase().startsWith('x-fc-'), 'must not start with "x-fc-" (reserved by Function Compute)')
   .transform((name) => name.toLowerCase());
 
-/** A session header's value; the embedded sandbox makes it a directory name, so a safe alphabet. */
+/** A session header's value; the sandbox service makes it a directory name, so a safe alphabet. */
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const SESSION_ID_RULE = '1–128 letters, digits, ".", "_" or "-", starting with a letter or digit';
 export const SessionId = z.string().regex(SESSION_ID_PATTERN, `must be ${SESSION_ID_RULE}`);
@@ -246,7 +246,7 @@ export const SANDBOX_ERROR_NAMES = {
   cancelled: 'CancelledError',
 } as const;
 
-// ---- files: Alibaba's code-interpreter image's file API, which the embedded sandbox serves too ----
+// ---- files: Alibaba's code-interpreter image's file API, which the sandbox service serves too ----
 // Paths are inside the context's filesystem: relative to the workspace (WORKSPACE_DIR) or absolute under it.
 
 /** Where a session's files live, as code inside sees them (E2B's and Alibaba's default cwd). */

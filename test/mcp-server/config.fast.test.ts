@@ -106,7 +106,7 @@ test('every bad variable is named, in one line', () => {
   );
 });
 
-test('--session-header reaches the embedded sandbox as well as the MCP side', () => {
+test('--session-header reaches the sandbox service as well as the MCP side', () => {
   const config = loadConfig({}, ['--session-header', 'X-My-Session']);
   assert.equal(config.sessionHeader, 'x-my-session');
   assert.equal(config.embeddedSandbox.SANDBOX_SESSION_HEADER, 'x-my-session');

@@ -1,5 +1,5 @@
 /**
- * The embedded sandbox's file API, in the shapes of Alibaba's code-interpreter image
+ * The sandbox service's file API, in the shapes of Alibaba's code-interpreter image
  * (src/protocol/sandbox-api.ts FILE_ROUTES), scoped to the session's workspace. Paths are
  * checked here (workspace-path.ts); the IO itself is the session's file worker's,
  * inside the jail (file-worker.ts). Refusals are plain text with a precise status. A

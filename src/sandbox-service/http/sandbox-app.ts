@@ -1,5 +1,5 @@
 /**
- * The HTTP face of the embedded sandbox: E2B's code-interpreter API (see
+ * The HTTP face of the sandbox service: E2B's code-interpreter API (see
  * src/protocol/sandbox-api.ts) over a ContextRegistry. Requests are validated with the
  * protocol's zod schemas; refusals are plain-text bodies with a precise status.
  */
