@@ -40,7 +40,7 @@ export interface SandboxClientOptions {
   baseUrl: string;
   /** Header that routes a request to the session's instance. */
   sessionHeader: string;
-  /** The sandbox API's own token, sent as X-Access-Token (the embedded sandbox's; E2B's header name). */
+  /** The sandbox API's own token, sent as X-Access-Token (the sandbox service's; E2B's header name). */
   accessToken?: string;
   /** Adds a credential to each request (FC: the sandbox function is not public). */
   authorize?: (request: Request) => void | Promise<void>;
@@ -72,7 +72,7 @@ export interface HealthReport {
   error?: string;
 }
 
-/** One execute call's caller-side options (the embedded sandbox's kernel has its own ExecuteOptions). */
+/** One execute call's caller-side options (the sandbox service's kernel has its own ExecuteOptions). */
 export interface ExecuteCallOptions {
   signal?: AbortSignal;
   onEvent?: ExecutionEventListener;
@@ -112,6 +112,16 @@ export interface SandboxClient {
 /** Slack on top of the sandbox's own run timeout before this side gives up on the stream. */
 const EXECUTE_GRACE_MS = 15_000;
 
+/**
+ * The MCP side's client of a sandbox service (or any sandbox speaking its protocol): every
+ * call names the sandbox session it belongs to, which goes in `sessionHeader`; refusals
+ * come back as SandboxError.
+ *
+ * @example
+ * const sandbox = createSandboxClient({ baseUrl: 'http://localhost:5001', sessionHeader: 'x-ci-session-id' });
+ * const context = await sandbox.createContext('my-session', { language: 'python' });
+ * const execution = await sandbox.execute('my-session', { code: '1 + 1', context_id: context.id });
+ */
 export function createSandboxClient(options: SandboxClientOptions): SandboxClient {
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const requestTimeout = options.requestTimeoutMs ?? 15_000;
@@ -329,7 +339,7 @@ async function fileNotFound(response: Response, what: string, path: string): Pro
   }
   return new SandboxError(
     'no_file_api',
-    `${what}: this sandbox has no file API (it answered 404 for its file routes); files need Alibaba's code-interpreter image or the embedded sandbox`,
+    `${what}: this sandbox has no file API (it answered 404 for its file routes); files need Alibaba's code-interpreter image or this project's sandbox service`,
     404,
   );
 }
