@@ -291,6 +291,19 @@ export const FileEntry = z.object({
 });
 export type FileEntry = z.infer<typeof FileEntry>;
 
+export const FILE_ENTRY_TYPES = ['file', 'directory', 'symlink', 'other'] as const;
+
+/**
+ * A FileEntry as this project's sandbox service answers it: every field, always, and one of
+ * FILE_ENTRY_TYPES. A client must still take the looser FileEntry from other sandboxes.
+ */
+export const CompleteFileEntry = FileEntry.required().extend({
+  type: z.enum(FILE_ENTRY_TYPES),
+  /** ISO 8601 with microseconds, so a file rewritten within a second shows as changed. */
+  modifiedTime: z.string(),
+});
+export type CompleteFileEntry = z.infer<typeof CompleteFileEntry>;
+
 export const FileContent = FileEntry.extend({ content: z.string(), encoding: z.enum(FILE_ENCODINGS) });
 
 /** A file's bytes as text, when they are valid UTF-8 without NUL bytes (else it goes as base64, or as a blob). */
@@ -326,8 +339,15 @@ export const DirectoryListing = z.object({
   truncated: z.boolean().optional(),
 });
 export type DirectoryListing = z.infer<typeof DirectoryListing>;
+/** A DirectoryListing as this project's sandbox service answers it (complete entries, `truncated` always said). */
+export const CompleteDirectoryListing = DirectoryListing.extend({ entries: z.array(CompleteFileEntry), truncated: z.boolean() });
+export type CompleteDirectoryListing = z.infer<typeof CompleteDirectoryListing>;
 
 export const EntryResponse = z.object({ entry: FileEntry });
+export type EntryResponse = z.infer<typeof EntryResponse>;
+/** An EntryResponse as this project's sandbox service answers it. */
+export const CompleteEntryResponse = z.object({ entry: CompleteFileEntry });
+export type CompleteEntryResponse = z.infer<typeof CompleteEntryResponse>;
 
 export const MkdirRequest = z.object({ path: z.string().min(1), parents: z.boolean().optional(), mode: FileMode.optional() });
 export const MoveRequest = z.object({ source: z.string().min(1), destination: z.string().min(1) });

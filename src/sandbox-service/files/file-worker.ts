@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { baseKernelEnv, lendRunDir, spawnJailed } from '../jail/bubblewrap.ts';
+import type { CompleteDirectoryListing, CompleteEntryResponse, CompleteFileEntry, WrittenFile } from '../../protocol/sandbox-api.ts';
 import type { JailedProcess } from '../jail/jail-command.ts';
 import type { SeccompFilters } from '../jail/seccomp-filter.ts';
 
@@ -43,20 +44,8 @@ export class FileRefusal extends Error {
   }
 }
 
-export interface FileEntry {
-  name: string;
-  type: 'file' | 'directory' | 'symlink' | 'other';
-  path: string;
-  size: number;
-  mode: string;
-  permissions: string;
-  owner: string;
-  group: string;
-  /** ISO 8601 with microseconds, so a file rewritten within a second shows as changed. */
-  modifiedTime: string;
-}
-
-type Reply = { ok: true } & Record<string, unknown>;
+/** A successful reply of the worker, without its `ok` (which is the pipe's, not the answer's). */
+type Reply = Record<string, unknown>;
 
 export class FileWorker {
   readonly #process: JailedProcess;
@@ -103,23 +92,23 @@ export class FileWorker {
     return !this.#ended;
   }
 
-  stat(parts: string[]): Promise<{ entry: FileEntry }> {
+  stat(parts: string[]): Promise<CompleteEntryResponse> {
     return this.#exclusive(() => this.#ask({ op: 'stat', parts }));
   }
 
-  list(parts: string[], depth: number): Promise<{ path: string; entries: FileEntry[]; truncated: boolean }> {
+  list(parts: string[], depth: number): Promise<CompleteDirectoryListing> {
     return this.#exclusive(() => this.#ask({ op: 'list', parts, depth }));
   }
 
-  mkdir(parts: string[], options: { parents: boolean; mode?: string }): Promise<{ entry: FileEntry }> {
+  mkdir(parts: string[], options: { parents: boolean; mode?: string }): Promise<CompleteEntryResponse> {
     return this.#exclusive(() => this.#ask({ op: 'mkdir', parts, ...options }));
   }
 
-  move(parts: string[], destination: string[]): Promise<{ entry: FileEntry }> {
+  move(parts: string[], destination: string[]): Promise<CompleteEntryResponse> {
     return this.#exclusive(() => this.#ask({ op: 'move', parts, destination }));
   }
 
-  remove(parts: string[]): Promise<{ entry: FileEntry }> {
+  remove(parts: string[]): Promise<CompleteEntryResponse> {
     return this.#exclusive(() => this.#ask({ op: 'remove', parts }));
   }
 
@@ -127,7 +116,7 @@ export class FileWorker {
    * The file's entry and its bytes as a stream; `maxBytes` over the file's size is a 413.
    * The worker is held until the stream is read to its end or cancelled.
    */
-  read(parts: string[], maxBytes: number): Promise<{ entry: FileEntry; body: ReadableStream<Uint8Array> }> {
+  read(parts: string[], maxBytes: number): Promise<CompleteEntryResponse & { body: ReadableStream<Uint8Array> }> {
     return new Promise((resolve, reject) => {
       void this.#exclusive(async () => {
         let reply: Reply;
@@ -170,7 +159,7 @@ export class FileWorker {
             finish();
           },
         });
-        resolve({ entry: reply.entry as FileEntry, body });
+        resolve({ entry: reply.entry as CompleteFileEntry, body });
         await done;
       });
     });
@@ -185,7 +174,7 @@ export class FileWorker {
     options: { mode?: string; createDir?: boolean },
     source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     maxBytes: number,
-  ): Promise<{ path: string; size: number }> {
+  ): Promise<WrittenFile> {
     return this.#exclusive(async () => {
       const stdin = this.#process.stdin!;
       this.#send(`${JSON.stringify({ op: 'write', parts, ...options })}\n`);
@@ -232,7 +221,7 @@ export class FileWorker {
    * `write` would have placed it (for an upload whose path came after its bytes). The
    * spool is gone afterwards, placed or not.
    */
-  place(spool: string, parts: string[], options: { createDir?: boolean }): Promise<{ path: string; size: number }> {
+  place(spool: string, parts: string[], options: { createDir?: boolean }): Promise<WrittenFile> {
     return this.#exclusive(async () => {
       const reply = await this.#ask<Reply>({ op: 'place', spool, parts, ...options });
       return { path: String(reply.path), size: Number(reply.size) };
@@ -263,9 +252,10 @@ export class FileWorker {
       const tail = this.#process.outputTail();
       throw new FileRefusal(503, `the file worker ended${tail ? `: ${tail.slice(-500)}` : ''}`);
     }
-    const reply = JSON.parse(line) as Reply | { ok: false; status: number; error: string };
+    const reply = JSON.parse(line) as ({ ok: true } & Reply) | { ok: false; status: number; error: string };
     if (!reply.ok) throw new FileRefusal(reply.status, reply.error);
-    return reply;
+    const { ok: _ok, ...answer } = reply;
+    return answer;
   }
 
   /** Runs `task` once every earlier request is done with the worker's pipes. */

@@ -20,7 +20,10 @@ import {
   MoveRequest,
   RemoveRequest,
   WriteFileRequest,
+  type CompleteDirectoryListing,
+  type CompleteEntryResponse,
   type FileContent,
+  type WrittenFile,
 } from '../../protocol/sandbox-api.ts';
 import { WorkspacePathError, workspaceParts } from '../../protocol/workspace-path.ts';
 import type { ContextRegistry } from '../contexts/context-registry.ts';
@@ -67,7 +70,8 @@ export function addFileRoutes(app: Hono, deps: FileRouteDeps): void {
     const bytes = Buffer.from(request.content, request.encoding === 'base64' ? 'base64' : 'utf8');
     if (bytes.length > deps.maxUploadBytes) throw overLimit(bytes.length, deps.maxUploadBytes, 'SANDBOX_MAX_UPLOAD_MB');
     const files = await worker(c);
-    return c.json(await write(files, parts, { mode: request.mode, createDir: request.createDir ?? true }, [bytes], deps.maxUploadBytes));
+    const written = await write(files, parts, { mode: request.mode, createDir: request.createDir ?? true }, [bytes], deps.maxUploadBytes);
+    return c.json(written satisfies WrittenFile);
   });
 
   app.get(FILE_ROUTES.list, async (c) => {
@@ -76,12 +80,12 @@ export function addFileRoutes(app: Hono, deps: FileRouteDeps): void {
     if (!Number.isInteger(depth) || depth < 1 || depth > 10) {
       throw new HTTPException(400, { message: `depth must be an integer from 1 to 10, got "${c.req.query('depth')}"` });
     }
-    return c.json(await refusing(async () => (await worker(c)).list(parts, depth)));
+    return c.json((await refusing(async () => (await worker(c)).list(parts, depth))) satisfies CompleteDirectoryListing);
   });
 
   app.get(FILE_ROUTES.stat, async (c) => {
     const parts = pathParam(c, true);
-    return c.json(await refusing(async () => (await worker(c)).stat(parts)));
+    return c.json((await refusing(async () => (await worker(c)).stat(parts))) satisfies CompleteEntryResponse);
   });
 
   app.get(FILE_ROUTES.download, async (c) => {
@@ -105,25 +109,26 @@ export function addFileRoutes(app: Hono, deps: FileRouteDeps): void {
     const open = mayOpen(c);
     if (open) registry.openSpace(session);
     else registry.requireSession(session);
-    return c.json(await receiveUpload(incoming, () => registry.files(session, { open }), deps));
+    return c.json((await receiveUpload(incoming, () => registry.files(session, { open }), deps)) satisfies WrittenFile);
   });
 
   app.post(FILE_ROUTES.mkdir, async (c) => {
     const request = await deps.parseBody(c, MkdirRequest);
     const parts = checked(request.path);
-    return c.json(await refusing(async () => (await worker(c)).mkdir(parts, { parents: request.parents ?? true, mode: request.mode })));
+    const made = await refusing(async () => (await worker(c)).mkdir(parts, { parents: request.parents ?? true, mode: request.mode }));
+    return c.json(made satisfies CompleteEntryResponse);
   });
 
   app.post(FILE_ROUTES.move, async (c) => {
     const request = await deps.parseBody(c, MoveRequest);
     const [source, destination] = [checked(request.source), checked(request.destination)];
-    return c.json(await refusing(async () => (await worker(c)).move(source, destination)));
+    return c.json((await refusing(async () => (await worker(c)).move(source, destination))) satisfies CompleteEntryResponse);
   });
 
   app.post(FILE_ROUTES.remove, async (c) => {
     const request = await deps.parseBody(c, RemoveRequest);
     const parts = checked(request.path);
-    return c.json(await refusing(async () => (await worker(c)).remove(parts)));
+    return c.json((await refusing(async () => (await worker(c)).remove(parts))) satisfies CompleteEntryResponse);
   });
 }
 
@@ -138,7 +143,7 @@ function receiveUpload(
   incoming: NodeJS.ReadableStream & { headers: Record<string, string | string[] | undefined> },
   files: () => Promise<FileWorker>,
   deps: FileRouteDeps,
-): Promise<{ path: string; size: number }> {
+): Promise<WrittenFile> {
   return new Promise((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
@@ -153,7 +158,7 @@ function receiveUpload(
     let path: string | undefined;
     /** The spool's name when the bytes came before their path. */
     let spool: string | undefined;
-    let writing: Promise<{ path: string; size: number }> | undefined;
+    let writing: Promise<WrittenFile> | undefined;
     let file: (NodeJS.ReadableStream & { destroy(error?: Error): void }) | undefined;
     // A client that goes away mid-upload leaves the file stream waiting for bytes that never
     // come: end it with an error, so the worker drops the partial file and serves the next request.

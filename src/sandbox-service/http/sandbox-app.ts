@@ -15,12 +15,15 @@ import { foreignHeader, isLoopbackHost } from '../../shared/local-request.ts';
 import { describeIssues } from '../../shared/zod-issues.ts';
 import type { z } from 'zod';
 import {
+  type Context,
+  type ContextList,
   CreateContextRequest,
   ExecuteRequest,
   SESSION_ID_PATTERN,
   SESSION_ID_RULE,
   FILE_ROUTES,
   SESSIONS_ROUTE,
+  type SessionList,
 } from '../../protocol/sandbox-api.ts';
 import { addFileRoutes, filesBodyLimit } from './file-routes.ts';
 import type { CodeContext } from '../contexts/code-context.ts';
@@ -133,10 +136,10 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
       metadata: body.metadata,
       quota: body.quota,
     });
-    return c.json(context.toJSON());
+    return c.json(context.toJSON() satisfies Context);
   });
 
-  app.get('/contexts', (c) => c.json(registry.listed(sessionOf(c))));
+  app.get('/contexts', (c) => c.json(registry.listed(sessionOf(c)) satisfies z.input<typeof ContextList>));
 
   app.post('/contexts/:id/restart', async (c) => {
     await (await registry.resolve(sessionOf(c), c.req.param('id'))).restart();
@@ -148,7 +151,7 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
     return c.body(null, 200);
   });
 
-  app.get(SESSIONS_ROUTE, (c) => c.json(registry.sessionNames()));
+  app.get(SESSIONS_ROUTE, (c) => c.json(registry.sessionNames() satisfies z.input<typeof SessionList>));
 
   addFileRoutes(app, {
     registry,
