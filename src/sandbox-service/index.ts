@@ -142,7 +142,10 @@ export async function startSandbox(input: SandboxOptions | SandboxOptionsInput =
     jail: { uids, seccomp },
     onKernelTaken: deps.telemetry && ((hit) => deps.telemetry!.kernelTaken(hit)),
   });
-  deps.telemetry?.observe(() => ({ contexts: registry.size, spareKernels: registry.spareKernels }));
+  deps.telemetry?.observe(
+    () => ({ contexts: registry.size, spareKernels: registry.spareKernels }),
+    () => registry.memory(),
+  );
   const app = createSandboxApp({ registry, options, telemetry: deps.telemetry });
 
   /** Every kernel (and the pool's) stopped, then what held them. */

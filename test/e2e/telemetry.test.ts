@@ -230,6 +230,26 @@ describe('one trace from the MCP request to the kernel, across both programs', (
     }
   });
 
+  test("the memory contexts hold, by language: a context's 200 MB show in its largest and in the total", async () => {
+    const made = await client.callTool({ name: 'create_context', arguments: { language: 'python' } });
+    const { context_id } = made.structuredContent as { context_id: string };
+    const held = await client.callTool({ name: 'run_code', arguments: { context_id, code: 'held = bytearray(200 * 2**20)' } });
+    assert.notEqual(held.isError, true);
+    const python = (name: string) => {
+      const metric = receiver.metrics.findLast((m) => m.name === name && m.service === SANDBOX_SERVICE_NAME);
+      const at = metric?.points.findIndex((p) => p['code_interpreter.language'] === 'python') ?? -1;
+      return at < 0 ? undefined : metric!.values[at];
+    };
+    const deadline = Date.now() + 10_000;
+    while (!((python('code_interpreter.context.memory.max') ?? 0) > 200 * 2 ** 20)) {
+      assert.ok(Date.now() < deadline, `code_interpreter.context.memory.max (python) is ${python('code_interpreter.context.memory.max')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(python('code_interpreter.contexts.memory')! >= python('code_interpreter.context.memory.max')!);
+    assert.ok(python('code_interpreter.contexts.count')! >= 1);
+    await client.callTool({ name: 'stop_context', arguments: { context_id } });
+  });
+
   test('no code, output or token in any span of either program', () => {
     assert.ok(receiver.spans.some((s) => s.resource['service.name'] === SANDBOX_SERVICE_NAME));
     assertNoSecrets(receiver.spans);

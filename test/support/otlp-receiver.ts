@@ -45,6 +45,8 @@ export interface ReceivedMetric {
   service: AttributeValue;
   /** The attributes of each data point. */
   points: Record<string, AttributeValue>[];
+  /** Each data point's value, for a gauge or a sum (in the order of `points`). */
+  values: (number | undefined)[];
 }
 
 export interface OtlpReceiver {
@@ -116,7 +118,13 @@ function metricsOf(request: Json): ReceivedMetric[] {
     for (const sm of rm.scopeMetrics ?? []) {
       for (const m of sm.metrics ?? []) {
         const data = m.histogram ?? m.sum ?? m.gauge ?? m.exponentialHistogram ?? {};
-        out.push({ name: m.name, service, points: (data.dataPoints ?? []).map((p: Json) => attributesOf(p.attributes)) });
+        const points: Json[] = data.dataPoints ?? [];
+        out.push({
+          name: m.name,
+          service,
+          points: points.map((p) => attributesOf(p.attributes)),
+          values: points.map((p) => ((p.asInt ?? p.asDouble) === undefined ? undefined : Number(p.asInt ?? p.asDouble))),
+        });
       }
     }
   }

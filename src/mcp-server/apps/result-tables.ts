@@ -6,16 +6,27 @@
  * Apps hosts hand to the view and clients do not put before the model, so the model's own text
  * (content, structuredContent) stays as it was, however long the table.
  *
- * The sandbox's Python prelude describes every DataFrame it shows under TABLE_MIME (our own
- * MIME type, which reaches us in the result's `extra`).
+ * The sandbox's Python and R preludes describe every data frame they show under TABLE_MIME (our
+ * own MIME type, which reaches us in the result's `extra`); a JavaScript or TypeScript context's
+ * DataFrame arrives as Deno's kernel shows it, a data resource of its first rows.
  */
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import type { Execution } from '../sandbox-client/client.ts';
 import type { ToolDeps } from '../tools/tool-definition.ts';
 import { encodeResultHandle, isSavedTablePath } from './result-handles.ts';
 
-/** The MIME type under which the sandbox's Python prelude describes a DataFrame it shows. */
+/** The MIME type under which the sandbox's Python and R preludes describe a data frame they show. */
 export const TABLE_MIME = 'application/vnd.fc-code-interpreter.table+json';
+/**
+ * The Frictionless tabular data resource (`{schema: {fields}, data: [records]}`): what Deno's
+ * kernel shows for a DataFrame (Polars', or any object with `schema`, `head` and `toRecords`),
+ * its first 50 rows only, and what pandas shows with `display.html.table_schema` on.
+ */
+export const DATA_RESOURCE_MIME = 'application/vnd.dataresource+json';
+/** Rows Deno's kernel puts in a DataFrame's data resource (its `df.head(50)`). */
+const DENO_DATAFRAME_ROWS = 50;
+/** A description sent as text (IRkernel sends every repr as text) longer than this is not parsed. */
+const MAX_DESCRIPTION_CHARS = 4 * 1024 * 1024;
 /** Rows of a table the result carries at most (the prelude sends 50). */
 const FIRST_ROWS = 50;
 /** The key of the result's `_meta` the viewer reads. */
@@ -56,8 +67,8 @@ export interface RunPlace {
 export function withViewData(result: CallToolResult, execution: Execution, deps: ToolDeps, place: RunPlace): CallToolResult {
   const tables: ViewTable[] = [];
   execution.results.forEach((entry, index) => {
-    const table = (entry.extra as Record<string, unknown> | undefined)?.[TABLE_MIME];
-    const described = describedTable(table);
+    const extra = entry.extra as Record<string, unknown> | undefined;
+    const described = describedTable(parsedJson(extra?.[TABLE_MIME])) ?? dataResourceTable(extra?.[DATA_RESOURCE_MIME]);
     if (!described) return;
     const { file, saved_rows, ...shown } = described;
     const viewTable: ViewTable = { result: index, ...shown };
@@ -73,8 +84,11 @@ export function withViewData(result: CallToolResult, execution: Execution, deps:
   return { ...result, _meta: { ...result._meta, [VIEW_META_KEY]: { tables } } };
 }
 
+/** A table as a kernel described it: the view's fields, and where the prelude saved the whole. */
+type DescribedTable = Omit<ViewTable, 'result'> & { file?: string; saved_rows?: number };
+
 /** The prelude's description, checked by shape (it comes from code the user could have changed). */
-function describedTable(value: unknown): (Omit<ViewTable, 'result'> & { file?: string; saved_rows?: number }) | undefined {
+function describedTable(value: unknown): DescribedTable | undefined {
   if (value === null || typeof value !== 'object') return undefined;
   const { columns, row_count, rows, file, saved_rows } = value as Record<string, unknown>;
   const columnsOk =
@@ -88,4 +102,38 @@ function describedTable(value: unknown): (Omit<ViewTable, 'result'> & { file?: s
     ...(isSavedTablePath(file) ? { file } : {}),
     ...(typeof saved_rows === 'number' ? { saved_rows } : {}),
   };
+}
+
+/** IRkernel sends a repr's JSON as text; Python's arrives parsed. */
+function parsedJson(value: unknown): unknown {
+  if (typeof value !== 'string' || value.length > MAX_DESCRIPTION_CHARS) return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A data resource as a table of its rows: all a kernel sent, so no handle; a note when there may be more. */
+function dataResourceTable(value: unknown): DescribedTable | undefined {
+  const resource = parsedJson(value);
+  if (resource === null || typeof resource !== 'object') return undefined;
+  const { schema, data } = resource as { schema?: { fields?: unknown }; data?: unknown };
+  const fields = schema?.fields;
+  if (!Array.isArray(fields) || !Array.isArray(data)) return undefined;
+  if (!fields.every((f) => f && typeof (f as { name?: unknown }).name === 'string')) return undefined;
+  const columns = (fields as { name: string; type?: unknown }[]).map(({ name, type }) => ({
+    name,
+    dtype: typeof type === 'string' ? type : 'string',
+  }));
+  const records = data.filter((row): row is Record<string, unknown> => row !== null && typeof row === 'object');
+  const table: DescribedTable = {
+    columns,
+    row_count: records.length,
+    rows: records.slice(0, FIRST_ROWS).map((row) => columns.map(({ name }) => viewCell(row[name]))),
+  };
+  if (records.length >= DENO_DATAFRAME_ROWS) {
+    table.note = `the kernel sent only these ${records.length} rows (Deno shows a DataFrame's first ${DENO_DATAFRAME_ROWS}); the rest is not shown here`;
+  }
+  return table;
 }

@@ -99,6 +99,11 @@ export class CodeContext {
   }
 
   /** True while an execution or restart is queued or running (idle removal leaves it alone). */
+  /** Host pid of the context's current kernel (its processes descend from it). */
+  get kernelPid(): number {
+    return this.#kernel.pid;
+  }
+
   get busy(): boolean {
     return this.#busy > 0;
   }

@@ -28,6 +28,7 @@ import type { KernelLauncher } from '../kernels/kernel-launch.ts';
 import type { ContextLimits, KernelCgroup } from '../limits/context-limits.ts';
 import { kernelMessageBytes, type SandboxOptions } from '../settings.ts';
 import { RunningKernel } from '../kernels/running-kernel.ts';
+import { treeUsages } from '../limits/rss-watchdog.ts';
 import type { SeccompFilters } from '../jail/seccomp-filter.ts';
 import type { SessionUids } from '../jail/session-uids.ts';
 import { SessionSpace, SpaceEndedError, type SpaceSettings } from './session-space.ts';
@@ -188,6 +189,16 @@ export class ContextRegistry {
     let count = 0;
     for (const contexts of this.#sessions.values()) count += contexts.size;
     return count;
+  }
+
+  /**
+   * What each live context holds in memory now: the resident memory of its kernel's process tree
+   * (the kernel and all it started) and its private /tmp, as the RSS watchdog counts it.
+   */
+  async memory(): Promise<{ language: Language; bytes: number }[]> {
+    const contexts = [...this.#sessions.values()].flatMap((session) => [...session.values()]).filter((context) => !context.closed);
+    const bytes = await treeUsages(contexts.map((context) => context.kernelPid));
+    return contexts.map((context, i) => ({ language: context.language, bytes: bytes[i]! }));
   }
 
   list(session: string): CodeContext[] {

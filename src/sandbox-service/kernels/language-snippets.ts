@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Language } from '../../protocol/sandbox-api.ts';
+import { R_PRELUDE } from './r-prelude.ts';
 
 export interface LanguageSnippets {
   /** Sets the variables and remembers their previous values. */
@@ -125,6 +126,7 @@ const bash: LanguageSnippets = {
 };
 
 const r: LanguageSnippets = {
+  prelude: R_PRELUDE,
   setEnv: (vars) =>
     `.sandbox_env <- ${rList(vars)}\n.sandbox_saved_env <- Sys.getenv(names(.sandbox_env), unset = NA, names = TRUE)\n` +
     `do.call(Sys.setenv, as.list(.sandbox_env))\nrm(.sandbox_env)`,

@@ -91,6 +91,11 @@ export class RunningKernel {
     }
   }
 
+  /** Host pid of the kernel's outermost process: all it runs descends from it. */
+  get pid(): number {
+    return this.#launched.pid;
+  }
+
   /** Resolves when the kernel's process tree has ended. */
   get exited(): Promise<KernelExit> {
     return this.#launched.exited;

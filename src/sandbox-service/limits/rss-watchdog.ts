@@ -78,6 +78,13 @@ export class RssWatchdog {
   }
 }
 
+/** Bytes each tree holds now (RssWatchdog.usage for each root), from one look at /proc. */
+export async function treeUsages(rootPids: readonly number[]): Promise<number[]> {
+  if (rootPids.length === 0) return [];
+  const table = await processTable();
+  return Promise.all(rootPids.map((pid) => RssWatchdog.usage(pid, table)));
+}
+
 interface ProcessTable {
   children: Map<number, number[]>;
   rss: Map<number, number>;

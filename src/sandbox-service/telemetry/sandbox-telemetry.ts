@@ -7,7 +7,7 @@
  * wait behind another run for the context's kernel) and `code_interpreter.execute {language}`
  * (the kernel's execution: its execution count and outcome). Metrics: executions and their
  * duration by language and outcome, kernels taken (pool hit or boot), live contexts, spare
- * kernels, refusals by route and status. Never code, output or file contents.
+ * kernels, the memory contexts hold by language (total, largest, count), refusals by route and status. Never code, output or file contents.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ServerResponse } from 'node:http';
@@ -48,6 +48,18 @@ export function createSandboxTelemetry(telemetry: Telemetry): SandboxTelemetry {
   const contextsGauge = meter.createObservableGauge('code_interpreter.contexts.active', { description: 'Live contexts' });
   const sparesGauge = meter.createObservableGauge('code_interpreter.pool.spares', {
     description: 'Pre-started kernels waiting for a context',
+  });
+  // Per language rather than per context: a context id as an attribute would make a series per context.
+  const memoryGauge = meter.createObservableGauge('code_interpreter.contexts.memory', {
+    unit: 'By',
+    description: "Memory the live contexts of a language hold together: their kernels' process trees (resident) and private /tmp",
+  });
+  const memoryMaxGauge = meter.createObservableGauge('code_interpreter.context.memory.max', {
+    unit: 'By',
+    description: 'Memory the largest live context of a language holds (as code_interpreter.contexts.memory counts it)',
+  });
+  const countGauge = meter.createObservableGauge('code_interpreter.contexts.count', {
+    description: 'Live contexts of a language (code_interpreter.contexts.memory divided by it: the memory per context)',
   });
 
   const traceRequests: MiddlewareHandler = async (c, next) => {
@@ -142,7 +154,7 @@ export function createSandboxTelemetry(telemetry: Telemetry): SandboxTelemetry {
       kernels.add(1, { 'code_interpreter.pool.hit': hit });
       trace.getSpan(active.getStore() ?? ROOT_CONTEXT)?.setAttribute('code_interpreter.pool.hit', hit);
     },
-    observe(figures) {
+    observe(figures, memory) {
       meter.addBatchObservableCallback(
         (result) => {
           const { contexts, spareKernels } = figures();
@@ -150,6 +162,26 @@ export function createSandboxTelemetry(telemetry: Telemetry): SandboxTelemetry {
           result.observe(sparesGauge, spareKernels);
         },
         [contextsGauge, sparesGauge],
+      );
+      if (!memory) return;
+      meter.addBatchObservableCallback(
+        async (result) => {
+          const byLanguage = new Map<string, { total: number; max: number; count: number }>();
+          for (const { language, bytes } of await memory().catch(() => [])) {
+            const figures = byLanguage.get(language) ?? { total: 0, max: 0, count: 0 };
+            figures.total += bytes;
+            figures.max = Math.max(figures.max, bytes);
+            figures.count += 1;
+            byLanguage.set(language, figures);
+          }
+          for (const [language, { total, max, count }] of byLanguage) {
+            const attributes = { 'code_interpreter.language': language };
+            result.observe(memoryGauge, total, attributes);
+            result.observe(memoryMaxGauge, max, attributes);
+            result.observe(countGauge, count, attributes);
+          }
+        },
+        [memoryGauge, memoryMaxGauge, countGauge],
       );
     },
     shutdown: () => telemetry.shutdown(),

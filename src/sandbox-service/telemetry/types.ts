@@ -15,8 +15,11 @@ export interface SandboxTelemetry {
   traced(context: CodeContext): Pick<CodeContext, 'execute'>;
   /** A context got a kernel: a pre-started spare (`hit`) or one it had to boot. */
   kernelTaken(hit: boolean): void;
-  /** Reads the live figures (contexts, spare kernels) the gauges report, at each export. */
-  observe(figures: () => { contexts: number; spareKernels: number }): void;
+  /**
+   * Reads the live figures the gauges report, at each export: contexts, spare kernels, and the
+   * memory each context holds (read from /proc then, so only as often as metrics are exported).
+   */
+  observe(figures: () => { contexts: number; spareKernels: number }, memory?: () => Promise<{ language: string; bytes: number }[]>): void;
   /** Exports what is left (bounded) and stops. */
   shutdown(): Promise<void>;
 }
