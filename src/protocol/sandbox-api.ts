@@ -354,6 +354,64 @@ export const MoveRequest = z.object({ source: z.string().min(1), destination: z.
 export const RemoveRequest = z.object({ path: z.string().min(1) });
 
 /**
+ * Every refusal of the sandbox service carries a stable code in this response header
+ * (extension), one of REFUSAL_CODES; the body stays the plain-text message E2B's clients
+ * read. Clients tell refusals apart by the code, never by the message's words.
+ */
+export const REFUSAL_CODE_HEADER = 'x-sandbox-refusal';
+
+/** The refusal codes and the HTTP status each is answered with. */
+export const REFUSAL_CODES = {
+  /** the request is malformed or asks for something impossible; the message says what */
+  invalid_request: 400,
+  /** the sandbox's API token is missing or wrong (SANDBOX_API_TOKEN) */
+  unauthorized: 401,
+  /** a web page's request (foreign Host or Origin), or the file worker's "permission denied" */
+  forbidden: 403,
+  /** a context, run or process the session does not hold */
+  not_found: 404,
+  /** a file route asked for a session without live contexts (EXISTING_SESSION_HEADER); begins with UNKNOWN_SESSION_REFUSAL */
+  unknown_session: 404,
+  /** no such file or directory in the workspace */
+  file_not_found: 404,
+  /** the path exists already, or is a directory that is not empty */
+  conflict: 409,
+  /** a run's events before the position asked for were read already */
+  gone: 410,
+  /** a body or file over the sandbox's limit (the message names the variable) */
+  too_large: 413,
+  /** a body that is not JSON (multipart for uploads) */
+  unsupported_media_type: 415,
+  /** the tenant holds as many contexts as its TenantQuota allows; begins with QUOTA_REFUSAL */
+  quota_reached: 429,
+  /** the context, the session or the sandbox holds as many runs as it takes; begins with RUNS_REFUSAL */
+  too_many_runs: 429,
+  /** the sandbox holds as many contexts (SANDBOX_MAX_CONTEXTS) or the session as many commands as they may */
+  at_capacity: 429,
+  /** the client went away before its request was whole */
+  client_closed: 499,
+  /** the sandbox failed; the message says how */
+  internal: 500,
+  /** the sandbox is shutting down, or a session's file worker ended */
+  unavailable: 503,
+  /** the workspace's disk limit is reached */
+  workspace_full: 507,
+} as const;
+export type RefusalCode = keyof typeof REFUSAL_CODES;
+
+/** The code a status is refused with when nothing more precise applies. */
+export function refusalCodeForStatus(status: number): RefusalCode {
+  const code = (Object.keys(REFUSAL_CODES) as RefusalCode[]).find((name) => REFUSAL_CODES[name] === status);
+  return code ?? (status >= 500 ? 'internal' : 'invalid_request');
+}
+
+/** The refusal code of a sandbox's answer; undefined from a sandbox that sends none (not this project's). */
+export function refusalCodeOf(headers: Headers): RefusalCode | undefined {
+  const code = headers.get(REFUSAL_CODE_HEADER);
+  return code !== null && Object.hasOwn(REFUSAL_CODES, code) ? (code as RefusalCode) : undefined;
+}
+
+/**
  * How the sandbox's refusals that a client must tell apart begin (extension): a 429 for a
  * creation over its TenantQuota, and a file route's 404 for a session without live
  * contexts (a stopped or expired one: file routes never create a session).

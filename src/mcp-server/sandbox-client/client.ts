@@ -25,7 +25,7 @@ import {
   WrittenFile,
   type CreateContextRequest,
   type ExecuteRequest,
-  UNKNOWN_SESSION_REFUSAL,
+  refusalCodeOf,
   EXISTING_SESSION_HEADER,
 } from '../../protocol/sandbox-api.ts';
 import { SandboxError, toSandboxError } from './errors.ts';
@@ -329,12 +329,18 @@ function runPath(route: string, runId: string): string {
   return route.slice(1).replace(':id', encodeURIComponent(runId));
 }
 
-/** The sandbox's 404 about a file names it; any other 404 means the route itself is missing. */
+/**
+ * A file route's 404: this project's sandbox says by its refusal code whether the session or the
+ * file is missing. A sandbox that sends no code (Alibaba's image) names a missing file in its
+ * message; any other 404 means the route itself is missing.
+ */
 async function fileNotFound(response: Response, what: string, path: string): Promise<SandboxError> {
-  const body = (await response.text().catch(() => '')).trim().slice(0, 500);
+  const code = refusalCodeOf(response.headers);
   // The session holds no live context (stopped, expired): the context is what is missing, not the file.
-  if (body.startsWith(UNKNOWN_SESSION_REFUSAL)) return new SandboxError('not_found', 'unknown or expired context', 404);
-  if (/no such file|not found|does not exist/i.test(body) && body.length > 0 && !/^<|^404 Not Found$/i.test(body)) {
+  if (code === 'unknown_session') return new SandboxError('not_found', 'unknown or expired context', 404);
+  if (code === 'file_not_found') return new SandboxError('file_not_found', `no such file or directory: ${path}`, 404);
+  const body = code ? '' : (await response.text().catch(() => '')).trim().slice(0, 500);
+  if (/no such file|not found|does not exist/i.test(body) && !/^<|^404 Not Found$/i.test(body)) {
     return new SandboxError('file_not_found', `no such file or directory: ${path}`, 404);
   }
   return new SandboxError(

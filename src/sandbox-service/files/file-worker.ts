@@ -10,7 +10,14 @@ import { readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { baseKernelEnv, lendRunDir, spawnJailed } from '../jail/bubblewrap.ts';
-import type { CompleteDirectoryListing, CompleteEntryResponse, CompleteFileEntry, WrittenFile } from '../../protocol/sandbox-api.ts';
+import {
+  type CompleteDirectoryListing,
+  type CompleteEntryResponse,
+  type CompleteFileEntry,
+  refusalCodeForStatus,
+  type WrittenFile,
+} from '../../protocol/sandbox-api.ts';
+import { Refusal } from '../refusal.ts';
 import type { JailedProcess } from '../jail/jail-command.ts';
 import type { SeccompFilters } from '../jail/seccomp-filter.ts';
 
@@ -33,15 +40,9 @@ export interface FileWorkerSpec {
   memoryMb: number;
 }
 
-/** A refusal of the worker's, with the HTTP status the sandbox API answers with. */
-export class FileRefusal extends Error {
-  override name = 'FileRefusal';
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
+/** The worker's refusal (its status, from file-worker.py) as the sandbox's: its 404 is always a missing file. */
+function workerRefusal(status: number, message: string): Refusal {
+  return new Refusal(status === 404 ? 'file_not_found' : refusalCodeForStatus(status), message);
 }
 
 /** A successful reply of the worker, without its `ok` (which is the pipe's, not the answer's). */
@@ -197,7 +198,7 @@ export class FileWorker {
         };
         for await (const chunk of source) {
           size += chunk.byteLength;
-          if (size > maxBytes) throw new FileRefusal(413, `the upload is over the limit of ${maxBytes} bytes`);
+          if (size > maxBytes) throw new Refusal('too_large', `the upload is over the limit of ${maxBytes} bytes`);
           pending.push(chunk);
           pendingBytes += chunk.byteLength;
           if (pendingBytes >= FRAME_BYTES) await flush();
@@ -235,7 +236,7 @@ export class FileWorker {
   }
 
   #send(data: string | Buffer): void {
-    if (this.#ended) throw new FileRefusal(503, 'the file worker has ended');
+    if (this.#ended) throw new Refusal('unavailable', 'the file worker has ended');
     this.#process.stdin!.write(data);
   }
 
@@ -250,10 +251,10 @@ export class FileWorker {
       line = await this.#reader.line();
     } catch {
       const tail = this.#process.outputTail();
-      throw new FileRefusal(503, `the file worker ended${tail ? `: ${tail.slice(-500)}` : ''}`);
+      throw new Refusal('unavailable', `the file worker ended${tail ? `: ${tail.slice(-500)}` : ''}`);
     }
     const reply = JSON.parse(line) as ({ ok: true } & Reply) | { ok: false; status: number; error: string };
-    if (!reply.ok) throw new FileRefusal(reply.status, reply.error);
+    if (!reply.ok) throw workerRefusal(reply.status, reply.error);
     const { ok: _ok, ...answer } = reply;
     return answer;
   }

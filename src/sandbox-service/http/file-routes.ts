@@ -10,7 +10,6 @@ import { randomUUID } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
 import busboy from 'busboy';
 import type { Context as HonoContext, Hono } from 'hono';
-import { HTTPException } from 'hono/http-exception';
 import type { z } from 'zod';
 import {
   EXISTING_SESSION_HEADER,
@@ -27,7 +26,8 @@ import {
 } from '../../protocol/sandbox-api.ts';
 import { WorkspacePathError, workspaceParts } from '../../protocol/workspace-path.ts';
 import type { ContextRegistry } from '../contexts/context-registry.ts';
-import { FileRefusal, type FileWorker } from '../files/file-worker.ts';
+import type { FileWorker } from '../files/file-worker.ts';
+import { Refusal } from '../refusal.ts';
 
 export interface FileRouteDeps {
   registry: ContextRegistry;
@@ -78,7 +78,7 @@ export function addFileRoutes(app: Hono, deps: FileRouteDeps): void {
     const parts = pathParam(c, true);
     const depth = Number(c.req.query('depth') ?? 1);
     if (!Number.isInteger(depth) || depth < 1 || depth > 10) {
-      throw new HTTPException(400, { message: `depth must be an integer from 1 to 10, got "${c.req.query('depth')}"` });
+      throw new Refusal('invalid_request', `depth must be an integer from 1 to 10, got "${c.req.query('depth')}"`);
     }
     return c.json((await refusing(async () => (await worker(c)).list(parts, depth))) satisfies CompleteDirectoryListing);
   });
@@ -152,7 +152,7 @@ function receiveUpload(
         limits: { files: 1, fields: 4, fieldSize: 8192, fileSize: deps.maxUploadBytes + 1 },
       });
     } catch (error) {
-      reject(new HTTPException(400, { message: `not a multipart upload: ${(error as Error).message}` }));
+      reject(new Refusal('invalid_request', `not a multipart upload: ${(error as Error).message}`));
       return;
     }
     let path: string | undefined;
@@ -163,7 +163,7 @@ function receiveUpload(
     // A client that goes away mid-upload leaves the file stream waiting for bytes that never
     // come: end it with an error, so the worker drops the partial file and serves the next request.
     incoming.once('close', () => {
-      if (!(incoming as { complete?: boolean }).complete) file?.destroy(new FileRefusal(499, 'the upload was cut off'));
+      if (!(incoming as { complete?: boolean }).complete) file?.destroy(new Refusal('client_closed', 'the upload was cut off'));
     });
     const fail = (error: unknown) => {
       incoming.unpipe(parser); // the rest is drained within bounds as the refusal goes out (sandbox-app.ts's onError)
@@ -193,9 +193,9 @@ function receiveUpload(
         fail(error);
       });
     });
-    parser.on('error', (error: Error) => fail(new HTTPException(400, { message: `malformed multipart upload: ${error.message}` })));
+    parser.on('error', (error: Error) => fail(new Refusal('invalid_request', `malformed multipart upload: ${error.message}`)));
     parser.on('close', () => {
-      if (!writing) return reject(new HTTPException(400, { message: 'the upload has no "file" field' }));
+      if (!writing) return reject(new Refusal('invalid_request', 'the upload has no "file" field'));
       if (spool === undefined) return void writing.then(resolve, reject);
       const spooled = spool;
       writing
@@ -203,7 +203,7 @@ function receiveUpload(
           const worker = await files();
           let parts: string[];
           try {
-            if (path === undefined) throw new HTTPException(400, { message: 'the upload has no "path" field' });
+            if (path === undefined) throw new Refusal('invalid_request', 'the upload has no "path" field');
             parts = checked(path);
           } catch (error) {
             await worker.remove([spooled]).catch(() => {});
@@ -221,7 +221,7 @@ function pathParam(c: HonoContext, optional = false): string[] {
   const path = c.req.query('path');
   if (path === undefined || path === '') {
     if (optional) return [];
-    throw new HTTPException(400, { message: 'the "path" query parameter is required' });
+    throw new Refusal('invalid_request', 'the "path" query parameter is required');
   }
   return checked(path);
 }
@@ -230,15 +230,13 @@ function checked(path: string): string[] {
   try {
     return workspaceParts(path);
   } catch (error) {
-    if (error instanceof WorkspacePathError) throw new HTTPException(400, { message: error.message });
+    if (error instanceof WorkspacePathError) throw new Refusal('invalid_request', error.message);
     throw error;
   }
 }
 
-function overLimit(size: number, limit: number, variable: string): HTTPException {
-  return new HTTPException(413, {
-    message: `the file is ${size} bytes, over this sandbox's limit of ${limit} bytes (${variable})`,
-  });
+function overLimit(size: number, limit: number, variable: string): Refusal {
+  return new Refusal('too_large', `the file is ${size} bytes, over this sandbox's limit of ${limit} bytes (${variable})`);
 }
 
 async function read(files: FileWorker, parts: string[], maxBytes: number) {
@@ -255,14 +253,13 @@ async function write(
   return refusing(() => files.write(parts, options, source, maxBytes), 'SANDBOX_MAX_UPLOAD_MB');
 }
 
-/** The worker's refusals as HTTP answers; a 413 names the variable that sets the limit. */
+/** The worker's refusals as they are, but that a 413 names the variable that sets the limit. */
 async function refusing<T>(run: () => Promise<T>, limitVariable?: string): Promise<T> {
   try {
     return await run();
   } catch (error) {
-    if (error instanceof FileRefusal) {
-      const message = error.status === 413 && limitVariable ? `${error.message} (${limitVariable})` : error.message;
-      throw new HTTPException(error.status as 400, { message });
+    if (error instanceof Refusal && error.code === 'too_large' && limitVariable) {
+      throw new Refusal('too_large', `${error.message} (${limitVariable})`);
     }
     throw error;
   }

@@ -5,6 +5,7 @@
  * drift apart. The file routes answer the complete shapes (CompleteFileEntry: every field).
  */
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { z } from 'zod';
 import { startSandbox, type RunningSandbox } from '../../../src/sandbox-service/index.ts';
@@ -22,15 +23,19 @@ import {
   CompleteFileEntry,
   Context,
   ContextList,
+  EXISTING_SESSION_HEADER,
   ExecutionEvent,
   FILE_ENCODINGS,
   FILE_ROUTES,
   InterruptedRuns,
+  REFUSAL_CODE_HEADER,
+  REFUSAL_CODES,
   RUN_ROUTES,
   RunEvents,
   RunStatus,
   SESSIONS_ROUTE,
   SessionList,
+  TenantQuota,
   WrittenFile,
 } from '../../../src/protocol/sandbox-api.ts';
 import { readLines } from '../../../src/mcp-server/sandbox-client/execution.ts';
@@ -162,5 +167,60 @@ describe('every route answers in the protocol’s shapes', () => {
   test('DELETE /contexts/:id', async () => {
     const deleted = await call('DELETE', `/contexts/${contextId}`);
     assert.deepEqual([deleted.status, deleted.text], [200, '']);
+  });
+});
+
+describe('every refusal carries its code, with the status the protocol gives it, and a text body', () => {
+  async function refused(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = { 'content-type': 'application/json', ...SESSION },
+  ) {
+    const response = await fetch(`${sandbox.url}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const code = response.headers.get(REFUSAL_CODE_HEADER) as keyof typeof REFUSAL_CODES | null;
+    const text = await response.text();
+    assert.ok(code !== null && code in REFUSAL_CODES, `${method} ${path}: ${response.status} without a code: ${text}`);
+    assert.equal(response.status, REFUSAL_CODES[code], `${method} ${path}: ${code}`);
+    assert.ok(text.length > 0 && !text.startsWith('{'), `a plain-text message: ${text}`);
+    return code;
+  }
+
+  test('each kind of refusal', async () => {
+    assert.equal(await refused('POST', '/contexts', '{not json'), 'invalid_request');
+    assert.equal(await refused('POST', '/contexts', { language: 'cobol' }), 'invalid_request');
+    assert.equal(await refused('DELETE', '/contexts/nope'), 'not_found');
+    assert.equal(await refused('POST', at(RUN_ROUTES.events, 'nope'), {}), 'not_found');
+    assert.equal(await refused('GET', `${FILE_ROUTES.files}?path=missing.txt`), 'file_not_found');
+    assert.equal(await refused('POST', FILE_ROUTES.mkdir, { path: '../x' }), 'invalid_request');
+    const existing = { 'content-type': 'application/json', 'x-ci-session-id': 'never-made', [EXISTING_SESSION_HEADER]: '1' };
+    assert.equal(await refused('GET', `${FILE_ROUTES.stat}?path=a`, undefined, existing), 'unknown_session');
+    const quotaSession = { 'content-type': 'application/json', 'x-ci-session-id': 'quota-1' };
+    const quota = { session_prefix: 'quota-', max_contexts: 1 } satisfies z.input<typeof TenantQuota>;
+    assert.equal(
+      (await fetch(`${sandbox.url}/contexts`, { method: 'POST', headers: quotaSession, body: JSON.stringify({ quota }) })).status,
+      200,
+    );
+    assert.equal(await refused('POST', '/contexts', { quota }, quotaSession), 'quota_reached');
+    assert.equal(await refused('POST', '/contexts', 'text', { 'content-type': 'text/plain', ...SESSION }), 'unsupported_media_type');
+    // A web page's request (fetch cannot set Host or Origin): node:http.
+    const page = await new Promise<{ status: number; code: unknown }>((resolve, reject) => {
+      const target = new URL(sandbox.url);
+      const req = httpRequest(
+        { host: target.hostname, port: target.port, method: 'POST', path: '/contexts', headers: { origin: 'https://evil.example' } },
+        (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, code: res.headers[REFUSAL_CODE_HEADER] });
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    assert.deepEqual(page, { status: 403, code: 'forbidden' });
+    assert.equal(await refused('POST', '/contexts', { pad: 'x'.repeat(9 * 1024 * 1024) }), 'too_large');
   });
 });
