@@ -17,6 +17,7 @@ PACKAGES=(python3-ipykernel python3-numpy python3-pandas python3-matplotlib
   python3-scipy python3-sklearn python3-seaborn python3-statsmodels python3-plotly
   python3-openpyxl python3-xlrd python3-sympy python3-networkx python3-tabulate
   python3-lxml python3-bs4 python3-pil
+  python3-pip
   bubblewrap socat procps python3-seccomp
   slirp4netns
   r-cran-irkernel

@@ -55,8 +55,8 @@ export async function runLocal(env: Env, argv: readonly string[], forced: { tran
     if (missing) throw new ConfigError(missing);
   }
 
-  // Over stdio there is no HTTP request to trace. Loaded first: it checks the OTEL_* variables the sandbox service reads too.
-  const telemetry = config.transport === 'stdio' ? undefined : await loadMcpTelemetry(env);
+  // Loaded first: it checks the OTEL_* variables the sandbox service reads too.
+  const telemetry = await loadMcpTelemetry(env);
 
   // stdio: a desktop client owns this process; an ephemeral port avoids clashing with `npm start`.
   // The sandbox service answers only whoever holds this token: this process's MCP side.
@@ -73,7 +73,7 @@ export async function runLocal(env: Env, argv: readonly string[], forced: { tran
 
   if (config.transport === 'stdio') {
     // stdio has no HTTP request; the factories get a stand-in one (direct mode ignores it).
-    const { closed, answered } = await serveStdio(() => mcpServerDepsFor(deps, new Request('http://stdio.invalid/')));
+    const { closed, answered } = await serveStdio(() => mcpServerDepsFor(deps, new Request('http://stdio.invalid/')), telemetry);
     logger.info('serving MCP on stdio', { sandbox_url: sandboxUrl });
     // A call in flight ends with the sandbox's shutdown error, which is answered before the exit
     // (once stdin has closed the SDK answers nothing more, as the stdio binding allows).
@@ -81,6 +81,7 @@ export async function runLocal(env: Env, argv: readonly string[], forced: { tran
       async () => {
         await sandbox?.close();
         await answered(MCP_ANSWER_GRACE_MS);
+        await telemetry?.shutdown();
       },
       { report: logShutdown(logger) },
     );

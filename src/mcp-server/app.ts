@@ -163,7 +163,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
     app.use(guardedPath, limitBody(config.maxBodyBytes, tooLarge));
   }
 
-  if (deps.telemetry) app.use(path, deps.telemetry.traceRequests);
+  if (deps.telemetry) {
+    app.use(path, deps.telemetry.traceRequests);
+    // An FC event is one MCP request too (its credential is checked inside the route, so no auth span).
+    app.use(INVOKE_PATH, deps.telemetry.traceRequests);
+  }
   app.route(path, createMcpRoute({ maxBodyBytes: config.maxBodyBytes, logger, serverDeps }));
   // FC events (s invoke, s local invoke, InvokeFunction): the same tools and auth, plain JSON.
   app.route(INVOKE_PATH, createInvokeRoute({ auth, logger, serverDeps, requests }));
@@ -173,7 +177,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     let legacy: Promise<LegacySseRoutes> | undefined;
     const load = () =>
       (legacy ??= import('./http/legacy-sse-route.ts').then(({ createLegacySseRoutes }) =>
-        createLegacySseRoutes({ logger, serverDeps: (request, tenant) => serverDeps(request, logger, tenant) }),
+        createLegacySseRoutes({ logger, serverDeps: (request, tenant) => serverDeps(request, logger, tenant), telemetry: deps.telemetry }),
       ));
     app.get('/sse', async (c) => (await load()).connect(c.req.raw, c.get('tenant')));
     app.post('/messages', async (c) => (await load()).message(c.req.raw, c.get('tenant')));

@@ -78,6 +78,24 @@ export const TenantQuota = z.object({
 });
 export type TenantQuota = z.infer<typeof TenantQuota>;
 
+/**
+ * Host patterns of a network policy (E2B's and Alibaba's field names): a host name or IP
+ * address, `*.example.com` (the names below it) or `*` (any host); no scheme, port or path.
+ */
+export const HostPatterns = z.array(z.string().min(1).max(253)).max(256);
+
+/**
+ * A context's network policy: the hosts it may reach through the sandbox's policy proxy
+ * (`allowOut`) but those it may not (`denyOut`, which wins). Nothing by default; `allowOut`
+ * stays within the operator's ceiling (SANDBOX_EGRESS_ALLOW) or the request is refused (403)
+ * with a message naming the host.
+ */
+export const NetworkPolicy = z.object({
+  allowOut: HostPatterns.optional(),
+  denyOut: HostPatterns.optional(),
+});
+export type NetworkPolicy = z.input<typeof NetworkPolicy>;
+
 /** POST /contexts body. */
 export const CreateContextRequest = z.object({
   language: LanguageName.optional(),
@@ -86,6 +104,9 @@ export const CreateContextRequest = z.object({
   metadata: ContextMetadata.optional(),
   /** extension */
   quota: TenantQuota.optional(),
+  /** The context's network policy (NetworkPolicy); none reachable when both are left out. */
+  allowOut: HostPatterns.optional(),
+  denyOut: HostPatterns.optional(),
 });
 export type CreateContextRequest = z.input<typeof CreateContextRequest>;
 
@@ -100,8 +121,17 @@ export const Context = z.object({
   last_used: z.string().optional(),
   /** extension */
   metadata: ContextMetadata.optional(),
+  /** Its network policy, normalised (where the sandbox has a policy proxy). */
+  allowOut: z.array(z.string()).optional(),
+  denyOut: z.array(z.string()).optional(),
 });
 export type Context = z.infer<typeof Context>;
+
+/**
+ * extension: `PUT` a NetworkPolicy to replace a live context's (no restart; the next request
+ * follows it) → the Context; 403 beyond the operator's ceiling, 404 for an unknown context.
+ */
+export const CONTEXT_NETWORK_ROUTE = '/contexts/:id/network';
 
 export const ContextList = z.array(Context);
 
@@ -374,6 +404,10 @@ export const REFUSAL_CODES = {
   unknown_session: 404,
   /** no such file or directory in the workspace */
   file_not_found: 404,
+  /** a network policy (allowOut, denyOut) beyond the operator's ceiling, or where none can be enforced; begins with NETWORK_REFUSAL */
+  network_refused: 403,
+  /** a network policy that is not one: a host pattern that is none; begins with NETWORK_REFUSAL */
+  invalid_host_pattern: 400,
   /** the path exists already, or is a directory that is not empty */
   conflict: 409,
   /** a run's events before the position asked for were read already */
@@ -417,6 +451,8 @@ export function refusalCodeOf(headers: Headers): RefusalCode | undefined {
  * contexts (a stopped or expired one: file routes never create a session).
  */
 export const QUOTA_REFUSAL = 'tenant quota reached';
+/** How a refused network policy's text begins (400 for a pattern that is none, 403 beyond the operator's ceiling). */
+export const NETWORK_REFUSAL = 'network policy';
 /** The start of a 429 body refusing an /execute: the context, the session or the sandbox holds as many runs (or as much code waiting) as it takes. */
 export const RUNS_REFUSAL = 'too many runs';
 export const UNKNOWN_SESSION_REFUSAL = 'unknown or expired context';
@@ -500,3 +536,79 @@ export const InterruptTaggedRequest = z.object({
 });
 export const InterruptedRuns = z.object({ interrupted: z.number().int().nonnegative() });
 export type InterruptedRuns = z.infer<typeof InterruptedRuns>;
+
+// ---- packages (extension): install_packages, into the session's workspace ----
+
+/** POST InstallPackagesRequest → InstallPackagesResult; 400 for a manager the context's language does not use, 404 for an unknown context. */
+export const PACKAGES_ROUTE = '/contexts/:id/packages';
+
+export const PACKAGE_MANAGERS = ['pip', 'npm'] as const;
+export type PackageManager = (typeof PACKAGE_MANAGERS)[number];
+/** Which manager serves a context's language (a context of another language installs nothing). */
+export const MANAGER_OF_LANGUAGE: Partial<Record<Language, PackageManager>> = { python: 'pip', javascript: 'npm', typescript: 'npm' };
+/** Packages one request may name. */
+export const MAX_PACKAGES = 50;
+
+/**
+ * What a package spec may be: a name and a version constraint, nothing the manager would take for
+ * an option (`-r file`, `--index-url …`), a URL, a path or a git source, so the operator's index
+ * stays the only source. pip: a PEP 508 name, extras, version specifiers (`pandas`, `requests[socks]>=2,<3`);
+ * no environment markers. npm: a name, scoped or not, and a version, range or tag (`lodash`,
+ * `@types/node@^20`); no `npm:`, `file:`, `git+…` or `user/repo` sources.
+ */
+export const PACKAGE_SPEC_PATTERNS: Record<PackageManager, RegExp> = {
+  pip: /^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(?:\[[A-Za-z0-9._-]+(?:,[A-Za-z0-9._-]+)*\])?(?:(?:===|==|!=|~=|<=|>=|<|>)[A-Za-z0-9.*+!_-]+(?:,(?:===|==|!=|~=|<=|>=|<|>)[A-Za-z0-9.*+!_-]+)*)?$/,
+  npm: /^(?:@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*(?:@[A-Za-z0-9.^~<>=*|+_][A-Za-z0-9.^~<>=*|+_ -]*)?$/,
+};
+const PACKAGE_SPEC_RULES: Record<PackageManager, string> = {
+  pip: 'a name with optional extras and version specifiers, e.g. "pandas", "requests[socks]>=2,<3", "numpy==1.26.4"',
+  npm: 'a name (scoped or not) with an optional version, range or tag, e.g. "lodash", "@types/node@^20", "chalk@5.3.0"',
+};
+
+/** Why a spec is refused for a manager, or undefined when it is a plain name and version. */
+export function packageSpecRefusal(manager: PackageManager, spec: string): string | undefined {
+  if (spec.length > 200) return `package spec "${spec.slice(0, 40)}…" is longer than 200 characters`;
+  if (PACKAGE_SPEC_PATTERNS[manager].test(spec)) return undefined;
+  const why = spec.startsWith('-')
+    ? 'options are not accepted as packages'
+    : /[:/\\]/.test(spec)
+      ? "URLs, paths and other sources are not accepted: packages come from the operator's index only"
+      : `a ${manager} package is ${PACKAGE_SPEC_RULES[manager]}`;
+  return `package spec ${JSON.stringify(spec)} refused: ${why}`;
+}
+
+export const InstallPackagesRequest = z
+  .object({
+    /** Default: the context's language's (MANAGER_OF_LANGUAGE). */
+    manager: z.enum(PACKAGE_MANAGERS).optional(),
+    packages: z.array(z.string().trim().min(1)).min(1).max(MAX_PACKAGES),
+    /** seconds; the sandbox applies its own default and maximum (those of an execution) */
+    timeout: z.number().positive().optional(),
+  })
+  .superRefine((request, ctx) => {
+    // Without a manager the sandbox checks the specs once it knows the context's (packageSpecRefusal).
+    const manager = request.manager;
+    if (manager === undefined) return;
+    request.packages.forEach((spec, index) => {
+      const refusal = packageSpecRefusal(manager, spec);
+      if (refusal) ctx.addIssue({ code: 'custom', message: refusal, path: ['packages', index] });
+    });
+  });
+export type InstallPackagesRequest = z.input<typeof InstallPackagesRequest>;
+
+export const InstalledPackage = z.object({ name: z.string(), version: z.string() });
+export type InstalledPackage = z.infer<typeof InstalledPackage>;
+
+export const InstallPackagesResult = z.object({
+  manager: z.enum(PACKAGE_MANAGERS),
+  /** The install succeeded and its packages import in the context. */
+  ok: z.boolean(),
+  /** What this install added (dependencies included), with versions; empty when every package was there already. */
+  installed: z.array(InstalledPackage),
+  /** The manager's own output, stdout and stderr together, bounded by the sandbox's output cap. */
+  output: z.string(),
+  exit_code: z.number().int(),
+  /** Why the sandbox stopped the install (timeout, output cap, memory), when it did. */
+  error: z.string().optional(),
+});
+export type InstallPackagesResult = z.infer<typeof InstallPackagesResult>;

@@ -22,6 +22,13 @@ export const SandboxEnv = z.object({
   /** Read by both sides of npm start: the MCP side sends it, the sandbox namespaces contexts by it. */
   SANDBOX_SESSION_HEADER: envText.pipe(SessionHeaderName.optional()),
   SANDBOX_ALLOW_NETWORK: envBoolean,
+  /** Host patterns, comma-separated: what any context's network policy may allow. */
+  SANDBOX_EGRESS_ALLOW: envText,
+  /** Host patterns whose private addresses the policy proxy may reach. */
+  SANDBOX_EGRESS_PRIVATE_HOSTS: envText,
+  /** JSON host → headers the policy proxy adds (a secret: never repeated in an error). */
+  SANDBOX_EGRESS_HEADERS: envText,
+  SANDBOX_EGRESS_ADVISORY: envBoolean,
   /** auto, on or off: whether the sandbox runs its kernels in the jail. */
   SANDBOX_JAIL: envText,
   /** The old name of SANDBOX_MEMORY_MB, still read; the new name wins when both are set. */
@@ -47,5 +54,7 @@ export const SandboxEnv = z.object({
   SANDBOX_MAX_READ_MB: envNumber,
   SANDBOX_MAX_BODY_BYTES: envNumber,
   SANDBOX_UID_BASE: envNumber,
+  SANDBOX_PIP_INDEX_URL: envText,
+  SANDBOX_NPM_REGISTRY: envText,
 });
 export type SandboxEnv = z.output<typeof SandboxEnv>;

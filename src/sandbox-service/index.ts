@@ -5,6 +5,7 @@
  * (SANDBOX_JAIL), apply the pool's rule and say so in the same start lines;
  * `createSandboxApp` is the bare Hono app.
  */
+import type { LookupAddress } from 'node:dns';
 import { chmod, mkdtemp, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,6 +24,7 @@ import { SandboxOptionsError } from './settings.ts';
 import { mountRunRoot } from './roots/run-root.ts';
 import { claimRoot, reclaimConfiguredRoot, reclaimDeadRoots, sweepRoot } from './roots/leftovers.ts';
 import { listenHttp } from '../shared/listen-http.ts';
+import { SandboxEgress } from './egress/sandbox-egress.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { SandboxTelemetry } from './telemetry/types.ts';
 
@@ -59,6 +61,8 @@ export interface SandboxDeps {
   limits?: ContextLimits;
   /** Spans and metrics (loadSandboxTelemetry), when an OTLP endpoint is set; shut down with the sandbox. */
   telemetry?: SandboxTelemetry;
+  /** How the policy proxy resolves host names (all addresses); default dns.lookup. Tests count lookups with it. */
+  resolve?: (host: string) => Promise<readonly LookupAddress[]>;
 }
 
 /** Deno's one kernel serves both JavaScript and TypeScript. */
@@ -134,9 +138,20 @@ export async function startSandbox(input: SandboxOptions | SandboxOptionsInput =
 
   const limits = deps.limits ?? (await ContextLimits.open(options, join(workspaceRoot, 'disks')));
   log(limits.describe());
+  const egress = await SandboxEgress.start({
+    ceiling: options.egressAllow,
+    privateHosts: options.egressPrivateHosts,
+    headers: options.egressHeaders,
+    enforced: jail.jailed,
+    advisory: options.egressAdvisory,
+    openNetwork: options.allowNetwork,
+    resolve: deps.resolve,
+  });
+  log(egress.describe());
   const registry = new ContextRegistry({
     options,
     workspaceRoot,
+    egress,
     launchers: deps.launchers ?? DEFAULT_LAUNCHERS,
     limits,
     jail: { uids, seccomp },
@@ -151,6 +166,7 @@ export async function startSandbox(input: SandboxOptions | SandboxOptionsInput =
   /** Every kernel (and the pool's) stopped, then what held them. */
   const stopKernels = async () => {
     await registry.close();
+    egress.close();
     await limits.close();
     await runRoot.close();
   };

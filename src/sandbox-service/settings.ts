@@ -12,9 +12,60 @@ import { type Env, parseEnv } from '../shared/env.ts';
 import { isLoopbackHost } from '../shared/local-request.ts';
 import { DEFAULT_SESSION_HEADER, SessionHeaderName } from '../protocol/sandbox-api.ts';
 import { describeIssues } from '../shared/zod-issues.ts';
+import { hostKeyOf, parsePatternList, parsePatterns } from './egress/host-patterns.ts';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_RUN_TIMEOUT_SECONDS, MAX_RUN_TIMEOUT_SECONDS } from '../protocol/limits.ts';
 
 const positiveInt = z.number().int().positive();
+
+/** SANDBOX_EGRESS_ALLOW's default: the package indexes (pip's and npm's). */
+export const DEFAULT_EGRESS_ALLOW: readonly string[] = ['pypi.org', 'files.pythonhosted.org', 'registry.npmjs.org'];
+
+/** Host patterns, comma-separated (a variable's text) or as a list. */
+const hostPatterns = (variable: string) =>
+  z.union([z.string(), z.array(z.string())]).transform((value, ctx) => {
+    try {
+      return typeof value === 'string' ? parsePatternList(value, variable) : parsePatterns(value, variable);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message.replace(`${variable}: `, '') });
+      return z.NEVER;
+    }
+  });
+
+const HeaderValues = z.record(
+  z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a header name'),
+  z.string().regex(/^[^\r\n\0]*$/, 'must be one line'),
+);
+
+/** SANDBOX_EGRESS_HEADERS: JSON text or the object; keys become normalised host names (no patterns, no ports). */
+const egressHeaders = z.union([z.string(), z.record(z.string(), z.unknown())]).transform((value, ctx) => {
+  let parsed: unknown = value;
+  if (typeof value === 'string') {
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'expected JSON: {"host": {"Header": "value"}}' });
+      return z.NEVER;
+    }
+  }
+  const shape = z.record(z.string(), HeaderValues).safeParse(parsed);
+  if (!shape.success) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected {"host": {"Header": "value"}}: header names as HTTP allows them, values of one line',
+    });
+    return z.NEVER;
+  }
+  const byHost: Record<string, Record<string, string>> = {};
+  for (const [host, headers] of Object.entries(shape.data)) {
+    const key = hostKeyOf(host);
+    if (!key || key.includes('*')) {
+      ctx.addIssue({ code: 'custom', message: `"${host.slice(0, 100)}" is not a host name (no pattern, scheme or port)` });
+      return z.NEVER;
+    }
+    byHost[key] = { ...byHost[key], ...headers };
+  }
+  return byHost;
+});
 const nonNegativeInt = z.number().int().nonnegative();
 
 export const SandboxOptions = z
@@ -36,6 +87,20 @@ export const SandboxOptions = z
     /** Lower-cased header name that namespaces contexts; FC forbids the `x-fc-` prefix for affinity headers. */
     sessionHeader: SessionHeaderName.default(DEFAULT_SESSION_HEADER),
     allowNetwork: z.boolean().default(false),
+    /**
+     * The hosts any context's network policy may allow (SANDBOX_EGRESS_ALLOW): the ceiling, as host
+     * patterns (egress/host-patterns.ts), comma-separated; `*` = any host. Default: the package indexes.
+     */
+    egressAllow: hostPatterns('SANDBOX_EGRESS_ALLOW').default(() => [...DEFAULT_EGRESS_ALLOW]),
+    /** Host patterns whose loopback or private addresses the policy proxy may reach (SANDBOX_EGRESS_PRIVATE_HOSTS); default none. */
+    egressPrivateHosts: hostPatterns('SANDBOX_EGRESS_PRIVATE_HOSTS').default(() => []),
+    /**
+     * Headers the proxy adds, over TLS, to every request for a host (SANDBOX_EGRESS_HEADERS): JSON
+     * `{"host": {"Header": "value"}}`, keyed by host name without a port. A secret: never repeated in errors.
+     */
+    egressHeaders: egressHeaders.default(() => ({})),
+    /** With the jail off: accept network policies the sandbox cannot enforce, proxy variables set anyway (SANDBOX_EGRESS_ADVISORY). */
+    egressAdvisory: z.boolean().default(false),
     /**
      * Whether kernels run in the bubblewrap jail (SANDBOX_JAIL, jail-mode.ts): `auto` where a probe
      * shows namespaces work, `on` or no start, `off` never; case and blanks aside, empty = auto.
@@ -89,6 +154,10 @@ export const SandboxOptions = z
      * across every sandbox of the host (session-uids.ts). Keep the range clear of real users.
      */
     uidBase: z.number().int().min(1000).max(4_294_000_000).default(200_000),
+    /** The simple index install_packages and `%pip install` use (SANDBOX_PIP_INDEX_URL, PEP 503): packages/package-env.ts. */
+    pipIndexUrl: z.url({ protocol: /^https?$/ }).default('https://pypi.org/simple'),
+    /** The registry install_packages uses for JavaScript and TypeScript contexts (SANDBOX_NPM_REGISTRY). */
+    npmRegistry: z.url({ protocol: /^https?$/ }).default('https://registry.npmjs.org/'),
     /** A `keepalive` line is sent after this many seconds without any other line. */
     keepaliveSeconds: z.number().positive().default(5),
   })
@@ -110,6 +179,10 @@ const SANDBOX_ENV_OPTIONS: ReadonlyArray<readonly [keyof SandboxEnv, keyof Sandb
   ['SANDBOX_API_TOKEN', 'apiToken'],
   ['SANDBOX_SESSION_HEADER', 'sessionHeader'],
   ['SANDBOX_ALLOW_NETWORK', 'allowNetwork'],
+  ['SANDBOX_EGRESS_ALLOW', 'egressAllow'],
+  ['SANDBOX_EGRESS_PRIVATE_HOSTS', 'egressPrivateHosts'],
+  ['SANDBOX_EGRESS_HEADERS', 'egressHeaders'],
+  ['SANDBOX_EGRESS_ADVISORY', 'egressAdvisory'],
   ['SANDBOX_JAIL', 'jail'],
   ['SANDBOX_KERNEL_MEMORY_MB', 'memoryMb'],
   ['SANDBOX_MEMORY_MB', 'memoryMb'],
@@ -133,6 +206,8 @@ const SANDBOX_ENV_OPTIONS: ReadonlyArray<readonly [keyof SandboxEnv, keyof Sandb
   ['SANDBOX_MAX_READ_MB', 'maxReadMb'],
   ['SANDBOX_MAX_BODY_BYTES', 'maxBodyBytes'],
   ['SANDBOX_UID_BASE', 'uidBase'],
+  ['SANDBOX_PIP_INDEX_URL', 'pipIndexUrl'],
+  ['SANDBOX_NPM_REGISTRY', 'npmRegistry'],
 ];
 
 const OPTION_TO_ENV = new Map<string, string>(SANDBOX_ENV_OPTIONS.map(([name, option]) => [option, name]));
@@ -160,6 +235,9 @@ export function kernelMessageBytes(options: Pick<SandboxOptions, 'kernelMessageB
   return options.kernelMessageBytes ?? 2 * options.outputLimitBytes + 1024 * 1024;
 }
 
+/** Options whose values an error must not repeat. */
+const SECRET_OPTIONS = new Set(['apiToken', 'egressHeaders']);
+
 /** Thrown with a one-line message naming the variable and what is wrong with it. */
 export class SandboxOptionsError extends Error {
   override name = 'SandboxOptionsError';
@@ -175,7 +253,7 @@ export function parseSandboxOptions(input: SandboxOptionsInput = {}, name = (opt
     // The token is a secret: an error does not repeat it.
     const given = (option: string) => {
       const value = (input as Record<string, unknown>)[option];
-      return option === 'apiToken' || value === undefined ? undefined : String(value);
+      return SECRET_OPTIONS.has(option) || value === undefined ? undefined : String(value);
     };
     throw new SandboxOptionsError(describeIssues(parsed.error, 'options', { name, given }));
   }

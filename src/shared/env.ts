@@ -40,7 +40,7 @@ export const envNumber = envText.transform((v, ctx) => {
 });
 
 /** Variables whose value an error must not repeat. */
-const SECRET_NAME = /TOKEN|SECRET|ACCESS_KEY/;
+const SECRET_NAME = /TOKEN|SECRET|ACCESS_KEY|EGRESS_HEADERS/;
 
 /**
  * Parses `env` with an object schema keyed by variable names. On failure throws

@@ -58,6 +58,13 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
       guard();
       return contexts.get(session) ?? [];
     },
+    async setNetwork(session, id, policy) {
+      guard();
+      const context = (contexts.get(session) ?? []).find((c) => c.id === id);
+      if (!context) throw new SandboxError('not_found', 'unknown or expired context', 404);
+      Object.assign(context, { allowOut: policy.allowOut ?? [], denyOut: policy.denyOut ?? [] });
+      return context;
+    },
     async deleteContext(session, id) {
       guard();
       const list = contexts.get(session) ?? [];
@@ -79,6 +86,7 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
     statFile: noFileApi,
     runEvents: noRuns,
     interruptRun: noRuns,
+    installPackages: noRuns,
     async interruptTagged() {
       return undefined;
     },

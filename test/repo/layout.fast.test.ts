@@ -27,7 +27,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
 
 /** Packages that belong to one program only. */
 const PACKAGES_OF: Record<string, RegExp> = {
-  'mcp-server': /^(@modelcontextprotocol\/|@alicloud\/|jose$|ky$|ipaddr\.js$)/,
+  'mcp-server': /^(@modelcontextprotocol\/|@alicloud\/|jose$|ky$)/,
   'sandbox-service': /^(zeromq$|busboy$)/,
 };
 

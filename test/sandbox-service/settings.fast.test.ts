@@ -54,6 +54,12 @@ describe('parseSandboxEnv', () => {
       SANDBOX_MAX_READ_MB: '9',
       SANDBOX_MAX_BODY_BYTES: '65536',
       SANDBOX_UID_BASE: '300000',
+      SANDBOX_PIP_INDEX_URL: 'https://pypi.internal.test/simple',
+      SANDBOX_NPM_REGISTRY: 'http://npm.internal.test:4873/',
+      SANDBOX_EGRESS_ALLOW: 'PyPI.org, *.example.com',
+      SANDBOX_EGRESS_PRIVATE_HOSTS: '127.0.0.1',
+      SANDBOX_EGRESS_HEADERS: '{"API.example.com": {"Authorization": "Bearer x"}}',
+      SANDBOX_EGRESS_ADVISORY: 'yes',
     });
     assert.deepEqual(
       { ...options },
@@ -63,6 +69,10 @@ describe('parseSandboxEnv', () => {
         apiToken: 'a-token-of-some-length',
         sessionHeader: 'x-my-session',
         allowNetwork: true,
+        egressAllow: ['pypi.org', '*.example.com'],
+        egressPrivateHosts: ['127.0.0.1'],
+        egressHeaders: { 'api.example.com': { Authorization: 'Bearer x' } },
+        egressAdvisory: true,
         jail: 'off',
         memoryMb: 1024,
         pidsMax: 64,
@@ -85,6 +95,8 @@ describe('parseSandboxEnv', () => {
         maxReadMb: 9,
         maxBodyBytes: 65536,
         uidBase: 300_000,
+        pipIndexUrl: 'https://pypi.internal.test/simple',
+        npmRegistry: 'http://npm.internal.test:4873/',
       },
     );
   });
@@ -183,6 +195,25 @@ test('an error about a secret variable does not repeat its value', () => {
   assert.throws(
     () => parseSandboxEnv({ SANDBOX_API_TOKEN: 'short-secret' }),
     (error: unknown) => error instanceof SandboxOptionsError && !error.message.includes('short-secret'),
+  );
+  // The egress headers hold API keys: a malformed value is named, never repeated.
+  for (const value of [
+    '{"api.example.com": {"Authorization": "short-secret\\n"}}',
+    '{"https://x": {"A": "short-secret"}}',
+    'short-secret',
+  ]) {
+    assert.throws(
+      () => parseSandboxEnv({ SANDBOX_EGRESS_HEADERS: value }),
+      (error: unknown) =>
+        error instanceof SandboxOptionsError &&
+        error.message.startsWith('SANDBOX_EGRESS_HEADERS: ') &&
+        !error.message.includes('short-secret'),
+    );
+  }
+  assert.throws(
+    () => parseSandboxEnv({ SANDBOX_EGRESS_ALLOW: 'pypi.org,https://evil.com/' }),
+    (error: unknown) =>
+      error instanceof SandboxOptionsError && /SANDBOX_EGRESS_ALLOW: .*"https:\/\/evil\.com\/" is not a host pattern/.test(error.message),
   );
 });
 

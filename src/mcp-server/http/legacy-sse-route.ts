@@ -14,6 +14,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { createMcpServer, type McpServerDeps } from '../server/server.ts';
 import { errors, rpcError, RpcCode } from './errors.ts';
 import { SseServerTransport } from './sse-server-transport.ts';
+import type { McpTelemetry } from '../telemetry/types.ts';
 
 export const LEGACY_SSE_PATH = '/sse';
 export const LEGACY_MESSAGES_PATH = '/messages';
@@ -21,6 +22,8 @@ export const LEGACY_MESSAGES_PATH = '/messages';
 export interface LegacySseDeps {
   logger: Logger;
   serverDeps(request: Request, tenant: Tenant): McpServerDeps;
+  /** A span per request of each connection, when telemetry is on. */
+  telemetry?: Pick<McpTelemetry, 'traceTransport'>;
 }
 
 export interface LegacySseRoutes {
@@ -35,6 +38,7 @@ export function createLegacySseRoutes(deps: LegacySseDeps): LegacySseRoutes {
   return {
     async connect(request, tenant) {
       const transport = new SseServerTransport(LEGACY_MESSAGES_PATH);
+      deps.telemetry?.traceTransport(transport, 'http');
       connections.set(transport.sessionId, { transport, owner: tenantKey(tenant) });
       const server = createMcpServer(deps.serverDeps(request, tenant));
       transport.onclose = () => {

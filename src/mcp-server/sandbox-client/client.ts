@@ -26,7 +26,12 @@ import {
   type CreateContextRequest,
   type ExecuteRequest,
   refusalCodeOf,
+  CONTEXT_NETWORK_ROUTE,
+  type NetworkPolicy,
   EXISTING_SESSION_HEADER,
+  InstallPackagesResult,
+  type InstallPackagesRequest,
+  PACKAGES_ROUTE,
 } from '../../protocol/sandbox-api.ts';
 import { SandboxError, toSandboxError } from './errors.ts';
 import { collectExecution, type Execution, type ExecutionEventListener } from './execution.ts';
@@ -85,7 +90,19 @@ export interface SandboxClient {
   health(): Promise<HealthReport>;
   createContext(session: string, request: CreateContextRequest): Promise<Context>;
   listContexts(session: string): Promise<Context[]>;
+  /** Replaces a live context's network policy (PUT /contexts/{id}/network, ours); the context as it is now. */
+  setNetwork(session: string, sandboxContextId: string, policy: NetworkPolicy): Promise<Context>;
   deleteContext(session: string, sandboxContextId: string): Promise<void>;
+  /**
+   * Installs packages into the session's workspace for the context (POST /contexts/{id}/packages, ours);
+   * a failed install is an answer (`ok: false`, the manager's text), not an error. `timeout` (s) also bounds the call.
+   */
+  installPackages(
+    session: string,
+    sandboxContextId: string,
+    request: InstallPackagesRequest,
+    signal?: AbortSignal,
+  ): Promise<InstallPackagesResult>;
   /** Runs code; resolves when the sandbox ends the stream. `timeout` (s) also bounds the HTTP call. */
   execute(session: string, request: ExecuteRequest, options?: ExecuteCallOptions): Promise<Execution>;
   /**
@@ -201,6 +218,11 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
       );
     },
 
+    setNetwork(session, sandboxContextId, policy) {
+      const path = CONTEXT_NETWORK_ROUTE.replace(':id', encodeURIComponent(sandboxContextId)).slice(1);
+      return call('set network', async () => Context.parse(await http.put(path, withSession(session, { json: policy, retry: 0 })).json()));
+    },
+
     listContexts(session) {
       return call('list contexts', async () => ContextList.parse(await http.get('contexts', withSession(session)).json()));
     },
@@ -210,6 +232,14 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
         const response = await http.delete(`contexts/${encodeURIComponent(sandboxContextId)}`, withSession(session));
         await response.body?.cancel();
       });
+    },
+
+    installPackages(session, sandboxContextId, request, signal) {
+      const timeout = (request.timeout ?? DEFAULT_RUN_TIMEOUT_SECONDS) * 1000 + EXECUTE_GRACE_MS;
+      const path = PACKAGES_ROUTE.replace(':id', encodeURIComponent(sandboxContextId)).slice(1);
+      return call('install packages', async () =>
+        InstallPackagesResult.parse(await http.post(path, withSession(session, { json: request, retry: 0, timeout, signal })).json()),
+      );
     },
 
     execute(session, request, executeOptions = {}) {

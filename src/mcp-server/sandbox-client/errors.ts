@@ -11,6 +11,7 @@ export type SandboxErrorKind =
   | 'no_file_api'
   | 'over_quota'
   | 'too_many_runs'
+  | 'network_refused'
   | 'unreachable'
   | 'timeout'
   | 'http'
@@ -60,6 +61,8 @@ export async function toSandboxError(error: unknown, baseUrl: string, what: stri
     if (code === 'quota_reached') return new SandboxError('over_quota', body.replace(QUOTA_REFUSAL, '').replace(/^:\s*/, ''), status);
     // Runs waiting or kept (executions.ts Runs.refusal): the message names the limit and what to do.
     if (code === 'too_many_runs') return new SandboxError('too_many_runs', body, status);
+    // A network policy beyond the operator's ceiling, or not one at all: the message names the host.
+    if (code === 'network_refused' || code === 'invalid_host_pattern') return new SandboxError('network_refused', body, status);
     if (status === 502 || status === 504) {
       return new SandboxError('timeout', `${what}: the sandbox timed out (HTTP ${status}${body ? `: ${body}` : ''})`, status);
     }

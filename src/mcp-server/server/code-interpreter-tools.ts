@@ -9,12 +9,14 @@ import { healthCheck } from '../tools/health-check.ts';
 import { listContexts } from '../tools/list-contexts.ts';
 import { runCode } from '../run-tools/run-code.ts';
 import { stopContext } from '../tools/stop-context.ts';
+import { setNetwork } from '../tools/set-network.ts';
 import { listFiles } from '../file-tools/list-files.ts';
 import { readFile } from '../file-tools/read-file.ts';
 import { writeFile } from '../file-tools/write-file.ts';
 import { waitRun } from '../run-tools/wait-run.ts';
 import { cancelRun } from '../run-tools/cancel-run.ts';
 import { resultPage } from '../apps/result-page.ts';
+import { installPackages } from '../tools/install-packages.ts';
 
 export const TOOLS = [
   healthCheck,
@@ -22,9 +24,11 @@ export const TOOLS = [
   runCode,
   listContexts,
   stopContext,
+  setNetwork,
   writeFile,
   readFile,
   listFiles,
+  installPackages,
   waitRun,
   cancelRun,
   resultPage,

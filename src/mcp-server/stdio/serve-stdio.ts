@@ -3,6 +3,7 @@
  * only when stdio needs it. Nothing here reads the environment.
  */
 import type { McpServerDeps } from '../server/server.ts';
+import type { McpTelemetry } from '../telemetry/types.ts';
 
 /**
  * Serves MCP over stdin/stdout until stdin closes, through the SDK's `serveStdio`:
@@ -11,7 +12,11 @@ import type { McpServerDeps } from '../server/server.ts';
  * once every request read so far has had its answer written (or after `ms`): a stop on a
  * signal waits for it, so a call in flight gets its error rather than silence.
  */
-export async function serveStdio(deps: () => McpServerDeps): Promise<{ closed: Promise<void>; answered(ms: number): Promise<void> }> {
+export async function serveStdio(
+  deps: () => McpServerDeps,
+  /** A span per request read, when telemetry is on. */
+  telemetry?: Pick<McpTelemetry, 'traceTransport'>,
+): Promise<{ closed: Promise<void>; answered(ms: number): Promise<void> }> {
   const { serveStdio: serve, StdioServerTransport } = await import('@modelcontextprotocol/server/stdio');
   const { answerMalformedLines } = await import('./stdio-lines.ts');
   const { createMcpServer } = await import('../server/server.ts');
@@ -32,7 +37,21 @@ export async function serveStdio(deps: () => McpServerDeps): Promise<{ closed: P
     await send(message);
     if ('id' in message && !('method' in message)) pending.delete(message.id);
   };
-  serve(() => createMcpServer(deps()), { transport: wire });
+  serve(
+    () => {
+      const server = createMcpServer(deps());
+      if (!telemetry) return server;
+      // Traced where the SDK hands a message to this server (its channel), not on the wire: the
+      // wire's messages wait in the SDK's queue and are handed on later, outside their own context.
+      const connect = server.connect.bind(server);
+      server.connect = (transport) => {
+        telemetry.traceTransport(transport, 'stdio');
+        return connect(transport);
+      };
+      return server;
+    },
+    { transport: wire },
+  );
   const answered = async (ms: number) => {
     const until = Date.now() + ms;
     while (pending.size > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));

@@ -22,9 +22,14 @@ export interface McpMessage {
   protocolVersion?: string;
 }
 
-/** The message a body is, when it is one JSON-RPC request or notification (a batch gets no span). */
+/**
+ * The message a body is, when it is one JSON-RPC request or notification (a batch gets no span),
+ * or an FC event's tool call (`{"tool", "arguments"}`, invoke-route.ts), which is a tools/call.
+ */
 export function mcpMessageOf(body: unknown): McpMessage | undefined {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const { tool } = body as { tool?: unknown };
+  if (typeof tool === 'string' && !('method' in body)) return { method: 'tools/call', target: tool };
   const { method, id, params } = body as { method?: unknown; id?: unknown; params?: Record<string, unknown> };
   if (typeof method !== 'string') return undefined;
   const p = typeof params === 'object' && params !== null ? params : {};
@@ -52,21 +57,24 @@ export interface McpRequestSpan {
   failed(errorType: string): void;
 }
 
+/** How the message came: over HTTP (the MCP path, /invoke, legacy SSE) or a pipe (stdio). */
+export type McpWire = 'http' | 'stdio';
+
 export function startMcpRequestSpan(
   telemetry: Telemetry,
   message: McpMessage,
   http: { traceparent?: string; tracestate?: string; protocolVersion?: string },
   /** When the request arrived, if before the span could start (ms since the epoch). */
   startTime?: number,
+  wire: McpWire = 'http',
 ): McpRequestSpan {
   const carrier = typeof message.meta?.traceparent === 'string' ? message.meta : http;
   const parent = telemetry.extract(carrier);
   const protocolVersion = http.protocolVersion ?? message.protocolVersion;
-  const metricAttributes: Attributes = {
-    'mcp.method.name': message.method,
-    'network.transport': 'tcp',
-    'network.protocol.name': 'http',
-  };
+  const metricAttributes: Attributes =
+    wire === 'http'
+      ? { 'mcp.method.name': message.method, 'network.transport': 'tcp', 'network.protocol.name': 'http' }
+      : { 'mcp.method.name': message.method, 'network.transport': 'pipe' };
   if (protocolVersion) metricAttributes['mcp.protocol.version'] = protocolVersion;
   if (message.method === 'tools/call') {
     metricAttributes['gen_ai.operation.name'] = 'execute_tool';

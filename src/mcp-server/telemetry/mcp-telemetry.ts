@@ -2,13 +2,17 @@
  * `createMcpTelemetry(telemetry, options)`: the MCP server's McpTelemetry (types.ts). Each MCP
  * request's span is kept against its Request object, in a WeakMap this object owns: the
  * request's sandbox client, sessions and tool calls find it there, and it is gone with the request.
+ * A connection that carries many messages (stdio, legacy SSE) has one Request for all of them:
+ * there each message's span is found through an AsyncLocalStorage its handling runs in.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/server';
 import type { MiddlewareHandler } from 'hono';
 import type { Telemetry } from '../../shared/telemetry/types.ts';
 import type { SandboxSessions } from '../sessions/types.ts';
 import type { ToolCatalog } from '../tools/tool-catalog.ts';
 import type { Tool } from '../tools/tool-definition.ts';
-import { type McpRequestSpan, mcpMessageOf, startMcpRequestSpan } from './mcp-request-span.ts';
+import { type McpRequestSpan, type McpWire, mcpMessageOf, startMcpRequestSpan } from './mcp-request-span.ts';
 import { tracedFetch } from './sandbox-fetch.ts';
 import { tracedSessions } from './traced-sessions.ts';
 import type { McpTelemetry, McpTelemetryOptions } from './types.ts';
@@ -80,6 +84,9 @@ function reportingTool(tool: Tool, span: McpRequestSpan): Tool {
 
 export function createMcpTelemetry(telemetry: Telemetry, options: McpTelemetryOptions = {}): McpTelemetry {
   const spans = new WeakMap<Request, McpRequestSpan>();
+  /** The span of the message being handled on a connection of many (traceTransport). */
+  const handling = new AsyncLocalStorage<McpRequestSpan>();
+  const spanOf = (request: Request) => spans.get(request) ?? handling.getStore();
   /** When each request arrived, by its Hono context (the same object through the middleware chain). */
   const arrivals = new WeakMap<object, number>();
   const now = () => performance.timeOrigin + performance.now();
@@ -128,26 +135,98 @@ export function createMcpTelemetry(telemetry: Telemetry, options: McpTelemetryOp
     });
   };
 
+  /**
+   * A SERVER span per request that arrives on `transport` (stdio, a legacy SSE connection), ended
+   * when its answer is sent; its handling runs inside `handling`, so the connection's one sandbox
+   * client, sessions and catalog find it. The SDK sets `onmessage` when it connects: an accessor
+   * puts ours around whatever it sets, whenever it does.
+   */
+  function traceTransport(transport: Transport, wire: McpWire) {
+    const open = new Map<string | number, { span: McpRequestSpan; started: number }>();
+    let inner: Transport['onmessage'];
+    const traced: Transport['onmessage'] = (message, extra) => {
+      const parsed = mcpMessageOf(message);
+      const id = (message as { id?: unknown }).id;
+      if (!parsed || (typeof id !== 'string' && typeof id !== 'number')) return inner?.(message, extra);
+      const span = startMcpRequestSpan(telemetry, parsed, {}, undefined, wire);
+      open.set(id, { span, started: performance.now() });
+      return handling.run(span, () => inner?.(message, extra));
+    };
+    Object.defineProperty(transport, 'onmessage', {
+      configurable: true,
+      enumerable: true,
+      get: () => (inner ? traced : undefined),
+      set: (handler: Transport['onmessage']) => {
+        inner = handler;
+      },
+    });
+    const send = transport.send.bind(transport);
+    transport.send = async (message: JSONRPCMessage, sendOptions) => {
+      try {
+        return await send(message, sendOptions);
+      } finally {
+        const id = (message as { id?: unknown }).id;
+        const entry = 'method' in message || (typeof id !== 'string' && typeof id !== 'number') ? undefined : open.get(id);
+        if (entry) {
+          open.delete(id as string | number);
+          const error = (message as { error?: { code?: unknown } }).error;
+          if (error) entry.span.failed(String(error.code));
+          entry.span.span.end();
+          duration.record((performance.now() - entry.started) / 1000, entry.span.metricAttributes);
+        }
+      }
+    };
+    const onclose = () => {
+      for (const { span } of open.values()) {
+        span.failed('cancelled');
+        span.span.end();
+      }
+      open.clear();
+    };
+    const close = transport.close.bind(transport);
+    transport.close = async () => {
+      onclose();
+      return close();
+    };
+  }
+
   return {
     traceRequests,
+    traceTransport,
     async markArrival(c, next) {
       arrivals.set(c, now());
       await next();
     },
     sandboxFetch(request, fetch) {
       const span = spans.get(request);
-      return span ? tracedFetch(telemetry, span.context, fetch) : fetch;
+      if (span) return tracedFetch(telemetry, span.context, fetch);
+      // A connection of many messages: the span is the message's being handled when the call is made.
+      return (input, init) => {
+        const current = handling.getStore();
+        return current ? tracedFetch(telemetry, current.context, fetch)(input, init) : (fetch ?? globalThis.fetch)(input, init);
+      };
     },
     sessions(request: Request, sessions: SandboxSessions) {
       const span = spans.get(request);
-      return span ? tracedSessions(telemetry, span.context, sessions) : sessions;
+      if (span) return tracedSessions(telemetry, span.context, sessions);
+      const now = () => {
+        const current = handling.getStore();
+        return current ? tracedSessions(telemetry, current.context, sessions) : sessions;
+      };
+      return {
+        mode: sessions.mode,
+        open: (tenantTag, cap) => now().open(tenantTag, cap),
+        list: (tenantTag) => now().list(tenantTag),
+        ownedBy: (session, tenantTag) => sessions.ownedBy(session, tenantTag),
+        close: (sessionId) => now().close(sessionId),
+      };
     },
     catalog(request: Request, catalog: ToolCatalog): ToolCatalog {
-      const span = spans.get(request);
-      if (!span) return catalog;
       return {
         get(name) {
+          const span = spanOf(request);
           const tool = catalog.get(name);
+          if (!span) return tool;
           if (!tool) span.failed(INVALID_PARAMS);
           return tool && reportingTool(tool, span);
         },

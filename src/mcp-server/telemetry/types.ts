@@ -3,7 +3,9 @@
  * endpoint is set): per request, the pieces that put the request's work into its trace.
  * Type-only, so the app imports no OpenTelemetry code when telemetry is off.
  */
+import type { Transport } from '@modelcontextprotocol/server';
 import type { MiddlewareHandler } from 'hono';
+import type { McpWire } from './mcp-request-span.ts';
 import type { SandboxSessions } from '../sessions/types.ts';
 import type { ToolCatalog } from '../tools/tool-catalog.ts';
 
@@ -20,6 +22,13 @@ export interface McpTelemetry {
    * body has said which trace it continues).
    */
   readonly markArrival: MiddlewareHandler;
+  /**
+   * A connection that carries many requests (stdio, a legacy SSE connection): a SERVER span per
+   * request that arrives on `transport`, ended when its answer is sent. Call before connecting
+   * the MCP server. The connection's sandbox client, sessions and catalog (made from its one
+   * Request) put their spans under the request being handled.
+   */
+  traceTransport(transport: Transport, wire: McpWire): void;
   /** The fetch for `request`'s sandbox client: a CLIENT span per sandbox call, `traceparent` sent on each. */
   sandboxFetch(request: Request, fetch?: typeof globalThis.fetch): typeof globalThis.fetch | undefined;
   /** `request`'s sessions, each Session API call a span of its trace. */

@@ -32,3 +32,37 @@ export async function releaseSessionIfEmpty(deps: ToolDeps, session: string): Pr
     deps.logger.warn('could not release sandbox session', { error: error instanceof Error ? error.message : String(error) });
   }
 }
+
+const HostList = z.array(z.string().min(1).max(253)).max(256);
+
+/**
+ * A context's network: "none" (no host at all, the default) or the hosts it may reach through the
+ * sandbox's policy proxy. The sandbox's allowOut/denyOut (E2B's names) under the names agents use.
+ */
+export const NetworkParam = z
+  .union([
+    z.literal('none'),
+    z.object({
+      allow: HostList.describe(
+        'Hosts the code may reach over http/https: a name ("pypi.org"), "*.example.com" (every name below example.com) or "*" (any), within what the operator allows; no scheme, port or path.',
+      ),
+      deny: HostList.optional().describe('Hosts refused even where allow matches.'),
+    }),
+  ])
+  .describe(
+    'What the code may reach: "none" (default: no network), or {"allow": ["pypi.org", "*.example.com"]}. Clients that honour HTTP_PROXY (pip, requests, curl, fetch) go through the sandbox\'s policy proxy; a host outside the list answers HTTP 403 "sandbox network policy: <host> is not allowed" at once. No DNS or raw sockets inside.',
+  );
+export type NetworkParam = z.infer<typeof NetworkParam>;
+
+/** The sandbox's fields for a network param. */
+export function networkPolicyOf(network: NetworkParam): { allowOut: string[]; denyOut: string[] } {
+  return network === 'none' ? { allowOut: [], denyOut: [] } : { allowOut: network.allow, denyOut: network.deny ?? [] };
+}
+
+/** The network as a context reports it ("none" when it allows no host). */
+export function networkOf(context: { allowOut?: string[]; denyOut?: string[] }): NetworkParam {
+  const allow = context.allowOut ?? [];
+  if (allow.length === 0) return 'none';
+  const deny = context.denyOut ?? [];
+  return deny.length > 0 ? { allow, deny } : { allow };
+}

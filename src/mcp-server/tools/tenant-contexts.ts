@@ -37,7 +37,7 @@ export function decodeContextId(deps: ToolDeps, contextId: string): ContextAddre
  */
 export async function createTenantContext(
   deps: ToolDeps,
-  params: { language: Language; description?: string },
+  params: { language: Language; description?: string; network?: { allowOut: string[]; denyOut: string[] } },
 ): Promise<{ session: string; context: Context }> {
   const cap = deps.settings.maxContextsPerTenant;
   const tooMany = (held: string) =>
@@ -64,7 +64,13 @@ export async function createTenantContext(
       language: params.language,
       metadata: tenantMetadata(deps, description ? { description } : {}),
       ...(opened.quota ? { quota: opened.quota } : {}),
+      ...(params.network && params.network.allowOut.length + params.network.denyOut.length > 0 ? params.network : {}),
     });
+    // A sandbox that does not know network policies ignores the fields: its context would have another network than asked.
+    if (params.network && params.network.allowOut.length > 0 && context.allowOut === undefined) {
+      await deps.sandbox.deleteContext(opened.id, context.id).catch(() => {});
+      throw new SandboxError('network_refused', 'network policy refused: this sandbox does not support per-context network policies');
+    }
     return { session: opened.id, context };
   } catch (error) {
     // FC deletes the session it opened for this context; direct mode has nothing to close.

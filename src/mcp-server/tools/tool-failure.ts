@@ -31,8 +31,10 @@ export const TOOL_FAILURE_KINDS = [
   'invalid_path',
   'file_too_large',
   'fetch_failed',
+  'install_failed',
   'too_many_contexts',
   'too_many_runs',
+  'network_refused',
   'cancelled',
   'session_api',
   'internal',
@@ -95,6 +97,7 @@ export function failureOf(error: unknown, contextId?: string): CallToolResult {
     }
     if (error.kind === 'over_quota') return toolFailure('too_many_contexts', error.message, { status: error.status });
     if (error.kind === 'too_many_runs') return toolFailure('too_many_runs', error.message, { status: error.status });
+    if (error.kind === 'network_refused') return toolFailure('network_refused', error.message, { status: error.status });
     const kind: ToolFailureKind = error.kind === 'aborted' ? 'cancelled' : `sandbox_${error.kind}`;
     return toolFailure(kind, error.message, error.status !== undefined ? { status: error.status } : {});
   }

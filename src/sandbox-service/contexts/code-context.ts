@@ -12,6 +12,7 @@
  * - the kernel dies (os._exit, killed): a `KernelDiedError`, and the context
  *   gets a fresh kernel at once (same id, same workspace, state lost).
  */
+import type { ContextEgress } from '../egress/context-egress.ts';
 import { SANDBOX_ERROR_NAMES, type Context, type ExecutionEvent, type Language } from '../../protocol/sandbox-api.ts';
 import { ExecutionOutput, type StopReason } from './execution-output.ts';
 import { errorFromContent } from '../kernels/kernel-events.ts';
@@ -56,6 +57,8 @@ export interface CodeContextInit {
   cwd: string;
   metadata?: Record<string, string>;
   kernel: RunningKernel;
+  /** Its way out through the policy proxy (egress/), its kernels' and installers'; unset where jails get none. */
+  egress?: ContextEgress;
   /** Starts a fresh kernel for this context (same language and workspace). */
   startKernel(): Promise<RunningKernel>;
   /** Called when the context cannot go on (its kernel died and would not restart). */
@@ -69,6 +72,8 @@ export class CodeContext {
   readonly cwd: string;
   readonly metadata: Record<string, string> | undefined;
   readonly createdAt = new Date();
+  /** Its network policy and install allowances (egress/context-egress.ts); unset where jails get no way out. */
+  readonly egress: ContextEgress | undefined;
   lastUsed = new Date();
   #kernel: RunningKernel;
   readonly #startKernel: () => Promise<RunningKernel>;
@@ -92,6 +97,7 @@ export class CodeContext {
     this.language = init.language;
     this.cwd = init.cwd;
     this.metadata = init.metadata;
+    this.egress = init.egress;
     this.#kernel = init.kernel;
     this.#startKernel = init.startKernel;
     this.#onGone = init.onGone;
@@ -121,12 +127,22 @@ export class CodeContext {
       created_at: this.createdAt.toISOString(),
       last_used: this.lastUsed.toISOString(),
       ...(this.metadata ? { metadata: this.metadata } : {}),
+      ...(this.egress ? { allowOut: [...this.egress.policy.allowOut], denyOut: [...this.egress.policy.denyOut] } : {}),
     };
   }
 
   /** Runs silent set-up code (e.g. chdir) and throws with the kernel's error if it fails. */
   async prepare(): Promise<void> {
     await this.#exclusive(() => this.#runSilent(SNIPPETS[this.language].chdir(this.cwd)));
+  }
+
+  /**
+   * Makes packages installed into the workspace since the kernel started importable in it, without
+   * a restart (its variables stay): after any execution under way, like one.
+   */
+  async activatePackages(): Promise<void> {
+    const snippet = SNIPPETS[this.language].activatePackages;
+    if (snippet) await this.#exclusive(() => this.#runSilent(snippet));
   }
 
   execute(params: ExecuteParams): Promise<void> {

@@ -19,6 +19,7 @@ import {
   LANGUAGES,
   type Language,
   type TenantQuota,
+  NETWORK_REFUSAL,
   UNKNOWN_SESSION_REFUSAL,
   WORKSPACE_DIR,
 } from '../../protocol/sandbox-api.ts';
@@ -38,6 +39,10 @@ import type { FileWorker } from '../files/file-worker.ts';
 import { Refusal } from '../refusal.ts';
 import { normalCwd, ScratchCwdError, scratchDirFor } from './scratch-cwd.ts';
 import { quotaRefusal } from './tenant-quota.ts';
+import { packageEnv } from '../packages/package-env.ts';
+import type { ContextEgress } from '../egress/context-egress.ts';
+import { EgressPolicyError, type SandboxEgress } from '../egress/sandbox-egress.ts';
+import { NO_EGRESS, type EgressPolicy } from '../egress/egress-policy.ts';
 
 /** Where the session's workspace appears inside every kernel; E2B's default cwd. */
 export const WORKSPACE_MOUNT = WORKSPACE_DIR;
@@ -65,6 +70,8 @@ export interface ContextRegistryDeps {
   limits: ContextLimits;
   /** How kernels are jailed beyond bubblewrap's mounts: session uids (a root server) and seccomp. */
   jail?: JailSettings;
+  /** The policy proxy and the ceiling (egress/); without it, no jail gets a way out but allowNetwork's. */
+  egress?: SandboxEgress;
   /** Told whether each new context's kernel was a spare (telemetry/types.ts). */
   onKernelTaken?(hit: boolean): void;
 }
@@ -81,6 +88,8 @@ export interface CreateContextParams {
   metadata?: Record<string, string>;
   /** The tenant's cap, counted over every session starting with its prefix (the session must too). */
   quota?: TenantQuota;
+  /** The context's network policy (host patterns); none by default. */
+  network?: { allowOut?: readonly string[]; denyOut?: readonly string[] };
 }
 
 /** A file request's 404 for a session without live contexts; the client tells it from a missing file by its start. */
@@ -97,6 +106,10 @@ export interface CommandJail {
   workspaceMount: string;
   memoryMb: number;
   allowNetwork: boolean;
+  /** Added to the command's base environment, as to a kernel's (packages/package-env.ts). */
+  env: Record<string, string>;
+  /** The command's way out: the policy proxy with no host allowed (its variables set, so a client fails at once with the policy's 403). */
+  egress?: ContextEgress;
   seccompFilter?: string;
   cgroup(): Promise<KernelCgroup>;
   watch(rootPid: number, stop: () => void): () => void;
@@ -113,6 +126,7 @@ export class ContextRegistry {
   readonly #launchers: KernelLaunchers;
   readonly #jail: JailSettings;
   readonly #limits: ContextLimits;
+  readonly #egress: SandboxEgress | undefined;
   readonly #spaceSettings: SpaceSettings;
   readonly #pool: KernelPool<PooledKernel>;
   /** session → context id → context */
@@ -147,6 +161,7 @@ export class ContextRegistry {
     this.#launchers = deps.launchers;
     this.#jail = deps.jail ?? {};
     this.#limits = deps.limits;
+    this.#egress = deps.egress;
     this.#spaceSettings = {
       workspaceRoot: deps.workspaceRoot,
       workspaceMount: WORKSPACE_MOUNT,
@@ -263,6 +278,8 @@ export class ContextRegistry {
       workspaceMount: WORKSPACE_MOUNT,
       memoryMb: this.#limits.perProcessMemoryMb,
       allowNetwork: this.#options.allowNetwork,
+      env: packageEnv(this.#options),
+      egress: this.#egress?.route(),
       seccompFilter: this.#jail.seccomp?.code,
       cgroup: () => this.#limits.kernelCgroup(),
       watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
@@ -307,6 +324,7 @@ export class ContextRegistry {
       throw new Refusal('invalid_request', `cwd must be an absolute path, got "${given}"`);
     }
     const cwd = normalCwd(given);
+    const policy = this.#policy(params.network);
     try {
       scratchDirFor(cwd, WORKSPACE_MOUNT);
     } catch (error) {
@@ -316,7 +334,7 @@ export class ContextRegistry {
     // Counted and reserved with no await in between: parallel creations see each other.
     const hadSpace = this.#spaces.has(session);
     const release = this.#reserve(session, params.quota);
-    const creation = this.#create(session, { ...params, cwd }, release, id);
+    const creation = this.#create(session, { ...params, cwd }, policy, release, id);
     this.#creating.add(creation);
     let failed = false;
     try {
@@ -398,6 +416,35 @@ export class ContextRegistry {
     return created;
   }
 
+  /**
+   * Replaces a live context's network policy (its kernel keeps running): the next request
+   * through the proxy follows it. Refused (403) beyond the operator's ceiling, or where no
+   * policy can be enforced.
+   */
+  setNetwork(session: string, id: string, network: NonNullable<CreateContextParams['network']>): CodeContext {
+    const context = this.get(session, id);
+    const policy = this.#policy(network);
+    if (context.egress) context.egress.setPolicy(policy);
+    else if (policy.allowOut.length > 0)
+      throw new Refusal('network_refused', `${NETWORK_REFUSAL} refused: this context has no way out through the proxy`);
+    return context;
+  }
+
+  /** The requested policy, checked against the ceiling and the mode; none when none is asked for. */
+  #policy(network: CreateContextParams['network']): EgressPolicy {
+    if (!network) return NO_EGRESS;
+    if (!this.#egress) {
+      if ((network.allowOut ?? []).length === 0) return NO_EGRESS;
+      throw new Refusal('network_refused', `${NETWORK_REFUSAL} refused: this sandbox has no policy proxy`);
+    }
+    try {
+      return this.#egress.check(network);
+    } catch (error) {
+      if (error instanceof EgressPolicyError) throw new Refusal(error.code, error.message);
+      throw error;
+    }
+  }
+
   /** Deletes the context; the session's last one takes the session's workspace with it. */
   async delete(session: string, id: string): Promise<void> {
     const context = this.get(session, id);
@@ -443,6 +490,7 @@ export class ContextRegistry {
   async #create(
     session: string,
     params: Required<Pick<CreateContextParams, 'language' | 'cwd'>> & CreateContextParams,
+    policy: EgressPolicy,
     release: () => void,
     id: string,
   ): Promise<CodeContext> {
@@ -454,6 +502,9 @@ export class ContextRegistry {
       : await this.#claim(session, params.language);
     // Without the jail, /home/user is one link: to the session whose context came last (a spare's start left it alone).
     if (!jailEnabled()) pointWorkspaceMount(WORKSPACE_MOUNT, space.workspace);
+    // The kernel's route becomes the context's: a spare's allowed nothing until now.
+    const egress = kernel.egress;
+    egress?.setPolicy(policy);
     const context = new CodeContext({
       id,
       session,
@@ -461,7 +512,8 @@ export class ContextRegistry {
       cwd: params.cwd,
       metadata: params.metadata,
       kernel,
-      startKernel: () => this.#startKernel(space, params.language, scratchDirs),
+      egress,
+      startKernel: () => this.#startKernel(space, params.language, scratchDirs, false, egress),
       onGone: (gone) => {
         this.#forget(gone);
         void this.#endIfEmpty(gone.session);
@@ -595,7 +647,13 @@ export class ContextRegistry {
     return { space: ready, kernel: await this.#startKernel(ready, language, scratchDirs) };
   }
 
-  async #startKernel(space: SessionSpace, language: Language, scratchDirs?: string[], spare = false): Promise<RunningKernel> {
+  async #startKernel(
+    space: SessionSpace,
+    language: Language,
+    scratchDirs?: string[],
+    spare = false,
+    egress: ContextEgress | undefined = this.#egress?.route(),
+  ): Promise<RunningKernel> {
     // A kernel that died during shutdown is not replaced: its context is being closed.
     if (this.#closed) throw new Refusal('unavailable', 'the sandbox is shutting down');
     const launcher = this.#launchers[language];
@@ -613,6 +671,8 @@ export class ContextRegistry {
       hostUid: space.hostUid,
       seccomp: this.#jail.seccomp,
       spare,
+      env: packageEnv(this.#options),
+      egress,
       connection: { maxMessageBytes: kernelMessageBytes(this.#options) },
     });
   }

@@ -16,6 +16,7 @@ import type { CommandResult, ProcessInfo } from '../../protocol/agentrun-api.ts'
 import { UNKNOWN_SESSION_REFUSAL, WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
 import { baseKernelEnv, lendRunDir, spawnJailed } from '../jail/bubblewrap.ts';
 import type { JailedProcess } from '../jail/jail-command.ts';
+import type { EgressRoute } from '../egress/context-egress.ts';
 import { SpaceEndedError } from './session-space.ts';
 import type { CommandJail } from './context-registry.ts';
 import { Refusal } from '../refusal.ts';
@@ -35,6 +36,17 @@ export interface CommandParams {
   timeoutMs: number;
   /** May open the session's space (the request did not say the session must exist). */
   open: boolean;
+  /** Variables added to the jail's base environment (an installer's: packages/package-env.ts). */
+  env?: Record<string, string>;
+  /** The command's way out instead of the session's default (none allowed): an installer's, its context's with the index allowed. */
+  egress?: EgressRoute;
+  /**
+   * Instead of the session's address-space limit (RLIMIT_AS), 0 for none: V8 cannot start under one
+   * (deno-kernel.ts), so a Deno command sets its own RLIMIT_DATA; the cgroup holds it either way.
+   */
+  memoryMb?: number;
+  /** bwrap arguments the command adds after the common mounts (a binary it runs), given its run directory. */
+  extraArgs?: (runDir: string) => Promise<string[]>;
 }
 
 interface RunningCommand {
@@ -118,17 +130,20 @@ export class SessionCommands {
     }
     try {
       await lendRunDir(runDir, space.hostUid);
+      const extraArgs = await params.extraArgs?.(runDir);
       process = spawnJailed(
         {
           workspace: space.workspace,
           workspaceMount: jail.workspaceMount,
           runDir,
           cgroupDirs: cgroup.dirs,
-          memoryMb: jail.memoryMb,
+          memoryMb: params.memoryMb ?? jail.memoryMb,
+          extraArgs,
           allowNetwork: jail.allowNetwork,
+          egress: params.egress ?? jail.egress,
           hostUid: space.hostUid,
           seccompFilter: jail.seccompFilter,
-          env: baseKernelEnv(jail.workspaceMount),
+          env: { ...baseKernelEnv(jail.workspaceMount), ...jail.env, ...params.env },
           // Waits for the go (a line on stdin, sent once the jail's network is up, as a kernel's
           // code waits for it), then cd: a cwd missing or not a directory fails like bash's own cd.
           command: [

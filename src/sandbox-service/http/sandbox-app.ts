@@ -16,14 +16,19 @@ import type { z } from 'zod';
 import {
   type Context,
   type ContextList,
+  CONTEXT_NETWORK_ROUTE,
   CreateContextRequest,
   ExecuteRequest,
+  NetworkPolicy,
   SESSION_ID_PATTERN,
   SESSION_ID_RULE,
   FILE_ROUTES,
+  InstallPackagesRequest,
+  PACKAGES_ROUTE,
   SESSIONS_ROUTE,
   type SessionList,
 } from '../../protocol/sandbox-api.ts';
+import { PackageInstaller } from '../packages/package-installer.ts';
 import { addFileRoutes, filesBodyLimit } from './file-routes.ts';
 import type { CodeContext } from '../contexts/code-context.ts';
 import { DEFAULT_SESSION, type ContextRegistry } from '../contexts/context-registry.ts';
@@ -134,7 +139,14 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
       cwd: body.cwd,
       metadata: body.metadata,
       quota: body.quota,
+      network: body.allowOut || body.denyOut ? { allowOut: body.allowOut, denyOut: body.denyOut } : undefined,
     });
+    return c.json(context.toJSON() satisfies Context);
+  });
+
+  app.put(CONTEXT_NETWORK_ROUTE, async (c) => {
+    const body = await parseBody(c, NetworkPolicy);
+    const context = registry.setNetwork(sessionOf(c), c.req.param('id'), body);
     return c.json(context.toJSON() satisfies Context);
   });
 
@@ -177,6 +189,15 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
     outputLimitBytes: options.outputLimitBytes,
   });
   addAgentRunRoutes(app, { registry, runs, commands, options, sessionOf, parseBody });
+
+  const installer = new PackageInstaller({ commands, indexes: options, memoryMb: options.memoryMb });
+  app.post(PACKAGES_ROUTE, async (c) => {
+    const session = sessionOf(c);
+    const request = await parseBody(c, InstallPackagesRequest);
+    const context = await registry.resolve(session, c.req.param('id'));
+    const timeoutSeconds = Math.min(request.timeout ?? options.executeTimeoutSeconds, options.maxExecuteTimeoutSeconds);
+    return c.json(await installer.install(session, context, { ...request, timeoutMs: timeoutSeconds * 1000 }));
+  });
 
   app.post('/execute', async (c) => {
     const session = sessionOf(c);

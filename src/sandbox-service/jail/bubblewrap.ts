@@ -21,6 +21,7 @@ import { jailEnabled } from './jail-mode.ts';
 import type { KernelExit } from './jail-command.ts';
 import { attachNetwork, type PrivateNetwork } from './private-network.ts';
 import { spawnUnjailed } from './unjailed-process.ts';
+import { EGRESS_SOCKET_MOUNT, EGRESS_SOCKET_NAME, proxyEnv, withEgressBridge } from '../egress/proxy-env.ts';
 import { JAIL_UID, type JailCommandOptions, type JailedProcess, RUN_MOUNT } from './jail-command.ts';
 
 /** Read-only system trees; missing ones are skipped (`--ro-bind-try`). */
@@ -229,6 +230,29 @@ const TAIL_BYTES = 4096;
 export function spawnJailed(options: JailCommandOptions, { pipes = false }: { pipes?: boolean } = {}): JailedProcess {
   // Started with the jail off (jail-mode.ts): the same launch without namespaces.
   if (!jailEnabled()) return spawnUnjailed(options, { pipes });
+  // A context's way out (egress/): the policy proxy on a socket of this jail's own, bridged inside.
+  const egressSocket = options.egress ? join(options.runDir, EGRESS_SOCKET_NAME) : undefined;
+  const egress = egressSocket ? options.egress!.listenUnix(egressSocket, options.hostUid) : undefined;
+  const jailed = egress
+    ? {
+        ...options,
+        env: { ...options.env, ...proxyEnv() },
+        extraArgs: [...(options.extraArgs ?? []), '--bind', egressSocket!, EGRESS_SOCKET_MOUNT],
+        command: withEgressBridge(options.command, EGRESS_SOCKET_MOUNT, options.uid === 0),
+      }
+    : options;
+  let spawned: JailedProcess;
+  try {
+    spawned = spawnInJail(jailed, pipes);
+  } catch (error) {
+    egress?.close();
+    throw error;
+  }
+  if (egress) void spawned.exited.then(() => egress.close());
+  return spawned;
+}
+
+function spawnInJail(options: JailCommandOptions, pipes: boolean): JailedProcess {
   const {
     command: [file, ...args],
     bwrapArgs,

@@ -4,6 +4,8 @@
  * (unjailed-process.ts, where the platform is the jail).
  */
 
+import type { EgressRoute } from '../egress/context-egress.ts';
+
 /** The unprivileged user code runs as, inside. */
 export const JAIL_UID = 1000;
 
@@ -33,6 +35,12 @@ export interface JailPlacement {
   cgroupDirs?: string[];
   /** Egress through slirp4netns (private-network.ts); either way the kernel has a network namespace of its own. */
   allowNetwork: boolean;
+  /**
+   * The context's way out through the policy proxy (egress/): the jail gets a unix socket of its own
+   * served under the route's policy, a bridge to it on its loopback and the proxy variables
+   * (proxy-env.ts). Unset: no way out but allowNetwork's.
+   */
+  egress?: EgressRoute;
   /**
    * The unprivileged host uid (and gid) the whole jail runs under, bwrap included; unset =
    * the server's own. A root server always sets one (its session's, see session-uids.ts).

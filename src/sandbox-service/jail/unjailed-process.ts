@@ -28,6 +28,7 @@ import { basename, dirname, join } from 'node:path';
 import type { JailCommandOptions, JailedProcess } from './jail-command.ts';
 import type { KernelExit } from './jail-command.ts';
 import { attachNetwork } from './private-network.ts';
+import { proxyEnv } from '../egress/proxy-env.ts';
 
 /** Where the jail shows a kernel its run directory (bubblewrap.ts's RUN_MOUNT; not imported: that module imports this one). */
 const RUN_MOUNT = '/run/kernel';
@@ -194,6 +195,9 @@ export function spawnUnjailed(options: JailCommandOptions, { pipes = false }: { 
   argv.push(...options.command.map((arg) => rewrite(arg, map)));
   const env = Object.fromEntries(Object.entries(options.env).map(([name, value]) => [name, rewrite(value, map)]));
   env.TMPDIR = tmp;
+  // Without the jail the proxy is advice (SANDBOX_EGRESS_ADVISORY): its loopback listener, this route's token in the URL.
+  const egress = options.egress?.loopbackUrl();
+  if (egress) Object.assign(env, proxyEnv(egress.url));
 
   const [file, ...args] = argv as [string, ...string[]];
   // Its own process group (detached): the group is what kill() ends. Only 0-2 are passed on.
@@ -217,6 +221,7 @@ export function spawnUnjailed(options: JailCommandOptions, { pipes = false }: { 
   const exited = childExited.then(async (exit) => {
     await killTree();
     rmSync(tmp, { recursive: true, force: true });
+    egress?.release();
     return exit;
   });
   // unshare and the loopback step exec the command in the same process: its pid is the namespace's.

@@ -57,16 +57,21 @@ import { RUN_MOUNT, type JailCommandOptions } from '../jail/jail-command.ts';
 import { jailEnabled } from '../jail/jail-mode.ts';
 import { FIRST_SESSION_UID } from '../jail/session-uids.ts';
 import { startJailedKernel, type StartCheck } from './jailed-kernel.ts';
+import { DENO_PACKAGES_DIR } from '../packages/package-env.ts';
 import { CHANNELS, type Channel, type KernelLauncher, type KernelLaunchOptions } from './kernel-launch.ts';
 
 /** Where the connection file, the deno binary and the private DENO_DIR appear inside the sandbox. */
 const CONNECTION_MOUNT = '/run/connection.json';
-const DENO_MOUNT = '/opt/deno/deno';
-const DENO_DIR = '/tmp/.deno';
+export const DENO_MOUNT = '/opt/deno/deno';
+/**
+ * In the workspace (its disk quota): the npm packages install_packages caches there import in the
+ * running kernel as `npm:name` without a network (packages/npm-command.ts), and survive a restart.
+ */
+export const DENO_DIR = DENO_PACKAGES_DIR;
 /** Ports inside the kernel's own network namespace: nothing else lives there. */
 const PRIVATE_PORTS = [5555, 5556, 5557, 5558, 5559];
 /** V8 reserves writable memory beyond its heap; measured: Deno fails to start below ~600 MiB of RLIMIT_DATA. */
-const DATA_OVERHEAD_MB = 1280;
+export const DATA_OVERHEAD_MB = 1280;
 const READY_TIMEOUT_MS = 15_000;
 /** Unix socket paths are limited to 107 bytes on Linux. */
 const MAX_SOCKET_PATH = 107;
@@ -157,6 +162,7 @@ function denoSandboxOptions(
     memoryMb: 0,
     cgroupDirs: options.cgroupDirs,
     allowNetwork: options.allowNetwork,
+    egress: options.egress,
     env: {
       ...baseKernelEnv(options.workspaceMount),
       DENO_DIR,
@@ -235,6 +241,11 @@ async function heartbeat(hbEndpoint: string, check: StartCheck): Promise<void> {
       hb.close();
     }
   }
+}
+
+/** bwrap arguments that show a jail started with `runDir` the deno binary at DENO_MOUNT (read-only). */
+export async function denoBinaryArgs(runDir: string): Promise<string[]> {
+  return ['--ro-bind', await neutralDenoBinary(path.join(path.dirname(path.dirname(path.resolve(runDir))), 'bin')), DENO_MOUNT];
 }
 
 /**

@@ -15,6 +15,8 @@ export interface LanguageSnippets {
   restoreEnv(): string;
   /** Creates the directory if needed and makes it the working directory. */
   chdir(path: string): string;
+  /** Makes packages installed into the workspace since the kernel started importable (install_packages). */
+  activatePackages?: string;
   /** Run silently once in every kernel as it starts (in the pool, before any context takes it). */
   prelude?: string;
   /**
@@ -31,6 +33,8 @@ const PYTHON_PRELUDE = readFileSync(new URL('./python-prelude.py', import.meta.u
 
 const python: LanguageSnippets = {
   prelude: PYTHON_PRELUDE,
+  // Defined by the prelude (python-prelude.py): the user site on sys.path, import caches refreshed.
+  activatePackages: 'import _sandbox_packages\n_sandbox_packages.activate()',
   setEnv: (vars) =>
     `import os as _sandbox_os\n` +
     `_sandbox_env = ${JSON.stringify(vars)}\n` +

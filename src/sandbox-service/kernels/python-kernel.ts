@@ -65,6 +65,7 @@ export function launchIpcKernel(
       memoryMb: options.memoryMb,
       cgroupDirs: options.cgroupDirs,
       allowNetwork: options.allowNetwork,
+      egress: options.egress,
       // The private /tmp is memory: bound it like the kernel itself.
       tmpSizeMb: options.memoryMb > 0 ? options.memoryMb : undefined,
       scratchDirs: options.scratchDirs,

@@ -399,3 +399,51 @@ def _sandbox_prelude():
 
 _sandbox_prelude()
 del _sandbox_prelude
+
+
+# Packages installed into the workspace while the kernel runs (install_packages, `%pip install`,
+# `!pip install`: pip --user, PYTHONUSERBASE in the workspace, src/sandbox-service/packages/)
+# import without a restart: site.py put the user site on sys.path at start only if it existed
+# then, so it is added (before the system's packages, where site.py puts it, .pth files read)
+# and the import caches are refreshed (Python caches "no such directory" for a path entry).
+# After every %pip, and before each cell (for a `!pip install` in the cell before).
+def _sandbox_packages_setup():
+    import importlib
+    import os
+    import site
+    import sys
+    import types
+
+    from IPython import get_ipython
+
+    def activate(refresh=True):
+        user_site = site.getusersitepackages()
+        if user_site not in sys.path and os.path.isdir(user_site):
+            system = next((i for i, entry in enumerate(sys.path) if entry.endswith(("-packages", "-packages/"))), len(sys.path))
+            site.addsitedir(user_site)
+            sys.path.remove(user_site)
+            sys.path.insert(system, user_site)
+            refresh = True
+        if refresh:
+            importlib.invalidate_caches()
+
+    module = types.ModuleType("_sandbox_packages")
+    module.activate = activate
+    sys.modules["_sandbox_packages"] = module
+
+    shell = get_ipython()
+    shell.events.register("pre_run_cell", lambda *_: activate(refresh=False))
+    pip = shell.find_line_magic("pip")
+    if pip is not None:
+
+        def pip_then_activate(line):
+            result = pip(line)
+            activate()
+            return result
+
+        pip_then_activate.__doc__ = pip.__doc__
+        shell.register_magic_function(pip_then_activate, "line", "pip")
+
+
+_sandbox_packages_setup()
+del _sandbox_packages_setup

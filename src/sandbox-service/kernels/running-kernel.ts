@@ -8,12 +8,13 @@ import { type ConnectionLimits, KernelConnection } from './kernel-connection.ts'
 import { describeExit, type KernelExit, type KernelLauncher, type KernelLaunchOptions, type LaunchedKernel } from './kernel-launch.ts';
 import { SNIPPETS } from './language-snippets.ts';
 import type { KernelCgroup } from '../limits/context-limits.ts';
+import type { ContextEgress } from '../egress/context-egress.ts';
 
 /** A launch's options (kernel-launch.ts) but the run directory, which the kernel gets afresh under `runRoot`. */
 export interface KernelSpec
   extends Pick<
     KernelLaunchOptions,
-    'language' | 'workspace' | 'workspaceMount' | 'memoryMb' | 'allowNetwork' | 'hostUid' | 'seccomp' | 'scratchDirs' | 'spare'
+    'language' | 'workspace' | 'workspaceMount' | 'memoryMb' | 'allowNetwork' | 'hostUid' | 'seccomp' | 'scratchDirs' | 'spare' | 'env'
   > {
   /** Parent of the per-kernel run directories (outside every workspace). */
   runRoot: string;
@@ -23,16 +24,21 @@ export interface KernelSpec
   watch?: (rootPid: number, stop: () => void) => () => void;
   /** What the server takes from the kernel's sockets. */
   connection: ConnectionLimits;
+  /** Its way out through the policy proxy: a context's (a restart), or a fresh one with no host allowed (a spare). */
+  egress?: ContextEgress;
 }
 
 export class RunningKernel {
   readonly #launched: LaunchedKernel;
   readonly connection: KernelConnection;
+  /** The route its jail reaches the policy proxy by; the context that takes the kernel sets its policy. */
+  readonly egress: ContextEgress | undefined;
   #exit: KernelExit | undefined;
   #lostBecause: string | undefined;
 
-  private constructor(launched: LaunchedKernel, connection: KernelConnection) {
+  private constructor(launched: LaunchedKernel, connection: KernelConnection, egress: ContextEgress | undefined) {
     this.#launched = launched;
+    this.egress = egress;
     this.connection = connection;
     void launched.exited.then((exit) => {
       this.#exit = exit;
@@ -65,6 +71,8 @@ export class RunningKernel {
         seccomp: spec.seccomp,
         scratchDirs: spec.scratchDirs,
         spare: spec.spare,
+        env: spec.env,
+        egress: spec.egress,
       });
     } catch (error) {
       await cgroup?.remove().catch(() => {});
@@ -84,7 +92,7 @@ export class RunningKernel {
       ]);
       const prelude = SNIPPETS[spec.language].prelude;
       if (prelude) await runPrelude(connection, prelude, spec.language);
-      return new RunningKernel(launched, connection);
+      return new RunningKernel(launched, connection, spec.egress);
     } catch (error) {
       await launched.kill();
       throw error;

@@ -19,6 +19,7 @@ import {
 } from '../../../src/protocol/agentrun-api.ts';
 import {
   CompleteDirectoryListing,
+  CONTEXT_NETWORK_ROUTE,
   CompleteEntryResponse,
   CompleteFileEntry,
   Context,
@@ -96,6 +97,7 @@ describe('every route answers in the protocol’s shapes', () => {
     const listed = await answer(ContextList.element.strict().array(), 'GET', '/contexts');
     assert.ok(listed.some((context) => context.id === contextId));
     assert.ok((await answer(SessionList, 'GET', SESSIONS_ROUTE)).includes('answers'));
+    await answer(Context.strict(), 'PUT', at(CONTEXT_NETWORK_ROUTE, contextId), { allowOut: [] });
     const restarted = await call('POST', `/contexts/${contextId}/restart`);
     assert.deepEqual([restarted.status, restarted.text], [200, '']);
   });
