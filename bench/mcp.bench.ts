@@ -238,8 +238,8 @@ try {
       fmt(oursRps, 0),
       `SDK v2 createMcpHandler on Hono: ${fmt(theirsRps, 0)}`,
       `×${fmt(oursRps / theirsRps)}`,
-      '≥ ×2',
-      oursRps / theirsRps >= 2 ? 'yes' : 'NO',
+      '≥ ×3',
+      oursRps / theirsRps >= 3 ? 'yes' : 'NO',
     );
   }
   await stopChild(reference.child);

@@ -18,7 +18,7 @@ import { DEFAULT_SESSION_HEADER, SessionId } from '../protocol/sandbox-api.ts';
 import type { FcSessionsSettings } from './sessions/types.ts';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_RUN_TIMEOUT_SECONDS, MAX_RUN_TIMEOUT_SECONDS } from '../protocol/limits.ts';
 import { DEFAULT_SESSION_ID } from './context-ids/context-id.ts';
-import { DEFAULT_DEADLINE_MS, DEFAULT_MIN_BYTES_PER_SECOND } from './net/public-fetch.ts';
+import { DEFAULT_DEADLINE_MS, DEFAULT_MIN_BYTES_PER_SECOND } from './net/public-fetch-defaults.ts';
 
 /** CLI flag → environment variable of the same meaning. */
 export const CLI_FLAGS = {

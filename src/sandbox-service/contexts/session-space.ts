@@ -86,6 +86,7 @@ export class SessionSpace {
       hostUid: this.hostUid,
       seccomp: this.#settings.seccomp,
       memoryMb: this.#settings.limits.perProcessMemoryMb,
+      idleMs: FILE_WORKER_IDLE_MS,
     });
     return this.#files;
   }
@@ -125,6 +126,12 @@ export class SessionSpace {
     }
   }
 }
+
+/**
+ * A session's file worker ends after this long without a file request (7 MB per idle session,
+ * bench/README.md); the next request, or run that reports its files, starts one again (~30 ms).
+ */
+export const FILE_WORKER_IDLE_MS = 30_000;
 
 function workspaceOf(settings: SpaceSettings, id: string): string {
   return join(settings.workspaceRoot, 'sessions', id);

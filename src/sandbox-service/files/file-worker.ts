@@ -38,6 +38,8 @@ export interface FileWorkerSpec {
   hostUid?: number;
   seccomp?: SeccompFilters;
   memoryMb: number;
+  /** The worker ends after this long without a request (its space starts another on the next one); 0 = never. */
+  idleMs?: number;
 }
 
 /** The worker's refusal (its status, from file-worker.py) as the sandbox's: its 404 is always a missing file. */
@@ -54,10 +56,16 @@ export class FileWorker {
   readonly #reader: ByteReader;
   #turn: Promise<void> = Promise.resolve();
   #ended = false;
+  readonly #idleMs: number;
+  /** Requests queued or running (a read until its stream is consumed). */
+  #pending = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
 
-  private constructor(process: JailedProcess, runDir: string) {
+  private constructor(process: JailedProcess, runDir: string, idleMs: number) {
     this.#process = process;
     this.#runDir = runDir;
+    this.#idleMs = idleMs;
+    this.#idleLater();
     this.#reader = new ByteReader(process.stdout!);
     process.stdin!.on('error', () => {});
     void process.exited.then(() => {
@@ -86,7 +94,7 @@ export class FileWorker {
       },
       { pipes: true },
     );
-    return new FileWorker(process, runDir);
+    return new FileWorker(process, runDir, spec.idleMs ?? 0);
   }
 
   get alive(): boolean {
@@ -231,6 +239,7 @@ export class FileWorker {
 
   async close(): Promise<void> {
     this.#ended = true;
+    clearTimeout(this.#idleTimer);
     await this.#process.kill();
     await rm(this.#runDir, { recursive: true, force: true });
   }
@@ -261,12 +270,30 @@ export class FileWorker {
 
   /** Runs `task` once every earlier request is done with the worker's pipes. */
   #exclusive<T>(task: () => Promise<T>): Promise<T> {
+    this.#pending++;
+    clearTimeout(this.#idleTimer);
     const result = this.#turn.then(task);
     this.#turn = result.then(
-      () => {},
-      () => {},
+      () => this.#settled(),
+      () => this.#settled(),
     );
     return result;
+  }
+
+  #settled(): void {
+    if (--this.#pending === 0) this.#idleLater();
+  }
+
+  /**
+   * An idle worker ends: 7 MB per session otherwise (bench/README.md, "Memory per context").
+   * Its space starts a new one on the next request, in about 30 ms.
+   */
+  #idleLater(): void {
+    if (this.#idleMs <= 0 || this.#ended) return;
+    this.#idleTimer = setTimeout(() => {
+      if (this.#pending === 0) void this.close().catch(() => {});
+    }, this.#idleMs);
+    this.#idleTimer.unref();
   }
 }
 

@@ -174,7 +174,7 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
 
   const runs = new Runs({
     deleteContext: (session, id) => registry.delete(session, id),
-    workspaceChanges: async (session) => watchWorkspace(await registry.files(session)),
+    workspaceChanges: async (session) => watchWorkspace(() => registry.files(session)),
     outputLimitBytes: options.outputLimitBytes,
     telemetry,
     limits: {

@@ -202,8 +202,40 @@ describe('files in JavaScript contexts', () => {
     );
     assert.match(textOf(result), /42/);
     assert.equal(textOf(ok(await call(client, 'read_file', { context_id: ctx, path: 'out.txt' }))), '42');
+    // Deno keeps its caches in the workspace (.packages/deno): hidden, as in ls.
     const listed = structured<{ files: { name: string }[] }>(ok(await call(client, 'list_files', { context_id: ctx })));
     assert.deepEqual(listed.files.map((f) => f.name).sort(), ['in.json', 'out.txt']);
+  });
+});
+
+describe('hidden entries', () => {
+  test('list_files leaves out names starting with "." (and all inside them) unless hidden is true, and says how many', async () => {
+    const client = clients.get('modern')!;
+    const ctx = await newContext(client);
+    ok(
+      await run(
+        client,
+        ctx,
+        'import os\nos.makedirs(".cache/deep", exist_ok=True)\nopen(".cache/deep/x", "w").close()\nopen(".env", "w").close()\nopen("seen.txt", "w").close()',
+      ),
+    );
+    const plain = ok(await call(client, 'list_files', { context_id: ctx }));
+    assert.deepEqual(
+      structured<{ files: { name: string }[] }>(plain).files.map((f) => f.name),
+      ['seen.txt'],
+    );
+    assert.match(textOf(plain), /4 hidden entries not shown: list them with hidden: true/);
+    const all = structured<{ files: { path: string }[] }>(ok(await call(client, 'list_files', { context_id: ctx, hidden: true })));
+    assert.deepEqual(all.files.map((f) => f.path).sort(), [
+      '/home/user/.cache',
+      '/home/user/.cache/deep',
+      '/home/user/.cache/deep/x',
+      '/home/user/.env',
+      '/home/user/seen.txt',
+    ]);
+    // A hidden folder named as the path is listed like any other.
+    const inside = structured<{ files: { name: string }[] }>(ok(await call(client, 'list_files', { context_id: ctx, path: '.cache' })));
+    assert.deepEqual(inside.files.map((f) => f.name).sort(), ['deep', 'x']);
   });
 });
 

@@ -182,3 +182,47 @@ test('a connection that belongs to no route, or a request that is not a proxy re
     listener.close();
   }
 });
+
+test("one jail's connections to the proxy are capped, so it cannot take the sandbox's file descriptors; another jail is untouched", async () => {
+  const small = new PolicyProxy({ privateHosts: ['local.test'], headers: {}, resolve, maxJailConnections: 3 });
+  const greedy = new ContextEgress(small);
+  const other = new ContextEgress(small);
+  for (const route of [greedy, other]) route.setPolicy(parsePolicy({ allowOut: ['local.test'] }));
+  const greedyPath = join(dir, 'greedy.sock');
+  const otherPath = join(dir, 'other.sock');
+  const listeners = [greedy.listenUnix(greedyPath, undefined), other.listenUnix(otherPath, undefined)];
+  try {
+    const held = await Promise.all([1, 2, 3].map(() => tunnel(greedyPath, `local.test:${echoPort}`)));
+    assert.deepEqual(
+      held.map((t) => t.status),
+      [200, 200, 200],
+    );
+    const refused = await tunnel(greedyPath, `local.test:${echoPort}`).then(
+      (t) => `answered ${t.status}`,
+      (error: NodeJS.ErrnoException) => error.code ?? error.message,
+    );
+    assert.match(refused, /ECONNRESET|socket hang up|EPIPE/);
+    assert.deepEqual(await through(otherPath, `http://local.test:${port}/other`), { status: 200, body: 'upstream /other' });
+    held[0]!.socket.destroy();
+    await new Promise((settle) => setTimeout(settle, 50));
+    const again = await tunnel(greedyPath, `local.test:${echoPort}`);
+    assert.equal(again.status, 200);
+    for (const t of [...held, again]) t.socket.destroy();
+  } finally {
+    for (const listener of listeners) listener.close();
+    small.close();
+  }
+});
+
+test('the sandbox refuses a policy it cannot hold: the whole network already open, or no jail without advice; nothing asked is always fine', async () => {
+  const { SandboxEgress } = await import('../../../src/sandbox-service/egress/sandbox-egress.ts');
+  const base = { ceiling: ['*'], privateHosts: [], headers: {}, enforced: true, advisory: false, openNetwork: false };
+  const open = await SandboxEgress.start({ ...base, openNetwork: true });
+  assert.throws(() => open.check({ allowOut: ['pypi.org'] }), /network policy refused: .*SANDBOX_ALLOW_NETWORK=true/);
+  assert.deepEqual(open.check({}), { allowOut: [], denyOut: [] });
+  assert.equal(open.route(), undefined, 'no proxy route where the jail has the whole network');
+  assert.match(open.describe(), /per-context policies are refused/);
+  const unjailed = await SandboxEgress.start({ ...base, enforced: false });
+  assert.throws(() => unjailed.check({ allowOut: ['pypi.org'] }), /without its jail.*SANDBOX_EGRESS_ADVISORY=true/);
+  for (const egress of [open, unjailed]) egress.close();
+});
