@@ -1,5 +1,5 @@
 /**
- * Density (issue 29): what a Python context costs in memory, and what idle contexts cost the
+ * Density: what a Python context costs in memory, and what idle contexts cost the
  * busy one.
  * - Memory: 10 Python contexts in 10 sessions, pool off, each having run `1+1` and listed its
  *   files (so its session's file worker is up); the PSS (/proc/PID/smaps_rollup) of every process

@@ -1,7 +1,7 @@
 /**
  * Files in and out of a context, a 20 MB file each way, side by side in one run:
  * - the sandbox API (multipart upload, raw download) against `cp` of the same file on
- *   the same disk, the floor (issue 29: upload ≤ 2×, download ≤ 1.5×), and the upload with its
+ *   the same disk, the floor (the targets: upload ≤ 2×, download ≤ 1.5×), and the upload with its
  *   multipart body built before the clock (what the server and the worker take);
  * - MCP (write_file with base64 content, read_file) against the sandbox API.
  * Prints MB/s per path and the ratios.

@@ -1,6 +1,6 @@
 /**
  * Where the MCP function's CPU goes, per request (bench/README.md, "Where the MCP function's time
- * goes"). Starts the embedded sandbox and handlers/fc.ts under tsx with --cpu-prof (names kept),
+ * goes"). Starts the sandbox service and handlers/fc.ts under tsx with --cpu-prof (names kept),
  * sends trivial run_code calls (plain POSTs, both eras in turns) or tools/list requests (16 at a
  * time, both eras), stops the server, and prints its CPU per request by the innermost JS that owns
  * each sample (Node's own frames count for the code that called them; start-up left out).

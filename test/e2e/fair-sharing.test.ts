@@ -1,6 +1,6 @@
 /**
- * Fair sharing under attack (issue 26): while tenant alice runs every attack of the review at
- * once against `npm start`'s stack (the local main, its embedded sandbox), tenant bob's trivial
+ * Fair sharing under attack (a security review's attacks): while tenant alice runs every attack of the review at
+ * once against `npm start`'s stack (the local main, its own sandbox service), tenant bob's trivial
  * run_code keeps answering, with no error, at a p99 no worse than 3× its p99 on the idle
  * server. Bounded: bob's runs are counted, every attack repeats a fixed burst until bob is done
  * and cleans up after, the CPU loops it leaves end on their own within 60 s. Loopback only.
@@ -44,7 +44,7 @@ test(`bob's trivial run_code under every attack of alice's at once: no error (${
   assert.deepEqual(attacked.errors.slice(0, 3), [], `bob's errors under attack (${attacked.errors.length} of ${attacked.samples.length})`);
 });
 
-// Not met yet (issue 26 stays open for it): on 2 cores bob's p99 under all attacks at once was
+// Not met yet: on 2 cores bob's p99 under all attacks at once was
 // ×7 to ×32 his idle p99 on 2026-12-06 (no error). Kept as a todo so that the figure is printed on
 // every run and the day it holds shows; `npm run bench -- fair-sharing` gives each attack's ratio.
 test('under every attack at once, p99 within 3× idle', { todo: 'fair sharing on 2 cores is not met yet (×7 to ×32 on 2026-12-06)' }, () => {

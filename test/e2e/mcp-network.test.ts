@@ -1,5 +1,5 @@
 /**
- * A context's network from an MCP client (issue 28): create_context's `network` ("none" by
+ * A context's network from an MCP client: create_context's `network` ("none" by
  * default, or {"allow": [...]}) and set_network on a live context, its variables kept; a host
  * beyond the operator's ceiling is a tool error (network_refused) naming the host. A real
  * sandbox with the jail, a loopback upstream allowed through SANDBOX_EGRESS_PRIVATE_HOSTS, and

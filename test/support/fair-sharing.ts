@@ -1,6 +1,6 @@
 /**
- * Fair sharing under attack (issue 26): `npm start`'s stack (handlers/local.ts, its embedded
- * sandbox) with two named tenants; tenant alice runs the review's attacks, tenant bob times a
+ * Fair sharing under attack (a security review's attacks): `npm start`'s stack (handlers/local.ts, its own
+ * sandbox service) with two named tenants; tenant alice runs the review's attacks, tenant bob times a
  * trivial run_code. Shared by test/e2e/fair-sharing.test.ts (all attacks at once, asserted)
  * and bench/fair-sharing.bench.ts (each attack alone and all at once, a table of ratios).
  * Every attack is bounded: it repeats a fixed burst until told to stop, and what it leaves
@@ -29,7 +29,7 @@ export interface FairStack {
 
 const FILE_BYTES = 20 * 1024 * 1024;
 
-/** The local main with its embedded sandbox (no SANDBOX_URL), tenants alice and bob, and a file server on loopback. */
+/** The local main with its own sandbox service (no SANDBOX_URL), tenants alice and bob, and a file server on loopback. */
 export async function startFairStack(env: Record<string, string> = {}): Promise<FairStack> {
   const block = Buffer.alloc(1024 * 1024, 'x');
   const files: Server = createServer((_req, res) => {
@@ -138,7 +138,7 @@ export interface AttackReport {
 
 export interface Attack {
   name: string;
-  /** The finding of issue 26 it reproduces. */
+  /** The security review's finding it reproduces. */
   finding: string;
   /** The language of the context it needs, made before any attack starts (the others' floods would refuse it). */
   context?: 'python' | 'bash';

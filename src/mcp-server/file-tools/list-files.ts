@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
-import { ContextIdParam, resolveContext } from '../tools/context-params.ts';
+import { ContextIdParam } from '../tools/context-params.ts';
+import { decodeContextId } from '../tools/tenant-contexts.ts';
 import { failureOf, unknownContext } from '../tools/tool-failure.ts';
 import { defineTool, toolResult } from '../tools/tool-definition.ts';
 import { fileUri, pathPartsOrFailure } from './workspace-files.ts';
@@ -52,7 +53,7 @@ export const listFiles = defineTool({
   }),
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler({ context_id, path, depth, hidden }, deps) {
-    const address = resolveContext(deps, context_id);
+    const address = decodeContextId(deps, context_id);
     if (!address) return unknownContext(context_id);
     const folder = path ?? WORKSPACE_DIR;
     const checked = pathPartsOrFailure(folder);

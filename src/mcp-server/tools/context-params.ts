@@ -1,11 +1,10 @@
 /**
- * Pieces several tools share: the language parameter, context-id resolution and
+ * Pieces several tools share: the language and context-id parameters and
  * releasing a session whose last context is gone.
  */
 import { z } from 'zod';
-import { type ContextAddress, MAX_ID_LENGTH } from '../context-ids/context-id.ts';
+import { MAX_ID_LENGTH } from '../context-ids/context-id.ts';
 import { LANGUAGES, normalizeLanguage, unsupportedLanguage } from '../../protocol/sandbox-api.ts';
-import { decodeContextId } from './tenant-contexts.ts';
 import type { ToolDeps } from './tool-definition.ts';
 
 /**
@@ -18,11 +17,6 @@ export const LanguageParam = z.preprocess(
 );
 
 export const ContextIdParam = z.string().min(1).max(MAX_ID_LENGTH).describe('A context_id returned by create_context or list_contexts.');
-
-/** Decodes an id the agent gave; undefined (another tenant's, altered, not ours) means "refuse it before touching the sandbox". */
-export function resolveContext(deps: ToolDeps, contextId: string): ContextAddress | undefined {
-  return decodeContextId(deps, contextId);
-}
 
 /**
  * After a session's last context is gone, hand the session back (FC deletes it).

@@ -5,7 +5,8 @@
  * context would lose its state; E2B and Alibaba change a sandbox's rules at run time the same way.
  */
 import { z } from 'zod';
-import { ContextIdParam, NetworkParam, NetworkReport, networkOf, networkPolicyOf, resolveContext } from './context-params.ts';
+import { ContextIdParam, NetworkParam, NetworkReport, networkOf, networkPolicyOf } from './context-params.ts';
+import { decodeContextId } from './tenant-contexts.ts';
 import { failureOf, unknownContext } from './tool-failure.ts';
 import { defineTool, toolResult } from './tool-definition.ts';
 
@@ -20,7 +21,7 @@ export const setNetwork = defineTool({
   outputSchema: z.object({ context_id: z.string(), network: NetworkReport }),
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler({ context_id, network }, deps) {
-    const address = resolveContext(deps, context_id);
+    const address = decodeContextId(deps, context_id);
     if (!address) return unknownContext(context_id);
     try {
       const context = await deps.sandbox.setNetwork(address.session, address.sandboxContextId, networkPolicyOf(network));

@@ -117,7 +117,8 @@ export class SessionSpace {
     const worker = await this.#files?.catch(() => undefined);
     await worker?.close();
     try {
-      // Whatever left its kernel's process group goes too, before its files (issue 26, 4b).
+      // Whatever left its kernel's process group goes too, before its files: jobs outside
+      // the group (bash-kernel.py starts bash in a session of its own) would otherwise outlive it.
       await this.#lease?.endProcesses();
       await this.#settings.limits.removeWorkspace(this.workspace);
     } finally {

@@ -1,4 +1,4 @@
-# The embedded sandbox's file IO for one session, run inside the session's jail (as the
+# The sandbox service's file IO for one session, run inside the session's jail (as the
 # jail's user, with its mounts, seccomp filter and host uid), so that it sees exactly what the
 # code sees and can reach nothing the code cannot. The server never opens a path the code
 # controls: it asks this process, over stdin/stdout.

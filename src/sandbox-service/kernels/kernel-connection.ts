@@ -18,7 +18,7 @@ const PROTOCOL_VERSION = '5.3';
  */
 const RECEIVE_QUEUE = 8;
 
-/** What this process takes from a kernel (issue 26): beyond it the connection drops, and the kernel is dead to us. */
+/** What this process takes from a kernel, outside every cgroup, so code cannot make it hold unbounded memory: beyond it the connection drops, and the kernel is dead to us. */
 export type ConnectionLimits = MessageLimits;
 
 export interface MessageHeader {

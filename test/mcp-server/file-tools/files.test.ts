@@ -1,5 +1,5 @@
 // Files in and out of a context through the official MCP client (both protocol eras for
-// the round trips), against a real MCP server process and a real embedded sandbox:
+// the round trips), against a real MCP server process and a real sandbox service:
 // write_file, read_file, list_files, the file resources, run_code's links to files a run
 // wrote, and the refusals (paths, links, sizes, URLs to private addresses) and privacy.
 import assert from 'node:assert/strict';
@@ -39,7 +39,7 @@ before(async () => {
       return;
     }
     if (request.url === '/trickle') {
-      // A byte every 400 ms, for as long as the client stays (issue 17, finding 8).
+      // A byte every 400 ms, for as long as the client stays.
       response.writeHead(200, { 'content-type': 'text/plain' });
       const timer = setInterval(() => response.write('x'), 400);
       response.on('close', () => clearInterval(timer));

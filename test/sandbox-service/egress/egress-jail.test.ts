@@ -1,5 +1,5 @@
 /**
- * Per-context egress in the real jail (issue 28): a context's kernel reaches hosts only through
+ * Per-context egress in the real jail: a context's kernel reaches hosts only through
  * the policy proxy, under its own policy, changed at run time without a restart; a denial is a
  * 403 at once naming the sandbox's network policy and the host; nothing resolves inside the jail,
  * and a denied host costs no DNS query and no disk. Offline: the upstream is on loopback, allowed
