@@ -36,7 +36,7 @@ import {
   RunStatus,
   SESSIONS_ROUTE,
   SessionList,
-  TenantQuota,
+  type TenantQuota,
   WrittenFile,
 } from '../../../src/protocol/sandbox-api.ts';
 import { readLines } from '../../../src/mcp-server/sandbox-client/execution.ts';
