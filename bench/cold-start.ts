@@ -121,7 +121,12 @@ async function sizes(dir: string): Promise<{ startKiB: number; startGzKiB: numbe
 
 async function main() {
   // s.yaml's command and V8 flags for the bundle; the baseline runs on the same node, flagless.
-  const rendered = await renderServerlessYaml(ROOT, { CONTEXT_SECRET: 'bench-context-secret-0123456789', MCP_AUTH_TOKEN: TOKEN });
+  // s.yaml requires SANDBOX_API_TOKEN (the sandbox function's token) to render; never used here.
+  const rendered = await renderServerlessYaml(ROOT, {
+    CONTEXT_SECRET: 'bench-context-secret-0123456789',
+    MCP_AUTH_TOKEN: TOKEN,
+    SANDBOX_API_TOKEN: 'bench-sandbox-token-not-used',
+  });
   const bundleRuntime = rendered.resources.mcp!.props.customRuntimeConfig as CustomRuntimeConfig;
   const baselineRuntime: CustomRuntimeConfig = { command: bundleRuntime.command, args: ['server.mjs'] };
   const codeDir = await codeFolder({ build: false });

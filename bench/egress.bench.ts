@@ -1,5 +1,5 @@
 /**
- * What the policy proxy costs a download (issue 28): 10 MB from a loopback server, in turns.
+ * What the policy proxy costs a download: 10 MB from a loopback server, in turns.
  * (1) On the host, the proxy alone: Node's http client straight to the server, against the same
  *     through the proxy's unix socket (absolute-URI forwarding, and a CONNECT tunnel).
  * (2) From a Python kernel in the jail (urllib): through the bridge and the proxy (a context's

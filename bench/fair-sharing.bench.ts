@@ -1,6 +1,6 @@
 /**
- * Fair sharing under attack (issue 26): tenant bob's trivial run_code on `npm start`'s stack
- * (the local main, its embedded sandbox) while tenant alice runs each attack of the review
+ * Fair sharing under attack (the security review's attacks on what tenants share): tenant bob's trivial run_code on `npm start`'s stack
+ * (the local main, its own sandbox service) while tenant alice runs each attack of the review
  * alone, then all at once; p50 and p99 against bob's on the idle server measured right before
  * each line, and the ratio of the p99s (the target: at most ×3, and no error). Not a test:
  * test/e2e/fair-sharing.test.ts asserts the all-at-once line. The attacks are

@@ -1,5 +1,5 @@
 /**
- * Warm kernels with the jail on and off, side by side in one run (issue 27, item 5): each
+ * Warm kernels with the jail on and off, side by side in one run (does the pool still pay without the jail?): each
  * round a new session creates a Python context and runs `1+1`, timed from the creation's
  * request to the first result, the spare taken from the pool (its fresh workspace and uid
  * become the session's). Between rounds the session ends and the pool refills. Then, for

@@ -1,13 +1,13 @@
 /**
- * The results viewer (MCP Apps, issue 32): what a person waits for, with a 100,000-row
- * DataFrame (5 columns) in a context, the MCP server under tsx on the embedded sandbox, the
+ * The results viewer (MCP Apps): what a person waits for, with a 100,000-row
+ * DataFrame (5 columns) in a context, the MCP server under tsx on the sandbox service, the
  * view in Debian's Chromium with ext-apps' AppBridge as the host (test/support/app-host.ts):
  * - first paint: the view's HTML put into the iframe → the first page of the table on screen
  *   (ui/initialize, the tool result, the render), and the same from the tool result alone;
  * - a page: result_page called directly (unsorted, and sorted by a number or a text column:
  *   the whole table read, unzipped, parsed and sorted per call), and a click on "Next" in the
  *   view until the new rows show (through the host's tools/call).
- * Targets (issue 32): first paint < 1 s, a page < 300 ms at p95.
+ * Targets (what a person waiting on a table tolerates): first paint < 1 s, a page < 300 ms at p95.
  */
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { startSandbox } from '../src/sandbox-service/index.ts';

@@ -1,4 +1,4 @@
-/** `npm run bench` runs every bench/*.bench.ts; this one is the embedded sandbox against Jupyter Server. */
+/** `npm run bench` runs every bench/*.bench.ts; this one is the sandbox service against Jupyter Server. */
 import { main } from './sandbox.ts';
 
 await main();

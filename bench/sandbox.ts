@@ -1,5 +1,5 @@
 /**
- * Benchmark of the embedded sandbox against Jupyter Server, side by side in one run
+ * Benchmark of the sandbox service against Jupyter Server, side by side in one run
  * on one machine: the same ipykernel (/usr/bin/python3) reached over our HTTP
  * protocol (ZeroMQ behind it) and over Jupyter Server's websocket with
  * `@jupyterlab/services`. A third column-less measurement, the kernel spoken to
@@ -21,11 +21,11 @@ import { summarize, type Summary } from './lib/stats.ts';
 import { formatComparisonTable, formatMs, speedup, type ComparisonRow } from './lib/table.ts';
 import { connectKernel, startPlainKernel } from './lib/zmq-kernel.ts';
 
-/** What the bench needs of a running embedded sandbox. */
+/** What the bench needs of a running sandbox service. */
 export type RunningSandbox = Pick<Awaited<ReturnType<typeof startSandbox>>, 'url' | 'close'>;
 
 export interface SandboxBenchOptions {
-  /** Starts the embedded sandbox on a free loopback port; the bench asks for one without a pool too. */
+  /** Starts the sandbox service on a free loopback port; the bench asks for one without a pool too. */
   start: (overrides?: { poolSize?: number }) => Promise<RunningSandbox>;
   /** Timed trivial executes per path. */
   executes: number;
@@ -52,7 +52,7 @@ export interface BenchReport {
 
 const CODE = '1+1';
 const EXPECTED = '2';
-const OURS = 'embedded sandbox (HTTP)';
+const OURS = 'sandbox service (HTTP)';
 const BASELINE = 'Jupyter Server (websocket)';
 
 export async function runSandboxBench(options: SandboxBenchOptions): Promise<BenchReport> {
@@ -60,7 +60,7 @@ export async function runSandboxBench(options: SandboxBenchOptions): Promise<Ben
   const cleanups: (() => Promise<void>)[] = [];
   const loadBefore = loadavg()[0]!;
   try {
-    log('starting the embedded sandbox, Jupyter Server and a plain kernel ...');
+    log('starting the sandbox service, Jupyter Server and a plain kernel ...');
     // Started together; whichever did start is stopped, even when another failed.
     const track = <T extends { close(): Promise<void> }>(starting: Promise<T>) =>
       starting.then((value) => {
@@ -282,7 +282,7 @@ function report(options: SandboxBenchOptions, m: Measurements): BenchReport {
   for (const row of rows) {
     if (row.met === false) notes.push(`Missed: ${row.metric}: ours p50 ${formatMs(row.ours!.p50)} ms against "${row.target}".`);
   }
-  const title = `Embedded sandbox vs Jupyter Server, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}`;
+  const title = `Sandbox service vs Jupyter Server, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}`;
   return { title, rows, table: formatComparisonTable(rows, { ours: OURS, baseline: BASELINE }), notes };
 }
 

@@ -1,5 +1,5 @@
 /**
- * What OpenTelemetry costs a call (issue 31): a trivial run_code over a plain HTTP POST to the
+ * What OpenTelemetry costs a call: a trivial run_code over a plain HTTP POST to the
  * FC bundle (dist/fc.js), with export off (no OTLP endpoint: nothing loaded) against export on
  * (spans and metrics to a loopback OTLP sink, each answer's spans flushed before it ends, as on
  * FC), and on with every trace sampled out. Each MCP server has a sandbox of its own, traced

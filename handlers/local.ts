@@ -1,4 +1,4 @@
-// `npm start`: the MCP server on 127.0.0.1:3000 (MCP_HOST, MCP_PORT) with an embedded sandbox unless SANDBOX_URL is set.
+// `npm start`: the MCP server on 127.0.0.1:3000 (MCP_HOST, MCP_PORT) with its own sandbox service unless SANDBOX_URL is set.
 import { runMain } from '../src/shared/cli.ts';
 import { runLocal } from '../src/local-main.ts';
 

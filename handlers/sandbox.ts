@@ -1,5 +1,5 @@
 /**
- * `npm run sandbox`: the embedded sandbox alone (E2B's code-interpreter API),
+ * `npm run sandbox`: the sandbox service alone (E2B's code-interpreter API),
  * configured from SANDBOX_* environment variables. Also the entry of the sandbox's
  * container image (infra/Containerfile), where FC_CUSTOM_LISTEN_PORT sets the port.
  * startSandbox decides the jail (SANDBOX_JAIL) and says so, as it does for `npm start`.

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Desktop clients (Claude Desktop, Cursor …): MCP over stdin/stdout, with an embedded sandbox unless SANDBOX_URL is set.
+// Desktop clients (Claude Desktop, Cursor …): MCP over stdin/stdout, with its own sandbox service unless SANDBOX_URL is set.
 import { runMain } from '../src/shared/cli.ts';
 import { runLocal } from '../src/local-main.ts';
 

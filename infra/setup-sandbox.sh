@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the embedded sandbox needs. Idempotent: installs
+# Installs the Debian packages the sandbox service needs. Idempotent: installs
 # only what is missing, so it is cheap to run before every start.
 set -euo pipefail
 # --check: say what is missing and the command that installs it, install nothing (exit 1 when

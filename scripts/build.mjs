@@ -5,11 +5,11 @@
  *
  * - dist/fc.js: the Function Compute handler, self-contained (no node_modules beside
  *   it). Code splitting keeps what only some requests need, the FC SDK, in chunks
- *   loaded on first use. The embedded sandbox (zeromq, deno) must not be in it: the
+ *   loaded on first use. The sandbox service (zeromq, deno) must not be in it: the
  *   build fails if it is.
  * - dist/stdio.js: the package's bin. It runs from an installed package, so its npm
  *   dependencies stay external (zeromq is native and cannot be bundled anyway). The files
- *   the embedded sandbox reads beside its modules (*.py) are copied beside it.
+ *   the sandbox service reads beside its modules (*.py) are copied beside it.
  *
  * Prints the size of every file and of what FC loads at start.
  */
@@ -99,7 +99,7 @@ async function main() {
   });
   const forbidden = Object.keys(fc.metafile.inputs).filter((input) => FORBIDDEN_IN_FC.some((re) => re.test(input)));
   if (forbidden.length > 0) {
-    throw new Error(`the FC bundle must not contain the embedded sandbox, but it pulls in:\n  ${forbidden.slice(0, 10).join('\n  ')}`);
+    throw new Error(`the FC bundle must not contain the sandbox service, but it pulls in:\n  ${forbidden.slice(0, 10).join('\n  ')}`);
   }
 
   const stdio = await build({
@@ -108,9 +108,9 @@ async function main() {
     outdir,
     packages: 'external',
   });
-  // The embedded sandbox reads its Python helpers beside its modules, i.e. beside the bundle.
+  // The sandbox service reads its Python helpers beside its modules, i.e. beside the bundle.
   if (copyBundleAssets(stdio.metafile, root, outdir).length === 0)
-    throw new Error('found no file the embedded sandbox reads beside its modules (file-worker.py at least)');
+    throw new Error('found no file the sandbox service reads beside its modules (file-worker.py at least)');
 
   // dist/ is what FC runs from (/code/dist): .js files there are ES modules whatever surrounds them.
   await writeFile(join(outdir, 'package.json'), `${JSON.stringify({ type: 'module', private: true }, null, 2)}\n`);

@@ -1,5 +1,5 @@
 /**
- * `npm start` and the stdio entry point: the MCP server with an embedded sandbox
+ * `npm start` and the stdio entry point: the MCP server with its own sandbox service
  * (unless SANDBOX_URL points at one), on the configured transport.
  */
 import { randomBytes } from 'node:crypto';
@@ -17,7 +17,8 @@ import { listenHttp } from './shared/listen-http.ts';
 import { logShutdown, onShutdown } from './shared/shutdown.ts';
 
 /**
- * The embedded sandbox (issue 2), loaded only when this process needs one, with the
+ * The sandbox service, loaded only when this process needs one (so the FC bundle and a
+ * process given SANDBOX_URL never load the kernels' modules), with the
  * options the configuration read from SANDBOX_* (and the session header the MCP side uses).
  */
 async function startEmbeddedSandbox(config: Config, overrides: { port?: number; apiToken: string }, env: Env) {
@@ -54,11 +55,11 @@ export async function runLocal(env: Env, argv: readonly string[], forced: { tran
     if (missing) throw new ConfigError(missing);
   }
 
-  // Loaded first: it checks the OTEL_* variables the embedded sandbox reads too.
+  // Loaded first: it checks the OTEL_* variables the sandbox service reads too.
   const telemetry = await loadMcpTelemetry(env);
 
   // stdio: a desktop client owns this process; an ephemeral port avoids clashing with `npm start`.
-  // The embedded sandbox answers only whoever holds this token: this process's MCP side.
+  // The sandbox service answers only whoever holds this token: this process's MCP side.
   const sandboxApiToken = config.sandboxUrlSetting
     ? config.sandboxApiToken
     : (config.sandboxApiToken ?? randomBytes(32).toString('base64url'));

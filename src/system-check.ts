@@ -1,5 +1,5 @@
 /**
- * Before an embedded sandbox starts: are its Debian packages installed? The same list and check
+ * Before a local sandbox service starts: are its Debian packages installed? The same list and check
  * `npm start` makes (infra/setup-sandbox.sh, which scripts/ensure-system.mjs runs), in its --check
  * mode: nothing is installed from here (a desktop client may run the installed package's bin), the
  * missing packages and the one command that installs them are said once, then the process stops.

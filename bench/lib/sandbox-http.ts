@@ -1,4 +1,4 @@
-/** The embedded sandbox as a client sees it over HTTP: create a context, run code to end_of_execution. */
+/** The sandbox service as a client sees it over HTTP: create a context, run code to end_of_execution. */
 import { readLines } from '../../src/mcp-server/sandbox-client/execution.ts';
 import { parseExecutionEvent, type Context } from '../../src/protocol/sandbox-api.ts';
 

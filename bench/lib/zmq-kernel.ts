@@ -1,7 +1,7 @@
 /**
  * The floor under both paths: one ipykernel spoken to directly with the Jupyter
  * messaging protocol over ZeroMQ, with no HTTP server in between. Deliberately
- * minimal and independent of the embedded sandbox's own client, so the bench can
+ * minimal and independent of the sandbox service's own client, so the bench can
  * say how much of a request's time is the kernel's and how much is ours.
  */
 import { spawn } from 'node:child_process';

@@ -20,9 +20,9 @@ export interface AppDepsOverrides {
   sessions?: SandboxSessionsFactory;
   /** Adds a credential to each sandbox request, from the incoming request (FC). */
   authorize?: (incoming: Request) => SandboxClientOptions['authorize'];
-  /** Overrides config.sandboxUrl (npm start: the embedded sandbox's actual URL). */
+  /** Overrides config.sandboxUrl (npm start: the sandbox service's actual URL). */
   sandboxUrl?: string;
-  /** Overrides config.sandboxApiToken (npm start: the token it gave its embedded sandbox). */
+  /** Overrides config.sandboxApiToken (npm start: the token it gave its own sandbox service). */
   sandboxApiToken?: string;
   /** Traces and metrics (loadMcpTelemetry), when an OTLP endpoint is set. */
   telemetry?: McpTelemetry;

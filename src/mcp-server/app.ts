@@ -103,6 +103,18 @@ function accessTokensOnFirstUse(options: JwtAccessTokenOptions): JwtAccessTokens
   };
 }
 
+/**
+ * The MCP server as one Hono app: the HTTP edge (auth, guards, body limits, one error
+ * model) in front of /mcp, /invoke, legacy SSE and the health routes, each MCP request
+ * served by a new McpServer. `deps` holds everything it talks to (createAppDeps builds
+ * them from the settings; tests pass fakes); it keeps no state of its own.
+ *
+ * @example
+ * const config = loadConfig(process.env, process.argv.slice(2));
+ * const logger = createLogger({ level: config.logLevel });
+ * const app = createApp(createAppDeps(config, logger));
+ * const listener = await listenHttp(app, config.host, config.port);
+ */
 export function createApp(deps: AppDeps): Hono<Env> {
   const { config, logger } = deps;
   const app = new Hono<Env>();

@@ -16,9 +16,9 @@ import { LOG_LEVELS, type LogLevel } from '../shared/logger.ts';
 import { isLoopbackHost } from '../shared/local-request.ts';
 import { DEFAULT_SESSION_HEADER, SessionId } from '../protocol/sandbox-api.ts';
 import type { FcSessionsSettings } from './sessions/types.ts';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_RUN_TIMEOUT_SECONDS } from '../protocol/limits.ts';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_RUN_TIMEOUT_SECONDS, MAX_RUN_TIMEOUT_SECONDS } from '../protocol/limits.ts';
 import { DEFAULT_SESSION_ID } from './context-ids/context-id.ts';
-import { DEFAULT_DEADLINE_MS, DEFAULT_MIN_BYTES_PER_SECOND } from './net/public-fetch.ts';
+import { DEFAULT_DEADLINE_MS, DEFAULT_MIN_BYTES_PER_SECOND } from './net/public-fetch-defaults.ts';
 
 /** CLI flag → environment variable of the same meaning. */
 export const CLI_FLAGS = {
@@ -45,7 +45,7 @@ export const CLI_FLAGS = {
   'max-requests-per-tenant': 'MCP_MAX_REQUESTS_PER_TENANT',
   'body-timeout': 'MCP_BODY_TIMEOUT_SECONDS',
   'max-connections': 'MCP_MAX_CONNECTIONS',
-} as const;
+} as const satisfies Record<string, keyof z.input<typeof McpEnv>>;
 
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
@@ -60,11 +60,14 @@ export const DEFAULT_BODY_TIMEOUT_SECONDS = 30;
 export const DEFAULT_MAX_CONNECTIONS = 512;
 
 /**
- * Env names are the schema's keys, so an issue names the variable the user must fix.
- * The embedded sandbox's variables are read here too (npm start passes them on), with
+ * The MCP server's variables, each declared once here: its name (the key, so an issue names the
+ * variable the user must fix), type, bounds and default. CLI_FLAGS names some of them;
+ * docs/configuration.md's table lists them all (test/repo/settings-docs.fast.test.ts holds it
+ * to this schema).
+ * The sandbox service's variables are read here too (npm start passes them on), with
  * the same schemas `npm run sandbox` reads them with.
  */
-const EnvSchema = SandboxEnv.extend({
+export const McpEnv = SandboxEnv.extend({
   MCP_TRANSPORT: envText.pipe(z.enum(['http', 'stdio', 'sse']).default('http')),
   MCP_HOST: envText.pipe(z.string().default('127.0.0.1')),
   MCP_PORT: envNumber.pipe(port.default(3000)),
@@ -107,8 +110,9 @@ const EnvSchema = SandboxEnv.extend({
   MCP_FETCH_MIN_BYTES_PER_SECOND: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_MIN_BYTES_PER_SECOND)),
   /** write_file's url: the bytes of downloads this process holds at once, all tenants together. */
   MCP_FETCH_MAX_BYTES_IN_FLIGHT: envNumber.pipe(positiveInt.default(DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT)),
-  RUN_TIMEOUT_SECONDS: envNumber.pipe(positiveInt.default(DEFAULT_RUN_TIMEOUT_SECONDS)),
-  // Callers and OAuth (issue 11): who a caller is, and the OAuth 2.1 resource server
+  /** run_code's timeout when the call names none; at most what a call may ask for (run_code's cap). */
+  RUN_TIMEOUT_SECONDS: envNumber.pipe(positiveInt.max(MAX_RUN_TIMEOUT_SECONDS).default(DEFAULT_RUN_TIMEOUT_SECONDS)),
+  // Callers and OAuth: who a caller is, and the OAuth 2.1 resource server
   /** The URL clients reach this server at (scheme, host, any prefix; no MCP path), e.g. https://ci.example.com */
   MCP_PUBLIC_URL: envText.pipe(z.url({ protocol: /^https?$/ }).optional()),
   /** The authorization server whose access tokens are accepted (its `iss`). */
@@ -204,7 +208,7 @@ export interface Config {
   allowUnauthenticated: boolean;
   /** MCP_MAX_BODY_BYTES (--max-body-bytes): the largest request body. @default DEFAULT_MAX_BODY_BYTES (8388608, 8 MiB) */
   maxBodyBytes: number;
-  /** RUN_TIMEOUT_SECONDS (--run-timeout): run_code's timeout when the caller gives none. @default DEFAULT_RUN_TIMEOUT_SECONDS (300) */
+  /** RUN_TIMEOUT_SECONDS (--run-timeout): run_code's timeout when the caller gives none (at most MAX_RUN_TIMEOUT_SECONDS, 3600). @default DEFAULT_RUN_TIMEOUT_SECONDS (300) */
   runTimeoutSeconds: number;
   /** MCP_MAX_FILE_BYTES: the most bytes write_file takes and read_file or resources/read return. @default 20971520 (20 MiB) */
   maxFileBytes: number;
@@ -233,7 +237,7 @@ export interface OAuthConfig {
 
 export interface LoadConfigOptions {
   /** Overrides applied after env and flags (handlers: e.g. FC's listen address). */
-  overrides?: Partial<Record<keyof z.input<typeof EnvSchema>, string>>;
+  overrides?: Partial<Record<keyof z.input<typeof McpEnv>, string>>;
 }
 
 /** What one client may hold of the HTTP listener (listenHttp's bounds), from the settings. */
@@ -258,7 +262,7 @@ function flagsToEnv(argv: readonly string[]): Record<string, string> {
 }
 
 /** The OAuth resource server's settings, or undefined without MCP_OAUTH_ISSUER. */
-function oauthConfig(e: z.output<typeof EnvSchema>, publicUrl: string | undefined): OAuthConfig | undefined {
+function oauthConfig(e: z.output<typeof McpEnv>, publicUrl: string | undefined): OAuthConfig | undefined {
   const issuer = e.MCP_OAUTH_ISSUER;
   if (!issuer) {
     const stray = (['MCP_OAUTH_AUDIENCE', 'MCP_OAUTH_SCOPES'] as const).filter((k) => e[k]);
@@ -290,7 +294,7 @@ function oauthConfig(e: z.output<typeof EnvSchema>, publicUrl: string | undefine
  */
 export function loadConfig(env: Env, argv: readonly string[] = [], options: LoadConfigOptions = {}): Config {
   const merged = { ...env, ...flagsToEnv(argv), ...options.overrides };
-  const e = parseEnv(EnvSchema, merged, (message) => new ConfigError(message));
+  const e = parseEnv(McpEnv, merged, (message) => new ConfigError(message));
   let authTokens: StaticToken[];
   try {
     authTokens = parseStaticTokens(e.MCP_AUTH_TOKEN);

@@ -1,7 +1,7 @@
 /**
  * The sandbox wire protocol: the HTTP API of E2B's code-interpreter server, which
  * Alibaba's sandbox-code-interpreter image speaks too. Written once, here, and
- * imported by both the MCP side's client and the embedded sandbox's server, so the
+ * imported by both the MCP side's client and the sandbox service's server, so the
  * two cannot drift apart. Fields marked "extension" are ours; a sandbox that does
  * not know them ignores them, and a client must cope with their absence.
  */
@@ -20,7 +20,7 @@ export const SessionHeaderName = z
   .refine((name) => !name.toLowerCase().startsWith('x-fc-'), 'must not start with "x-fc-" (reserved by Function Compute)')
   .transform((name) => name.toLowerCase());
 
-/** A session header's value; the embedded sandbox makes it a directory name, so a safe alphabet. */
+/** A session header's value; the sandbox service makes it a directory name, so a safe alphabet. */
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const SESSION_ID_RULE = '1–128 letters, digits, ".", "_" or "-", starting with a letter or digit';
 export const SessionId = z.string().regex(SESSION_ID_PATTERN, `must be ${SESSION_ID_RULE}`);
@@ -276,7 +276,7 @@ export const SANDBOX_ERROR_NAMES = {
   cancelled: 'CancelledError',
 } as const;
 
-// ---- files: Alibaba's code-interpreter image's file API, which the embedded sandbox serves too ----
+// ---- files: Alibaba's code-interpreter image's file API, which the sandbox service serves too ----
 // Paths are inside the context's filesystem: relative to the workspace (WORKSPACE_DIR) or absolute under it.
 
 /** Where a session's files live, as code inside sees them (E2B's and Alibaba's default cwd). */
@@ -321,6 +321,19 @@ export const FileEntry = z.object({
 });
 export type FileEntry = z.infer<typeof FileEntry>;
 
+export const FILE_ENTRY_TYPES = ['file', 'directory', 'symlink', 'other'] as const;
+
+/**
+ * A FileEntry as this project's sandbox service answers it: every field, always, and one of
+ * FILE_ENTRY_TYPES. A client must still take the looser FileEntry from other sandboxes.
+ */
+export const CompleteFileEntry = FileEntry.required().extend({
+  type: z.enum(FILE_ENTRY_TYPES),
+  /** ISO 8601 with microseconds, so a file rewritten within a second shows as changed. */
+  modifiedTime: z.string(),
+});
+export type CompleteFileEntry = z.infer<typeof CompleteFileEntry>;
+
 export const FileContent = FileEntry.extend({ content: z.string(), encoding: z.enum(FILE_ENCODINGS) });
 
 /** A file's bytes as text, when they are valid UTF-8 without NUL bytes (else it goes as base64, or as a blob). */
@@ -356,12 +369,81 @@ export const DirectoryListing = z.object({
   truncated: z.boolean().optional(),
 });
 export type DirectoryListing = z.infer<typeof DirectoryListing>;
+/** A DirectoryListing as this project's sandbox service answers it (complete entries, `truncated` always said). */
+export const CompleteDirectoryListing = DirectoryListing.extend({ entries: z.array(CompleteFileEntry), truncated: z.boolean() });
+export type CompleteDirectoryListing = z.infer<typeof CompleteDirectoryListing>;
 
 export const EntryResponse = z.object({ entry: FileEntry });
+export type EntryResponse = z.infer<typeof EntryResponse>;
+/** An EntryResponse as this project's sandbox service answers it. */
+export const CompleteEntryResponse = z.object({ entry: CompleteFileEntry });
+export type CompleteEntryResponse = z.infer<typeof CompleteEntryResponse>;
 
 export const MkdirRequest = z.object({ path: z.string().min(1), parents: z.boolean().optional(), mode: FileMode.optional() });
 export const MoveRequest = z.object({ source: z.string().min(1), destination: z.string().min(1) });
 export const RemoveRequest = z.object({ path: z.string().min(1) });
+
+/**
+ * Every refusal of the sandbox service carries a stable code in this response header
+ * (extension), one of REFUSAL_CODES; the body stays the plain-text message E2B's clients
+ * read. Clients tell refusals apart by the code, never by the message's words.
+ */
+export const REFUSAL_CODE_HEADER = 'x-sandbox-refusal';
+
+/** The refusal codes and the HTTP status each is answered with. */
+export const REFUSAL_CODES = {
+  /** the request is malformed or asks for something impossible; the message says what */
+  invalid_request: 400,
+  /** the sandbox's API token is missing or wrong (SANDBOX_API_TOKEN) */
+  unauthorized: 401,
+  /** a web page's request (foreign Host or Origin), or the file worker's "permission denied" */
+  forbidden: 403,
+  /** a context, run or process the session does not hold */
+  not_found: 404,
+  /** a file route asked for a session without live contexts (EXISTING_SESSION_HEADER); begins with UNKNOWN_SESSION_REFUSAL */
+  unknown_session: 404,
+  /** no such file or directory in the workspace */
+  file_not_found: 404,
+  /** a network policy (allowOut, denyOut) beyond the operator's ceiling, or where none can be enforced; begins with NETWORK_REFUSAL */
+  network_refused: 403,
+  /** a network policy that is not one: a host pattern that is none; begins with NETWORK_REFUSAL */
+  invalid_host_pattern: 400,
+  /** the path exists already, or is a directory that is not empty */
+  conflict: 409,
+  /** a run's events before the position asked for were read already */
+  gone: 410,
+  /** a body or file over the sandbox's limit (the message names the variable) */
+  too_large: 413,
+  /** a body that is not JSON (multipart for uploads) */
+  unsupported_media_type: 415,
+  /** the tenant holds as many contexts as its TenantQuota allows; begins with QUOTA_REFUSAL */
+  quota_reached: 429,
+  /** the context, the session or the sandbox holds as many runs as it takes; begins with RUNS_REFUSAL */
+  too_many_runs: 429,
+  /** the sandbox holds as many contexts (SANDBOX_MAX_CONTEXTS) or the session as many commands as they may */
+  at_capacity: 429,
+  /** the client went away before its request was whole */
+  client_closed: 499,
+  /** the sandbox failed; the message says how */
+  internal: 500,
+  /** the sandbox is shutting down, or a session's file worker ended */
+  unavailable: 503,
+  /** the workspace's disk limit is reached */
+  workspace_full: 507,
+} as const;
+export type RefusalCode = keyof typeof REFUSAL_CODES;
+
+/** The code a status is refused with when nothing more precise applies. */
+export function refusalCodeForStatus(status: number): RefusalCode {
+  const code = (Object.keys(REFUSAL_CODES) as RefusalCode[]).find((name) => REFUSAL_CODES[name] === status);
+  return code ?? (status >= 500 ? 'internal' : 'invalid_request');
+}
+
+/** The refusal code of a sandbox's answer; undefined from a sandbox that sends none (not this project's). */
+export function refusalCodeOf(headers: Headers): RefusalCode | undefined {
+  const code = headers.get(REFUSAL_CODE_HEADER);
+  return code !== null && Object.hasOwn(REFUSAL_CODES, code) ? (code as RefusalCode) : undefined;
+}
 
 /**
  * How the sandbox's refusals that a client must tell apart begin (extension): a 429 for a

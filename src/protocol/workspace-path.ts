@@ -1,6 +1,6 @@
 /**
  * The one rule for the paths file requests name, applied by the MCP side (to refuse
- * early, with the agent's own words) and by the embedded sandbox (which must not
+ * early, with the agent's own words) and by the sandbox service (which must not
  * trust its callers): relative to the workspace, or absolute under it; never "..";
  * nothing that resolves outside.
  */

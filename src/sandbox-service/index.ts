@@ -1,5 +1,5 @@
 /**
- * The embedded sandbox service: E2B's code-interpreter HTTP API over Jupyter
+ * The sandbox service: E2B's code-interpreter HTTP API over Jupyter
  * kernels isolated with bubblewrap. `startSandbox` is what `npm start`, stdio,
  * `npm run sandbox` and the container image call, so all of them decide the jail
  * (SANDBOX_JAIL), apply the pool's rule and say so in the same start lines;
@@ -81,6 +81,22 @@ const DEFAULT_LAUNCHERS: KernelLaunchers = {
  */
 export const GRACEFUL_CLOSE_MS = 6_000;
 
+/**
+ * Starts the sandbox service in this process: its HTTP API on `host:port` (port 0: a free
+ * one, see `url`), the jail and limits the host allows, a pool of warm kernels. `input`
+ * is the settings (parseSandboxOptions' shape; defaults for what is left out); close()
+ * stops every kernel and removes what the service made.
+ *
+ * @example
+ * const sandbox = await startSandbox({ port: 0, poolSize: 0 });
+ * const response = await fetch(`${sandbox.url}/contexts`, {
+ *   method: 'POST',
+ *   headers: { 'content-type': 'application/json', 'x-ci-session-id': 'my-session' },
+ *   body: JSON.stringify({ language: 'python' }),
+ * });
+ * console.log(await response.json());
+ * await sandbox.close();
+ */
 export async function startSandbox(input: SandboxOptions | SandboxOptionsInput = {}, deps: SandboxDeps = {}): Promise<RunningSandbox> {
   const options = parseSandboxOptions(input);
   // JSON log lines like every other line on stderr (stdio clients parse it).

@@ -172,8 +172,12 @@ export const SandboxOptions = z
 export type SandboxOptions = z.output<typeof SandboxOptions>;
 export type SandboxOptionsInput = z.input<typeof SandboxOptions>;
 
-/** Variable → the option it sets; of two variables for one option, the later wins. */
-const SANDBOX_ENV_OPTIONS: ReadonlyArray<readonly [keyof SandboxEnv, keyof SandboxOptionsInput]> = [
+/**
+ * Variable → the option it sets; of two variables for one option, the later wins. Every
+ * variable of SandboxEnv is here, and docs/sandbox.md's table lists each with its option's
+ * default (test/repo/settings-docs.fast.test.ts).
+ */
+export const SANDBOX_ENV_OPTIONS: ReadonlyArray<readonly [keyof SandboxEnv, keyof SandboxOptionsInput]> = [
   ['SANDBOX_HOST', 'host'],
   ['SANDBOX_PORT', 'port'],
   ['SANDBOX_API_TOKEN', 'apiToken'],

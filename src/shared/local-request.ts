@@ -1,6 +1,6 @@
 /**
  * Is a request local? One answer for both HTTP faces that a browser on this
- * machine could reach: the MCP edge on a loopback bind and the embedded sandbox's
+ * machine could reach: the MCP edge on a loopback bind and the sandbox service's
  * API. A page elsewhere reaches a loopback server through DNS rebinding (its own
  * name resolving to 127.0.0.1: a foreign Host) or by posting cross-site (a foreign
  * Origin); both are refused. Hand-written because Hono ships no Host check and the

@@ -10,7 +10,7 @@
  * The handlers must run in the server's own process: `npm start` and friends exec node
  * with tsx as an import, not the `tsx` CLI, whose parent process SIGKILLs its child
  * when the child does not acknowledge a relayed signal within 30 ms (a busy event loop),
- * which cut the stop short and left every workspace mounted (issue 23).
+ * which cut the stop short and left every workspace mounted.
  */
 
 import type { Logger } from './logger.ts';

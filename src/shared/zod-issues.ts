@@ -1,6 +1,6 @@
 /**
  * How a zod failure reads, everywhere (tool arguments, /invoke events, environment
- * variables, the embedded sandbox's options and requests): `path: message` per
+ * variables, the sandbox service's options and requests): `path: message` per
  * issue, joined by "; ", with `root` naming the whole value when an issue has no path.
  */
 import type { z } from 'zod';

@@ -5,7 +5,7 @@
  * folder, FC's variables, a bare PATH, nothing else). Then: it listens on 0.0.0.0,
  * /health answers within the health check's timeout, and a full MCP session (the
  * official client) works in FC session mode, with each request's x-fc-request-id in the
- * log lines. Behind it: a real embedded sandbox, reached through a stand-in for FC's
+ * log lines. Behind it: a real sandbox service, reached through a stand-in for FC's
  * signature-checking trigger gateway, and a stand-in for the FC Session API.
  */
 import assert from 'node:assert/strict';

@@ -3,7 +3,7 @@
  * deliver it — the event file's bytes as the body, an octet-stream content type, FC's
  * x-fc-* headers — to dist/fc.js started the way FC starts it (cwd the code folder,
  * s.yaml's environment, FC_SERVER_PORT as fc3's local emulation sets it, a bare PATH).
- * Behind it, as in the runtime-contract test: a real embedded sandbox reached through a
+ * Behind it, as in the runtime-contract test: a real sandbox service reached through a
  * stand-in for FC's signature-checking trigger gateway, and a stand-in for the FC
  * Session API. Then `npm run smoke` against the same running bundle.
  */

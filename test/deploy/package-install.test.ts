@@ -2,7 +2,7 @@
  * The npm package as a user gets it: `npm run build`, `npm pack`, the tarball installed into an
  * empty folder outside the repository (dependencies from the npm registry, the local cache first),
  * and its bin `fc-code-interpreter-mcp` (dist/stdio.js) started the way a desktop client's
- * configuration starts it, with its own embedded sandbox. Driven over stdio by the 1.x MCP client
+ * configuration starts it, with its own sandbox service. Driven over stdio by the 1.x MCP client
  * (`@modelcontextprotocol/sdk`, the bin by its path) and the 2.x one (`@modelcontextprotocol/client`,
  * through `npx -y fc-code-interpreter-mcp` as the README's configuration does): Python,
  * JavaScript (Deno, which the package brings), a chart, a file, stop. Also: what the tarball holds

@@ -1,5 +1,5 @@
-// What real clients stumbled on (issue 16, item 7), each against real processes: a real
-// MCP server on a real embedded sandbox, spoken to with the 1.x SDK client (what most
+// What real clients stumbled on, each against real processes: a real
+// MCP server on a real sandbox service, spoken to with the 1.x SDK client (what most
 // platforms, mcp-remote and Inspector 0.15 use), and handlers/stdio.ts spoken to raw.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -148,7 +148,7 @@ describe('the request log', () => {
 
 describe('stdio', () => {
   test('a line that is not JSON gets -32700, one that is no JSON-RPC message -32600; the session goes on; stderr is JSON lines only', async () => {
-    // With its own embedded sandbox, as desktop clients start it.
+    // With its own sandbox service, as desktop clients start it.
     const child = spawn(process.execPath, ['--import', 'tsx', 'handlers/stdio.ts'], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', SANDBOX_POOL_SIZE: '0', LOG_LEVEL: 'info' },
@@ -187,7 +187,7 @@ describe('stdio', () => {
         `${JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'health_check', arguments: {} } })}\n`,
       );
       assert.ok(await eventually(() => answers().some((a) => a.id === 2), 60_000), out);
-      // The embedded sandbox started (its limits line included): every stderr line is a JSON log line.
+      // The sandbox service started (its limits line included): every stderr line is a JSON log line.
       assert.ok(await eventually(() => err.includes('sandbox limits')), err);
       for (const line of err.split('\n').filter(Boolean)) assert.doesNotThrow(() => JSON.parse(line), `not JSON on stderr: ${line}`);
     } finally {

@@ -1,4 +1,4 @@
-// What agent developers' clients stumbled on in the second round (issue 33), each with the
+// What agent developers' clients stumbled on in the second round, each with the
 // client that found it, against a real MCP server on a real sandbox: the official SDKs'
 // 60 s request deadline, the Vercel AI SDK's strict base64 check, Mastra's use of
 // structuredContent alone (checked with the 1.x SDK and LangChain's adapters), the

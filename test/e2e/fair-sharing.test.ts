@@ -1,6 +1,6 @@
 /**
- * Fair sharing under attack (issue 26): while tenant alice runs every attack of the review at
- * once against `npm start`'s stack (the local main, its embedded sandbox), tenant bob's trivial
+ * Fair sharing under attack (a security review's attacks): while tenant alice runs every attack of the review at
+ * once against `npm start`'s stack (the local main, its own sandbox service), tenant bob's trivial
  * run_code keeps answering, with no error, at a p99 no worse than 3× its p99 on the idle
  * server. Bounded: bob's runs are counted, every attack repeats a fixed burst until bob is done
  * and cleans up after, the CPU loops it leaves end on their own within 60 s. Loopback only.
@@ -44,7 +44,7 @@ test(`bob's trivial run_code under every attack of alice's at once: no error (${
   assert.deepEqual(attacked.errors.slice(0, 3), [], `bob's errors under attack (${attacked.errors.length} of ${attacked.samples.length})`);
 });
 
-// Not met yet (issue 26 stays open for it): on 2 cores shared with other jobs bob's p99 under all
+// Not met yet: on 2 cores shared with other jobs bob's p99 under all
 // attacks at once was ×3.9 his idle p99 here on 2026-12-06 21:30 (p50 64 against 25 ms, no error;
 // the bench's all-at-once line ×2.8 to ×9 on this branch and on the session's start alike, once
 // alice's attacks ran from a process of their own: the p99 of 100 runs moves ×2–×5 between idle

@@ -1,5 +1,5 @@
 /**
- * OpenTelemetry from the MCP server (issue 31): a real server on a real sandbox exporting to a
+ * OpenTelemetry from the MCP server: a real server on a real sandbox exporting to a
  * loopback OTLP receiver, in protobuf and in JSON. One SERVER span per MCP request, named and
  * attributed by the MCP semantic conventions, continuing the caller's traceparent; a CLIENT span
  * per sandbox call under it; error.type on a failed tool call; never code, output or a token in

@@ -4,7 +4,7 @@
  * a real engine (podman with runc here) with FC's variables, s.yaml's environment for the
  * sandbox function and its port, published on loopback; the MCP function's built bundle
  * reaches it through the stand-ins for FC's signature-checking trigger gateway and the FC
- * Session API (the path test/deploy/fc-runtime-contract.test.ts takes with the embedded sandbox),
+ * Session API (the path test/deploy/fc-runtime-contract.test.ts takes with the sandbox service),
  * driven by the official MCP client. Twice: with the jail on (a runtime that leaves /proc
  * unmasked, SANDBOX_JAIL=on so it cannot quietly fall back), and with the jail forced off (a
  * runtime that lets no process make namespaces). Podman's default masked /proc is such a

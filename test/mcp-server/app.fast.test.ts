@@ -86,7 +86,17 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
     statFile: noFileApi,
     runEvents: noRuns,
     interruptRun: noRuns,
-    installPackages: noRuns,
+    // "huge-failure" fails with 100 KB of output (its first and last lines marked); anything else installs.
+    async installPackages(session, id, request) {
+      guard();
+      if (!(contexts.get(session) ?? []).some((c) => c.id === id)) throw new SandboxError('not_found', 'unknown or expired context', 404);
+      if (request.packages[0] === 'huge-failure') {
+        const output = `FIRST LINE\n${'pip says something long\n'.repeat(4000)}ERROR: LAST LINE\n`;
+        return { manager: 'pip', ok: false, installed: [], output, exit_code: 1 };
+      }
+      const installed = request.packages.map((name) => ({ name, version: '1.0' }));
+      return { manager: 'pip', ok: true, installed, output: 'Successfully installed', exit_code: 0 };
+    },
     async interruptTagged() {
       return undefined;
     },
@@ -205,6 +215,37 @@ for (const era of ERAS) {
       assert.deepEqual(plot.results[0]?.formats, ['text', 'png'], 'data, chart and extra are not formats');
       assert.equal(((await call('list_contexts')) as { contexts: unknown[] }).contexts.length, 1, 'the one-off context is gone');
       await call('stop_context', { context_id });
+      await client.close();
+    });
+
+    test("install_packages: what was installed, or the installer's text bounded to MCP_MAX_TEXT_BYTES, head and tail kept", async () => {
+      const { fetchApp } = makeApp();
+      const client = await clientFor(fetchApp, era);
+      await client.listTools(); // from here on the client checks structuredContent against the output schemas
+      const made = (await client.callTool({ name: 'create_context', arguments: {} })) as CallToolResult;
+      const { context_id } = made.structuredContent as { context_id: string };
+      const done = (await client.callTool({
+        name: 'install_packages',
+        arguments: { context_id, packages: ['fc-a', 'fc-b==1.0'] },
+      })) as CallToolResult;
+      assert.equal(done.isError, undefined);
+      assert.deepEqual((done.structuredContent as { installed: unknown[] }).installed, [
+        { name: 'fc-a', version: '1.0' },
+        { name: 'fc-b==1.0', version: '1.0' },
+      ]);
+      const failed = (await client.callTool({
+        name: 'install_packages',
+        arguments: { context_id, packages: ['huge-failure'] },
+      })) as CallToolResult;
+      assert.equal(failed.isError, true);
+      assert.equal((failed.structuredContent as { error: { kind: string } }).error.kind, 'install_failed');
+      const text = (failed.content[0] as { text: string }).text;
+      const max = loadConfig({}).maxTextBytes;
+      assert.ok(Buffer.byteLength(text) < max + 1024, `${Buffer.byteLength(text)} bytes`);
+      assert.match(text, /^pip install failed \(exit code 1\)/);
+      assert.match(text, /FIRST LINE/);
+      assert.match(text, /ERROR: LAST LINE\n$/);
+      assert.match(text, /bytes of \d+ cut here \(MCP_MAX_TEXT_BYTES=/);
       await client.close();
     });
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfig } from '../../src/mcp-server/config.ts';
 import { ConfigError } from '../../src/shared/cli.ts';
+import { MAX_RUN_TIMEOUT_SECONDS } from '../../src/protocol/limits.ts';
 
 const SECRET = { CONTEXT_SECRET: 'sixteen-chars-or-more' };
 
@@ -106,8 +107,14 @@ test('every bad variable is named, in one line', () => {
   );
 });
 
-test('--session-header reaches the embedded sandbox as well as the MCP side', () => {
+test('--session-header reaches the sandbox service as well as the MCP side', () => {
   const config = loadConfig({}, ['--session-header', 'X-My-Session']);
   assert.equal(config.sessionHeader, 'x-my-session');
   assert.equal(config.embeddedSandbox.SANDBOX_SESSION_HEADER, 'x-my-session');
+});
+
+test('RUN_TIMEOUT_SECONDS is at most what run_code lets a call ask for; MCP_MAX_CONTEXTS_PER_TENANT at least 1, as the docs say', () => {
+  assert.equal(loadConfig({ RUN_TIMEOUT_SECONDS: String(MAX_RUN_TIMEOUT_SECONDS) }).runTimeoutSeconds, MAX_RUN_TIMEOUT_SECONDS);
+  assert.throws(() => loadConfig({ RUN_TIMEOUT_SECONDS: '99999' }), /ConfigError: RUN_TIMEOUT_SECONDS: .*3600/);
+  assert.throws(() => loadConfig({ MCP_MAX_CONTEXTS_PER_TENANT: '0' }), /ConfigError: MCP_MAX_CONTEXTS_PER_TENANT: /);
 });

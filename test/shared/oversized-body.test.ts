@@ -1,7 +1,7 @@
 /**
  * An oversized request always gets its 413 and its message, never a reset connection
- * (issue 22): on every route with a body limit (the MCP server's /mcp, /invoke and
- * legacy /messages, as `npm start` runs it; the embedded sandbox's API), 20 requests
+ *: on every route with a body limit (the MCP server's /mcp, /invoke and
+ * legacy /messages, as `npm start` runs it; the sandbox service's API), 20 requests
  * at each of three sizes (just over the limit, 2.5x, 8x), with and without
  * Content-Length, with fetch and with the official MCP clients (1.x and 2.x); then a
  * kept-alive client's next request works. All of it once more with a CPU-bound process

@@ -1,5 +1,5 @@
 /**
- * Alice's side of the fair-sharing check (issue 26): the review's attacks, each a burst repeated
+ * Alice's side of the fair-sharing check: a security review's attacks, each a burst repeated
  * until told to stop, as raw JSON-RPC (2025, no initialize) any HTTP client can send, and the
  * loopback file server write_file's url attack downloads from. Run in a process of their own
  * (fair-attacker.ts, started by fair-sharing.ts's underAttack), as a real attacker is: alice's
@@ -88,7 +88,7 @@ export interface AttackReport {
 
 export interface Attack {
   name: string;
-  /** The finding of issue 26 it reproduces. */
+  /** The security review's finding it reproduces. */
   finding: string;
   /** The language of the context it needs, made before any attack starts (the others' floods would refuse it). */
   context?: 'python' | 'bash';

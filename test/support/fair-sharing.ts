@@ -1,6 +1,6 @@
 /**
- * Fair sharing under attack (issue 26): `npm start`'s stack (handlers/local.ts, its embedded
- * sandbox) with two named tenants; tenant alice runs the review's attacks (fair-attacks.ts) from
+ * Fair sharing under attack (a security review's attacks): `npm start`'s stack (handlers/local.ts, its own sandbox
+ * service) with two named tenants; tenant alice runs the review's attacks (fair-attacks.ts) from
  * a process of her own (fair-attacker.ts), tenant bob times a trivial run_code from this one.
  * Shared by test/e2e/fair-sharing.test.ts (all attacks at once, asserted) and
  * bench/fair-sharing.bench.ts (each attack alone and all at once, a table of ratios). Every
@@ -27,7 +27,7 @@ export interface FairStack {
   close(): Promise<void>;
 }
 
-/** The local main with its embedded sandbox (no SANDBOX_URL) and tenants alice and bob. */
+/** The local main with its own sandbox service (no SANDBOX_URL) and tenants alice and bob. */
 export async function startFairStack(env: Record<string, string> = {}): Promise<FairStack> {
   const mcp = await startMcp({
     MCP_AUTH_TOKEN: `alice:${ALICE},bob:${BOB}`,

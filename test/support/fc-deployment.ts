@@ -1,7 +1,7 @@
 /**
  * The MCP function as s.yaml deploys it, on stand-ins for the cloud: s.yaml rendered by
  * `s preview`, the built bundle started the FC way (./fc-bundle.ts) with the rendered
- * environment, and behind it a real embedded sandbox reached through a stand-in for FC's
+ * environment, and behind it a real sandbox service reached through a stand-in for FC's
  * signature-checking trigger gateway, plus a stand-in for the FC Session API. Shared by
  * the runtime-contract and the event tests.
  */
@@ -27,7 +27,7 @@ export interface FcDeploymentOptions {
   /** The token s.yaml hands both functions (default: one for tests). */
   sandboxApiToken?: string;
   /**
-   * The sandbox behind the trigger gateway stand-in: default a real embedded sandbox started
+   * The sandbox behind the trigger gateway stand-in: default a real sandbox service started
    * here, with the token; the image test passes its container's URL instead.
    */
   sandbox?: { url: string; close(): Promise<void> };

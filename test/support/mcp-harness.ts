@@ -1,6 +1,6 @@
 /**
  * Shared by the MCP end-to-end tests: real processes (the MCP server under tsx,
- * the embedded sandbox), the official MCP client, and clean-up of everything started.
+ * the sandbox service), the official MCP client, and clean-up of everything started.
  * Not a test file itself (no .test.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -14,7 +14,7 @@ import { stopChild } from './processes.ts';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SECRET = 'test-context-secret-0123456789';
 
-/** One real embedded sandbox on a free loopback port, no pre-started kernels. */
+/** One real sandbox service on a free loopback port, no pre-started kernels. */
 export async function startTestSandbox(options: Record<string, unknown> = {}): Promise<RunningSandbox> {
   return startSandbox({ host: '127.0.0.1', port: 0, poolSize: 0, ...options });
 }
@@ -28,7 +28,7 @@ export interface McpOnSandbox {
 }
 
 /**
- * For a test file: one real embedded sandbox, started with the first MCP server, and
+ * For a test file: one real sandbox service, started with the first MCP server, and
  * the MCP servers started on it; after the file's tests, the servers and then the
  * sandbox are stopped. (Node 20 starts a file's root-level before hooks without waiting
  * for the earlier ones, so nothing here relies on the order of hooks.)

@@ -1,5 +1,5 @@
 /**
- * What the sandbox tests share: a client that talks to the embedded sandbox the
+ * What the sandbox tests share: a client that talks to the sandbox service the
  * way the MCP side does (fetch + the client's NDJSON line reader + the protocol's
  * own parser). The processes of the sandboxes a test started: ./processes.ts.
  */

@@ -34,7 +34,7 @@ export function freshTmp(): string {
 }
 
 /**
- * Starts `npm run <script>` (start: the MCP server with its embedded sandbox; sandbox: the
+ * Starts `npm run <script>` (start: the MCP server with its own sandbox service; sandbox: the
  * sandbox alone) or, with `direct`, node on handlers/sandbox.ts, detached: its own process
  * group, as a service manager starts it. Resolves once the sandbox answers /health.
  */

@@ -7,11 +7,10 @@
  * signed address's second part is `res:<sandbox context id>:<file>`, which neither a sandbox
  * context id nor a run id (`run:`) starts with, so no id passes for another kind.
  */
-import type { ContextAddress } from '../context-ids/context-id.ts';
+import { CONTEXT_ID_PREFIX, type ContextAddress } from '../context-ids/context-id.ts';
 import { decodeContextId, encodeContextId } from '../tools/tenant-contexts.ts';
 import type { ToolDeps } from '../tools/tool-definition.ts';
 
-const CONTEXT_PREFIX = 'ctx_';
 const HANDLE_PREFIX = 'res_';
 const MARK = 'res:';
 /** What the prelude names a saved table: a random hex name under the workspace's `.results` folder. */
@@ -32,14 +31,14 @@ export function isSavedTablePath(file: unknown): file is string {
 
 export function encodeResultHandle(deps: ToolDeps, { session, sandboxContextId, file }: ResultAddress): string {
   const address = { session, sandboxContextId: `${MARK}${sandboxContextId}:${file}` };
-  return HANDLE_PREFIX + encodeContextId(deps, address).slice(CONTEXT_PREFIX.length);
+  return HANDLE_PREFIX + encodeContextId(deps, address).slice(CONTEXT_ID_PREFIX.length);
 }
 
 /** The address a handle names; undefined when it is not the caller's, altered, or no handle at all. */
 export function decodeResultHandle(deps: ToolDeps, handle: string): ResultAddress | undefined {
   const trimmed = handle.trim();
   if (!trimmed.startsWith(HANDLE_PREFIX)) return undefined;
-  const address: ContextAddress | undefined = decodeContextId(deps, CONTEXT_PREFIX + trimmed.slice(HANDLE_PREFIX.length));
+  const address: ContextAddress | undefined = decodeContextId(deps, CONTEXT_ID_PREFIX + trimmed.slice(HANDLE_PREFIX.length));
   if (!address?.sandboxContextId.startsWith(MARK)) return undefined;
   const rest = address.sandboxContextId.slice(MARK.length);
   const split = rest.lastIndexOf(':');

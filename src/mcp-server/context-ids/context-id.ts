@@ -48,7 +48,8 @@ export interface ContextIdOptions {
   sessionId?: string;
 }
 
-const PREFIX = 'ctx_';
+/** What every context id starts with (run ids and result handles swap it for their own). */
+export const CONTEXT_ID_PREFIX = 'ctx_';
 const TAG_BYTES = 12;
 /** Longer than any id encode() makes (255-byte fields): anything longer is refused unread (and by the tools' schemas). */
 export const MAX_ID_LENGTH = 1024;
@@ -84,11 +85,11 @@ export function createContextIdCodec(secret: string, options: ContextIdOptions =
         stringField(named ? session.slice(named[1].length) : session),
         stringField(sandboxContextId),
       ]);
-      return `${PREFIX}${Buffer.concat([payload, tag(payload, tenant)]).toString('base64url')}`;
+      return `${CONTEXT_ID_PREFIX}${Buffer.concat([payload, tag(payload, tenant)]).toString('base64url')}`;
     },
     decode(id, tenant) {
-      if (typeof id !== 'string' || id.length > MAX_ID_LENGTH || !id.startsWith(PREFIX)) return undefined;
-      const text = id.slice(PREFIX.length);
+      if (typeof id !== 'string' || id.length > MAX_ID_LENGTH || !id.startsWith(CONTEXT_ID_PREFIX)) return undefined;
+      const text = id.slice(CONTEXT_ID_PREFIX.length);
       const bytes = Buffer.from(text, 'base64url');
       // Node's decoder skips what is not base64url: only the canonical spelling is ours.
       if (bytes.length <= TAG_BYTES || bytes.toString('base64url') !== text) return undefined;

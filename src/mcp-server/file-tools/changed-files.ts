@@ -1,6 +1,6 @@
 /**
  * Which files a run created or changed in its context's workspace, so an agent sees "wrote
- * out/report.csv" without asking. The embedded sandbox says so itself, in the execute stream
+ * out/report.csv" without asking. The sandbox service says so itself, in the execute stream
  * (`files_changed`, asked for with `report_files`); for a sandbox that does not, a listing
  * before and one after (bounded in depth and entries), compared by size and modification
  * time. A sandbox without a file API simply shows none. Hidden files are left out.

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
-import { ContextIdParam, resolveContext } from '../tools/context-params.ts';
+import { ContextIdParam } from '../tools/context-params.ts';
+import { decodeContextId } from '../tools/tenant-contexts.ts';
 import { failureOf, unknownContext } from '../tools/tool-failure.ts';
 import { defineTool, toolResult } from '../tools/tool-definition.ts';
 import { fileUri, pathPartsOrFailure } from './workspace-files.ts';
@@ -27,7 +28,8 @@ export const listFiles = defineTool({
   title: 'List files in a context',
   description:
     `Lists the files of a context's workspace (${WORKSPACE_DIR}), or of a folder in it, with subfolders ${DEFAULT_DEPTH} levels down by default: ` +
-    `names, types, sizes and modification times. At most ${MAX_ENTRIES} entries; the answer says when it was cut.`,
+    `names, types, sizes and modification times. At most ${MAX_ENTRIES} entries; the answer says when it was cut. ` +
+    'Hidden entries (names starting with ".", such as installed packages and caches) are left out unless hidden is true.',
   inputSchema: z.object({
     context_id: ContextIdParam,
     path: z.string().max(4096).optional().describe(`A folder in the workspace (default: the workspace itself, ${WORKSPACE_DIR}).`),
@@ -38,6 +40,10 @@ export const listFiles = defineTool({
       .max(MAX_DEPTH)
       .optional()
       .describe(`How many levels to list (default ${DEFAULT_DEPTH}; 1 = only the folder itself).`),
+    hidden: z
+      .boolean()
+      .optional()
+      .describe('Also list hidden entries (names starting with "."): installed packages, caches, saved tables. Default false.'),
   }),
   outputSchema: z.object({
     path: z.string(),
@@ -46,8 +52,8 @@ export const listFiles = defineTool({
     truncated: z.boolean().describe(`true when there were more than the ${MAX_ENTRIES} entries shown`),
   }),
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  async handler({ context_id, path, depth }, deps) {
-    const address = resolveContext(deps, context_id);
+  async handler({ context_id, path, depth, hidden }, deps) {
+    const address = decodeContextId(deps, context_id);
     if (!address) return unknownContext(context_id);
     const folder = path ?? WORKSPACE_DIR;
     const checked = pathPartsOrFailure(folder);
@@ -55,8 +61,11 @@ export const listFiles = defineTool({
     try {
       const levels = depth ?? DEFAULT_DEPTH;
       const listing = await deps.sandbox.listFiles(address.session, checked.path, levels);
-      const truncated = (listing.truncated ?? false) || listing.entries.length > MAX_ENTRIES;
-      const files = listing.entries.slice(0, MAX_ENTRIES).map((entry) => ({
+      // As ls does: what installs and kernels keep in the workspace (.packages, .cache, .results) would bury the user's files.
+      const shown = hidden ? listing.entries : listing.entries.filter((entry) => !isHiddenBelow(listing.path, entry.path));
+      const hiddenCount = listing.entries.length - shown.length;
+      const truncated = (listing.truncated ?? false) || shown.length > MAX_ENTRIES;
+      const files = shown.slice(0, MAX_ENTRIES).map((entry) => ({
         path: entry.path,
         name: entry.name,
         type: entry.type,
@@ -65,7 +74,8 @@ export const listFiles = defineTool({
         uri: entry.type === 'file' ? uriOf(context_id, entry.path) : null,
       }));
       const lines = files.map((f) => `${f.type === 'directory' ? 'd' : '-'} ${String(f.size ?? '').padStart(10)}  ${f.path}`);
-      if (files.length === 0) lines.push(`${listing.path} is empty`);
+      if (files.length === 0) lines.push(hiddenCount > 0 ? `${listing.path} has only hidden entries` : `${listing.path} is empty`);
+      if (hiddenCount > 0) lines.push(`(${hiddenCount} hidden entries not shown: list them with hidden: true)`);
       if (truncated) lines.push(`(cut at ${files.length} entries: list a subfolder with path, or fewer levels with depth)`);
       if (files.some((f) => f.type === 'directory' && levelOf(listing.path, f.path) >= levels)) {
         lines.push(`(folders ${levels} levels down are not opened: list one with path, or raise depth up to ${MAX_DEPTH})`);
@@ -80,6 +90,12 @@ export const listFiles = defineTool({
 function uriOf(contextId: string, path: string): string | null {
   const parts = workspacePartsIfInside(path);
   return parts ? fileUri(contextId, parts) : null;
+}
+
+/** Whether `path` is hidden, or inside a hidden folder, below the listed folder (the folder's own path does not count). */
+function isHiddenBelow(folder: string, path: string): boolean {
+  const rest = path.slice(folder.replace(/\/+$/, '').length).replace(/^\/+/, '');
+  return rest.split('/').some((part) => part.startsWith('.'));
 }
 
 /** How many levels below the listed folder an entry is (1 = directly in it). */

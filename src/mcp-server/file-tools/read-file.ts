@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
-import { ContextIdParam, resolveContext } from '../tools/context-params.ts';
+import { ContextIdParam } from '../tools/context-params.ts';
+import { decodeContextId } from '../tools/tenant-contexts.ts';
 import { failureOf, toolFailure, unknownContext } from '../tools/tool-failure.ts';
 import { defineTool } from '../tools/tool-definition.ts';
 import { FilePathParam, fileContent, fileLink, fileUri, pathPartsOrFailure, readAll } from './workspace-files.ts';
@@ -38,7 +39,7 @@ export const readFile = defineTool({
   }),
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler({ context_id, path, max_bytes }, deps, call) {
-    const address = resolveContext(deps, context_id);
+    const address = decodeContextId(deps, context_id);
     if (!address) return unknownContext(context_id);
     const checked = pathPartsOrFailure(path);
     if ('failure' in checked) return checked.failure;

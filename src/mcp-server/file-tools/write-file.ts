@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { tenantKey } from '../auth/tenant.ts';
 import { FILE_ENCODINGS, WORKSPACE_DIR, type WrittenFile } from '../../protocol/sandbox-api.ts';
-import { ContextIdParam, resolveContext } from '../tools/context-params.ts';
+import { ContextIdParam } from '../tools/context-params.ts';
+import { decodeContextId } from '../tools/tenant-contexts.ts';
 import { failureOf, toolFailure, unknownContext } from '../tools/tool-failure.ts';
 import { defineTool, type ToolDeps, toolResult } from '../tools/tool-definition.ts';
 import { FilePathParam, fileUri, pathPartsOrFailure } from './workspace-files.ts';
@@ -33,7 +34,7 @@ export const writeFile = defineTool({
   }),
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
   async handler({ context_id, path, content, encoding, url }, deps, call) {
-    const address = resolveContext(deps, context_id);
+    const address = decodeContextId(deps, context_id);
     if (!address) return unknownContext(context_id);
     const checked = pathPartsOrFailure(path);
     if ('failure' in checked) return checked.failure;

@@ -8,7 +8,7 @@
  * acted on (the SDK's own limit, 100, is checked only after this route has acted on cancels),
  * and before it is parsed: `batchOverLimit` reads the body's text only as far as the message
  * after the last one allowed (JSON.parse of that 1.5 MB batch, refused after it, held the event
- * loop every tenant shares for tens of milliseconds each time; issue 26).
+ * loop every tenant shares for tens of milliseconds each time).
  */
 import { errors } from './errors.ts';
 

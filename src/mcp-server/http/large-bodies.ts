@@ -3,7 +3,7 @@
  * LARGE_BODY_BYTES, or of unknown length) are read and acted on one after another in this
  * process, not all at once. Every byte of a request body is decoded, parsed, validated, sent
  * to the sandbox and parsed there again on the event loop all tenants share: ten 4 MB
- * run_code calls at a time (issue 26, finding 2) kept it busy and grew the heap by hundreds
+ * run_code calls at a time (a security review's attack) kept it busy and grew the heap by hundreds
  * of MB, and another tenant's trivial run_code waited behind them (p99 ×12–×20 its idle one).
  * In turn, one tenant's large requests cost the others at most one at a time; small requests
  * (every ordinary tool call) never wait here.

@@ -2,7 +2,7 @@
  * `localOnly()`: on a loopback bind, a browser page elsewhere could still reach us
  * through DNS rebinding (evil.example resolving to 127.0.0.1) or by posting
  * cross-site: refuse requests whose Host or Origin is not local. The decision is
- * src/shared/local-request.ts's, shared with the embedded sandbox's API; this is the
+ * src/shared/local-request.ts's, shared with the sandbox service's API; this is the
  * MCP edge's middleware around it, answering in the edge's error shape.
  *
  * @example if (isLoopbackHost(config.host)) app.use(localOnly())

@@ -19,6 +19,7 @@ import { createMcpServer, type McpServerDeps } from '../server/server.ts';
 import type { TenantVariables } from './bearer-auth.ts';
 import { oversizedBatch, oversizedBatchText } from './batch-limit.ts';
 import { errors } from './errors.ts';
+import { createPrecomputedAnswers } from './precomputed-answers.ts';
 import { startRequestLog, type RequestLog } from './request-log.ts';
 
 export interface McpRouteDeps {
@@ -92,6 +93,9 @@ export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
     onerror: (error) => deps.logger.debug('mcp request refused or failed', { error: error.message }),
   });
 
+  // tools/list, initialize and server/discover: the SDK's answer for a request's shape, kept once per process.
+  const precomputed = createPrecomputedAnswers();
+
   const route = new Hono<Env>();
   route.post('/', async (c) => {
     const requestId = c.get('requestId');
@@ -116,8 +120,16 @@ export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
     // What one request costs is bounded before anything in it is acted on.
     const oversized = oversizedBatch(body);
     if (oversized) return log.finish(oversized);
-    const cancelled = cancelledRequestIds(body);
     const request = c.req.raw;
+    const outgoing = c.env?.outgoing;
+    const answerable = precomputed.answerable(body, request.headers);
+    const kept = answerable && precomputed.answer(answerable);
+    if (kept) {
+      log.era = kept.era;
+      log.outcome = 'ok';
+      return log.finish(kept.response, outgoing);
+    }
+    const cancelled = cancelledRequestIds(body);
     const scope: RequestScope = { log, tenant, logger: deps.logger.child({ request_id: requestId, tenant: tenant.id }) };
     scopes.set(request, scope);
     // A cancel for a call that another request (maybe on another instance) is running: the SDK
@@ -128,7 +140,6 @@ export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
         scope.logger.warn('could not pass a cancel on to the sandbox', { error: String(error) }),
       );
     }
-    const outgoing = c.env?.outgoing;
     // A client that hangs up mid-stream must stop its tool call (and so the sandbox call):
     // closing the request's server aborts its handlers. The SDK's own wiring of the
     // request's signal did not always reach a streaming 2026-07-28 exchange. The code is also
@@ -144,7 +155,8 @@ export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
         scope.logger.warn('could not interrupt the call of a client that went away', { error: String(error) }),
       );
     });
-    return log.finish(await handler.fetch(request, { parsedBody: body }), outgoing);
+    const response = await handler.fetch(request, { parsedBody: body });
+    return log.finish(answerable ? await precomputed.keep(answerable, response, log.era) : response, outgoing);
   });
   const stateless = () => errors.methodNotAllowed('this server is stateless; send JSON-RPC requests with POST', 'POST, OPTIONS');
   route.get('/', stateless);

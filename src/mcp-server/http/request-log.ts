@@ -59,12 +59,18 @@ export function startRequestLog(logger: Logger, requestId: string, route: string
           write();
         });
       }
-      if (!response.body || !(response.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+      // The content type first: reading `body` turns @hono/node-server's light Response of a
+      // string (a kept answer, an error) into a full one, and its fast write path is lost.
+      if (!(response.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
         write();
         return response;
       }
       if (outgoing) {
         outgoing.once('close', () => write(outgoing.writableFinished ? undefined : 'cancelled'));
+        return response;
+      }
+      if (!response.body) {
+        write();
         return response;
       }
       // A client that hangs up cancels the stream: log the cancellation.

@@ -23,6 +23,7 @@ import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { ReadableStream } from 'node:stream/web';
 import { addressRefusal, canonicalHost, hostKey } from '../../shared/public-address.ts';
+import { DEFAULT_DEADLINE_MS, DEFAULT_MIN_BYTES_PER_SECOND } from './public-fetch-defaults.ts';
 
 /** The env var an operator sets to let `write_file` fetch from named hosts anyway. */
 export const ALLOW_HOSTS_VARIABLE = 'MCP_FETCH_ALLOW_HOSTS';
@@ -71,8 +72,6 @@ export type PublicFetchErrorKind =
 /** The env vars an operator sets the deadline and the minimum rate with (named in the errors). */
 export const DEADLINE_VARIABLE = 'MCP_FETCH_TIMEOUT_SECONDS';
 export const MIN_RATE_VARIABLE = 'MCP_FETCH_MIN_BYTES_PER_SECOND';
-export const DEFAULT_DEADLINE_MS = 120_000;
-export const DEFAULT_MIN_BYTES_PER_SECOND = 16 * 1024;
 /** How long a body may take to get up to speed before its average rate counts. */
 export const RATE_GRACE_MS = 10_000;
 

@@ -7,7 +7,8 @@ import { createRunProgress } from './run-progress.ts';
 import { encodeRunId } from './run-ids.ts';
 import { DEFAULT_WAIT_SECONDS, RunOutput, renderExecution, waitSecondsParam } from './run-output.ts';
 import { createTenantContext } from '../tools/tenant-contexts.ts';
-import { ContextIdParam, LanguageParam, releaseSessionIfEmpty, resolveContext } from '../tools/context-params.ts';
+import { ContextIdParam, LanguageParam, releaseSessionIfEmpty } from '../tools/context-params.ts';
+import { decodeContextId } from '../tools/tenant-contexts.ts';
 import { failureOf, unknownContext } from '../tools/tool-failure.ts';
 import { defineTool, type ToolDeps } from '../tools/tool-definition.ts';
 import { discardedFilesNote, withNote } from './one-off-files.ts';
@@ -61,7 +62,7 @@ export const runCode = defineTool({
     const started = performance.now();
 
     if (context_id !== undefined) {
-      const address = resolveContext(deps, context_id);
+      const address = decodeContextId(deps, context_id);
       if (!address) return unknownContext(context_id);
       try {
         // Listings around the run only for a sandbox that does not report what a run changed (or not known to yet).

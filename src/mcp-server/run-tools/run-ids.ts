@@ -5,11 +5,10 @@
  * second part is `run:<sandbox run id>`, which no sandbox context id starts with, so a run id
  * never passes for a context id's address nor the other way round.
  */
-import type { ContextAddress } from '../context-ids/context-id.ts';
+import { CONTEXT_ID_PREFIX, type ContextAddress } from '../context-ids/context-id.ts';
 import { decodeContextId, encodeContextId } from '../tools/tenant-contexts.ts';
 import type { ToolDeps } from '../tools/tool-definition.ts';
 
-const CONTEXT_PREFIX = 'ctx_';
 const RUN_PREFIX = 'run_';
 const MARK = 'run:';
 
@@ -20,14 +19,14 @@ export interface RunAddress {
 }
 
 export function encodeRunId(deps: ToolDeps, { session, run }: RunAddress): string {
-  return RUN_PREFIX + encodeContextId(deps, { session, sandboxContextId: MARK + run }).slice(CONTEXT_PREFIX.length);
+  return RUN_PREFIX + encodeContextId(deps, { session, sandboxContextId: MARK + run }).slice(CONTEXT_ID_PREFIX.length);
 }
 
 /** The address of a run id the caller gave; undefined when it is not the caller's, altered, or no run id at all. */
 export function decodeRunId(deps: ToolDeps, runId: string): RunAddress | undefined {
   const trimmed = runId.trim();
   if (!trimmed.startsWith(RUN_PREFIX)) return undefined;
-  const address: ContextAddress | undefined = decodeContextId(deps, CONTEXT_PREFIX + trimmed.slice(RUN_PREFIX.length));
+  const address: ContextAddress | undefined = decodeContextId(deps, CONTEXT_ID_PREFIX + trimmed.slice(RUN_PREFIX.length));
   if (!address?.sandboxContextId.startsWith(MARK)) return undefined;
   return { session: address.session, run: address.sandboxContextId.slice(MARK.length) };
 }

@@ -25,9 +25,9 @@ import {
   WrittenFile,
   type CreateContextRequest,
   type ExecuteRequest,
+  refusalCodeOf,
   CONTEXT_NETWORK_ROUTE,
   type NetworkPolicy,
-  UNKNOWN_SESSION_REFUSAL,
   EXISTING_SESSION_HEADER,
   InstallPackagesResult,
   type InstallPackagesRequest,
@@ -45,7 +45,7 @@ export interface SandboxClientOptions {
   baseUrl: string;
   /** Header that routes a request to the session's instance. */
   sessionHeader: string;
-  /** The sandbox API's own token, sent as X-Access-Token (the embedded sandbox's; E2B's header name). */
+  /** The sandbox API's own token, sent as X-Access-Token (the sandbox service's; E2B's header name). */
   accessToken?: string;
   /** Adds a credential to each request (FC: the sandbox function is not public). */
   authorize?: (request: Request) => void | Promise<void>;
@@ -77,7 +77,7 @@ export interface HealthReport {
   error?: string;
 }
 
-/** One execute call's caller-side options (the embedded sandbox's kernel has its own ExecuteOptions). */
+/** One execute call's caller-side options (the sandbox service's kernel has its own ExecuteOptions). */
 export interface ExecuteCallOptions {
   signal?: AbortSignal;
   onEvent?: ExecutionEventListener;
@@ -129,6 +129,16 @@ export interface SandboxClient {
 /** Slack on top of the sandbox's own run timeout before this side gives up on the stream. */
 const EXECUTE_GRACE_MS = 15_000;
 
+/**
+ * The MCP side's client of a sandbox service (or any sandbox speaking its protocol): every
+ * call names the sandbox session it belongs to, which goes in `sessionHeader`; refusals
+ * come back as SandboxError.
+ *
+ * @example
+ * const sandbox = createSandboxClient({ baseUrl: 'http://localhost:5001', sessionHeader: 'x-ci-session-id' });
+ * const context = await sandbox.createContext('my-session', { language: 'python' });
+ * const execution = await sandbox.execute('my-session', { code: '1 + 1', context_id: context.id });
+ */
 export function createSandboxClient(options: SandboxClientOptions): SandboxClient {
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const requestTimeout = options.requestTimeoutMs ?? 15_000;
@@ -349,17 +359,23 @@ function runPath(route: string, runId: string): string {
   return route.slice(1).replace(':id', encodeURIComponent(runId));
 }
 
-/** The sandbox's 404 about a file names it; any other 404 means the route itself is missing. */
+/**
+ * A file route's 404: this project's sandbox says by its refusal code whether the session or the
+ * file is missing. A sandbox that sends no code (Alibaba's image) names a missing file in its
+ * message; any other 404 means the route itself is missing.
+ */
 async function fileNotFound(response: Response, what: string, path: string): Promise<SandboxError> {
-  const body = (await response.text().catch(() => '')).trim().slice(0, 500);
+  const code = refusalCodeOf(response.headers);
   // The session holds no live context (stopped, expired): the context is what is missing, not the file.
-  if (body.startsWith(UNKNOWN_SESSION_REFUSAL)) return new SandboxError('not_found', 'unknown or expired context', 404);
-  if (/no such file|not found|does not exist/i.test(body) && body.length > 0 && !/^<|^404 Not Found$/i.test(body)) {
+  if (code === 'unknown_session') return new SandboxError('not_found', 'unknown or expired context', 404);
+  if (code === 'file_not_found') return new SandboxError('file_not_found', `no such file or directory: ${path}`, 404);
+  const body = code ? '' : (await response.text().catch(() => '')).trim().slice(0, 500);
+  if (/no such file|not found|does not exist/i.test(body) && !/^<|^404 Not Found$/i.test(body)) {
     return new SandboxError('file_not_found', `no such file or directory: ${path}`, 404);
   }
   return new SandboxError(
     'no_file_api',
-    `${what}: this sandbox has no file API (it answered 404 for its file routes); files need Alibaba's code-interpreter image or the embedded sandbox`,
+    `${what}: this sandbox has no file API (it answered 404 for its file routes); files need Alibaba's code-interpreter image or this project's sandbox service`,
     404,
   );
 }

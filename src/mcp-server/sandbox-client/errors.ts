@@ -3,7 +3,7 @@
  * agent can act on. Callers never inspect HTTP statuses themselves.
  */
 import { HTTPError, TimeoutError } from 'ky';
-import { NETWORK_REFUSAL, QUOTA_REFUSAL, RUNS_REFUSAL } from '../../protocol/sandbox-api.ts';
+import { QUOTA_REFUSAL, refusalCodeOf } from '../../protocol/sandbox-api.ts';
 
 export type SandboxErrorKind =
   | 'not_found'
@@ -55,14 +55,14 @@ export async function toSandboxError(error: unknown, baseUrl: string, what: stri
       // the body is only decoration for the message
     }
     if (status === 404) return new SandboxError('not_found', 'unknown or expired context', status);
+    // Told apart by the refusal's code (REFUSAL_CODE_HEADER), never by its words.
+    const code = refusalCodeOf(error.response.headers);
     // The tenant's quota (protocol.ts TenantQuota): the message is the count and the limit that applied.
-    if (status === 429 && body.startsWith(QUOTA_REFUSAL)) {
-      return new SandboxError('over_quota', body.slice(QUOTA_REFUSAL.length).replace(/^:\s*/, ''), status);
-    }
+    if (code === 'quota_reached') return new SandboxError('over_quota', body.replace(QUOTA_REFUSAL, '').replace(/^:\s*/, ''), status);
     // Runs waiting or kept (executions.ts Runs.refusal): the message names the limit and what to do.
-    if (status === 429 && body.startsWith(RUNS_REFUSAL)) return new SandboxError('too_many_runs', body, status);
+    if (code === 'too_many_runs') return new SandboxError('too_many_runs', body, status);
     // A network policy beyond the operator's ceiling, or not one at all: the message names the host.
-    if ((status === 400 || status === 403) && body.startsWith(NETWORK_REFUSAL)) return new SandboxError('network_refused', body, status);
+    if (code === 'network_refused' || code === 'invalid_host_pattern') return new SandboxError('network_refused', body, status);
     if (status === 502 || status === 504) {
       return new SandboxError('timeout', `${what}: the sandbox timed out (HTTP ${status}${body ? `: ${body}` : ''})`, status);
     }

@@ -1,5 +1,6 @@
 /**
- * The code-interpreter tools: the seed's five, with its names and parameters, the three file tools, the two for long runs,
+ * The code-interpreter tools: the original server's five, with its names and parameters (so its
+ * users' prompts and clients keep working), the three file tools, the two for long runs,
  * and result_page, which the results viewer calls (MCP Apps hosts keep it from the model: `_meta.ui.visibility`).
  */
 import { createToolCatalog, type ToolCatalog } from '../tools/tool-catalog.ts';

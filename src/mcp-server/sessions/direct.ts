@@ -5,7 +5,7 @@
  * each context is its own FC session in FC mode, and its tenant shows in its name; the
  * tenant's cap goes with each creation as a quota on that name's prefix, which the
  * sandbox counts and enforces in one step (parallel calls and several MCP instances
- * cannot overshoot it). The sandbox lists them (GET /sessions, the embedded sandbox's
+ * cannot overshoot it). The sandbox lists them (GET /sessions, the sandbox service's
  * extension); a sandbox that cannot gets every context in the one configured session,
  * as before, sharing its workspace (list_contexts then tells tenants apart by the
  * contexts' metadata, and the cap is only counted, not kept, against parallel calls).

@@ -1,11 +1,10 @@
 /**
- * Pieces several tools share: the language parameter, context-id resolution and
+ * Pieces several tools share: the language and context-id parameters and
  * releasing a session whose last context is gone.
  */
 import { z } from 'zod';
-import { type ContextAddress, MAX_ID_LENGTH } from '../context-ids/context-id.ts';
+import { MAX_ID_LENGTH } from '../context-ids/context-id.ts';
 import { LANGUAGES, normalizeLanguage, unsupportedLanguage } from '../../protocol/sandbox-api.ts';
-import { decodeContextId } from './tenant-contexts.ts';
 import type { ToolDeps } from './tool-definition.ts';
 
 /**
@@ -18,11 +17,6 @@ export const LanguageParam = z.preprocess(
 );
 
 export const ContextIdParam = z.string().min(1).max(MAX_ID_LENGTH).describe('A context_id returned by create_context or list_contexts.');
-
-/** Decodes an id the agent gave; undefined (another tenant's, altered, not ours) means "refuse it before touching the sandbox". */
-export function resolveContext(deps: ToolDeps, contextId: string): ContextAddress | undefined {
-  return decodeContextId(deps, contextId);
-}
 
 /**
  * After a session's last context is gone, hand the session back (FC deletes it).
@@ -41,32 +35,40 @@ export async function releaseSessionIfEmpty(deps: ToolDeps, session: string): Pr
 
 const HostList = z.array(z.string().min(1).max(253)).max(256);
 
+const ALLOW_DESCRIPTION =
+  'Hosts the code may reach over http/https: a name ("pypi.org"), "*.example.com" (every name below example.com) or "*" (any), within what the operator allows; no scheme, port or path.';
+
 /**
- * A context's network: "none" (no host at all, the default) or the hosts it may reach through the
- * sandbox's policy proxy. The sandbox's allowOut/denyOut (E2B's names) under the names agents use.
+ * A context's network as an agent asks for it: "none" (no host at all, the default) or the hosts
+ * it may reach through the sandbox's policy proxy (the sandbox's allowOut, E2B's name). No deny
+ * list here (the sandbox API has denyOut): an optional property inside one branch of a union is
+ * what OpenAI's strict function tools cannot take, and an allow-list says it all for an agent.
  */
 export const NetworkParam = z
   .union([
     z.literal('none'),
-    z.object({
-      allow: HostList.describe(
-        'Hosts the code may reach over http/https: a name ("pypi.org"), "*.example.com" (every name below example.com) or "*" (any), within what the operator allows; no scheme, port or path.',
-      ),
-      deny: HostList.optional().describe('Hosts refused even where allow matches.'),
-    }),
+    // Strict (additionalProperties: false) as every object a strict function tool may hold.
+    z.strictObject({ allow: HostList.describe(ALLOW_DESCRIPTION) }),
   ])
   .describe(
     'What the code may reach: "none" (default: no network), or {"allow": ["pypi.org", "*.example.com"]}. Clients that honour HTTP_PROXY (pip, requests, curl, fetch) go through the sandbox\'s policy proxy; a host outside the list answers HTTP 403 "sandbox network policy: <host> is not allowed" at once. No DNS or raw sockets inside.',
   );
 export type NetworkParam = z.infer<typeof NetworkParam>;
 
+/** A context's network as it is reported: also the hosts refused, when the sandbox API set some (denyOut). */
+export const NetworkReport = z.union([
+  z.literal('none'),
+  z.object({ allow: HostList.describe(ALLOW_DESCRIPTION), deny: HostList.optional().describe('Hosts refused even where allow matches.') }),
+]);
+export type NetworkReport = z.infer<typeof NetworkReport>;
+
 /** The sandbox's fields for a network param. */
 export function networkPolicyOf(network: NetworkParam): { allowOut: string[]; denyOut: string[] } {
-  return network === 'none' ? { allowOut: [], denyOut: [] } : { allowOut: network.allow, denyOut: network.deny ?? [] };
+  return network === 'none' ? { allowOut: [], denyOut: [] } : { allowOut: network.allow, denyOut: [] };
 }
 
 /** The network as a context reports it ("none" when it allows no host). */
-export function networkOf(context: { allowOut?: string[]; denyOut?: string[] }): NetworkParam {
+export function networkOf(context: { allowOut?: string[]; denyOut?: string[] }): NetworkReport {
   const allow = context.allowOut ?? [];
   if (allow.length === 0) return 'none';
   const deny = context.denyOut ?? [];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LanguageParam, NetworkParam, networkOf, networkPolicyOf } from './context-params.ts';
+import { LanguageParam, NetworkParam, NetworkReport, networkOf, networkPolicyOf } from './context-params.ts';
 import { createTenantContext, encodeContextId } from './tenant-contexts.ts';
 import { failureOf } from './tool-failure.ts';
 import { defineTool, toolResult } from './tool-definition.ts';
@@ -23,7 +23,7 @@ export const createContext = defineTool({
     language: z.string(),
     description: z.string(),
     created_at: z.string(),
-    network: NetworkParam,
+    network: NetworkReport,
   }),
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   async handler({ language, description, network }, deps) {

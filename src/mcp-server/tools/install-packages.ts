@@ -9,7 +9,8 @@ import { z } from 'zod';
 import { InstalledPackage, MAX_PACKAGES, PACKAGE_MANAGERS, type PackageManager, packageSpecRefusal } from '../../protocol/sandbox-api.ts';
 import { headAndTail } from '../run-tools/bounded-output.ts';
 import { SandboxError } from '../sandbox-client/errors.ts';
-import { ContextIdParam, resolveContext } from './context-params.ts';
+import { ContextIdParam } from './context-params.ts';
+import { decodeContextId } from './tenant-contexts.ts';
 import { failureOf, toolFailure, unknownContext } from './tool-failure.ts';
 import { defineTool, toolResult } from './tool-definition.ts';
 
@@ -58,7 +59,7 @@ export const installPackages = defineTool({
   }),
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
   async handler({ context_id, packages, manager }, deps, call) {
-    const address = resolveContext(deps, context_id);
+    const address = decodeContextId(deps, context_id);
     if (!address) return unknownContext(context_id);
     let result: Awaited<ReturnType<typeof deps.sandbox.installPackages>>;
     try {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ContextIdParam, releaseSessionIfEmpty, resolveContext } from './context-params.ts';
+import { ContextIdParam, releaseSessionIfEmpty } from './context-params.ts';
+import { decodeContextId } from './tenant-contexts.ts';
 import { failureOf, unknownContext } from './tool-failure.ts';
 import { defineTool, toolResult } from './tool-definition.ts';
 
@@ -14,7 +15,7 @@ export const stopContext = defineTool({
   outputSchema: z.object({ success: z.boolean(), context_id: z.string(), message: z.string() }),
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   async handler({ context_id }, deps) {
-    const address = resolveContext(deps, context_id);
+    const address = decodeContextId(deps, context_id);
     if (!address) return unknownContext(context_id);
     try {
       await deps.sandbox.deleteContext(address.session, address.sandboxContextId);

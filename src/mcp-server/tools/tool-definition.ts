@@ -72,7 +72,22 @@ export interface Tool<In extends z.ZodObject = z.ZodObject, Out extends z.ZodObj
   handler(args: z.output<In>, deps: ToolDeps, call: ToolCall): Promise<CallToolResult>;
 }
 
-/** Keeps each tool's handler typed by its own schemas while the catalog holds them all. */
+/**
+ * Keeps each tool's handler typed by its own schemas while the catalog holds them all.
+ *
+ * @example
+ * const echo = defineTool({
+ *   name: 'echo',
+ *   title: 'Echo',
+ *   description: 'Answers with the text it was given.',
+ *   inputSchema: z.object({ text: z.string() }),
+ *   outputSchema: z.object({ text: z.string() }),
+ *   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+ *   async handler({ text }) {
+ *     return toolResult({ text }, text);
+ *   },
+ * });
+ */
 export function defineTool<In extends z.ZodObject, Out extends z.ZodObject>(tool: Tool<In, Out>): Tool {
   return tool as unknown as Tool;
 }

@@ -19,6 +19,7 @@ import {
   LANGUAGES,
   type Language,
   type TenantQuota,
+  NETWORK_REFUSAL,
   UNKNOWN_SESSION_REFUSAL,
   WORKSPACE_DIR,
 } from '../../protocol/sandbox-api.ts';
@@ -35,6 +36,7 @@ import { SessionSpace, SpaceEndedError, type SpaceSettings } from './session-spa
 import { jailEnabled } from '../jail/jail-mode.ts';
 import { pointWorkspaceMount } from '../jail/unjailed-process.ts';
 import type { FileWorker } from '../files/file-worker.ts';
+import { Refusal } from '../refusal.ts';
 import { normalCwd, ScratchCwdError, scratchDirFor } from './scratch-cwd.ts';
 import { quotaRefusal } from './tenant-quota.ts';
 import { packageEnv } from '../packages/package-env.ts';
@@ -90,21 +92,10 @@ export interface CreateContextParams {
   network?: { allowOut?: readonly string[]; denyOut?: readonly string[] };
 }
 
-/** A request the registry refuses; `status` is the HTTP status to answer with. */
-export class ContextRequestError extends Error {
-  constructor(
-    readonly status: 400 | 403 | 404 | 429 | 503,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ContextRequestError';
-  }
-}
-
 /** A file request's 404 for a session without live contexts; the client tells it from a missing file by its start. */
-function unknownSession(session: string): ContextRequestError {
-  return new ContextRequestError(
-    404,
+function unknownSession(session: string): Refusal {
+  return new Refusal(
+    'unknown_session',
     `${UNKNOWN_SESSION_REFUSAL}: session "${session}" holds no live context (stopped, removed idle, or never created); create a context first`,
   );
 }
@@ -247,7 +238,7 @@ export class ContextRegistry {
   /** The context, or a 404 error; a context of another session is unknown here. */
   get(session: string, id: string): CodeContext {
     const context = this.#sessions.get(session)?.get(id);
-    if (!context || context.closed) throw new ContextRequestError(404, `context "${id}" not found`);
+    if (!context || context.closed) throw new Refusal('not_found', `context "${id}" not found`);
     return context;
   }
 
@@ -297,7 +288,7 @@ export class ContextRegistry {
 
   /** Throws the 404 (or 503 when closing) a file request gets for a session without a space. */
   requireSession(session: string): void {
-    if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
+    if (this.#closed) throw new Refusal('unavailable', 'the sandbox is shutting down');
     if (!this.#spaces.has(session)) throw unknownSession(session);
   }
 
@@ -307,11 +298,11 @@ export class ContextRegistry {
    * other), so past SANDBOX_MAX_CONTEXTS it is a 429 like a creation.
    */
   openSpace(session: string): void {
-    if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
+    if (this.#closed) throw new Refusal('unavailable', 'the sandbox is shutting down');
     if (this.#spaces.has(session)) return;
     if (this.#held() >= this.#options.maxContexts) {
-      throw new ContextRequestError(
-        429,
+      throw new Refusal(
+        'at_capacity',
         `context limit reached: this sandbox holds at most ${this.#options.maxContexts} contexts (a session holding only files counts as one); delete one first`,
       );
     }
@@ -326,18 +317,18 @@ export class ContextRegistry {
 
   /** `id` is the registry's own choice (a default context's); callers leave it out. */
   async create(session: string, params: CreateContextParams, id: string = randomUUID()): Promise<CodeContext> {
-    if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
+    if (this.#closed) throw new Refusal('unavailable', 'the sandbox is shutting down');
     this.#requireLauncher(params.language);
     const given = params.cwd ?? WORKSPACE_MOUNT;
     if (!given.startsWith('/') || given.includes('\0')) {
-      throw new ContextRequestError(400, `cwd must be an absolute path, got "${given}"`);
+      throw new Refusal('invalid_request', `cwd must be an absolute path, got "${given}"`);
     }
     const cwd = normalCwd(given);
     const policy = this.#policy(params.network);
     try {
       scratchDirFor(cwd, WORKSPACE_MOUNT);
     } catch (error) {
-      if (error instanceof ScratchCwdError) throw new ContextRequestError(400, error.message);
+      if (error instanceof ScratchCwdError) throw new Refusal('invalid_request', error.message);
       throw error;
     }
     // Counted and reserved with no await in between: parallel creations see each other.
@@ -370,14 +361,14 @@ export class ContextRegistry {
     const counted = this.#holdsOnlyFiles(session) ? 1 : 0;
     if (quota) {
       if (!session.startsWith(quota.session_prefix)) {
-        throw new ContextRequestError(400, `the quota's session_prefix "${quota.session_prefix}" does not begin this session's name`);
+        throw new Refusal('invalid_request', `the quota's session_prefix "${quota.session_prefix}" does not begin this session's name`);
       }
       const refusal = quotaRefusal(quota, this.#held(quota.session_prefix) - counted, this.#options.maxContexts);
-      if (refusal) throw new ContextRequestError(429, refusal);
+      if (refusal) throw new Refusal('quota_reached', refusal);
     }
     if (this.#held() - counted >= this.#options.maxContexts) {
-      throw new ContextRequestError(
-        429,
+      throw new Refusal(
+        'at_capacity',
         `context limit reached: this sandbox holds at most ${this.#options.maxContexts} contexts; delete one first`,
       );
     }
@@ -435,7 +426,7 @@ export class ContextRegistry {
     const policy = this.#policy(network);
     if (context.egress) context.egress.setPolicy(policy);
     else if (policy.allowOut.length > 0)
-      throw new ContextRequestError(403, 'network policy refused: this context has no way out through the proxy');
+      throw new Refusal('network_refused', `${NETWORK_REFUSAL} refused: this context has no way out through the proxy`);
     return context;
   }
 
@@ -444,13 +435,12 @@ export class ContextRegistry {
     if (!network) return NO_EGRESS;
     if (!this.#egress) {
       if ((network.allowOut ?? []).length === 0) return NO_EGRESS;
-      throw new ContextRequestError(403, 'network policy refused: this sandbox has no policy proxy');
+      throw new Refusal('network_refused', `${NETWORK_REFUSAL} refused: this sandbox has no policy proxy`);
     }
     try {
       return this.#egress.check(network);
     } catch (error) {
-      if (error instanceof EgressPolicyError)
-        throw new ContextRequestError(error.message.includes('is not a host pattern') ? 400 : 403, error.message);
+      if (error instanceof EgressPolicyError) throw new Refusal(error.code, error.message);
       throw error;
     }
   }
@@ -533,11 +523,11 @@ export class ContextRegistry {
       if (params.cwd !== WORKSPACE_MOUNT) await context.prepare();
     } catch (error) {
       await context.close();
-      throw new ContextRequestError(400, `cannot use cwd "${params.cwd}": ${(error as Error).message}`);
+      throw new Refusal('invalid_request', `cannot use cwd "${params.cwd}": ${(error as Error).message}`);
     }
     if (this.#closed) {
       await context.close();
-      throw new ContextRequestError(503, 'the sandbox is shutting down');
+      throw new Refusal('unavailable', 'the sandbox is shutting down');
     }
     let contexts = this.#sessions.get(session);
     if (!contexts) {
@@ -609,7 +599,7 @@ export class ContextRegistry {
   #requireLauncher(language: Language): void {
     if (!this.#launchers[language]) {
       const available = LANGUAGES.filter((name) => this.#launchers[name]);
-      throw new ContextRequestError(400, `${language} is not available in this sandbox; available: ${available.join(', ')}`);
+      throw new Refusal('invalid_request', `${language} is not available in this sandbox; available: ${available.join(', ')}`);
     }
   }
 
@@ -621,7 +611,7 @@ export class ContextRegistry {
       return { space, kernel: await this.#startKernel(space, language, undefined, true) };
     }
     await this.#ensureParents();
-    if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
+    if (this.#closed) throw new Refusal('unavailable', 'the sandbox is shutting down');
     const space = await SessionSpace.open(this.#spaceSettings);
     try {
       return { space, kernel: await this.#startKernel(space, language, undefined, true) };
@@ -665,7 +655,7 @@ export class ContextRegistry {
     egress: ContextEgress | undefined = this.#egress?.route(),
   ): Promise<RunningKernel> {
     // A kernel that died during shutdown is not replaced: its context is being closed.
-    if (this.#closed) throw new ContextRequestError(503, 'the sandbox is shutting down');
+    if (this.#closed) throw new Refusal('unavailable', 'the sandbox is shutting down');
     const launcher = this.#launchers[language];
     if (!launcher) throw new Error(`no launcher for ${language}`);
     return RunningKernel.start(launcher, {

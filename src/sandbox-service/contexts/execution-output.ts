@@ -14,7 +14,7 @@ export type StopReason = 'timeout' | 'output' | 'abort' | 'cancel';
 
 /**
  * What an output event costs besides its text: its record in memory, here and wherever it waits
- * to be read (issue 26: 500,000 empty `stream` messages took 75 MB and counted 0 bytes).
+ * to be read (uncounted, 500,000 empty `stream` messages took 75 MB and counted 0 bytes).
  */
 export const EVENT_COST_BYTES = 64;
 

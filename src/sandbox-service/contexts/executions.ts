@@ -40,7 +40,7 @@ const ENDING_WAIT_MS = 15_000;
 /**
  * Held runs, running or ended, keep at most this many output caps of unread events together: 8 ×
  * the 4 MiB default is 32 MiB, where 200 ended runs at their cap would be 800 MiB, and running
- * ones were not counted at all (issue 26).
+ * ones were not counted at all (a tenant could make the service hold any amount).
  */
 const HELD_RUN_OUTPUTS = 8;
 
@@ -72,7 +72,7 @@ export interface RunsDeps {
   outputLimitBytes: number;
   /** Traces each execution (telemetry/types.ts), when telemetry is on. */
   telemetry?: SandboxTelemetry;
-  /** What runs may wait or be kept (issue 26); a start past them is refused (Runs.refusal). */
+  /** What runs may wait or be kept, so no tenant makes the service hold unbounded output; a start past them is refused (Runs.refusal). */
   limits: RunLimits;
 }
 
@@ -370,7 +370,7 @@ export class Runs {
 
   /**
    * Why a run of `code` on `context` may not start now (RUNS_REFUSAL, the limit named), or
-   * undefined. Runs queued behind a long one each keep their code here (issue 26: 40 of 4 MB
+   * undefined. Runs queued behind a long one each keep their code here (without a bound, 40 of 4 MB
    * took the service from 139 to 442 MB, and with a 512 MB heap killed it).
    */
   refusal(session: string, context: CodeContext, code: string): string | undefined {

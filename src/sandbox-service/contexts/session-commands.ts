@@ -18,7 +18,8 @@ import { baseKernelEnv, lendRunDir, spawnJailed } from '../jail/bubblewrap.ts';
 import type { JailedProcess } from '../jail/jail-command.ts';
 import type { EgressRoute } from '../egress/context-egress.ts';
 import { SpaceEndedError } from './session-space.ts';
-import { type CommandJail, ContextRequestError } from './context-registry.ts';
+import type { CommandJail } from './context-registry.ts';
+import { Refusal } from '../refusal.ts';
 
 /** Commands one session may run at once; past it, 429. */
 export const MAX_COMMANDS_PER_SESSION = 4;
@@ -69,8 +70,8 @@ export class SessionCommands {
     const cwd = insideCwd(params.cwd);
     const counted = this.#counted.get(session) ?? 0;
     if (counted >= MAX_COMMANDS_PER_SESSION) {
-      throw new ContextRequestError(
-        429,
+      throw new Refusal(
+        'at_capacity',
         `command limit reached: a session runs at most ${MAX_COMMANDS_PER_SESSION} commands at once; wait for one or DELETE /processes/{pid}`,
       );
     }
@@ -99,7 +100,7 @@ export class SessionCommands {
 
   #find(session: string, pid: number): RunningCommand {
     const command = this.#running.get(session)?.get(pid);
-    if (!command) throw new ContextRequestError(404, `no running command with pid ${pid} in this session (it ended, or never ran here)`);
+    if (!command) throw new Refusal('not_found', `no running command with pid ${pid} in this session (it ended, or never ran here)`);
     return command;
   }
 
@@ -125,7 +126,7 @@ export class SessionCommands {
       release = space.hold(() => kill('the session ended'));
     } catch (gone) {
       await cleanUp();
-      throw gone instanceof SpaceEndedError ? new ContextRequestError(404, `${UNKNOWN_SESSION_REFUSAL}: the session ended`) : gone;
+      throw gone instanceof SpaceEndedError ? new Refusal('unknown_session', `${UNKNOWN_SESSION_REFUSAL}: the session ended`) : gone;
     }
     try {
       await lendRunDir(runDir, space.hostUid);
@@ -220,7 +221,7 @@ export class SessionCommands {
 /** The cwd as the jail sees it: absolute, or relative to the workspace (default). */
 function insideCwd(cwd: string | undefined): string {
   if (cwd === undefined || cwd === '') return WORKSPACE_DIR;
-  if (cwd.includes('\0')) throw new ContextRequestError(400, 'cwd must not contain NUL');
+  if (cwd.includes('\0')) throw new Refusal('invalid_request', 'cwd must not contain NUL');
   return posix.resolve(WORKSPACE_DIR, cwd);
 }
 

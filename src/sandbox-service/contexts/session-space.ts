@@ -86,6 +86,7 @@ export class SessionSpace {
       hostUid: this.hostUid,
       seccomp: this.#settings.seccomp,
       memoryMb: this.#settings.limits.perProcessMemoryMb,
+      idleMs: FILE_WORKER_IDLE_MS,
     });
     return this.#files;
   }
@@ -116,7 +117,8 @@ export class SessionSpace {
     const worker = await this.#files?.catch(() => undefined);
     await worker?.close();
     try {
-      // Whatever left its kernel's process group goes too, before its files (issue 26, 4b).
+      // Whatever left its kernel's process group goes too, before its files: jobs outside
+      // the group (bash-kernel.py starts bash in a session of its own) would otherwise outlive it.
       await this.#lease?.endProcesses();
       await this.#settings.limits.removeWorkspace(this.workspace);
     } finally {
@@ -124,6 +126,12 @@ export class SessionSpace {
     }
   }
 }
+
+/**
+ * A session's file worker ends after this long without a file request (7 MB per idle session,
+ * bench/README.md); the next request, or run that reports its files, starts one again (~30 ms).
+ */
+export const FILE_WORKER_IDLE_MS = 30_000;
 
 function workspaceOf(settings: SpaceSettings, id: string): string {
   return join(settings.workspaceRoot, 'sessions', id);

@@ -49,7 +49,15 @@ export interface PolicyProxyOptions {
   resolve?: (host: string) => Promise<readonly LookupAddress[]>;
   /** How long a connection to an upstream may take; default 10 s. */
   connectTimeoutMs?: number;
+  /** Connections one jail may hold open to the proxy at once (each holds at most one upstream); default MAX_JAIL_CONNECTIONS. */
+  maxJailConnections?: number;
 }
+
+/**
+ * A jail's connections to the proxy at once: each costs the sandbox process two sockets (and the
+ * upstream's), so one context cannot take the file descriptors every other context needs.
+ */
+export const MAX_JAIL_CONNECTIONS = 256;
 
 /** The first words of every refusal's body: code and agents can tell a policy's denial from a server's 403. */
 export const DENIAL_PREFIX = 'sandbox network policy:';
@@ -90,8 +98,14 @@ export class PolicyProxy {
     // Downloads take as long as they take; the jail's own limits bound the code.
     this.#http.requestTimeout = 0;
     this.#http.timeout = 0;
-    this.#http.on('request', (req, res) => void this.#forward(req, res));
-    this.#http.on('connect', (req, socket, head) => void this.#tunnel(req, socket, head));
+    // A failure of ours ends that one connection, never the sandbox (an unhandled rejection would).
+    this.#http.on('request', (req, res) =>
+      this.#forward(req, res).catch((error: Error) => {
+        if (res.headersSent) res.destroy();
+        else answer(res, 502, `${DENIAL_PREFIX} the proxy could not forward this request: ${error.message}`);
+      }),
+    );
+    this.#http.on('connect', (req, socket, head) => this.#tunnel(req, socket, head).catch(() => socket.destroy()));
     this.#http.on('clientError', (_error, socket) => socket.destroy());
   }
 
@@ -106,6 +120,7 @@ export class PolicyProxy {
       this.#http.emit('connection', socket);
     });
     server.on('error', (error) => console.warn(`sandbox: the egress socket ${path} failed: ${error.message}`));
+    server.maxConnections = this.#options.maxJailConnections ?? MAX_JAIL_CONNECTIONS;
     server.listen(path);
     if (uid !== undefined) chownSync(path, uid, uid);
     chmodSync(path, 0o600);
@@ -127,6 +142,7 @@ export class PolicyProxy {
   async listenLoopback(): Promise<number> {
     if (this.#loopbackPort !== undefined) return this.#loopbackPort;
     const server = createServer((socket) => this.#http.emit('connection', socket));
+    server.maxConnections = 4 * (this.#options.maxJailConnections ?? MAX_JAIL_CONNECTIONS);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: '127.0.0.1', port: 0 }, resolve);
@@ -218,6 +234,9 @@ export class PolicyProxy {
     const tls = inject !== undefined;
     const port = url.port !== '' ? Number(url.port) : tls ? 443 : 80;
     const headers = withoutHopByHop(req.headers);
+    // The Host the policy checked, never the code's own: another Host on an allowed server (a CDN's,
+    // a shared host's) would reach a site the policy never named.
+    headers.host = url.port !== '' && Number(url.port) !== (tls ? 443 : 80) ? `${url.hostname}:${url.port}` : url.hostname;
     if (inject) Object.assign(headers, lowerKeys(inject));
     const [first] = checked.addresses;
     const lookup: LookupFunction = (_name, options, callback) => {

@@ -24,9 +24,15 @@ export interface SandboxEgressSettings {
   resolve?: PolicyProxyOptions['resolve'];
 }
 
-/** A policy this sandbox refuses; the message names the host or the setting. */
+/** A policy this sandbox refuses; the message names the host or the setting, `code` the refusal it is answered as. */
 export class EgressPolicyError extends Error {
   override name = 'EgressPolicyError';
+  constructor(
+    message: string,
+    readonly code: 'network_refused' | 'invalid_host_pattern' = 'network_refused',
+  ) {
+    super(message);
+  }
 }
 
 export class SandboxEgress {
@@ -61,7 +67,7 @@ export class SandboxEgress {
     try {
       policy = parsePolicy(request);
     } catch (error) {
-      if (error instanceof HostPatternError) throw new EgressPolicyError(`${NETWORK_REFUSAL}: ${error.message}`);
+      if (error instanceof HostPatternError) throw new EgressPolicyError(`${NETWORK_REFUSAL}: ${error.message}`, 'invalid_host_pattern');
       throw error;
     }
     if (policy.allowOut.length === 0) return policy;

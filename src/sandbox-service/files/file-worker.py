@@ -1,4 +1,4 @@
-# The embedded sandbox's file IO for one session, run inside the session's jail (as the
+# The sandbox service's file IO for one session, run inside the session's jail (as the
 # jail's user, with its mounts, seccomp filter and host uid), so that it sees exactly what the
 # code sees and can reach nothing the code cannot. The server never opens a path the code
 # controls: it asks this process, over stdin/stdout.
@@ -16,8 +16,6 @@ import errno
 import fcntl
 import json
 import os
-import secrets
-import shutil
 import stat
 import struct
 import sys
@@ -256,7 +254,7 @@ def op_write(request):
         for _ in frames:
             pass
         raise
-    temp = ".upload-%s" % secrets.token_hex(8)
+    temp = ".upload-%s" % os.urandom(8).hex()
     try:
         refuse_unless_replaceable(dir_fd, parts)
         out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
@@ -382,6 +380,8 @@ def op_remove(request):
         try:
             if stat.S_ISDIR(st.st_mode):
                 # rmtree with dir_fd works on fds throughout and never follows a symlink.
+                import shutil  # here: 1 MB less for a worker that never removes a folder
+
                 dir_copy = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
                 try:
                     shutil.rmtree(parts[-1], dir_fd=dir_copy)

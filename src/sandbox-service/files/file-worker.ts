@@ -10,6 +10,14 @@ import { readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { baseKernelEnv, lendRunDir, spawnJailed } from '../jail/bubblewrap.ts';
+import {
+  type CompleteDirectoryListing,
+  type CompleteEntryResponse,
+  type CompleteFileEntry,
+  refusalCodeForStatus,
+  type WrittenFile,
+} from '../../protocol/sandbox-api.ts';
+import { Refusal } from '../refusal.ts';
 import type { JailedProcess } from '../jail/jail-command.ts';
 import type { SeccompFilters } from '../jail/seccomp-filter.ts';
 
@@ -30,33 +38,17 @@ export interface FileWorkerSpec {
   hostUid?: number;
   seccomp?: SeccompFilters;
   memoryMb: number;
+  /** The worker ends after this long without a request (its space starts another on the next one); 0 = never. */
+  idleMs?: number;
 }
 
-/** A refusal of the worker's, with the HTTP status the sandbox API answers with. */
-export class FileRefusal extends Error {
-  override name = 'FileRefusal';
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
+/** The worker's refusal (its status, from file-worker.py) as the sandbox's: its 404 is always a missing file. */
+function workerRefusal(status: number, message: string): Refusal {
+  return new Refusal(status === 404 ? 'file_not_found' : refusalCodeForStatus(status), message);
 }
 
-export interface FileEntry {
-  name: string;
-  type: 'file' | 'directory' | 'symlink' | 'other';
-  path: string;
-  size: number;
-  mode: string;
-  permissions: string;
-  owner: string;
-  group: string;
-  /** ISO 8601 with microseconds, so a file rewritten within a second shows as changed. */
-  modifiedTime: string;
-}
-
-type Reply = { ok: true } & Record<string, unknown>;
+/** A successful reply of the worker, without its `ok` (which is the pipe's, not the answer's). */
+type Reply = Record<string, unknown>;
 
 export class FileWorker {
   readonly #process: JailedProcess;
@@ -64,10 +56,16 @@ export class FileWorker {
   readonly #reader: ByteReader;
   #turn: Promise<void> = Promise.resolve();
   #ended = false;
+  readonly #idleMs: number;
+  /** Requests queued or running (a read until its stream is consumed). */
+  #pending = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
 
-  private constructor(process: JailedProcess, runDir: string) {
+  private constructor(process: JailedProcess, runDir: string, idleMs: number) {
     this.#process = process;
     this.#runDir = runDir;
+    this.#idleMs = idleMs;
+    this.#idleLater();
     this.#reader = new ByteReader(process.stdout!);
     process.stdin!.on('error', () => {});
     void process.exited.then(() => {
@@ -96,30 +94,30 @@ export class FileWorker {
       },
       { pipes: true },
     );
-    return new FileWorker(process, runDir);
+    return new FileWorker(process, runDir, spec.idleMs ?? 0);
   }
 
   get alive(): boolean {
     return !this.#ended;
   }
 
-  stat(parts: string[]): Promise<{ entry: FileEntry }> {
+  stat(parts: string[]): Promise<CompleteEntryResponse> {
     return this.#exclusive(() => this.#ask({ op: 'stat', parts }));
   }
 
-  list(parts: string[], depth: number): Promise<{ path: string; entries: FileEntry[]; truncated: boolean }> {
+  list(parts: string[], depth: number): Promise<CompleteDirectoryListing> {
     return this.#exclusive(() => this.#ask({ op: 'list', parts, depth }));
   }
 
-  mkdir(parts: string[], options: { parents: boolean; mode?: string }): Promise<{ entry: FileEntry }> {
+  mkdir(parts: string[], options: { parents: boolean; mode?: string }): Promise<CompleteEntryResponse> {
     return this.#exclusive(() => this.#ask({ op: 'mkdir', parts, ...options }));
   }
 
-  move(parts: string[], destination: string[]): Promise<{ entry: FileEntry }> {
+  move(parts: string[], destination: string[]): Promise<CompleteEntryResponse> {
     return this.#exclusive(() => this.#ask({ op: 'move', parts, destination }));
   }
 
-  remove(parts: string[]): Promise<{ entry: FileEntry }> {
+  remove(parts: string[]): Promise<CompleteEntryResponse> {
     return this.#exclusive(() => this.#ask({ op: 'remove', parts }));
   }
 
@@ -127,7 +125,7 @@ export class FileWorker {
    * The file's entry and its bytes as a stream; `maxBytes` over the file's size is a 413.
    * The worker is held until the stream is read to its end or cancelled.
    */
-  read(parts: string[], maxBytes: number): Promise<{ entry: FileEntry; body: ReadableStream<Uint8Array> }> {
+  read(parts: string[], maxBytes: number): Promise<CompleteEntryResponse & { body: ReadableStream<Uint8Array> }> {
     return new Promise((resolve, reject) => {
       void this.#exclusive(async () => {
         let reply: Reply;
@@ -170,7 +168,7 @@ export class FileWorker {
             finish();
           },
         });
-        resolve({ entry: reply.entry as FileEntry, body });
+        resolve({ entry: reply.entry as CompleteFileEntry, body });
         await done;
       });
     });
@@ -185,7 +183,7 @@ export class FileWorker {
     options: { mode?: string; createDir?: boolean },
     source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     maxBytes: number,
-  ): Promise<{ path: string; size: number }> {
+  ): Promise<WrittenFile> {
     return this.#exclusive(async () => {
       const stdin = this.#process.stdin!;
       this.#send(`${JSON.stringify({ op: 'write', parts, ...options })}\n`);
@@ -208,7 +206,7 @@ export class FileWorker {
         };
         for await (const chunk of source) {
           size += chunk.byteLength;
-          if (size > maxBytes) throw new FileRefusal(413, `the upload is over the limit of ${maxBytes} bytes`);
+          if (size > maxBytes) throw new Refusal('too_large', `the upload is over the limit of ${maxBytes} bytes`);
           pending.push(chunk);
           pendingBytes += chunk.byteLength;
           if (pendingBytes >= FRAME_BYTES) await flush();
@@ -232,7 +230,7 @@ export class FileWorker {
    * `write` would have placed it (for an upload whose path came after its bytes). The
    * spool is gone afterwards, placed or not.
    */
-  place(spool: string, parts: string[], options: { createDir?: boolean }): Promise<{ path: string; size: number }> {
+  place(spool: string, parts: string[], options: { createDir?: boolean }): Promise<WrittenFile> {
     return this.#exclusive(async () => {
       const reply = await this.#ask<Reply>({ op: 'place', spool, parts, ...options });
       return { path: String(reply.path), size: Number(reply.size) };
@@ -241,12 +239,13 @@ export class FileWorker {
 
   async close(): Promise<void> {
     this.#ended = true;
+    clearTimeout(this.#idleTimer);
     await this.#process.kill();
     await rm(this.#runDir, { recursive: true, force: true });
   }
 
   #send(data: string | Buffer): void {
-    if (this.#ended) throw new FileRefusal(503, 'the file worker has ended');
+    if (this.#ended) throw new Refusal('unavailable', 'the file worker has ended');
     this.#process.stdin!.write(data);
   }
 
@@ -261,21 +260,40 @@ export class FileWorker {
       line = await this.#reader.line();
     } catch {
       const tail = this.#process.outputTail();
-      throw new FileRefusal(503, `the file worker ended${tail ? `: ${tail.slice(-500)}` : ''}`);
+      throw new Refusal('unavailable', `the file worker ended${tail ? `: ${tail.slice(-500)}` : ''}`);
     }
-    const reply = JSON.parse(line) as Reply | { ok: false; status: number; error: string };
-    if (!reply.ok) throw new FileRefusal(reply.status, reply.error);
-    return reply;
+    const reply = JSON.parse(line) as ({ ok: true } & Reply) | { ok: false; status: number; error: string };
+    if (!reply.ok) throw workerRefusal(reply.status, reply.error);
+    const { ok: _ok, ...answer } = reply;
+    return answer;
   }
 
   /** Runs `task` once every earlier request is done with the worker's pipes. */
   #exclusive<T>(task: () => Promise<T>): Promise<T> {
+    this.#pending++;
+    clearTimeout(this.#idleTimer);
     const result = this.#turn.then(task);
     this.#turn = result.then(
-      () => {},
-      () => {},
+      () => this.#settled(),
+      () => this.#settled(),
     );
     return result;
+  }
+
+  #settled(): void {
+    if (--this.#pending === 0) this.#idleLater();
+  }
+
+  /**
+   * An idle worker ends: 7 MB per session otherwise (bench/README.md, "Memory per context").
+   * Its space starts a new one on the next request, in about 30 ms.
+   */
+  #idleLater(): void {
+    if (this.#idleMs <= 0 || this.#ended) return;
+    this.#idleTimer = setTimeout(() => {
+      if (this.#pending === 0) void this.close().catch(() => {});
+    }, this.#idleMs);
+    this.#idleTimer.unref();
   }
 }
 

@@ -13,10 +13,11 @@ const DEPTH = 3;
 const MAX_FILES = 50;
 
 /** Lists the workspace now; the function it returns lists it again and reports the difference. */
-export async function watchWorkspace(files: FileWorker): Promise<() => Promise<ExecutionEvent | undefined>> {
-  const before = await snapshot(files);
+export async function watchWorkspace(files: () => Promise<FileWorker>): Promise<() => Promise<ExecutionEvent | undefined>> {
+  const before = await snapshot(await files());
   return async () => {
-    const after = await files.list([], DEPTH);
+    // Asked for again: a worker idle through a long run has ended (file-worker.ts), its space starts another.
+    const after = await (await files()).list([], DEPTH);
     const changed: { path: string; size: number }[] = [];
     let truncated = false;
     for (const entry of after.entries) {

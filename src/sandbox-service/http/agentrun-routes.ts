@@ -19,7 +19,7 @@ import {
 import { EXISTING_SESSION_HEADER, type ExecutionEvent, parseExecutionEvent } from '../../protocol/sandbox-api.ts';
 import type { ContextRegistry } from '../contexts/context-registry.ts';
 import type { Runs } from '../contexts/executions.ts';
-import { ContextRequestError } from '../contexts/context-registry.ts';
+import { Refusal } from '../refusal.ts';
 import type { SessionCommands } from '../contexts/session-commands.ts';
 import type { SandboxOptions } from '../settings.ts';
 
@@ -47,7 +47,7 @@ export function addAgentRunRoutes(app: Hono, deps: AgentRunRouteDeps): void {
         : await registry.defaultContext(session, request.language ?? 'python');
     // The same bounds as /execute: queued runs and waiting code are capped.
     const refusal = runs.refusal(session, context, request.code);
-    if (refusal) return c.text(refusal, 429);
+    if (refusal) return new Refusal('too_many_runs', refusal).getResponse();
     const events: ExecutionEvent[] = [];
     let closed = () => {};
     const streamEnded = new Promise<void>((resolve) => (closed = resolve));
@@ -116,7 +116,7 @@ function gathered(contextId: string, events: ExecutionEvent[]): AgentRunExecutio
 
 function pidOf(c: HonoContext): number {
   const text = c.req.param('pid') ?? '';
-  if (!/^\d{1,10}$/.test(text)) throw new ContextRequestError(400, `a pid is a number, got "${text}"`);
+  if (!/^\d{1,10}$/.test(text)) throw new Refusal('invalid_request', `a pid is a number, got "${text}"`);
   return Number(text);
 }
 

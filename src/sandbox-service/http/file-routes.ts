@@ -1,5 +1,5 @@
 /**
- * The embedded sandbox's file API, in the shapes of Alibaba's code-interpreter image
+ * The sandbox service's file API, in the shapes of Alibaba's code-interpreter image
  * (src/protocol/sandbox-api.ts FILE_ROUTES), scoped to the session's workspace. Paths are
  * checked here (workspace-path.ts); the IO itself is the session's file worker's,
  * inside the jail (file-worker.ts). Refusals are plain text with a precise status. A
@@ -10,7 +10,6 @@ import { randomUUID } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
 import busboy from 'busboy';
 import type { Context as HonoContext, Hono } from 'hono';
-import { HTTPException } from 'hono/http-exception';
 import type { z } from 'zod';
 import {
   EXISTING_SESSION_HEADER,
@@ -20,11 +19,15 @@ import {
   MoveRequest,
   RemoveRequest,
   WriteFileRequest,
+  type CompleteDirectoryListing,
+  type CompleteEntryResponse,
   type FileContent,
+  type WrittenFile,
 } from '../../protocol/sandbox-api.ts';
 import { WorkspacePathError, workspaceParts } from '../../protocol/workspace-path.ts';
 import type { ContextRegistry } from '../contexts/context-registry.ts';
-import { FileRefusal, type FileWorker } from '../files/file-worker.ts';
+import type { FileWorker } from '../files/file-worker.ts';
+import { Refusal } from '../refusal.ts';
 
 export interface FileRouteDeps {
   registry: ContextRegistry;
@@ -67,21 +70,22 @@ export function addFileRoutes(app: Hono, deps: FileRouteDeps): void {
     const bytes = Buffer.from(request.content, request.encoding === 'base64' ? 'base64' : 'utf8');
     if (bytes.length > deps.maxUploadBytes) throw overLimit(bytes.length, deps.maxUploadBytes, 'SANDBOX_MAX_UPLOAD_MB');
     const files = await worker(c);
-    return c.json(await write(files, parts, { mode: request.mode, createDir: request.createDir ?? true }, [bytes], deps.maxUploadBytes));
+    const written = await write(files, parts, { mode: request.mode, createDir: request.createDir ?? true }, [bytes], deps.maxUploadBytes);
+    return c.json(written satisfies WrittenFile);
   });
 
   app.get(FILE_ROUTES.list, async (c) => {
     const parts = pathParam(c, true);
     const depth = Number(c.req.query('depth') ?? 1);
     if (!Number.isInteger(depth) || depth < 1 || depth > 10) {
-      throw new HTTPException(400, { message: `depth must be an integer from 1 to 10, got "${c.req.query('depth')}"` });
+      throw new Refusal('invalid_request', `depth must be an integer from 1 to 10, got "${c.req.query('depth')}"`);
     }
-    return c.json(await refusing(async () => (await worker(c)).list(parts, depth)));
+    return c.json((await refusing(async () => (await worker(c)).list(parts, depth))) satisfies CompleteDirectoryListing);
   });
 
   app.get(FILE_ROUTES.stat, async (c) => {
     const parts = pathParam(c, true);
-    return c.json(await refusing(async () => (await worker(c)).stat(parts)));
+    return c.json((await refusing(async () => (await worker(c)).stat(parts))) satisfies CompleteEntryResponse);
   });
 
   app.get(FILE_ROUTES.download, async (c) => {
@@ -105,25 +109,26 @@ export function addFileRoutes(app: Hono, deps: FileRouteDeps): void {
     const open = mayOpen(c);
     if (open) registry.openSpace(session);
     else registry.requireSession(session);
-    return c.json(await receiveUpload(incoming, () => registry.files(session, { open }), deps));
+    return c.json((await receiveUpload(incoming, () => registry.files(session, { open }), deps)) satisfies WrittenFile);
   });
 
   app.post(FILE_ROUTES.mkdir, async (c) => {
     const request = await deps.parseBody(c, MkdirRequest);
     const parts = checked(request.path);
-    return c.json(await refusing(async () => (await worker(c)).mkdir(parts, { parents: request.parents ?? true, mode: request.mode })));
+    const made = await refusing(async () => (await worker(c)).mkdir(parts, { parents: request.parents ?? true, mode: request.mode }));
+    return c.json(made satisfies CompleteEntryResponse);
   });
 
   app.post(FILE_ROUTES.move, async (c) => {
     const request = await deps.parseBody(c, MoveRequest);
     const [source, destination] = [checked(request.source), checked(request.destination)];
-    return c.json(await refusing(async () => (await worker(c)).move(source, destination)));
+    return c.json((await refusing(async () => (await worker(c)).move(source, destination))) satisfies CompleteEntryResponse);
   });
 
   app.post(FILE_ROUTES.remove, async (c) => {
     const request = await deps.parseBody(c, RemoveRequest);
     const parts = checked(request.path);
-    return c.json(await refusing(async () => (await worker(c)).remove(parts)));
+    return c.json((await refusing(async () => (await worker(c)).remove(parts))) satisfies CompleteEntryResponse);
   });
 }
 
@@ -138,7 +143,7 @@ function receiveUpload(
   incoming: NodeJS.ReadableStream & { headers: Record<string, string | string[] | undefined> },
   files: () => Promise<FileWorker>,
   deps: FileRouteDeps,
-): Promise<{ path: string; size: number }> {
+): Promise<WrittenFile> {
   return new Promise((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
@@ -147,18 +152,18 @@ function receiveUpload(
         limits: { files: 1, fields: 4, fieldSize: 8192, fileSize: deps.maxUploadBytes + 1 },
       });
     } catch (error) {
-      reject(new HTTPException(400, { message: `not a multipart upload: ${(error as Error).message}` }));
+      reject(new Refusal('invalid_request', `not a multipart upload: ${(error as Error).message}`));
       return;
     }
     let path: string | undefined;
     /** The spool's name when the bytes came before their path. */
     let spool: string | undefined;
-    let writing: Promise<{ path: string; size: number }> | undefined;
+    let writing: Promise<WrittenFile> | undefined;
     let file: (NodeJS.ReadableStream & { destroy(error?: Error): void }) | undefined;
     // A client that goes away mid-upload leaves the file stream waiting for bytes that never
     // come: end it with an error, so the worker drops the partial file and serves the next request.
     incoming.once('close', () => {
-      if (!(incoming as { complete?: boolean }).complete) file?.destroy(new FileRefusal(499, 'the upload was cut off'));
+      if (!(incoming as { complete?: boolean }).complete) file?.destroy(new Refusal('client_closed', 'the upload was cut off'));
     });
     const fail = (error: unknown) => {
       incoming.unpipe(parser); // the rest is drained within bounds as the refusal goes out (sandbox-app.ts's onError)
@@ -188,9 +193,9 @@ function receiveUpload(
         fail(error);
       });
     });
-    parser.on('error', (error: Error) => fail(new HTTPException(400, { message: `malformed multipart upload: ${error.message}` })));
+    parser.on('error', (error: Error) => fail(new Refusal('invalid_request', `malformed multipart upload: ${error.message}`)));
     parser.on('close', () => {
-      if (!writing) return reject(new HTTPException(400, { message: 'the upload has no "file" field' }));
+      if (!writing) return reject(new Refusal('invalid_request', 'the upload has no "file" field'));
       if (spool === undefined) return void writing.then(resolve, reject);
       const spooled = spool;
       writing
@@ -198,7 +203,7 @@ function receiveUpload(
           const worker = await files();
           let parts: string[];
           try {
-            if (path === undefined) throw new HTTPException(400, { message: 'the upload has no "path" field' });
+            if (path === undefined) throw new Refusal('invalid_request', 'the upload has no "path" field');
             parts = checked(path);
           } catch (error) {
             await worker.remove([spooled]).catch(() => {});
@@ -216,7 +221,7 @@ function pathParam(c: HonoContext, optional = false): string[] {
   const path = c.req.query('path');
   if (path === undefined || path === '') {
     if (optional) return [];
-    throw new HTTPException(400, { message: 'the "path" query parameter is required' });
+    throw new Refusal('invalid_request', 'the "path" query parameter is required');
   }
   return checked(path);
 }
@@ -225,15 +230,13 @@ function checked(path: string): string[] {
   try {
     return workspaceParts(path);
   } catch (error) {
-    if (error instanceof WorkspacePathError) throw new HTTPException(400, { message: error.message });
+    if (error instanceof WorkspacePathError) throw new Refusal('invalid_request', error.message);
     throw error;
   }
 }
 
-function overLimit(size: number, limit: number, variable: string): HTTPException {
-  return new HTTPException(413, {
-    message: `the file is ${size} bytes, over this sandbox's limit of ${limit} bytes (${variable})`,
-  });
+function overLimit(size: number, limit: number, variable: string): Refusal {
+  return new Refusal('too_large', `the file is ${size} bytes, over this sandbox's limit of ${limit} bytes (${variable})`);
 }
 
 async function read(files: FileWorker, parts: string[], maxBytes: number) {
@@ -250,14 +253,13 @@ async function write(
   return refusing(() => files.write(parts, options, source, maxBytes), 'SANDBOX_MAX_UPLOAD_MB');
 }
 
-/** The worker's refusals as HTTP answers; a 413 names the variable that sets the limit. */
+/** The worker's refusals as they are, but that a 413 names the variable that sets the limit. */
 async function refusing<T>(run: () => Promise<T>, limitVariable?: string): Promise<T> {
   try {
     return await run();
   } catch (error) {
-    if (error instanceof FileRefusal) {
-      const message = error.status === 413 && limitVariable ? `${error.message} (${limitVariable})` : error.message;
-      throw new HTTPException(error.status as 400, { message });
+    if (error instanceof Refusal && error.code === 'too_large' && limitVariable) {
+      throw new Refusal('too_large', `${error.message} (${limitVariable})`);
     }
     throw error;
   }

@@ -13,6 +13,7 @@ import {
   type RunStatus,
 } from '../../protocol/sandbox-api.ts';
 import type { Run, Runs } from '../contexts/executions.ts';
+import { Refusal } from '../refusal.ts';
 
 export interface RunRoutesDeps {
   runs: Runs;
@@ -25,10 +26,10 @@ export function addRunRoutes(app: Hono, { runs, sessionOf, parseBody }: RunRoute
     const id = c.req.param('id') ?? '';
     return (
       runs.get(sessionOf(c), id) ??
-      c.text(
+      new Refusal(
+        'not_found',
         `unknown run "${id}": it never existed here, or it ended and was read, expired, or left unread among too many (the oldest go first)`,
-        404,
-      )
+      ).getResponse()
     );
   };
 
@@ -43,7 +44,7 @@ export function addRunRoutes(app: Hono, { runs, sessionOf, parseBody }: RunRoute
     const request = await parseBody(c, RunEventsRequest);
     await run.waitBeyond(request.after ?? run.cursor, (request.wait_seconds ?? 0) * 1000, request.until === 'end');
     const read = await runs.read(run, request.after);
-    if (!read) return c.text(`events before position ${request.after} were read already and are gone`, 410);
+    if (!read) return new Refusal('gone', `events before position ${request.after} were read already and are gone`).getResponse();
     return c.json({
       run_id: run.id,
       status: run.state,

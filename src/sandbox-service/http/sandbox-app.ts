@@ -1,5 +1,5 @@
 /**
- * The HTTP face of the embedded sandbox: E2B's code-interpreter API (see
+ * The HTTP face of the sandbox service: E2B's code-interpreter API (see
  * src/protocol/sandbox-api.ts) over a ContextRegistry. Requests are validated with the
  * protocol's zod schemas; refusals are plain-text bodies with a precise status.
  */
@@ -8,13 +8,14 @@ import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context as HonoContext } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
-import { HTTPException } from 'hono/http-exception';
 import { LINGER_LIMITS, LINGER_MS, limitBody } from '../../shared/body-limit.ts';
 import { lingeringRefusal } from '../../shared/lingering-close.ts';
 import { foreignHeader, isLoopbackHost } from '../../shared/local-request.ts';
 import { describeIssues } from '../../shared/zod-issues.ts';
 import type { z } from 'zod';
 import {
+  type Context,
+  type ContextList,
   CONTEXT_NETWORK_ROUTE,
   CreateContextRequest,
   ExecuteRequest,
@@ -25,11 +26,13 @@ import {
   InstallPackagesRequest,
   PACKAGES_ROUTE,
   SESSIONS_ROUTE,
+  type SessionList,
 } from '../../protocol/sandbox-api.ts';
 import { PackageInstaller } from '../packages/package-installer.ts';
 import { addFileRoutes, filesBodyLimit } from './file-routes.ts';
 import type { CodeContext } from '../contexts/code-context.ts';
-import { ContextRequestError, DEFAULT_SESSION, type ContextRegistry } from '../contexts/context-registry.ts';
+import { DEFAULT_SESSION, type ContextRegistry } from '../contexts/context-registry.ts';
+import { Refusal, refusalResponse } from '../refusal.ts';
 import { Runs } from '../contexts/executions.ts';
 import { NdjsonResponse } from './ndjson-response.ts';
 import { addRunRoutes } from './run-routes.ts';
@@ -61,26 +64,19 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
     const value = c.req.header(options.sessionHeader);
     if (value === undefined || value === '') return DEFAULT_SESSION;
     if (!SESSION_ID_PATTERN.test(value)) {
-      throw new ContextRequestError(400, `invalid ${options.sessionHeader} header: use ${SESSION_ID_RULE}`);
+      throw new Refusal('invalid_request', `invalid ${options.sessionHeader} header: use ${SESSION_ID_RULE}`);
     }
     return value;
   };
 
   const maxUploadBytes = options.maxUploadMb * 1024 * 1024;
-  const answer = (error: Error, c: HonoContext): Response => {
-    if (error instanceof HTTPException) return error.getResponse();
-    if (error instanceof ContextRequestError) return c.text(error.message, error.status);
-    if (error instanceof BadRequest) return c.text(error.message, 400);
-    console.error('sandbox: unexpected error', error);
-    return c.text(`internal error: ${error.message}`, 500);
-  };
   // A refusal before the body was all read (an upload, which streams past the body limit) is
   // sent with a lingering close: the rest is read and dropped within bounds, never for as
   // long as the client sends, and the client reads the answer rather than a reset.
   app.onError((error, c) => {
     const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
-    if (!incoming || incoming.complete) return answer(error, c);
-    return lingeringRefusal(c, answer(error, c), { ms: LINGER_MS, bytes: LINGER_LIMITS * maxUploadBytes });
+    if (!incoming || incoming.complete) return refusalResponse(error);
+    return lingeringRefusal(c, refusalResponse(error), { ms: LINGER_MS, bytes: LINGER_LIMITS * maxUploadBytes });
   });
 
   // A browser page can post here without a preflight (text/plain, no-cors) or reach a
@@ -91,20 +87,26 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
       { checkHost: isLoopbackHost(options.host) },
     );
     if (foreign) {
-      return c.text(`${foreign.header} "${foreign.value}" is not local: the sandbox API answers no web page`, 403);
+      return new Refusal(
+        'forbidden',
+        `${foreign.header} "${foreign.value}" is not local: the sandbox API answers no web page`,
+      ).getResponse();
     }
     const hasBody = Number(c.req.header('content-length') ?? 0) > 0 || c.req.header('transfer-encoding') !== undefined;
     const type = c.req.header('content-type');
     const upload = c.req.path === FILE_ROUTES.upload;
     if (hasBody && !(upload ? isMultipart(type) : isJsonContentType(type))) {
       const expected = upload ? 'multipart/form-data' : 'application/json';
-      return c.text(`request bodies here must be ${expected}, got ${type ?? 'no content-type'}`, 415);
+      return new Refusal(
+        'unsupported_media_type',
+        `request bodies here must be ${expected}, got ${type ?? 'no content-type'}`,
+      ).getResponse();
     }
     await next();
   });
 
   const limit = (maxSize: number, what: string) =>
-    limitBody(maxSize, (c) => c.text(`request body too large (limit ${maxSize} bytes${what})`, 413));
+    limitBody(maxSize, () => new Refusal('too_large', `request body too large (limit ${maxSize} bytes${what})`).getResponse());
   // Files have limits of their own: an upload is counted as it streams (file-routes.ts), POST /files by its base64.
   const generalLimit = limit(options.maxBodyBytes, '');
   const filesLimit = limit(filesBodyLimit(maxUploadBytes), ': a file of at most SANDBOX_MAX_UPLOAD_MB, base64-encoded');
@@ -139,16 +141,16 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
       quota: body.quota,
       network: body.allowOut || body.denyOut ? { allowOut: body.allowOut, denyOut: body.denyOut } : undefined,
     });
-    return c.json(context.toJSON());
+    return c.json(context.toJSON() satisfies Context);
   });
 
   app.put(CONTEXT_NETWORK_ROUTE, async (c) => {
     const body = await parseBody(c, NetworkPolicy);
     const context = registry.setNetwork(sessionOf(c), c.req.param('id'), body);
-    return c.json(context.toJSON());
+    return c.json(context.toJSON() satisfies Context);
   });
 
-  app.get('/contexts', (c) => c.json(registry.listed(sessionOf(c))));
+  app.get('/contexts', (c) => c.json(registry.listed(sessionOf(c)) satisfies z.input<typeof ContextList>));
 
   app.post('/contexts/:id/restart', async (c) => {
     await (await registry.resolve(sessionOf(c), c.req.param('id'))).restart();
@@ -160,7 +162,7 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
     return c.body(null, 200);
   });
 
-  app.get(SESSIONS_ROUTE, (c) => c.json(registry.sessionNames()));
+  app.get(SESSIONS_ROUTE, (c) => c.json(registry.sessionNames() satisfies z.input<typeof SessionList>));
 
   addFileRoutes(app, {
     registry,
@@ -172,7 +174,7 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
 
   const runs = new Runs({
     deleteContext: (session, id) => registry.delete(session, id),
-    workspaceChanges: async (session) => watchWorkspace(await registry.files(session)),
+    workspaceChanges: async (session) => watchWorkspace(() => registry.files(session)),
     outputLimitBytes: options.outputLimitBytes,
     telemetry,
     limits: {
@@ -201,7 +203,7 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
     const session = sessionOf(c);
     const request = await parseBody(c, ExecuteRequest);
     if (request.context_id !== undefined && request.language !== undefined) {
-      throw new BadRequest('give either context_id or language, not both');
+      throw new Refusal('invalid_request', 'give either context_id or language, not both');
     }
     const timeoutSeconds = Math.min(request.timeout ?? options.executeTimeoutSeconds, options.maxExecuteTimeoutSeconds);
     const context: CodeContext =
@@ -210,7 +212,7 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
         : await registry.defaultContext(session, request.language ?? 'python');
 
     const refusal = runs.refusal(session, context, request.code);
-    if (refusal) return c.text(refusal, 429);
+    if (refusal) return new Refusal('too_many_runs', refusal).getResponse();
     // The run outlives this handler: it streams into the Node response itself (ndjson-response.ts).
     let run: { streamGone(): void } | undefined;
     const body = new NdjsonResponse(outgoingOf(c), NDJSON_HEADERS, () => run?.streamGone());
@@ -236,8 +238,6 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
 
   return app;
 }
-
-class BadRequest extends Error {}
 
 function isJsonContentType(value: string | undefined): boolean {
   return value !== undefined && /^application\/json\s*(;|$)/i.test(value.trim());
@@ -265,10 +265,10 @@ async function parseBody<S extends z.ZodType>(c: HonoContext, schema: S): Promis
     try {
       raw = JSON.parse(text);
     } catch {
-      throw new BadRequest('request body is not valid JSON');
+      throw new Refusal('invalid_request', 'request body is not valid JSON');
     }
   }
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw new BadRequest(`invalid request: ${describeIssues(parsed.error, 'body')}`);
+  if (!parsed.success) throw new Refusal('invalid_request', `invalid request: ${describeIssues(parsed.error, 'body')}`);
   return parsed.data;
 }

@@ -99,7 +99,7 @@ export const launchDenoKernel: KernelLauncher = async (options) => {
   }
   // Every jail has a network namespace of its own, the network allowed or not: fixed ports will do.
   // Without the jail (jail-mode.ts) the kernel gets one too (ownNetworkNamespace), or does not run:
-  // on the container's loopback its ports were every session's to subscribe to (issue 26, 4a).
+  // on the container's loopback its ports were every session's to subscribe to.
   if (!jailEnabled()) await assertOwnNetworkNamespace();
   const portOf = Object.fromEntries(CHANNELS.map((channel, i) => [channel, PRIVATE_PORTS[i]])) as Record<Channel, number>;
   // Beside the run root, not in it: a root server's run root is a tmpfs, where a hard link cannot go.

@@ -22,11 +22,11 @@ const RECEIVE_QUEUE = 8;
  * A receive loop gives the event loop back after this long: messages already queued are read
  * one promise after another without a turn of the loop between them, and a kernel flooding its
  * iopub (500,000 empty stream messages) kept every other request of the process (another
- * tenant's, too) waiting behind them for hundreds of ms at a time (issue 26, fair sharing).
+ * tenant's, too) waiting behind them for hundreds of ms at a time.
  */
 const RECEIVE_SLICE_MS = 4;
 
-/** What this process takes from a kernel (issue 26): beyond it the connection drops, and the kernel is dead to us. */
+/** What this process takes from a kernel, outside every cgroup, so code cannot make it hold unbounded memory: beyond it the connection drops, and the kernel is dead to us. */
 export type ConnectionLimits = MessageLimits;
 
 export interface MessageHeader {

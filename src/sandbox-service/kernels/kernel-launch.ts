@@ -1,5 +1,5 @@
 /**
- * The seam between the embedded sandbox's server (which speaks the Jupyter
+ * The seam between the sandbox service's server (which speaks the Jupyter
  * messaging protocol over ZeroMQ) and the launchers that start a kernel of one
  * language under bubblewrap. A launcher hands back ZeroMQ addresses the server
  * can connect to from outside the sandbox, whatever the kernel itself listens on

@@ -1,5 +1,6 @@
 /**
- * What a kernel sends this process passes a relay that measures its messages (issue 26).
+ * What a kernel sends this process passes a relay that measures its messages, so code cannot make
+ * this process hold unbounded memory.
  * libzmq bounds a frame (ZMQ_MAXMSGSIZE) but not a message: it keeps a message's frames until
  * the last one has come, outside any queue limit, so one message of 1,000 frames of 1 MB each
  * took the service to 1 GB. The relay reads the ZeroMQ framing (ZMTP 3, RFC 37) of the bytes

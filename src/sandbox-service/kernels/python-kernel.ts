@@ -3,6 +3,7 @@
  * bubblewrap, listening on ZeroMQ `ipc://` sockets in the kernel's run directory:
  * no TCP port at all, so the kernel needs no network namespace plumbing.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { baseKernelEnv } from '../jail/bubblewrap.ts';
 import { RUN_MOUNT } from '../jail/jail-command.ts';
@@ -16,8 +17,14 @@ export const CONNECTION_COPY = '/tmp/.connection.json';
 /** ipykernel's ipc transport binds `<ip>-<port>`: fixed small "ports" give fixed socket names. */
 const PORTS: Record<Channel, number> = { shell: 1, iopub: 2, stdin: 3, control: 4, hb: 5 };
 
+/** ipykernel_launcher's start without what a sandbox's kernel never uses (see the file); it travels in a variable it removes. */
+const START_SCRIPT = readFileSync(new URL('./python-kernel-start.py', import.meta.url), 'utf8');
+const START_VARIABLE = 'SANDBOX_PYTHON_START';
+
 export const launchPythonKernel: KernelLauncher = (options) =>
-  launchIpcKernel(options, 'Python', 'python3', `${PYTHON} -P -Xfrozen_modules=off -m ipykernel_launcher -f ${CONNECTION_COPY}`);
+  launchIpcKernel(options, 'Python', 'python3', `${PYTHON} -P -c "$${START_VARIABLE}" -f ${CONNECTION_COPY}`, {
+    [START_VARIABLE]: START_SCRIPT,
+  });
 
 /**
  * A kernel that speaks Jupyter over ipykernel-style `ipc` sockets (ipykernel itself, a kernel

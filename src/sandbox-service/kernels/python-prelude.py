@@ -330,6 +330,8 @@ def _sandbox_prelude():
     shell.display_formatter.formatters["e2b/data"] = DataFrameColumns(parent=shell.display_formatter)
     shell.display_formatter.formatters["e2b/chart"] = FigureChart(parent=shell.display_formatter)
     shell.display_formatter.formatters[TABLE_MIME] = TableView(parent=shell.display_formatter)
+    # A kernel's first result pays for the formatters' first use: paid here, while a spare waits in the pool.
+    shell.display_formatter.format(0)
 
     # --- PIL: display on save ---------------------------------------------------------------
 

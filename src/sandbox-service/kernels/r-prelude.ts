@@ -10,7 +10,7 @@
  * A string rather than a file beside the module (as python-prelude.py is), so the bundles need
  * no new asset; R and JSON share their string escapes, so nothing here needs quoting.
  */
-export const R_PRELUDE = String.raw`local({
+export const R_PRELUDE = `local({
   mime <- "application/vnd.fc-code-interpreter.table+json"
   first_rows <- 50L
   max_cells <- 5000000

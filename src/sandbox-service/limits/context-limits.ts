@@ -54,6 +54,9 @@ const NO_CGROUP: KernelCgroup = { dirs: [], remove: async () => {} };
  */
 const PER_PROCESS_HEADROOM_MB = 1024;
 
+/** Sandboxes opened in this process so far: each names its cgroup apart. */
+let groupsOpened = 0;
+
 export class ContextLimits {
   readonly mechanisms: LimitMechanisms;
   readonly #settings: ContextLimitSettings;
@@ -78,7 +81,10 @@ export class ContextLimits {
   /** Finds what this host offers; `imagesDir` keeps the workspace disk images (outside every workspace). */
   static async open(settings: ContextLimitSettings, imagesDir: string, prefer: LimitPreferences = {}): Promise<ContextLimits> {
     const wantsCgroups = (settings.memoryMb > 0 || settings.pidsMax > 0 || (settings.cpus ?? 0) > 0) && prefer.cgroups !== false;
-    const groupName = `fc-sandbox-${process.pid}`;
+    // A group of its own per sandbox, also for a second one in the process (bench/sandbox.ts starts
+    // two): closing one removes its whole group tree, which would end the other's kernels.
+    const instance = groupsOpened++;
+    const groupName = instance === 0 ? `fc-sandbox-${process.pid}` : `fc-sandbox-${process.pid}-${instance}`;
     const [cgroups, disk] = await Promise.all([
       wantsCgroups ? (async () => (await openCgroupV2(groupName)) ?? (await openCgroupV1(groupName)))() : undefined,
       settings.diskMb > 0 && prefer.loopDisk !== false ? LoopDiskQuota.open(imagesDir, settings.diskMb) : undefined,

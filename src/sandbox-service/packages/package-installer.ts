@@ -12,7 +12,7 @@ import {
   type PackageManager,
   packageSpecRefusal,
 } from '../../protocol/sandbox-api.ts';
-import { ContextRequestError } from '../contexts/context-registry.ts';
+import { Refusal } from '../refusal.ts';
 import type { SessionCommands } from '../contexts/session-commands.ts';
 import { installedFromReport, pipInstallScript } from './pip-command.ts';
 import { installedFromDeno, npmInstallScript } from './npm-command.ts';
@@ -53,16 +53,19 @@ export class PackageInstaller {
   async install(session: string, context: InstallTarget, params: InstallParams): Promise<InstallPackagesResult> {
     const manager = MANAGER_OF_LANGUAGE[context.language];
     if (!manager) {
-      throw new ContextRequestError(
-        400,
+      throw new Refusal(
+        'invalid_request',
         `a ${context.language} context has no package manager here: pip installs for Python contexts, npm for JavaScript and TypeScript ones`,
       );
     }
     if (params.manager !== undefined && manager !== params.manager) {
-      throw new ContextRequestError(400, `this is a ${context.language} context: its packages come from ${manager}, not ${params.manager}`);
+      throw new Refusal(
+        'invalid_request',
+        `this is a ${context.language} context: its packages come from ${manager}, not ${params.manager}`,
+      );
     }
     const refusals = params.packages.map((spec) => packageSpecRefusal(manager, spec)).filter((refusal) => refusal !== undefined);
-    if (refusals.length > 0) throw new ContextRequestError(400, refusals.join('; '));
+    if (refusals.length > 0) throw new Refusal('invalid_request', refusals.join('; '));
     const { egress } = context;
     const command =
       manager === 'pip'

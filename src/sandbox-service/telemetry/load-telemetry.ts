@@ -1,7 +1,7 @@
 /**
  * `loadSandboxTelemetry(env)`: the sandbox service's telemetry when an OTLP endpoint is set, else
  * undefined, and then no OpenTelemetry module is loaded. handlers/sandbox.ts and npm start's
- * embedded sandbox pass it to startSandbox.
+ * own sandbox service pass it to startSandbox.
  */
 import type { Env } from '../../shared/env.ts';
 import { telemetrySettingsFrom } from '../../shared/telemetry/settings.ts';

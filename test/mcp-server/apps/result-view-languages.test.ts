@@ -1,4 +1,4 @@
-// The results viewer's tables from R and JavaScript contexts (issue 32), against a real MCP
+// The results viewer's tables from R and JavaScript contexts, against a real MCP
 // server process and a real sandbox with IRkernel and Deno's kernel: R's data frames and
 // matrices reach the view as pandas' DataFrames do (columns, row count, first rows, a handle to
 // page and sort a long one, the user's random stream untouched); a JavaScript DataFrame reaches

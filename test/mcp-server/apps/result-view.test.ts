@@ -1,5 +1,5 @@
-// The results viewer (MCP Apps, issue 32) against a real MCP server process and a real embedded
-// sandbox: the view resource and its links in tools/list, a 100,000-row DataFrame whose answer
+// The results viewer (MCP Apps) against a real MCP server process and a real sandbox
+// service: the view resource and its links in tools/list, a 100,000-row DataFrame whose answer
 // stays small for the model while the view pages and sorts it through result_page, the refusal
 // of a handle from another tenant, an altered one and one of a stopped context; and the view
 // itself in headless Chromium with ext-apps' own AppBridge as the host, which also takes the

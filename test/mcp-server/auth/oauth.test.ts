@@ -1,4 +1,4 @@
-// Callers as tenants, and the OAuth 2.1 resource server (issue 11, phase 1): the app
+// Callers as tenants, and the OAuth 2.1 resource server: the app
 // served on a free loopback port, an authorization-server stand-in on another (keys
 // made with jose here; metadata and JWKS served by node:http), the official MCP client
 // where a client is involved, raw requests where it would not send what we test.
@@ -264,7 +264,7 @@ describe('OAuth 2.1 resource server against an authorization-server stand-in', (
         /algorithm|not among/,
       ],
       ['no sub', await mint(keyA, { ...claims(), sub: undefined }), /"sub" claim/],
-      // Each would otherwise be a tenant: "[object Object]", "12345", "" (issue 17, finding 9).
+      // Each would otherwise be a tenant: "[object Object]", "12345", "".
       ['sub an object', await mint(keyA, { ...claims(), sub: { a: 1 } as unknown as string }), /"sub" claim must be a non-empty string/],
       ['sub a number', await mint(keyA, { ...claims(), sub: 12345 as unknown as string }), /"sub" claim must be a non-empty string/],
       ['sub empty', await mint(keyA, { ...claims(), sub: '' }), /"sub" claim must be a non-empty string/],

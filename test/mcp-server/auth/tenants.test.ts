@@ -1,5 +1,5 @@
 // Callers are tenants: two named static tokens against a real MCP server process and a
-// real embedded sandbox, through the official client. Each sees and touches only its own
+// real sandbox service, through the official client. Each sees and touches only its own
 // contexts; another's context id is "unknown context" for every tool and for
 // resources/read, and the per-tenant cap holds and names its number.
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 // Files in and out of a context through the official MCP client (both protocol eras for
-// the round trips), against a real MCP server process and a real embedded sandbox:
+// the round trips), against a real MCP server process and a real sandbox service:
 // write_file, read_file, list_files, the file resources, run_code's links to files a run
 // wrote, and the refusals (paths, links, sizes, URLs to private addresses) and privacy.
 import assert from 'node:assert/strict';
@@ -39,7 +39,7 @@ before(async () => {
       return;
     }
     if (request.url === '/trickle') {
-      // A byte every 400 ms, for as long as the client stays (issue 17, finding 8).
+      // A byte every 400 ms, for as long as the client stays.
       response.writeHead(200, { 'content-type': 'text/plain' });
       const timer = setInterval(() => response.write('x'), 400);
       response.on('close', () => clearInterval(timer));
@@ -202,8 +202,40 @@ describe('files in JavaScript contexts', () => {
     );
     assert.match(textOf(result), /42/);
     assert.equal(textOf(ok(await call(client, 'read_file', { context_id: ctx, path: 'out.txt' }))), '42');
+    // Deno keeps its caches in the workspace (.packages/deno): hidden, as in ls.
     const listed = structured<{ files: { name: string }[] }>(ok(await call(client, 'list_files', { context_id: ctx })));
     assert.deepEqual(listed.files.map((f) => f.name).sort(), ['in.json', 'out.txt']);
+  });
+});
+
+describe('hidden entries', () => {
+  test('list_files leaves out names starting with "." (and all inside them) unless hidden is true, and says how many', async () => {
+    const client = clients.get('modern')!;
+    const ctx = await newContext(client);
+    ok(
+      await run(
+        client,
+        ctx,
+        'import os\nos.makedirs(".cache/deep", exist_ok=True)\nopen(".cache/deep/x", "w").close()\nopen(".env", "w").close()\nopen("seen.txt", "w").close()',
+      ),
+    );
+    const plain = ok(await call(client, 'list_files', { context_id: ctx }));
+    assert.deepEqual(
+      structured<{ files: { name: string }[] }>(plain).files.map((f) => f.name),
+      ['seen.txt'],
+    );
+    assert.match(textOf(plain), /4 hidden entries not shown: list them with hidden: true/);
+    const all = structured<{ files: { path: string }[] }>(ok(await call(client, 'list_files', { context_id: ctx, hidden: true })));
+    assert.deepEqual(all.files.map((f) => f.path).sort(), [
+      '/home/user/.cache',
+      '/home/user/.cache/deep',
+      '/home/user/.cache/deep/x',
+      '/home/user/.env',
+      '/home/user/seen.txt',
+    ]);
+    // A hidden folder named as the path is listed like any other.
+    const inside = structured<{ files: { name: string }[] }>(ok(await call(client, 'list_files', { context_id: ctx, path: '.cache' })));
+    assert.deepEqual(inside.files.map((f) => f.name).sort(), ['deep', 'x']);
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * batch-limit.ts's early refusal (issue 26, finding 3): a batch of more than MAX_BATCH_MESSAGES
+ * batch-limit.ts's early refusal (fair sharing): a batch of more than MAX_BATCH_MESSAGES
  * is told from its text, read only as far as the message past the limit, so that a long batch
  * is refused without JSON.parse building it; anything else is left to JSON.parse.
  */

@@ -1,5 +1,5 @@
 // GET /health_check answers what the health_check tool answers, against real server
-// processes: 200 on a real embedded sandbox, 503 when the sandbox is down. It asks for no
+// processes: 200 on a real sandbox service, 503 when the sandbox is down. It asks for no
 // token, so the sandbox's address and the error text (which names it) stay with the tool.
 // GET /health stays the process's liveness (FC's probe), whatever the sandbox does.
 import assert from 'node:assert/strict';

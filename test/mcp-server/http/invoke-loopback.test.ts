@@ -2,7 +2,7 @@
  * `POST /invoke` on `npm start`'s loopback server without a token: an event takes any
  * content type (fc3 sends octet-stream), so a web page could POST one as text/plain
  * without a CORS preflight. The loopback Host/Origin check that guards /mcp must guard
- * /invoke too. Real process (handlers/local.ts under tsx) with its embedded sandbox.
+ * /invoke too. Real process (handlers/local.ts under tsx) with its own sandbox service.
  */
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';

@@ -1,5 +1,5 @@
 /**
- * large-bodies.ts (issue 26, fair sharing): one tenant's requests with a body over
+ * large-bodies.ts (fair sharing): one tenant's requests with a body over
  * LARGE_BODY_BYTES take their turn, one at a time, so that ten 4 MB run_code calls at once
  * cannot fill the event loop every tenant shares; small requests and other tenants' large ones
  * never wait behind them; the waiting is bounded in number (429 past it) and in time (a turn

@@ -1,5 +1,5 @@
 /**
- * What one client may hold of the MCP process (issue 26, finding 9): before, bodies trickled a
+ * What one client may hold of the MCP process (found by a security review): before, bodies trickled a
  * byte at a time were still open after 102 s, connections had no cap, and one tenant could have
  * any number of requests in progress. A real MCP server process with small bounds
  * (MCP_BODY_TIMEOUT_SECONDS=2, MCP_MAX_CONNECTIONS=16, MCP_MAX_REQUESTS_PER_TENANT=2) on a real

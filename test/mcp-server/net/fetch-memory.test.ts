@@ -1,5 +1,5 @@
 /**
- * write_file's downloads are bounded per process (issue 26, finding 7): 20 concurrent
+ * write_file's downloads are bounded per process (found by a security review): 20 concurrent
  * `write_file {url}` of 20 MiB each took the MCP process from 110 to 959 MB, where FC gives
  * the function 256 MB for every tenant. A real MCP server process (the default budget,
  * MCP_FETCH_MAX_BYTES_IN_FLIGHT 64 MiB) on a real sandbox, a loopback file server (allowed

@@ -1,5 +1,5 @@
 /**
- * write_file's URL fetch (issue 9): what an agent may make the MCP function fetch.
+ * write_file's URL fetch: what an agent may make the MCP function fetch.
  * The escape attempts first: loopback, private, link-local and metadata addresses,
  * by literal, by name and by redirect, each refused before a connection is made;
  * then what an operator's allow-list opens, and the limits. Real HTTP servers on
@@ -71,11 +71,7 @@ async function refusal(promise: Promise<unknown>, kind: PublicFetchErrorKind): P
   assert.fail(`expected a ${kind} refusal`);
 }
 
-async function readAll(body: ReadableStream<Uint8Array>): Promise<Buffer> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of body) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
+const readAll = async (body: ReadableStream<Uint8Array>) => Buffer.from(await new Response(body).arrayBuffer());
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const cap = { maxBytes: 4 << 20 };
@@ -244,7 +240,7 @@ describe('an allowed host', () => {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write('the first part, then nothing');
       } else if (url.pathname === '/trickle') {
-        // A byte every 400 ms, for as long as the client stays (issue 17, finding 8).
+        // A byte every 400 ms, for as long as the client stays.
         res.writeHead(200, { 'content-type': 'text/plain' });
         const timer = setInterval(() => res.write('x'), 400);
         res.on('close', () => clearInterval(timer));

@@ -88,7 +88,7 @@ test('at the sandbox output cap (4 MiB) with the default limit the answer stays 
   await other.close();
 });
 
-// Issue 26, finding 8: wait_run answered a held run's 4 MiB of output in full (8.4 MB, the
+// A security review's finding: wait_run answered a held run's 4 MiB of output in full (8.4 MB, the
 // same bytes in the text block and in structuredContent.stdout) where run_code answers 66 KB.
 test('wait_run: a held run at the 4 MiB cap answers small, bounded and linked as run_code does', async () => {
   const wide = await servers.start();
@@ -104,7 +104,7 @@ test('wait_run: a held run at the 4 MiB cap answers small, bounded and linked as
   const bytes = Buffer.byteLength(JSON.stringify(run));
   assert.ok(bytes < 100_000, `${bytes} bytes`);
   assert.equal(structured<{ status: string }>(run).status, 'done');
-  // The run printed past the sandbox's 4 MiB cap, which stopped it: the file holds what was kept, not all (issue 33).
+  // The run printed past the sandbox's 4 MiB cap, which stopped it: the file holds what was kept, not all.
   assert.match(
     textOf(run),
     /cut here \(MCP_MAX_TEXT_BYTES=\d+\); what the sandbox kept before it stopped the run at its output limit is in \/home\/user\/outputs\/run-/,

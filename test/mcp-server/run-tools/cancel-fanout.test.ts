@@ -1,5 +1,5 @@
 /**
- * One request costs bounded work (issue 26, finding 3): a 2025-era JSON-RPC batch of
+ * One request costs bounded work (found by a security review): a 2025-era JSON-RPC batch of
  * `notifications/cancelled` made /mcp pass each cancel on to the sandbox, all at once, each
  * listing the tenant's sessions again (20,000 of them: 13,129 open fds, the other tenant's
  * list_contexts took 9 s). A counting proxy between the MCP server and a real sandbox shows

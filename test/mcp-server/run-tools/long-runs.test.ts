@@ -2,7 +2,7 @@
 // far and a run_id; the run goes on in the sandbox, and wait_run (through any server instance,
 // even after the one that started it stopped) collects the rest once each and in order, ending
 // with the result run_code would have given; cancel_run stops it; another tenant can neither
-// wait on it nor cancel it. Real processes (two MCP servers, one embedded sandbox with a small
+// wait on it nor cancel it. Real processes (two MCP servers, one sandbox service with a small
 // output cap), real clients: the 1.x client at its default 60 s timeout, after listTools (so
 // every answer is checked against the tools' output schemas), and the 2.x client in both eras.
 // Durations are short (a wait of 1–2 s) where the property is the same as for a 150 s run.

@@ -1,6 +1,6 @@
 // The code tools through the official MCP client (the file tools: test/mcp-server/file-tools/files.test.ts) over Streamable HTTP, in both protocol
 // eras (2026-07-28, and 2025-11-25 with initialize), against a real MCP server process
-// and a real embedded sandbox (one of each for the whole file).
+// and a real sandbox service (one of each for the whole file).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { LOG_LEVEL_META_KEY, type CallToolResult, type Client } from '@modelcontextprotocol/client';

@@ -1,5 +1,5 @@
 /**
- * Issue 23 for stdio: `npm run stdio` (what desktop clients start, with its embedded sandbox)
+ * Stopping the stdio server leaves nothing: `npm run stdio` (what desktop clients start, with its own sandbox service)
  * stopped by a signal to its process group while a run prints, or by its client closing
  * stdin, leaves nothing of its sandbox on the host. On a signal the call in flight gets its
  * error, not silence; once stdin has closed nothing more is answered (the stdio binding lets

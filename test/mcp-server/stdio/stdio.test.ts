@@ -1,6 +1,6 @@
 // Desktop clients: MCP over stdio (handlers/stdio.ts) through the official v2 client's
-// StdioClientTransport, in both protocol eras, with the process embedding its own
-// sandbox as it does for users.
+// StdioClientTransport, in both protocol eras, with the process starting its own
+// sandbox service as it does for users.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
@@ -21,7 +21,7 @@ for (const era of ERAS) {
     const client = newClient(era);
 
     after(async () => {
-      await client.close(); // closes stdin; the server stops its embedded sandbox and exits
+      await client.close(); // closes stdin; the server stops its own sandbox service and exits
     });
 
     test('create a context, keep state across runs, list and stop it', async () => {

@@ -1,5 +1,5 @@
 /**
- * OpenTelemetry on every way into the MCP server (issue 31), not only POST /mcp: an FC event on
+ * OpenTelemetry on every way into the MCP server, not only POST /mcp: an FC event on
  * /invoke, a legacy SSE connection (MCP_TRANSPORT=sse, the 1.x-shaped SSE client of the SDK) and
  * stdio (the SDK's StdioClientTransport starting handlers/stdio.ts). Each request is one SERVER
  * span named by the MCP conventions and continuing the caller's trace, with the sandbox calls it

@@ -1,5 +1,5 @@
 /**
- * Telemetry that never costs a call more than its bound (issue 31): on FC (handlers/fc.ts) each
+ * Telemetry that never costs a call more than its bound: on FC (handlers/fc.ts) each
  * answer's spans are exported before the answer ends, since FC may freeze the instance right
  * after; a collector that hangs, refuses or is gone changes no answer and delays one at most by
  * the flush bound; and with the collector hanging, spans are dropped past the queue's bound

@@ -4,7 +4,7 @@
 // our message), over Streamable HTTP and over stdio; and the 2.x client in both eras.
 //
 // Provoked for real, against real server processes (handlers/local.ts, handlers/stdio.ts)
-// and a real embedded sandbox: invalid_arguments, unknown_context (tampered and stopped
+// and a real sandbox service: invalid_arguments, unknown_context (tampered and stopped
 // ids), invalid_path, sandbox_file_not_found, sandbox_http (a symlink out of the
 // workspace), file_too_large, fetch_failed (a loopback URL), too_many_contexts and
 // sandbox_unreachable (a server whose sandbox is down).

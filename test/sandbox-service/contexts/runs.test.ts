@@ -1,5 +1,5 @@
 /**
- * The sandbox's runs (extensions of the execute protocol), against a real embedded sandbox and
+ * The sandbox's runs (extensions of the execute protocol), against a real sandbox service and
  * real kernels: what a run changed in the workspace (files_changed), stopping a run by its tag
  * from another request, and held runs that outlive their /execute stream, read with a long-poll
  * from any request and interrupted. Runs are found in their own session only.

@@ -1,5 +1,5 @@
 /**
- * Per-context egress in the real jail (issue 28): a context's kernel reaches hosts only through
+ * Per-context egress in the real jail: a context's kernel reaches hosts only through
  * the policy proxy, under its own policy, changed at run time without a restart; a denial is a
  * 403 at once naming the sandbox's network policy and the host; nothing resolves inside the jail,
  * and a denied host costs no DNS query and no disk. Offline: the upstream is on loopback, allowed
@@ -237,4 +237,15 @@ test('a bash context and a session command get the proxy variables, NO_PROXY emp
   assert.equal(command.status, 200, command.text);
   assert.match(command.json.stdout, /^http:\/\/127\.0\.0\.1:3128$/m);
   assert.match(command.json.stdout, /sandbox network policy: upstream\.test is not allowed/);
+});
+
+test("a restarted kernel keeps its context's policy, and a policy change reaches a kernel started after it", async () => {
+  const session = { 'x-ci-session-id': 'egress-restart' };
+  const id = await createContext(sandbox.url, { allowOut: ['upstream.test'] }, session);
+  const restarted = await request(sandbox.url, 'POST', `/contexts/${id}/restart`, undefined, session);
+  assert.equal(restarted.status, 200, restarted.text);
+  assert.equal((await fetchFrom('egress-restart', id, `http://upstream.test:${port}/restarted`)).out, 'OK upstream says hi to /restarted');
+  await request(sandbox.url, 'PUT', `/contexts/${id}/network`, { allowOut: [] }, session);
+  await request(sandbox.url, 'POST', `/contexts/${id}/restart`, undefined, session);
+  assert.match((await fetchFrom('egress-restart', id, `http://upstream.test:${port}/closed`)).out, /^HTTP 403 sandbox network policy/);
 });

@@ -84,6 +84,40 @@ function tunnel(socketPath: string, target: string): Promise<{ status: number; s
   });
 }
 
+test('a forwarded request goes to the host its URL names with that Host, whatever Host header the code sent (no fronting another site on the same server)', async () => {
+  const hosts: (string | undefined)[] = [];
+  const vhosts = createServer((req, res) => {
+    hosts.push(req.headers.host);
+    res.end(`served ${req.headers.host}`);
+  });
+  await new Promise<void>((ready) => vhosts.listen(0, '127.0.0.1', ready));
+  const vport = (vhosts.address() as { port: number }).port;
+  const route = new ContextEgress(proxy);
+  route.setPolicy(parsePolicy({ allowOut: ['local.test'] }));
+  const path = join(dir, 'host.sock');
+  const listener = route.listenUnix(path, undefined);
+  try {
+    const answer = await new Promise<{ status: number; body: string }>((done, fail) => {
+      const req = request(
+        { socketPath: path, path: `http://local.test:${vport}/`, method: 'GET', headers: { host: 'forbidden.example' } },
+        (res) => {
+          let body = '';
+          res.on('data', (chunk) => (body += chunk));
+          res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+        },
+      );
+      req.on('error', fail);
+      req.end();
+    });
+    assert.equal(answer.status, 200);
+    assert.deepEqual(hosts, [`local.test:${vport}`]);
+    assert.equal(answer.body, `served local.test:${vport}`);
+  } finally {
+    listener.close();
+    vhosts.close();
+  }
+});
+
 test('host patterns: exact names, *.domain below a domain only, * for any; the ceiling covers narrower patterns', () => {
   assert.equal(normalizePattern(' PyPI.org. '), 'pypi.org');
   assert.equal(normalizePattern('*.Example.com'), '*.example.com');
@@ -181,4 +215,48 @@ test('a connection that belongs to no route, or a request that is not a proxy re
   } finally {
     listener.close();
   }
+});
+
+test("one jail's connections to the proxy are capped, so it cannot take the sandbox's file descriptors; another jail is untouched", async () => {
+  const small = new PolicyProxy({ privateHosts: ['local.test'], headers: {}, resolve, maxJailConnections: 3 });
+  const greedy = new ContextEgress(small);
+  const other = new ContextEgress(small);
+  for (const route of [greedy, other]) route.setPolicy(parsePolicy({ allowOut: ['local.test'] }));
+  const greedyPath = join(dir, 'greedy.sock');
+  const otherPath = join(dir, 'other.sock');
+  const listeners = [greedy.listenUnix(greedyPath, undefined), other.listenUnix(otherPath, undefined)];
+  try {
+    const held = await Promise.all([1, 2, 3].map(() => tunnel(greedyPath, `local.test:${echoPort}`)));
+    assert.deepEqual(
+      held.map((t) => t.status),
+      [200, 200, 200],
+    );
+    const refused = await tunnel(greedyPath, `local.test:${echoPort}`).then(
+      (t) => `answered ${t.status}`,
+      (error: NodeJS.ErrnoException) => error.code ?? error.message,
+    );
+    assert.match(refused, /ECONNRESET|socket hang up|EPIPE/);
+    assert.deepEqual(await through(otherPath, `http://local.test:${port}/other`), { status: 200, body: 'upstream /other' });
+    held[0]!.socket.destroy();
+    await new Promise((settle) => setTimeout(settle, 50));
+    const again = await tunnel(greedyPath, `local.test:${echoPort}`);
+    assert.equal(again.status, 200);
+    for (const t of [...held, again]) t.socket.destroy();
+  } finally {
+    for (const listener of listeners) listener.close();
+    small.close();
+  }
+});
+
+test('the sandbox refuses a policy it cannot hold: the whole network already open, or no jail without advice; nothing asked is always fine', async () => {
+  const { SandboxEgress } = await import('../../../src/sandbox-service/egress/sandbox-egress.ts');
+  const base = { ceiling: ['*'], privateHosts: [], headers: {}, enforced: true, advisory: false, openNetwork: false };
+  const open = await SandboxEgress.start({ ...base, openNetwork: true });
+  assert.throws(() => open.check({ allowOut: ['pypi.org'] }), /network policy refused: .*SANDBOX_ALLOW_NETWORK=true/);
+  assert.deepEqual(open.check({}), { allowOut: [], denyOut: [] });
+  assert.equal(open.route(), undefined, 'no proxy route where the jail has the whole network');
+  assert.match(open.describe(), /per-context policies are refused/);
+  const unjailed = await SandboxEgress.start({ ...base, enforced: false });
+  assert.throws(() => unjailed.check({ allowOut: ['pypi.org'] }), /without its jail.*SANDBOX_EGRESS_ADVISORY=true/);
+  for (const egress of [open, unjailed]) egress.close();
 });

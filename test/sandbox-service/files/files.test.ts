@@ -1,5 +1,5 @@
 /**
- * The embedded sandbox's file API (Alibaba's code-interpreter shapes), with the session
+ * The sandbox service's file API (Alibaba's code-interpreter shapes), with the session
  * header, against real kernels: every endpoint, multipart upload and raw download, and
  * the escapes code could try through it (traversal, symlinks planted or swapped while a
  * read runs, hard links, oversize uploads), and that sessions keep their files apart.

@@ -1,5 +1,5 @@
 /**
- * E2B's official client, @e2b/code-interpreter, drives the embedded sandbox: proof
+ * E2B's official client, @e2b/code-interpreter, drives the sandbox service: proof
  * that the protocol matches. In debug mode the client makes no cloud call and sends
  * code-interpreter requests to http://localhost:49999, so the sandbox listens there.
  */
@@ -9,7 +9,7 @@ import { useE2bDebugSandbox } from '../../support/e2b-debug-sandbox.ts';
 
 const e2b = useE2bDebugSandbox();
 
-describe("E2B's official client against the embedded sandbox", () => {
+describe("E2B's official client against the sandbox service", () => {
   test('runCode returns logs and the main result', async () => {
     const execution = await e2b.client.runCode('x = 41\nprint("hello")\nx + 1');
     assert.deepEqual(execution.logs.stdout, ['hello\n']);

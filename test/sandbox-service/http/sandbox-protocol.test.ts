@@ -1,5 +1,5 @@
 /**
- * The embedded sandbox speaks E2B's code-interpreter protocol: every endpoint,
+ * The sandbox service speaks E2B's code-interpreter protocol: every endpoint,
  * state across calls, rich results and errors, against real ipykernels.
  */
 import assert from 'node:assert/strict';

@@ -1,8 +1,8 @@
 /**
- * The sandbox API answers no web page (issue 8, finding 3) and keeps a client's
- * connection usable after a 413 (finding 11): a browser's no-cors text/plain POST,
+ * The sandbox API answers no web page (found by a security review) and keeps a client's
+ * connection usable after a 413: a browser's no-cors text/plain POST,
  * a DNS-rebinding Host and a foreign Origin are refused before any code runs; with
- * a token, nothing runs without it; `npm start`'s embedded sandbox has one that
+ * a token, nothing runs without it; `npm start`'s own sandbox service has one that
  * only its MCP side knows.
  */
 import assert from 'node:assert/strict';
@@ -155,7 +155,7 @@ describe('a sandbox with an API token', () => {
   });
 });
 
-describe("npm start's embedded sandbox", () => {
+describe("npm start's own sandbox service", () => {
   let mcp: McpProcess;
   before(async () => {
     mcp = await startMcp({ SANDBOX_POOL_SIZE: '0' });

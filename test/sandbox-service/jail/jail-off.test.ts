@@ -165,7 +165,7 @@ describe('the sandbox with the jail off', () => {
     assert.match(read.text, /from code/);
   });
 
-  test('report_files: the stream says which files the run wrote, as with the jail (issue 27, item 1)', async () => {
+  test('report_files: the stream says which files the run wrote, as with the jail', async () => {
     const id = await createContext(url, {}, A);
     const run = await execute(
       url,
@@ -211,7 +211,7 @@ describe('the sandbox with the jail off', () => {
   });
 
   test("escape attempt: a session's code finds another session's Deno kernel on loopback TCP and subscribes to its output; it sees nothing", async () => {
-    // Issue 26, finding 4a: with the jail off, Deno's kernel listened on the container's loopback.
+    // A security review's finding: with the jail off, Deno's kernel listened on the container's loopback.
     const js = await createContext(url, { language: 'javascript' }, A);
     assert.match((await execute(url, { code: 'console.log("up")', context_id: js }, A)).stdout, /up/);
     const python = await createContext(url, {}, B);
@@ -262,7 +262,7 @@ describe('the sandbox with the jail off', () => {
   });
 
   test("escape attempt: background jobs that left their kernel's process group die with the session (no sniffer outlives its tenant)", async () => {
-    // Issue 26, finding 4b: bash-kernel.py starts bash in a session of its own, so killing the kernel's group missed its jobs.
+    // A security review's finding: bash-kernel.py starts bash in a session of its own, so killing the kernel's group missed its jobs.
     const C = { 'x-ci-session-id': 'jail-off-leaver' };
     const keeper = await createContext(url, {}, C);
     const bash = await createContext(url, { language: 'bash' }, C);
@@ -310,7 +310,7 @@ describe('warm kernels with the jail off', () => {
     if (lstatSync(WORKSPACE_DIR, { throwIfNoEntry: false })?.isSymbolicLink()) unlinkSync(WORKSPACE_DIR);
   });
 
-  test('warm kernels without the jail (issue 27, item 5): a session takes a spare with its fresh uid; the refill leaves /home/user alone', async () => {
+  test('warm kernels without the jail: a session takes a spare with its fresh uid; the refill leaves /home/user alone', async () => {
     const pooled = await startSandbox({ host: '127.0.0.1', port: 0, poolSize: 1, jail: 'off' }, { log: () => {} });
     try {
       // The spare: an ipykernel of this sandbox (its connection file is under its root), started before any context.
@@ -339,7 +339,7 @@ describe('warm kernels with the jail off', () => {
   });
 });
 
-describe('one start for every entry point (issue 27, item 4)', () => {
+describe('one start for every entry point', () => {
   after(() => {
     if (lstatSync(WORKSPACE_DIR, { throwIfNoEntry: false })?.isSymbolicLink()) unlinkSync(WORKSPACE_DIR);
   });

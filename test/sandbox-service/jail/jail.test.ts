@@ -1,7 +1,7 @@
 /**
  * Escape attempts against the kernels' jail, as a security review tried them against
- * a root server (issue 8): each is made from real Python and Deno kernels through the
- * embedded sandbox's HTTP API, and must fail without touching the host.
+ * a root server: each is made from real Python and Deno kernels through the
+ * sandbox service's HTTP API, and must fail without touching the host.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -170,7 +170,7 @@ describe('the jail: nested namespaces and system calls', () => {
     // clone with new namespaces (CLONE_NEWUSER|CLONE_NEWNS, no exit signal: never a usable child)
     clone: [56, [0x10020000]],
     clone3: [435, [0]],
-    // Beyond those, as container runtimes deny them to a container without CAP_SYS_PTRACE / CAP_SYS_NICE (issue 17).
+    // Beyond those, as container runtimes deny them to a container without CAP_SYS_PTRACE / CAP_SYS_NICE.
     kcmp: [312, [0]],
     pidfd_getfd: [438, [0]],
     process_madvise: [440, [0]],
@@ -368,7 +368,7 @@ describe('the jail: host uid', { skip: !isRoot && 'the server is not root: kerne
     }
   });
 
-  // Issue 17: every root sandbox handed out uids from 200000, so two on one host ran different
+  // Found by a security review: every root sandbox handed out uids from 200000, so two on one host ran different
   // tenants' kernels under one host uid (shared inotify limits, shared file ownership).
   test('two sandbox processes on one host never share a session uid', async () => {
     const child = spawnSandboxProcess(['ignore', 'inherit', 'pipe']);
@@ -533,7 +533,7 @@ describe('the jail: what reaches the kernel from the host', () => {
   });
 
   // pid 1 inside is bwrap's init, a copy of the bwrap the server ran: its command line was every
-  // --bind of the host (issue 17). The arguments now reach bwrap through a pipe (--args).
+  // --bind of the host. The arguments now reach bwrap through a pipe (--args).
   test('no command line inside names a host path: not the workspace root, the run root or the project', async () => {
     const hostPaths = [sandbox.workspaceRoot, join(sandbox.workspaceRoot, 'run'), process.cwd(), realpathSync(process.cwd())];
     const readAll = {

@@ -1,6 +1,6 @@
 /**
  * With the network allowed (SANDBOX_ALLOW_NETWORK=true), tenant B's code tries to reach
- * tenant A's kernels as a security review did (issue 17): every TCP port listening in
+ * tenant A's kernels as a security review did: every TCP port listening in
  * /proc/net/tcp(6), every abstract unix socket, the host's loopback. Every jail has a
  * network namespace of its own (egress through slirp4netns), so nothing of A's, nor of
  * the host's loopback, is reachable; a server the test starts on the host's own address is.

@@ -185,7 +185,7 @@ except OSError as error:
   });
 
   test('CPU: four busy loops in a bash context are held to one CPU (SANDBOX_CPUS, default 1) and end with the context', async () => {
-    // Issue 26, finding 6: they burned both cores until stop_context, whatever the run's timeout.
+    // A security review's finding: they burned both cores until stop_context, whatever the run's timeout.
     const marker = `cpu-burn-${randomUUID()}`;
     const id = await createContext(url, { language: 'bash' }, A);
     const started = await execute(

@@ -1,6 +1,6 @@
 /**
- * Issue 26: what a tenant can make the sandbox service itself hold, outside every cgroup, is
- * bounded. Each test is the issue's reproduction against a sandbox in a process of its own
+ * What a tenant can make the sandbox service itself hold, outside every cgroup, is
+ * bounded. Each test is the security review's reproduction against a sandbox in a process of its own
  * (`npm run sandbox`, as root, jailed kernels), whose memory is read from /proc (VmHWM: its
  * peak resident set).
  *

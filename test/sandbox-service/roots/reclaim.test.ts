@@ -1,5 +1,5 @@
 /**
- * Issue 17 item 6: a sandbox killed outright (SIGKILL) leaves its mounts, loop devices,
+ * A sandbox killed outright (SIGKILL) leaves its mounts, loop devices,
  * workspace root and cgroups; the next sandbox to start reclaims them, and leaves a live
  * sandbox's alone (two sandboxes on one host). As root.
  */

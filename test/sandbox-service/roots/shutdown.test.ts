@@ -1,5 +1,5 @@
 /**
- * Issue 23: a server stopped by a signal to its whole process group, as service managers
+ * A server stopped by a signal to its whole process group, as service managers
  * and container engines stop it, at any moment (runs in flight or idle), leaves nothing:
  * no mount, loop device, workspace root or cgroup of it, in every trial. Runs through npm,
  * whose wrappers were the cause (the tsx CLI SIGKILLed a server busy with output), as root.
