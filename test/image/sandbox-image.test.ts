@@ -81,7 +81,10 @@ async function startContainer(env: Record<string, string>, port: number, extraAr
     IMAGE,
   ]);
   const url = `http://127.0.0.1:${hostPort}`;
+  // Stopped first, then removed: `rm -f` racing the --rm cleanup has left CNI's DNAT rule for the host
+  // port behind, and a later listener on that loopback port then got EHOSTUNREACH (to a gone container).
   const stop = async () => {
+    await containerCli(['stop', '-t', '5', name]).catch(() => {});
     await containerCli(['rm', '-f', '-t', '5', name]).catch(() => {});
   };
   const healthy = await eventually(async () => {

@@ -127,7 +127,11 @@ describe('the server image beside the sandbox image, two containers on one netwo
   });
 
   after(async () => {
-    for (const name of started) await containerCli(['rm', '-f', '-t', '5', name]).catch(() => {});
+    // Stopped first, then removed: see sandbox-image.test.ts's stop for the rule `rm -f` alone left behind.
+    for (const name of started) {
+      await containerCli(['stop', '-t', '5', name]).catch(() => {});
+      await containerCli(['rm', '-f', '-t', '5', name]).catch(() => {});
+    }
     await containerCli(['network', 'rm', '-f', network]).catch(() => {});
   });
 
