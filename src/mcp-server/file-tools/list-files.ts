@@ -92,14 +92,17 @@ function uriOf(contextId: string, path: string): string | null {
   return parts ? fileUri(contextId, parts) : null;
 }
 
+/** The names from the listed folder down to an entry (one name = directly in it). */
+function partsBelow(folder: string, path: string): string[] {
+  return path.slice(folder.replace(/\/+$/, '').length).replace(/^\/+/, '').split('/');
+}
+
 /** Whether `path` is hidden, or inside a hidden folder, below the listed folder (the folder's own path does not count). */
 function isHiddenBelow(folder: string, path: string): boolean {
-  const rest = path.slice(folder.replace(/\/+$/, '').length).replace(/^\/+/, '');
-  return rest.split('/').some((part) => part.startsWith('.'));
+  return partsBelow(folder, path).some((part) => part.startsWith('.'));
 }
 
 /** How many levels below the listed folder an entry is (1 = directly in it). */
 function levelOf(folder: string, path: string): number {
-  const rest = path.slice(folder.replace(/\/+$/, '').length).replace(/^\/+/, '');
-  return rest.split('/').length;
+  return partsBelow(folder, path).length;
 }

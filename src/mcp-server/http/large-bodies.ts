@@ -28,6 +28,7 @@ import type { HttpBindings } from '@hono/node-server';
 import type { MiddlewareHandler } from 'hono';
 import { ANONYMOUS_TENANT, type Tenant, tenantKey } from '../auth/tenant.ts';
 import type { TenantVariables } from './bearer-auth.ts';
+import { holdUntilAnswered } from './tenant-requests.ts';
 
 /** A body over this many bytes is large (a run_code's code, a write_file's content of that size are rare). */
 export const LARGE_BODY_BYTES = 256 * 1024;
@@ -138,14 +139,6 @@ export function takeLargeBodiesInTurn(
     const tenant = c.get('tenant') ?? ANONYMOUS_TENANT;
     const release = await lanes.enter(tenant, bytes);
     if (!release) return refuse(tenant);
-    const outgoing = c.env?.outgoing;
-    // Node's response closes once it has been sent in full or its client has gone; without one
-    // (app.request in tests) the turn ends with the handler.
-    if (outgoing) outgoing.once('close', release);
-    try {
-      await next();
-    } finally {
-      if (!outgoing) release();
-    }
+    await holdUntilAnswered(c.env?.outgoing, release, next);
   };
 }

@@ -57,14 +57,23 @@ export function limitTenantRequests(requests: TenantRequests, refuse: (tenant: T
     const tenant = c.get('tenant') ?? ANONYMOUS_TENANT;
     const release = requests.enter(tenant);
     if (!release) return refuse(tenant, requests.max);
-    const outgoing = c.env?.outgoing;
-    // Node's response closes once it has been sent in full or its client has gone; without one
-    // (app.request in tests) the count ends with the handler.
-    if (outgoing) outgoing.once('close', release);
-    try {
-      await next();
-    } finally {
-      if (!outgoing) release();
-    }
+    await holdUntilAnswered(c.env?.outgoing, release, next);
   };
+}
+
+/**
+ * Runs `next` and calls `release` once its answer has gone: Node's response closes once it has been
+ * sent in full or its client has gone; without one (app.request in tests) when the handler ends.
+ */
+export async function holdUntilAnswered(
+  outgoing: Partial<HttpBindings>['outgoing'],
+  release: () => void,
+  next: () => Promise<void>,
+): Promise<void> {
+  if (outgoing) outgoing.once('close', release);
+  try {
+    await next();
+  } finally {
+    if (!outgoing) release();
+  }
 }

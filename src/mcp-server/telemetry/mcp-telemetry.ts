@@ -96,6 +96,12 @@ export function createMcpTelemetry(telemetry: Telemetry, options: McpTelemetryOp
     advice: { explicitBucketBoundaries: DURATION_BUCKETS },
   });
 
+  /** The request's span ended, and its duration (from `started`, performance.now()) recorded. */
+  const endRequest = (span: McpRequestSpan, started: number) => {
+    span.span.end();
+    duration.record((performance.now() - started) / 1000, span.metricAttributes);
+  };
+
   const traceRequests: MiddlewareHandler = async (c, next) => {
     if (c.req.method !== 'POST') return next();
     let body: unknown;
@@ -129,8 +135,7 @@ export function createMcpTelemetry(telemetry: Telemetry, options: McpTelemetryOp
     span.span.setAttribute('http.response.status_code', response.status);
     c.res = await answerAfter(response, async (cancelled) => {
       if (cancelled) span.failed('cancelled');
-      span.span.end();
-      duration.record((performance.now() - started) / 1000, span.metricAttributes);
+      endRequest(span, started);
       if (options.flushEachAnswer) await telemetry.flush();
     });
   };
@@ -171,8 +176,7 @@ export function createMcpTelemetry(telemetry: Telemetry, options: McpTelemetryOp
           open.delete(id as string | number);
           const error = (message as { error?: { code?: unknown } }).error;
           if (error) entry.span.failed(String(error.code));
-          entry.span.span.end();
-          duration.record((performance.now() - entry.started) / 1000, entry.span.metricAttributes);
+          endRequest(entry.span, entry.started);
         }
       }
     };
