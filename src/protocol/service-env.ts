@@ -37,6 +37,7 @@ export const SandboxEnv = z.object({
   SANDBOX_PIDS_MAX: envNumber,
   SANDBOX_DISK_MB: envNumber,
   SANDBOX_CPUS: envNumber,
+  SANDBOX_TENANT_CPUS: envNumber,
   SANDBOX_MAX_CONTEXTS: envNumber,
   SANDBOX_EXECUTE_TIMEOUT_SECONDS: envNumber,
   SANDBOX_MAX_EXECUTE_TIMEOUT_SECONDS: envNumber,
