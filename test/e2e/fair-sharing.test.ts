@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { percentile } from '../../bench/lib/stats.ts';
 import { ATTACKS, type FairStack, startFairStack, timeBob, underAttack } from '../support/fair-sharing.ts';
 
-const RUNS = 100;
+const RUNS = 300;
 let stack: FairStack;
 /** Bob's p99, idle and under attack, from the first test; the second holds them to the target. */
 let p99: { idle: number; attacked: number } | undefined;

@@ -29,6 +29,8 @@ const RECEIVE_QUEUE = 8;
  * needs more than 4 ms of reading at once only for such floods, or a message of megabytes.
  */
 const RECEIVE_SLICE_MS = 4;
+/** A pause between two messages longer than this means the loop waited for the second: its slice starts anew. */
+const RECEIVE_GAP_MS = 1;
 
 /** What this process takes from a kernel, outside every cgroup, so code cannot make it hold unbounded memory: beyond it the connection drops, and the kernel is dead to us. */
 export type ConnectionLimits = MessageLimits;
@@ -270,12 +272,17 @@ export class KernelConnection {
   async #receiveLoop(socket: zmq.Dealer | zmq.Subscriber, channel: string): Promise<void> {
     try {
       let sliceStart = performance.now();
+      let lastDone = sliceStart;
       for await (const frames of socket) {
+        const arrived = performance.now();
+        // A message the loop waited for starts a new slice: only reading without a pause counts.
+        if (arrived - lastDone > RECEIVE_GAP_MS) sliceStart = arrived;
         const message = this.#decode(frames);
         if (message) this.#dispatch(message, channel);
-        if (performance.now() - sliceStart > RECEIVE_SLICE_MS) {
+        lastDone = performance.now();
+        if (lastDone - sliceStart > RECEIVE_SLICE_MS) {
           await sleep(RECEIVE_SLICE_MS);
-          sliceStart = performance.now();
+          sliceStart = lastDone = performance.now();
         }
       }
     } catch {
