@@ -10,37 +10,12 @@ import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { SandboxError } from '../sandbox-client/errors.ts';
 import { FcSessionApiError } from '../sessions/session-api-error.ts';
+import { TOOL_FAILURE_KINDS, type ToolFailureKind } from '../refusal.ts';
 
 /** The caller is at its cap of contexts (tenant-contexts.ts); the message says what to do. */
 export class TooManyContexts extends Error {
   override name = 'TooManyContexts';
 }
-
-export const TOOL_FAILURE_KINDS = [
-  'invalid_arguments',
-  'unknown_context',
-  'unknown_run',
-  'unknown_result',
-  'sandbox_not_found',
-  'sandbox_unreachable',
-  'sandbox_timeout',
-  'sandbox_http',
-  'sandbox_protocol',
-  'sandbox_file_not_found',
-  'sandbox_no_file_api',
-  'invalid_path',
-  'file_too_large',
-  'fetch_failed',
-  'install_failed',
-  'too_many_contexts',
-  'too_many_runs',
-  'network_refused',
-  'cancelled',
-  'session_api',
-  'internal',
-] as const;
-
-export type ToolFailureKind = (typeof TOOL_FAILURE_KINDS)[number];
 
 /**
  * The failure's structuredContent, as every tool's listed outputSchema admits it
