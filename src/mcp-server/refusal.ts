@@ -29,3 +29,43 @@ export const TOOL_FAILURE_KINDS = [
 ] as const;
 
 export type ToolFailureKind = (typeof TOOL_FAILURE_KINDS)[number];
+
+/** What a refusal tells beside its message; each one given reaches the tool failure's structuredContent. */
+export interface RefusalDetails {
+  /** The HTTP status the sandbox or the FC Session API answered. */
+  status?: number;
+  /** The FC Session API's error code. */
+  code?: string;
+  /** The FC Session API operation that failed. */
+  operation?: string;
+}
+
+/**
+ * The MCP program's one refusal, as Hono has one HTTPException and the MCP SDK one error with a
+ * code: whatever in the user's domain stops a tool (the sandbox refused or is unreachable, the FC
+ * Session API failed, the caller is at its cap, a URL cannot be fetched) is thrown as a Refusal
+ * with its kind, a message an agent can act on and what the other side answered. A tool turns it
+ * into its failed result (tools/tool-failure.ts failureOf); anything else thrown is a bug.
+ * Subclasses carry what their callers need besides (TenantCapReached's count, PublicFetchError's
+ * reason, FcSessionApiError's typed operation).
+ */
+export class Refusal extends Error {
+  override name = 'Refusal';
+  /** The details given, in their order, those left undefined dropped. */
+  readonly details: RefusalDetails;
+
+  constructor(
+    readonly kind: ToolFailureKind,
+    message: string,
+    details: RefusalDetails = {},
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.details = Object.fromEntries(Object.entries(details).filter(([, value]) => value !== undefined));
+  }
+
+  /** The HTTP status the other side answered; undefined when no answer came. */
+  get status(): number | undefined {
+    return this.details.status;
+  }
+}

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
 import { MAX_ID_LENGTH } from '../context-ids/context-id.ts';
 import { readAll } from '../file-tools/workspace-files.ts';
-import { SandboxError } from '../sandbox-client/errors.ts';
+import { Refusal } from '../refusal.ts';
 import { defineTool } from '../tools/tool-definition.ts';
 import { failureOf, NOT_ISSUED_HERE, toolFailure } from '../tools/tool-failure.ts';
 import { decodeResultHandle } from './result-handles.ts';
@@ -77,7 +77,7 @@ export const resultPage = defineTool({
           .then((download) => readAll(download.body.pipeThrough(new DecompressionStream('gzip')), MAX_TABLE_FILE_BYTES))
           // Not gzip, or larger than the cap: the file is not what the prelude writes (code in the context can write anything there).
           .catch((error: unknown) => {
-            throw error instanceof SandboxError ? error : new SavedTableError(error instanceof Error ? error.message : String(error));
+            throw error instanceof Refusal ? error : new SavedTableError(error instanceof Error ? error.message : String(error));
           }),
       ]);
       if (!contexts.some((context) => context.id === address.sandboxContextId)) {
@@ -85,7 +85,7 @@ export const resultPage = defineTool({
       }
       table = parseSavedTable(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
     } catch (error) {
-      if (error instanceof SandboxError && (error.kind === 'not_found' || error.kind === 'file_not_found')) {
+      if (error instanceof Refusal && (error.kind === 'sandbox_not_found' || error.kind === 'sandbox_file_not_found')) {
         return unknownResult(handle, 'its context was stopped or its session ended, or the table was replaced by newer ones');
       }
       if (error instanceof SavedTableError)

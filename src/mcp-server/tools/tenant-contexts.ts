@@ -13,8 +13,8 @@
  */
 import { tenantKey, tenantTag } from '../auth/tenant.ts';
 import type { ContextAddress } from '../context-ids/context-id.ts';
-import { SandboxError } from '../sandbox-client/client.ts';
 import type { Context, Language } from '../../protocol/sandbox-api.ts';
+import { Refusal } from '../refusal.ts';
 import { type OpenedSession, TenantCapReached } from '../sessions/types.ts';
 import type { ToolDeps } from './tool-definition.ts';
 import { TooManyContexts } from './tool-failure.ts';
@@ -69,13 +69,13 @@ export async function createTenantContext(
     // A sandbox that does not know network policies ignores the fields: its context would have another network than asked.
     if (params.network && params.network.allowOut.length > 0 && context.allowOut === undefined) {
       await deps.sandbox.deleteContext(opened.id, context.id).catch(() => {});
-      throw new SandboxError('network_refused', 'network policy refused: this sandbox does not support per-context network policies');
+      throw new Refusal('network_refused', 'network policy refused: this sandbox does not support per-context network policies');
     }
     return { session: opened.id, context };
   } catch (error) {
     // FC deletes the session it opened for this context; direct mode has nothing to close.
     await sessions.close(opened.id).catch((closing: unknown) => deps.logger.warn('could not close session', { error: String(closing) }));
-    if (error instanceof SandboxError && error.kind === 'over_quota') throw tooMany(error.message);
+    if (error instanceof Refusal && error.kind === 'too_many_contexts') throw tooMany(error.message);
     throw error;
   }
 }
@@ -95,7 +95,7 @@ export async function listTenantContexts(deps: ToolDeps): Promise<{ session: str
         return { session, contexts: await deps.sandbox.listContexts(session) };
       } catch (error) {
         // A session that ended between listing sessions and asking it holds nothing live.
-        if (error instanceof SandboxError && error.kind === 'not_found') return { session, contexts: [] as Context[] };
+        if (error instanceof Refusal && error.kind === 'sandbox_not_found') return { session, contexts: [] as Context[] };
         throw error;
       }
     }),

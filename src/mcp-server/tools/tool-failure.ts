@@ -8,9 +8,8 @@
  */
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import { SandboxError } from '../sandbox-client/errors.ts';
 import { FcSessionApiError } from '../sessions/session-api-error.ts';
-import { TOOL_FAILURE_KINDS, type ToolFailureKind } from '../refusal.ts';
+import { Refusal, TOOL_FAILURE_KINDS, type ToolFailureKind } from '../refusal.ts';
 
 /** The caller is at its cap of contexts (tenant-contexts.ts); the message says what to do. */
 export class TooManyContexts extends Error {
@@ -62,19 +61,15 @@ export function unknownContext(contextId: string): CallToolResult {
 
 /** Maps an error a tool caught; rethrows what is not a domain failure (a bug). */
 export function failureOf(error: unknown, contextId?: string): CallToolResult {
-  if (error instanceof SandboxError) {
-    if (error.kind === 'not_found' && contextId) {
+  if (error instanceof Refusal) {
+    if (error.kind === 'sandbox_not_found' && contextId) {
       return toolFailure(
         'unknown_context',
         `unknown or expired context "${contextId}": it was stopped or its sandbox session ended. Call create_context for a new one.`,
         { status: error.status },
       );
     }
-    if (error.kind === 'over_quota') return toolFailure('too_many_contexts', error.message, { status: error.status });
-    if (error.kind === 'too_many_runs') return toolFailure('too_many_runs', error.message, { status: error.status });
-    if (error.kind === 'network_refused') return toolFailure('network_refused', error.message, { status: error.status });
-    const kind: ToolFailureKind = error.kind === 'aborted' ? 'cancelled' : `sandbox_${error.kind}`;
-    return toolFailure(kind, error.message, error.status !== undefined ? { status: error.status } : {});
+    return toolFailure(error.kind, error.message, error.details);
   }
   if (error instanceof TooManyContexts) return toolFailure('too_many_contexts', error.message);
   if (error instanceof FcSessionApiError) {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SandboxError } from '../../../src/mcp-server/sandbox-client/errors.ts';
+import { Refusal } from '../../../src/mcp-server/refusal.ts';
 import { FcSessionApiError } from '../../../src/mcp-server/sessions/session-api-error.ts';
 import { failureOf, TooManyContexts } from '../../../src/mcp-server/tools/tool-failure.ts';
 
@@ -24,7 +24,7 @@ function expected(kind: string, message: string, details: Record<string, unknown
 
 test('a context the sandbox does not know, asked for by its id, is an unknown context', () => {
   assert.equal(
-    wire(new SandboxError('not_found', 'unknown or expired context', 404), 'ctx_1'),
+    wire(new Refusal('sandbox_not_found', 'unknown or expired context', { status: 404 }), 'ctx_1'),
     expected(
       'unknown_context',
       'unknown or expired context "ctx_1": it was stopped or its sandbox session ended. Call create_context for a new one.',
@@ -32,53 +32,53 @@ test('a context the sandbox does not know, asked for by its id, is an unknown co
     ),
   );
   assert.equal(
-    wire(new SandboxError('not_found', 'unknown or expired context', 404)),
+    wire(new Refusal('sandbox_not_found', 'unknown or expired context', { status: 404 })),
     expected('sandbox_not_found', 'unknown or expired context', { status: 404 }),
   );
 });
 
 test("the sandbox's refusals keep their message and the status it answered", () => {
   assert.equal(
-    wire(new SandboxError('over_quota', '20 live contexts, the tenant quota', 429), 'ctx_1'),
+    wire(new Refusal('too_many_contexts', '20 live contexts, the tenant quota', { status: 429 }), 'ctx_1'),
     expected('too_many_contexts', '20 live contexts, the tenant quota', { status: 429 }),
   );
   assert.equal(
-    wire(new SandboxError('too_many_runs', 'too many runs: 8 waiting', 429)),
+    wire(new Refusal('too_many_runs', 'too many runs: 8 waiting', { status: 429 })),
     expected('too_many_runs', 'too many runs: 8 waiting', { status: 429 }),
   );
   assert.equal(
-    wire(new SandboxError('network_refused', 'network policy refused: example.com', 400)),
+    wire(new Refusal('network_refused', 'network policy refused: example.com', { status: 400 })),
     expected('network_refused', 'network policy refused: example.com', { status: 400 }),
   );
   assert.equal(
-    wire(new SandboxError('network_refused', 'network policy refused: this sandbox does not support per-context network policies')),
+    wire(new Refusal('network_refused', 'network policy refused: this sandbox does not support per-context network policies')),
     expected('network_refused', 'network policy refused: this sandbox does not support per-context network policies'),
   );
   assert.equal(
-    wire(new SandboxError('timeout', 'create context: the sandbox timed out (HTTP 504)', 504)),
+    wire(new Refusal('sandbox_timeout', 'create context: the sandbox timed out (HTTP 504)', { status: 504 })),
     expected('sandbox_timeout', 'create context: the sandbox timed out (HTTP 504)', { status: 504 }),
   );
   assert.equal(
-    wire(new SandboxError('file_not_found', 'no such file or directory: a.txt', 404), 'ctx_1'),
+    wire(new Refusal('sandbox_file_not_found', 'no such file or directory: a.txt', { status: 404 }), 'ctx_1'),
     expected('sandbox_file_not_found', 'no such file or directory: a.txt', { status: 404 }),
   );
   assert.equal(
-    wire(new SandboxError('no_file_api', 'read file: this sandbox has no file API', 404)),
+    wire(new Refusal('sandbox_no_file_api', 'read file: this sandbox has no file API', { status: 404 })),
     expected('sandbox_no_file_api', 'read file: this sandbox has no file API', { status: 404 }),
   );
   assert.equal(
-    wire(new SandboxError('http', 'list contexts: the sandbox answered HTTP 500', 500)),
+    wire(new Refusal('sandbox_http', 'list contexts: the sandbox answered HTTP 500', { status: 500 })),
     expected('sandbox_http', 'list contexts: the sandbox answered HTTP 500', { status: 500 }),
   );
 });
 
 test('what came without an answer carries no status', () => {
   assert.equal(
-    wire(new SandboxError('unreachable', 'sandbox unreachable at http://127.0.0.1:1 (ECONNREFUSED)')),
+    wire(new Refusal('sandbox_unreachable', 'sandbox unreachable at http://127.0.0.1:1 (ECONNREFUSED)')),
     expected('sandbox_unreachable', 'sandbox unreachable at http://127.0.0.1:1 (ECONNREFUSED)'),
   );
-  assert.equal(wire(new SandboxError('aborted', 'run code: cancelled')), expected('cancelled', 'run code: cancelled'));
-  assert.equal(wire(new SandboxError('protocol', 'run code: bad line')), expected('sandbox_protocol', 'run code: bad line'));
+  assert.equal(wire(new Refusal('cancelled', 'run code: cancelled')), expected('cancelled', 'run code: cancelled'));
+  assert.equal(wire(new Refusal('sandbox_protocol', 'run code: bad line')), expected('sandbox_protocol', 'run code: bad line'));
 });
 
 test("the caller's cap of contexts", () => {
