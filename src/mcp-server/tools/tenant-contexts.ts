@@ -17,7 +17,6 @@ import type { Context, Language } from '../../protocol/sandbox-api.ts';
 import { Refusal } from '../refusal.ts';
 import { type OpenedSession, TenantCapReached } from '../sessions/types.ts';
 import type { ToolDeps } from './tool-definition.ts';
-import { TooManyContexts } from './tool-failure.ts';
 
 /** The metadata key that carries the tenant's tag on each context (extension). */
 export const TENANT_METADATA = 'tenant';
@@ -33,7 +32,8 @@ export function decodeContextId(deps: ToolDeps, contextId: string): ContextAddre
 
 /**
  * A new context of the caller in a session of its own, counted against its cap: a
- * refusal throws TooManyContexts. A session opened for a creation that fails is closed again.
+ * refusal throws a Refusal `too_many_contexts` whose message says what to do. A session
+ * opened for a creation that fails is closed again.
  */
 export async function createTenantContext(
   deps: ToolDeps,
@@ -41,7 +41,8 @@ export async function createTenantContext(
 ): Promise<{ session: string; context: Context }> {
   const cap = deps.settings.maxContextsPerTenant;
   const tooMany = (held: string) =>
-    new TooManyContexts(
+    new Refusal(
+      'too_many_contexts',
       `you have ${held} (MCP_MAX_CONTEXTS_PER_TENANT=${cap}); ` +
         'stop one you no longer need with stop_context (list_contexts shows them), then create again',
     );
@@ -60,12 +61,17 @@ export async function createTenantContext(
       if (live.length >= cap) throw tooMany(`${live.length} live contexts, the most one caller may hold`);
     }
     const description = params.description;
-    const context = await deps.sandbox.createContext(opened.id, {
-      language: params.language,
-      metadata: tenantMetadata(deps, description ? { description } : {}),
-      ...(opened.quota ? { quota: opened.quota } : {}),
-      ...(params.network && params.network.allowOut.length + params.network.denyOut.length > 0 ? params.network : {}),
-    });
+    const context = await deps.sandbox
+      .createContext(opened.id, {
+        language: params.language,
+        metadata: tenantMetadata(deps, description ? { description } : {}),
+        ...(opened.quota ? { quota: opened.quota } : {}),
+        ...(params.network && params.network.allowOut.length + params.network.denyOut.length > 0 ? params.network : {}),
+      })
+      .catch((error: unknown) => {
+        // The sandbox kept the tenant's quota (direct mode): its message is the count, ours says what to do.
+        throw error instanceof Refusal && error.kind === 'too_many_contexts' ? tooMany(error.message) : error;
+      });
     // A sandbox that does not know network policies ignores the fields: its context would have another network than asked.
     if (params.network && params.network.allowOut.length > 0 && context.allowOut === undefined) {
       await deps.sandbox.deleteContext(opened.id, context.id).catch(() => {});
@@ -75,7 +81,6 @@ export async function createTenantContext(
   } catch (error) {
     // FC deletes the session it opened for this context; direct mode has nothing to close.
     await sessions.close(opened.id).catch((closing: unknown) => deps.logger.warn('could not close session', { error: String(closing) }));
-    if (error instanceof Refusal && error.kind === 'too_many_contexts') throw tooMany(error.message);
     throw error;
   }
 }

@@ -11,11 +11,6 @@ import { z } from 'zod';
 import { FcSessionApiError } from '../sessions/session-api-error.ts';
 import { Refusal, TOOL_FAILURE_KINDS, type ToolFailureKind } from '../refusal.ts';
 
-/** The caller is at its cap of contexts (tenant-contexts.ts); the message says what to do. */
-export class TooManyContexts extends Error {
-  override name = 'TooManyContexts';
-}
-
 /**
  * The failure's structuredContent, as every tool's listed outputSchema admits it
  * (tool-definition.ts): clients that check structuredContent against the schema
@@ -71,7 +66,6 @@ export function failureOf(error: unknown, contextId?: string): CallToolResult {
     }
     return toolFailure(error.kind, error.message, error.details);
   }
-  if (error instanceof TooManyContexts) return toolFailure('too_many_contexts', error.message);
   if (error instanceof FcSessionApiError) {
     return toolFailure('session_api', `sandbox sessions (FC Session API ${error.operation}): ${error.message}`, {
       operation: error.operation,

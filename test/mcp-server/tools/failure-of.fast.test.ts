@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Refusal } from '../../../src/mcp-server/refusal.ts';
 import { FcSessionApiError } from '../../../src/mcp-server/sessions/session-api-error.ts';
-import { failureOf, TooManyContexts } from '../../../src/mcp-server/tools/tool-failure.ts';
+import { failureOf } from '../../../src/mcp-server/tools/tool-failure.ts';
 
 /** The result as a client reads it off the wire. */
 function wire(error: unknown, contextId?: string): string {
@@ -83,7 +83,7 @@ test('what came without an answer carries no status', () => {
 
 test("the caller's cap of contexts", () => {
   assert.equal(
-    wire(new TooManyContexts('you have 3 live contexts (MCP_MAX_CONTEXTS_PER_TENANT=3); stop one')),
+    wire(new Refusal('too_many_contexts', 'you have 3 live contexts (MCP_MAX_CONTEXTS_PER_TENANT=3); stop one')),
     expected('too_many_contexts', 'you have 3 live contexts (MCP_MAX_CONTEXTS_PER_TENANT=3); stop one'),
   );
 });
