@@ -47,7 +47,7 @@ export interface RefusalDetails {
  * with its kind, a message an agent can act on and what the other side answered. A tool turns it
  * into its failed result (tools/tool-failure.ts failureOf); anything else thrown is a bug.
  * Subclasses carry what their callers need besides (TenantCapReached's count, PublicFetchError's
- * reason, FcSessionApiError's typed operation).
+ * reason).
  */
 export class Refusal extends Error {
   override name = 'Refusal';

@@ -13,7 +13,6 @@ import { createCodeInterpreterCatalog, TOOLS } from '../../src/mcp-server/server
 import { Refusal } from '../../src/mcp-server/refusal.ts';
 import type { Execution, SandboxClient } from '../../src/mcp-server/sandbox-client/client.ts';
 import type { Context, ResultEvent } from '../../src/protocol/sandbox-api.ts';
-import { FcSessionApiError } from '../../src/mcp-server/sessions/fc.ts';
 import type { SandboxSessions, SandboxSessionsFactory } from '../../src/mcp-server/sessions/types.ts';
 import { ERAS, MODERN_VERSION, TOOL_NAMES, type Era } from '../support/mcp-harness.ts';
 import { loadConfig } from '../../src/mcp-server/config.ts';
@@ -253,9 +252,10 @@ for (const era of ERAS) {
 
     test('a missing FC credential fails the tools that need a session, not the handshake or tools/list', async () => {
       const sessions: SandboxSessionsFactory = () => {
-        throw new FcSessionApiError(
+        throw new Refusal(
+          'session_api',
           'FC session mode has no credentials: give the MCP function a role or set ALIBABA_CLOUD_ACCESS_KEY_ID',
-          'CreateSession',
+          { operation: 'CreateSession' },
         );
       };
       const { fetchApp } = makeApp({ sessions });

@@ -8,7 +8,6 @@
  */
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import { FcSessionApiError } from '../sessions/session-api-error.ts';
 import { Refusal, TOOL_FAILURE_KINDS, type ToolFailureKind } from '../refusal.ts';
 
 /**
@@ -64,14 +63,10 @@ export function failureOf(error: unknown, contextId?: string): CallToolResult {
         { status: error.status },
       );
     }
-    return toolFailure(error.kind, error.message, error.details);
-  }
-  if (error instanceof FcSessionApiError) {
-    return toolFailure('session_api', `sandbox sessions (FC Session API ${error.operation}): ${error.message}`, {
-      operation: error.operation,
-      ...(error.status !== undefined ? { status: error.status } : {}),
-      ...(error.code !== undefined ? { code: error.code } : {}),
-    });
+    // FC's words say what it answered; the tool's say which sessions call that was.
+    const message =
+      error.kind === 'session_api' ? `sandbox sessions (FC Session API ${error.details.operation}): ${error.message}` : error.message;
+    return toolFailure(error.kind, message, error.details);
   }
   throw error;
 }

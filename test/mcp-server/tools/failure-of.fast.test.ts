@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Refusal } from '../../../src/mcp-server/refusal.ts';
-import { FcSessionApiError } from '../../../src/mcp-server/sessions/session-api-error.ts';
 import { failureOf } from '../../../src/mcp-server/tools/tool-failure.ts';
 
 /** The result as a client reads it off the wire. */
@@ -91,12 +90,11 @@ test("the caller's cap of contexts", () => {
 test('a failed FC Session API call names the call, with what FC answered', () => {
   assert.equal(
     wire(
-      new FcSessionApiError(
-        'FC Session API CreateSession on function "f" failed: HTTP 403 SignatureDoesNotMatch',
-        'CreateSession',
-        403,
-        'SignatureDoesNotMatch',
-      ),
+      new Refusal('session_api', 'FC Session API CreateSession on function "f" failed: HTTP 403 SignatureDoesNotMatch', {
+        operation: 'CreateSession',
+        status: 403,
+        code: 'SignatureDoesNotMatch',
+      }),
     ),
     expected(
       'session_api',
@@ -105,7 +103,7 @@ test('a failed FC Session API call names the call, with what FC answered', () =>
     ),
   );
   assert.equal(
-    wire(new FcSessionApiError('FC session mode has no credentials', 'ListSessions')),
+    wire(new Refusal('session_api', 'FC session mode has no credentials', { operation: 'ListSessions' })),
     expected('session_api', 'sandbox sessions (FC Session API ListSessions): FC session mode has no credentials', {
       operation: 'ListSessions',
     }),
