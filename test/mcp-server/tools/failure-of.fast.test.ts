@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { PublicFetchError } from '../../../src/mcp-server/net/public-fetch.ts';
 import { Refusal } from '../../../src/mcp-server/refusal.ts';
 import { failureOf } from '../../../src/mcp-server/tools/tool-failure.ts';
 
@@ -107,6 +108,17 @@ test('a failed FC Session API call names the call, with what FC answered', () =>
     expected('session_api', 'sandbox sessions (FC Session API ListSessions): FC session mode has no credentials', {
       operation: 'ListSessions',
     }),
+  );
+});
+
+test("write_file's fetch: too large is file_too_large, the rest fetch_failed, without the URL's status", () => {
+  assert.equal(
+    wire(new PublicFetchError('http', '127.0.0.1 answered HTTP 404 Not Found for /a.csv; check the URL', 404), 'ctx_1'),
+    expected('fetch_failed', '127.0.0.1 answered HTTP 404 Not Found for /a.csv; check the URL'),
+  );
+  assert.equal(
+    wire(new PublicFetchError('too_large', '127.0.0.1 sent more than 1000 bytes')),
+    expected('file_too_large', '127.0.0.1 sent more than 1000 bytes'),
   );
 });
 
