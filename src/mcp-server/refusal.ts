@@ -3,6 +3,7 @@
  * failed call's `structuredContent.error.kind` (tools/tool-failure.ts), listed in
  * docs/mcp-protocol.md.
  */
+import { z } from 'zod';
 
 export const TOOL_FAILURE_KINDS = [
   'invalid_arguments',
@@ -30,15 +31,13 @@ export const TOOL_FAILURE_KINDS = [
 
 export type ToolFailureKind = (typeof TOOL_FAILURE_KINDS)[number];
 
-/** What a refusal tells beside its message; each one given reaches the tool failure's structuredContent. */
-export interface RefusalDetails {
-  /** The HTTP status the sandbox or the FC Session API answered. */
-  status?: number;
-  /** The FC Session API's error code. */
-  code?: string;
-  /** The FC Session API operation that failed. */
-  operation?: string;
-}
+/** What a refusal tells beside its message; each one given reaches the tool failure's structuredContent (its schema's fields). */
+export const RefusalDetails = z.object({
+  status: z.number().int().optional().describe('The HTTP status the sandbox or the FC Session API answered'),
+  code: z.string().optional().describe('The FC Session API error code'),
+  operation: z.string().optional().describe('The FC Session API operation that failed'),
+});
+export type RefusalDetails = z.infer<typeof RefusalDetails>;
 
 /**
  * The MCP program's one refusal, as Hono has one HTTPException and the MCP SDK one error with a

@@ -1,14 +1,15 @@
 /**
- * The one failure model of the tools: whatever goes wrong in the user's domain
- * (a sandbox error, an FC Session API error, a missing credential, an unknown
- * context, bad arguments) becomes a tool result with `isError`, a text an agent
- * can act on and `structuredContent.error` a program can branch on. Protocol
- * errors (an unknown tool) are thrown by the server instead; anything not listed
- * here is a bug and is rethrown.
+ * The one failure model of the tools: whatever goes wrong in the user's domain is
+ * thrown as a Refusal (refusal.ts: the sandbox refused or is unreachable, the FC
+ * Session API failed, the caller is at its cap, a URL cannot be fetched) or returned
+ * here directly (an unknown context, bad arguments), and becomes a tool result with
+ * `isError`, a text an agent can act on and `structuredContent.error` a program can
+ * branch on. Protocol errors (an unknown tool) are thrown by the server instead;
+ * anything else thrown is a bug and is rethrown.
  */
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import { Refusal, TOOL_FAILURE_KINDS, type ToolFailureKind } from '../refusal.ts';
+import { Refusal, RefusalDetails, TOOL_FAILURE_KINDS, type ToolFailureKind } from '../refusal.ts';
 
 /**
  * The failure's structuredContent, as every tool's listed outputSchema admits it
@@ -20,9 +21,7 @@ export const ToolFailureOutput = z
     error: z.object({
       kind: z.enum(TOOL_FAILURE_KINDS).describe('What went wrong, for a program to branch on'),
       message: z.string().describe('What went wrong and what to do about it'),
-      status: z.number().int().optional().describe('The HTTP status the sandbox or the FC Session API answered'),
-      code: z.string().optional().describe('The FC Session API error code'),
-      operation: z.string().optional().describe('The FC Session API operation that failed'),
+      ...RefusalDetails.shape,
     }),
   })
   .describe('The call failed (isError is true)');
@@ -53,7 +52,7 @@ export function unknownContext(contextId: string): CallToolResult {
   );
 }
 
-/** Maps an error a tool caught; rethrows what is not a domain failure (a bug). */
+/** Maps an error a tool caught; rethrows what is not a Refusal (a bug). */
 export function failureOf(error: unknown, contextId?: string): CallToolResult {
   if (error instanceof Refusal) {
     if (error.kind === 'sandbox_not_found' && contextId) {
