@@ -20,33 +20,6 @@ import { DEFAULT_MAX_BODY_BYTES, DEFAULT_RUN_TIMEOUT_SECONDS, MAX_RUN_TIMEOUT_SE
 import { DEFAULT_SESSION_ID } from './context-ids/context-id.ts';
 import { DEFAULT_DEADLINE_MS, DEFAULT_MIN_BYTES_PER_SECOND } from './net/public-fetch-defaults.ts';
 
-/** CLI flag → environment variable of the same meaning. */
-export const CLI_FLAGS = {
-  transport: 'MCP_TRANSPORT',
-  host: 'MCP_HOST',
-  port: 'MCP_PORT',
-  path: 'MCP_PATH',
-  'sandbox-url': 'SANDBOX_URL',
-  'log-level': 'LOG_LEVEL',
-  'session-header': 'SANDBOX_SESSION_HEADER',
-  'session-id': 'SANDBOX_SESSION_ID',
-  'session-mode': 'SANDBOX_SESSION_MODE',
-  'context-secret': 'CONTEXT_SECRET',
-  'auth-token': 'MCP_AUTH_TOKEN',
-  'allow-unauthenticated': 'MCP_ALLOW_UNAUTHENTICATED',
-  'max-body-bytes': 'MCP_MAX_BODY_BYTES',
-  'run-timeout': 'RUN_TIMEOUT_SECONDS',
-  'public-url': 'MCP_PUBLIC_URL',
-  'oauth-issuer': 'MCP_OAUTH_ISSUER',
-  'oauth-audience': 'MCP_OAUTH_AUDIENCE',
-  'oauth-scopes': 'MCP_OAUTH_SCOPES',
-  'max-contexts-per-tenant': 'MCP_MAX_CONTEXTS_PER_TENANT',
-  'max-text-bytes': 'MCP_MAX_TEXT_BYTES',
-  'max-requests-per-tenant': 'MCP_MAX_REQUESTS_PER_TENANT',
-  'body-timeout': 'MCP_BODY_TIMEOUT_SECONDS',
-  'max-connections': 'MCP_MAX_CONNECTIONS',
-} as const satisfies Record<string, keyof z.input<typeof McpEnv>>;
-
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
 
@@ -61,38 +34,46 @@ export const DEFAULT_MAX_CONNECTIONS = 512;
 
 /**
  * The MCP server's variables, each declared once here: its name (the key, so an issue names the
- * variable the user must fix), type, bounds and default. CLI_FLAGS names some of them;
- * docs/configuration.md's table lists them all (test/repo/settings-docs.fast.test.ts holds it
- * to this schema).
+ * variable the user must fix), type, bounds, default and, for some, the CLI flag of the same
+ * meaning (`.meta({ flag })`, read off into CLI_FLAGS); docs/configuration.md's table lists
+ * them all (test/repo/settings-docs.fast.test.ts holds it to this schema).
  * The sandbox service's variables are read here too (npm start passes them on), with
  * the same schemas `npm run sandbox` reads them with.
  */
 export const McpEnv = SandboxEnv.extend({
-  MCP_TRANSPORT: envText.pipe(z.enum(['http', 'stdio', 'sse']).default('http')),
-  MCP_HOST: envText.pipe(z.string().default('127.0.0.1')),
-  MCP_PORT: envNumber.pipe(port.default(3000)),
-  MCP_PATH: envText.pipe(
-    z
-      .string()
-      .regex(/^\/[\w\-./]*$/, 'must start with "/"')
-      .default('/mcp'),
-  ),
-  SANDBOX_URL: envText.pipe(z.url({ protocol: /^https?$/ }).optional()),
-  LOG_LEVEL: envText.pipe(z.enum(LOG_LEVELS).optional()),
-  SANDBOX_SESSION_MODE: envText.pipe(z.enum(['direct', 'fc']).default('direct')),
-  SANDBOX_SESSION_ID: envText.pipe(SessionId.default(DEFAULT_SESSION_ID)),
-  CONTEXT_SECRET: envText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
-  MCP_AUTH_TOKEN: envText,
-  MCP_ALLOW_UNAUTHENTICATED: envBoolean.pipe(z.boolean().default(false)),
+  // The sandbox's variable, which the MCP side sends its requests with too: a flag here.
+  SANDBOX_SESSION_HEADER: SandboxEnv.shape.SANDBOX_SESSION_HEADER.meta({ flag: 'session-header' }),
+  MCP_TRANSPORT: envText.pipe(z.enum(['http', 'stdio', 'sse']).default('http')).meta({ flag: 'transport' }),
+  MCP_HOST: envText.pipe(z.string().default('127.0.0.1')).meta({ flag: 'host' }),
+  MCP_PORT: envNumber.pipe(port.default(3000)).meta({ flag: 'port' }),
+  MCP_PATH: envText
+    .pipe(
+      z
+        .string()
+        .regex(/^\/[\w\-./]*$/, 'must start with "/"')
+        .default('/mcp'),
+    )
+    .meta({ flag: 'path' }),
+  SANDBOX_URL: envText.pipe(z.url({ protocol: /^https?$/ }).optional()).meta({ flag: 'sandbox-url' }),
+  LOG_LEVEL: envText.pipe(z.enum(LOG_LEVELS).optional()).meta({ flag: 'log-level' }),
+  SANDBOX_SESSION_MODE: envText.pipe(z.enum(['direct', 'fc']).default('direct')).meta({ flag: 'session-mode' }),
+  SANDBOX_SESSION_ID: envText.pipe(SessionId.default(DEFAULT_SESSION_ID)).meta({ flag: 'session-id' }),
+  CONTEXT_SECRET: envText.pipe(z.string().min(16, 'must be at least 16 characters').optional()).meta({ flag: 'context-secret' }),
+  MCP_AUTH_TOKEN: envText.meta({ flag: 'auth-token' }),
+  MCP_ALLOW_UNAUTHENTICATED: envBoolean.pipe(z.boolean().default(false)).meta({ flag: 'allow-unauthenticated' }),
   // A write_file call carries its file base64-encoded in the body: room for a few MB.
-  MCP_MAX_BODY_BYTES: envNumber.pipe(positiveInt.default(DEFAULT_MAX_BODY_BYTES)),
+  MCP_MAX_BODY_BYTES: envNumber.pipe(positiveInt.default(DEFAULT_MAX_BODY_BYTES)).meta({ flag: 'max-body-bytes' }),
   MCP_MAX_FILE_BYTES: envNumber.pipe(positiveInt.default(20 * 1024 * 1024)),
   /** What a tenant may hold of this process at once: requests in progress (0 = no cap). */
-  MCP_MAX_REQUESTS_PER_TENANT: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_MAX_REQUESTS_PER_TENANT)),
+  MCP_MAX_REQUESTS_PER_TENANT: envNumber
+    .pipe(z.number().int().nonnegative().default(DEFAULT_MAX_REQUESTS_PER_TENANT))
+    .meta({ flag: 'max-requests-per-tenant' }),
   /** How long a request's headers and body may take to arrive (slow-body clients hold a connection). */
-  MCP_BODY_TIMEOUT_SECONDS: envNumber.pipe(z.number().positive().max(3600).default(DEFAULT_BODY_TIMEOUT_SECONDS)),
+  MCP_BODY_TIMEOUT_SECONDS: envNumber
+    .pipe(z.number().positive().max(3600).default(DEFAULT_BODY_TIMEOUT_SECONDS))
+    .meta({ flag: 'body-timeout' }),
   /** Open connections the listener keeps; past it the oldest idle one gives way (0 = no cap). */
-  MCP_MAX_CONNECTIONS: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_MAX_CONNECTIONS)),
+  MCP_MAX_CONNECTIONS: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_MAX_CONNECTIONS)).meta({ flag: 'max-connections' }),
   /** Comma-separated hosts write_file's url may reach though they resolve to private addresses. */
   MCP_FETCH_ALLOW_HOSTS: envText.transform((v) =>
     (v ?? '')
@@ -111,26 +92,30 @@ export const McpEnv = SandboxEnv.extend({
   /** write_file's url: the bytes of downloads this process holds at once, all tenants together. */
   MCP_FETCH_MAX_BYTES_IN_FLIGHT: envNumber.pipe(positiveInt.default(DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT)),
   /** run_code's timeout when the call names none; at most what a call may ask for (run_code's cap). */
-  RUN_TIMEOUT_SECONDS: envNumber.pipe(positiveInt.max(MAX_RUN_TIMEOUT_SECONDS).default(DEFAULT_RUN_TIMEOUT_SECONDS)),
+  RUN_TIMEOUT_SECONDS: envNumber
+    .pipe(positiveInt.max(MAX_RUN_TIMEOUT_SECONDS).default(DEFAULT_RUN_TIMEOUT_SECONDS))
+    .meta({ flag: 'run-timeout' }),
   // Callers and OAuth: who a caller is, and the OAuth 2.1 resource server
   /** The URL clients reach this server at (scheme, host, any prefix; no MCP path), e.g. https://ci.example.com */
-  MCP_PUBLIC_URL: envText.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  MCP_PUBLIC_URL: envText.pipe(z.url({ protocol: /^https?$/ }).optional()).meta({ flag: 'public-url' }),
   /** The authorization server whose access tokens are accepted (its `iss`). */
-  MCP_OAUTH_ISSUER: envText.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  MCP_OAUTH_ISSUER: envText.pipe(z.url({ protocol: /^https?$/ }).optional()).meta({ flag: 'oauth-issuer' }),
   /** The `aud` tokens must carry; default MCP_PUBLIC_URL + MCP_PATH. */
-  MCP_OAUTH_AUDIENCE: envText,
+  MCP_OAUTH_AUDIENCE: envText.meta({ flag: 'oauth-audience' }),
   /** Scopes every access token must carry, space- or comma-separated. */
-  MCP_OAUTH_SCOPES: envText,
+  MCP_OAUTH_SCOPES: envText.meta({ flag: 'oauth-scopes' }),
   /** Live contexts one tenant may hold. */
-  MCP_MAX_CONTEXTS_PER_TENANT: envNumber.pipe(positiveInt.default(20)),
+  MCP_MAX_CONTEXTS_PER_TENANT: envNumber.pipe(positiveInt.default(20)).meta({ flag: 'max-contexts-per-tenant' }),
   /** The most bytes of run output an answer carries per field (head and tail; the rest is saved as a file). */
-  MCP_MAX_TEXT_BYTES: envNumber.pipe(
-    z
-      .number()
-      .int()
-      .min(1024)
-      .default(32 * 1024),
-  ),
+  MCP_MAX_TEXT_BYTES: envNumber
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(1024)
+        .default(32 * 1024),
+    )
+    .meta({ flag: 'max-text-bytes' }),
   // FC session mode (src/mcp-server/sessions/types.ts FcSessionsSettings)
   SANDBOX_FUNCTION_NAME: envText,
   SANDBOX_FUNCTION_QUALIFIER: envText.pipe(z.string().default('LATEST')),
@@ -144,6 +129,16 @@ export const McpEnv = SandboxEnv.extend({
   ALIBABA_CLOUD_ACCESS_KEY_SECRET: envText,
   ALIBABA_CLOUD_SECURITY_TOKEN: envText,
 });
+
+export type McpVariable = keyof z.input<typeof McpEnv>;
+
+/** CLI flag → the variable of the same meaning, as McpEnv's fields name them (`.meta({ flag })`). */
+export const CLI_FLAGS: Readonly<Record<string, McpVariable>> = Object.fromEntries(
+  Object.entries(McpEnv.shape).flatMap(([variable, schema]): [string, McpVariable][] => {
+    const flag = schema.meta()?.flag;
+    return typeof flag === 'string' ? [[flag, variable as McpVariable]] : [];
+  }),
+);
 
 export const DEFAULT_SANDBOX_URL = 'http://localhost:5001';
 
@@ -237,7 +232,7 @@ export interface OAuthConfig {
 
 export interface LoadConfigOptions {
   /** Overrides applied after env and flags (handlers: e.g. FC's listen address). */
-  overrides?: Partial<Record<keyof z.input<typeof McpEnv>, string>>;
+  overrides?: Partial<Record<McpVariable, string>>;
 }
 
 /** What one client may hold of the HTTP listener (listenHttp's bounds), from the settings. */
@@ -256,7 +251,7 @@ function flagsToEnv(argv: readonly string[]): Record<string, string> {
   }
   const env: Record<string, string> = {};
   for (const [flag, value] of Object.entries(values)) {
-    if (typeof value === 'string') env[CLI_FLAGS[flag as keyof typeof CLI_FLAGS]] = value;
+    if (typeof value === 'string') env[CLI_FLAGS[flag]!] = value;
   }
   return env;
 }
