@@ -145,18 +145,21 @@ export const DEFAULT_SANDBOX_URL = 'http://localhost:5001';
 /**
  * The MCP server's one settings object: read and checked once (loadConfig), then passed
  * down whole (the tools get their part as ToolSettings). Each field names the variable
- * (and CLI flag, CLI_FLAGS) that sets it and its default.
+ * that sets it; that variable's default, bounds and CLI flag are McpEnv's to say (and
+ * docs/configuration.md's table shows them). Only a default loadConfig applies after the
+ * schema is said here, as `@default` (test/mcp-server/settings-defaults.fast.test.ts holds
+ * both rules).
  */
 export interface Config {
-  /** MCP_TRANSPORT (--transport). @default 'http' */
+  /** MCP_TRANSPORT. */
   transport: 'http' | 'stdio' | 'sse';
-  /** MCP_HOST (--host). @default '127.0.0.1' */
+  /** MCP_HOST. */
   host: string;
-  /** MCP_PORT (--port); 0 = any free port. @default 3000 */
+  /** MCP_PORT; 0 = any free port. */
   port: number;
-  /** MCP_PATH (--path): the MCP endpoint's path. @default '/mcp' */
+  /** MCP_PATH: the MCP endpoint's path. */
   path: string;
-  /** SANDBOX_URL (--sandbox-url) as given; undefined means "not set" (npm start then starts the sandbox service). @default undefined */
+  /** SANDBOX_URL as given; undefined means "not set" (npm start then starts the sandbox service). @default undefined */
   sandboxUrlSetting?: string;
   /** SANDBOX_URL or its default. @default DEFAULT_SANDBOX_URL ('http://localhost:5001') */
   sandboxUrl: string;
@@ -169,53 +172,53 @@ export interface Config {
    */
   embeddedSandbox: SandboxEnv;
   /**
-   * LOG_LEVEL (--log-level). Over stdio the default is 'warn': clients such as OpenAI's MCPServerStdio show the
+   * LOG_LEVEL. Over stdio the default is 'warn': clients such as OpenAI's MCPServerStdio show the
    * server's stderr to the user, who should not read a line per tool call. @default 'info' ('warn' over stdio)
    */
   logLevel: LogLevel;
-  /** SANDBOX_SESSION_HEADER (--session-header), lower-cased. @default DEFAULT_SESSION_HEADER ('x-ci-session-id') */
+  /** SANDBOX_SESSION_HEADER, lower-cased. @default DEFAULT_SESSION_HEADER ('x-ci-session-id') */
   sessionHeader: string;
-  /** SANDBOX_SESSION_MODE (--session-mode). @default 'direct' */
+  /** SANDBOX_SESSION_MODE. */
   sessionMode: 'direct' | 'fc';
-  /** SANDBOX_SESSION_ID (--session-id): direct mode's one sandbox session. @default DEFAULT_SESSION_ID ('default') */
+  /** SANDBOX_SESSION_ID: direct mode's one sandbox session. */
   sessionId: string;
-  /** CONTEXT_SECRET (--context-secret): the HMAC key of context ids. @default a random one per process, on loopback in direct mode or stdio only */
+  /** CONTEXT_SECRET: the HMAC key of context ids. @default a random one per process, on loopback in direct mode or stdio only */
   contextSecret: string;
   /** True when CONTEXT_SECRET was unset and a random per-process one was made. @default true (CONTEXT_SECRET unset) */
   contextSecretEphemeral: boolean;
-  /** MCP_AUTH_TOKEN (--auth-token): accepted static bearer tokens, each naming its tenant. @default [] (none) */
+  /** MCP_AUTH_TOKEN: accepted static bearer tokens, each naming its tenant. @default [] (none) */
   authTokens: StaticToken[];
-  /** The OAuth 2.1 resource server's settings (MCP_OAUTH_*), when MCP_OAUTH_ISSUER is set. @default undefined */
+  /** The OAuth 2.1 resource server's settings (MCP_OAUTH_ISSUER and the others), when MCP_OAUTH_ISSUER is set. @default undefined */
   oauth?: OAuthConfig;
-  /** MCP_PUBLIC_URL (--public-url), without a trailing slash. @default undefined */
+  /** MCP_PUBLIC_URL, without a trailing slash. @default undefined */
   publicUrl?: string;
-  /** MCP_MAX_CONTEXTS_PER_TENANT (--max-contexts-per-tenant): live contexts one tenant may hold. @default 20 */
+  /** MCP_MAX_CONTEXTS_PER_TENANT: live contexts one tenant may hold. */
   maxContextsPerTenant: number;
-  /** MCP_MAX_TEXT_BYTES (--max-text-bytes): the most bytes of run output per field of an answer (at least 1024). @default 32768 */
+  /** MCP_MAX_TEXT_BYTES: the most bytes of run output per field of an answer. */
   maxTextBytes: number;
-  /** MCP_MAX_REQUESTS_PER_TENANT (--max-requests-per-tenant): one tenant's requests in progress at once in this process; past it 429; 0 = no cap. @default DEFAULT_MAX_REQUESTS_PER_TENANT (32) */
+  /** MCP_MAX_REQUESTS_PER_TENANT: one tenant's requests in progress at once in this process; past it 429; 0 = no cap. */
   maxRequestsPerTenant: number;
-  /** MCP_BODY_TIMEOUT_SECONDS (--body-timeout): the time a request's headers and body may take to arrive; past it 408 and the connection closes. @default DEFAULT_BODY_TIMEOUT_SECONDS (30) */
+  /** MCP_BODY_TIMEOUT_SECONDS: the time a request's headers and body may take to arrive; past it 408 and the connection closes. */
   bodyTimeoutSeconds: number;
-  /** MCP_MAX_CONNECTIONS (--max-connections): open connections kept at once; past it the oldest idle one is closed for the newcomer; 0 = no cap. @default DEFAULT_MAX_CONNECTIONS (512) */
+  /** MCP_MAX_CONNECTIONS: open connections kept at once; past it the oldest idle one is closed for the newcomer; 0 = no cap. */
   maxConnections: number;
-  /** MCP_ALLOW_UNAUTHENTICATED (--allow-unauthenticated): serve beyond loopback without auth. @default false */
+  /** MCP_ALLOW_UNAUTHENTICATED: serve beyond loopback without auth. */
   allowUnauthenticated: boolean;
-  /** MCP_MAX_BODY_BYTES (--max-body-bytes): the largest request body. @default DEFAULT_MAX_BODY_BYTES (8388608, 8 MiB) */
+  /** MCP_MAX_BODY_BYTES: the largest request body. */
   maxBodyBytes: number;
-  /** RUN_TIMEOUT_SECONDS (--run-timeout): run_code's timeout when the caller gives none (at most MAX_RUN_TIMEOUT_SECONDS, 3600). @default DEFAULT_RUN_TIMEOUT_SECONDS (300) */
+  /** RUN_TIMEOUT_SECONDS: run_code's timeout when the caller gives none (at most MAX_RUN_TIMEOUT_SECONDS). */
   runTimeoutSeconds: number;
-  /** MCP_MAX_FILE_BYTES: the most bytes write_file takes and read_file or resources/read return. @default 20971520 (20 MiB) */
+  /** MCP_MAX_FILE_BYTES: the most bytes write_file takes and read_file or resources/read return. */
   maxFileBytes: number;
-  /** MCP_FETCH_ALLOW_HOSTS: hosts write_file's url may reach although private. @default [] */
+  /** MCP_FETCH_ALLOW_HOSTS: hosts write_file's url may reach although private. */
   fetchAllowHosts: string[];
-  /** MCP_FETCH_TIMEOUT_SECONDS: the whole of a write_file download. @default 120 */
+  /** MCP_FETCH_TIMEOUT_SECONDS: the whole of a write_file download. */
   fetchTimeoutSeconds: number;
-  /** MCP_FETCH_MIN_BYTES_PER_SECOND: the slowest average a write_file download may keep; 0 = none. @default 16384 */
+  /** MCP_FETCH_MIN_BYTES_PER_SECOND: the slowest average a write_file download may keep; 0 = none. */
   fetchMinBytesPerSecond: number;
-  /** MCP_FETCH_MAX_BYTES_IN_FLIGHT: the bytes of write_file downloads this process holds at once (at least MCP_MAX_FILE_BYTES), one tenant at most half; a download past it fails with fetch_failed. @default DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT (67108864, 64 MiB) */
+  /** MCP_FETCH_MAX_BYTES_IN_FLIGHT: the bytes of write_file downloads this process holds at once (at least MCP_MAX_FILE_BYTES), one tenant at most half; a download past it fails with fetch_failed. */
   fetchMaxBytesInFlight: number;
-  /** FC session mode's settings (SANDBOX_FUNCTION_NAME, FC_*, SESSION_API_*, ALIBABA_CLOUD_*), when sessionMode is fc. @default undefined */
+  /** FC session mode's settings (SANDBOX_FUNCTION_NAME, FC_REGION and the other FC_*, SESSION_API_*, ALIBABA_CLOUD_* variables), when sessionMode is fc. @default undefined */
   fc?: FcSessionsSettings;
 }
 
