@@ -1,7 +1,8 @@
 /**
  * The sandbox service's settings: one zod schema (defaults included). The SANDBOX_*
- * variables that set them are named by the protocol's `SandboxEnv`, which npm start's
- * config shares; the caller passes the environment in, nothing here reads process.env.
+ * variables that set them are named, each with the option it sets, by the protocol's
+ * `SandboxEnv`, which npm start's config shares; the caller passes the environment in,
+ * nothing here reads process.env.
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -173,46 +174,20 @@ export type SandboxOptions = z.output<typeof SandboxOptions>;
 export type SandboxOptionsInput = z.input<typeof SandboxOptions>;
 
 /**
- * Variable → the option it sets; of two variables for one option, the later wins. Every
- * variable of SandboxEnv is here, and docs/sandbox.md's table lists each with its option's
- * default (test/repo/settings-docs.fast.test.ts).
+ * Variable → the option it sets, as SandboxEnv's fields pair them (`.meta({ option })`); of two
+ * variables for one option, the later wins. docs/sandbox.md's table lists each variable with its
+ * option's default (test/repo/settings-docs.fast.test.ts).
  */
-export const SANDBOX_ENV_OPTIONS: ReadonlyArray<readonly [keyof SandboxEnv, keyof SandboxOptionsInput]> = [
-  ['SANDBOX_HOST', 'host'],
-  ['SANDBOX_PORT', 'port'],
-  ['SANDBOX_API_TOKEN', 'apiToken'],
-  ['SANDBOX_SESSION_HEADER', 'sessionHeader'],
-  ['SANDBOX_ALLOW_NETWORK', 'allowNetwork'],
-  ['SANDBOX_EGRESS_ALLOW', 'egressAllow'],
-  ['SANDBOX_EGRESS_PRIVATE_HOSTS', 'egressPrivateHosts'],
-  ['SANDBOX_EGRESS_HEADERS', 'egressHeaders'],
-  ['SANDBOX_EGRESS_ADVISORY', 'egressAdvisory'],
-  ['SANDBOX_JAIL', 'jail'],
-  ['SANDBOX_KERNEL_MEMORY_MB', 'memoryMb'],
-  ['SANDBOX_MEMORY_MB', 'memoryMb'],
-  ['SANDBOX_PIDS_MAX', 'pidsMax'],
-  ['SANDBOX_DISK_MB', 'diskMb'],
-  ['SANDBOX_CPUS', 'cpus'],
-  ['SANDBOX_MAX_CONTEXTS', 'maxContexts'],
-  ['SANDBOX_EXECUTE_TIMEOUT_SECONDS', 'executeTimeoutSeconds'],
-  ['SANDBOX_MAX_EXECUTE_TIMEOUT_SECONDS', 'maxExecuteTimeoutSeconds'],
-  ['SANDBOX_OUTPUT_LIMIT_BYTES', 'outputLimitBytes'],
-  ['SANDBOX_MAX_KERNEL_MESSAGE_BYTES', 'kernelMessageBytes'],
-  ['SANDBOX_MAX_OUTPUT_EVENTS', 'maxOutputEvents'],
-  ['SANDBOX_MAX_QUEUED_RUNS', 'maxQueuedRuns'],
-  ['SANDBOX_MAX_SESSION_RUNS', 'maxSessionRuns'],
-  ['SANDBOX_QUEUED_CODE_MB', 'queuedCodeMb'],
-  ['SANDBOX_IDLE_TIMEOUT_SECONDS', 'idleTimeoutSeconds'],
-  ['SANDBOX_POOL_SIZE', 'poolSize'],
-  ['SANDBOX_WORKSPACE_ROOT', 'workspaceRoot'],
-  ['SANDBOX_KEEPALIVE_SECONDS', 'keepaliveSeconds'],
-  ['SANDBOX_MAX_UPLOAD_MB', 'maxUploadMb'],
-  ['SANDBOX_MAX_READ_MB', 'maxReadMb'],
-  ['SANDBOX_MAX_BODY_BYTES', 'maxBodyBytes'],
-  ['SANDBOX_UID_BASE', 'uidBase'],
-  ['SANDBOX_PIP_INDEX_URL', 'pipIndexUrl'],
-  ['SANDBOX_NPM_REGISTRY', 'npmRegistry'],
-];
+export const SANDBOX_ENV_OPTIONS: ReadonlyArray<readonly [keyof SandboxEnv, keyof SandboxOptionsInput]> = Object.entries(
+  SandboxEnv.shape,
+).map(([name, schema]) => {
+  const option = schema.meta()?.option;
+  // A pairing the protocol cannot check (it does not import this program): a wrong one stops every start at once.
+  if (typeof option !== 'string' || !Object.hasOwn(SandboxOptions.shape, option)) {
+    throw new Error(`${name}: SandboxEnv pairs it with no option of SandboxOptions (${String(option)})`);
+  }
+  return [name as keyof SandboxEnv, option as keyof SandboxOptionsInput] as const;
+});
 
 const OPTION_TO_ENV = new Map<string, string>(SANDBOX_ENV_OPTIONS.map(([name, option]) => [option, name]));
 
