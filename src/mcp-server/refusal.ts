@@ -1,7 +1,8 @@
 /**
- * What a tool call can fail with, by kind: the stable names a program branches on in a
- * failed call's `structuredContent.error.kind` (tools/tool-failure.ts), listed in
- * docs/mcp-protocol.md.
+ * The MCP program's one refusal (Refusal, below) and the kinds it comes in: the stable names a
+ * program branches on in a failed tool call's `structuredContent.error.kind`
+ * (tools/tool-failure.ts), listed in docs/mcp-protocol.md. Below the tools (the sandbox client,
+ * the sessions, the public fetch), so that each throws its refusal without importing a tool.
  */
 import { z } from 'zod';
 
