@@ -39,6 +39,7 @@ export const SandboxEnv = z.object({
   SANDBOX_PIDS_MAX: envNumber.meta({ option: 'pidsMax' }),
   SANDBOX_DISK_MB: envNumber.meta({ option: 'diskMb' }),
   SANDBOX_CPUS: envNumber.meta({ option: 'cpus' }),
+  SANDBOX_TENANT_CPUS: envNumber.meta({ option: 'tenantCpus' }),
   SANDBOX_MAX_CONTEXTS: envNumber.meta({ option: 'maxContexts' }),
   SANDBOX_EXECUTE_TIMEOUT_SECONDS: envNumber.meta({ option: 'executeTimeoutSeconds' }),
   SANDBOX_MAX_EXECUTE_TIMEOUT_SECONDS: envNumber.meta({ option: 'maxExecuteTimeoutSeconds' }),

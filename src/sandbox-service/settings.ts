@@ -5,7 +5,7 @@
  * name its variable again); the caller passes the environment in, nothing here reads
  * process.env.
  */
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { SandboxEnv } from '../protocol/service-env.ts';
@@ -18,6 +18,9 @@ import { hostKeyOf, parsePatternList, parsePatterns } from './egress/host-patter
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_RUN_TIMEOUT_SECONDS, MAX_RUN_TIMEOUT_SECONDS } from '../protocol/limits.ts';
 
 const positiveInt = z.number().int().positive();
+
+/** SANDBOX_TENANT_CPUS' default: half the host's CPUs, at least one. */
+export const DEFAULT_TENANT_CPUS = Math.max(1, Math.floor(availableParallelism() / 2));
 
 /** SANDBOX_EGRESS_ALLOW's default: the package indexes (pip's and npm's). */
 export const DEFAULT_EGRESS_ALLOW: readonly string[] = ['pypi.org', 'files.pythonhosted.org', 'registry.npmjs.org'];
@@ -116,6 +119,12 @@ export const SandboxOptions = z
     pidsMax: nonNegativeInt.default(256),
     /** CPUs one context may use (a CFS quota, fractions allowed, at least 0.01); 0 = none. */
     cpus: z.union([z.literal(0), z.number().min(0.01).max(1024)]).default(1),
+    /**
+     * CPUs all the contexts of one tenant may use together (a tenant is the
+     * quota's session prefix, else the session); 0 = none. By default half the host's, at least one:
+     * what one tenant runs leaves the other half to the server and the others.
+     */
+    tenantCpus: z.union([z.literal(0), z.number().min(0.01).max(1024)]).default(() => DEFAULT_TENANT_CPUS),
     /** Size of a session's workspace (its contexts share it), MiB; 0 = none. */
     diskMb: nonNegativeInt.default(1024),
     maxContexts: positiveInt.default(100),

@@ -141,6 +141,8 @@ export class ContextRegistry {
    * one from the pool, and the pool's spares stay where they are.
    */
   readonly #firstKernels = new Map<string, PooledKernel>();
+  /** Each session's tenant, whose CPU quota its kernels share: the quota's session prefix it was created with, else itself. */
+  readonly #tenants = new Map<string, string>();
   /** The context E2B runs code in when a request names only a language, per session and language. */
   readonly #defaults = new Map<string, Promise<CodeContext>>();
   /** Contexts being created, awaited by close(). */
@@ -281,9 +283,13 @@ export class ContextRegistry {
       env: packageEnv(this.#options),
       egress: this.#egress?.route(),
       seccompFilter: this.#jail.seccomp?.code,
-      cgroup: () => this.#limits.kernelCgroup(),
+      cgroup: () => this.#limits.kernelCgroup(this.#tenantOf(session)),
       watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
     };
+  }
+
+  #tenantOf(session: string): string {
+    return this.#tenants.get(session) ?? session;
   }
 
   /** Throws the 404 (or 503 when closing) a file request gets for a session without a space. */
@@ -334,6 +340,7 @@ export class ContextRegistry {
     // Counted and reserved with no await in between: parallel creations see each other.
     const hadSpace = this.#spaces.has(session);
     const release = this.#reserve(session, params.quota);
+    if (params.quota) this.#tenants.set(session, params.quota.session_prefix);
     const creation = this.#create(session, { ...params, cwd }, policy, release, id);
     this.#creating.add(creation);
     let failed = false;
@@ -500,6 +507,8 @@ export class ContextRegistry {
     const { space, kernel } = scratchDirs
       ? await this.#ownKernel(session, params.language, scratchDirs)
       : await this.#claim(session, params.language);
+    // A spare was started before anyone took it: its CPU time counts toward the tenant's from now on.
+    await kernel.joinTenant(this.#tenantOf(session));
     // Without the jail, /home/user is one link: to the session whose context came last (a spare's start left it alone).
     if (!jailEnabled()) pointWorkspaceMount(WORKSPACE_MOUNT, space.workspace);
     // The kernel's route becomes the context's: a spare's allowed nothing until now.
@@ -513,7 +522,7 @@ export class ContextRegistry {
       metadata: params.metadata,
       kernel,
       egress,
-      startKernel: () => this.#startKernel(space, params.language, scratchDirs, false, egress),
+      startKernel: () => this.#startKernel(space, params.language, scratchDirs, false, egress, this.#tenantOf(session)),
       onGone: (gone) => {
         this.#forget(gone);
         void this.#endIfEmpty(gone.session);
@@ -586,6 +595,7 @@ export class ContextRegistry {
     const pending = this.#spaces.get(session);
     if (!pending) return;
     this.#spaces.delete(session);
+    this.#tenants.delete(session);
     const first = this.#firstKernels.get(session);
     this.#firstKernels.delete(session);
     await first?.kernel.stop();
@@ -644,7 +654,7 @@ export class ContextRegistry {
       this.#bindSpace(session, space);
     }
     const ready = await space;
-    return { space: ready, kernel: await this.#startKernel(ready, language, scratchDirs) };
+    return { space: ready, kernel: await this.#startKernel(ready, language, scratchDirs, false, undefined, this.#tenantOf(session)) };
   }
 
   async #startKernel(
@@ -653,6 +663,7 @@ export class ContextRegistry {
     scratchDirs?: string[],
     spare = false,
     egress: ContextEgress | undefined = this.#egress?.route(),
+    tenant?: string,
   ): Promise<RunningKernel> {
     // A kernel that died during shutdown is not replaced: its context is being closed.
     if (this.#closed) throw new Refusal('unavailable', 'the sandbox is shutting down');
@@ -666,7 +677,7 @@ export class ContextRegistry {
       memoryMb: this.#limits.perProcessMemoryMb,
       allowNetwork: this.#options.allowNetwork,
       scratchDirs,
-      cgroup: () => this.#limits.kernelCgroup(),
+      cgroup: () => this.#limits.kernelCgroup(tenant),
       watch: (pid, stop) => this.#limits.watchKernel(pid, stop),
       hostUid: space.hostUid,
       seccomp: this.#jail.seccomp,

@@ -30,14 +30,21 @@ export interface KernelSpec
 
 export class RunningKernel {
   readonly #launched: LaunchedKernel;
+  readonly #cgroup: KernelCgroup | undefined;
   readonly connection: KernelConnection;
   /** The route its jail reaches the policy proxy by; the context that takes the kernel sets its policy. */
   readonly egress: ContextEgress | undefined;
   #exit: KernelExit | undefined;
   #lostBecause: string | undefined;
 
-  private constructor(launched: LaunchedKernel, connection: KernelConnection, egress: ContextEgress | undefined) {
+  private constructor(
+    launched: LaunchedKernel,
+    connection: KernelConnection,
+    egress: ContextEgress | undefined,
+    cgroup: KernelCgroup | undefined,
+  ) {
     this.#launched = launched;
+    this.#cgroup = cgroup;
     this.egress = egress;
     this.connection = connection;
     void launched.exited.then((exit) => {
@@ -92,11 +99,21 @@ export class RunningKernel {
       ]);
       const prelude = SNIPPETS[spec.language].prelude;
       if (prelude) await runPrelude(connection, prelude, spec.language);
-      return new RunningKernel(launched, connection, spec.egress);
+      return new RunningKernel(launched, connection, spec.egress, cgroup);
     } catch (error) {
       await launched.kill();
       throw error;
     }
+  }
+
+  /**
+   * Puts the kernel's CPU time under its tenant's quota (a spare, started before anyone took it).
+   * Where that fails the kernel keeps its context's own quota: said, not fatal.
+   */
+  async joinTenant(tenant: string): Promise<void> {
+    await this.#cgroup?.joinTenant?.(tenant).catch((error: Error) => {
+      console.warn(`sandbox: kernel ${this.pid} keeps its own CPU quota, not its tenant's: ${error.message}`);
+    });
   }
 
   /** Host pid of the kernel's outermost process: all it runs descends from it. */

@@ -4,7 +4,7 @@
  * sandbox makes `fc-sandbox-<pid>` under its own group in each (so whatever limits
  * the server itself sits under still hold) and one group per kernel below that.
  */
-import { access, mkdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CPU_PERIOD_US,
@@ -16,6 +16,13 @@ import {
   removeGroupTree,
 } from './kernel-cgroup.ts';
 import { makeParentGroup, ownGroupDir } from './own-cgroup.ts';
+import { TenantCpuGroups } from './tenant-cpu-groups.ts';
+
+/** Gives a cpu group a CFS quota of `cpus` CPUs. */
+async function limitCpu(dir: string, cpus: number): Promise<void> {
+  await writeFile(join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+  await writeFile(join(dir, 'cpu.cfs_quota_us'), String(cpuQuotaUs(cpus)));
+}
 
 /** Our parent group in one controller's hierarchy, made (or found) and writable; undefined when not ours to use. */
 async function parentIn(controller: string, name: string): Promise<string | undefined> {
@@ -41,16 +48,30 @@ export async function openCgroupV1(groupName: string): Promise<Cgroups | undefin
   if (!memory && !pids && !cpu) return undefined;
   // Mounted together (`cpu,cpuacct`), both are one directory: one group holds and counts.
   const accounting = cpuacct !== cpu ? cpuacct : undefined;
+  const tenants = cpu ? new TenantCpuGroups(cpu, limitCpu) : undefined;
 
   return {
     kind: 'cgroup-v1',
     holdsMemory: memory !== undefined,
     holdsPids: pids !== undefined,
     holdsCpu: cpu !== undefined,
-    async create(name: string, limits: KernelCgroupLimits): Promise<KernelCgroup> {
+    async create(name: string, limits: KernelCgroupLimits, tenant?: string): Promise<KernelCgroup> {
       const dirs: string[] = [];
+      /** The tree's cpu group, under its tenant's once it has one. */
+      let cpuDir: string | undefined;
+      let inTenant = false;
       let removing: Promise<void> | undefined;
-      const remove = () => (removing ??= Promise.all(dirs.map((dir) => removeCgroupDir(dir))).then(() => {}));
+      const remove = () =>
+        (removing ??= Promise.all(dirs.map((dir) => removeCgroupDir(dir))).then(async () => {
+          if (inTenant && cpuDir) await tenants?.release(cpuDir);
+        }));
+      const byTenant = limits.tenantCpus > 0 && tenants !== undefined;
+      const makeCpuDir = async (tenantOf?: string) => {
+        const dir = tenantOf && byTenant ? await tenants.makeKernelDir(tenantOf, name, limits.tenantCpus) : join(cpu!, name);
+        if (!tenantOf || !byTenant) await mkdir(dir);
+        if (limits.cpus > 0) await limitCpu(dir, limits.cpus);
+        return dir;
+      };
       try {
         if (memory && limits.memoryBytes > 0) {
           const dir = join(memory, name);
@@ -68,12 +89,10 @@ export async function openCgroupV1(groupName: string): Promise<Cgroups | undefin
           dirs.push(dir);
           await writeFile(join(dir, 'pids.max'), String(limits.pidsMax));
         }
-        if (cpu && limits.cpus > 0) {
-          const dir = join(cpu, name);
-          await mkdir(dir);
-          dirs.push(dir);
-          await writeFile(join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
-          await writeFile(join(dir, 'cpu.cfs_quota_us'), String(cpuQuotaUs(limits.cpus)));
+        if (cpu && (limits.cpus > 0 || byTenant)) {
+          cpuDir = await makeCpuDir(tenant);
+          inTenant = tenant !== undefined && byTenant;
+          dirs.push(cpuDir);
           if (accounting) {
             const counted = join(accounting, name);
             await mkdir(counted);
@@ -84,7 +103,27 @@ export async function openCgroupV1(groupName: string): Promise<Cgroups | undefin
         await remove().catch(() => {});
         throw error;
       }
-      return { dirs, remove };
+      return {
+        dirs,
+        remove,
+        async joinTenant(tenantOf: string) {
+          if (!byTenant || inTenant || !cpuDir || removing) return;
+          const from = cpuDir;
+          const to = await makeCpuDir(tenantOf);
+          // Each process of the tree moves with all its threads; one forked meanwhile stays
+          // behind, under its context's own quota still, and keeps the old group (the rmdir fails).
+          const procs = await readFile(join(from, 'cgroup.procs'), 'utf8').catch(() => '');
+          for (const pid of procs.split('\n').filter(Boolean)) {
+            await writeFile(join(to, 'cgroup.procs'), pid).catch(() => {}); // ended meanwhile
+          }
+          dirs.splice(dirs.indexOf(from), 1, to);
+          cpuDir = to;
+          inTenant = true;
+          await removeCgroupDir(from).catch(() => {
+            dirs.push(from);
+          });
+        },
+      };
     },
     async close() {
       await Promise.all(

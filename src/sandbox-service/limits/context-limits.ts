@@ -29,6 +29,8 @@ export interface ContextLimitSettings {
   diskMb: number;
   /** CPUs one context may use (a CFS quota: its processes are throttled past it); 0 or unset = none. */
   cpus?: number;
+  /** CPUs all the contexts of one tenant may use together (a quota on the tenant's group); 0 or unset = none. */
+  tenantCpus?: number;
 }
 
 /** Mechanisms to leave out even where they would work (tests of the fallbacks). */
@@ -80,7 +82,9 @@ export class ContextLimits {
 
   /** Finds what this host offers; `imagesDir` keeps the workspace disk images (outside every workspace). */
   static async open(settings: ContextLimitSettings, imagesDir: string, prefer: LimitPreferences = {}): Promise<ContextLimits> {
-    const wantsCgroups = (settings.memoryMb > 0 || settings.pidsMax > 0 || (settings.cpus ?? 0) > 0) && prefer.cgroups !== false;
+    const wantsCgroups =
+      (settings.memoryMb > 0 || settings.pidsMax > 0 || (settings.cpus ?? 0) > 0 || (settings.tenantCpus ?? 0) > 0) &&
+      prefer.cgroups !== false;
     // A group of its own per sandbox, also for a second one in the process (bench/sandbox.ts starts
     // two): closing one removes its whole group tree, which would end the other's kernels.
     const instance = groupsOpened++;
@@ -112,14 +116,22 @@ export class ContextLimits {
     return this.#watchdog?.watch(rootPid, stop) ?? (() => {});
   }
 
-  /** A fresh group for one kernel's process tree (none where cgroups are not ours). */
-  async kernelCgroup(): Promise<KernelCgroup> {
+  /**
+   * A fresh group for one kernel's process tree (none where cgroups are not ours), under its
+   * tenant's CPU quota when `tenant` is known (a spare's joins it when taken: KernelCgroup.joinTenant).
+   */
+  async kernelCgroup(tenant?: string): Promise<KernelCgroup> {
     if (!this.#cgroups) return NO_CGROUP;
-    return this.#cgroups.create(randomUUID(), {
-      memoryBytes: this.#settings.memoryMb * 1024 * 1024,
-      pidsMax: this.#settings.pidsMax,
-      cpus: this.#settings.cpus ?? 0,
-    });
+    return this.#cgroups.create(
+      randomUUID(),
+      {
+        memoryBytes: this.#settings.memoryMb * 1024 * 1024,
+        pidsMax: this.#settings.pidsMax,
+        cpus: this.#settings.cpus ?? 0,
+        tenantCpus: this.#settings.tenantCpus ?? 0,
+      },
+      tenant,
+    );
   }
 
   /** Makes the session's workspace directory, under its quota where there is one; cheap once done. */

@@ -13,6 +13,8 @@ export interface KernelCgroupLimits {
   pidsMax: number;
   /** CPUs the whole tree may use (a CFS quota per period, may be fractional); 0 = no limit. */
   cpus: number;
+  /** CPUs all the trees of one tenant may use together (its group's quota, above each tree's); 0 = no limit. */
+  tenantCpus: number;
 }
 
 /** The CFS period a CPU quota is given in (the kernel's default, 100 ms). */
@@ -28,6 +30,11 @@ export interface KernelCgroup {
   dirs: string[];
   /** Removes the group once its processes are gone; safe to call twice. */
   remove(): Promise<void>;
+  /**
+   * Moves the tree's CPU time under its tenant's group (a spare kernel started before anyone
+   * took it): from then on it shares the tenant's quota. Absent where the flavour cannot.
+   */
+  joinTenant?(tenant: string): Promise<void>;
 }
 
 export interface Cgroups {
@@ -36,7 +43,8 @@ export interface Cgroups {
   readonly holdsMemory: boolean;
   readonly holdsPids: boolean;
   readonly holdsCpu: boolean;
-  create(name: string, limits: KernelCgroupLimits): Promise<KernelCgroup>;
+  /** A group for one tree; with `tenant`, its CPU time counts toward that tenant's group from the start. */
+  create(name: string, limits: KernelCgroupLimits, tenant?: string): Promise<KernelCgroup>;
   /** Removes the sandbox's own parent groups (after every kernel is gone). */
   close(): Promise<void>;
 }
@@ -77,7 +85,8 @@ export async function removeGroupTree(dir: string): Promise<void> {
             // gone meanwhile
           }
         }
-        await removeCgroupDir(group).catch(() => {});
+        // A tenant's group holds kernel groups of its own.
+        await removeGroupTree(group).catch(() => {});
       }),
   );
   await removeCgroupDir(dir);

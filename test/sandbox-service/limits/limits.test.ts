@@ -296,3 +296,80 @@ describe('sandbox limits at start and stop', () => {
     }
   });
 });
+
+describe('CPU per tenant (SANDBOX_TENANT_CPUS)', () => {
+  let tenants: RunningSandbox;
+  before(async () => {
+    tenants = await startSandbox({ port: 0, poolSize: 1, cpus: 1, tenantCpus: 1 });
+  });
+  after(async () => {
+    await tenants?.close();
+  });
+
+  test("one tenant's contexts share its CPU, a spare taken by it included; another tenant's stay apart", async () => {
+    // A fairness review's finding: one tenant's busy contexts took a CPU each, and on two cores the
+    // server and the other tenants waited for theirs.
+    const marker = `tenant-burn-${randomUUID()}`;
+    const quota = (prefix: string) => ({ session_prefix: prefix, max_contexts: 10 });
+    const t1 = { 'x-ci-session-id': 'tenant-t-1' };
+    const t2 = { 'x-ci-session-id': 'tenant-t-2' };
+    const u1 = { 'x-ci-session-id': 'tenant-u-1' };
+    // The first Python context takes the pool's spare, started before anyone's: it must join tenant t.
+    const python = await createContext(tenants.url, { language: 'python', quota: quota('tenant-t-') }, t1);
+    const bash = await createContext(tenants.url, { language: 'bash', quota: quota('tenant-t-') }, t2);
+    const other = await createContext(tenants.url, { language: 'bash', quota: quota('tenant-u-') }, u1);
+    const loop = `while :; do :; done`;
+    const spawned = await execute(
+      tenants.url,
+      {
+        code: `import subprocess\nfor _ in range(2): subprocess.Popen(["sh", "-c", "${loop}", "${marker}-t1"])\nprint("started")`,
+        context_id: python,
+      },
+      t1,
+    );
+    assert.match(spawned.stdout, /started/, spawned.error?.traceback);
+    for (const [id, headers, name] of [
+      [bash, t2, 't2'],
+      [other, u1, 'u1'],
+    ] as const) {
+      const started = await execute(
+        tenants.url,
+        { code: `for i in 1 2; do sh -c '${loop}' ${marker}-${name} & done; echo started`, context_id: id },
+        headers,
+      );
+      assert.match(started.stdout, /started/, started.stderr);
+    }
+    const loops: Record<string, number[]> = {};
+    const found = () => {
+      for (const name of ['t1', 't2', 'u1']) loops[name] = pidsWithArgument(`${marker}-${name}`);
+      return Object.values(loops).every((pids) => pids.length === 2);
+    };
+    try {
+      assert.ok(await eventually(found), `2 loops per context, found ${JSON.stringify(loops)}`);
+      const [g1, g2, gu] = await Promise.all([cpuGroupOf(loops.t1![0]!), cpuGroupOf(loops.t2![0]!), cpuGroupOf(loops.u1![0]!)]);
+      assert.ok(g1 && g2 && gu, `the loops' cpu groups are not visible: ${readFileSync(`/proc/${loops.t1![0]}/cgroup`, 'utf8')}`);
+      const tenantOf = (dir: string) => dir.slice(0, dir.lastIndexOf('/'));
+      assert.notEqual(g1.dir, g2.dir, 'each context keeps a group of its own');
+      assert.equal(tenantOf(g1.dir), tenantOf(g2.dir), "tenant t's contexts (the spare's too) are under one group");
+      assert.notEqual(tenantOf(gu.dir), tenantOf(g1.dir), "tenant u's context is not under tenant t's group");
+      assert.equal(g1.quotaCpus(), 1, 'each context keeps its own quota');
+      const [t0, u0, time0] = [g1.usageSeconds() + g2.usageSeconds(), gu.usageSeconds(), performance.now()];
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const seconds = (performance.now() - time0) / 1000;
+      const usedByT = (g1.usageSeconds() + g2.usageSeconds() - t0) / seconds;
+      const usedByU = (gu.usageSeconds() - u0) / seconds;
+      assert.ok(usedByT <= 1.15, `tenant t's two contexts used ${usedByT.toFixed(2)} CPUs under a tenant limit of one`);
+      assert.ok(usedByU > 0.2, `tenant u's context, beside them, got ${usedByU.toFixed(2)} CPUs`);
+    } finally {
+      for (const [id, headers] of [
+        [python, t1],
+        [bash, t2],
+        [other, u1],
+      ] as const) {
+        await request(tenants.url, 'DELETE', `/contexts/${id}`, undefined, headers);
+      }
+    }
+    const all = Object.values(loops).flat();
+    assert.ok(await eventually(() => stillRunning(all).length === 0), `still burning after their contexts ended: ${stillRunning(all)}`);
+  });
+});
