@@ -20,33 +20,6 @@ import { DEFAULT_MAX_BODY_BYTES, DEFAULT_RUN_TIMEOUT_SECONDS, MAX_RUN_TIMEOUT_SE
 import { DEFAULT_SESSION_ID } from './context-ids/context-id.ts';
 import { DEFAULT_DEADLINE_MS, DEFAULT_MIN_BYTES_PER_SECOND } from './net/public-fetch-defaults.ts';
 
-/** CLI flag → environment variable of the same meaning. */
-export const CLI_FLAGS = {
-  transport: 'MCP_TRANSPORT',
-  host: 'MCP_HOST',
-  port: 'MCP_PORT',
-  path: 'MCP_PATH',
-  'sandbox-url': 'SANDBOX_URL',
-  'log-level': 'LOG_LEVEL',
-  'session-header': 'SANDBOX_SESSION_HEADER',
-  'session-id': 'SANDBOX_SESSION_ID',
-  'session-mode': 'SANDBOX_SESSION_MODE',
-  'context-secret': 'CONTEXT_SECRET',
-  'auth-token': 'MCP_AUTH_TOKEN',
-  'allow-unauthenticated': 'MCP_ALLOW_UNAUTHENTICATED',
-  'max-body-bytes': 'MCP_MAX_BODY_BYTES',
-  'run-timeout': 'RUN_TIMEOUT_SECONDS',
-  'public-url': 'MCP_PUBLIC_URL',
-  'oauth-issuer': 'MCP_OAUTH_ISSUER',
-  'oauth-audience': 'MCP_OAUTH_AUDIENCE',
-  'oauth-scopes': 'MCP_OAUTH_SCOPES',
-  'max-contexts-per-tenant': 'MCP_MAX_CONTEXTS_PER_TENANT',
-  'max-text-bytes': 'MCP_MAX_TEXT_BYTES',
-  'max-requests-per-tenant': 'MCP_MAX_REQUESTS_PER_TENANT',
-  'body-timeout': 'MCP_BODY_TIMEOUT_SECONDS',
-  'max-connections': 'MCP_MAX_CONNECTIONS',
-} as const satisfies Record<string, keyof z.input<typeof McpEnv>>;
-
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
 
@@ -61,38 +34,46 @@ export const DEFAULT_MAX_CONNECTIONS = 512;
 
 /**
  * The MCP server's variables, each declared once here: its name (the key, so an issue names the
- * variable the user must fix), type, bounds and default. CLI_FLAGS names some of them;
- * docs/configuration.md's table lists them all (test/repo/settings-docs.fast.test.ts holds it
- * to this schema).
+ * variable the user must fix), type, bounds, default and, for some, the CLI flag of the same
+ * meaning (`.meta({ flag })`, read off into CLI_FLAGS); docs/configuration.md's table lists
+ * them all (test/repo/settings-docs.fast.test.ts holds it to this schema).
  * The sandbox service's variables are read here too (npm start passes them on), with
  * the same schemas `npm run sandbox` reads them with.
  */
 export const McpEnv = SandboxEnv.extend({
-  MCP_TRANSPORT: envText.pipe(z.enum(['http', 'stdio', 'sse']).default('http')),
-  MCP_HOST: envText.pipe(z.string().default('127.0.0.1')),
-  MCP_PORT: envNumber.pipe(port.default(3000)),
-  MCP_PATH: envText.pipe(
-    z
-      .string()
-      .regex(/^\/[\w\-./]*$/, 'must start with "/"')
-      .default('/mcp'),
-  ),
-  SANDBOX_URL: envText.pipe(z.url({ protocol: /^https?$/ }).optional()),
-  LOG_LEVEL: envText.pipe(z.enum(LOG_LEVELS).optional()),
-  SANDBOX_SESSION_MODE: envText.pipe(z.enum(['direct', 'fc']).default('direct')),
-  SANDBOX_SESSION_ID: envText.pipe(SessionId.default(DEFAULT_SESSION_ID)),
-  CONTEXT_SECRET: envText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
-  MCP_AUTH_TOKEN: envText,
-  MCP_ALLOW_UNAUTHENTICATED: envBoolean.pipe(z.boolean().default(false)),
+  // The sandbox's variable, which the MCP side sends its requests with too: a flag here.
+  SANDBOX_SESSION_HEADER: SandboxEnv.shape.SANDBOX_SESSION_HEADER.meta({ flag: 'session-header' }),
+  MCP_TRANSPORT: envText.pipe(z.enum(['http', 'stdio', 'sse']).default('http')).meta({ flag: 'transport' }),
+  MCP_HOST: envText.pipe(z.string().default('127.0.0.1')).meta({ flag: 'host' }),
+  MCP_PORT: envNumber.pipe(port.default(3000)).meta({ flag: 'port' }),
+  MCP_PATH: envText
+    .pipe(
+      z
+        .string()
+        .regex(/^\/[\w\-./]*$/, 'must start with "/"')
+        .default('/mcp'),
+    )
+    .meta({ flag: 'path' }),
+  SANDBOX_URL: envText.pipe(z.url({ protocol: /^https?$/ }).optional()).meta({ flag: 'sandbox-url' }),
+  LOG_LEVEL: envText.pipe(z.enum(LOG_LEVELS).optional()).meta({ flag: 'log-level' }),
+  SANDBOX_SESSION_MODE: envText.pipe(z.enum(['direct', 'fc']).default('direct')).meta({ flag: 'session-mode' }),
+  SANDBOX_SESSION_ID: envText.pipe(SessionId.default(DEFAULT_SESSION_ID)).meta({ flag: 'session-id' }),
+  CONTEXT_SECRET: envText.pipe(z.string().min(16, 'must be at least 16 characters').optional()).meta({ flag: 'context-secret' }),
+  MCP_AUTH_TOKEN: envText.meta({ flag: 'auth-token' }),
+  MCP_ALLOW_UNAUTHENTICATED: envBoolean.pipe(z.boolean().default(false)).meta({ flag: 'allow-unauthenticated' }),
   // A write_file call carries its file base64-encoded in the body: room for a few MB.
-  MCP_MAX_BODY_BYTES: envNumber.pipe(positiveInt.default(DEFAULT_MAX_BODY_BYTES)),
+  MCP_MAX_BODY_BYTES: envNumber.pipe(positiveInt.default(DEFAULT_MAX_BODY_BYTES)).meta({ flag: 'max-body-bytes' }),
   MCP_MAX_FILE_BYTES: envNumber.pipe(positiveInt.default(20 * 1024 * 1024)),
   /** What a tenant may hold of this process at once: requests in progress (0 = no cap). */
-  MCP_MAX_REQUESTS_PER_TENANT: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_MAX_REQUESTS_PER_TENANT)),
+  MCP_MAX_REQUESTS_PER_TENANT: envNumber
+    .pipe(z.number().int().nonnegative().default(DEFAULT_MAX_REQUESTS_PER_TENANT))
+    .meta({ flag: 'max-requests-per-tenant' }),
   /** How long a request's headers and body may take to arrive (slow-body clients hold a connection). */
-  MCP_BODY_TIMEOUT_SECONDS: envNumber.pipe(z.number().positive().max(3600).default(DEFAULT_BODY_TIMEOUT_SECONDS)),
+  MCP_BODY_TIMEOUT_SECONDS: envNumber
+    .pipe(z.number().positive().max(3600).default(DEFAULT_BODY_TIMEOUT_SECONDS))
+    .meta({ flag: 'body-timeout' }),
   /** Open connections the listener keeps; past it the oldest idle one gives way (0 = no cap). */
-  MCP_MAX_CONNECTIONS: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_MAX_CONNECTIONS)),
+  MCP_MAX_CONNECTIONS: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_MAX_CONNECTIONS)).meta({ flag: 'max-connections' }),
   /** Comma-separated hosts write_file's url may reach though they resolve to private addresses. */
   MCP_FETCH_ALLOW_HOSTS: envText.transform((v) =>
     (v ?? '')
@@ -111,26 +92,30 @@ export const McpEnv = SandboxEnv.extend({
   /** write_file's url: the bytes of downloads this process holds at once, all tenants together. */
   MCP_FETCH_MAX_BYTES_IN_FLIGHT: envNumber.pipe(positiveInt.default(DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT)),
   /** run_code's timeout when the call names none; at most what a call may ask for (run_code's cap). */
-  RUN_TIMEOUT_SECONDS: envNumber.pipe(positiveInt.max(MAX_RUN_TIMEOUT_SECONDS).default(DEFAULT_RUN_TIMEOUT_SECONDS)),
+  RUN_TIMEOUT_SECONDS: envNumber
+    .pipe(positiveInt.max(MAX_RUN_TIMEOUT_SECONDS).default(DEFAULT_RUN_TIMEOUT_SECONDS))
+    .meta({ flag: 'run-timeout' }),
   // Callers and OAuth: who a caller is, and the OAuth 2.1 resource server
   /** The URL clients reach this server at (scheme, host, any prefix; no MCP path), e.g. https://ci.example.com */
-  MCP_PUBLIC_URL: envText.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  MCP_PUBLIC_URL: envText.pipe(z.url({ protocol: /^https?$/ }).optional()).meta({ flag: 'public-url' }),
   /** The authorization server whose access tokens are accepted (its `iss`). */
-  MCP_OAUTH_ISSUER: envText.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  MCP_OAUTH_ISSUER: envText.pipe(z.url({ protocol: /^https?$/ }).optional()).meta({ flag: 'oauth-issuer' }),
   /** The `aud` tokens must carry; default MCP_PUBLIC_URL + MCP_PATH. */
-  MCP_OAUTH_AUDIENCE: envText,
+  MCP_OAUTH_AUDIENCE: envText.meta({ flag: 'oauth-audience' }),
   /** Scopes every access token must carry, space- or comma-separated. */
-  MCP_OAUTH_SCOPES: envText,
+  MCP_OAUTH_SCOPES: envText.meta({ flag: 'oauth-scopes' }),
   /** Live contexts one tenant may hold. */
-  MCP_MAX_CONTEXTS_PER_TENANT: envNumber.pipe(positiveInt.default(20)),
+  MCP_MAX_CONTEXTS_PER_TENANT: envNumber.pipe(positiveInt.default(20)).meta({ flag: 'max-contexts-per-tenant' }),
   /** The most bytes of run output an answer carries per field (head and tail; the rest is saved as a file). */
-  MCP_MAX_TEXT_BYTES: envNumber.pipe(
-    z
-      .number()
-      .int()
-      .min(1024)
-      .default(32 * 1024),
-  ),
+  MCP_MAX_TEXT_BYTES: envNumber
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(1024)
+        .default(32 * 1024),
+    )
+    .meta({ flag: 'max-text-bytes' }),
   // FC session mode (src/mcp-server/sessions/types.ts FcSessionsSettings)
   SANDBOX_FUNCTION_NAME: envText,
   SANDBOX_FUNCTION_QUALIFIER: envText.pipe(z.string().default('LATEST')),
@@ -145,23 +130,36 @@ export const McpEnv = SandboxEnv.extend({
   ALIBABA_CLOUD_SECURITY_TOKEN: envText,
 });
 
+export type McpVariable = keyof z.input<typeof McpEnv>;
+
+/** CLI flag → the variable of the same meaning, as McpEnv's fields name them (`.meta({ flag })`). */
+export const CLI_FLAGS: Readonly<Record<string, McpVariable>> = Object.fromEntries(
+  Object.entries(McpEnv.shape).flatMap(([variable, schema]): [string, McpVariable][] => {
+    const flag = schema.meta()?.flag;
+    return typeof flag === 'string' ? [[flag, variable as McpVariable]] : [];
+  }),
+);
+
 export const DEFAULT_SANDBOX_URL = 'http://localhost:5001';
 
 /**
  * The MCP server's one settings object: read and checked once (loadConfig), then passed
  * down whole (the tools get their part as ToolSettings). Each field names the variable
- * (and CLI flag, CLI_FLAGS) that sets it and its default.
+ * that sets it; that variable's default, bounds and CLI flag are McpEnv's to say (and
+ * docs/configuration.md's table shows them). Only a default loadConfig applies after the
+ * schema is said here, as `@default` (test/mcp-server/settings-defaults.fast.test.ts holds
+ * both rules).
  */
 export interface Config {
-  /** MCP_TRANSPORT (--transport). @default 'http' */
+  /** MCP_TRANSPORT. */
   transport: 'http' | 'stdio' | 'sse';
-  /** MCP_HOST (--host). @default '127.0.0.1' */
+  /** MCP_HOST. */
   host: string;
-  /** MCP_PORT (--port); 0 = any free port. @default 3000 */
+  /** MCP_PORT; 0 = any free port. */
   port: number;
-  /** MCP_PATH (--path): the MCP endpoint's path. @default '/mcp' */
+  /** MCP_PATH: the MCP endpoint's path. */
   path: string;
-  /** SANDBOX_URL (--sandbox-url) as given; undefined means "not set" (npm start then starts the sandbox service). @default undefined */
+  /** SANDBOX_URL as given; undefined means "not set" (npm start then starts the sandbox service). @default undefined */
   sandboxUrlSetting?: string;
   /** SANDBOX_URL or its default. @default DEFAULT_SANDBOX_URL ('http://localhost:5001') */
   sandboxUrl: string;
@@ -174,53 +172,53 @@ export interface Config {
    */
   embeddedSandbox: SandboxEnv;
   /**
-   * LOG_LEVEL (--log-level). Over stdio the default is 'warn': clients such as OpenAI's MCPServerStdio show the
+   * LOG_LEVEL. Over stdio the default is 'warn': clients such as OpenAI's MCPServerStdio show the
    * server's stderr to the user, who should not read a line per tool call. @default 'info' ('warn' over stdio)
    */
   logLevel: LogLevel;
-  /** SANDBOX_SESSION_HEADER (--session-header), lower-cased. @default DEFAULT_SESSION_HEADER ('x-ci-session-id') */
+  /** SANDBOX_SESSION_HEADER, lower-cased. @default DEFAULT_SESSION_HEADER ('x-ci-session-id') */
   sessionHeader: string;
-  /** SANDBOX_SESSION_MODE (--session-mode). @default 'direct' */
+  /** SANDBOX_SESSION_MODE. */
   sessionMode: 'direct' | 'fc';
-  /** SANDBOX_SESSION_ID (--session-id): direct mode's one sandbox session. @default DEFAULT_SESSION_ID ('default') */
+  /** SANDBOX_SESSION_ID: direct mode's one sandbox session. */
   sessionId: string;
-  /** CONTEXT_SECRET (--context-secret): the HMAC key of context ids. @default a random one per process, on loopback in direct mode or stdio only */
+  /** CONTEXT_SECRET: the HMAC key of context ids. @default a random one per process, on loopback in direct mode or stdio only */
   contextSecret: string;
   /** True when CONTEXT_SECRET was unset and a random per-process one was made. @default true (CONTEXT_SECRET unset) */
   contextSecretEphemeral: boolean;
-  /** MCP_AUTH_TOKEN (--auth-token): accepted static bearer tokens, each naming its tenant. @default [] (none) */
+  /** MCP_AUTH_TOKEN: accepted static bearer tokens, each naming its tenant. @default [] (none) */
   authTokens: StaticToken[];
-  /** The OAuth 2.1 resource server's settings (MCP_OAUTH_*), when MCP_OAUTH_ISSUER is set. @default undefined */
+  /** The OAuth 2.1 resource server's settings (MCP_OAUTH_ISSUER and the others), when MCP_OAUTH_ISSUER is set. @default undefined */
   oauth?: OAuthConfig;
-  /** MCP_PUBLIC_URL (--public-url), without a trailing slash. @default undefined */
+  /** MCP_PUBLIC_URL, without a trailing slash. @default undefined */
   publicUrl?: string;
-  /** MCP_MAX_CONTEXTS_PER_TENANT (--max-contexts-per-tenant): live contexts one tenant may hold. @default 20 */
+  /** MCP_MAX_CONTEXTS_PER_TENANT: live contexts one tenant may hold. */
   maxContextsPerTenant: number;
-  /** MCP_MAX_TEXT_BYTES (--max-text-bytes): the most bytes of run output per field of an answer (at least 1024). @default 32768 */
+  /** MCP_MAX_TEXT_BYTES: the most bytes of run output per field of an answer. */
   maxTextBytes: number;
-  /** MCP_MAX_REQUESTS_PER_TENANT (--max-requests-per-tenant): one tenant's requests in progress at once in this process; past it 429; 0 = no cap. @default DEFAULT_MAX_REQUESTS_PER_TENANT (32) */
+  /** MCP_MAX_REQUESTS_PER_TENANT: one tenant's requests in progress at once in this process; past it 429; 0 = no cap. */
   maxRequestsPerTenant: number;
-  /** MCP_BODY_TIMEOUT_SECONDS (--body-timeout): the time a request's headers and body may take to arrive; past it 408 and the connection closes. @default DEFAULT_BODY_TIMEOUT_SECONDS (30) */
+  /** MCP_BODY_TIMEOUT_SECONDS: the time a request's headers and body may take to arrive; past it 408 and the connection closes. */
   bodyTimeoutSeconds: number;
-  /** MCP_MAX_CONNECTIONS (--max-connections): open connections kept at once; past it the oldest idle one is closed for the newcomer; 0 = no cap. @default DEFAULT_MAX_CONNECTIONS (512) */
+  /** MCP_MAX_CONNECTIONS: open connections kept at once; past it the oldest idle one is closed for the newcomer; 0 = no cap. */
   maxConnections: number;
-  /** MCP_ALLOW_UNAUTHENTICATED (--allow-unauthenticated): serve beyond loopback without auth. @default false */
+  /** MCP_ALLOW_UNAUTHENTICATED: serve beyond loopback without auth. */
   allowUnauthenticated: boolean;
-  /** MCP_MAX_BODY_BYTES (--max-body-bytes): the largest request body. @default DEFAULT_MAX_BODY_BYTES (8388608, 8 MiB) */
+  /** MCP_MAX_BODY_BYTES: the largest request body. */
   maxBodyBytes: number;
-  /** RUN_TIMEOUT_SECONDS (--run-timeout): run_code's timeout when the caller gives none (at most MAX_RUN_TIMEOUT_SECONDS, 3600). @default DEFAULT_RUN_TIMEOUT_SECONDS (300) */
+  /** RUN_TIMEOUT_SECONDS: run_code's timeout when the caller gives none (at most MAX_RUN_TIMEOUT_SECONDS). */
   runTimeoutSeconds: number;
-  /** MCP_MAX_FILE_BYTES: the most bytes write_file takes and read_file or resources/read return. @default 20971520 (20 MiB) */
+  /** MCP_MAX_FILE_BYTES: the most bytes write_file takes and read_file or resources/read return. */
   maxFileBytes: number;
-  /** MCP_FETCH_ALLOW_HOSTS: hosts write_file's url may reach although private. @default [] */
+  /** MCP_FETCH_ALLOW_HOSTS: hosts write_file's url may reach although private. */
   fetchAllowHosts: string[];
-  /** MCP_FETCH_TIMEOUT_SECONDS: the whole of a write_file download. @default 120 */
+  /** MCP_FETCH_TIMEOUT_SECONDS: the whole of a write_file download. */
   fetchTimeoutSeconds: number;
-  /** MCP_FETCH_MIN_BYTES_PER_SECOND: the slowest average a write_file download may keep; 0 = none. @default 16384 */
+  /** MCP_FETCH_MIN_BYTES_PER_SECOND: the slowest average a write_file download may keep; 0 = none. */
   fetchMinBytesPerSecond: number;
-  /** MCP_FETCH_MAX_BYTES_IN_FLIGHT: the bytes of write_file downloads this process holds at once (at least MCP_MAX_FILE_BYTES), one tenant at most half; a download past it fails with fetch_failed. @default DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT (67108864, 64 MiB) */
+  /** MCP_FETCH_MAX_BYTES_IN_FLIGHT: the bytes of write_file downloads this process holds at once (at least MCP_MAX_FILE_BYTES), one tenant at most half; a download past it fails with fetch_failed. */
   fetchMaxBytesInFlight: number;
-  /** FC session mode's settings (SANDBOX_FUNCTION_NAME, FC_*, SESSION_API_*, ALIBABA_CLOUD_*), when sessionMode is fc. @default undefined */
+  /** FC session mode's settings (SANDBOX_FUNCTION_NAME, FC_REGION and the other FC_*, SESSION_API_*, ALIBABA_CLOUD_* variables), when sessionMode is fc. @default undefined */
   fc?: FcSessionsSettings;
 }
 
@@ -237,7 +235,7 @@ export interface OAuthConfig {
 
 export interface LoadConfigOptions {
   /** Overrides applied after env and flags (handlers: e.g. FC's listen address). */
-  overrides?: Partial<Record<keyof z.input<typeof McpEnv>, string>>;
+  overrides?: Partial<Record<McpVariable, string>>;
 }
 
 /** What one client may hold of the HTTP listener (listenHttp's bounds), from the settings. */
@@ -256,7 +254,7 @@ function flagsToEnv(argv: readonly string[]): Record<string, string> {
   }
   const env: Record<string, string> = {};
   for (const [flag, value] of Object.entries(values)) {
-    if (typeof value === 'string') env[CLI_FLAGS[flag as keyof typeof CLI_FLAGS]] = value;
+    if (typeof value === 'string') env[CLI_FLAGS[flag]!] = value;
   }
   return env;
 }

@@ -1,7 +1,9 @@
 /**
  * The sandbox service's settings: one zod schema (defaults included). The SANDBOX_*
- * variables that set them are named by the protocol's `SandboxEnv`, which npm start's
- * config shares; the caller passes the environment in, nothing here reads process.env.
+ * variables that set them are named, each with the option it sets, by the protocol's
+ * `SandboxEnv`, which npm start's config shares (so an option's comment here does not
+ * name its variable again); the caller passes the environment in, nothing here reads
+ * process.env.
  */
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,16 +25,15 @@ export const DEFAULT_TENANT_CPUS = Math.max(1, Math.floor(availableParallelism()
 /** SANDBOX_EGRESS_ALLOW's default: the package indexes (pip's and npm's). */
 export const DEFAULT_EGRESS_ALLOW: readonly string[] = ['pypi.org', 'files.pythonhosted.org', 'registry.npmjs.org'];
 
-/** Host patterns, comma-separated (a variable's text) or as a list. */
-const hostPatterns = (variable: string) =>
-  z.union([z.string(), z.array(z.string())]).transform((value, ctx) => {
-    try {
-      return typeof value === 'string' ? parsePatternList(value, variable) : parsePatterns(value, variable);
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: (error as Error).message.replace(`${variable}: `, '') });
-      return z.NEVER;
-    }
-  });
+/** Host patterns, comma-separated (a variable's text) or as a list; an issue is named by its option (or variable) as any other. */
+const hostPatterns = z.union([z.string(), z.array(z.string())]).transform((value, ctx) => {
+  try {
+    return typeof value === 'string' ? parsePatternList(value, 'patterns') : parsePatterns(value, 'patterns');
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message.replace('patterns: ', '') });
+    return z.NEVER;
+  }
+});
 
 const HeaderValues = z.record(
   z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a header name'),
@@ -91,21 +92,21 @@ export const SandboxOptions = z
     sessionHeader: SessionHeaderName.default(DEFAULT_SESSION_HEADER),
     allowNetwork: z.boolean().default(false),
     /**
-     * The hosts any context's network policy may allow (SANDBOX_EGRESS_ALLOW): the ceiling, as host
+     * The hosts any context's network policy may allow: the ceiling, as host
      * patterns (egress/host-patterns.ts), comma-separated; `*` = any host. Default: the package indexes.
      */
-    egressAllow: hostPatterns('SANDBOX_EGRESS_ALLOW').default(() => [...DEFAULT_EGRESS_ALLOW]),
-    /** Host patterns whose loopback or private addresses the policy proxy may reach (SANDBOX_EGRESS_PRIVATE_HOSTS); default none. */
-    egressPrivateHosts: hostPatterns('SANDBOX_EGRESS_PRIVATE_HOSTS').default(() => []),
+    egressAllow: hostPatterns.default(() => [...DEFAULT_EGRESS_ALLOW]),
+    /** Host patterns whose loopback or private addresses the policy proxy may reach; default none. */
+    egressPrivateHosts: hostPatterns.default(() => []),
     /**
-     * Headers the proxy adds, over TLS, to every request for a host (SANDBOX_EGRESS_HEADERS): JSON
+     * Headers the proxy adds, over TLS, to every request for a host: JSON
      * `{"host": {"Header": "value"}}`, keyed by host name without a port. A secret: never repeated in errors.
      */
     egressHeaders: egressHeaders.default(() => ({})),
-    /** With the jail off: accept network policies the sandbox cannot enforce, proxy variables set anyway (SANDBOX_EGRESS_ADVISORY). */
+    /** With the jail off: accept network policies the sandbox cannot enforce, proxy variables set anyway. */
     egressAdvisory: z.boolean().default(false),
     /**
-     * Whether kernels run in the bubblewrap jail (SANDBOX_JAIL, jail-mode.ts): `auto` where a probe
+     * Whether kernels run in the bubblewrap jail (jail-mode.ts): `auto` where a probe
      * shows namespaces work, `on` or no start, `off` never; case and blanks aside, empty = auto.
      */
     jail: z.preprocess(
@@ -116,10 +117,10 @@ export const SandboxOptions = z
     memoryMb: nonNegativeInt.default(2048),
     /** Processes (and threads) one context may run at once; 0 = none. */
     pidsMax: nonNegativeInt.default(256),
-    /** CPUs one context may use (SANDBOX_CPUS; a CFS quota, fractions allowed, at least 0.01); 0 = none. */
+    /** CPUs one context may use (a CFS quota, fractions allowed, at least 0.01); 0 = none. */
     cpus: z.union([z.literal(0), z.number().min(0.01).max(1024)]).default(1),
     /**
-     * CPUs all the contexts of one tenant may use together (SANDBOX_TENANT_CPUS; a tenant is the
+     * CPUs all the contexts of one tenant may use together (a tenant is the
      * quota's session prefix, else the session); 0 = none. By default half the host's, at least one:
      * what one tenant runs leaves the other half to the server and the others.
      */
@@ -140,11 +141,11 @@ export const SandboxOptions = z
     kernelMessageBytes: positiveInt.optional(),
     /** Output events (stream messages, results, errors) one execution may produce before it is stopped. */
     maxOutputEvents: positiveInt.default(50_000),
-    /** Runs one context may have waiting for it behind the one it runs (SANDBOX_MAX_QUEUED_RUNS). */
+    /** Runs one context may have waiting for it behind the one it runs. */
     maxQueuedRuns: positiveInt.default(8),
-    /** Runs one session may have going, waiting or held unread together (SANDBOX_MAX_SESSION_RUNS). */
+    /** Runs one session may have going, waiting or held unread together. */
     maxSessionRuns: positiveInt.default(16),
-    /** MiB of code runs waiting for their context may hold, in all sessions; one session at most half (SANDBOX_QUEUED_CODE_MB). */
+    /** MiB of code runs waiting for their context may hold, in all sessions; one session at most half. */
     queuedCodeMb: positiveInt.default(64),
     /** A context unused this long is removed; 0 = never. */
     idleTimeoutSeconds: nonNegativeInt.default(1800),
@@ -152,20 +153,20 @@ export const SandboxOptions = z
     poolSize: nonNegativeInt.default(2),
     /** Where session workspaces and kernel run directories live; the default is removed on close(). */
     workspaceRoot: z.string().min(1).optional(),
-    /** The largest request body but a file's (POST /files and uploads follow maxUploadMb), bytes (SANDBOX_MAX_BODY_BYTES). */
+    /** The largest request body but a file's (POST /files and uploads follow maxUploadMb), bytes. */
     maxBodyBytes: positiveInt.default(DEFAULT_MAX_BODY_BYTES),
     /** The largest file one request may write (upload or POST /files), MiB. */
     maxUploadMb: positiveInt.default(100),
     /** The largest file one request may read (GET /files, download), MiB. */
     maxReadMb: positiveInt.default(100),
     /**
-     * A root server's first session uid (SANDBOX_UID_BASE): sessions get uids from here up, unique
+     * A root server's first session uid: sessions get uids from here up, unique
      * across every sandbox of the host (session-uids.ts). Keep the range clear of real users.
      */
     uidBase: z.number().int().min(1000).max(4_294_000_000).default(200_000),
-    /** The simple index install_packages and `%pip install` use (SANDBOX_PIP_INDEX_URL, PEP 503): packages/package-env.ts. */
+    /** The simple index install_packages and `%pip install` use (PEP 503): packages/package-env.ts. */
     pipIndexUrl: z.url({ protocol: /^https?$/ }).default('https://pypi.org/simple'),
-    /** The registry install_packages uses for JavaScript and TypeScript contexts (SANDBOX_NPM_REGISTRY). */
+    /** The registry install_packages uses for JavaScript and TypeScript contexts. */
     npmRegistry: z.url({ protocol: /^https?$/ }).default('https://registry.npmjs.org/'),
     /** A `keepalive` line is sent after this many seconds without any other line. */
     keepaliveSeconds: z.number().positive().default(5),
@@ -182,47 +183,20 @@ export type SandboxOptions = z.output<typeof SandboxOptions>;
 export type SandboxOptionsInput = z.input<typeof SandboxOptions>;
 
 /**
- * Variable → the option it sets; of two variables for one option, the later wins. Every
- * variable of SandboxEnv is here, and docs/sandbox.md's table lists each with its option's
- * default (test/repo/settings-docs.fast.test.ts).
+ * Variable → the option it sets, as SandboxEnv's fields pair them (`.meta({ option })`); of two
+ * variables for one option, the later wins. docs/sandbox.md's table lists each variable with its
+ * option's default (test/repo/settings-docs.fast.test.ts).
  */
-export const SANDBOX_ENV_OPTIONS: ReadonlyArray<readonly [keyof SandboxEnv, keyof SandboxOptionsInput]> = [
-  ['SANDBOX_HOST', 'host'],
-  ['SANDBOX_PORT', 'port'],
-  ['SANDBOX_API_TOKEN', 'apiToken'],
-  ['SANDBOX_SESSION_HEADER', 'sessionHeader'],
-  ['SANDBOX_ALLOW_NETWORK', 'allowNetwork'],
-  ['SANDBOX_EGRESS_ALLOW', 'egressAllow'],
-  ['SANDBOX_EGRESS_PRIVATE_HOSTS', 'egressPrivateHosts'],
-  ['SANDBOX_EGRESS_HEADERS', 'egressHeaders'],
-  ['SANDBOX_EGRESS_ADVISORY', 'egressAdvisory'],
-  ['SANDBOX_JAIL', 'jail'],
-  ['SANDBOX_KERNEL_MEMORY_MB', 'memoryMb'],
-  ['SANDBOX_MEMORY_MB', 'memoryMb'],
-  ['SANDBOX_PIDS_MAX', 'pidsMax'],
-  ['SANDBOX_DISK_MB', 'diskMb'],
-  ['SANDBOX_CPUS', 'cpus'],
-  ['SANDBOX_TENANT_CPUS', 'tenantCpus'],
-  ['SANDBOX_MAX_CONTEXTS', 'maxContexts'],
-  ['SANDBOX_EXECUTE_TIMEOUT_SECONDS', 'executeTimeoutSeconds'],
-  ['SANDBOX_MAX_EXECUTE_TIMEOUT_SECONDS', 'maxExecuteTimeoutSeconds'],
-  ['SANDBOX_OUTPUT_LIMIT_BYTES', 'outputLimitBytes'],
-  ['SANDBOX_MAX_KERNEL_MESSAGE_BYTES', 'kernelMessageBytes'],
-  ['SANDBOX_MAX_OUTPUT_EVENTS', 'maxOutputEvents'],
-  ['SANDBOX_MAX_QUEUED_RUNS', 'maxQueuedRuns'],
-  ['SANDBOX_MAX_SESSION_RUNS', 'maxSessionRuns'],
-  ['SANDBOX_QUEUED_CODE_MB', 'queuedCodeMb'],
-  ['SANDBOX_IDLE_TIMEOUT_SECONDS', 'idleTimeoutSeconds'],
-  ['SANDBOX_POOL_SIZE', 'poolSize'],
-  ['SANDBOX_WORKSPACE_ROOT', 'workspaceRoot'],
-  ['SANDBOX_KEEPALIVE_SECONDS', 'keepaliveSeconds'],
-  ['SANDBOX_MAX_UPLOAD_MB', 'maxUploadMb'],
-  ['SANDBOX_MAX_READ_MB', 'maxReadMb'],
-  ['SANDBOX_MAX_BODY_BYTES', 'maxBodyBytes'],
-  ['SANDBOX_UID_BASE', 'uidBase'],
-  ['SANDBOX_PIP_INDEX_URL', 'pipIndexUrl'],
-  ['SANDBOX_NPM_REGISTRY', 'npmRegistry'],
-];
+export const SANDBOX_ENV_OPTIONS: ReadonlyArray<readonly [keyof SandboxEnv, keyof SandboxOptionsInput]> = Object.entries(
+  SandboxEnv.shape,
+).map(([name, schema]) => {
+  const option = schema.meta()?.option;
+  // A pairing the protocol cannot check (it does not import this program): a wrong one stops every start at once.
+  if (typeof option !== 'string' || !Object.hasOwn(SandboxOptions.shape, option)) {
+    throw new Error(`${name}: SandboxEnv pairs it with no option of SandboxOptions (${String(option)})`);
+  }
+  return [name as keyof SandboxEnv, option as keyof SandboxOptionsInput] as const;
+});
 
 const OPTION_TO_ENV = new Map<string, string>(SANDBOX_ENV_OPTIONS.map(([name, option]) => [option, name]));
 

@@ -10,9 +10,9 @@ import { createContextIdCodec } from '../../src/mcp-server/context-ids/context-i
 import { createLogger } from '../../src/shared/logger.ts';
 import { createDownloadBudget } from '../../src/mcp-server/net/download-budget.ts';
 import { createCodeInterpreterCatalog, TOOLS } from '../../src/mcp-server/server/code-interpreter-tools.ts';
-import { SandboxError, type Execution, type SandboxClient } from '../../src/mcp-server/sandbox-client/client.ts';
+import { Refusal } from '../../src/mcp-server/refusal.ts';
+import type { Execution, SandboxClient } from '../../src/mcp-server/sandbox-client/client.ts';
 import type { Context, ResultEvent } from '../../src/protocol/sandbox-api.ts';
-import { FcSessionApiError } from '../../src/mcp-server/sessions/fc.ts';
 import type { SandboxSessions, SandboxSessionsFactory } from '../../src/mcp-server/sessions/types.ts';
 import { ERAS, MODERN_VERSION, TOOL_NAMES, type Era } from '../support/mcp-harness.ts';
 import { loadConfig } from '../../src/mcp-server/config.ts';
@@ -20,15 +20,15 @@ import { loadConfig } from '../../src/mcp-server/config.ts';
 const ORIGIN = 'http://127.0.0.1:3000';
 
 const noFileApi = async (): Promise<never> => {
-  throw new SandboxError('no_file_api', 'this sandbox has no file API', 404);
+  throw new Refusal('sandbox_no_file_api', 'this sandbox has no file API', { status: 404 });
 };
 
 const noRuns = async (): Promise<never> => {
-  throw new SandboxError('not_found', 'unknown run', 404);
+  throw new Refusal('sandbox_not_found', 'unknown run', { status: 404 });
 };
 
 /** An in-memory sandbox: contexts per session, and run_code answering `print(<n>)` with n. */
-function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { contexts: Map<string, Context[]> } {
+function fakeSandbox(options: { fail?: Refusal } = {}): SandboxClient & { contexts: Map<string, Context[]> } {
   const contexts = new Map<string, Context[]>();
   let next = 1;
   const guard = () => {
@@ -61,14 +61,14 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
     async setNetwork(session, id, policy) {
       guard();
       const context = (contexts.get(session) ?? []).find((c) => c.id === id);
-      if (!context) throw new SandboxError('not_found', 'unknown or expired context', 404);
+      if (!context) throw new Refusal('sandbox_not_found', 'unknown or expired context', { status: 404 });
       Object.assign(context, { allowOut: policy.allowOut ?? [], denyOut: policy.denyOut ?? [] });
       return context;
     },
     async deleteContext(session, id) {
       guard();
       const list = contexts.get(session) ?? [];
-      if (!list.some((c) => c.id === id)) throw new SandboxError('not_found', 'unknown or expired context', 404);
+      if (!list.some((c) => c.id === id)) throw new Refusal('sandbox_not_found', 'unknown or expired context', { status: 404 });
       contexts.set(
         session,
         list.filter((c) => c.id !== id),
@@ -89,7 +89,8 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
     // "huge-failure" fails with 100 KB of output (its first and last lines marked); anything else installs.
     async installPackages(session, id, request) {
       guard();
-      if (!(contexts.get(session) ?? []).some((c) => c.id === id)) throw new SandboxError('not_found', 'unknown or expired context', 404);
+      if (!(contexts.get(session) ?? []).some((c) => c.id === id))
+        throw new Refusal('sandbox_not_found', 'unknown or expired context', { status: 404 });
       if (request.packages[0] === 'huge-failure') {
         const output = `FIRST LINE\n${'pip says something long\n'.repeat(4000)}ERROR: LAST LINE\n`;
         return { manager: 'pip', ok: false, installed: [], output, exit_code: 1 };
@@ -103,7 +104,7 @@ function fakeSandbox(options: { fail?: SandboxError } = {}): SandboxClient & { c
     async execute(session, request): Promise<Execution> {
       guard();
       if (request.context_id && !(contexts.get(session) ?? []).some((c) => c.id === request.context_id)) {
-        throw new SandboxError('not_found', 'unknown or expired context', 404);
+        throw new Refusal('sandbox_not_found', 'unknown or expired context', { status: 404 });
       }
       const printed = /print\((.*)\)/.exec(request.code)?.[1];
       // `plot`: a display with a chart's E2B-side extras (data, chart, extra), which are no formats.
@@ -251,9 +252,10 @@ for (const era of ERAS) {
 
     test('a missing FC credential fails the tools that need a session, not the handshake or tools/list', async () => {
       const sessions: SandboxSessionsFactory = () => {
-        throw new FcSessionApiError(
+        throw new Refusal(
+          'session_api',
           'FC session mode has no credentials: give the MCP function a role or set ALIBABA_CLOUD_ACCESS_KEY_ID',
-          'CreateSession',
+          { operation: 'CreateSession' },
         );
       };
       const { fetchApp } = makeApp({ sessions });
@@ -269,7 +271,9 @@ for (const era of ERAS) {
     });
 
     test('sandbox failures become tool errors with a readable text and structured kind', async () => {
-      const failing = fakeSandbox({ fail: new SandboxError('timeout', 'create context: the sandbox timed out (HTTP 504)', 504) });
+      const failing = fakeSandbox({
+        fail: new Refusal('sandbox_timeout', 'create context: the sandbox timed out (HTTP 504)', { status: 504 }),
+      });
       const { fetchApp } = makeApp({ sandboxClientFor: () => failing });
       const client = await clientFor(fetchApp, era);
       const result = (await client.callTool({ name: 'create_context', arguments: {} })) as CallToolResult;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { TOOL_FAILURE_KINDS } from '../../src/mcp-server/tools/tool-failure.ts';
+import { TOOL_FAILURE_KINDS } from '../../src/mcp-server/refusal.ts';
 import { REFUSAL_CODES } from '../../src/protocol/sandbox-api.ts';
 
 test('docs/mcp-protocol.md lists every failure kind, in the code order, and no other', () => {

@@ -1,7 +1,7 @@
 /**
- * Each program's settings are declared once in code (the MCP server's `McpEnv` and CLI_FLAGS in
- * src/mcp-server/config.ts; the sandbox service's SandboxEnv, SANDBOX_ENV_OPTIONS and
- * SandboxOptions), and each program has one complete table of its variables in the docs
+ * Each program's settings are declared once in code (the MCP server's `McpEnv` in
+ * src/mcp-server/config.ts, its fields naming their CLI flags; the sandbox service's SandboxEnv,
+ * its fields naming the option each sets, and SandboxOptions), and each program has one complete table of its variables in the docs
  * (docs/configuration.md, docs/sandbox.md). This holds the tables to the code: every variable
  * and no other, each CLI flag, and each default that is a plain value.
  */

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { WORKSPACE_DIR } from '../../protocol/sandbox-api.ts';
 import { MAX_ID_LENGTH } from '../context-ids/context-id.ts';
 import { readAll } from '../file-tools/workspace-files.ts';
-import { SandboxError } from '../sandbox-client/errors.ts';
+import { Refusal } from '../refusal.ts';
 import { defineTool } from '../tools/tool-definition.ts';
 import { failureOf, NOT_ISSUED_HERE, toolFailure } from '../tools/tool-failure.ts';
 import { decodeResultHandle } from './result-handles.ts';
@@ -77,19 +77,17 @@ export const resultPage = defineTool({
           .then((download) => readAll(download.body.pipeThrough(new DecompressionStream('gzip')), MAX_TABLE_FILE_BYTES))
           // Not gzip, or larger than the cap: the file is not what the prelude writes (code in the context can write anything there).
           .catch((error: unknown) => {
-            throw error instanceof SandboxError ? error : new SavedTableError(error instanceof Error ? error.message : String(error));
+            throw error instanceof Refusal ? error : unreadableTable(handle, error instanceof Error ? error.message : String(error));
           }),
       ]);
       if (!contexts.some((context) => context.id === address.sandboxContextId)) {
         return unknownResult(handle, 'its context was stopped, so the table is gone');
       }
-      table = parseSavedTable(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+      table = parseSavedTable(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), handle);
     } catch (error) {
-      if (error instanceof SandboxError && (error.kind === 'not_found' || error.kind === 'file_not_found')) {
+      if (error instanceof Refusal && (error.kind === 'sandbox_not_found' || error.kind === 'sandbox_file_not_found')) {
         return unknownResult(handle, 'its context was stopped or its session ended, or the table was replaced by newer ones');
       }
-      if (error instanceof SavedTableError)
-        return toolFailure('internal', `the saved table of "${handle}" cannot be read: ${error.message}`);
       return failureOf(error);
     }
     let page: ArrayLike<number>;
@@ -136,23 +134,26 @@ interface SavedTable {
   rowCount: number;
 }
 
-class SavedTableError extends Error {}
+/** A saved table that is not what the prelude writes: code in the context can write anything there. */
+function unreadableTable(handle: string, why: string): Refusal {
+  return new Refusal('internal', `the saved table of "${handle}" cannot be read: ${why}`);
+}
 
 /** The prelude's file: `{columns: [{name, dtype}], data: [[cells of column 0], …]}`; checked by shape, not cell by cell. */
-function parseSavedTable(text: string): SavedTable {
+function parseSavedTable(text: string, handle: string): SavedTable {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new SavedTableError('not JSON');
+    throw unreadableTable(handle, 'not JSON');
   }
   const { columns, data } = (parsed ?? {}) as { columns?: unknown; data?: unknown };
   const checked = z.array(Column).safeParse(columns);
   if (!checked.success || !Array.isArray(data) || data.length !== checked.data.length || !data.every(Array.isArray)) {
-    throw new SavedTableError('not the shape the sandbox writes');
+    throw unreadableTable(handle, 'not the shape the sandbox writes');
   }
   const rowCount = data.length === 0 ? 0 : (data[0] as unknown[]).length;
-  if (!(data as unknown[][]).every((column) => column.length === rowCount)) throw new SavedTableError('columns of different lengths');
+  if (!(data as unknown[][]).every((column) => column.length === rowCount)) throw unreadableTable(handle, 'columns of different lengths');
   return { columns: checked.data, data: data as unknown[][], rowCount };
 }
 

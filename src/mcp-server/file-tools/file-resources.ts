@@ -6,7 +6,7 @@
  * results viewer (src/mcp-server/apps/result-view.ts), which MCP Apps hosts read by its ui:// URI.
  */
 import { ProtocolError, ProtocolErrorCode, ResourceNotFoundError, type Server } from '@modelcontextprotocol/server';
-import { SandboxError } from '../sandbox-client/errors.ts';
+import { Refusal } from '../refusal.ts';
 import { WorkspacePathError, workspaceParts, workspacePathOf } from '../../protocol/workspace-path.ts';
 import { decodeContextId } from '../tools/tenant-contexts.ts';
 import type { ToolDeps } from '../tools/tool-definition.ts';
@@ -60,16 +60,16 @@ export function addFileResources(server: Server, deps: ToolDeps): void {
           : { uri, mimeType, blob: Buffer.from(bytes).toString('base64') };
       return { contents: [contents] };
     } catch (error) {
-      if (error instanceof SandboxError && error.kind === 'not_found') {
+      if (error instanceof Refusal && error.kind === 'sandbox_not_found') {
         throw new ResourceNotFoundError(
           uri,
           `unknown or expired context "${named.contextId}": it was stopped or its sandbox session ended`,
         );
       }
-      if (error instanceof SandboxError && error.kind === 'file_not_found') {
+      if (error instanceof Refusal && error.kind === 'sandbox_file_not_found') {
         throw new ResourceNotFoundError(uri, `no such file: ${named.path}`);
       }
-      if (error instanceof SandboxError) throw new ProtocolError(ProtocolErrorCode.InternalError, error.message);
+      if (error instanceof Refusal) throw new ProtocolError(ProtocolErrorCode.InternalError, error.message);
       throw error;
     }
   });

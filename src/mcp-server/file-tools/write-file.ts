@@ -94,7 +94,7 @@ async function fromUrl(
   signal: AbortSignal,
 ): Promise<{ written: WrittenFile } | { failure: ReturnType<typeof toolFailure> }> {
   // Loaded on first use: only write_file with a url needs https and DNS.
-  const { fetchPublicUrl, PublicFetchError } = await import('../net/public-fetch.ts');
+  const { fetchPublicUrl } = await import('../net/public-fetch.ts');
   const budget = deps.downloads;
   const tenant = tenantKey(deps.tenant);
   let taken = 0;
@@ -118,29 +118,21 @@ async function fromUrl(
         : `this server is holding ${budget.held()} bytes of other write_file downloads, and ${bytes} more would pass its limit of ${budget.max} (MCP_FETCH_MAX_BYTES_IN_FLIGHT); try again shortly, or write the file in parts`,
     );
   try {
-    let chunks: Uint8Array[];
-    try {
-      const fetched = await fetchPublicUrl(url, {
-        maxBytes: deps.settings.maxFileBytes,
-        allowHosts: deps.settings.fetchAllowHosts,
-        signal,
-        deadlineMs: deps.settings.fetchTimeoutSeconds * 1000,
-        minBytesPerSecond: deps.settings.fetchMinBytesPerSecond,
-      });
-      if (fetched.contentLength !== undefined && !holdUpTo(fetched.contentLength)) {
-        await fetched.body.cancel();
-        return { failure: busy(fetched.contentLength) };
-      }
-      const read = await readWithin(fetched.body, holdUpTo);
-      if ('over' in read) return { failure: busy(read.over) };
-      chunks = read.chunks;
-    } catch (error) {
-      if (error instanceof PublicFetchError) {
-        return { failure: toolFailure(error.kind === 'too_large' ? 'file_too_large' : 'fetch_failed', error.message) };
-      }
-      throw error;
+    // A fetch that fails throws its refusal (PublicFetchError), answered as any other (failureOf).
+    const fetched = await fetchPublicUrl(url, {
+      maxBytes: deps.settings.maxFileBytes,
+      allowHosts: deps.settings.fetchAllowHosts,
+      signal,
+      deadlineMs: deps.settings.fetchTimeoutSeconds * 1000,
+      minBytesPerSecond: deps.settings.fetchMinBytesPerSecond,
+    });
+    if (fetched.contentLength !== undefined && !holdUpTo(fetched.contentLength)) {
+      await fetched.body.cancel();
+      return { failure: busy(fetched.contentLength) };
     }
-    return { written: await deps.sandbox.uploadFile(session, path, streamOf(chunks), signal) };
+    const read = await readWithin(fetched.body, holdUpTo);
+    if ('over' in read) return { failure: busy(read.over) };
+    return { written: await deps.sandbox.uploadFile(session, path, streamOf(read.chunks), signal) };
   } finally {
     budget.give(tenant, taken);
   }

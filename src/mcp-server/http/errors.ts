@@ -3,6 +3,12 @@
  * (`{"jsonrpc":"2.0","error":{"code","message"},"id":null}`) with the HTTP status
  * that goes with it, so a client sees one shape whether auth, the body limit, the
  * Host guard, the router or the MCP layer refused it.
+ *
+ * These are not the program's Refusal (refusal.ts), whose kinds name why a tool call failed
+ * inside a successful JSON-RPC answer: an edge refusal comes before any tool is reached, in
+ * JSON-RPC's own vocabulary (the codes below, the status beside them), which is what MCP
+ * clients read; the middleware returns it as a response rather than throwing it. Giving these
+ * a tool kind too would put a new field on the wire for no client that reads it.
  */
 
 /** JSON-RPC codes used at the edge (the MCP layer's own come from the SDK). */

@@ -69,6 +69,11 @@ type Parsed =
   | { shape: 'jsonrpc' | 'batch'; messages: JSONRPCMessage[]; tokens: (string | undefined)[] }
   | { shape: 'tool'; call: z.output<typeof ToolCallEvent>; tokens: (string | undefined)[] };
 
+/**
+ * An event this route cannot read, thrown while parsing it and answered right there as a
+ * JSON-RPC error (400) with its code. Not a Refusal (refusal.ts): no tool is reached, and the
+ * answer is the edge's (http/errors.ts).
+ */
 class InvalidEvent extends Error {
   constructor(
     readonly code: -32700 | -32600,

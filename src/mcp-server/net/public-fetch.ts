@@ -23,6 +23,7 @@ import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { ReadableStream } from 'node:stream/web';
 import { addressRefusal, canonicalHost, hostKey } from '../../shared/public-address.ts';
+import { Refusal } from '../refusal.ts';
 import { DEFAULT_DEADLINE_MS, DEFAULT_MIN_BYTES_PER_SECOND } from './public-fetch-defaults.ts';
 
 /** The env var an operator sets to let `write_file` fetch from named hosts anyway. */
@@ -59,15 +60,8 @@ export interface FetchedBody {
   body: ReadableStream<Uint8Array>;
 }
 
-export type PublicFetchErrorKind =
-  | 'bad_url'
-  | 'forbidden_address'
-  | 'too_large'
-  | 'http'
-  | 'network'
-  | 'redirects'
-  | 'timeout'
-  | 'too_slow';
+/** Why a fetch failed, finer than the tool failure's kind (too_large is `file_too_large`, the rest `fetch_failed`). */
+export type PublicFetchReason = 'bad_url' | 'forbidden_address' | 'too_large' | 'http' | 'network' | 'redirects' | 'timeout' | 'too_slow';
 
 /** The env vars an operator sets the deadline and the minimum rate with (named in the errors). */
 export const DEADLINE_VARIABLE = 'MCP_FETCH_TIMEOUT_SECONDS';
@@ -75,15 +69,20 @@ export const MIN_RATE_VARIABLE = 'MCP_FETCH_MIN_BYTES_PER_SECOND';
 /** How long a body may take to get up to speed before its average rate counts. */
 export const RATE_GRACE_MS = 10_000;
 
-export class PublicFetchError extends Error {
+/**
+ * A fetch that failed, as the refusal write_file answers with: the message names the host and
+ * what to do. The status the URL's server answered stays here, not in the refusal's details
+ * (whose status is the sandbox's or FC's).
+ */
+export class PublicFetchError extends Refusal {
   override name = 'PublicFetchError';
   constructor(
-    readonly kind: PublicFetchErrorKind,
+    readonly reason: PublicFetchReason,
     message: string,
-    readonly status?: number,
+    readonly httpStatus?: number,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(reason === 'too_large' ? 'file_too_large' : 'fetch_failed', message, {}, options);
   }
 }
 

@@ -1,7 +1,7 @@
 /** What wait_run and cancel_run share: the run_id parameter and the refusal of an id that is not the caller's run. */
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import { SandboxError } from '../sandbox-client/errors.ts';
+import { Refusal } from '../refusal.ts';
 import { decodeRunId, type RunAddress } from './run-ids.ts';
 import { failureOf, NOT_ISSUED_HERE, toolFailure } from '../tools/tool-failure.ts';
 import type { ToolDeps } from '../tools/tool-definition.ts';
@@ -27,7 +27,7 @@ export async function withRun(
   try {
     return await use(address);
   } catch (error) {
-    if (error instanceof SandboxError && error.kind === 'not_found') {
+    if (error instanceof Refusal && error.kind === 'sandbox_not_found') {
       return unknownRun(runId, 'it ended and its output was collected or expired, or its sandbox session ended');
     }
     return failureOf(error);

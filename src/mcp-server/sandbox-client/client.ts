@@ -2,7 +2,7 @@
  * The MCP side's client of the sandbox wire protocol (src/protocol/sandbox-api.ts), on ky.
  * Every request carries the session header; GET and DELETE retry with backoff,
  * POSTs never do (creating a context or running code twice is not harmless).
- * Failures come out as SandboxError with a message meant for the agent.
+ * Failures come out as a Refusal (refusal.ts) with a message meant for the agent.
  */
 import ky, { HTTPError, type KyInstance, type Options as KyOptions } from 'ky';
 import type { z } from 'zod';
@@ -33,11 +33,11 @@ import {
   type InstallPackagesRequest,
   PACKAGES_ROUTE,
 } from '../../protocol/sandbox-api.ts';
-import { SandboxError, toSandboxError } from './errors.ts';
+import { Refusal } from '../refusal.ts';
+import { toSandboxRefusal } from './errors.ts';
 import { collectExecution, type Execution, type ExecutionEventListener } from './execution.ts';
 import { DEFAULT_RUN_TIMEOUT_SECONDS } from '../../protocol/limits.ts';
 
-export { SandboxError } from './errors.ts';
 export type { Execution, ExecutionEventListener } from './execution.ts';
 
 export interface SandboxClientOptions {
@@ -107,7 +107,7 @@ export interface SandboxClient {
   execute(session: string, request: ExecuteRequest, options?: ExecuteCallOptions): Promise<Execution>;
   /**
    * A held run's events (POST /runs/{id}/events, ours), waiting up to `wait_seconds` for one.
-   * A SandboxError `not_found` for a run the sandbox does not know (or a sandbox without runs).
+   * A Refusal `sandbox_not_found` for a run the sandbox does not know (or a sandbox without runs).
    */
   runEvents(session: string, runId: string, request: RunEventsRequest): Promise<RunEvents>;
   /** Interrupts a run (POST /runs/{id}/interrupt); `not_found` as runEvents. */
@@ -132,7 +132,7 @@ const EXECUTE_GRACE_MS = 15_000;
 /**
  * The MCP side's client of a sandbox service (or any sandbox speaking its protocol): every
  * call names the sandbox session it belongs to, which goes in `sessionHeader`; refusals
- * come back as SandboxError.
+ * come back as a Refusal.
  *
  * @example
  * const sandbox = createSandboxClient({ baseUrl: 'http://localhost:5001', sessionHeader: 'x-ci-session-id' });
@@ -169,7 +169,7 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
     try {
       return await run();
     } catch (error) {
-      throw await toSandboxError(error, baseUrl, what);
+      throw await toSandboxRefusal(error, baseUrl, what);
     }
   }
 
@@ -179,7 +179,7 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
       return await run();
     } catch (error) {
       if (error instanceof HTTPError && error.response.status === 404) throw await fileNotFound(error.response, what, path);
-      throw await toSandboxError(error, baseUrl, what);
+      throw await toSandboxRefusal(error, baseUrl, what);
     }
   }
 
@@ -202,9 +202,9 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
           latencyMs: latency(),
         };
       } catch (error) {
-        const mapped = await toSandboxError(error, baseUrl, 'health check');
+        const mapped = await toSandboxRefusal(error, baseUrl, 'health check');
         return {
-          status: mapped.kind === 'timeout' ? 'timeout' : mapped.kind === 'unreachable' ? 'connection_error' : 'unhealthy',
+          status: mapped.kind === 'sandbox_timeout' ? 'timeout' : mapped.kind === 'sandbox_unreachable' ? 'connection_error' : 'unhealthy',
           url: baseUrl,
           latencyMs: latency(),
           error: mapped.message,
@@ -252,7 +252,7 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
           'execute',
           withSession(session, { json: request, retry: 0, timeout: runTimeoutMs + EXECUTE_GRACE_MS, signal }),
         );
-        if (!response.body) throw new SandboxError('protocol', 'run code: the sandbox sent no output stream');
+        if (!response.body) throw new Refusal('sandbox_protocol', 'run code: the sandbox sent no output stream');
         const execution = await collectExecution(response.body, executeOptions.onEvent);
         if (request.report_files && execution.complete) features.reportsFiles = execution.filesChanged !== undefined;
         return execution;
@@ -283,7 +283,7 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
         return InterruptedRuns.parse(answer).interrupted;
       } catch (error) {
         if (error instanceof HTTPError && error.response.status === 404) return undefined;
-        throw await toSandboxError(error, baseUrl, 'cancel run');
+        throw await toSandboxRefusal(error, baseUrl, 'cancel run');
       }
     },
 
@@ -292,7 +292,7 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
         return SessionList.parse(await http.get(SESSIONS_ROUTE.slice(1)).json());
       } catch (error) {
         if (error instanceof HTTPError && error.response.status === 404) return undefined;
-        throw await toSandboxError(error, baseUrl, 'list sessions');
+        throw await toSandboxRefusal(error, baseUrl, 'list sessions');
       }
     },
 
@@ -334,7 +334,7 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
           FILE_ROUTES.download.slice(1),
           withSession(session, { searchParams: { path }, timeout: false, signal }),
         );
-        if (!response.body) throw new SandboxError('protocol', 'download file: the sandbox sent no body');
+        if (!response.body) throw new Refusal('sandbox_protocol', 'download file: the sandbox sent no body');
         const length = Number(response.headers.get('content-length'));
         return { body: response.body, size: Number.isFinite(length) && length >= 0 ? length : undefined };
       });
@@ -364,19 +364,19 @@ function runPath(route: string, runId: string): string {
  * file is missing. A sandbox that sends no code (Alibaba's image) names a missing file in its
  * message; any other 404 means the route itself is missing.
  */
-async function fileNotFound(response: Response, what: string, path: string): Promise<SandboxError> {
+async function fileNotFound(response: Response, what: string, path: string): Promise<Refusal> {
   const code = refusalCodeOf(response.headers);
   // The session holds no live context (stopped, expired): the context is what is missing, not the file.
-  if (code === 'unknown_session') return new SandboxError('not_found', 'unknown or expired context', 404);
-  if (code === 'file_not_found') return new SandboxError('file_not_found', `no such file or directory: ${path}`, 404);
+  if (code === 'unknown_session') return new Refusal('sandbox_not_found', 'unknown or expired context', { status: 404 });
+  if (code === 'file_not_found') return new Refusal('sandbox_file_not_found', `no such file or directory: ${path}`, { status: 404 });
   const body = code ? '' : (await response.text().catch(() => '')).trim().slice(0, 500);
   if (/no such file|not found|does not exist/i.test(body) && !/^<|^404 Not Found$/i.test(body)) {
-    return new SandboxError('file_not_found', `no such file or directory: ${path}`, 404);
+    return new Refusal('sandbox_file_not_found', `no such file or directory: ${path}`, { status: 404 });
   }
-  return new SandboxError(
-    'no_file_api',
+  return new Refusal(
+    'sandbox_no_file_api',
     `${what}: this sandbox has no file API (it answered 404 for its file routes); files need Alibaba's code-interpreter image or this project's sandbox service`,
-    404,
+    { status: 404 },
   );
 }
 

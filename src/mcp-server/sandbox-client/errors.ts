@@ -1,33 +1,11 @@
 /**
- * One place that turns what can go wrong talking to the sandbox into a message an
- * agent can act on. Callers never inspect HTTP statuses themselves.
+ * One place that turns what can go wrong talking to the sandbox into a Refusal (refusal.ts)
+ * whose kind says what happened and whose message an agent can act on. Callers never
+ * inspect HTTP statuses themselves.
  */
 import { HTTPError, TimeoutError } from 'ky';
 import { QUOTA_REFUSAL, refusalCodeOf } from '../../protocol/sandbox-api.ts';
-
-export type SandboxErrorKind =
-  | 'not_found'
-  | 'file_not_found'
-  | 'no_file_api'
-  | 'over_quota'
-  | 'too_many_runs'
-  | 'network_refused'
-  | 'unreachable'
-  | 'timeout'
-  | 'http'
-  | 'protocol'
-  | 'aborted';
-
-export class SandboxError extends Error {
-  override name = 'SandboxError';
-  constructor(
-    readonly kind: SandboxErrorKind,
-    message: string,
-    readonly status?: number,
-  ) {
-    super(message);
-  }
-}
+import { Refusal } from '../refusal.ts';
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET']);
 
@@ -43,9 +21,9 @@ function networkCode(error: unknown): string | undefined {
 
 const MAX_BODY_IN_MESSAGE = 500;
 
-/** Maps any failure of a sandbox call to a SandboxError (already-mapped errors pass through). */
-export async function toSandboxError(error: unknown, baseUrl: string, what: string): Promise<SandboxError> {
-  if (error instanceof SandboxError) return error;
+/** Maps any failure of a sandbox call to a Refusal (refusals pass through). */
+export async function toSandboxRefusal(error: unknown, baseUrl: string, what: string): Promise<Refusal> {
+  if (error instanceof Refusal) return error;
   if (error instanceof HTTPError) {
     const status = error.response.status;
     let body = '';
@@ -54,32 +32,32 @@ export async function toSandboxError(error: unknown, baseUrl: string, what: stri
     } catch {
       // the body is only decoration for the message
     }
-    if (status === 404) return new SandboxError('not_found', 'unknown or expired context', status);
+    if (status === 404) return new Refusal('sandbox_not_found', 'unknown or expired context', { status });
     // Told apart by the refusal's code (REFUSAL_CODE_HEADER), never by its words.
     const code = refusalCodeOf(error.response.headers);
     // The tenant's quota (protocol.ts TenantQuota): the message is the count and the limit that applied.
-    if (code === 'quota_reached') return new SandboxError('over_quota', body.replace(QUOTA_REFUSAL, '').replace(/^:\s*/, ''), status);
+    if (code === 'quota_reached') return new Refusal('too_many_contexts', body.replace(QUOTA_REFUSAL, '').replace(/^:\s*/, ''), { status });
     // Runs waiting or kept (executions.ts Runs.refusal): the message names the limit and what to do.
-    if (code === 'too_many_runs') return new SandboxError('too_many_runs', body, status);
+    if (code === 'too_many_runs') return new Refusal('too_many_runs', body, { status });
     // A network policy beyond the operator's ceiling, or not one at all: the message names the host.
-    if (code === 'network_refused' || code === 'invalid_host_pattern') return new SandboxError('network_refused', body, status);
+    if (code === 'network_refused' || code === 'invalid_host_pattern') return new Refusal('network_refused', body, { status });
     if (status === 502 || status === 504) {
-      return new SandboxError('timeout', `${what}: the sandbox timed out (HTTP ${status}${body ? `: ${body}` : ''})`, status);
+      return new Refusal('sandbox_timeout', `${what}: the sandbox timed out (HTTP ${status}${body ? `: ${body}` : ''})`, { status });
     }
-    return new SandboxError('http', `${what}: the sandbox answered HTTP ${status}${body ? `: ${body}` : ''}`, status);
+    return new Refusal('sandbox_http', `${what}: the sandbox answered HTTP ${status}${body ? `: ${body}` : ''}`, { status });
   }
   if (error instanceof TimeoutError) {
-    return new SandboxError('timeout', `${what}: the sandbox at ${baseUrl} did not answer in time`);
+    return new Refusal('sandbox_timeout', `${what}: the sandbox at ${baseUrl} did not answer in time`);
   }
   if (error instanceof Error && error.name === 'AbortError') {
-    return new SandboxError('aborted', `${what}: cancelled`);
+    return new Refusal('cancelled', `${what}: cancelled`);
   }
   if (error instanceof Error && error.name === 'TimeoutError') {
-    return new SandboxError('timeout', `${what}: the sandbox at ${baseUrl} did not finish in time`);
+    return new Refusal('sandbox_timeout', `${what}: the sandbox at ${baseUrl} did not finish in time`);
   }
   const code = networkCode(error);
   if (code || (error instanceof TypeError && /fetch failed/i.test(error.message))) {
-    return new SandboxError('unreachable', `sandbox unreachable at ${baseUrl}${code ? ` (${code})` : ''}`);
+    return new Refusal('sandbox_unreachable', `sandbox unreachable at ${baseUrl}${code ? ` (${code})` : ''}`);
   }
-  return new SandboxError('protocol', `${what}: ${error instanceof Error ? error.message : String(error)}`);
+  return new Refusal('sandbox_protocol', `${what}: ${error instanceof Error ? error.message : String(error)}`);
 }

@@ -24,17 +24,29 @@ import {
   type SandboxSessionsFactory,
   TenantCapReached,
 } from './types.ts';
-import { FcSessionApiError, type SessionApiOperation } from './session-api-error.ts';
 import { commonJsExports } from '../../shared/common-js.ts';
+import { Refusal } from '../refusal.ts';
 
-export { FcSessionApiError } from './session-api-error.ts';
+/** The Session API calls made here, named in a failure's `operation`. */
+export type SessionApiOperation = 'CreateSession' | 'ListSessions' | 'DeleteSession';
+
+/**
+ * A Session API call that failed: one line saying which call, on which function, what FC
+ * answered (status, code, message, request id) and what to check.
+ */
+function sessionApiRefusal(message: string, operation: SessionApiOperation, status?: number, code?: string): Refusal {
+  return new Refusal('session_api', message, { operation, status, code });
+}
 
 /** How many times a listing whose page token went stale is started over. */
 const STALE_TOKEN_RETRIES = 3;
 
-/** A later page refused its token (400): the listing is started over. */
+/**
+ * A later page refused its token (400): the listing is started over. Control flow inside
+ * listActive only, never thrown past it (its cause is, once the retries are spent).
+ */
 class StalePageToken extends Error {
-  constructor(override readonly cause: FcSessionApiError) {
+  constructor(override readonly cause: Refusal) {
     super(cause.message);
   }
 }
@@ -67,7 +79,7 @@ const READ_TIMEOUT_MS = 15_000;
 export function createFcSessions(settings: FcSessionsSettings): SandboxSessions {
   const { credentials } = settings;
   if (!credentials) {
-    throw new FcSessionApiError(
+    throw sessionApiRefusal(
       'FC session mode has no credentials: give the MCP function a role (FC then sends x-fc-access-key-* headers) ' +
         'or set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET',
       'CreateSession',
@@ -118,7 +130,7 @@ export function createFcSessions(settings: FcSessionsSettings): SandboxSessions 
           }),
         ),
       ).catch((error: unknown) => {
-        if (nextToken && error instanceof FcSessionApiError && error.status === 400) throw new StalePageToken(error);
+        if (nextToken && error instanceof Refusal && error.status === 400) throw new StalePageToken(error);
         throw error;
       });
       for (const session of response.body?.sessions ?? []) {
@@ -131,14 +143,14 @@ export function createFcSessions(settings: FcSessionsSettings): SandboxSessions 
       nextToken = response.body?.nextToken || undefined;
       if (!nextToken) return found;
       if (seenTokens.has(nextToken)) {
-        throw new FcSessionApiError(
+        throw sessionApiRefusal(
           `FC Session API ListSessions on function "${settings.functionName}" repeated nextToken "${nextToken}"; stopped paging`,
           'ListSessions',
         );
       }
       seenTokens.add(nextToken);
     }
-    throw new FcSessionApiError(
+    throw sessionApiRefusal(
       `FC Session API ListSessions on function "${settings.functionName}" returned more than ${MAX_LIST_PAGES} pages; stopped paging`,
       'ListSessions',
     );
@@ -151,7 +163,7 @@ export function createFcSessions(settings: FcSessionsSettings): SandboxSessions 
       );
     } catch (error) {
       // Already gone (expired by its TTL, or deleted by a concurrent stop): the goal is reached.
-      if (error instanceof FcSessionApiError && error.status === 404 && error.code !== 'FunctionNotFound') return;
+      if (error instanceof Refusal && error.status === 404 && error.details.code !== 'FunctionNotFound') return;
       throw error;
     }
   }
@@ -191,7 +203,7 @@ export function createFcSessions(settings: FcSessionsSettings): SandboxSessions 
       );
       const sessionId = response.body?.sessionId;
       if (!sessionId) {
-        throw new FcSessionApiError(
+        throw sessionApiRefusal(
           `FC Session API CreateSession on function "${settings.functionName}" answered without a sessionId`,
           'CreateSession',
           response.statusCode,
@@ -293,8 +305,8 @@ const HINTS: Record<number, string> = {
   404: 'check SANDBOX_FUNCTION_NAME and SANDBOX_FUNCTION_QUALIFIER',
 };
 
-function describeFailure(error: unknown, operation: SessionApiOperation, functionName: string, endpoint: string): FcSessionApiError {
-  if (error instanceof FcSessionApiError) return error;
+function describeFailure(error: unknown, operation: SessionApiOperation, functionName: string, endpoint: string): Refusal {
+  if (error instanceof Refusal) return error;
   const e = (error ?? {}) as SdkError;
   const status = e.data?.statusCode ?? e.statusCode;
   const where = `FC Session API ${operation} on function "${functionName}"`;
@@ -304,13 +316,13 @@ function describeFailure(error: unknown, operation: SessionApiOperation, functio
       /\s*(GET|POST|PUT|DELETE|PATCH) https?:\/\/\S+ failed\.?$/,
       '',
     );
-    return new FcSessionApiError(`${where} failed: cannot reach ${endpoint}: ${reason}`, operation, undefined, e.code);
+    return sessionApiRefusal(`${where} failed: cannot reach ${endpoint}: ${reason}`, operation, undefined, e.code);
   }
   const code = e.data?.Code ?? e.data?.code ?? e.code;
   const message = e.data?.Message ?? e.data?.message;
   const requestId = e.data?.RequestId ?? e.data?.requestId;
   const hint = HINTS[status];
-  return new FcSessionApiError(
+  return sessionApiRefusal(
     `${where} failed: HTTP ${status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}` +
       `${requestId ? ` (request id ${requestId})` : ''}${hint ? `; ${hint}` : ''}`,
     operation,

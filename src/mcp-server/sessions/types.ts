@@ -5,6 +5,7 @@
  * (FC Session API) or simply names the one configured session (direct mode).
  */
 import type { TenantQuota } from '../../protocol/sandbox-api.ts';
+import { Refusal } from '../refusal.ts';
 
 export interface SandboxSessions {
   readonly mode: 'direct' | 'fc';
@@ -36,14 +37,17 @@ export interface OpenedSession {
   capKept: boolean;
 }
 
-/** The tenant holds `held` sessions (one per context, one-off runs included), its cap being `cap`. */
-export class TenantCapReached extends Error {
+/**
+ * The tenant holds `held` sessions (one per context, one-off runs included), its cap being `cap`:
+ * the count is what the caller words its own refusal with (tools/tenant-contexts.ts).
+ */
+export class TenantCapReached extends Refusal {
   override name = 'TenantCapReached';
   constructor(
     readonly held: number,
     readonly cap: number,
   ) {
-    super(`${held} live contexts, at most ${cap} per tenant`);
+    super('too_many_contexts', `${held} live contexts, at most ${cap} per tenant`);
   }
 }
 

@@ -7,7 +7,7 @@
 import { type Attributes, type Context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Telemetry } from '../../shared/telemetry/types.ts';
 
-/** Our failure kind (tools/tool-failure.ts TOOL_FAILURE_KINDS) on a span whose tool call failed. */
+/** Our failure kind (refusal.ts TOOL_FAILURE_KINDS) on a span whose tool call failed. */
 export const FAILURE_KIND_ATTRIBUTE = 'code_interpreter.failure.kind';
 
 /** What a JSON-RPC message says about itself, as far as a span may tell. */

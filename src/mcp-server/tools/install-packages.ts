@@ -7,8 +7,8 @@
  */
 import { z } from 'zod';
 import { InstalledPackage, MAX_PACKAGES, PACKAGE_MANAGERS, type PackageManager, packageSpecRefusal } from '../../protocol/sandbox-api.ts';
+import { Refusal } from '../refusal.ts';
 import { headAndTail } from '../run-tools/bounded-output.ts';
-import { SandboxError } from '../sandbox-client/errors.ts';
 import { ContextIdParam } from './context-params.ts';
 import { decodeContextId } from './tenant-contexts.ts';
 import { failureOf, toolFailure, unknownContext } from './tool-failure.ts';
@@ -71,7 +71,7 @@ export const installPackages = defineTool({
       );
     } catch (error) {
       // The sandbox refuses a manager the context's language does not use, or a spec, with a 400 saying why.
-      if (error instanceof SandboxError && error.status === 400) return toolFailure('invalid_arguments', error.message, { status: 400 });
+      if (error instanceof Refusal && error.status === 400) return toolFailure('invalid_arguments', error.message, { status: 400 });
       return failureOf(error, context_id);
     }
     const output = headAndTail(result.output, deps.settings.maxTextBytes, "the rest of the installer's output was cut");

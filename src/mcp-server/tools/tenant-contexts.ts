@@ -13,11 +13,10 @@
  */
 import { tenantKey, tenantTag } from '../auth/tenant.ts';
 import type { ContextAddress } from '../context-ids/context-id.ts';
-import { SandboxError } from '../sandbox-client/client.ts';
 import type { Context, Language } from '../../protocol/sandbox-api.ts';
+import { Refusal } from '../refusal.ts';
 import { type OpenedSession, TenantCapReached } from '../sessions/types.ts';
 import type { ToolDeps } from './tool-definition.ts';
-import { TooManyContexts } from './tool-failure.ts';
 
 /** The metadata key that carries the tenant's tag on each context (extension). */
 export const TENANT_METADATA = 'tenant';
@@ -33,7 +32,8 @@ export function decodeContextId(deps: ToolDeps, contextId: string): ContextAddre
 
 /**
  * A new context of the caller in a session of its own, counted against its cap: a
- * refusal throws TooManyContexts. A session opened for a creation that fails is closed again.
+ * refusal throws a Refusal `too_many_contexts` whose message says what to do. A session
+ * opened for a creation that fails is closed again.
  */
 export async function createTenantContext(
   deps: ToolDeps,
@@ -41,7 +41,8 @@ export async function createTenantContext(
 ): Promise<{ session: string; context: Context }> {
   const cap = deps.settings.maxContextsPerTenant;
   const tooMany = (held: string) =>
-    new TooManyContexts(
+    new Refusal(
+      'too_many_contexts',
       `you have ${held} (MCP_MAX_CONTEXTS_PER_TENANT=${cap}); ` +
         'stop one you no longer need with stop_context (list_contexts shows them), then create again',
     );
@@ -60,22 +61,26 @@ export async function createTenantContext(
       if (live.length >= cap) throw tooMany(`${live.length} live contexts, the most one caller may hold`);
     }
     const description = params.description;
-    const context = await deps.sandbox.createContext(opened.id, {
-      language: params.language,
-      metadata: tenantMetadata(deps, description ? { description } : {}),
-      ...(opened.quota ? { quota: opened.quota } : {}),
-      ...(params.network && params.network.allowOut.length + params.network.denyOut.length > 0 ? params.network : {}),
-    });
+    const context = await deps.sandbox
+      .createContext(opened.id, {
+        language: params.language,
+        metadata: tenantMetadata(deps, description ? { description } : {}),
+        ...(opened.quota ? { quota: opened.quota } : {}),
+        ...(params.network && params.network.allowOut.length + params.network.denyOut.length > 0 ? params.network : {}),
+      })
+      .catch((error: unknown) => {
+        // The sandbox kept the tenant's quota (direct mode): its message is the count, ours says what to do.
+        throw error instanceof Refusal && error.kind === 'too_many_contexts' ? tooMany(error.message) : error;
+      });
     // A sandbox that does not know network policies ignores the fields: its context would have another network than asked.
     if (params.network && params.network.allowOut.length > 0 && context.allowOut === undefined) {
       await deps.sandbox.deleteContext(opened.id, context.id).catch(() => {});
-      throw new SandboxError('network_refused', 'network policy refused: this sandbox does not support per-context network policies');
+      throw new Refusal('network_refused', 'network policy refused: this sandbox does not support per-context network policies');
     }
     return { session: opened.id, context };
   } catch (error) {
     // FC deletes the session it opened for this context; direct mode has nothing to close.
     await sessions.close(opened.id).catch((closing: unknown) => deps.logger.warn('could not close session', { error: String(closing) }));
-    if (error instanceof SandboxError && error.kind === 'over_quota') throw tooMany(error.message);
     throw error;
   }
 }
@@ -95,7 +100,7 @@ export async function listTenantContexts(deps: ToolDeps): Promise<{ session: str
         return { session, contexts: await deps.sandbox.listContexts(session) };
       } catch (error) {
         // A session that ended between listing sessions and asking it holds nothing live.
-        if (error instanceof SandboxError && error.kind === 'not_found') return { session, contexts: [] as Context[] };
+        if (error instanceof Refusal && error.kind === 'sandbox_not_found') return { session, contexts: [] as Context[] };
         throw error;
       }
     }),

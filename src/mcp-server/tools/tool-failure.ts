@@ -1,46 +1,15 @@
 /**
- * The one failure model of the tools: whatever goes wrong in the user's domain
- * (a sandbox error, an FC Session API error, a missing credential, an unknown
- * context, bad arguments) becomes a tool result with `isError`, a text an agent
- * can act on and `structuredContent.error` a program can branch on. Protocol
- * errors (an unknown tool) are thrown by the server instead; anything not listed
- * here is a bug and is rethrown.
+ * The one failure model of the tools: whatever goes wrong in the user's domain is
+ * thrown as a Refusal (refusal.ts: the sandbox refused or is unreachable, the FC
+ * Session API failed, the caller is at its cap, a URL cannot be fetched) or returned
+ * here directly (an unknown context, bad arguments), and becomes a tool result with
+ * `isError`, a text an agent can act on and `structuredContent.error` a program can
+ * branch on. Protocol errors (an unknown tool) are thrown by the server instead;
+ * anything else thrown is a bug and is rethrown.
  */
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import { SandboxError } from '../sandbox-client/errors.ts';
-import { FcSessionApiError } from '../sessions/session-api-error.ts';
-
-/** The caller is at its cap of contexts (tenant-contexts.ts); the message says what to do. */
-export class TooManyContexts extends Error {
-  override name = 'TooManyContexts';
-}
-
-export const TOOL_FAILURE_KINDS = [
-  'invalid_arguments',
-  'unknown_context',
-  'unknown_run',
-  'unknown_result',
-  'sandbox_not_found',
-  'sandbox_unreachable',
-  'sandbox_timeout',
-  'sandbox_http',
-  'sandbox_protocol',
-  'sandbox_file_not_found',
-  'sandbox_no_file_api',
-  'invalid_path',
-  'file_too_large',
-  'fetch_failed',
-  'install_failed',
-  'too_many_contexts',
-  'too_many_runs',
-  'network_refused',
-  'cancelled',
-  'session_api',
-  'internal',
-] as const;
-
-export type ToolFailureKind = (typeof TOOL_FAILURE_KINDS)[number];
+import { Refusal, RefusalDetails, TOOL_FAILURE_KINDS, type ToolFailureKind } from '../refusal.ts';
 
 /**
  * The failure's structuredContent, as every tool's listed outputSchema admits it
@@ -52,9 +21,7 @@ export const ToolFailureOutput = z
     error: z.object({
       kind: z.enum(TOOL_FAILURE_KINDS).describe('What went wrong, for a program to branch on'),
       message: z.string().describe('What went wrong and what to do about it'),
-      status: z.number().int().optional().describe('The HTTP status the sandbox or the FC Session API answered'),
-      code: z.string().optional().describe('The FC Session API error code'),
-      operation: z.string().optional().describe('The FC Session API operation that failed'),
+      ...RefusalDetails.shape,
     }),
   })
   .describe('The call failed (isError is true)');
@@ -85,29 +52,20 @@ export function unknownContext(contextId: string): CallToolResult {
   );
 }
 
-/** Maps an error a tool caught; rethrows what is not a domain failure (a bug). */
+/** Maps an error a tool caught; rethrows what is not a Refusal (a bug). */
 export function failureOf(error: unknown, contextId?: string): CallToolResult {
-  if (error instanceof SandboxError) {
-    if (error.kind === 'not_found' && contextId) {
+  if (error instanceof Refusal) {
+    if (error.kind === 'sandbox_not_found' && contextId) {
       return toolFailure(
         'unknown_context',
         `unknown or expired context "${contextId}": it was stopped or its sandbox session ended. Call create_context for a new one.`,
         { status: error.status },
       );
     }
-    if (error.kind === 'over_quota') return toolFailure('too_many_contexts', error.message, { status: error.status });
-    if (error.kind === 'too_many_runs') return toolFailure('too_many_runs', error.message, { status: error.status });
-    if (error.kind === 'network_refused') return toolFailure('network_refused', error.message, { status: error.status });
-    const kind: ToolFailureKind = error.kind === 'aborted' ? 'cancelled' : `sandbox_${error.kind}`;
-    return toolFailure(kind, error.message, error.status !== undefined ? { status: error.status } : {});
-  }
-  if (error instanceof TooManyContexts) return toolFailure('too_many_contexts', error.message);
-  if (error instanceof FcSessionApiError) {
-    return toolFailure('session_api', `sandbox sessions (FC Session API ${error.operation}): ${error.message}`, {
-      operation: error.operation,
-      ...(error.status !== undefined ? { status: error.status } : {}),
-      ...(error.code !== undefined ? { code: error.code } : {}),
-    });
+    // FC's words say what it answered; the tool's say which sessions call that was.
+    const message =
+      error.kind === 'session_api' ? `sandbox sessions (FC Session API ${error.details.operation}): ${error.message}` : error.message;
+    return toolFailure(error.kind, message, error.details);
   }
   throw error;
 }

@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { ReadableStream } from 'node:stream/web';
 import { after, before, describe, test } from 'node:test';
-import { fetchPublicUrl, parseAllowHosts, PublicFetchError, type PublicFetchErrorKind } from '../../../src/mcp-server/net/public-fetch.ts';
+import { fetchPublicUrl, parseAllowHosts, PublicFetchError, type PublicFetchReason } from '../../../src/mcp-server/net/public-fetch.ts';
 
 interface TestServer {
   origin: string;
@@ -60,12 +60,13 @@ async function socketsOpenedBy(work: () => Promise<unknown>): Promise<number> {
   return sockets;
 }
 
-async function refusal(promise: Promise<unknown>, kind: PublicFetchErrorKind): Promise<PublicFetchError> {
+async function refusal(promise: Promise<unknown>, kind: PublicFetchReason): Promise<PublicFetchError> {
   try {
     await promise;
   } catch (error) {
     assert.ok(error instanceof PublicFetchError, `expected a PublicFetchError, got ${error}`);
-    assert.equal(error.kind, kind, error.message);
+    assert.equal(error.reason, kind, error.message);
+    assert.equal(error.kind, kind === 'too_large' ? 'file_too_large' : 'fetch_failed', 'the kind write_file fails with');
     return error;
   }
   assert.fail(`expected a ${kind} refusal`);
@@ -168,7 +169,7 @@ describe('addresses only the function can reach', () => {
     };
     const outcome = await fetchPublicUrl(`http://rebind.example.com:${server.port}/`, { ...cap, resolve, timeoutMs: 1500 }).then(
       () => 'fetched',
-      (error: PublicFetchError) => error.kind,
+      (error: PublicFetchError) => error.reason,
     );
     assert.deepEqual(answers, ['192.88.98.1']);
     assert.equal(server.connections, 0);
@@ -302,14 +303,15 @@ describe('an allowed host', () => {
       (async () => {
         for await (const chunk of fetched.body) received += chunk.length;
       })(),
-      (error: unknown) => error instanceof PublicFetchError && error.kind === 'too_large' && /more than 1000 bytes/.test(error.message),
+      (error: unknown) => error instanceof PublicFetchError && error.reason === 'too_large' && /more than 1000 bytes/.test(error.message),
     );
     assert.ok(received <= 1000, `${received} bytes passed the cap`);
   });
 
   test('a 404 is an http error with the status', async () => {
     const error = await refusal(fetchPublicUrl(`${server.origin}/missing.csv`, allowed), 'http');
-    assert.equal(error.status, 404);
+    assert.equal(error.httpStatus, 404);
+    assert.equal(error.status, undefined, "the URL's status is no answer of the sandbox's");
     assert.match(error.message, /127\.0\.0\.1 answered HTTP 404 Not Found for \/missing\.csv; check the URL/);
   });
 
@@ -341,7 +343,7 @@ describe('an allowed host', () => {
     await assert.rejects(
       readAll(fetched.body),
       (error: unknown) =>
-        error instanceof PublicFetchError && error.kind === 'timeout' && /127\.0\.0\.1 sent no data within 0\.3 s/.test(error.message),
+        error instanceof PublicFetchError && error.reason === 'timeout' && /127\.0\.0\.1 sent no data within 0\.3 s/.test(error.message),
     );
   });
 
@@ -351,7 +353,7 @@ describe('an allowed host', () => {
       readAll(fetched.body),
       (error: unknown) =>
         error instanceof PublicFetchError &&
-        error.kind === 'timeout' &&
+        error.reason === 'timeout' &&
         /fetching from 127\.0\.0\.1 took longer than 1\.5 s \(MCP_FETCH_TIMEOUT_SECONDS\)/.test(error.message),
     );
   });
@@ -367,7 +369,7 @@ describe('an allowed host', () => {
       readAll(fetched.body),
       (error: unknown) =>
         error instanceof PublicFetchError &&
-        error.kind === 'too_slow' &&
+        error.reason === 'too_slow' &&
         /127\.0\.0\.1 sent \d+ bytes in \d+ s, slower than the minimum of 1024 bytes a second \(MCP_FETCH_MIN_BYTES_PER_SECOND\)/.test(
           error.message,
         ),

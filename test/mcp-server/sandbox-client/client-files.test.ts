@@ -8,7 +8,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { failureOf } from '../../../src/mcp-server/tools/tool-failure.ts';
-import { createSandboxClient, SandboxError } from '../../../src/mcp-server/sandbox-client/client.ts';
+import { Refusal } from '../../../src/mcp-server/refusal.ts';
+import { createSandboxClient } from '../../../src/mcp-server/sandbox-client/client.ts';
 import { createDirectSessions } from '../../../src/mcp-server/sessions/direct.ts';
 
 let server: Server;
@@ -39,14 +40,15 @@ describe('file calls against other sandboxes (HTTP stand-ins)', () => {
       () => client.writeFile('s1', { path: 'a.txt', content: 'x' }),
       () => client.downloadFile('s1', 'a.txt'),
     ]) {
-      await assert.rejects(call(), (error: SandboxError) => {
-        assert.equal(error.kind, 'no_file_api');
+      await assert.rejects(call(), (error: unknown) => {
+        assert.ok(error instanceof Refusal);
+        assert.equal(error.kind, 'sandbox_no_file_api');
         assert.match(error.message, /this sandbox has no file API/);
         return true;
       });
     }
     assert.ok(seen.length >= 5 && seen.every((request) => request.session === 's1'), JSON.stringify(seen));
-    const failure = failureOf(new SandboxError('no_file_api', 'read file: this sandbox has no file API', 404));
+    const failure = failureOf(new Refusal('sandbox_no_file_api', 'read file: this sandbox has no file API', { status: 404 }));
     assert.equal((failure.structuredContent as { error: { kind: string } }).error.kind, 'sandbox_no_file_api');
   });
 
@@ -60,8 +62,9 @@ describe('file calls against other sandboxes (HTTP stand-ins)', () => {
 
   test("a 404 that names the file is the file's: file_not_found", async () => {
     const client = createSandboxClient({ baseUrl: `${url}/named`, sessionHeader: 'x-ci-session-id', retries: 0 });
-    await assert.rejects(client.readFile('s1', 'missing.txt'), (error: SandboxError) => {
-      assert.equal(error.kind, 'file_not_found');
+    await assert.rejects(client.readFile('s1', 'missing.txt'), (error: unknown) => {
+      assert.ok(error instanceof Refusal);
+      assert.equal(error.kind, 'sandbox_file_not_found');
       assert.match(error.message, /no such file or directory: missing\.txt/);
       return true;
     });

@@ -5,13 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import {
-  createFcSessions,
-  credentialsFor,
-  credentialsFromHeaders,
-  FcSessionApiError,
-  fcSessionsFactory,
-} from '../../../src/mcp-server/sessions/fc.ts';
+import { createFcSessions, credentialsFor, credentialsFromHeaders, fcSessionsFactory } from '../../../src/mcp-server/sessions/fc.ts';
+import { Refusal } from '../../../src/mcp-server/refusal.ts';
 import { type AlibabaCredentials, type FcSessionsSettings, TenantCapReached } from '../../../src/mcp-server/sessions/types.ts';
 import { startFcOpenApiStandIn, type FcOpenApiStandIn } from '../../support/fc-openapi-stand-in.ts';
 
@@ -122,9 +117,9 @@ describe('FC sessions against a stand-in for the FC OpenAPI (real SDK, signed re
     const sessions = createFcSessions({ ...options, credentials: { ...ROLE_CREDENTIALS, accessKeySecret: 'not-the-secret' } });
     const count = api.sessions.size;
     await assert.rejects(sessions.open(TAG), (error: unknown) => {
-      assert.ok(error instanceof FcSessionApiError);
-      assert.equal(error.status, 403);
-      assert.equal(error.code, 'SignatureDoesNotMatch');
+      assert.ok(error instanceof Refusal);
+      assert.equal(error.kind, 'session_api');
+      assert.deepEqual(error.details, { operation: 'CreateSession', status: 403, code: 'SignatureDoesNotMatch' });
       assert.match(error.message, /^FC Session API CreateSession on function "ci-sandbox" failed: HTTP 403 SignatureDoesNotMatch/);
       assert.match(error.message, /role and its policy/);
       return true;

@@ -22,7 +22,8 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { AjvJsonSchemaValidator as Ajv1 } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { RunningSandbox } from '../../../src/sandbox-service/index.ts';
-import { TOOL_FAILURE_KINDS, type ToolFailureKind, toolFailure } from '../../../src/mcp-server/tools/tool-failure.ts';
+import { TOOL_FAILURE_KINDS, type ToolFailureKind } from '../../../src/mcp-server/refusal.ts';
+import { toolFailure } from '../../../src/mcp-server/tools/tool-failure.ts';
 import {
   call,
   connect,
