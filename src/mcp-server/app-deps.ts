@@ -56,7 +56,7 @@ export function createAppDeps(config: Config, logger: Logger, overrides: AppDeps
     sandboxClientFor,
     contexts: createContextIdCodec(config.contextSecret, { sessionId: config.sessionId }),
     catalog: createCodeInterpreterCatalog(),
-    downloads: createDownloadBudget(config.fetchMaxBytesInFlight, config.maxFileBytes),
+    downloads: createDownloadBudget(config.fetchMaxBytesInFlight, config.maxFileBytes, config.fetchTenantBytesPerSecond),
     logger,
     telemetry,
   };

@@ -25,6 +25,8 @@ const positiveInt = z.number().int().positive();
 
 /** write_file downloads held at once, per process: three files of MCP_MAX_FILE_BYTES' default, well within FC's 256 MB. */
 export const DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
+/** One tenant's write_file downloads, per process: a 20 MiB file in a little over a second. */
+export const DEFAULT_FETCH_TENANT_BYTES_PER_SECOND = 16 * 1024 * 1024;
 /** A tenant's requests in progress at once, per process: one per context of its cap, and room for list and file calls beside. */
 export const DEFAULT_MAX_REQUESTS_PER_TENANT = 32;
 /** A request's headers and body arrive within this (Node's own default is 300 s). */
@@ -91,6 +93,8 @@ export const McpEnv = SandboxEnv.extend({
   MCP_FETCH_MIN_BYTES_PER_SECOND: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_MIN_BYTES_PER_SECOND)),
   /** write_file's url: the bytes of downloads this process holds at once, all tenants together. */
   MCP_FETCH_MAX_BYTES_IN_FLIGHT: envNumber.pipe(positiveInt.default(DEFAULT_FETCH_MAX_BYTES_IN_FLIGHT)),
+  /** write_file's url: the bytes per second one tenant's downloads take together, per process (0 = no pace). */
+  MCP_FETCH_TENANT_BYTES_PER_SECOND: envNumber.pipe(z.number().int().nonnegative().default(DEFAULT_FETCH_TENANT_BYTES_PER_SECOND)),
   /** run_code's timeout when the call names none; at most what a call may ask for (run_code's cap). */
   RUN_TIMEOUT_SECONDS: envNumber
     .pipe(positiveInt.max(MAX_RUN_TIMEOUT_SECONDS).default(DEFAULT_RUN_TIMEOUT_SECONDS))
@@ -218,6 +222,8 @@ export interface Config {
   fetchMinBytesPerSecond: number;
   /** MCP_FETCH_MAX_BYTES_IN_FLIGHT: the bytes of write_file downloads this process holds at once (at least MCP_MAX_FILE_BYTES), one tenant at most half; a download past it fails with fetch_failed. */
   fetchMaxBytesInFlight: number;
+  /** MCP_FETCH_TENANT_BYTES_PER_SECOND: the bytes per second one tenant's write_file downloads take together in this process; 0 = no pace. */
+  fetchTenantBytesPerSecond: number;
   /** FC session mode's settings (SANDBOX_FUNCTION_NAME, FC_REGION and the other FC_*, SESSION_API_*, ALIBABA_CLOUD_* variables), when sessionMode is fc. @default undefined */
   fc?: FcSessionsSettings;
 }
@@ -387,6 +393,7 @@ export function loadConfig(env: Env, argv: readonly string[] = [], options: Load
     fetchTimeoutSeconds: e.MCP_FETCH_TIMEOUT_SECONDS,
     fetchMinBytesPerSecond: e.MCP_FETCH_MIN_BYTES_PER_SECOND,
     fetchMaxBytesInFlight: e.MCP_FETCH_MAX_BYTES_IN_FLIGHT,
+    fetchTenantBytesPerSecond: e.MCP_FETCH_TENANT_BYTES_PER_SECOND,
     fc,
   };
 }

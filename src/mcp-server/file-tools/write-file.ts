@@ -130,7 +130,7 @@ async function fromUrl(
       await fetched.body.cancel();
       return { failure: busy(fetched.contentLength) };
     }
-    const read = await readWithin(fetched.body, holdUpTo);
+    const read = await readWithin(fetched.body, holdUpTo, (bytes) => budget.pace(tenant, bytes));
     if ('over' in read) return { failure: busy(read.over) };
     return { written: await deps.sandbox.uploadFile(session, path, streamOf(read.chunks), signal) };
   } finally {
@@ -138,10 +138,14 @@ async function fromUrl(
   }
 }
 
-/** Reads the body's chunks as they come, holding each in the budget first; `over`: the bytes it had when the budget ran out. */
+/**
+ * Reads the body's chunks as they come, holding each in the budget first and reading on at the
+ * tenant's pace; `over`: the bytes it had when the budget ran out.
+ */
 async function readWithin(
   body: ReadableStream<Uint8Array>,
   holdUpTo: (bytes: number) => boolean,
+  pace: (bytes: number) => Promise<void>,
 ): Promise<{ chunks: Uint8Array[] } | { over: number }> {
   const chunks: Uint8Array[] = [];
   let received = 0;
@@ -155,6 +159,7 @@ async function readWithin(
       return { over: received };
     }
     chunks.push(value);
+    await pace(value.length);
   }
 }
 

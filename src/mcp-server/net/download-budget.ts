@@ -24,12 +24,27 @@ export interface DownloadBudget {
   give(tenant: string, bytes: number): void;
   /** The bytes held now, all tenants together. */
   held(): number;
+  /**
+   * Resolves once the tenant's downloads may take `bytes` more (MCP_FETCH_TENANT_BYTES_PER_SECOND,
+   * all its downloads together; at once without a rate). A download at loopback speed kept this
+   * process's loop and two cores busy with the bytes crossing it twice, and another tenant's
+   * trivial run_code waited ×3.5 its idle p99 behind them.
+   */
+  pace(tenant: string, bytes: number): Promise<void>;
 }
 
-/** `max` for the process; a tenant gets half of it, but at least `largestFile`. */
-export function createDownloadBudget(max: number, largestFile = 0): DownloadBudget {
+/** Tenants whose pace is kept; past it the ones with nothing owed are forgotten. */
+const PACES_KEPT = 1024;
+
+/**
+ * `max` for the process; a tenant gets half of it, but at least `largestFile`, and
+ * `bytesPerSecond` (0 = no pace), with a second's worth at once.
+ */
+export function createDownloadBudget(max: number, largestFile = 0, bytesPerSecond = 0): DownloadBudget {
   let held = 0;
   const byTenant = new Map<string, number>();
+  /** Per tenant: when its downloads may next take bytes (ms, performance.now's clock), a token bucket kept as its debt. */
+  const freeAt = new Map<string, number>();
   const perTenant = Math.min(max, Math.max(Math.floor(max / 2), largestFile));
   return {
     max,
@@ -50,5 +65,16 @@ export function createDownloadBudget(max: number, largestFile = 0): DownloadBudg
       else byTenant.delete(tenant);
     },
     held: () => held,
+    pace(tenant, bytes) {
+      if (bytesPerSecond <= 0) return Promise.resolve();
+      const now = performance.now();
+      if (freeAt.size > PACES_KEPT) for (const [key, at] of freeAt) if (at <= now) freeAt.delete(key);
+      // A second's worth may go at once: the clock starts at most a second behind now.
+      const from = Math.max(freeAt.get(tenant) ?? 0, now - 1000);
+      const next = from + (bytes / bytesPerSecond) * 1000;
+      freeAt.set(tenant, next);
+      const wait = next - now;
+      return wait <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, wait));
+    },
   };
 }
