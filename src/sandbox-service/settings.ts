@@ -124,7 +124,7 @@ export const SandboxOptions = z
      * quota's session prefix, else the session); 0 = none. By default half the host's, at least one:
      * what one tenant runs leaves the other half to the server and the others.
      */
-    tenantCpus: z.union([z.literal(0), z.number().min(0.01).max(1024)]).default(() => DEFAULT_TENANT_CPUS),
+    tenantCpus: z.union([z.literal(0), z.number().min(0.01).max(1024)]).default(DEFAULT_TENANT_CPUS),
     /** Size of a session's workspace (its contexts share it), MiB; 0 = none. */
     diskMb: nonNegativeInt.default(1024),
     maxContexts: positiveInt.default(100),

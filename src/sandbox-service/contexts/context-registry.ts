@@ -115,6 +115,14 @@ export interface CommandJail {
   watch(rootPid: number, stop: () => void): () => void;
 }
 
+/** How #startKernel starts a kernel (its doc comment says what each means). */
+interface KernelStart {
+  scratchDirs?: string[];
+  spare?: boolean;
+  egress?: ContextEgress;
+  tenant?: string;
+}
+
 interface PooledKernel {
   space: SessionSpace;
   kernel: RunningKernel;
@@ -522,7 +530,7 @@ export class ContextRegistry {
       metadata: params.metadata,
       kernel,
       egress,
-      startKernel: () => this.#startKernel(space, params.language, scratchDirs, false, egress, this.#tenantOf(session)),
+      startKernel: () => this.#startKernel(space, params.language, { scratchDirs, egress, tenant: this.#tenantOf(session) }),
       onGone: (gone) => {
         this.#forget(gone);
         void this.#endIfEmpty(gone.session);
@@ -618,13 +626,13 @@ export class ContextRegistry {
     if (spaceKey !== FRESH_SPACE) {
       const space = this.#spaceById.get(spaceKey);
       if (!space) throw new Error('the session has ended');
-      return { space, kernel: await this.#startKernel(space, language, undefined, true) };
+      return { space, kernel: await this.#startKernel(space, language, { spare: true }) };
     }
     await this.#ensureParents();
     if (this.#closed) throw new Refusal('unavailable', 'the sandbox is shutting down');
     const space = await SessionSpace.open(this.#spaceSettings);
     try {
-      return { space, kernel: await this.#startKernel(space, language, undefined, true) };
+      return { space, kernel: await this.#startKernel(space, language, { spare: true }) };
     } catch (error) {
       await space.destroy();
       throw error;
@@ -654,16 +662,17 @@ export class ContextRegistry {
       this.#bindSpace(session, space);
     }
     const ready = await space;
-    return { space: ready, kernel: await this.#startKernel(ready, language, scratchDirs, false, undefined, this.#tenantOf(session)) };
+    return { space: ready, kernel: await this.#startKernel(ready, language, { scratchDirs, tenant: this.#tenantOf(session) }) };
   }
 
+  /**
+   * A kernel in the space: `spare` for the pool; `egress` the context's route (a restart), else a
+   * fresh one; `tenant` when known, whose CPU quota it starts under (a spare joins one when taken).
+   */
   async #startKernel(
     space: SessionSpace,
     language: Language,
-    scratchDirs?: string[],
-    spare = false,
-    egress: ContextEgress | undefined = this.#egress?.route(),
-    tenant?: string,
+    { scratchDirs, spare = false, egress = this.#egress?.route(), tenant }: KernelStart = {},
   ): Promise<RunningKernel> {
     // A kernel that died during shutdown is not replaced: its context is being closed.
     if (this.#closed) throw new Refusal('unavailable', 'the sandbox is shutting down');

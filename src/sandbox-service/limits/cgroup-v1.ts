@@ -66,9 +66,16 @@ export async function openCgroupV1(groupName: string): Promise<Cgroups | undefin
           if (inTenant && cpuDir) await tenants?.release(cpuDir);
         }));
       const byTenant = limits.tenantCpus > 0 && tenants !== undefined;
-      const makeCpuDir = async (tenantOf?: string) => {
-        const dir = tenantOf && byTenant ? await tenants.makeKernelDir(tenantOf, name, limits.tenantCpus) : join(cpu!, name);
-        if (!tenantOf || !byTenant) await mkdir(dir);
+      /** The tree's cpu group: under the tenant's group when there is one to hold it, else beside the others. */
+      const makeCpuDir = async (tenantOf: string | undefined) => {
+        let dir: string;
+        if (tenantOf !== undefined && byTenant) {
+          dir = await tenants.makeKernelDir(tenantOf, name, limits.tenantCpus);
+          inTenant = true;
+        } else {
+          dir = join(cpu!, name);
+          await mkdir(dir);
+        }
         if (limits.cpus > 0) await limitCpu(dir, limits.cpus);
         return dir;
       };
@@ -91,7 +98,6 @@ export async function openCgroupV1(groupName: string): Promise<Cgroups | undefin
         }
         if (cpu && (limits.cpus > 0 || byTenant)) {
           cpuDir = await makeCpuDir(tenant);
-          inTenant = tenant !== undefined && byTenant;
           dirs.push(cpuDir);
           if (accounting) {
             const counted = join(accounting, name);
@@ -118,7 +124,6 @@ export async function openCgroupV1(groupName: string): Promise<Cgroups | undefin
           }
           dirs.splice(dirs.indexOf(from), 1, to);
           cpuDir = to;
-          inTenant = true;
           await removeCgroupDir(from).catch(() => {
             dirs.push(from);
           });
