@@ -51,6 +51,16 @@ function shown(value: unknown): string | undefined {
   return String(value);
 }
 
+/** Holds a row's default cell to `expected` (undefined: the table shows none); 1 when a default was compared, else 0. */
+function holdsDefault(row: Row, expected: string | undefined): number {
+  if (expected === undefined) {
+    assert.equal(literalOf(row.default), undefined, `${row.variable} has no default, the table says ${row.default}`);
+    return 0;
+  }
+  assert.equal(literalOf(row.default), expected, `${row.variable}'s default`);
+  return 1;
+}
+
 test('docs/configuration.md: one row per variable the MCP server reads, with its flag and default', () => {
   const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
   const rows = tableRows(doc, '## Variables', true);
@@ -71,15 +81,7 @@ test('docs/configuration.md: one row per variable the MCP server reads, with its
     LOG_LEVEL: 'info',
   };
   let checked = 0;
-  for (const row of rows) {
-    const expected = shown(empty[row.variable]) ?? later[row.variable];
-    if (expected === undefined) {
-      assert.equal(literalOf(row.default), undefined, `${row.variable} has no default, the table says ${row.default}`);
-      continue;
-    }
-    assert.equal(literalOf(row.default), expected, `${row.variable}'s default`);
-    checked++;
-  }
+  for (const row of rows) checked += holdsDefault(row, shown(empty[row.variable]) ?? later[row.variable]);
   assert.ok(checked >= 25, `${checked} defaults checked`);
 });
 
@@ -111,13 +113,7 @@ test('docs/sandbox.md: one row per variable the sandbox service reads (and the i
       assert.equal(defaults[option], Math.max(1, Math.floor(availableParallelism() / 2)), `${row.variable}'s default`);
       continue;
     }
-    const expected = shown(defaults[option]);
-    if (expected === undefined) {
-      assert.equal(literalOf(row.default), undefined, `${row.variable} has no default, the table says ${row.default}`);
-      continue;
-    }
-    assert.equal(literalOf(row.default), expected, `${row.variable}'s default`);
-    checked++;
+    checked += holdsDefault(row, shown(defaults[option]));
   }
   assert.ok(checked >= 20, `${checked} defaults checked`);
 });

@@ -108,6 +108,14 @@ async function repeat(stop: AbortSignal, report: AttackReport, burst: () => Prom
   }
 }
 
+/** Runs `code` in alice's context, again and again until told to stop (an attack of code alone). */
+async function runRepeatedly(target: AttackTarget, stop: AbortSignal, report: AttackReport, context: string, code: string): Promise<void> {
+  await repeat(stop, report, async () => {
+    const answer = await aliceCalls(target, 'run_code', { context_id: context, code, wait_seconds: 5 });
+    note(report, `${answer.status} ${String(answer.structured?.status ?? answer.text)}`);
+  });
+}
+
 export const ATTACKS: Attack[] = [
   {
     name: 'iopub flood (large messages on the kernel own iopub socket)',
@@ -121,10 +129,7 @@ export const ATTACKS: Attack[] = [
         '    k.iopub_thread.socket.send_multipart([b"kernel.x.stream", b"<IDS|MSG>", b"bad-signature", b"{}", b"{}", b"{}", b"{}", buf], copy=False)',
         'print("sent")',
       ].join('\n');
-      await repeat(stop, report, async () => {
-        const answer = await aliceCalls(target, 'run_code', { context_id: context, code, wait_seconds: 5 });
-        note(report, `${answer.status} ${answer.text}`);
-      });
+      await runRepeatedly(target, stop, report, context, code);
     },
   },
   {
@@ -171,10 +176,7 @@ export const ATTACKS: Attack[] = [
         '    k.session.send(k.iopub_socket, "stream", {"name": "stdout", "text": ""}, parent=k.get_parent())',
         'print("sent")',
       ].join('\n');
-      await repeat(stop, report, async () => {
-        const answer = await aliceCalls(target, 'run_code', { context_id: context, code, wait_seconds: 5 });
-        note(report, `${answer.status} ${String(answer.structured?.status ?? answer.text)}`);
-      });
+      await runRepeatedly(target, stop, report, context, code);
     },
   },
   {
