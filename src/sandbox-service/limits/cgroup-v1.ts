@@ -70,7 +70,7 @@ export async function openCgroupV1(groupName: string): Promise<Cgroups | undefin
       const makeCpuDir = async (tenantOf: string | undefined) => {
         let dir: string;
         if (tenantOf !== undefined && byTenant) {
-          dir = await tenants.makeKernelDir(tenantOf, name, limits.tenantCpus);
+          dir = await tenants.makeKernelDir(tenantOf, name, limits.tenantCpus, accounting && join(accounting, name));
           inTenant = true;
         } else {
           dir = join(cpu!, name);
@@ -131,6 +131,7 @@ export async function openCgroupV1(groupName: string): Promise<Cgroups | undefin
       };
     },
     async close() {
+      tenants?.close();
       await Promise.all(
         [memory, pids, cpu, accounting].filter((dir): dir is string => !!dir).map((dir) => removeGroupTree(dir).catch(() => {})),
       );

@@ -372,4 +372,46 @@ describe('CPU per tenant (SANDBOX_TENANT_CPUS)', () => {
     const all = Object.values(loops).flat();
     assert.ok(await eventually(() => stillRunning(all).length === 0), `still burning after their contexts ended: ${stillRunning(all)}`);
   });
+
+  test('a tenant busy past half its CPU runs in the background, still using idle CPU, until it calms down', async () => {
+    // A fairness review: on two cores another tenant's trivial run waited behind a busy tenant's
+    // loops; a tenant's quota alone bounds how much it takes, not how soon others get a CPU back.
+    const marker = `tenant-background-${randomUUID()}`;
+    const quota = (prefix: string) => ({ session_prefix: prefix, max_contexts: 10 });
+    const busyHeaders = { 'x-ci-session-id': 'background-b-1' };
+    const quietHeaders = { 'x-ci-session-id': 'background-q-1' };
+    const busy = await createContext(tenants.url, { language: 'bash', quota: quota('background-b-') }, busyHeaders);
+    const quiet = await createContext(tenants.url, { language: 'bash', quota: quota('background-q-') }, quietHeaders);
+    try {
+      const started = await execute(
+        tenants.url,
+        { code: `for i in 1 2; do sh -c 'while :; do :; done' ${marker} & done; echo started`, context_id: busy },
+        busyHeaders,
+      );
+      assert.match(started.stdout, /started/, started.stderr);
+      const quietRun = await execute(tenants.url, { code: 'echo $$', context_id: quiet }, quietHeaders);
+      assert.ok(await eventually(() => pidsWithArgument(marker).length === 2), 'the two loops did not start');
+      const [busyGroup, quietGroup] = await Promise.all([
+        cpuGroupOf(pidsWithArgument(marker)[0]!),
+        cpuGroupOf(Number(quietRun.stdout.trim())),
+      ]);
+      assert.ok(busyGroup && quietGroup, 'the contexts\' cpu groups are not visible');
+      const tenantDir = (dir: string) => dir.slice(0, dir.lastIndexOf('/'));
+      const idleOf = (dir: string) => readFileSync(`${tenantDir(dir)}/cpu.idle`, 'utf8').trim();
+      assert.ok(await eventually(() => idleOf(busyGroup.dir) === '1', 5000), `the busy tenant's group: cpu.idle ${idleOf(busyGroup.dir)}`);
+      assert.equal(idleOf(quietGroup.dir), '0', "the quiet tenant's group stays in front");
+      // In the background it still takes what nobody else wants: its quota's worth on this idle host.
+      const [used0, time0] = [busyGroup.usageSeconds(), performance.now()];
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const used = (busyGroup.usageSeconds() - used0) / ((performance.now() - time0) / 1000);
+      assert.ok(used > 0.8, `in the background the busy tenant got ${used.toFixed(2)} of its 1 CPU on an idle host`);
+      const stopped = await execute(tenants.url, { code: `pkill -f ${marker}; echo stopped`, context_id: busy }, busyHeaders);
+      assert.match(stopped.stdout, /stopped/, stopped.stderr);
+      assert.ok(await eventually(() => idleOf(busyGroup.dir) === '0', 5000), 'once calm the tenant is back in front');
+    } finally {
+      await request(tenants.url, 'DELETE', `/contexts/${busy}`, undefined, busyHeaders);
+      await request(tenants.url, 'DELETE', `/contexts/${quiet}`, undefined, quietHeaders);
+    }
+    assert.ok(await eventually(() => stillRunning(pidsWithArgument(marker)).length === 0), 'the loops outlived their context');
+  });
 });
