@@ -9,7 +9,7 @@
 import { ATTACKS, type Attack, startFairStack, timeBob, underAttack } from '../test/support/fair-sharing.ts';
 import { percentile } from './lib/stats.ts';
 
-const RUNS = 300;
+const RUNS = 1000;
 /** Bob's runs under one attack stop after this, however few. */
 const MAX_MS = 60_000;
 
