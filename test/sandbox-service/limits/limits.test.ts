@@ -395,7 +395,7 @@ describe('CPU per tenant (SANDBOX_TENANT_CPUS)', () => {
         cpuGroupOf(pidsWithArgument(marker)[0]!),
         cpuGroupOf(Number(quietRun.stdout.trim())),
       ]);
-      assert.ok(busyGroup && quietGroup, 'the contexts\' cpu groups are not visible');
+      assert.ok(busyGroup && quietGroup, "the contexts' cpu groups are not visible");
       const tenantDir = (dir: string) => dir.slice(0, dir.lastIndexOf('/'));
       const idleOf = (dir: string) => readFileSync(`${tenantDir(dir)}/cpu.idle`, 'utf8').trim();
       assert.ok(await eventually(() => idleOf(busyGroup.dir) === '1', 5000), `the busy tenant's group: cpu.idle ${idleOf(busyGroup.dir)}`);
