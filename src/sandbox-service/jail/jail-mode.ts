@@ -140,10 +140,21 @@ const OFF =
   'kernels run without namespaces, each session under its own unprivileged uid, with the limits below; no private network, /tmp or mounts, no seccomp filter of ours: ' +
   "tenants are kept apart by the platform (one session per instance, s.yaml's sessionConcurrencyPerInstance: 1)";
 
-/** Decides the mode (probing unless forced off), records it for spawnJailed and returns the start line. */
 /** How many failed network probes in a row make auto give up the jail. */
 const NETWORK_PROBES = 3;
 
+/**
+ * The network probe, given NETWORK_PROBES tries: one failure can be a passing hiccup (seen under
+ * load: "slirp4netns: child failed(1)"). Where the runtime really forbids it (no /dev/net/tun),
+ * each try fails at once.
+ */
+export async function probeJailNetworkInTries(probe = probeJailNetwork): Promise<{ ok: boolean; reason: string }> {
+  let network = await probe();
+  for (let attempt = 1; !network.ok && attempt < NETWORK_PROBES; attempt++) network = await probe();
+  return network;
+}
+
+/** Decides the mode (probing unless forced off), records it for spawnJailed and returns the start line. */
 export async function decideJail(
   setting: JailSetting,
   probe = probeNamespaces,
@@ -167,11 +178,8 @@ export async function decideJail(
     );
   }
   if (ok && networkProbe) {
-    // One failed probe can be a passing hiccup (seen under load: "slirp4netns: child failed(1)"), and in
-    // auto its price is every kernel without the jail: only three failures in a row decide. Where the
-    // runtime really forbids it (no /dev/net/tun), each probe fails at once.
-    let network = await networkProbe();
-    for (let attempt = 1; !network.ok && attempt < NETWORK_PROBES; attempt++) network = await networkProbe();
+    // In auto a failed probe's price is every kernel without the jail: only failures in a row decide.
+    const network = await probeJailNetworkInTries(networkProbe);
     if (!network.ok) {
       const why = `the network is allowed, but a jail cannot get it here (${network.reason})`;
       if (setting === 'on') {

@@ -15,6 +15,7 @@ import {
   jailEnabled,
   parseJailSetting,
   probeJailNetwork,
+  probeJailNetworkInTries,
   probeNamespaces,
 } from '../../../src/sandbox-service/jail/jail-mode.ts';
 import type { RunningSandbox } from '../../../src/sandbox-service/index.ts';
@@ -79,11 +80,9 @@ describe('SANDBOX_JAIL', () => {
     assert.equal(auto.jailed, false);
     assert.match(auto.line, /^sandbox jail: off \(the network is allowed, but a jail cannot get it here/);
     // The real probe, as handlers/sandbox.ts runs it with SANDBOX_ALLOW_NETWORK: a jail gets its way out on this
-    // host, within the three tries decideJail gives it (one probe of a full CI run failed with "slirp4netns: child
+    // host, within the tries decideJail gives it (one probe of a full CI run failed with "slirp4netns: child
     // failed(1)", as the next test recalls).
-    let probe = await probeJailNetwork();
-    for (let attempt = 1; !probe.ok && attempt < 3; attempt++) probe = await probeJailNetwork();
-    assert.deepEqual(probe, { ok: true, reason: 'slirp4netns gave the jail its network' });
+    assert.deepEqual(await probeJailNetworkInTries(), { ok: true, reason: 'slirp4netns gave the jail its network' });
     const real = await decideJail('auto', probeNamespaces, true, probeJailNetwork);
     assert.equal(real.jailed, true, real.line);
   });
