@@ -305,12 +305,23 @@ describe('CPU per tenant (SANDBOX_TENANT_CPUS)', () => {
   after(async () => {
     await tenants?.close();
   });
+  const quota = (prefix: string) => ({ session_prefix: prefix, max_contexts: 10 });
+  /** The tenant's group above a context's cpu group. */
+  const tenantDirOf = (dir: string) => dir.slice(0, dir.lastIndexOf('/'));
+  type CpuGroup = NonNullable<Awaited<ReturnType<typeof cpuGroupOf>>>;
+  /** The CPUs each set of groups used together over the same `ms`. */
+  async function cpusUsed(ms: number, sets: CpuGroup[][]): Promise<number[]> {
+    const usage = (set: CpuGroup[]) => set.reduce((sum, group) => sum + group.usageSeconds(), 0);
+    const [before, started] = [sets.map(usage), performance.now()];
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    const seconds = (performance.now() - started) / 1000;
+    return sets.map((set, i) => (usage(set) - before[i]!) / seconds);
+  }
 
   test("one tenant's contexts share its CPU, a spare taken by it included; another tenant's stay apart", async () => {
     // A fairness review's finding: one tenant's busy contexts took a CPU each, and on two cores the
     // server and the other tenants waited for theirs.
     const marker = `tenant-burn-${randomUUID()}`;
-    const quota = (prefix: string) => ({ session_prefix: prefix, max_contexts: 10 });
     const t1 = { 'x-ci-session-id': 'tenant-t-1' };
     const t2 = { 'x-ci-session-id': 'tenant-t-2' };
     const u1 = { 'x-ci-session-id': 'tenant-u-1' };
@@ -348,16 +359,11 @@ describe('CPU per tenant (SANDBOX_TENANT_CPUS)', () => {
       assert.ok(await eventually(found), `2 loops per context, found ${JSON.stringify(loops)}`);
       const [g1, g2, gu] = await Promise.all([cpuGroupOf(loops.t1![0]!), cpuGroupOf(loops.t2![0]!), cpuGroupOf(loops.u1![0]!)]);
       assert.ok(g1 && g2 && gu, `the loops' cpu groups are not visible: ${readFileSync(`/proc/${loops.t1![0]}/cgroup`, 'utf8')}`);
-      const tenantOf = (dir: string) => dir.slice(0, dir.lastIndexOf('/'));
       assert.notEqual(g1.dir, g2.dir, 'each context keeps a group of its own');
-      assert.equal(tenantOf(g1.dir), tenantOf(g2.dir), "tenant t's contexts (the spare's too) are under one group");
-      assert.notEqual(tenantOf(gu.dir), tenantOf(g1.dir), "tenant u's context is not under tenant t's group");
+      assert.equal(tenantDirOf(g1.dir), tenantDirOf(g2.dir), "tenant t's contexts (the spare's too) are under one group");
+      assert.notEqual(tenantDirOf(gu.dir), tenantDirOf(g1.dir), "tenant u's context is not under tenant t's group");
       assert.equal(g1.quotaCpus(), 1, 'each context keeps its own quota');
-      const [t0, u0, time0] = [g1.usageSeconds() + g2.usageSeconds(), gu.usageSeconds(), performance.now()];
-      await new Promise((resolve) => setTimeout(resolve, 3000));
-      const seconds = (performance.now() - time0) / 1000;
-      const usedByT = (g1.usageSeconds() + g2.usageSeconds() - t0) / seconds;
-      const usedByU = (gu.usageSeconds() - u0) / seconds;
+      const [usedByT, usedByU] = (await cpusUsed(3000, [[g1, g2], [gu]])) as [number, number];
       assert.ok(usedByT <= 1.15, `tenant t's two contexts used ${usedByT.toFixed(2)} CPUs under a tenant limit of one`);
       assert.ok(usedByU > 0.2, `tenant u's context, beside them, got ${usedByU.toFixed(2)} CPUs`);
     } finally {
@@ -377,7 +383,6 @@ describe('CPU per tenant (SANDBOX_TENANT_CPUS)', () => {
     // A fairness review: on two cores another tenant's trivial run waited behind a busy tenant's
     // loops; a tenant's quota alone bounds how much it takes, not how soon others get a CPU back.
     const marker = `tenant-background-${randomUUID()}`;
-    const quota = (prefix: string) => ({ session_prefix: prefix, max_contexts: 10 });
     const busyHeaders = { 'x-ci-session-id': 'background-b-1' };
     const quietHeaders = { 'x-ci-session-id': 'background-q-1' };
     const busy = await createContext(tenants.url, { language: 'bash', quota: quota('background-b-') }, busyHeaders);
@@ -396,14 +401,11 @@ describe('CPU per tenant (SANDBOX_TENANT_CPUS)', () => {
         cpuGroupOf(Number(quietRun.stdout.trim())),
       ]);
       assert.ok(busyGroup && quietGroup, "the contexts' cpu groups are not visible");
-      const tenantDir = (dir: string) => dir.slice(0, dir.lastIndexOf('/'));
-      const idleOf = (dir: string) => readFileSync(`${tenantDir(dir)}/cpu.idle`, 'utf8').trim();
+      const idleOf = (dir: string) => readFileSync(`${tenantDirOf(dir)}/cpu.idle`, 'utf8').trim();
       assert.ok(await eventually(() => idleOf(busyGroup.dir) === '1', 5000), `the busy tenant's group: cpu.idle ${idleOf(busyGroup.dir)}`);
       assert.equal(idleOf(quietGroup.dir), '0', "the quiet tenant's group stays in front");
       // In the background it still takes what nobody else wants: its quota's worth on this idle host.
-      const [used0, time0] = [busyGroup.usageSeconds(), performance.now()];
-      await new Promise((resolve) => setTimeout(resolve, 2000));
-      const used = (busyGroup.usageSeconds() - used0) / ((performance.now() - time0) / 1000);
+      const [used] = (await cpusUsed(2000, [[busyGroup]])) as [number];
       assert.ok(used > 0.8, `in the background the busy tenant got ${used.toFixed(2)} of its 1 CPU on an idle host`);
       const stopped = await execute(tenants.url, { code: `pkill -f ${marker}; echo stopped`, context_id: busy }, busyHeaders);
       assert.match(stopped.stdout, /stopped/, stopped.stderr);
