@@ -109,13 +109,30 @@ export function leftovers(tmp: string, serverPid?: number): string[] {
   return left;
 }
 
-/** The sandbox's parent cgroups (`fc-sandbox-<pid>`) in every hierarchy. */
+/** The sandbox's parent cgroups (`fc-sandbox-<pid>`) and its tenants' (`fc-sandbox-<pid>-tenant-<hash>`, beside it) in every hierarchy. */
 export function cgroupsOf(pid: number): string[] {
   let found: string;
   try {
-    found = execFileSync('find', ['/sys/fs/cgroup', '-maxdepth', '5', '-type', 'd', '-name', `fc-sandbox-${pid}`], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).toString();
+    found = execFileSync(
+      'find',
+      [
+        '/sys/fs/cgroup',
+        '-maxdepth',
+        '5',
+        '-type',
+        'd',
+        '(',
+        '-name',
+        `fc-sandbox-${pid}`,
+        '-o',
+        '-name',
+        `fc-sandbox-${pid}-tenant-*`,
+        ')',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    ).toString();
   } catch (error) {
     found = String((error as { stdout?: Buffer }).stdout ?? ''); // a hierarchy find could not read
   }

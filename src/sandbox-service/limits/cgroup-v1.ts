@@ -5,7 +5,7 @@
  * the server itself sits under still hold) and one group per kernel below that.
  */
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import {
   CPU_PERIOD_US,
   type Cgroups,
@@ -48,7 +48,7 @@ export async function openCgroupV1(groupName: string): Promise<Cgroups | undefin
   if (!memory && !pids && !cpu) return undefined;
   // Mounted together (`cpu,cpuacct`), both are one directory: one group holds and counts.
   const accounting = cpuacct !== cpu ? cpuacct : undefined;
-  const tenants = cpu ? new TenantCpuGroups(cpu, limitCpu) : undefined;
+  const tenants = cpu ? new TenantCpuGroups(dirname(cpu), `${basename(cpu)}-tenant-`, limitCpu) : undefined;
 
   return {
     kind: 'cgroup-v1',
@@ -131,7 +131,7 @@ export async function openCgroupV1(groupName: string): Promise<Cgroups | undefin
       };
     },
     async close() {
-      tenants?.close();
+      await tenants?.remove();
       await Promise.all(
         [memory, pids, cpu, accounting].filter((dir): dir is string => !!dir).map((dir) => removeGroupTree(dir).catch(() => {})),
       );

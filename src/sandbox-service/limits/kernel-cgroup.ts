@@ -145,12 +145,13 @@ function unescapeMountField(field: string): string {
 
 /**
  * Removes the empty groups a sandbox that died without closing left under `ownDir`
- * (`fc-sandbox-<pid>` or `fc-sandbox-<pid>-<n>` of a pid that is gone), so they do not pile up across crashes.
+ * (`fc-sandbox-<pid>` or `fc-sandbox-<pid>-<n>` of a pid that is gone, and their tenants' groups beside them,
+ * `…-tenant-<hash>`), so they do not pile up across crashes.
  */
 export async function removeStaleGroups(ownDir: string): Promise<void> {
   const entries = await readdir(ownDir, { withFileTypes: true }).catch(() => []);
   for (const entry of entries) {
-    const pid = /^fc-sandbox-(\d+)(?:-\d+)?$/.exec(entry.name)?.[1];
+    const pid = /^fc-sandbox-(\d+)(?:-\d+)?(?:-tenant-[0-9a-f]+)?$/.exec(entry.name)?.[1];
     if (!entry.isDirectory() || !pid || isAlive(Number(pid))) continue;
     await removeGroupTree(join(ownDir, entry.name)).catch(() => {});
   }

@@ -16,8 +16,9 @@
  * once) until it has used less for a second. Alone on a host it still gets all its quota.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { removeGroupTree } from './kernel-cgroup.ts';
 
 /** How often the tenants' CPU time is read. */
 const LOOK_MS = 250;
@@ -36,16 +37,27 @@ interface Tenant {
 }
 
 export class TenantCpuGroups {
+  /** Where the tenants' groups are made: beside the server's own processes (see the constructor). */
   readonly #parent: string;
+  /** Their names' prefix (`<sandbox's group>-tenant-`), which tells this sandbox's from another's. */
+  readonly #prefix: string;
   readonly #limit: (dir: string, cpus: number) => Promise<void>;
   readonly #tenants = new Map<string, Tenant>();
   #timer: NodeJS.Timeout | undefined;
   #looking = false;
   #lastLook = 0;
 
-  /** `limit` writes a quota of `cpus` CPUs into a group (the flavour's own files). */
-  constructor(parent: string, limit: (dir: string, cpus: number) => Promise<void>) {
+  /**
+   * The tenants' groups are made in `parent` as `<prefix><hash>`; `limit` writes a quota of `cpus`
+   * CPUs into a group (the flavour's own files). `parent` is the server's own group, not the
+   * sandbox's: the kernel weighs `cpu.idle` only against a group's siblings, so a tenant in the
+   * background under the sandbox's group gave way to the other tenants' kernels but not to the
+   * server, whose threads met the sandbox's group as a whole (normal) and waited for the next
+   * tick behind the busy tenant's loops (`perf sched`: 5–23 ms at a time).
+   */
+  constructor(parent: string, prefix: string, limit: (dir: string, cpus: number) => Promise<void>) {
     this.#parent = parent;
+    this.#prefix = prefix;
     this.#limit = limit;
   }
 
@@ -56,7 +68,7 @@ export class TenantCpuGroups {
    * mounted with cpu, else in `accountingDir`.
    */
   async makeKernelDir(tenant: string, name: string, tenantCpus: number, accountingDir?: string): Promise<string> {
-    const tenantDir = join(this.#parent, `tenant-${createHash('sha256').update(tenant).digest('hex').slice(0, 16)}`);
+    const tenantDir = join(this.#parent, `${this.#prefix}${createHash('sha256').update(tenant).digest('hex').slice(0, 16)}`);
     for (let attempt = 0; ; attempt++) {
       const dir = join(tenantDir, name);
       try {
@@ -81,7 +93,7 @@ export class TenantCpuGroups {
   /** After a kernel group under a tenant has gone: its tenant's group goes once it holds no other. */
   async release(kernelDir: string): Promise<void> {
     const tenantDir = join(kernelDir, '..');
-    if (!tenantDir.startsWith(`${this.#parent}/tenant-`)) return;
+    if (!tenantDir.startsWith(join(this.#parent, this.#prefix))) return;
     const tenant = this.#tenants.get(tenantDir);
     tenant?.kernels.delete(kernelDir);
     await rmdir(tenantDir).catch(() => {}); // another kernel of the tenant still there (EBUSY, ENOTEMPTY)
@@ -94,6 +106,18 @@ export class TenantCpuGroups {
   close(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
+  }
+
+  /** At the sandbox's stop: stops, and removes every tenant's group it made (one a release could not remove included). */
+  async remove(): Promise<void> {
+    this.close();
+    this.#tenants.clear();
+    const entries = await readdir(this.#parent, { withFileTypes: true }).catch(() => []);
+    await Promise.all(
+      entries
+        .filter((entry) => entry.isDirectory() && entry.name.startsWith(this.#prefix))
+        .map((entry) => removeGroupTree(join(this.#parent, entry.name)).catch(() => {})),
+    );
   }
 
   #watch(dir: string, cpus: number): Tenant {
