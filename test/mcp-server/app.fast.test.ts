@@ -13,7 +13,8 @@ import { createCodeInterpreterCatalog, TOOLS } from '../../src/mcp-server/server
 import { Refusal } from '../../src/mcp-server/refusal.ts';
 import type { Execution, SandboxClient } from '../../src/mcp-server/sandbox-client/client.ts';
 import type { Context, ResultEvent } from '../../src/protocol/sandbox-api.ts';
-import type { SandboxSessions, SandboxSessionsFactory } from '../../src/mcp-server/sessions/types.ts';
+import type { SandboxSessionsFactory } from '../../src/mcp-server/sessions/types.ts';
+import { oneDirectSession } from '../support/one-session.ts';
 import { ERAS, MODERN_VERSION, TOOL_NAMES, type Era } from '../support/mcp-harness.ts';
 import { loadConfig } from '../../src/mcp-server/config.ts';
 
@@ -127,17 +128,6 @@ function fakeSandbox(options: { fail?: Refusal } = {}): SandboxClient & { contex
   };
 }
 
-function directSessions(): SandboxSessionsFactory {
-  const sessions: SandboxSessions = {
-    mode: 'direct',
-    open: async () => ({ id: 'only', capKept: true }),
-    list: async () => ['only'],
-    ownedBy: () => true,
-    close: async () => {},
-  };
-  return () => sessions;
-}
-
 function makeApp(overrides: Partial<AppDeps> & { authTokens?: string[]; maxBodyBytes?: number } = {}) {
   const lines: Record<string, unknown>[] = [];
   const logger = createLogger({ level: 'info', write: (line) => lines.push(JSON.parse(line) as Record<string, unknown>) });
@@ -156,7 +146,7 @@ function makeApp(overrides: Partial<AppDeps> & { authTokens?: string[]; maxBodyB
       fetchAllowHosts: [],
       maxContextsPerTenant: 0,
     },
-    sessions: overrides.sessions ?? directSessions(),
+    sessions: overrides.sessions ?? oneDirectSession(),
     sandboxClientFor: overrides.sandboxClientFor ?? (() => sandbox),
     contexts: createContextIdCodec('fast-tier-secret-0123456789'),
     catalog: createCodeInterpreterCatalog(),

@@ -10,8 +10,8 @@ import { MAX_SHAPES } from '../../../src/mcp-server/http/precomputed-answers.ts'
 import { createDownloadBudget } from '../../../src/mcp-server/net/download-budget.ts';
 import type { SandboxClient } from '../../../src/mcp-server/sandbox-client/client.ts';
 import { createCodeInterpreterCatalog } from '../../../src/mcp-server/server/code-interpreter-tools.ts';
-import type { SandboxSessions } from '../../../src/mcp-server/sessions/types.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
+import { oneDirectSession } from '../../support/one-session.ts';
 
 const ORIGIN = 'http://127.0.0.1:3000';
 const TOKEN = 'precomputed-token';
@@ -22,13 +22,6 @@ const META = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelconte
 function makeApp() {
   const lines: Record<string, unknown>[] = [];
   let servers = 0;
-  const sessions: SandboxSessions = {
-    mode: 'direct',
-    open: async () => ({ id: 'only', capKept: true }),
-    list: async () => ['only'],
-    ownedBy: () => true,
-    close: async () => {},
-  };
   const app = createApp({
     config: {
       ...loadConfig({}),
@@ -38,7 +31,7 @@ function makeApp() {
       maxBodyBytes: 1_000_000,
       transport: 'http',
     },
-    sessions: () => sessions,
+    sessions: oneDirectSession(),
     sandboxClientFor: () => {
       servers++;
       return {} as SandboxClient;
