@@ -53,8 +53,8 @@ export class TenantCpuGroups {
    * CPUs into a group (the flavour's own files). `parent` is the server's own group, not the
    * sandbox's: the kernel weighs `cpu.idle` only against a group's siblings, so a tenant in the
    * background under the sandbox's group gave way to the other tenants' kernels but not to the
-   * server, whose threads met the sandbox's group as a whole (normal) and waited for the next
-   * tick behind the busy tenant's loops (`perf sched`: 5–23 ms at a time).
+   * server, whose threads met the sandbox's group as a whole (normal) and waited behind the busy
+   * tenant's loops (`perf sched`: 4–23 ms at a time).
    */
   constructor(parent: string, prefix: string, limit: (dir: string, cpus: number) => Promise<void>) {
     this.#parent = parent;
