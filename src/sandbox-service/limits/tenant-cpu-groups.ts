@@ -13,8 +13,7 @@
  * its several wake-ups (its kernel's time for `1 + 1` reached 30–60 ms). So a tenant whose
  * kernels used at least half its quota over the last look runs in the background (the group's
  * `cpu.idle`, the kernel's SCHED_IDLE for a group: anything else that wakes takes the CPU at
- * once) until it has used less, with none of its threads runnable at a look, for a second. Alone
- * on a host it still gets all its quota.
+ * once) until it has used less for a second. Alone on a host it still gets all its quota.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
@@ -149,12 +148,7 @@ export class TenantCpuGroups {
           if (kernel.lastNs !== undefined) usedNs += usage - kernel.lastNs;
           kernel.lastNs = usage;
         }
-        // In the background a tenant gets what the others leave, which may be far below the share
-        // while its loops still want more: judged by use alone it came back after a second, every
-        // second, and took the CPU from the others for a quarter of the time. So it stays while
-        // any of its threads is runnable at a look.
-        if (usedNs >= BUSY_SHARE * tenant.cpus * elapsedNs || (tenant.background && (await anyRunnable(tenant.kernels.keys()))))
-          tenant.busyAt = now;
+        if (usedNs >= BUSY_SHARE * tenant.cpus * elapsedNs) tenant.busyAt = now;
         const background = now - tenant.busyAt < CALM_MS;
         if (background !== tenant.background) {
           tenant.background = background;
@@ -165,23 +159,6 @@ export class TenantCpuGroups {
       this.#looking = false;
     }
   }
-}
-
-/**
- * Whether a thread in one of the kernel groups `dirs` is running or waiting for a CPU (`R` in
- * its /proc stat) right now: a busy loop nearly always is, a kernel waiting for its next
- * message or for I/O is not. Stops at the first.
- */
-async function anyRunnable(dirs: Iterable<string>): Promise<boolean> {
-  for (const dir of dirs) {
-    const tasks = await readFile(join(dir, 'tasks'), 'utf8').catch(() => '');
-    for (const tid of tasks.split('\n').filter(Boolean)) {
-      const stat = await readFile(`/proc/${tid}/stat`, 'utf8').catch(() => '');
-      // The state follows the command name, which may hold spaces and parentheses.
-      if (stat.charAt(stat.lastIndexOf(')') + 2) === 'R') return true;
-    }
-  }
-  return false;
 }
 
 /**

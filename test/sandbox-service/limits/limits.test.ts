@@ -410,16 +410,10 @@ describe('CPU per tenant (SANDBOX_TENANT_CPUS)', () => {
       // It gives way to the server's own processes too, not only to other tenants' kernels: two
       // loops in the server's group (this process's: the sandbox runs in it) take both CPUs. Under
       // the sandbox's own group the tenant met them as that group, at full weight (a third of each CPU).
-      // Starved so, it uses far less than its quota, yet its loops still want the CPU: it stays in
-      // the background (it had come back after a second, every second, for a quarter of the time).
       const serverLoops = [0, 1].map(() => spawn('sh', ['-c', 'while :; do :; done', `${marker}-server`], { stdio: 'ignore' }));
       try {
-        const seen = new Set<string>();
-        const sampling = setInterval(() => seen.add(idleOf(busyGroup.dir)), 50);
-        const [beside] = (await cpusUsed(3000, [[busyGroup]])) as [number];
-        clearInterval(sampling);
+        const [beside] = (await cpusUsed(2000, [[busyGroup]])) as [number];
         assert.ok(beside < 0.2, `beside the server's two busy loops the background tenant still got ${beside.toFixed(2)} CPUs`);
-        assert.deepEqual([...seen], ['1'], "the starved tenant's cpu.idle while its loops still run");
       } finally {
         for (const loop of serverLoops) loop.kill('SIGKILL');
       }
