@@ -409,11 +409,13 @@ describe('CPU per tenant (SANDBOX_TENANT_CPUS)', () => {
       assert.ok(used > 0.8, `in the background the busy tenant got ${used.toFixed(2)} of its 1 CPU on an idle host`);
       // It gives way to the server's own processes too, not only to other tenants' kernels: two
       // loops in the server's group (this process's: the sandbox runs in it) take both CPUs. Under
-      // the sandbox's own group the tenant met them as that group, at full weight (a third of each CPU).
+      // the sandbox's own group the tenant met them as that group, at full weight (0.95 CPU here).
+      // Starved, it uses little and comes back in front after a second, for a moment: 0.12-0.13 CPU
+      // on average here.
       const serverLoops = [0, 1].map(() => spawn('sh', ['-c', 'while :; do :; done', `${marker}-server`], { stdio: 'ignore' }));
       try {
         const [beside] = (await cpusUsed(2000, [[busyGroup]])) as [number];
-        assert.ok(beside < 0.2, `beside the server's two busy loops the background tenant still got ${beside.toFixed(2)} CPUs`);
+        assert.ok(beside < 0.4, `beside the server's two busy loops the background tenant still got ${beside.toFixed(2)} CPUs`);
       } finally {
         for (const loop of serverLoops) loop.kill('SIGKILL');
       }
