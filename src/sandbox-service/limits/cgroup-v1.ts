@@ -5,7 +5,7 @@
  * the server itself sits under still hold) and one group per kernel below that.
  */
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import {
   CPU_PERIOD_US,
   type Cgroups,
@@ -48,7 +48,7 @@ export async function openCgroupV1(groupName: string): Promise<Cgroups | undefin
   if (!memory && !pids && !cpu) return undefined;
   // Mounted together (`cpu,cpuacct`), both are one directory: one group holds and counts.
   const accounting = cpuacct !== cpu ? cpuacct : undefined;
-  const tenants = cpu ? new TenantCpuGroups(dirname(cpu), `${basename(cpu)}-tenant-`, limitCpu) : undefined;
+  const tenants = cpu ? new TenantCpuGroups(cpu, limitCpu) : undefined;
 
   return {
     kind: 'cgroup-v1',

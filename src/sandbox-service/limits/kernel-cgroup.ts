@@ -143,6 +143,11 @@ function unescapeMountField(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }
 
+/** What follows a sandbox's group name in its tenants' groups beside it (`fc-sandbox-<pid>-tenant-<hash>`). */
+export const TENANT_GROUP_MARK = '-tenant-';
+
+const STALE_GROUP = new RegExp(`^fc-sandbox-(\\d+)(?:-\\d+)?(?:${TENANT_GROUP_MARK}[0-9a-f]+)?$`);
+
 /**
  * Removes the empty groups a sandbox that died without closing left under `ownDir`
  * (`fc-sandbox-<pid>` or `fc-sandbox-<pid>-<n>` of a pid that is gone, and their tenants' groups beside them,
@@ -151,7 +156,7 @@ function unescapeMountField(field: string): string {
 export async function removeStaleGroups(ownDir: string): Promise<void> {
   const entries = await readdir(ownDir, { withFileTypes: true }).catch(() => []);
   for (const entry of entries) {
-    const pid = /^fc-sandbox-(\d+)(?:-\d+)?(?:-tenant-[0-9a-f]+)?$/.exec(entry.name)?.[1];
+    const pid = STALE_GROUP.exec(entry.name)?.[1];
     if (!entry.isDirectory() || !pid || isAlive(Number(pid))) continue;
     await removeGroupTree(join(ownDir, entry.name)).catch(() => {});
   }

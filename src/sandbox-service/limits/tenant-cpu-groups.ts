@@ -17,8 +17,8 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { removeGroupTree } from './kernel-cgroup.ts';
+import { basename, dirname, join } from 'node:path';
+import { removeGroupTree, TENANT_GROUP_MARK } from './kernel-cgroup.ts';
 
 /** How often the tenants' CPU time is read. */
 const LOOK_MS = 250;
@@ -48,16 +48,17 @@ export class TenantCpuGroups {
   #lastLook = 0;
 
   /**
-   * The tenants' groups are made in `parent` as `<prefix><hash>`; `limit` writes a quota of `cpus`
-   * CPUs into a group (the flavour's own files). `parent` is the server's own group, not the
-   * sandbox's: the kernel weighs `cpu.idle` only against a group's siblings, so a tenant in the
-   * background under the sandbox's group gave way to the other tenants' kernels but not to the
-   * server, whose threads met the sandbox's group as a whole (normal) and waited behind the busy
-   * tenant's loops (`perf sched`: 4–23 ms at a time).
+   * The tenants' groups are made beside the sandbox's cpu group `sandboxDir`, as
+   * `<its name>-tenant-<hash>`; `limit` writes a quota of `cpus` CPUs into a group (the flavour's
+   * own files). Beside it, in the server's own group, not under it: the kernel weighs `cpu.idle`
+   * only against a group's siblings, so a tenant in the background under the sandbox's group gave
+   * way to the other tenants' kernels but not to the server, whose threads met the sandbox's
+   * group as a whole (normal) and waited behind the busy tenant's loops (`perf sched`: 4–23 ms
+   * at a time).
    */
-  constructor(parent: string, prefix: string, limit: (dir: string, cpus: number) => Promise<void>) {
-    this.#parent = parent;
-    this.#prefix = prefix;
+  constructor(sandboxDir: string, limit: (dir: string, cpus: number) => Promise<void>) {
+    this.#parent = dirname(sandboxDir);
+    this.#prefix = `${basename(sandboxDir)}${TENANT_GROUP_MARK}`;
     this.#limit = limit;
   }
 
