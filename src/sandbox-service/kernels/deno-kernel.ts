@@ -50,6 +50,7 @@
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { link, mkdir, rm, stat } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import path from 'node:path';
 import * as zmq from 'zeromq';
 import { baseKernelEnv } from '../jail/bubblewrap.ts';
@@ -116,7 +117,10 @@ export const launchDenoKernel: KernelLauncher = async (options) => {
     // The launcher unmounts runDir inside once socat listens; sealing it too keeps one rule for both kernels.
     socketName: (channel) => channel,
     startTimeoutMs: READY_TIMEOUT_MS,
-    ready: (endpoints, check) => heartbeat(endpoints.hb, check),
+    ready: async (endpoints, check) => {
+      await Promise.all(CHANNELS.map((channel) => listensBehindBridge(channel, endpoints[channel], check)));
+      await heartbeat(endpoints.hb, check);
+    },
   });
 };
 
@@ -137,11 +141,13 @@ function denoSandboxOptions(
   // in the user namespace that owns the kernel's network namespace.
   const jailed = jailEnabled();
   const noCaps = '/usr/bin/setpriv --bounding-set=-all --inh-caps=-all --';
+  // The sockets get their mode from the umask as bind() makes them: socat's mode= option chmods
+  // them afterwards, by path, and the umount below (once every socket exists) could come between
+  // the two; that socat then failed and its channel never answered (1 Deno start in 30 in the image).
   const script = [
     'set -e',
-    ...CHANNELS.map(
-      (channel) => `${noCaps} /usr/bin/socat UNIX-LISTEN:${RUN_MOUNT}/${channel},fork,mode=600 TCP:127.0.0.1:${portOf[channel]} &`,
-    ),
+    'umask 077',
+    ...CHANNELS.map((channel) => `${noCaps} /usr/bin/socat UNIX-LISTEN:${RUN_MOUNT}/${channel},fork TCP:127.0.0.1:${portOf[channel]} &`),
     `while ! { ${CHANNELS.map((channel) => `[ -S ${RUN_MOUNT}/${channel} ]`).join(' && ')}; }; do sleep 0.005; done`,
     ...(jailed ? [`/usr/bin/umount --lazy ${RUN_MOUNT}`] : []),
     `exec ${noCaps} /usr/bin/prlimit --data=${dataLimit} -- ${DENO_MOUNT} jupyter --kernel --conn ${CONNECTION_MOUNT}`,
@@ -219,6 +225,37 @@ function assertOwnNetworkNamespace(): Promise<void> {
     });
   });
   return ownNetworkNamespace;
+}
+
+/**
+ * Deno listens on a channel's port once a connection through its bridge hears ZeroMQ's greeting
+ * (ZMTP 3: both peers send it at once; it starts with 0xFF). socat accepts as soon as it listens,
+ * and its connection to the port fails while Deno has not bound it: a connection the server made
+ * then (through its relay, kernel-relay.ts) would drop, and a dropped connection is a dead
+ * kernel. Deno binds its five ports one after the other, so the heartbeat alone proves one.
+ */
+async function listensBehindBridge(channel: Channel, endpoint: string, check: StartCheck): Promise<void> {
+  const socketPath = endpoint.slice('ipc://'.length);
+  while (true) {
+    check(`ZeroMQ greeting on ${channel}`);
+    if (await greets(socketPath)) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Connects, and resolves true at a first byte of 0xFF (false when the bridge closes first, or after a while). */
+export function greets(socketPath: string, timeoutMs = 200): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection(socketPath);
+    const done = (heard: boolean) => {
+      socket.destroy();
+      resolve(heard);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('data', (chunk: Buffer) => done(chunk[0] === 0xff));
+    socket.once('error', () => done(false));
+    socket.once('close', () => done(false));
+  });
 }
 
 /**

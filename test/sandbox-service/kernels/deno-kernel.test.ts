@@ -5,12 +5,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import * as zmq from 'zeromq';
-import { launchDenoKernel } from '../../../src/sandbox-service/kernels/deno-kernel.ts';
+import { greets, launchDenoKernel } from '../../../src/sandbox-service/kernels/deno-kernel.ts';
 import { KernelConnection } from '../../../src/sandbox-service/kernels/kernel-connection.ts';
 import type { LaunchedKernel } from '../../../src/sandbox-service/kernels/kernel-launch.ts';
 import { commandLine, descendants, processesIn, sandboxNamespaces, stillRunning } from '../../support/processes.ts';
@@ -236,6 +236,16 @@ describe('Deno kernel under bubblewrap', () => {
     );
     assert.deepEqual(JSON.parse(result.stdout), { sockets: [], caps: Array(4).fill('0000000000000000') });
     assert.ok(existsSync(path.join(runDir, 'shell')), 'the sockets are still there for the server');
+  });
+
+  test("once started, each of the five channels answers through its bridge, and each socket is the server's alone", async () => {
+    // A channel whose bridge accepts while Deno has not bound its port yet drops the server's
+    // connection, which the server takes for a dead kernel: the start waits for every greeting.
+    for (const [channel, endpoint] of Object.entries(kernel.endpoints)) {
+      const socketPath = endpoint.slice('ipc://'.length);
+      assert.equal(await greets(socketPath), true, `${channel} greets`);
+      assert.equal(statSync(socketPath).mode & 0o077, 0, `${channel}: no access for group or others`);
+    }
   });
 
   test('an interrupt on the control channel stops a busy loop; state survives', async () => {
