@@ -141,6 +141,13 @@ export function createSandboxApp({ registry, options, telemetry }: SandboxAppDep
       quota: body.quota,
       network: body.allowOut || body.denyOut ? { allowOut: body.allowOut, denyOut: body.denyOut } : undefined,
     });
+    // A caller that left while its kernel started (its timeout: the MCP side gives up after 15 s)
+    // never learns the id: the context is undone, not left holding a kernel, a uid and a place in
+    // its tenant's quota until the idle timeout.
+    if (c.req.raw.signal.aborted) {
+      await registry.delete(session, context.id).catch(() => {});
+      return new Response(null, { status: 499 }); // nginx's "client closed request": nobody reads it
+    }
     return c.json(context.toJSON() satisfies Context);
   });
 

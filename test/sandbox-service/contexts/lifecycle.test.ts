@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseExecutionEvent } from '../../../src/protocol/sandbox-api.ts';
 import { startSandbox, type RunningSandbox } from '../../../src/sandbox-service/index.ts';
+import { launchPythonKernel } from '../../../src/sandbox-service/kernels/python-kernel.ts';
 import { eventually } from '../../support/eventually.ts';
 import { commandLine, processesIn, sandboxNamespaces } from '../../support/processes.ts';
 import { createContext, execute, request } from '../../support/sandbox-support.ts';
@@ -280,5 +281,50 @@ describe('sandbox shutdown, pool and idle removal', () => {
     assert.deepEqual(processesIn(namespaces).map(describeProcess), []);
     const streamed = await busy;
     for (const line of streamed.split('\n').filter(Boolean)) parseExecutionEvent(line);
+  });
+});
+
+describe('a creation whose caller left', () => {
+  test('is undone once its kernel is up: the context, its workspace and its kernel go; a caller that stays gets one', async () => {
+    // The kernel's start waits for the gate, so the caller can leave while it is under way.
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    let launched!: () => void;
+    const launching = new Promise<void>((resolve) => (launched = resolve));
+    const own = await startSandbox(
+      { port: 0, poolSize: 0 },
+      {
+        launchers: {
+          python: async (options) => {
+            launched();
+            await gate;
+            return launchPythonKernel(options);
+          },
+        },
+      },
+    );
+    const session = 'left-while-creating';
+    const headers = { 'x-ci-session-id': session };
+    try {
+      const abort = new AbortController();
+      const creating = fetch(`${own.url}/contexts`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: '{}',
+        signal: abort.signal,
+      });
+      await launching;
+      abort.abort();
+      await assert.rejects(creating);
+      await new Promise((resolve) => setTimeout(resolve, 100)); // the server sees the connection close
+      openGate();
+      assert.ok(await eventually(async () => (await own.workspaceOf(session)) === undefined), "the session's workspace is gone");
+      assert.deepEqual((await request(own.url, 'GET', '/contexts', undefined, headers)).json, []);
+      const id = await createContext(own.url, {}, headers);
+      assert.equal((await execute(own.url, { code: '6 * 7', context_id: id }, headers)).results[0]?.text, '42');
+    } finally {
+      openGate();
+      await own.close();
+    }
   });
 });
