@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { startSandbox } from '../src/sandbox-service/index.ts';
 import { parseSandboxEnv } from '../src/sandbox-service/settings.ts';
 import { connectKernelOverWebsocket, executeOverWebsocket, shutdownKernel, startKernelOverRest } from './lib/jupyter-baseline.ts';
-import { startJupyterServer } from './lib/jupyter-server.ts';
+import { DENO_KERNEL, startJupyterServer } from './lib/jupyter-server.ts';
 import { delay } from './lib/processes.ts';
 import { sampleInTurns, time } from './lib/sample.ts';
 import { createContext, deleteContext, executeOverHttp, healthCheck } from './lib/sandbox-http.ts';
@@ -99,18 +99,25 @@ export async function runSandboxBench(options: SandboxBenchOptions): Promise<Ben
     // --- creation without a spare: a second sandbox with no pool, so each one boots a kernel ---
     log(`ours: ${options.coldCreations} creations with no pool (each boots a kernel) ...`);
     const coldCreate: number[] = [];
+    const coldDeno: number[] = [];
     const unpooled = await options.start({ poolSize: 0 });
     try {
-      for (let i = 0; i < options.coldCreations; i++) {
-        signal?.throwIfAborted();
-        const created = await time(() => createContext(unpooled.url));
-        coldCreate.push(created.ms);
-        await deleteContext(unpooled.url, created.value.id);
+      // Twice as many Deno starts: one in three used to take a second longer (kernel-connection.ts).
+      for (const [language, samples, count] of [
+        ['python', coldCreate, options.coldCreations],
+        ['javascript', coldDeno, 2 * options.coldCreations],
+      ] as const) {
+        for (let i = 0; i < count; i++) {
+          signal?.throwIfAborted();
+          const created = await time(() => createContext(unpooled.url, language));
+          samples.push(created.ms);
+          await deleteContext(unpooled.url, created.value.id);
+        }
       }
     } finally {
       await unpooled.close();
     }
-    log(`  ms: ${coldCreate.map((ms) => ms.toFixed(0)).join(' ')}`);
+    log(`  ms: ${coldCreate.map((ms) => ms.toFixed(0)).join(' ')}; JavaScript (Deno): ${coldDeno.map((ms) => ms.toFixed(0)).join(' ')}`);
 
     // --- context creation from a full pool; the first execute in it, too ---
     log(`ours: ${options.poolCreations} context creations from the pool ...`);
@@ -155,7 +162,20 @@ export async function runSandboxBench(options: SandboxBenchOptions): Promise<Ben
       await shutdownKernel(jupyter.settings, connected.value);
     }
 
+    log(`Jupyter Server: ${2 * options.coldCreations} starts of Deno's kernel ...`);
+    const restDeno: number[] = [];
+    for (let i = 0; i < 2 * options.coldCreations; i++) {
+      signal?.throwIfAborted();
+      const started = await time(async () =>
+        connectKernelOverWebsocket(jupyter.settings, await startKernelOverRest(jupyter.settings, DENO_KERNEL)),
+      );
+      restDeno.push(started.ms);
+      await shutdownKernel(jupyter.settings, started.value);
+    }
+
     return report(options, {
+      coldDeno: summarize(coldDeno),
+      restDeno: summarize(restDeno),
       oursExecute: summarize(executes.ours),
       floorExecute: summarize(executes.floor),
       httpRoundTrip: summarize(executes.http),
@@ -201,6 +221,9 @@ interface Measurements {
   coldCreate: Summary;
   restStart: Summary;
   restReady: Summary;
+  /** A JavaScript context's creation with no spare (Deno's kernel boots), and Jupyter Server's start of the same kernel until ready. */
+  coldDeno: Summary;
+  restDeno: Summary;
   /** 1-minute load average when the bench started and when it ended. */
   load: [number, number];
   refillMs: number;
@@ -256,6 +279,12 @@ function report(options: SandboxBenchOptions, m: Measurements): BenchReport {
       metric: 'context creation, no spare: kernel boot (vs kernel start until ready)',
       ours: m.coldCreate,
       baseline: m.restConnected,
+      target: '—',
+    },
+    {
+      metric: "JavaScript context creation, no spare: Deno's kernel boot (vs its start until ready)",
+      ours: m.coldDeno,
+      baseline: m.restDeno,
       target: '—',
     },
   ];

@@ -3,8 +3,8 @@ import { KernelAPI, KernelConnection, type ServerConnection } from '@jupyterlab/
 import type { IExecuteResultMsg } from '@jupyterlab/services/lib/kernel/messages.js';
 
 /** POST /api/kernels: answers once the kernel process is launched, before it can run code. */
-export function startKernelOverRest(settings: ServerConnection.ISettings) {
-  return KernelAPI.startNew({ name: 'python3' }, settings);
+export function startKernelOverRest(settings: ServerConnection.ISettings, name = 'python3') {
+  return KernelAPI.startNew({ name }, settings);
 }
 
 /** Opens the kernel's websocket and waits for its kernel_info reply (the kernel is then ready). */

@@ -6,14 +6,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ServerConnection } from '@jupyterlab/services';
 import WebSocket from 'ws';
+import { resolveDenoBinary } from '../../src/sandbox-service/kernels/deno-kernel.ts';
 import { freePort, pidsWithArgument } from '../../test/support/processes.ts';
 import { delay, killAll, scratchDir } from './processes.ts';
 
 export const JUPYTER_PYTHON = '/usr/bin/python3';
+/** The kernelspec name of Deno's kernel in the baseline's data directory. */
+export const DENO_KERNEL = 'deno';
 
 export interface JupyterServer {
   baseUrl: string;
@@ -58,6 +61,17 @@ export async function startJupyterServer(): Promise<JupyterServer> {
     IPYTHONDIR: join(dir, 'ipython'),
     MPLCONFIGDIR: join(dir, 'mpl'),
   };
+  // Deno's own kernel, as `deno jupyter --install` would list it: the baseline for a JavaScript start.
+  const denoSpec = join(env.JUPYTER_DATA_DIR, 'kernels', DENO_KERNEL);
+  await mkdir(denoSpec, { recursive: true });
+  await writeFile(
+    join(denoSpec, 'kernel.json'),
+    JSON.stringify({
+      argv: [resolveDenoBinary(), 'jupyter', '--kernel', '--conn', '{connection_file}'],
+      display_name: 'Deno',
+      language: 'typescript',
+    }),
+  );
   const child = spawn(
     JUPYTER_PYTHON,
     [
