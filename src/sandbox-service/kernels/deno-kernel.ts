@@ -144,12 +144,15 @@ function denoSandboxOptions(
   // The sockets get their mode from the umask as bind() makes them: socat's mode= option chmods
   // them afterwards, by path, and the umount below (once every socket exists) could come between
   // the two; that socat then failed and its channel never answered (1 Deno start in 30 in the image).
+  // The kernel gets the umask back: the code's files keep the usual modes.
   const script = [
     'set -e',
+    'umask_before=$(umask)',
     'umask 077',
     ...CHANNELS.map((channel) => `${noCaps} /usr/bin/socat UNIX-LISTEN:${RUN_MOUNT}/${channel},fork TCP:127.0.0.1:${portOf[channel]} &`),
     `while ! { ${CHANNELS.map((channel) => `[ -S ${RUN_MOUNT}/${channel} ]`).join(' && ')}; }; do sleep 0.005; done`,
     ...(jailed ? [`/usr/bin/umount --lazy ${RUN_MOUNT}`] : []),
+    'umask "$umask_before"',
     `exec ${noCaps} /usr/bin/prlimit --data=${dataLimit} -- ${DENO_MOUNT} jupyter --kernel --conn ${CONNECTION_MOUNT}`,
   ].join('\n');
 

@@ -217,6 +217,8 @@ describe('Deno kernel under bubblewrap', () => {
     const ok = await run(connection, tap, 'Deno.writeTextFileSync("/home/user/out.txt", "written inside"); console.log(Deno.cwd())');
     assert.equal(ok.stdout, '/home/user\n');
     assert.equal(readFileSync(path.join(workspace, 'out.txt'), 'utf8'), 'written inside');
+    // The code's files get the server's umask (the launcher's own, for its sockets, is not passed on).
+    assert.equal(statSync(path.join(workspace, 'out.txt')).mode & 0o777, 0o666 & ~process.umask());
     for (const file of ['/usr/planted.txt', '/planted.txt', '/run/kernel/planted.txt', '/run/connection.json']) {
       const denied = await run(connection, tap, `Deno.writeTextFileSync(${JSON.stringify(file)}, "x")`);
       assert.equal(denied.reply.status, 'error', `${file} must not be writable`);
