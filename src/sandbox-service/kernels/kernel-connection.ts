@@ -157,8 +157,8 @@ export class KernelConnection {
     const [shell, control, iopub] = relays.map((relay) => relay.endpoint) as [string, string, string];
     connection = new KernelConnection({ shell, control, iopub }, key, limits, relays);
     const deadline = Date.now() + timeoutMs;
-    // Deno's kernel loses the first request of about one start in three (no reply, no iopub; the
-    // next one, sent at once, is answered in ~45 ms): ask again soon, then less often.
+    // Deno's kernel loses the first request of about one start in three (no reply, no iopub), and
+    // answers the next in ~45 ms: ask again soon, then less often.
     let wait = FIRST_KERNEL_INFO_WAIT_MS;
     try {
       while (Date.now() < deadline) {
