@@ -17,10 +17,10 @@ import { formatMarkdownTable, formatSummary } from './lib/table.ts';
 const ROUNDS = 15;
 const NO_SPARE_ROUNDS = 5;
 
-async function newContextToFirstResult(url: string, session: string): Promise<number> {
+async function newContextToFirstResult(url: string, session: string, language = 'python'): Promise<number> {
   const headers = { 'content-type': 'application/json', 'x-ci-session-id': session };
   const started = performance.now();
-  const created = await fetch(`${url}/contexts`, { method: 'POST', headers, body: JSON.stringify({ language: 'python' }) });
+  const created = await fetch(`${url}/contexts`, { method: 'POST', headers, body: JSON.stringify({ language }) });
   if (!created.ok) throw new Error(`POST /contexts answered ${created.status}: ${await created.text()}`);
   const { id } = (await created.json()) as { id: string };
   const response = await fetch(`${url}/execute`, { method: 'POST', headers, body: JSON.stringify({ code: '1+1', context_id: id }) });
@@ -60,6 +60,25 @@ async function measure(jail: 'on' | 'off', poolSize: number, rounds: number): Pr
   }
 }
 
+/**
+ * New sessions alternating between Python and JavaScript, the default pool of 2: each round's
+ * language is the one the round before did not use, so the pool must keep a spare of each.
+ */
+async function measureAlternating(rounds: number): Promise<Summary> {
+  const sandbox = await startSandbox({ host: '127.0.0.1', port: 0, poolSize: 2 }, { log: () => {} });
+  try {
+    const samples: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      await delay(REFILL_WAIT_MS);
+      samples.push(await newContextToFirstResult(sandbox.url, `bench-pool-mixed-${i}`, i % 2 === 0 ? 'python' : 'javascript'));
+    }
+    return summarize(samples);
+  } finally {
+    await sandbox.close();
+  }
+}
+
+const alternating = await measureAlternating(ROUNDS - 1);
 const jailOn = await measure('on', 1, ROUNDS);
 const jailOff = await measure('off', 1, ROUNDS);
 const jailOffCold = await measure('off', 0, NO_SPARE_ROUNDS);
@@ -69,6 +88,7 @@ console.log(
     ['jail on, from the pool', formatSummary(jailOn)],
     ['jail off, from the pool', formatSummary(jailOff)],
     ['jail off, no spare (kernel boot)', formatSummary(jailOffCold)],
+    ['new sessions alternating Python and JavaScript, pool of 2 (jail as detected)', formatSummary(alternating)],
   ]),
 );
 console.log(`target (jail off, from the pool): p50 ≤ 50 ms: ${jailOff.p50 <= 50 ? 'met' : 'missed'}`);

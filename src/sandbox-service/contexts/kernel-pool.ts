@@ -3,9 +3,14 @@
  *
  * A kernel is bound to its workspace when it starts (bubblewrap mounts are fixed
  * then), so spares belong to a session's space, or to a fresh space of their own
- * (FRESH_SPACE) that the next new session takes over with the kernel. After a take,
- * spares of the same kind are topped up again. At most `size` spares exist in total;
- * making room for the kind now in use stops the spares of others, oldest first.
+ * (FRESH_SPACE) that the next new session takes over with the kernel. At most `size`
+ * spares exist in total. A take that finds a spare is replaced by one of the same kind,
+ * into the slot it freed. A take that finds none starts one spare of its kind: into a free
+ * slot, and for a new session also in place of the oldest spare of another kind. It used to
+ * fill its kind up to `size`, stopping every other spare: new sessions alternating between
+ * Python and JavaScript then never found one (each take stopped the spares the next needed),
+ * and a session's second JavaScript context stopped the fresh Python spares any new session
+ * could take, for Deno spares only that session could.
  */
 import type { Language } from '../../protocol/sandbox-api.ts';
 import type { RunningKernel } from '../kernels/running-kernel.ts';
@@ -54,9 +59,12 @@ export class KernelPool<T extends { kernel: RunningKernel }> {
   /** Delayed refills by pool key. */
   readonly #refills = new Map<string, NodeJS.Timeout>();
 
-  constructor(size: number, hooks: PoolHooks<T>) {
+  readonly #refillDelayMs: number;
+
+  constructor(size: number, hooks: PoolHooks<T>, { refillDelayMs = REFILL_DELAY_MS }: { refillDelayMs?: number } = {}) {
     this.#size = size;
     this.#hooks = hooks;
+    this.#refillDelayMs = refillDelayMs;
   }
 
   /** A ready kernel for the space: a spare when there is a live one, else a fresh start. Refills behind itself. */
@@ -74,7 +82,7 @@ export class KernelPool<T extends { kernel: RunningKernel }> {
     }
     this.#hooks.taken?.(taken !== undefined);
     if (taken) this.#fillLater(key, space, language);
-    else this.fill(space, language);
+    else this.#makeRoomFor(key, space, language);
     return taken ?? this.#hooks.start(space, language);
   }
 
@@ -107,31 +115,38 @@ export class KernelPool<T extends { kernel: RunningKernel }> {
     await Promise.all(dropped.map((spare) => this.#discard(spare)));
   }
 
-  /**
-   * Tops the session's spares up to the pool size (so a burst of creations finds them
-   * ready), stopping the oldest spares of other sessions to make room.
-   */
+  /** Starts spares of the kind into the pool's free slots (at the sandbox's start: all of them). */
   fill(space: string, language: Language): void {
     if (this.#closed || this.#size === 0) return;
     const key = poolKey(space, language);
     clearTimeout(this.#refills.get(key));
     this.#refills.delete(key);
-    while (this.#spares.filter((spare) => spare.key === key).length < this.#size) {
-      if (this.#spares.length >= this.#size) {
-        const oldest = this.#spares.findIndex((spare) => spare.key !== key);
-        if (oldest < 0) break;
-        this.#discard(this.#spares.splice(oldest, 1)[0]!);
-      }
-      const item = this.#hooks.start(space, language);
-      const spare: Spare<T> = { key, space, item };
-      item.then(
-        (ready) => {
-          spare.ready = ready;
-        },
-        () => {}, // a failed spare is dropped when taken
-      );
-      this.#spares.push(spare);
+    while (this.#spares.length < this.#size) this.#startSpare(key, space, language);
+  }
+
+  /** After a take that found no spare of its kind: one, in a free slot or, for a new session, in place of another kind's oldest. */
+  #makeRoomFor(key: string, space: string, language: Language): void {
+    if (this.#closed || this.#size === 0) return;
+    if (this.#spares.length >= this.#size) {
+      // A named session's spare serves that session only: it never displaces one any new session could take.
+      if (space !== FRESH_SPACE) return;
+      const oldest = this.#spares.findIndex((spare) => spare.key !== key);
+      if (oldest < 0) return;
+      this.#discard(this.#spares.splice(oldest, 1)[0]!);
     }
+    this.#startSpare(key, space, language);
+  }
+
+  #startSpare(key: string, space: string, language: Language): void {
+    const item = this.#hooks.start(space, language);
+    const spare: Spare<T> = { key, space, item };
+    item.then(
+      (ready) => {
+        spare.ready = ready;
+      },
+      () => {}, // a failed spare is dropped when taken
+    );
+    this.#spares.push(spare);
   }
 
   async close(): Promise<void> {
@@ -149,7 +164,7 @@ export class KernelPool<T extends { kernel: RunningKernel }> {
     const timer = setTimeout(() => {
       this.#refills.delete(key);
       this.fill(space, language);
-    }, REFILL_DELAY_MS);
+    }, this.#refillDelayMs);
     timer.unref();
     this.#refills.set(key, timer);
   }
