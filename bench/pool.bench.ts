@@ -46,13 +46,19 @@ async function newContextToFirstResult(url: string, session: string, language = 
  */
 const REFILL_WAIT_MS = 4000;
 
-async function measure(jail: 'on' | 'off', poolSize: number, rounds: number): Promise<Summary> {
+/** A new session per round, each creating a context of `languageOf(round)`; `jail` undefined: as detected. */
+async function measure(
+  jail: 'on' | 'off' | undefined,
+  poolSize: number,
+  rounds: number,
+  languageOf: (round: number) => string = () => 'python',
+): Promise<Summary> {
   const sandbox = await startSandbox({ host: '127.0.0.1', port: 0, poolSize, jail }, { log: () => {} });
   try {
     const samples: number[] = [];
     for (let i = 0; i < rounds; i++) {
       if (poolSize > 0) await delay(REFILL_WAIT_MS);
-      samples.push(await newContextToFirstResult(sandbox.url, `bench-pool-${jail}-${poolSize}-${i}`));
+      samples.push(await newContextToFirstResult(sandbox.url, `bench-pool-${jail ?? 'auto'}-${poolSize}-${i}`, languageOf(i)));
     }
     return summarize(samples);
   } finally {
@@ -60,25 +66,9 @@ async function measure(jail: 'on' | 'off', poolSize: number, rounds: number): Pr
   }
 }
 
-/**
- * New sessions alternating between Python and JavaScript, the default pool of 2: each round's
- * language is the one the round before did not use, so the pool must keep a spare of each.
- */
-async function measureAlternating(rounds: number): Promise<Summary> {
-  const sandbox = await startSandbox({ host: '127.0.0.1', port: 0, poolSize: 2 }, { log: () => {} });
-  try {
-    const samples: number[] = [];
-    for (let i = 0; i < rounds; i++) {
-      await delay(REFILL_WAIT_MS);
-      samples.push(await newContextToFirstResult(sandbox.url, `bench-pool-mixed-${i}`, i % 2 === 0 ? 'python' : 'javascript'));
-    }
-    return summarize(samples);
-  } finally {
-    await sandbox.close();
-  }
-}
-
-const alternating = await measureAlternating(ROUNDS - 1);
+// New sessions alternating between Python and JavaScript, the default pool of 2: each round's
+// language is the one the round before did not use, so the pool must keep a spare of each.
+const alternating = await measure(undefined, 2, ROUNDS - 1, (round) => (round % 2 === 0 ? 'python' : 'javascript'));
 const jailOn = await measure('on', 1, ROUNDS);
 const jailOff = await measure('off', 1, ROUNDS);
 const jailOffCold = await measure('off', 0, NO_SPARE_ROUNDS);
