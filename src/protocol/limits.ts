@@ -13,3 +13,12 @@ export const MAX_RUN_TIMEOUT_SECONDS = 3600;
 
 /** The largest request body either HTTP face takes by default, bytes (MCP_MAX_BODY_BYTES, SANDBOX_MAX_BODY_BYTES). */
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+/**
+ * How long a context's creation may take, seconds, from the request to a kernel that answers:
+ * the sandbox refuses past it, with what it waited for, and undoes the context once its start
+ * ends. The MCP side waits a margin longer for that answer (its client.ts), so an agent hears
+ * the sandbox's reason, not that the sandbox fell silent. A Python or R kernel on a busy
+ * machine needs its 30 s; with the margin it stays under the 60 s a 1.x MCP client waits.
+ */
+export const CONTEXT_START_TIMEOUT_SECONDS = 30;

@@ -428,6 +428,8 @@ export const REFUSAL_CODES = {
   internal: 500,
   /** the sandbox is shutting down, or a session's file worker ended */
   unavailable: 503,
+  /** a context did not start within CONTEXT_START_TIMEOUT_SECONDS (limits.ts); the message says so */
+  start_timeout: 504,
   /** the workspace's disk limit is reached */
   workspace_full: 507,
 } as const;

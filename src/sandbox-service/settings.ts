@@ -15,7 +15,12 @@ import { isLoopbackHost } from '../shared/local-request.ts';
 import { DEFAULT_SESSION_HEADER, SessionHeaderName } from '../protocol/sandbox-api.ts';
 import { describeIssues } from '../shared/zod-issues.ts';
 import { hostKeyOf, parsePatternList, parsePatterns } from './egress/host-patterns.ts';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_RUN_TIMEOUT_SECONDS, MAX_RUN_TIMEOUT_SECONDS } from '../protocol/limits.ts';
+import {
+  CONTEXT_START_TIMEOUT_SECONDS,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_RUN_TIMEOUT_SECONDS,
+  MAX_RUN_TIMEOUT_SECONDS,
+} from '../protocol/limits.ts';
 
 const positiveInt = z.number().int().positive();
 
@@ -147,6 +152,8 @@ export const SandboxOptions = z
     maxSessionRuns: positiveInt.default(16),
     /** MiB of code runs waiting for their context may hold, in all sessions; one session at most half. */
     queuedCodeMb: positiveInt.default(64),
+    /** How long a context's creation may take, seconds (no variable: the MCP side waits for the same figure). */
+    contextStartTimeoutSeconds: z.number().positive().default(CONTEXT_START_TIMEOUT_SECONDS),
     /** A context unused this long is removed; 0 = never. */
     idleTimeoutSeconds: nonNegativeInt.default(1800),
     /** Pre-started kernels kept ready, in total, for the most recently active sessions; 0 = none. */

@@ -234,7 +234,11 @@ describe('the sandbox image under a container engine, as FC runs it (stand-ins f
 
       const context = async (language: string) => {
         const created = await call(client, 'create_context', { language });
-        assert.notEqual(created.isError, true, textOf(created));
+        // A creation that fails says why from inside the container too (its log's last lines).
+        if (created.isError)
+          assert.fail(
+            `${textOf(created)}\n--- the container's log, last lines:\n${(await container.logs()).split('\n').slice(-30).join('\n')}`,
+          );
         return structured<{ context_id: string }>(created).context_id;
       };
       const runCode = async (args: Record<string, unknown>) => structured<RunOutput>(await call(client, 'run_code', args));

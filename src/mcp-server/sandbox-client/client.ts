@@ -36,7 +36,7 @@ import {
 import { Refusal } from '../refusal.ts';
 import { toSandboxRefusal } from './errors.ts';
 import { collectExecution, type Execution, type ExecutionEventListener } from './execution.ts';
-import { DEFAULT_RUN_TIMEOUT_SECONDS } from '../../protocol/limits.ts';
+import { CONTEXT_START_TIMEOUT_SECONDS, DEFAULT_RUN_TIMEOUT_SECONDS } from '../../protocol/limits.ts';
 
 export type { Execution, ExecutionEventListener } from './execution.ts';
 
@@ -129,6 +129,9 @@ export interface SandboxClient {
 /** Slack on top of the sandbox's own run timeout before this side gives up on the stream. */
 const EXECUTE_GRACE_MS = 15_000;
 
+/** Slack on top of the sandbox's deadline for a creation, for its refusal to arrive. */
+const CREATE_GRACE_MS = 10_000;
+
 /**
  * The MCP side's client of a sandbox service (or any sandbox speaking its protocol): every
  * call names the sandbox session it belongs to, which goes in `sessionHeader`; refusals
@@ -142,6 +145,8 @@ const EXECUTE_GRACE_MS = 15_000;
 export function createSandboxClient(options: SandboxClientOptions): SandboxClient {
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const requestTimeout = options.requestTimeoutMs ?? 15_000;
+  // Past the sandbox's own deadline, which answers with its reason: never cut short by requestTimeout.
+  const createTimeout = CONTEXT_START_TIMEOUT_SECONDS * 1000 + CREATE_GRACE_MS;
   const http: KyInstance = ky.create({
     prefixUrl: baseUrl,
     timeout: requestTimeout,
@@ -214,7 +219,11 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
 
     createContext(session, request) {
       return call('create context', async () =>
-        Context.parse(await http.post('contexts', withSession(session, { json: request, retry: 0 })).json()),
+        Context.parse(
+          await http
+            .post('contexts', withSession(session, { json: request, retry: 0, timeout: Math.max(requestTimeout, createTimeout) }))
+            .json(),
+        ),
       );
     },
 

@@ -349,20 +349,52 @@ export class ContextRegistry {
     const hadSpace = this.#spaces.has(session);
     const release = this.#reserve(session, params.quota);
     if (params.quota) this.#tenants.set(session, params.quota.session_prefix);
-    const creation = this.#create(session, { ...params, cwd }, policy, release, id);
+    const creation = (async () => {
+      let failed = false;
+      try {
+        return await this.#create(session, { ...params, cwd }, policy, release, id);
+      } catch (error) {
+        failed = true;
+        throw error;
+      } finally {
+        release();
+        // A failed first creation leaves the session's fresh space without contexts: it goes too
+        // (a space opened for files before keeps them, and ends when idle).
+        if (failed && !hadSpace) await this.#endIfEmpty(session);
+      }
+    })();
     this.#creating.add(creation);
-    let failed = false;
+    void creation.then(
+      () => this.#creating.delete(creation),
+      () => this.#creating.delete(creation),
+    );
+    return this.#withinDeadline(session, params.language, creation);
+  }
+
+  /**
+   * The creation, or past CONTEXT_START_TIMEOUT_SECONDS a refusal that says so: its caller
+   * hears why rather than its own timeout. The start goes on (a kernel half up cannot be
+   * stopped cleanly), still counted against the limits, and its context is deleted as soon
+   * as it is up: nobody holds its id.
+   */
+  async #withinDeadline(session: string, language: Language, creation: Promise<CodeContext>): Promise<CodeContext> {
+    const seconds = this.#options.contextStartTimeoutSeconds;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        void creation.then((context) => this.delete(session, context.id)).catch(() => {});
+        reject(
+          new Refusal(
+            'start_timeout',
+            `the ${language} context did not start within ${seconds} s (the sandbox is busy, or its kernel hangs); it is undone, try again`,
+          ),
+        );
+      }, seconds * 1000);
+    });
     try {
-      return await creation;
-    } catch (error) {
-      failed = true;
-      throw error;
+      return await Promise.race([creation, late]);
     } finally {
-      this.#creating.delete(creation);
-      release();
-      // A failed first creation leaves the session's fresh space without contexts: it goes too
-      // (a space opened for files before keeps them, and ends when idle).
-      if (failed && !hadSpace) await this.#endIfEmpty(session);
+      clearTimeout(timer);
     }
   }
 
