@@ -13,37 +13,19 @@
  * the instance frozen and thawed, a kernel death; with the jail on, its seccomp filter.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { eventually } from '../support/eventually.ts';
 import { type FcDeployment, startFcDeployment } from '../support/fc-deployment.ts';
 import { renderServerlessYaml } from '../support/fc-render-yaml.ts';
 import { call, ROOT, structured, textOf } from '../support/mcp-harness.ts';
-import { freePort } from '../support/processes.ts';
+import { type Container, containerCli, IMAGE, startContainer } from '../support/sandbox-container.ts';
 
-const run = promisify(execFile);
 const ROLE = { accessKeyId: 'STS.image-role-key', accessKeySecret: 'image-role-secret', securityToken: 'image-role-token' };
 const ACCOUNT_ID = '1234567890123456';
 const AUTH_TOKEN = 'image-test-mcp-token';
 const SANDBOX_API_TOKEN = 'image-test-sandbox-token-0123456789';
 const CONTEXT_SECRET = 'image-test-context-secret-32chars';
-const IMAGE = 'localhost/fc-code-interpreter-sandbox:latest';
-
-interface Engine {
-  engine: string;
-  env: Record<string, string>;
-  runArgs: string[];
-}
-
-/** The engine `npm run image` builds with, and what its calls need (CONTAINERS_CONF for podman here). */
-const engine = JSON.parse(
-  execFileSync(process.execPath, [join(ROOT, 'scripts/image.mjs'), '--print-engine'], { encoding: 'utf8' }),
-) as Engine;
-const engineEnv = { ...process.env, ...engine.env };
-const containerCli = (args: string[]) => run(engine.engine, args, { env: engineEnv, maxBuffer: 16 * 1024 * 1024 });
 
 type RunOutput = {
   stdout: string;
@@ -51,60 +33,6 @@ type RunOutput = {
   results: { is_main_result: boolean; text?: string }[];
   error: { name: string; value: string } | null;
 };
-
-interface Container {
-  name: string;
-  url: string;
-  /** From `run` until /health answered 200. */
-  healthAfterMs: number;
-  logs(): Promise<string>;
-  stop(): Promise<void>;
-}
-
-/** Starts the image as FC would: its env, FC's variables, FC's port (published on loopback); waits for /health. */
-async function startContainer(env: Record<string, string>, port: number, extraArgs: string[]): Promise<Container> {
-  const hostPort = await freePort();
-  const name = `fc-sandbox-image-test-${process.pid}-${hostPort}`;
-  const envArgs = Object.entries(env).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
-  const started = performance.now();
-  await containerCli([
-    'run',
-    '-d',
-    '--rm',
-    ...engine.runArgs,
-    ...extraArgs,
-    '--name',
-    name,
-    '-p',
-    `127.0.0.1:${hostPort}:${port}`,
-    ...envArgs,
-    IMAGE,
-  ]);
-  const url = `http://127.0.0.1:${hostPort}`;
-  // Stopped first, then removed: `rm -f` racing the --rm cleanup has left CNI's DNAT rule for the host
-  // port behind, and a later listener on that loopback port then got EHOSTUNREACH (to a gone container).
-  const stop = async () => {
-    await containerCli(['stop', '-t', '5', name]).catch(() => {});
-    await containerCli(['rm', '-f', '-t', '5', name]).catch(() => {});
-  };
-  const healthy = await eventually(async () => {
-    try {
-      return (await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) })).status === 200;
-    } catch {
-      return false;
-    }
-  }, 60_000);
-  const logs = async () => {
-    const { stdout, stderr } = await containerCli(['logs', name]).catch(() => ({ stdout: '', stderr: '' }));
-    return stdout + stderr;
-  };
-  if (!healthy) {
-    const output = await logs();
-    await stop();
-    throw new Error(`the container never answered /health:\n${output}`);
-  }
-  return { name, url, healthAfterMs: performance.now() - started, logs, stop };
-}
 
 const MODES = [
   {
