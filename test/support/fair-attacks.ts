@@ -213,13 +213,15 @@ export const ATTACKS: Attack[] = [
     },
   },
   {
-    name: 'wait_run on 4 MiB of output',
+    // The review's 4 MiB is the output cap itself: with each event's cost counted a run that
+    // prints it is stopped at the cap, and ends before wait_run can be asked (0 bursts until 2026-12-07).
+    name: 'wait_run on 3.5 MiB of output',
     finding: '8',
     context: 'python',
     async prepare(target, context) {
       const started = await aliceCalls(target, 'run_code', {
         context_id: context,
-        code: 'import sys, time\nsys.stdout.write("z" * (4 * 1024 * 1024))\nsys.stdout.flush()\ntime.sleep(600)',
+        code: 'import sys, time\nsys.stdout.write("z" * (7 * 512 * 1024))\nsys.stdout.flush()\ntime.sleep(600)',
         wait_seconds: 1,
       });
       return (started.structured?.run_id as string | undefined) ?? `no run: ${started.status} ${started.text}`;
