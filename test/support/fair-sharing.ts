@@ -20,7 +20,8 @@ export { ALICE, ATTACKS, type Attack, type AttackReport } from './fair-attacks.t
 export const BOB = 'bob-fair-token-0123456789ab';
 
 export interface FairStack {
-  mcp: McpProcess;
+  /** The server bob and alice reach. */
+  mcp: Pick<McpProcess, 'url' | 'stderr'>;
   bob: Client;
   /** Bob's context, where his trivial run_code runs. */
   bobContext: string;
@@ -30,25 +31,43 @@ export interface FairStack {
 /** The local main with its own sandbox service (no SANDBOX_URL) and tenants alice and bob. */
 export async function startFairStack(env: Record<string, string> = {}): Promise<FairStack> {
   const mcp = await startMcp({
-    MCP_AUTH_TOKEN: `alice:${ALICE},bob:${BOB}`,
+    MCP_AUTH_TOKEN: FAIR_AUTH_TOKEN,
     SANDBOX_PORT: '0',
     MCP_FETCH_ALLOW_HOSTS: '127.0.0.1',
     LOG_LEVEL: 'warn',
     ...env,
   });
+  return fairStackOn(mcp, () => mcp.stop());
+}
+
+/** MCP_AUTH_TOKEN for a server of the two tenants. */
+export const FAIR_AUTH_TOKEN = `alice:${ALICE},bob:${BOB}`;
+
+/**
+ * Bob, connected to a running MCP server of the two tenants (FAIR_AUTH_TOKEN; write_file may
+ * fetch from 127.0.0.1), with his context made; `stop` stops the server.
+ */
+export async function fairStackOn(mcp: FairStack['mcp'], stop: () => Promise<void>): Promise<FairStack> {
   const bob = await connect(mcp.url, { authorization: `Bearer ${BOB}` });
-  await bob.listTools();
-  const created = await call(bob, 'create_context');
-  const bobContext = (created.structuredContent as { context_id: string }).context_id;
-  return {
-    mcp,
-    bob,
-    bobContext,
-    async close() {
-      await bob.close().catch(() => {});
-      await mcp.stop();
-    },
-  };
+  try {
+    await bob.listTools();
+    const created = await call(bob, 'create_context');
+    if (created.isError) throw new Error(`bob's context: ${textOf(created)}`);
+    const bobContext = (created.structuredContent as { context_id: string }).context_id;
+    return {
+      mcp,
+      bob,
+      bobContext,
+      async close() {
+        await bob.close().catch(() => {});
+        await stop();
+      },
+    };
+  } catch (error) {
+    await bob.close().catch(() => {});
+    await stop();
+    throw error;
+  }
 }
 
 /** One trivial run_code of bob's: its time in ms, or the error it ended with. */

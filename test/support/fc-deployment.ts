@@ -31,6 +31,12 @@ export interface FcDeploymentOptions {
    * here, with the token; the image test passes its container's URL instead.
    */
   sandbox?: { url: string; close(): Promise<void> };
+  /**
+   * A trigger gateway stand-in started by the caller (e.g. in its own process, routing each
+   * session to an instance: fc-trigger-process.ts), which the deployment uses and closes;
+   * default one in this process in front of `sandbox`.
+   */
+  gateway?: FcTriggerStandIn;
   /** Variables added to the function's environment (over s.yaml's). */
   environment?: Record<string, string>;
 }
@@ -70,7 +76,7 @@ export async function startFcDeployment(options: FcDeploymentOptions): Promise<F
     cleanups.push(() => rm(codeDir, { recursive: true, force: true }));
     const sandbox = options.sandbox ?? (await startTestSandbox());
     cleanups.push(() => sandbox.close());
-    const gateway = await startFcTriggerStandIn({ credentials: options.role, upstream: sandbox.url });
+    const gateway = options.gateway ?? (await startFcTriggerStandIn({ credentials: options.role, upstream: sandbox.url }));
     cleanups.push(() => gateway.close());
     const api = await startFcOpenApiStandIn({ credentials: options.role, functions: [sandboxFunction.functionName] });
     cleanups.push(() => api.close());

@@ -4,7 +4,7 @@
  * documents for HTTP triggers, answers 401/403 as FC does when it fails, and
  * otherwise proxies the request (streaming both ways) to the function's server.
  */
-import { createServer, request as httpRequest } from 'node:http';
+import { createServer, type IncomingMessage, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApiError, verifyAcs3Signature, type StandInCredentials } from './fc-openapi-stand-in.ts';
 
@@ -17,8 +17,22 @@ export interface FcTriggerStandIn {
   close(): Promise<void>;
 }
 
-export async function startFcTriggerStandIn(options: { credentials: StandInCredentials; upstream: string }): Promise<FcTriggerStandIn> {
-  const upstream = new URL(options.upstream);
+export interface FcTriggerStandInOptions {
+  credentials: StandInCredentials;
+  /**
+   * The function's server; or, as FC routes a session to its own instance, the instance that
+   * holds the session a request names (its affinity header's value).
+   */
+  upstream: string | { sessionHeader: string; instanceOf(session: string | undefined): string };
+}
+
+export async function startFcTriggerStandIn(options: FcTriggerStandInOptions): Promise<FcTriggerStandIn> {
+  const route = options.upstream;
+  const upstreamOf = (req: IncomingMessage) => {
+    if (typeof route === 'string') return new URL(route);
+    const session = req.headers[route.sessionHeader.toLowerCase()];
+    return new URL(route.instanceOf(Array.isArray(session) ? session[0] : session));
+  };
   const state: FcTriggerStandIn = { url: '', refused: [], passed: 0, close: async () => {} };
   const server = createServer((req, res) => {
     const [rawPath = '', rawQuery = ''] = (req.url ?? '').split('?');
@@ -33,6 +47,7 @@ export async function startFcTriggerStandIn(options: { credentials: StandInCrede
       return;
     }
     state.passed++;
+    const upstream = upstreamOf(req);
     const headers = { ...req.headers, host: upstream.host };
     const forward = httpRequest(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
