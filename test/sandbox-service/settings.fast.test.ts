@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../../src/mcp-server/config.ts';
 import { ConfigError } from '../../src/shared/cli.ts';
+import { CONTEXT_START_TIMEOUT_SECONDS } from '../../src/protocol/limits.ts';
 import {
   SandboxOptionsError,
   parseSandboxEnv,
@@ -89,6 +90,8 @@ describe('parseSandboxEnv', () => {
         maxQueuedRuns: 2,
         maxSessionRuns: 6,
         queuedCodeMb: 12,
+        // No variable: the MCP side waits for the same figure (protocol/limits.ts).
+        contextStartTimeoutSeconds: CONTEXT_START_TIMEOUT_SECONDS,
         idleTimeoutSeconds: 0,
         poolSize: 0,
         workspaceRoot: '/srv/ws',
