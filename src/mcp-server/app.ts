@@ -42,7 +42,7 @@ import type { McpTelemetry } from './telemetry/types.ts';
 export interface AppDeps {
   config: Pick<Config, 'path' | 'host' | 'authTokens' | 'maxBodyBytes' | 'transport' | 'maxRequestsPerTenant'> &
     ToolSettings &
-    Partial<Pick<Config, 'oauth'>>;
+    Partial<Pick<Config, 'oauth' | 'refusalDelayMs'>>;
   /** Where sandbox sessions come from, per request (FC: credentials arrive with the request). */
   sessions: SandboxSessionsFactory;
   /** The sandbox client for one request (FC may authorize with the request's credentials). */
@@ -160,7 +160,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   );
   if (deps.telemetry) app.use(path, deps.telemetry.markArrival);
   // Each tenant's requests in progress in this process (MCP_MAX_REQUESTS_PER_TENANT), on every guarded path.
-  const requests = createTenantRequests(config.maxRequestsPerTenant);
+  const requests = createTenantRequests(config.maxRequestsPerTenant, { refusalDelayMs: config.refusalDelayMs });
   const tooManyRequests = limitTenantRequests(requests, (tenant, max) => errors.tooManyRequests(tenant.id, max));
   // Each tenant's large requests one at a time (large-bodies.ts): their bytes cost every tenant's event loop.
   const inTurn = takeLargeBodiesInTurn(createLargeBodyLanes(), config.maxBodyBytes, (tenant) =>

@@ -19,6 +19,7 @@ import type { FcSessionsSettings } from './sessions/types.ts';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_RUN_TIMEOUT_SECONDS, MAX_RUN_TIMEOUT_SECONDS } from '../protocol/limits.ts';
 import { DEFAULT_SESSION_ID } from './context-ids/context-id.ts';
 import { DEFAULT_DEADLINE_MS, DEFAULT_MIN_BYTES_PER_SECOND } from './net/public-fetch-defaults.ts';
+import { REFUSAL_DELAY_MS } from './http/tenant-requests.ts';
 
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
@@ -70,6 +71,8 @@ export const McpEnv = SandboxEnv.extend({
   MCP_MAX_REQUESTS_PER_TENANT: envNumber
     .pipe(z.number().int().nonnegative().default(DEFAULT_MAX_REQUESTS_PER_TENANT))
     .meta({ flag: 'max-requests-per-tenant' }),
+  /** How long a refusal past MCP_MAX_REQUESTS_PER_TENANT waits before it is answered (tenant-requests.ts). */
+  MCP_REFUSAL_DELAY_MS: envNumber.pipe(z.number().int().nonnegative().max(10_000).default(REFUSAL_DELAY_MS)),
   /** How long a request's headers and body may take to arrive (slow-body clients hold a connection). */
   MCP_BODY_TIMEOUT_SECONDS: envNumber
     .pipe(z.number().positive().max(3600).default(DEFAULT_BODY_TIMEOUT_SECONDS))
@@ -202,6 +205,8 @@ export interface Config {
   maxTextBytes: number;
   /** MCP_MAX_REQUESTS_PER_TENANT: one tenant's requests in progress at once in this process; past it 429; 0 = no cap. */
   maxRequestsPerTenant: number;
+  /** MCP_REFUSAL_DELAY_MS: how long a refusal past it waits before it is answered, so that a client retrying at once does not flood the process; 0 = none. */
+  refusalDelayMs: number;
   /** MCP_BODY_TIMEOUT_SECONDS: the time a request's headers and body may take to arrive; past it 408 and the connection closes. */
   bodyTimeoutSeconds: number;
   /** MCP_MAX_CONNECTIONS: open connections kept at once; past it the oldest idle one is closed for the newcomer; 0 = no cap. */
@@ -385,6 +390,7 @@ export function loadConfig(env: Env, argv: readonly string[] = [], options: Load
     allowUnauthenticated: e.MCP_ALLOW_UNAUTHENTICATED,
     maxBodyBytes: e.MCP_MAX_BODY_BYTES,
     maxRequestsPerTenant: e.MCP_MAX_REQUESTS_PER_TENANT,
+    refusalDelayMs: e.MCP_REFUSAL_DELAY_MS,
     bodyTimeoutSeconds: e.MCP_BODY_TIMEOUT_SECONDS,
     maxConnections: e.MCP_MAX_CONNECTIONS,
     runTimeoutSeconds: e.RUN_TIMEOUT_SECONDS,
