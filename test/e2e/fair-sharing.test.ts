@@ -44,13 +44,13 @@ test(`bob's trivial run_code under every attack of alice's at once: no error (${
   assert.deepEqual(attacked.errors.slice(0, 3), [], `bob's errors under attack (${attacked.errors.length} of ${attacked.samples.length})`);
 });
 
-// Not met reliably yet: on 2 cores bob's p99 under all attacks at once was ×1.8 to ×3.6 his idle
-// one on 2026-12-07 05:00-06:10 (1000 runs each, 20 runs: most ×2.0-×2.5, four ×2.9-×3.6), since a
-// busy tenant's cpu group sits beside the server's processes; ×2.9 to ×3.9 before, in turns
-// with the same harness. In the day's five CI runs: ×1.32, ×3.66, ×2.77, ×2.42, ×3.87. Kept as a todo so that the figure is printed on every run and the day it
-// holds shows; `npm run bench -- fair-sharing` gives each attack's ratio.
+// Not met reliably yet. On 2 cores bob's p99 under all attacks at once was ×1.2, ×1.8, ×2.7 and
+// ×1.7 his idle one on 2026-12-07 12:00-12:50 with refusals held (MCP_REFUSAL_DELAY_MS, 250 ms),
+// against ×2.2, ×4.5, ×3.2 and ×3.7 with them answered at once, in turns (1000 runs each; the
+// wait_run attack runs again since then). Kept as a todo so that the figure is printed on every
+// run and the day it holds shows; `npm run bench -- fair-sharing` gives each attack's ratio.
 test('under every attack at once, p99 within 3× idle', {
-  todo: 'fair sharing on 2 cores is not met reliably yet (×1.3 to ×3.9 on 2026-12-07, 1000 runs, alice at nice 19 in her own process)',
+  todo: 'fair sharing on 2 cores is not met reliably yet (×1.2 to ×2.7 in four runs on 2026-12-07, 1000 runs, alice at nice 19 in her own process)',
 }, () => {
   assert.ok(p99, 'the first test measured no p99');
   assert.ok(p99.attacked <= 3 * p99.idle, `p99 under attack ${p99.attacked.toFixed(1)} ms, over 3× idle ${p99.idle.toFixed(1)} ms`);
