@@ -54,11 +54,14 @@ before(async () => {
     FC_ACCOUNT_ID: ACCOUNT_ID,
     FC_INSTANCE_ID: instance,
   });
-  const [bobs, alices] = await Promise.all([
+  const started = await Promise.allSettled([
     startContainer(environment('c-fair-bob'), port, []),
     startContainer(environment('c-fair-alice'), port, ['--cpu-shares', '2']),
   ]);
-  containers.push(bobs!, alices!);
+  // One that started is stopped in after() even when the other failed.
+  for (const result of started) if (result.status === 'fulfilled') containers.push(result.value);
+  for (const result of started) if (result.status === 'rejected') throw result.reason;
+  const [bobs, alices] = containers;
   // FC's gateway runs on FC's machines: here in a process of its own, so that what it carries
   // for alice (her floods, her 4 MB bodies) does not share an event loop with bob's client.
   // Every session reaches bob's instance until his context is made; then his sessions, which
@@ -68,6 +71,7 @@ before(async () => {
     sessionHeader: (sandboxFunction.sessionAffinityConfig as { affinityHeaderFieldName: string }).affinityHeaderFieldName,
     routes: { byPrefix: [], otherwise: bobs!.url },
   });
+  // The deployment closes the gateway; until it has it, a failure here must.
   const fc = await startFcDeployment({
     contextSecret: CONTEXT_SECRET,
     authToken: FAIR_AUTH_TOKEN,
@@ -78,6 +82,9 @@ before(async () => {
     environment: { MCP_FETCH_ALLOW_HOSTS: '127.0.0.1' },
     sandbox: { url: bobs!.url, close: async () => {} },
     gateway,
+  }).catch(async (error: unknown) => {
+    await gateway.close();
+    throw error;
   });
   stack = await fairStackOn({ url: `http://127.0.0.1:${fc.port}/mcp`, stderr: fc.output }, () => fc.close());
   const [bobSession, ...others] = [...fc.api.sessions.keys()];
