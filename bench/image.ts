@@ -8,28 +8,19 @@
  * Run alone, after `npm run image`: `npx tsx bench/image.ts [executes]` (not a *.bench.ts:
  * `npm run bench` does not build images).
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { cpus, homedir, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { promisify } from 'node:util';
 import { readLines } from '../src/mcp-server/sandbox-client/execution.ts';
 import { parseExecutionEvent } from '../src/protocol/sandbox-api.ts';
 import { freePort } from '../test/support/processes.ts';
+import { containerCli as cli, engine, IMAGE } from '../test/support/sandbox-container.ts';
 import { sampleInTurns } from './lib/sample.ts';
 import { summarize } from './lib/stats.ts';
 import { formatMarkdownTable, formatMs } from './lib/table.ts';
 
-const ROOT = join(import.meta.dirname, '..');
-const IMAGE = 'localhost/fc-code-interpreter-sandbox:latest';
 const TOKEN = 'bench-image-sandbox-token-0123456789';
-const run = promisify(execFile);
-const engine = JSON.parse(execFileSync(process.execPath, [join(ROOT, 'scripts/image.mjs'), '--print-engine'], { encoding: 'utf8' })) as {
-  engine: string;
-  env: Record<string, string>;
-  runArgs: string[];
-};
-const cli = (args: string[]) => run(engine.engine, args, { env: { ...process.env, ...engine.env } });
 
 async function waitHealthy(url: string, started: number): Promise<number> {
   for (const deadline = started + 120_000; performance.now() < deadline; ) {

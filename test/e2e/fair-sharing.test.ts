@@ -8,8 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { percentile } from '../../bench/lib/stats.ts';
-import { ATTACKS, type FairStack, startFairStack, timeBob, underAttack } from '../support/fair-sharing.ts';
+import { type FairStack, measureFairness, startFairStack } from '../support/fair-sharing.ts';
 
 const RUNS = 1000;
 let stack: FairStack;
@@ -27,20 +26,9 @@ after(async () => {
 test(`bob's trivial run_code under every attack of alice's at once: no error (${RUNS} runs each)`, {
   timeout: 300_000,
 }, async (t) => {
-  await timeBob(stack, 10); // warm: the kernel, the connection
-  const idle = await timeBob(stack, RUNS);
-  assert.deepEqual(idle.errors, [], 'bob on the idle server');
-  const { result: attacked, reports } = await underAttack(stack, ATTACKS, () => timeBob(stack, RUNS, 120_000));
-  const idleP99 = percentile(idle.samples, 0.99);
-  const attackedP99 = percentile(attacked.samples, 0.99);
-  t.diagnostic(
-    `bob's run_code p50/p99: idle ${percentile(idle.samples, 0.5).toFixed(1)}/${idleP99.toFixed(1)} ms, under attack ${percentile(attacked.samples, 0.5).toFixed(1)}/${attackedP99.toFixed(1)} ms (×${(attackedP99 / idleP99).toFixed(2)})`,
-  );
-  for (const attack of ATTACKS) {
-    const report = reports.get(attack.name)!;
-    t.diagnostic(`finding ${attack.finding}, ${attack.name}: ${report.bursts} bursts; ${[...report.notes].slice(0, 4).join(' | ')}`);
-  }
-  p99 = { idle: idleP99, attacked: attackedP99 };
+  const measured = await measureFairness(stack, { runs: RUNS, attackedMs: 120_000, diagnostic: (line) => t.diagnostic(line) });
+  p99 = measured.p99;
+  const { attacked } = measured;
   assert.deepEqual(attacked.errors.slice(0, 3), [], `bob's errors under attack (${attacked.errors.length} of ${attacked.samples.length})`);
 });
 

@@ -19,7 +19,7 @@ import { eventually } from '../support/eventually.ts';
 import { type FcDeployment, startFcDeployment } from '../support/fc-deployment.ts';
 import { renderServerlessYaml } from '../support/fc-render-yaml.ts';
 import { call, ROOT, structured, textOf } from '../support/mcp-harness.ts';
-import { type Container, containerCli, IMAGE, startContainer } from '../support/sandbox-container.ts';
+import { type Container, containerCli, fcSandboxEnvironment, requireImage, startContainer } from '../support/sandbox-container.ts';
 
 const ROLE = { accessKeyId: 'STS.image-role-key', accessKeySecret: 'image-role-secret', securityToken: 'image-role-token' };
 const ACCOUNT_ID = '1234567890123456';
@@ -57,22 +57,15 @@ describe('the sandbox image under a container engine, as FC runs it (stand-ins f
   let sandboxFunction: Record<string, any>;
 
   before(async () => {
-    await containerCli(['image', 'inspect', IMAGE]).catch(() => {
-      throw new Error(`no ${IMAGE}: build it with \`npm run image\` (npm run test:image does)`);
-    });
+    await requireImage();
     const rendered = await renderServerlessYaml(ROOT, { CONTEXT_SECRET, MCP_AUTH_TOKEN: AUTH_TOKEN, SANDBOX_API_TOKEN });
     sandboxFunction = rendered.resources.sandbox!.props;
   });
 
-  /** What FC gives the sandbox function's container: s.yaml's environment and FC's variables. */
+  /** What FC gives the sandbox function's container, with the jail mode the case wants. */
   const fcEnvironment = (jail: string, instance: string) => ({
-    ...(sandboxFunction.environmentVariables as Record<string, string>),
+    ...fcSandboxEnvironment(sandboxFunction, ACCOUNT_ID, instance),
     SANDBOX_JAIL: jail,
-    FC_CUSTOM_LISTEN_PORT: String(sandboxFunction.customContainerConfig.port),
-    FC_FUNCTION_NAME: sandboxFunction.functionName,
-    FC_REGION: sandboxFunction.region,
-    FC_ACCOUNT_ID: ACCOUNT_ID,
-    FC_INSTANCE_ID: instance,
   });
 
   /** The container's sandbox runs a trivial execute. */

@@ -7,32 +7,22 @@
  * chart, a file, stop. And a server image started without a token refuses to serve, saying why.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { eventually } from '../support/eventually.ts';
 import { type ToolResult, useEveryPart } from '../support/every-part.ts';
 import { ROOT } from '../support/mcp-harness.ts';
 import { freePort } from '../support/processes.ts';
+import { containerCli, engine, requireImage } from '../support/sandbox-container.ts';
 
-const run = promisify(execFile);
 const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
 const SANDBOX_IMAGE = `localhost/fc-code-interpreter-sandbox:${version}`;
 const SERVER_IMAGE = `localhost/fc-code-interpreter-mcp:${version}`;
 const SANDBOX_API_TOKEN = 'server-image-test-sandbox-token-0123456789';
 const AUTH_TOKEN = 'server-image-test-mcp-token';
 const CONTEXT_SECRET = 'server-image-test-context-secret-32';
-
-/** The engine `npm run image` builds with, and what its calls need (CONTAINERS_CONF for podman here). */
-const engine = JSON.parse(execFileSync(process.execPath, [join(ROOT, 'scripts/image.mjs'), '--print-engine'], { encoding: 'utf8' })) as {
-  engine: string;
-  env: Record<string, string>;
-  runArgs: string[];
-};
-const containerCli = (args: string[]) => run(engine.engine, args, { env: { ...process.env, ...engine.env }, maxBuffer: 16 * 1024 * 1024 });
 
 const suffix = `${process.pid}`;
 const network = `fc-mcp-image-test-${suffix}`;
@@ -49,11 +39,7 @@ describe('the server image beside the sandbox image, two containers on one netwo
   let url: string;
 
   before(async () => {
-    for (const image of [SANDBOX_IMAGE, SERVER_IMAGE]) {
-      await containerCli(['image', 'inspect', image]).catch(() => {
-        throw new Error(`no ${image}: build both with \`npm run image -- sandbox server\` (npm run test:image does)`);
-      });
-    }
+    for (const image of [SANDBOX_IMAGE, SERVER_IMAGE]) await requireImage(image, 'build both with `npm run image -- sandbox server`');
     await containerCli(['network', 'create', network]);
     await containerCli([
       'run',

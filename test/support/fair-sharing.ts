@@ -8,12 +8,14 @@
  * the sandbox ends on its own (CPU loops under `timeout`) or with the stack. Loopback only.
  * Not a test file itself.
  */
+import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@modelcontextprotocol/client';
+import { percentile } from '../../bench/lib/stats.ts';
 import type { AttackerMessage } from './fair-attacker.ts';
-import { ALICE, type Attack, type AttackReport } from './fair-attacks.ts';
+import { ALICE, ATTACKS, type Attack, type AttackReport } from './fair-attacks.ts';
 import { call, connect, type McpProcess, startMcp, textOf } from './mcp-harness.ts';
 
 export { ALICE, ATTACKS, type Attack, type AttackReport } from './fair-attacks.ts';
@@ -98,6 +100,37 @@ export async function timeBob(
     if (error) errors.push(error);
   }
   return { samples, errors };
+}
+
+/** Bob's runs on the idle server and under every attack at once, with their p99s. */
+export interface FairMeasurement {
+  idle: { samples: number[]; errors: string[] };
+  attacked: { samples: number[]; errors: string[] };
+  p99: { idle: number; attacked: number };
+}
+
+/**
+ * What both fair-sharing tests measure: bob warmed up, then `runs` on the idle server (which
+ * must all answer), then `runs` (or as many as `attackedMs` allows) under every attack at once.
+ * `diagnostic` gets his p50/p99 both ways and each attack's report.
+ */
+export async function measureFairness(
+  stack: FairStack,
+  { runs, attackedMs, diagnostic }: { runs: number; attackedMs: number; diagnostic: (line: string) => void },
+): Promise<FairMeasurement> {
+  await timeBob(stack, 10); // warm: the kernel, the connections
+  const idle = await timeBob(stack, runs);
+  assert.deepEqual(idle.errors, [], 'bob on the idle server');
+  const { result: attacked, reports } = await underAttack(stack, ATTACKS, () => timeBob(stack, runs, attackedMs));
+  const p99 = { idle: percentile(idle.samples, 0.99), attacked: percentile(attacked.samples, 0.99) };
+  diagnostic(
+    `bob's run_code p50/p99: idle ${percentile(idle.samples, 0.5).toFixed(1)}/${p99.idle.toFixed(1)} ms, under attack ${percentile(attacked.samples, 0.5).toFixed(1)}/${p99.attacked.toFixed(1)} ms (×${(p99.attacked / p99.idle).toFixed(2)})`,
+  );
+  for (const attack of ATTACKS) {
+    const report = reports.get(attack.name)!;
+    diagnostic(`finding ${attack.finding}, ${attack.name}: ${report.bursts} bursts; ${[...report.notes].slice(0, 4).join(' | ')}`);
+  }
+  return { idle, attacked, p99 };
 }
 
 const ATTACKER = new URL('./fair-attacker.ts', import.meta.url);

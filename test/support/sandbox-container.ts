@@ -13,18 +13,37 @@ import { freePort } from './processes.ts';
 const run = promisify(execFile);
 export const IMAGE = 'localhost/fc-code-interpreter-sandbox:latest';
 
-interface Engine {
+export interface Engine {
   engine: string;
   env: Record<string, string>;
   runArgs: string[];
 }
 
 /** The engine `npm run image` builds with, and what its calls need (CONTAINERS_CONF for podman here). */
-const engine = JSON.parse(
+export const engine = JSON.parse(
   execFileSync(process.execPath, [join(ROOT, 'scripts/image.mjs'), '--print-engine'], { encoding: 'utf8' }),
 ) as Engine;
 const engineEnv = { ...process.env, ...engine.env };
 export const containerCli = (args: string[]) => run(engine.engine, args, { env: engineEnv, maxBuffer: 16 * 1024 * 1024 });
+
+/** Throws, saying how to build it (`how`), unless `image` is there. */
+export async function requireImage(image = IMAGE, how = 'build it with `npm run image`'): Promise<void> {
+  await containerCli(['image', 'inspect', image]).catch(() => {
+    throw new Error(`no ${image}: ${how} (npm run test:image does)`);
+  });
+}
+
+/** What FC gives the sandbox function's container: s.yaml's environment for it (rendered) and FC's variables. */
+export function fcSandboxEnvironment(sandboxFunction: Record<string, any>, accountId: string, instance: string): Record<string, string> {
+  return {
+    ...(sandboxFunction.environmentVariables as Record<string, string>),
+    FC_CUSTOM_LISTEN_PORT: String(sandboxFunction.customContainerConfig.port),
+    FC_FUNCTION_NAME: sandboxFunction.functionName,
+    FC_REGION: sandboxFunction.region,
+    FC_ACCOUNT_ID: accountId,
+    FC_INSTANCE_ID: instance,
+  };
+}
 
 export interface Container {
   name: string;
