@@ -146,7 +146,7 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const requestTimeout = options.requestTimeoutMs ?? 15_000;
   // Past the sandbox's own deadline, which answers with its reason: never cut short by requestTimeout.
-  const createTimeout = CONTEXT_START_TIMEOUT_SECONDS * 1000 + CREATE_GRACE_MS;
+  const createTimeout = Math.max(requestTimeout, CONTEXT_START_TIMEOUT_SECONDS * 1000 + CREATE_GRACE_MS);
   const http: KyInstance = ky.create({
     prefixUrl: baseUrl,
     timeout: requestTimeout,
@@ -219,11 +219,7 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
 
     createContext(session, request) {
       return call('create context', async () =>
-        Context.parse(
-          await http
-            .post('contexts', withSession(session, { json: request, retry: 0, timeout: Math.max(requestTimeout, createTimeout) }))
-            .json(),
-        ),
+        Context.parse(await http.post('contexts', withSession(session, { json: request, retry: 0, timeout: createTimeout })).json()),
       );
     },
 
