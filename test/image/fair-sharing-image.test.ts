@@ -7,11 +7,14 @@
  * alice's another, the gateway stand-in routing by the affinity header as FC does.
  *
  * Stand-in for FC's separate instances: on this host both containers share two cores with the
- * bundle and both clients, which FC's instances never do. Alice's container runs at the
- * engine's least CPU weight (`--cpu-shares 2`), so that her instance's loops take what is left
- * over, as on hardware of their own; what her attacks cost the shared MCP function is measured
- * as it is. Sessions sharing one container are not fair (×7.31, docs/limits.md): that is why
- * s.yaml keeps one per instance.
+ * bundle and both clients, which FC's instances never do. Alice's container runs in a cgroup of
+ * its own at the top of the CPU hierarchy that gets only the CPU nothing else wants (`cpu.idle`,
+ * ../support/background-cgroup.ts), so that her instance's loops take what is left over, as on
+ * hardware of their own; what her attacks cost the shared MCP function is measured as it is.
+ * Where that group cannot be made (not root, no `cpu.idle`), her container runs at the engine's
+ * least CPU weight (`--cpu-shares 2`) alone, which orders it only against bob's container, and
+ * the 3× check is skipped, saying why. Sessions sharing one container are not fair (×7.31,
+ * docs/limits.md): that is why s.yaml keeps one per instance.
  *
  * Alice runs every attack of the security review at once (test/support/fair-attacks.ts, from a
  * process of her own at nice 19); bob's trivial run_code keeps answering, with no error, at a
@@ -24,6 +27,7 @@ import { startFcTriggerProcess } from '../support/fc-trigger-process.ts';
 import { renderServerlessYaml } from '../support/fc-render-yaml.ts';
 import { FAIR_AUTH_TOKEN, type FairStack, fairStackOn, measureFairness } from '../support/fair-sharing.ts';
 import { ROOT } from '../support/mcp-harness.ts';
+import { backgroundCgroup } from '../support/background-cgroup.ts';
 import { type Container, fcSandboxEnvironment, requireImage, startContainer } from '../support/sandbox-container.ts';
 
 const RUNS = 1000;
@@ -34,6 +38,10 @@ const CONTEXT_SECRET = 'fair-image-context-secret-32chars';
 
 let stack: FairStack;
 const containers: Container[] = [];
+let removeBackground = async () => {};
+/** How alice's instance is kept off bob's CPU, for the test's diagnostics. */
+let aliceCpu = '';
+const IN_BACKGROUND = 'in an idle cgroup of its own';
 /** Bob's p99, idle and under attack, from the first test; the second holds them to the target. */
 let p99: { idle: number; attacked: number } | undefined;
 
@@ -44,9 +52,15 @@ before(async () => {
   const port = sandboxFunction.customContainerConfig.port as number;
   // The jail as the runtime allows: off under podman's masked /proc.
   const environment = (instance: string) => fcSandboxEnvironment(sandboxFunction, ACCOUNT_ID, instance);
+  const background = await backgroundCgroup(`fc-fair-idle-${process.pid}`);
+  if ('unavailable' in background) aliceCpu = `at the least CPU weight only (${background.unavailable})`;
+  else {
+    aliceCpu = IN_BACKGROUND;
+    removeBackground = background.remove;
+  }
   const started = await Promise.allSettled([
     startContainer(environment('c-fair-bob'), port, []),
-    startContainer(environment('c-fair-alice'), port, ['--cpu-shares', '2']),
+    startContainer(environment('c-fair-alice'), port, ['--cpu-shares', '2', ...('runArgs' in background ? background.runArgs : [])]),
   ]);
   // One that started is stopped in after() even when the other failed.
   for (const result of started) if (result.status === 'fulfilled') containers.push(result.value);
@@ -85,11 +99,13 @@ before(async () => {
 after(async () => {
   await stack?.close();
   await Promise.all(containers.map((container) => container.stop()));
+  await removeBackground();
 });
 
-test(`in the image as deployed, bob's trivial run_code under every attack of alice's at once: no error (${RUNS} runs each; her instance at the engine's least CPU weight, standing in for FC's own)`, {
+test(`in the image as deployed, bob's trivial run_code under every attack of alice's at once: no error (${RUNS} runs each; her instance in the CPU's background, standing in for FC's own)`, {
   timeout: 400_000,
 }, async (t) => {
+  t.diagnostic(`alice's container: ${aliceCpu}`);
   const { attacked, p99: measured } = await measureFairness(stack, {
     runs: RUNS,
     attackedMs: 180_000,
@@ -100,13 +116,13 @@ test(`in the image as deployed, bob's trivial run_code under every attack of ali
   p99 = measured;
 });
 
-// Not met reliably yet, as in `npm start` (test/e2e/fair-sharing.test.ts): ×2.65, ×3.32, ×2.32,
-// ×2.96, ×3.31, ×2.86 and, with refusals held, ×3.80, ×4.33, ×4.14, ×4.71 on 2026-12-07 (the
-// last three in .ci/run or right after it). Kept as a todo so that the
-// figure is printed on every run.
-test('in the image as deployed, under every attack at once, p99 within 3× idle', {
-  todo: 'not met on 2 cores yet (×2.3 to ×4.7 on 2026-12-07, 1000 runs)',
-}, () => {
+// ×1.58 to ×1.80 in five runs with alice's container in the background (2026-12-07). Before,
+// at the least CPU weight only, ×2.3 to ×4.7: her instance's CPU loops took 37% of the host
+// through podman's parent group (../support/background-cgroup.ts), which FC's separate instances
+// never do. What her attacks cost the shared MCP function is what remains.
+test('in the image as deployed, under every attack at once, p99 within 3× idle', (t) => {
+  // Without the group, alice's instance takes bob's CPU as no FC instance can: nothing to hold the function to.
+  if (aliceCpu !== IN_BACKGROUND) return t.skip(`alice's container ${aliceCpu}: no stand-in for FC's separate instances here`);
   assert.ok(p99, 'the first test measured no p99');
   assert.ok(p99.attacked <= 3 * p99.idle, `p99 under attack ${p99.attacked.toFixed(1)} ms, over 3× idle ${p99.idle.toFixed(1)} ms`);
 });

@@ -15,7 +15,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { eventually } from '../support/eventually.ts';
 import { type FcDeployment, startFcDeployment } from '../support/fc-deployment.ts';
 import { renderServerlessYaml } from '../support/fc-render-yaml.ts';
 import { call, ROOT, structured, textOf } from '../support/mcp-harness.ts';
