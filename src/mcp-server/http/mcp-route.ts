@@ -21,6 +21,7 @@ import { oversizedBatch, oversizedBatchText } from './batch-limit.ts';
 import { errors } from './errors.ts';
 import { createPrecomputedAnswers } from './precomputed-answers.ts';
 import { startRequestLog, type RequestLog } from './request-log.ts';
+import { yieldIfLarge } from '../../shared/yield-to-loop.ts';
 
 export interface McpRouteDeps {
   maxBodyBytes: number;
@@ -112,7 +113,10 @@ export function createMcpRoute(deps: McpRouteDeps): Hono<Env> {
         log.method = 'batch';
         return log.finish(tooLong);
       }
+      // Decoding, parsing and what follows, each in a task of its own for a large body.
+      await yieldIfLarge(text.length);
       body = JSON.parse(text);
+      await yieldIfLarge(text.length);
     } catch (error) {
       return log.finish(errors.parse(`the body is not JSON (${error instanceof Error ? error.message : String(error)})`));
     }

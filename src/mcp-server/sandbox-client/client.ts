@@ -37,6 +37,7 @@ import { Refusal } from '../refusal.ts';
 import { toSandboxRefusal } from './errors.ts';
 import { collectExecution, type Execution, type ExecutionEventListener } from './execution.ts';
 import { CONTEXT_START_TIMEOUT_SECONDS, DEFAULT_RUN_TIMEOUT_SECONDS } from '../../protocol/limits.ts';
+import { yieldIfLarge } from '../../shared/yield-to-loop.ts';
 
 export type { Execution, ExecutionEventListener } from './execution.ts';
 
@@ -170,6 +171,13 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
     headers: { ...(extra.headers as Record<string, string> | undefined), [options.sessionHeader]: session, [EXISTING_SESSION_HEADER]: '1' },
   });
 
+  /** A body that may be large (code, a file's content): encoded here, then sent in a task of its own (yield-to-loop.ts). */
+  const withJsonBody = async (session: string, value: unknown, extra: KyOptions): Promise<KyOptions> => {
+    const body = JSON.stringify(value);
+    await yieldIfLarge(body.length);
+    return withSession(session, { ...extra, body, headers: { 'content-type': 'application/json' } });
+  };
+
   async function call<T>(what: string, run: () => Promise<T>): Promise<T> {
     try {
       return await run();
@@ -255,7 +263,7 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
       return call('run code', async () => {
         const response = await http.post(
           'execute',
-          withSession(session, { json: request, retry: 0, timeout: runTimeoutMs + EXECUTE_GRACE_MS, signal }),
+          await withJsonBody(session, request, { retry: 0, timeout: runTimeoutMs + EXECUTE_GRACE_MS, signal }),
         );
         if (!response.body) throw new Refusal('sandbox_protocol', 'run code: the sandbox sent no output stream');
         const execution = await collectExecution(response.body, executeOptions.onEvent);
@@ -309,7 +317,7 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
 
     writeFile(session, request) {
       return fileCall('write file', request.path, async () =>
-        WrittenFile.parse(await http.post(FILE_ROUTES.files.slice(1), withSession(session, { json: request, retry: 0 })).json()),
+        WrittenFile.parse(await http.post(FILE_ROUTES.files.slice(1), await withJsonBody(session, request, { retry: 0 })).json()),
       );
     },
 

@@ -41,6 +41,7 @@ import { SessionCommands } from '../contexts/session-commands.ts';
 import { watchWorkspace } from '../files/workspace-changes.ts';
 import type { SandboxOptions } from '../settings.ts';
 import type { SandboxTelemetry } from '../telemetry/types.ts';
+import { yieldIfLarge } from '../../shared/yield-to-loop.ts';
 
 const NDJSON_HEADERS = {
   'Content-Type': 'application/x-ndjson; charset=utf-8',
@@ -269,11 +270,14 @@ async function parseBody<S extends z.ZodType>(c: HonoContext, schema: S): Promis
   const text = await c.req.text();
   let raw: unknown = {};
   if (text.trim() !== '') {
+    // Decoding, parsing and what follows, each in a task of its own for a large body (yield-to-loop.ts).
+    await yieldIfLarge(text.length);
     try {
       raw = JSON.parse(text);
     } catch {
       throw new Refusal('invalid_request', 'request body is not valid JSON');
     }
+    await yieldIfLarge(text.length);
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw new Refusal('invalid_request', `invalid request: ${describeIssues(parsed.error, 'body')}`);
