@@ -32,13 +32,15 @@ test(`bob's trivial run_code under every attack of alice's at once: no error (${
   assert.deepEqual(attacked.errors.slice(0, 3), [], `bob's errors under attack (${attacked.errors.length} of ${attacked.samples.length})`);
 });
 
-// Not met reliably yet. On 2 cores bob's p99 under all attacks at once was ×1.2, ×1.8, ×2.7 and
-// ×1.7 his idle one on 2026-12-07 12:00-12:50 with refusals held (MCP_REFUSAL_DELAY_MS, 250 ms),
-// against ×2.2, ×4.5, ×3.2 and ×3.7 with them answered at once, in turns (1000 runs each; the
-// wait_run attack runs again since then). Kept as a todo so that the figure is printed on every
-// run and the day it holds shows; `npm run bench -- fair-sharing` gives each attack's ratio.
+// Not met reliably yet. On 2 cores bob's p99 under all attacks at once was within 3× his idle
+// one in every run since refusals are held (MCP_REFUSAL_DELAY_MS): ×1.2 to ×2.75 in fourteen
+// runs on 2026-12-07, of 1000 runs each; with a large request's steps in turns of their own
+// (src/shared/yield-to-loop.ts) ×1.62 to ×2.84 in seven. The tail is that close to the target,
+// and one CI run over it would block a landing: kept as a todo so that the figure is printed on
+// every run; `npm run bench -- fair-sharing` gives each attack's ratio. The image line
+// (test/image/fair-sharing-image.test.ts), where the tenants' sandboxes are apart, asserts it.
 test('under every attack at once, p99 within 3× idle', {
-  todo: 'fair sharing on 2 cores is not met reliably yet (×1.2 to ×2.7 in four runs on 2026-12-07, 1000 runs, alice at nice 19 in her own process)',
+  todo: 'fair sharing on 2 cores is not met reliably yet (×1.6 to ×2.84 in seven runs on 2026-12-07, 1000 runs, alice at nice 19 in her own process)',
 }, () => {
   assert.ok(p99, 'the first test measured no p99');
   assert.ok(p99.attacked <= 3 * p99.idle, `p99 under attack ${p99.attacked.toFixed(1)} ms, over 3× idle ${p99.idle.toFixed(1)} ms`);
