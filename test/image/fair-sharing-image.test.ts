@@ -11,10 +11,11 @@
  * its own at the top of the CPU hierarchy that gets only the CPU nothing else wants (`cpu.idle`,
  * ../support/background-cgroup.ts), so that her instance's loops take what is left over, as on
  * hardware of their own; what her attacks cost the shared MCP function is measured as it is.
- * Where that group cannot be made (not root, no `cpu.idle`), her container runs at the engine's
- * least CPU weight (`--cpu-shares 2`) alone, which orders it only against bob's container, and
- * the 3× check is skipped, saying why. Sessions sharing one container are not fair (×7.31,
- * docs/limits.md): that is why s.yaml keeps one per instance.
+ * Where that group cannot be made (not root, no `cpu.idle`, an engine that makes cgroups through
+ * systemd), her container runs at the engine's least CPU weight (`--cpu-shares 2`) alone, which
+ * orders it only against bob's container, and the 3× check is skipped, saying why. Sessions
+ * sharing one container are not fair (×7.31, docs/limits.md): that is why s.yaml keeps one per
+ * instance.
  *
  * Alice runs every attack of the security review at once (test/support/fair-attacks.ts, from a
  * process of her own at nice 19); bob's trivial run_code keeps answering, with no error, at a
@@ -28,7 +29,7 @@ import { renderServerlessYaml } from '../support/fc-render-yaml.ts';
 import { FAIR_AUTH_TOKEN, type FairStack, fairStackOn, measureFairness } from '../support/fair-sharing.ts';
 import { ROOT } from '../support/mcp-harness.ts';
 import { backgroundCgroup } from '../support/background-cgroup.ts';
-import { type Container, fcSandboxEnvironment, requireImage, startContainer } from '../support/sandbox-container.ts';
+import { type Container, cgroupManager, fcSandboxEnvironment, requireImage, startContainer } from '../support/sandbox-container.ts';
 
 const RUNS = 1000;
 const ROLE = { accessKeyId: 'STS.fair-role-key', accessKeySecret: 'fair-role-secret', securityToken: 'fair-role-token' };
@@ -52,7 +53,11 @@ before(async () => {
   const port = sandboxFunction.customContainerConfig.port as number;
   // The jail as the runtime allows: off under podman's masked /proc.
   const environment = (instance: string) => fcSandboxEnvironment(sandboxFunction, ACCOUNT_ID, instance);
-  const background = await backgroundCgroup(`fc-fair-idle-${process.pid}`);
+  const manager = await cgroupManager();
+  const background =
+    manager === 'cgroupfs'
+      ? await backgroundCgroup(`fc-fair-idle-${process.pid}`)
+      : { unavailable: `the engine's cgroup manager is ${manager}, which takes a slice as a parent, not a group of ours` };
   if ('unavailable' in background) aliceCpu = `at the least CPU weight only (${background.unavailable})`;
   else {
     aliceCpu = IN_BACKGROUND;

@@ -26,8 +26,8 @@ export interface BackgroundCgroup {
 }
 
 /**
- * Makes the group, or says why it cannot (no `cpu.idle` before Linux 5.15, not root, cgroup v2
- * delegated by systemd where the engine takes only slices as parents).
+ * Makes the group, or says why it cannot (no `cpu.idle` before Linux 5.15, not root). For an
+ * engine that makes cgroups itself (`cgroupfs`; under systemd it takes only slices as parents).
  */
 export async function backgroundCgroup(name: string): Promise<BackgroundCgroup | { unavailable: string }> {
   // cgroup v1 keeps the CPU controller in a hierarchy of its own; v2 has one.

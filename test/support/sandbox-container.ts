@@ -33,6 +33,16 @@ export async function requireImage(image = IMAGE, how = 'build it with `npm run 
   });
 }
 
+/**
+ * How the engine makes containers' cgroups: `cgroupfs` takes any group as a parent
+ * (`--cgroup-parent /name`); `systemd` only a slice.
+ */
+export async function cgroupManager(): Promise<string> {
+  const format = engine.engine === 'docker' ? '{{.CgroupDriver}}' : '{{.Host.CgroupManager}}';
+  const info = await containerCli(['info', '--format', format]).catch(() => ({ stdout: 'unknown' }));
+  return info.stdout.trim() || 'unknown';
+}
+
 /** What FC gives the sandbox function's container: s.yaml's environment for it (rendered) and FC's variables. */
 export function fcSandboxEnvironment(sandboxFunction: Record<string, any>, accountId: string, instance: string): Record<string, string> {
   return {
