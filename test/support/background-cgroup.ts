@@ -11,10 +11,9 @@
  * MCP function and the gateway: 17.6 CPU-seconds of 48 with `--cpu-shares 2` alone, 7.0 of 36
  * in this group (2026-12-07, bench/README.md).
  */
-import type { Dirent } from 'node:fs';
-import { access, mkdir, readdir, rmdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { removeGroupTree } from '../../src/sandbox-service/limits/kernel-cgroup.ts';
 
 const ROOT = '/sys/fs/cgroup';
 
@@ -38,7 +37,7 @@ export async function backgroundCgroup(name: string): Promise<BackgroundCgroup |
     await mkdir(cpuDir, { recursive: true });
     await writeFile(join(cpuDir, 'cpu.idle'), '1');
   } catch (error) {
-    await removeTree(cpuDir).catch(() => {});
+    await removeGroupTree(cpuDir).catch(() => {});
     return { unavailable: `cannot make ${cpuDir} idle: ${(error as Error).message}` };
   }
   return {
@@ -46,31 +45,9 @@ export async function backgroundCgroup(name: string): Promise<BackgroundCgroup |
     async remove() {
       // The engine made the group in every v1 hierarchy it uses; remove it from each.
       const dirs = v1 ? (await readdir(ROOT)).map((hierarchy) => join(ROOT, hierarchy, name)) : [cpuDir];
-      for (const dir of dirs) await removeTree(dir);
+      for (const dir of dirs) await removeGroupTree(dir);
     },
   };
-}
-
-/** rmdir, innermost first: a cgroup's files go with it, and it must hold no process (one exiting may take a moment). */
-async function removeTree(dir: string): Promise<void> {
-  let entries: Dirent[];
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return;
-    throw error;
-  }
-  for (const entry of entries) if (entry.isDirectory()) await removeTree(join(dir, entry.name));
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await rmdir(dir);
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      if ((error as NodeJS.ErrnoException).code !== 'EBUSY' || attempt >= 50) throw error;
-      await sleep(100);
-    }
-  }
 }
 
 async function exists(path: string): Promise<boolean> {
