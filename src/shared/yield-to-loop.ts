@@ -8,7 +8,10 @@
  */
 import { setImmediate } from 'node:timers/promises';
 
-/** From this size (UTF-16 units of a JSON text) a step is worth a task of its own: the large-body lane's threshold. */
+/**
+ * From this size (UTF-16 units of a JSON text) a step is worth a task of its own: the same 256 KiB
+ * as the MCP side's large-body lane (`LARGE_BODY_BYTES`, which counts bytes, in large-bodies.ts).
+ */
 export const LARGE_TEXT_CHARS = 256 * 1024;
 
 /**

@@ -175,7 +175,11 @@ export function createSandboxClient(options: SandboxClientOptions): SandboxClien
   const withJsonBody = async (session: string, value: unknown, extra: KyOptions): Promise<KyOptions> => {
     const body = JSON.stringify(value);
     await yieldIfLarge(body.length);
-    return withSession(session, { ...extra, body, headers: { 'content-type': 'application/json' } });
+    return withSession(session, {
+      ...extra,
+      body,
+      headers: { ...(extra.headers as Record<string, string> | undefined), 'content-type': 'application/json' },
+    });
   };
 
   async function call<T>(what: string, run: () => Promise<T>): Promise<T> {
