@@ -33,9 +33,9 @@ export const DEFAULT_EGRESS_ALLOW: readonly string[] = ['pypi.org', 'files.pytho
 /** Host patterns, comma-separated (a variable's text) or as a list; an issue is named by its option (or variable) as any other. */
 const hostPatterns = z.union([z.string(), z.array(z.string())]).transform((value, ctx) => {
   try {
-    return typeof value === 'string' ? parsePatternList(value, 'patterns') : parsePatterns(value, 'patterns');
+    return typeof value === 'string' ? parsePatternList(value) : parsePatterns(value);
   } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message.replace('patterns: ', '') });
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
     return z.NEVER;
   }
 });

@@ -218,7 +218,7 @@ test('an error about a secret variable does not repeat its value', () => {
   assert.throws(
     () => parseSandboxEnv({ SANDBOX_EGRESS_ALLOW: 'pypi.org,https://evil.com/' }),
     (error: unknown) =>
-      error instanceof SandboxOptionsError && /SANDBOX_EGRESS_ALLOW: .*"https:\/\/evil\.com\/" is not a host pattern/.test(error.message),
+      error instanceof SandboxOptionsError && /SANDBOX_EGRESS_ALLOW: "https:\/\/evil\.com\/" is not a host pattern/.test(error.message),
   );
 });
 

@@ -29,19 +29,25 @@ export class HostPatternError extends Error {
 
 export const PATTERN_RULE = 'a host name or IP address, "*.domain" or "*", without scheme, port or path';
 
-/** Normalises every pattern (duplicates dropped), or throws HostPatternError naming the first that is none. */
-export function parsePatterns(patterns: readonly string[], where: string): string[] {
+/**
+ * Normalises every pattern (duplicates dropped), or throws HostPatternError naming the first that
+ * is none, after `where` when given (a schema that reports the path itself gives none).
+ */
+export function parsePatterns(patterns: readonly string[], where?: string): string[] {
   const parsed: string[] = [];
   for (const text of patterns) {
     const pattern = normalizePattern(text);
-    if (!pattern) throw new HostPatternError(`${where}: "${text.trim()}" is not a host pattern (${PATTERN_RULE})`);
+    if (!pattern) {
+      const reason = `"${text.trim()}" is not a host pattern (${PATTERN_RULE})`;
+      throw new HostPatternError(where === undefined ? reason : `${where}: ${reason}`);
+    }
     if (!parsed.includes(pattern)) parsed.push(pattern);
   }
   return parsed;
 }
 
 /** A comma-separated list of patterns, as the variables hold them (blank entries skipped). */
-export function parsePatternList(value: string | undefined, variable: string): string[] {
+export function parsePatternList(value: string | undefined, variable?: string): string[] {
   const entries = (value ?? '').split(',').filter((entry) => entry.trim() !== '');
   return parsePatterns(entries, variable);
 }
