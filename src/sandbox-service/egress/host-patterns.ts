@@ -46,10 +46,10 @@ export function parsePatterns(patterns: readonly string[], where?: string): stri
   return parsed;
 }
 
-/** A comma-separated list of patterns, as the variables hold them (blank entries skipped). */
-export function parsePatternList(value: string | undefined, variable?: string): string[] {
-  const entries = (value ?? '').split(',').filter((entry) => entry.trim() !== '');
-  return parsePatterns(entries, variable);
+/** A comma-separated list of patterns, as the variables hold them (blank entries skipped); errors name no variable (the schema does). */
+export function parsePatternList(value: string): string[] {
+  const entries = value.split(',').filter((entry) => entry.trim() !== '');
+  return parsePatterns(entries);
 }
 
 /** The host as patterns compare it; undefined for no host. */
