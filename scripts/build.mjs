@@ -14,7 +14,7 @@
  * Prints the size of every file and of what FC loads at start.
  */
 import { build } from 'esbuild';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -23,6 +23,13 @@ import { copyBundleAssets } from './build/bundle-assets.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist');
+/**
+ * Where a build writes first: beside dist/ (the same depth, so the source maps' relative paths
+ * hold), one per build. Its files then go into dist/ one rename each, so whatever reads dist/
+ * meanwhile (a test that runs the bundle or packs it while another builds it: `npm test` runs
+ * two files at a time) finds every file whole, the last build's or this one's.
+ */
+const staging = join(root, `.dist-${process.pid}`);
 
 // Bundled CommonJS dependencies call require() for Node's built-ins; an ESM bundle has none.
 const requireShim = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
@@ -81,9 +88,19 @@ const zodEnglishOnly = {
 const FORBIDDEN_IN_FC = [/(^|\/)src\/sandbox-service\//, /node_modules\/zeromq\//, /node_modules\/deno\//, /node_modules\/@deno\//];
 
 async function main() {
-  await rm(outdir, { recursive: true, force: true });
-  await mkdir(outdir, { recursive: true });
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  try {
+    const fc = await buildInto(staging);
+    await moveInto(staging, outdir);
+    await report(fc.metafile);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
 
+/** Both bundles and what they read beside them, into `outdir`; the FC build's result. */
+async function buildInto(outdir) {
   const fc = await build({
     ...common,
     entryPoints: { fc: 'handlers/fc.ts' },
@@ -114,8 +131,21 @@ async function main() {
 
   // dist/ is what FC runs from (/code/dist): .js files there are ES modules whatever surrounds them.
   await writeFile(join(outdir, 'package.json'), `${JSON.stringify({ type: 'module', private: true }, null, 2)}\n`);
+  return fc;
+}
 
-  await report(fc.metafile);
+/**
+ * Every file of `from` into `to` by a rename (atomic: a reader gets the old file or the new one,
+ * never a part), then away with what `to` held that `from` did not (an older build's chunks).
+ */
+async function moveInto(from, to) {
+  const files = (await listFiles(from)).map((file) => relative(from, file));
+  for (const file of files) {
+    await mkdir(dirname(join(to, file)), { recursive: true });
+    await rename(join(from, file), join(to, file));
+  }
+  const built = new Set(files);
+  for (const file of await listFiles(to)) if (!built.has(relative(to, file))) await rm(file, { force: true });
 }
 
 async function listFiles(dir) {
@@ -134,7 +164,9 @@ async function report(fcMetafile) {
     const gz = file.endsWith('.js') ? gzipSync(readFileSync(file)).length : undefined;
     rows.push({ file: relative(root, file), size, gz });
   }
-  // What node reads at start: the entry and the chunks it imports statically.
+  // What node reads at start: the entry and the chunks it imports statically (the metafile names
+  // them where they were built, in staging).
+  const built = relative(root, staging);
   const outputs = fcMetafile.outputs;
   const atStart = new Set();
   const visit = (path) => {
@@ -142,7 +174,8 @@ async function report(fcMetafile) {
     atStart.add(path);
     for (const imp of outputs[path]?.imports ?? []) if (imp.kind === 'import-statement') visit(imp.path);
   };
-  visit('dist/fc.js');
+  visit(`${built}/fc.js`);
+  for (const path of [...atStart]) if (path.startsWith(`${built}/`)) atStart.add(`dist/${path.slice(built.length + 1)}`);
   const jsOf = (filter) => rows.filter((r) => r.file.endsWith('.js') && filter(r.file));
   const sum = (list, key) => list.reduce((n, r) => n + (r[key] ?? 0), 0);
   const fcAll = jsOf((f) => f === 'dist/fc.js' || f.startsWith('dist/chunks/'));
