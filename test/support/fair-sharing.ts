@@ -173,7 +173,8 @@ export async function underAttack<T>(
     await sleep(warmUpMs);
     const result = await work();
     attacker.send({ type: 'stop' });
-    const done = await Promise.race([next(), sleep(cleanUpMs + 10_000).then(() => undefined)]);
+    // Unref'd: once the reports are in, the bound must not hold the process (a test file ended 36 s late).
+    const done = await Promise.race([next(), sleep(cleanUpMs + 10_000, undefined, { ref: false }).then(() => undefined)]);
     if (done?.type === 'reports') {
       for (const report of done.reports) reports.set(report.name, { bursts: report.bursts, notes: new Set(report.notes) });
     }
