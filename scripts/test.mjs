@@ -1,8 +1,10 @@
-// The test runner behind `npm test` and `npm run test:fast`. Plain .mjs, like ensure-system.mjs.
+// The test runner behind `npm test` and `npm run test:fast`. Plain .mjs, like ensure-system.mjs
+// (which may first have to install node_modules, tsx among them).
 //
 //   npm test                 what CI runs: the system check, biome ci, tsc, then every *.test.ts under
-//                            test/ one file at a time; the output ends with node's own closing lines
-//                            (`# tests N`, `# pass N`, `# fail N`), which CI counts.
+//                            test/, two files at a time, then the few that need the machine alone
+//                            (ALONE) one after another; the output ends with node's own closing
+//                            lines (`# tests N`, `# pass N`, `# fail N`) for all of them, which CI counts.
 //   npm test -- jail files   only the test files whose path holds one of the words (no lint, no tsc);
 //                            run `npm run setup` once first on a fresh machine
 //   npm run test:fast        the in-process tier, the files named *.fast.test.ts: no kernel, no sandbox
@@ -10,15 +12,36 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { run } from 'node:test';
+import { spec, tap } from 'node:test/reporters';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-const run = (command, args) => spawnSync(command, args, { stdio: 'inherit', cwd: root }).status ?? 1;
+const runCommand = (command, args) => spawnSync(command, args, { stdio: 'inherit', cwd: root }).status ?? 1;
 const must = (command, args) => {
-  const status = run(command, args);
+  const status = runCommand(command, args);
   if (status !== 0) process.exit(status);
 };
+
+/** Test files run two at a time: on 2 cores the suite took 1,280 s one at a time, about 850 s so. */
+const CONCURRENCY = 2;
+/**
+ * Files that need the machine to themselves, run one after another once the others are done,
+ * each for a reason another file beside it would break:
+ */
+const ALONE = new Map([
+  // Times tenant bob's p99, idle and under attack: a file beside it moves both.
+  ['e2e/fair-sharing.test.ts', 'measures latency'],
+  // A busy tenant's share of its CPU on an idle host (0.64 of 1 CPU with a file beside it).
+  ['sandbox-service/limits/limits.test.ts', 'measures CPU time'],
+  // E2B's client in debug mode reaches the sandbox at localhost:49999, whichever file starts it.
+  ['sandbox-service/http/e2b-client.test.ts', 'listens on port 49999'],
+  ['sandbox-service/http/e2b-parity.test.ts', 'listens on port 49999'],
+]);
+/** A test file that runs longer is stopped and fails (a hung file must not hold CI). */
+const FILE_TIMEOUT_MS = 300_000;
 
 // Tests live under test/ in folders that mirror src/ (test/image/ runs apart, in `npm run test:image`).
 const all = readdirSync(new URL('../test', import.meta.url), { recursive: true })
@@ -36,18 +59,74 @@ if (files.length === 0) {
   console.error(`no test file of test/ matches ${patterns.join(', ')}; the files are:\n  ${all.join('\n  ')}`);
   process.exit(1);
 }
+const missing = [...ALONE.keys()].filter((name) => !all.includes(name));
+if (missing.length > 0) {
+  console.error(`scripts/test.mjs: ALONE names files that are not under test/: ${missing.join(', ')}`);
+  process.exit(1);
+}
 
 if (!fast && patterns.length === 0) {
   must(process.execPath, ['scripts/ensure-system.mjs', '--test']);
   must(join(root, 'node_modules/.bin/biome'), ['ci', '.']);
   must(join(root, 'node_modules/.bin/tsc'), ['--noEmit']);
 }
-const status = run(process.execPath, [
-  '--import',
-  'tsx',
-  '--test',
-  '--test-concurrency=1',
-  '--test-timeout=120000',
-  ...files.map((name) => `test/${name}`),
-]);
-process.exit(status);
+
+// node:test starts each test file with this process's execArgv (Node 20's run() takes no execArgv
+// of its own); tsx can only be loaded once the system check has installed it.
+if (!process.execArgv.includes('tsx')) process.execArgv.push('--import', 'tsx');
+
+const paths = (names) => names.map((name) => join(root, 'test', name));
+const groups = [
+  { files: paths(files.filter((name) => !ALONE.has(name))), concurrency: CONCURRENCY },
+  { files: paths(files.filter((name) => ALONE.has(name))), concurrency: 1 },
+];
+
+/** The closing lines node's runner prints, in its order. */
+const SUMMARY = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo', 'duration_ms'];
+const SUMMARY_LINE = new RegExp(`^(${SUMMARY.join('|')}) ([\\d.]+)$`);
+const totals = Object.fromEntries(SUMMARY.map((name) => [name, 0]));
+
+/**
+ * The events of one node:test run per group, as if of one run: node's runner takes one
+ * concurrency for all its files, and the closing lines are counted once, for every file. Each
+ * run's own plan and closing lines are held back, its top-level tests numbered on from the last
+ * run's, and one plan and one set of closing lines end it all.
+ */
+async function* eventsOfAll() {
+  const started = performance.now();
+  let numbered = 0;
+  for (const group of groups) {
+    if (group.files.length === 0) continue;
+    const offset = numbered;
+    for await (const event of run({ files: group.files, concurrency: group.concurrency, timeout: FILE_TIMEOUT_MS })) {
+      const { type, data } = event;
+      if (data?.nesting === 0) {
+        if (type === 'test:plan') {
+          numbered += data.count;
+          continue;
+        }
+        const summary = type === 'test:diagnostic' ? SUMMARY_LINE.exec(data.message) : null;
+        if (summary) {
+          totals[summary[1]] += Number(summary[2]);
+          continue;
+        }
+        if (typeof data.testNumber === 'number') {
+          yield { type, data: { ...data, testNumber: data.testNumber + offset } };
+          continue;
+        }
+      }
+      yield event;
+    }
+  }
+  totals.duration_ms = performance.now() - started;
+  yield { type: 'test:plan', data: { nesting: 0, count: numbered } };
+  for (const name of SUMMARY) yield { type: 'test:diagnostic', data: { nesting: 0, message: `${name} ${totals[name]}` } };
+}
+
+// The reporter node's own `--test` picks: spec on a terminal, TAP otherwise (CI).
+const reporter = process.stdout.isTTY ? new spec() : tap;
+const output = Readable.from(eventsOfAll()).compose(reporter);
+output.pipe(process.stdout);
+output.on('end', () => {
+  process.exitCode = totals.fail > 0 || totals.cancelled > 0 ? 1 : 0;
+});
