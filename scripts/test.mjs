@@ -36,9 +36,6 @@ const ALONE = new Map([
   ['e2e/fair-sharing.test.ts', 'measures latency'],
   // A busy tenant's share of its CPU on an idle host (0.64 of 1 CPU with a file beside it).
   ['sandbox-service/limits/limits.test.ts', 'measures CPU time'],
-  // E2B's client in debug mode reaches the sandbox at localhost:49999, whichever file starts it.
-  ['sandbox-service/http/e2b-client.test.ts', 'listens on port 49999'],
-  ['sandbox-service/http/e2b-parity.test.ts', 'listens on port 49999'],
 ]);
 /** A test file that runs longer is stopped and fails (a hung file must not hold CI). */
 const FILE_TIMEOUT_MS = 300_000;

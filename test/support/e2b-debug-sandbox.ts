@@ -1,20 +1,20 @@
 /**
- * The sandbox service where E2B's official client looks in debug mode: it makes no cloud call
- * and sends code-interpreter requests to http://localhost:49999, so the sandbox listens there
- * for the file's tests. Registers the file's before/after; the client is ready in the tests.
+ * E2B's official client in debug mode (it makes no cloud call) against a sandbox service of the
+ * file's own. In debug mode the client sends code-interpreter requests to http://localhost:49999
+ * unless given a sandbox URL (its `sandboxUrl` option, E2B_SANDBOX_URL), so the sandbox listens
+ * on a free port and the client is told it: test files run side by side. Registers the file's
+ * before/after; the client is ready in the tests.
  */
 import { after, before } from 'node:test';
 import { Sandbox } from '@e2b/code-interpreter';
 import { startSandbox, type RunningSandbox } from '../../src/sandbox-service/index.ts';
 
-const E2B_DEBUG_PORT = 49999;
-
 export function useE2bDebugSandbox(): { readonly client: Sandbox } {
   let sandbox: RunningSandbox | undefined;
   let client: Sandbox | undefined;
   before(async () => {
-    sandbox = await startSandbox({ host: '127.0.0.1', port: E2B_DEBUG_PORT, poolSize: 1 });
-    client = await Sandbox.create({ debug: true });
+    sandbox = await startSandbox({ host: '127.0.0.1', port: 0, poolSize: 1 });
+    client = await Sandbox.create({ debug: true, sandboxUrl: sandbox.url });
   });
   after(async () => {
     await sandbox?.close();

@@ -1,7 +1,7 @@
 /**
  * E2B's official client, @e2b/code-interpreter, drives the sandbox service: proof
- * that the protocol matches. In debug mode the client makes no cloud call and sends
- * code-interpreter requests to http://localhost:49999, so the sandbox listens there.
+ * that the protocol matches. In debug mode the client makes no cloud call; it sends
+ * code-interpreter requests to the sandbox URL it is given (its `sandboxUrl` option).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

@@ -1,7 +1,6 @@
 /**
  * What E2B's own test suite (e2b-dev/code-interpreter, js/tests) expects of a sandbox, checked
- * with E2B's official client (@e2b/code-interpreter in debug mode, which talks to
- * http://localhost:49999) against the sandbox service with real kernels: one test per thing
+ * with E2B's official client (@e2b/code-interpreter in debug mode, given the sandbox's URL) against the sandbox service with real kernels: one test per thing
  * that suite found missing, written here in our own words.
  */
 import assert from 'node:assert/strict';
