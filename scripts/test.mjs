@@ -36,6 +36,9 @@ const ALONE = new Map([
   ['e2e/fair-sharing.test.ts', 'measures latency'],
   // A busy tenant's share of its CPU on an idle host (0.64 of 1 CPU with a file beside it).
   ['sandbox-service/limits/limits.test.ts', 'measures CPU time'],
+  // A kernel's 500,000 empty messages must be read as fast as they come to meet the event cap:
+  // beside another file the kernel reached its memory limit first (killed, 137) in one CI run.
+  ['sandbox-service/limits/shared-memory.test.ts', 'races a flooding kernel'],
 ]);
 /** A test file that runs longer is stopped and fails (a hung file must not hold CI). */
 const FILE_TIMEOUT_MS = 300_000;
