@@ -26,8 +26,8 @@ const outdir = join(root, 'dist');
 /**
  * Where a build writes first: beside dist/ (the same depth, so the source maps' relative paths
  * hold), one per build. Its files then go into dist/ one rename each, so whatever reads dist/
- * meanwhile (a test that runs the bundle or packs it while another builds it: `npm test` runs
- * two files at a time) finds every file whole, the last build's or this one's.
+ * meanwhile (a test that runs the bundle or packs it while another builds it, with `npm test`
+ * running files side by side) finds every file whole, the last build's or this one's.
  */
 const staging = join(root, `.dist-${process.pid}`);
 

@@ -3,8 +3,9 @@
 //
 //   npm test                 what CI runs: the system check, biome ci, tsc, then every *.test.ts under
 //                            test/ (TEST_CONCURRENCY files at a time, default 1), then the few that
-//                            need the machine alone (ALONE) one after another; the output ends with node's own closing
-//                            lines (`# tests N`, `# pass N`, `# fail N`) for all of them, which CI counts.
+//                            need the machine alone (ALONE) one after another; the output ends with
+//                            node's own closing lines (`# tests N`, `# pass N`, `# fail N`) for all
+//                            of them, which CI counts.
 //   npm test -- jail files   only the test files whose path holds one of the words (no lint, no tsc);
 //                            run `npm run setup` once first on a fresh machine
 //   npm run test:fast        the in-process tier, the files named *.fast.test.ts: no kernel, no sandbox
@@ -32,18 +33,22 @@ const must = (command, args) => {
  * 300 s after its last test. Until those are mended, CI runs one at a time.
  */
 const CONCURRENCY = Number(process.env.TEST_CONCURRENCY ?? 1);
+if (!Number.isInteger(CONCURRENCY) || CONCURRENCY < 1) {
+  console.error(`TEST_CONCURRENCY must be a whole number of test files at a time, 1 or more (got "${process.env.TEST_CONCURRENCY}")`);
+  process.exit(1);
+}
 /**
  * Files that need the machine to themselves, run one after another once the others are done,
  * each for a reason another file beside it would break:
  */
-const ALONE = new Map([
+const ALONE = new Set([
   // Times tenant bob's p99, idle and under attack: a file beside it moves both.
-  ['e2e/fair-sharing.test.ts', 'measures latency'],
+  'e2e/fair-sharing.test.ts',
   // A busy tenant's share of its CPU on an idle host (0.64 of 1 CPU with a file beside it).
-  ['sandbox-service/limits/limits.test.ts', 'measures CPU time'],
+  'sandbox-service/limits/limits.test.ts',
   // A kernel's 500,000 empty messages must be read as fast as they come to meet the event cap:
   // beside another file the kernel reached its memory limit first (killed, 137) in one CI run.
-  ['sandbox-service/limits/shared-memory.test.ts', 'races a flooding kernel'],
+  'sandbox-service/limits/shared-memory.test.ts',
 ]);
 /** A test file that runs longer is stopped and fails (a hung file must not hold CI). */
 const FILE_TIMEOUT_MS = 300_000;
@@ -64,7 +69,7 @@ if (files.length === 0) {
   console.error(`no test file of test/ matches ${patterns.join(', ')}; the files are:\n  ${all.join('\n  ')}`);
   process.exit(1);
 }
-const missing = [...ALONE.keys()].filter((name) => !all.includes(name));
+const missing = [...ALONE].filter((name) => !all.includes(name));
 if (missing.length > 0) {
   console.error(`scripts/test.mjs: ALONE names files that are not under test/: ${missing.join(', ')}`);
   process.exit(1);
