@@ -4,14 +4,14 @@
  * kernel process outlives DELETE or close().
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseExecutionEvent } from '../../../src/protocol/sandbox-api.ts';
 import { startSandbox, type RunningSandbox } from '../../../src/sandbox-service/index.ts';
 import { launchPythonKernel } from '../../../src/sandbox-service/kernels/python-kernel.ts';
 import { eventually } from '../../support/eventually.ts';
-import { commandLine, processesIn, sandboxNamespaces } from '../../support/processes.ts';
+import { commandLine, pidNamespace, processesIn, sandboxNamespaces } from '../../support/processes.ts';
 import { createContext, execute, request } from '../../support/sandbox-support.ts';
 
 const OUTPUT_LIMIT = 20_000;
@@ -30,6 +30,29 @@ after(async () => {
 
 function describeProcess(pid: number): string {
   return `${pid} ${commandLine(pid) || '(gone)'}`;
+}
+
+/**
+ * The pid namespaces of this sandbox's kernels: those whose /run/kernel is one of its run
+ * directories. Any other sandbox's kernels (the file's shared one refills its pool while a
+ * test runs; other test files run beside this one) are not this one's to check.
+ */
+function kernelNamespaces(of: RunningSandbox): Set<string> {
+  const runRoot = join(of.workspaceRoot, 'run');
+  const identity = (path: string) => {
+    const { dev, ino } = statSync(path);
+    return `${dev}:${ino}`;
+  };
+  const runDirs = new Set(existsSync(runRoot) ? readdirSync(runRoot).map((name) => identity(join(runRoot, name))) : []);
+  const namespaces = new Set<string>();
+  for (const pid of processesIn(sandboxNamespaces())) {
+    try {
+      if (runDirs.has(identity(`/proc/${pid}/root/run/kernel`))) namespaces.add(pidNamespace(pid)!);
+    } catch {
+      // gone meanwhile, or not a kernel's
+    }
+  }
+  return namespaces;
 }
 
 /** Contexts each test makes are deleted again, so the limit test sees a known count. */
@@ -261,7 +284,6 @@ describe('sandbox shutdown, pool and idle removal', () => {
   });
 
   test('close() leaves no kernel process behind, busy or idle, pooled or not', async () => {
-    const others = sandboxNamespaces(); // the file's shared server's kernels are not this one's
     const own = await startSandbox({ port: 0, poolSize: 2 });
     const id = await createContext(own.url);
     await execute(own.url, { code: 'import subprocess\nsubprocess.Popen(["sleep", "1000"])', context_id: id });
@@ -273,7 +295,7 @@ describe('sandbox shutdown, pool and idle removal', () => {
       .then((response) => response.text())
       .catch(() => '');
     await createContext(own.url, {}, { 'x-ci-session-id': 'other' });
-    const mine = () => new Set([...sandboxNamespaces()].filter((namespace) => !others.has(namespace)));
+    const mine = () => kernelNamespaces(own);
     // Two contexts and, once the pool has replaced what they took, a spare.
     assert.ok(await eventually(() => mine().size >= 3), `${mine().size} sandboxes`);
     const namespaces = mine();
