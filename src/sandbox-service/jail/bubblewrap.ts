@@ -17,6 +17,7 @@ import { spawn, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { chmod, chown, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { jailEnabled } from './jail-mode.ts';
 import type { KernelExit } from './jail-command.ts';
 import { attachNetwork, type PrivateNetwork } from './private-network.ts';
@@ -219,6 +220,8 @@ export function baseKernelEnv(workspaceMount: string): Record<string, string> {
 }
 
 const TAIL_BYTES = 4096;
+/** How long a kill waits for bwrap to report its init's pid before it kills the outer bwrap instead. */
+const INIT_REPORT_MS = 2_000;
 
 /**
  * Spawns `jailCommand(options)` with an empty environment. bwrap reports the host
@@ -285,19 +288,24 @@ function spawnInJail(options: JailCommandOptions, pipes: boolean): JailedProcess
   let network: PrivateNetwork | undefined;
   let networkUp: (ready: Promise<void>) => void = () => {};
   const networkReady = options.allowNetwork ? new Promise<void>((resolve) => (networkUp = resolve)) : Promise.resolve();
+  // Settles with the init's pid once bwrap has reported it, or undefined once bwrap can no longer.
+  let reportInit: (pid: number | undefined) => void = () => {};
+  const initReported = new Promise<number | undefined>((resolve) => (reportInit = resolve));
   const infoStream = child.stdio[INFO_FD] as NodeJS.ReadableStream;
   infoStream.on('data', (chunk: Buffer) => {
     info += chunk.toString('utf8');
     const match = /"child-pid"\s*:\s*(\d+)/.exec(info);
     if (match && initPid === undefined) {
       initPid = Number(match[1]);
+      reportInit(initPid);
       if (options.allowNetwork) {
         network = attachNetwork(initPid);
         networkUp(network.ready);
       }
     }
   });
-  infoStream.on('error', () => {});
+  infoStream.on('error', () => reportInit(initPid));
+  infoStream.once('close', () => reportInit(initPid));
   const bwrapExited = new Promise<KernelExit>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
     child.once('error', () => resolve({ code: null, signal: null }));
@@ -307,7 +315,9 @@ function spawnInJail(options: JailCommandOptions, pipes: boolean): JailedProcess
   // processes of a Deno kernel still alive right after). The init is gone, or a zombie, only once
   // every other process of its namespace has been reaped.
   const exited = bwrapExited.then(async (exit) => {
-    if (initPid !== undefined) await untilGone(initPid);
+    // The report may still be in the pipe when the exit is seen.
+    const init = initPid ?? (await Promise.race([initReported, sleep(INIT_REPORT_MS, undefined, { ref: false })]));
+    if (init !== undefined) await untilGone(init);
     network?.close();
     return exit;
   });
@@ -329,16 +339,21 @@ function spawnInJail(options: JailCommandOptions, pipes: boolean): JailedProcess
     outputTail: () => tail.trim(),
     async kill() {
       if (!running()) return void (await exited);
-      if (initPid !== undefined) {
+      // The init goes first, and so bwrap's report of its pid is waited for: the outer bwrap
+      // killed before it had reported left the init running (under the host's pid 1, its
+      // --die-with-parent not armed yet) with the command: 1 kill in 10 within a start's first
+      // 15 ms here (jail-kill.test.ts). The report comes in milliseconds; bounded all the same.
+      const init = initPid ?? (await Promise.race([initReported, sleep(INIT_REPORT_MS, undefined, { ref: false })]));
+      if (init !== undefined) {
         try {
-          process.kill(initPid, 'SIGKILL');
+          process.kill(init, 'SIGKILL');
         } catch {
           // already gone
         }
       }
-      // Without the init's pid (still starting) the outer bwrap goes first; --die-with-parent
-      // then takes the init down. A fallback too, should the init not end.
-      const fallback = setTimeout(() => running() && child.kill('SIGKILL'), initPid === undefined ? 0 : 2_000);
+      // No report (bwrap failed before its init, or is stuck): the outer bwrap, whose
+      // --die-with-parent takes an init down; and a fallback should the init not end.
+      const fallback = setTimeout(() => running() && child.kill('SIGKILL'), init === undefined ? 0 : 2_000);
       await exited;
       clearTimeout(fallback);
     },
