@@ -73,7 +73,11 @@ export const DENO_DIR = DENO_PACKAGES_DIR;
 const PRIVATE_PORTS = [5555, 5556, 5557, 5558, 5559];
 /** V8 reserves writable memory beyond its heap; measured: Deno fails to start below ~600 MiB of RLIMIT_DATA. */
 export const DATA_OVERHEAD_MB = 1280;
-const READY_TIMEOUT_MS = 15_000;
+/**
+ * As Python's: a Deno start takes a few seconds, but on a busy host (two test files at once
+ * on 2 cores) one missed 15 s.
+ */
+const READY_TIMEOUT_MS = 30_000;
 /** Unix socket paths are limited to 107 bytes on Linux. */
 const MAX_SOCKET_PATH = 107;
 
