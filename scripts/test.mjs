@@ -2,7 +2,7 @@
 // (which may first have to install node_modules, tsx among them).
 //
 //   npm test                 what CI runs: the system check, biome ci, tsc, then every *.test.ts under
-//                            test/ (TEST_CONCURRENCY files at a time, default 1), then the few that
+//                            test/ (TEST_CONCURRENCY files at a time, default 2), then the few that
 //                            need the machine alone (ALONE) one after another; the output ends with
 //                            node's own closing lines (`# tests N`, `# pass N`, `# fail N`) for all
 //                            of them, which CI counts.
@@ -27,12 +27,12 @@ const must = (command, args) => {
 };
 
 /**
- * Test files at a time: TEST_CONCURRENCY, default 1. Two at a time took the suite from about
- * 1,200 s to 810–920 s on 2 cores, but is not reliable yet: in .ci/run a lifecycle test that
- * scans the host for kernel processes saw another file's, and answers.test.ts hung past its
- * 300 s after its last test. Until those are mended, CI runs one at a time.
+ * Test files at a time: TEST_CONCURRENCY, default 2. Two at a time take the suite from about
+ * 1,200 s to 810–920 s on 2 cores; what first broke side by side (a shared dist/, E2B's port, a
+ * kernel scan that took another sandbox's spare for a leak, a jail killed as it started) is mended. TEST_CONCURRENCY=1 runs
+ * one at a time.
  */
-const CONCURRENCY = Number(process.env.TEST_CONCURRENCY ?? 1);
+const CONCURRENCY = Number(process.env.TEST_CONCURRENCY ?? 2);
 if (!Number.isInteger(CONCURRENCY) || CONCURRENCY < 1) {
   console.error(`TEST_CONCURRENCY must be a whole number of test files at a time, 1 or more (got "${process.env.TEST_CONCURRENCY}")`);
   process.exit(1);
