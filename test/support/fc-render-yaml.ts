@@ -3,7 +3,7 @@
  * resolves vars and ${env(...)} without reaching the cloud. Used by the deploy tests.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -30,6 +30,10 @@ export interface RenderedYaml {
 export async function renderServerlessYaml(root: string, env: Record<string, string>): Promise<RenderedYaml> {
   if (env.HOME === undefined) {
     const home = await mkdtemp(join(tmpdir(), 's-home-'));
+    // Its update check, if it has never made one, is a detached daemon that outlives the test
+    // (and writes into the home after it is removed): `s` is told it has just made one.
+    await mkdir(join(home, '.s/config'), { recursive: true });
+    await writeFile(join(home, '.s/config/update-notifier.json'), JSON.stringify({ lastUpdateCheck: Date.now() }));
     try {
       return await renderServerlessYaml(root, { ...env, HOME: home });
     } finally {
