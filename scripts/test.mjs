@@ -50,6 +50,16 @@ const ALONE = new Set([
   // beside another file the kernel reached its memory limit first (killed, 137) in one CI run.
   'sandbox-service/limits/shared-memory.test.ts',
 ]);
+/**
+ * The longest files (61–100 s beside another), started first: in name order
+ * shared/oversized-body.test.ts came last and ran on alone for most of its 100 s.
+ */
+const LONGEST = [
+  'shared/oversized-body.test.ts',
+  'deploy/package-install.test.ts',
+  'mcp-server/run-tools/long-runs.test.ts',
+  'sandbox-service/packages/install-packages.test.ts',
+];
 /** A test file that runs longer is stopped and fails (a hung file must not hold CI). */
 const FILE_TIMEOUT_MS = 300_000;
 
@@ -69,11 +79,12 @@ if (files.length === 0) {
   console.error(`no test file of test/ matches ${patterns.join(', ')}; the files are:\n  ${all.join('\n  ')}`);
   process.exit(1);
 }
-const missing = [...ALONE].filter((name) => !all.includes(name));
+const missing = [...ALONE, ...LONGEST].filter((name) => !all.includes(name));
 if (missing.length > 0) {
-  console.error(`scripts/test.mjs: ALONE names files that are not under test/: ${missing.join(', ')}`);
+  console.error(`scripts/test.mjs: ALONE or LONGEST names files that are not under test/: ${missing.join(', ')}`);
   process.exit(1);
 }
+const longestFirst = (names) => [...LONGEST.filter((name) => names.includes(name)), ...names.filter((name) => !LONGEST.includes(name))];
 
 if (!fast && patterns.length === 0) {
   must(process.execPath, ['scripts/ensure-system.mjs', '--test']);
@@ -87,7 +98,7 @@ if (!process.execArgv.includes('tsx')) process.execArgv.push('--import', 'tsx');
 
 const paths = (names) => names.map((name) => join(root, 'test', name));
 const groups = [
-  { files: paths(files.filter((name) => !ALONE.has(name))), concurrency: CONCURRENCY },
+  { files: paths(longestFirst(files.filter((name) => !ALONE.has(name)))), concurrency: CONCURRENCY },
   { files: paths(files.filter((name) => ALONE.has(name))), concurrency: 1 },
 ];
 
