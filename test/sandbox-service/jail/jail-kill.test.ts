@@ -21,8 +21,10 @@ test('a jail killed at any moment of its start leaves no process behind', async 
   await chmod(root, 0o711); // the jail's uid reaches its workspace and run directory through it
   const workspace = join(root, 'workspace');
   await mkdir(workspace);
-  // As a root server runs it: the jail under an unprivileged uid of its own.
-  const uids = isRoot ? new SessionUids({ registryDir: join(root, 'registry') }) : undefined;
+  // As a root server runs it: the jail under an unprivileged uid of its own, claimed in the host's
+  // registry like every sandbox's (a private one handed out a uid a sandbox of another test file
+  // held, and the release here ended that sandbox's starting kernel).
+  const uids = isRoot ? new SessionUids() : undefined;
   const lease = await uids?.acquire('jail-kill', workspace);
   const left: string[] = [];
   const start = async (marker: string) => {
