@@ -29,8 +29,8 @@ const must = (command, args) => {
 /**
  * Test files at a time: TEST_CONCURRENCY, default 2. Two at a time take the suite from about
  * 1,200 s to 810–920 s on 2 cores; what first broke side by side (a shared dist/, E2B's port, a
- * kernel scan that took another sandbox's spare for a leak, a jail killed as it started) is mended. TEST_CONCURRENCY=1 runs
- * one at a time.
+ * kernel scan that took another sandbox's spare for a leak, a jail killed as it started) is
+ * mended. TEST_CONCURRENCY=1 runs one at a time.
  */
 const CONCURRENCY = Number(process.env.TEST_CONCURRENCY ?? 2);
 if (!Number.isInteger(CONCURRENCY) || CONCURRENCY < 1) {

@@ -306,6 +306,8 @@ function spawnInJail(options: JailCommandOptions, pipes: boolean): JailedProcess
   });
   infoStream.on('error', () => reportInit(initPid));
   infoStream.once('close', () => reportInit(initPid));
+  /** The init's pid, once bwrap has reported it (bounded: INIT_REPORT_MS); undefined if it never does. */
+  const reportedInit = async () => initPid ?? (await Promise.race([initReported, sleep(INIT_REPORT_MS, undefined, { ref: false })]));
   const bwrapExited = new Promise<KernelExit>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
     child.once('error', () => resolve({ code: null, signal: null }));
@@ -316,7 +318,7 @@ function spawnInJail(options: JailCommandOptions, pipes: boolean): JailedProcess
   // every other process of its namespace has been reaped.
   const exited = bwrapExited.then(async (exit) => {
     // The report may still be in the pipe when the exit is seen.
-    const init = initPid ?? (await Promise.race([initReported, sleep(INIT_REPORT_MS, undefined, { ref: false })]));
+    const init = await reportedInit();
     if (init !== undefined) await untilGone(init);
     network?.close();
     return exit;
@@ -343,7 +345,7 @@ function spawnInJail(options: JailCommandOptions, pipes: boolean): JailedProcess
       // killed before it had reported left the init running (under the host's pid 1, its
       // --die-with-parent not armed yet) with the command: 1 kill in 10 within a start's first
       // 15 ms here (jail-kill.test.ts). The report comes in milliseconds; bounded all the same.
-      const init = initPid ?? (await Promise.race([initReported, sleep(INIT_REPORT_MS, undefined, { ref: false })]));
+      const init = await reportedInit();
       if (init !== undefined) {
         try {
           process.kill(init, 'SIGKILL');

@@ -27,6 +27,7 @@ test('a jail killed at any moment of its start leaves no process behind', async 
   const uids = isRoot ? new SessionUids() : undefined;
   const lease = await uids?.acquire('jail-kill', workspace);
   const left: string[] = [];
+  const leftPids: number[] = [];
   const start = async (marker: string) => {
     const runDir = join(root, `run-${marker}`);
     await mkdir(runDir, { mode: 0o777 });
@@ -55,13 +56,16 @@ test('a jail killed at any moment of its start leaves no process behind', async 
       const delayMs = attempt % 20;
       if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       await jail.kill();
-      for (const pid of pidsWithArgument(marker)) left.push(`after ${delayMs} ms: ${pid} ${commandLine(pid)}`);
+      for (const pid of pidsWithArgument(marker)) {
+        leftPids.push(pid);
+        left.push(`after ${delayMs} ms: ${pid} ${commandLine(pid)}`);
+      }
     }
     assert.deepEqual(left, []);
   } finally {
-    for (const line of left) {
+    for (const pid of leftPids) {
       try {
-        process.kill(Number(line.split(' ')[3]), 'SIGKILL');
+        process.kill(pid, 'SIGKILL');
       } catch {
         // gone meanwhile
       }
